@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Caucus",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "CaucusCrypto", targets: ["CaucusCrypto"]),
+        .library(name: "CaucusKeystore", targets: ["CaucusKeystore"]),
+    ],
+    targets: [
+        // libsodium, the only source of cryptographic primitives.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // The crypto core: identities, DIDs, AEAD, KDFs, canonical signing. Pure, no I/O.
+        .target(
+            name: "CaucusCrypto",
+            dependencies: ["CSodium"]
+        ),
+        // The passphrase-sealed identity file on disk (atomic, mode 0600).
+        .target(
+            name: "CaucusKeystore",
+            dependencies: ["CaucusCrypto"]
+        ),
+        .testTarget(
+            name: "CaucusCryptoTests",
+            dependencies: ["CaucusCrypto"]
+        ),
+        .testTarget(
+            name: "CaucusKeystoreTests",
+            dependencies: ["CaucusKeystore", "CaucusCrypto"]
+        ),
+    ]
+)
