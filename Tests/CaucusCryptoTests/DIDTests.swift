@@ -13,6 +13,13 @@ struct DIDTests {
         #expect(try did.keyAgreementIdentifier().hasPrefix("z6LS"))
     }
 
+    @Test("every DID is 56 characters, as Protocol.md says")
+    func length() {
+        for _ in 0..<500 {
+            #expect(DID(publicKey: Ed25519.PrivateKey().publicKey).description.count == 56)
+        }
+    }
+
     @Test("wrong prefix")
     func wrongPrefix() {
         for text in ["", "did:web:example.org", "did:key", "DID:KEY:" + did.identifier, did.identifier] {
