@@ -1,0 +1,252 @@
+/// A one-to-one secure session: X3DH to start, then the Double Ratchet (Signal's specification)
+/// with HKDF-SHA-256 root steps, HMAC-SHA-256 chain steps and XChaCha20-Poly1305 messages.
+///
+/// A session is a value: `encrypt` and `decrypt` change it, and a `decrypt` that throws leaves it
+/// exactly as it was. Save `serialized()` after every step.
+public struct Session: Sendable {
+    /// Largest gap accepted within one receiving chain.
+    public static let maximumSkipPerChain = 1000
+    /// Most skipped-message keys kept in all; the oldest are erased beyond this.
+    public static let maximumSkippedKeys = 2000
+    /// Plaintexts are padded to a multiple of this many bytes.
+    public static let paddingBlock = 64
+    static let rootInfo = Array("caucus/ratchet-root/v1".utf8)
+    static let messageKeyInput: [UInt8] = [0x01]
+    static let chainKeyInput: [UInt8] = [0x02]
+    /// How many earlier receiving ratchet keys are remembered to recognise replays from old chains.
+    static let rememberedRatchetKeys = 32
+
+    /// The peer's identity key.
+    public let peerIdentity: Ed25519.PublicKey
+    /// Whether this side started the session.
+    public let isInitiator: Bool
+    /// The session start both sides agreed on.
+    let start: SessionStart
+    /// initiator identity ‖ responder identity: bound into every message.
+    let associatedData: [UInt8]
+
+    var rootKey: SecureBytes
+    var sendingRatchet: X25519.PrivateKey
+    var sendingChain: SecureBytes
+    var receivingRatchet: X25519.PublicKey?
+    var receivingChain: SecureBytes?
+    var sendCount: UInt32 = 0
+    var receiveCount: UInt32 = 0
+    var previousSendCount: UInt32 = 0
+    var skipped = SkippedKeys()
+    var oldReceivingRatchets: [X25519.PublicKey] = []
+    /// The initiator repeats the start header until the first reply arrives.
+    var awaitingReply: Bool
+
+    // MARK: Starting
+
+    /// Starts a session with the owner of `bundle` (its signed prekey must verify).
+    public static func initiate(identity: Ed25519.PrivateKey, bundle: PrekeyBundle) throws(SessionError) -> Session {
+        let (sharedKey, ephemeral) = try X3DH.initiate(identity: identity, bundle: bundle)
+        let start = SessionStart(
+            initiator: identity.publicKey, ephemeral: ephemeral,
+            signedPrekeyID: bundle.signedPrekeyID, oneTimePrekeyID: bundle.oneTimePrekey?.id)
+        let ratchet = X25519.PrivateKey()
+        let (root, chain) = try kdfRoot(sharedKey, try dh(ratchet, bundle.signedPrekey))
+        return Session(
+            peerIdentity: bundle.identity, isInitiator: true, start: start,
+            associatedData: identity.publicKey.rawRepresentation + bundle.identity.rawRepresentation,
+            rootKey: root, sendingRatchet: ratchet, sendingChain: chain,
+            receivingRatchet: bundle.signedPrekey, receivingChain: nil, awaitingReply: true)
+    }
+
+    /// Accepts a session-start message: looks up the prekeys it names, runs X3DH and decrypts it.
+    /// The caller then deletes the one-time prekey for good.
+    public static func respond(
+        to message: [UInt8], identity: Ed25519.PrivateKey,
+        signedPrekey: (UInt32) -> SignedPrekey?, oneTimePrekey: (UInt32) -> OneTimePrekey?
+    ) throws(SessionError) -> (Session, DecryptedMessage) {
+        let parsed = try WireMessage(parsing: message)
+        guard let start = parsed.start else { throw SessionError.malformed("not a session start") }
+        guard let prekey = signedPrekey(start.signedPrekeyID) else { throw SessionError.unknownPrekey(start.signedPrekeyID) }
+        var oneTime: OneTimePrekey?
+        if let id = start.oneTimePrekeyID {
+            guard let found = oneTimePrekey(id) else { throw SessionError.unknownPrekey(id) }
+            oneTime = found
+        }
+        let sharedKey = try X3DH.respond(
+            identity: identity, signedPrekey: prekey.privateKey, oneTimePrekey: oneTime?.privateKey,
+            initiator: start.initiator, ephemeral: start.ephemeral)
+        var session = Session(
+            peerIdentity: start.initiator, isInitiator: false, start: start,
+            associatedData: start.initiator.rawRepresentation + identity.publicKey.rawRepresentation,
+            rootKey: sharedKey, sendingRatchet: prekey.privateKey, sendingChain: sharedKey,
+            receivingRatchet: nil, receivingChain: nil, awaitingReply: false)
+        let decrypted = try session.decrypt(message)
+        return (session, decrypted)
+    }
+
+    // MARK: Messages
+
+    /// Encrypts `plaintext` as the next message of this session.
+    public mutating func encrypt(_ plaintext: [UInt8]) -> [UInt8] {
+        let (messageKey, nextChain) = Self.chainStep(sendingChain)
+        sendingChain = nextChain
+        let header = MessageHeader(ratchet: sendingRatchet.publicKey, previousCount: previousSendCount, number: sendCount)
+        sendCount += 1
+        var message = WireMessage.encodePrefix(start: awaitingReply ? start : nil, header: header)
+        let padded = try! Padding.pad(plaintext, blockSize: Self.paddingBlock)
+        message += XChaCha20Poly1305.seal(
+            padded, using: try! SymmetricKey(bytes: messageKey), authenticating: associatedData + message)
+        return message
+    }
+
+    /// Decrypts the peer's next message, in any order; replays, forgeries and oversize gaps throw
+    /// and leave the session unchanged.
+    public mutating func decrypt(_ message: [UInt8]) throws(SessionError) -> DecryptedMessage {
+        let parsed = try WireMessage(parsing: message)
+        if let start = parsed.start {
+            guard !isInitiator, start == self.start else { throw SessionError.differentSession }
+        }
+        var next = self
+        let result = try next.ratchetDecrypt(parsed)
+        self = next
+        return result
+    }
+
+    private mutating func ratchetDecrypt(_ message: WireMessage) throws(SessionError) -> DecryptedMessage {
+        let header = message.header
+        let associated = associatedData + message.authenticatedPrefix
+        if let key = skipped.remove(ratchet: header.ratchet, number: header.number) {
+            let plaintext = try Self.open(message.body, key: key, associatedData: associated)
+            awaitingReply = false
+            return DecryptedMessage(plaintext: plaintext, events: [.lateArrival])
+        }
+        var missing = 0
+        if header.ratchet != receivingRatchet || receivingChain == nil {
+            guard !oldReceivingRatchets.contains(header.ratchet) else { throw SessionError.duplicate }
+            missing += try skipMessageKeys(until: header.previousCount)
+            try ratchetStep(header.ratchet)
+        }
+        guard header.number >= receiveCount else { throw SessionError.duplicate }
+        missing += try skipMessageKeys(until: header.number)
+        let (messageKey, nextChain) = Self.chainStep(receivingChain!)
+        receivingChain = nextChain
+        receiveCount += 1
+        let plaintext = try Self.open(message.body, key: messageKey, associatedData: associated)
+        awaitingReply = false
+        return DecryptedMessage(plaintext: plaintext, events: missing > 0 ? [.gap(missing: missing)] : [])
+    }
+
+    /// Stores the keys of messages `receiveCount..<until` of the current receiving chain.
+    private mutating func skipMessageKeys(until target: UInt32) throws(SessionError) -> Int {
+        guard let chain = receivingChain, let ratchet = receivingRatchet, target > receiveCount else { return 0 }
+        let gap = Int(target - receiveCount)
+        guard gap <= Self.maximumSkipPerChain else { throw SessionError.tooManySkipped(gap) }
+        var current = chain
+        while receiveCount < target {
+            let (key, next) = Self.chainStep(current)
+            skipped.insert(ratchet: ratchet, number: receiveCount, key: key, limit: Self.maximumSkippedKeys)
+            current = next
+            receiveCount += 1
+        }
+        receivingChain = current
+        return gap
+    }
+
+    /// A Diffie-Hellman ratchet step on a new ratchet key from the peer.
+    private mutating func ratchetStep(_ theirs: X25519.PublicKey) throws(SessionError) {
+        if let old = receivingRatchet {
+            oldReceivingRatchets.append(old)
+            if oldReceivingRatchets.count > Self.rememberedRatchetKeys { oldReceivingRatchets.removeFirst() }
+        }
+        previousSendCount = sendCount
+        sendCount = 0
+        receiveCount = 0
+        receivingRatchet = theirs
+        (rootKey, receivingChain) = try Self.kdfRoot(rootKey, try Self.dh(sendingRatchet, theirs))
+        sendingRatchet = X25519.PrivateKey()
+        (rootKey, sendingChain) = try Self.kdfRoot(rootKey, try Self.dh(sendingRatchet, theirs))
+    }
+
+    // MARK: Key derivation
+
+    /// KDF_RK: HKDF(salt = root key, IKM = DH output, info "caucus/ratchet-root/v1") → new root ‖ chain key.
+    static func kdfRoot(_ root: SecureBytes, _ dhOutput: X25519.SharedSecret) throws(SessionError) -> (SecureBytes, SecureBytes) {
+        var salt = root.withUnsafeBytes { Array($0) }
+        defer { wipe(&salt) }
+        let output = try! HKDF.deriveKey(inputKeyMaterial: dhOutput.bytes, salt: salt, info: rootInfo, outputByteCount: 64)
+        return output.withUnsafeBytes { bytes in
+            (SecureBytes(copying: bytes[0..<32]), SecureBytes(copying: bytes[32..<64]))
+        }
+    }
+
+    /// KDF_CK: message key = HMAC(ck, 0x01), next chain key = HMAC(ck, 0x02).
+    static func chainStep(_ chain: SecureBytes) -> (messageKey: SecureBytes, next: SecureBytes) {
+        chain.withUnsafeBytes { key in
+            let messageKey = SecureBytes(count: 32) { out in
+                let state = HMACSHA256.State(key: key)
+                state.update(messageKeyInput)
+                state.finalize(into: out.baseAddress!)
+            }
+            let next = SecureBytes(count: 32) { out in
+                let state = HMACSHA256.State(key: key)
+                state.update(chainKeyInput)
+                state.finalize(into: out.baseAddress!)
+            }
+            return (messageKey, next)
+        }
+    }
+
+    static func dh(_ ours: X25519.PrivateKey, _ theirs: X25519.PublicKey) throws(SessionError) -> X25519.SharedSecret {
+        do { return try ours.sharedSecret(with: theirs) } catch { throw .invalidKey }
+    }
+
+    private static func open(_ body: [UInt8], key: SecureBytes, associatedData: [UInt8]) throws(SessionError) -> [UInt8] {
+        let padded: [UInt8]
+        do {
+            padded = try XChaCha20Poly1305.open(body, using: try SymmetricKey(bytes: key), authenticating: associatedData)
+        } catch {
+            throw .authenticationFailed
+        }
+        do { return try Padding.unpad(padded, blockSize: paddingBlock) } catch { throw .malformed("bad padding") }
+    }
+}
+
+/// The X3DH facts a session-start message carries.
+struct SessionStart: Equatable, Sendable {
+    let initiator: Ed25519.PublicKey
+    let ephemeral: X25519.PublicKey
+    let signedPrekeyID: UInt32
+    let oneTimePrekeyID: UInt32?
+}
+
+/// The Double Ratchet header: sender's ratchet key, length of its previous chain, message number.
+struct MessageHeader: Equatable, Sendable {
+    let ratchet: X25519.PublicKey
+    let previousCount: UInt32
+    let number: UInt32
+}
+
+/// Keys of skipped messages, oldest first, erased (zeroed) when used or evicted.
+struct SkippedKeys: Sendable {
+    struct ID: Hashable, Sendable {
+        let ratchet: X25519.PublicKey
+        let number: UInt32
+    }
+    private(set) var keys: [ID: SecureBytes] = [:]
+    private(set) var order: [ID] = []
+
+    var count: Int { keys.count }
+
+    mutating func insert(ratchet: X25519.PublicKey, number: UInt32, key: SecureBytes, limit: Int) {
+        let id = ID(ratchet: ratchet, number: number)
+        keys[id] = key
+        order.append(id)
+        while order.count > limit {
+            keys[order.removeFirst()] = nil
+        }
+    }
+
+    mutating func remove(ratchet: X25519.PublicKey, number: UInt32) -> SecureBytes? {
+        let id = ID(ratchet: ratchet, number: number)
+        guard let key = keys.removeValue(forKey: id) else { return nil }
+        order.removeAll { $0 == id }
+        return key
+    }
+}
