@@ -8,6 +8,9 @@ let package = Package(
         .library(name: "CaucusCrypto", targets: ["CaucusCrypto"]),
         .library(name: "CaucusKeystore", targets: ["CaucusKeystore"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
     targets: [
         // libsodium, the only source of cryptographic primitives.
         .systemLibrary(
@@ -27,7 +30,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CaucusCryptoTests",
-            dependencies: ["CaucusCrypto"]
+            dependencies: [
+                "CaucusCrypto",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "CaucusKeystoreTests",
