@@ -1,0 +1,211 @@
+/// A member's role in a group.
+public enum GroupRole: UInt8, Sendable, Hashable {
+    /// Reads and writes messages.
+    case member = 1
+    /// Also adds, removes and changes roles, and starts new epochs.
+    case admin = 2
+}
+
+/// One change to a group's membership, signed by an admin (Protocol.md §8.1).
+public struct MembershipEntry: Hashable, Sendable {
+    /// What the entry does.
+    public enum Action: Hashable, Sendable {
+        /// Founds the group; the founder is its first admin (signed by the founder).
+        case create
+        /// Adds a member with a role.
+        case add(Ed25519.PublicKey, GroupRole)
+        /// Removes a member; starts a new epoch with a fresh secret.
+        case remove(Ed25519.PublicKey)
+        /// Changes a member's role.
+        case setRole(Ed25519.PublicKey, GroupRole)
+    }
+
+    /// Context tag of entry signatures.
+    public static let context = SigningContext("caucus/membership/v1")
+
+    /// The group's random 32-byte id, fixed at creation.
+    public let groupID: [UInt8]
+    /// 0 for the creation entry, then +1 each.
+    public let sequence: UInt64
+    /// Hash of the previous entry; 32 zero bytes for the creation entry.
+    public let previous: [UInt8]
+    /// The change.
+    public let action: Action
+    /// The admin who signed it.
+    public let author: Ed25519.PublicKey
+    /// The author's signature over `statement`.
+    public let signature: Ed25519.Signature
+
+    /// The canonical bytes the author signs.
+    public var statement: CanonicalMessage {
+        let (code, subject, role): (UInt64, Ed25519.PublicKey, UInt8) = switch action {
+        case .create: (0, author, GroupRole.admin.rawValue)
+        case let .add(member, role): (1, member, role.rawValue)
+        case let .remove(member): (2, member, 0)
+        case let .setRole(member, role): (3, member, role.rawValue)
+        }
+        return CanonicalMessage(Self.context, fields: [
+            .bytes(groupID), .uint64(sequence), .bytes(previous), .uint64(code),
+            .publicKey(subject), .uint64(UInt64(role)), .publicKey(author),
+        ])
+    }
+
+    /// BLAKE2b-256 of the statement followed by the signature: what the next entry links to.
+    public var hash: [UInt8] {
+        var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
+        hasher.update(statement.bytes)
+        hasher.update(signature.rawRepresentation)
+        return hasher.finalize()
+    }
+
+    /// An entry as received, to be checked by `MembershipChain.append`.
+    public init(groupID: [UInt8], sequence: UInt64, previous: [UInt8], action: Action,
+                author: Ed25519.PublicKey, signature: Ed25519.Signature) {
+        self.groupID = groupID
+        self.sequence = sequence
+        self.previous = previous
+        self.action = action
+        self.author = author
+        self.signature = signature
+    }
+
+    /// A new entry signed by `author`.
+    init(groupID: [UInt8], sequence: UInt64, previous: [UInt8], action: Action, signedBy author: Ed25519.PrivateKey) {
+        let unsigned = MembershipEntry(
+            groupID: groupID, sequence: sequence, previous: previous, action: action,
+            author: author.publicKey, signature: Ed25519.Signature(unchecked: []))
+        self.init(groupID: groupID, sequence: sequence, previous: previous, action: action,
+                  author: author.publicKey, signature: author.signature(for: unsigned.statement))
+    }
+}
+
+/// Why a membership entry or chain was refused. The chain is unchanged.
+public enum MembershipError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The chain does not start with a valid creation entry.
+    case badCreation
+    /// The entry is for another group.
+    case wrongGroup
+    /// The signature does not verify.
+    case badSignature(sequence: UInt64)
+    /// The author is not an admin at that point (or not a member at all).
+    case notAdmin(sequence: UInt64)
+    /// An entry already in the chain, sent again.
+    case replay(sequence: UInt64)
+    /// A different entry at a sequence number the chain already has: two histories.
+    case fork(sequence: UInt64)
+    /// Entries are missing before this one.
+    case gap(expected: UInt64, got: UInt64)
+    /// The entry does not link to the hash of the entry before it.
+    case brokenLink(sequence: UInt64)
+    /// The change makes no sense (adding a member twice, removing a stranger, removing the last admin…).
+    case invalidChange(sequence: UInt64, String)
+
+    public var description: String {
+        switch self {
+        case .badCreation: return "the membership chain does not start with a valid creation entry"
+        case .wrongGroup: return "membership entry belongs to another group"
+        case .badSignature(let s): return "membership entry \(s) has a bad signature"
+        case .notAdmin(let s): return "membership entry \(s) is signed by someone who is not an admin"
+        case .replay(let s): return "membership entry \(s) was already applied (replay)"
+        case .fork(let s): return "membership entry \(s) conflicts with the one already accepted (fork)"
+        case let .gap(expected, got): return "membership entries \(expected)..<\(got) are missing"
+        case .brokenLink(let s): return "membership entry \(s) does not link to the entry before it"
+        case let .invalidChange(s, why): return "membership entry \(s) is invalid: \(why)"
+        }
+    }
+}
+
+/// A group's verified membership history and the roster it results in.
+public struct MembershipChain: Sendable {
+    /// The group's id.
+    public let groupID: [UInt8]
+    /// Every accepted entry, in order.
+    public private(set) var entries: [MembershipEntry]
+    /// Current members and their roles.
+    public private(set) var roster: [Ed25519.PublicKey: GroupRole]
+    /// Hash of the last entry.
+    public private(set) var head: [UInt8]
+    /// Number of admins in the roster.
+    private var adminCount = 1
+
+    /// Founds a new group with `founder` as its only admin.
+    public init(founder: Ed25519.PrivateKey) {
+        let groupID = Random.bytes(32)
+        let entry = MembershipEntry(
+            groupID: groupID, sequence: 0, previous: [UInt8](repeating: 0, count: 32), action: .create, signedBy: founder)
+        try! self.init(creation: entry)
+    }
+
+    /// Starts verifying a received chain from its creation entry.
+    public init(creation entry: MembershipEntry) throws(MembershipError) {
+        guard entry.sequence == 0, entry.groupID.count == 32, entry.previous == [UInt8](repeating: 0, count: 32),
+              case .create = entry.action, entry.author.isValidSignature(entry.signature, for: entry.statement)
+        else { throw MembershipError.badCreation }
+        groupID = entry.groupID
+        entries = [entry]
+        roster = [entry.author: .admin]
+        head = entry.hash
+    }
+
+    /// Verifies a whole chain, entry by entry.
+    public static func verify(_ entries: [MembershipEntry]) throws(MembershipError) -> MembershipChain {
+        guard let first = entries.first else { throw MembershipError.badCreation }
+        var chain = try MembershipChain(creation: first)
+        for entry in entries.dropFirst() { try chain.append(entry) }
+        return chain
+    }
+
+    /// The next sequence number.
+    public var nextSequence: UInt64 { UInt64(entries.count) }
+
+    /// Signs and appends a change made by `admin`.
+    public mutating func make(_ action: MembershipEntry.Action, by admin: Ed25519.PrivateKey) throws(MembershipError) -> MembershipEntry {
+        let entry = MembershipEntry(groupID: groupID, sequence: nextSequence, previous: head, action: action, signedBy: admin)
+        try append(entry)
+        return entry
+    }
+
+    /// Checks `entry` against the chain and applies it.
+    public mutating func append(_ entry: MembershipEntry) throws(MembershipError) {
+        guard entry.groupID == groupID else { throw MembershipError.wrongGroup }
+        if entry.sequence < nextSequence {
+            if entries[Int(entry.sequence)] == entry { throw MembershipError.replay(sequence: entry.sequence) }
+            throw MembershipError.fork(sequence: entry.sequence)
+        }
+        guard entry.sequence == nextSequence else { throw MembershipError.gap(expected: nextSequence, got: entry.sequence) }
+        guard entry.previous == head else { throw MembershipError.brokenLink(sequence: entry.sequence) }
+        guard entry.author.isValidSignature(entry.signature, for: entry.statement) else {
+            throw MembershipError.badSignature(sequence: entry.sequence)
+        }
+        guard roster[entry.author] == .admin else { throw MembershipError.notAdmin(sequence: entry.sequence) }
+        // Validate against the current roster first, then apply in place (no copy of a large roster).
+        let sequence = entry.sequence
+        var adminDelta = 0
+        switch entry.action {
+        case .create:
+            throw MembershipError.invalidChange(sequence: sequence, "a group is created only once")
+        case let .add(member, role):
+            guard roster[member] == nil else { throw MembershipError.invalidChange(sequence: sequence, "already a member") }
+            adminDelta = role == .admin ? 1 : 0
+        case let .remove(member):
+            guard let current = roster[member] else { throw MembershipError.invalidChange(sequence: sequence, "not a member") }
+            adminDelta = current == .admin ? -1 : 0
+        case let .setRole(member, role):
+            guard let current = roster[member], current != role else {
+                throw MembershipError.invalidChange(sequence: sequence, "not a member, or already in that role")
+            }
+            adminDelta = role == .admin ? 1 : -1
+        }
+        guard adminCount + adminDelta > 0 else {
+            throw MembershipError.invalidChange(sequence: sequence, "the group would have no admin")
+        }
+        switch entry.action {
+        case .create: break
+        case let .add(member, role), let .setRole(member, role): roster[member] = role
+        case let .remove(member): roster[member] = nil
+        }
+        adminCount += adminDelta
+        entries.append(entry)
+        head = entry.hash
+    }
+}
