@@ -20,6 +20,10 @@ struct ByteReader {
         try read(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 
+    mutating func u64() throws(SessionError) -> UInt64 {
+        try read(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+
     mutating func x25519() throws(SessionError) -> X25519.PublicKey {
         X25519.PublicKey(unchecked: try read(32))
     }
@@ -38,6 +42,10 @@ struct ByteReader {
 /// Appends big-endian fields.
 extension Array where Element == UInt8 {
     mutating func appendU32(_ value: UInt32) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func appendU64(_ value: UInt64) {
         Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
     }
 }

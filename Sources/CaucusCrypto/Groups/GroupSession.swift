@@ -1,0 +1,148 @@
+/// A member's view of one group: its verified membership chain, the epochs it holds keys for, and
+/// the messages it has seen (for `prev` pointers). Pure state: the client stores and transports it.
+///
+/// Sending and receiving cost the same whatever the group's size; a removal costs its admin one
+/// pairwise message per remaining member and everyone else nothing but the new epoch's derivation.
+public struct GroupSession: Sendable {
+    /// Context tag of the sender's signature inside every group message.
+    public static let messageContext = SigningContext("caucus/group-message/v1")
+    /// Group plaintexts are padded to a multiple of this many bytes.
+    public static let paddingBlock = 256
+    /// How many of the last seen message hashes a new message points back to.
+    public static let previousCount = 3
+    /// How many message hashes are remembered to resolve `prev` pointers.
+    static let rememberedMessages = 10_000
+
+    /// The member this state belongs to.
+    public let me: Ed25519.PublicKey
+    /// The verified membership history.
+    public private(set) var chain: MembershipChain
+    /// The epoch this member sends in.
+    public private(set) var currentEpoch: UInt64
+    var epochs: [UInt64: GroupEpoch] = [:]
+    /// Hashes of the latest messages seen, newest last (what the next message points back to).
+    var recent: [[UInt8]] = []
+    /// Hashes of messages seen, oldest first, bounded.
+    var seen = Set<[UInt8]>()
+    var seenOrder: [[UInt8]] = []
+    var seenCursor = 0
+
+    /// The group's id.
+    public var groupID: [UInt8] { chain.groupID }
+
+    // MARK: Founding and joining
+
+    /// Founds a group with `founder` as its only admin, in epoch 0 with a fresh secret.
+    public init(founder: Ed25519.PrivateKey) {
+        me = founder.publicKey
+        chain = MembershipChain(founder: founder)
+        currentEpoch = 0
+        epochs[0] = GroupEpoch(number: 0, secret: SecureBytes(randomCount: 32), groupID: chain.groupID, members: chain.roster.keys)
+    }
+
+    /// Joins from a welcome an admin sent over a pairwise session; `from` is that session's peer.
+    public init(welcome: GroupWelcome, me: Ed25519.PublicKey, from admin: Ed25519.PublicKey) throws(GroupError) {
+        let chain: MembershipChain
+        do { chain = try MembershipChain.verify(welcome.entries) } catch let error { throw GroupError.membership(error) }
+        // The welcome's epoch is the one started by adding `me`, made by the admin who sent it.
+        guard let entry = chain.entries.last, entry.sequence == welcome.epoch, entry.author == admin,
+              case .add(me, _) = entry.action
+        else { throw GroupError.unexpectedEpochKey }
+        self.me = me
+        self.chain = chain
+        currentEpoch = welcome.epoch
+        epochs[welcome.epoch] = GroupEpoch(number: welcome.epoch, secret: welcome.secret, groupID: chain.groupID, members: chain.roster.keys)
+    }
+
+    // MARK: Membership changes
+
+    /// Adds `member` (admins only) and starts the epoch derived one-way from the current one.
+    /// Send the returned entry to the group and the welcome to the new member over a pairwise session.
+    public mutating func add(_ member: Ed25519.PublicKey, role: GroupRole, by admin: Ed25519.PrivateKey)
+        throws(GroupError) -> (MembershipEntry, GroupWelcome)
+    {
+        var next = self
+        let entry: MembershipEntry
+        do { entry = try next.chain.make(.add(member, role), by: admin) } catch { throw GroupError.membership(error) }
+        let secret = try next.advanceByAddition(entry)
+        self = next
+        return (entry, GroupWelcome(entries: chain.entries, epoch: entry.sequence, secret: secret))
+    }
+
+    /// Removes `member` (admins only) and starts an epoch with a fresh secret. Send the entry to the
+    /// group and `epochKey` to each remaining member over the pairwise sessions.
+    public mutating func remove(_ member: Ed25519.PublicKey, by admin: Ed25519.PrivateKey)
+        throws(GroupError) -> (MembershipEntry, GroupEpochKey)
+    {
+        var next = self
+        let entry: MembershipEntry
+        do { entry = try next.chain.make(.remove(member), by: admin) } catch { throw GroupError.membership(error) }
+        let secret = SecureBytes(randomCount: 32)
+        next.epochs[entry.sequence] = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: next.chain.roster.keys)
+        next.currentEpoch = entry.sequence
+        self = next
+        return (entry, GroupEpochKey(groupID: groupID, epoch: entry.sequence, secret: secret))
+    }
+
+    /// Changes a member's role (admins only); the epoch does not change.
+    public mutating func setRole(_ member: Ed25519.PublicKey, to role: GroupRole, by admin: Ed25519.PrivateKey)
+        throws(GroupError) -> MembershipEntry
+    {
+        do { return try chain.make(.setRole(member, role), by: admin) } catch { throw GroupError.membership(error) }
+    }
+
+    /// Applies an entry made by someone else. An addition moves to its derived epoch at once; a
+    /// removal waits for the epoch key from its author (`receive(epochKey:from:)`).
+    public mutating func apply(_ entry: MembershipEntry) throws(GroupError) {
+        var next = self
+        do { try next.chain.append(entry) } catch { throw GroupError.membership(error) }
+        if case .add = entry.action { _ = try next.advanceByAddition(entry) }
+        self = next
+    }
+
+    /// Accepts the secret of an epoch started by a removal, sent by that removal's author.
+    public mutating func receive(epochKey: GroupEpochKey, from author: Ed25519.PublicKey) throws(GroupError) {
+        guard epochKey.groupID == groupID, epochKey.epoch < chain.nextSequence else { throw GroupError.unexpectedEpochKey }
+        let entry = chain.entries[Int(epochKey.epoch)]
+        guard entry.author == author, case .remove = entry.action else { throw GroupError.unexpectedEpochKey }
+        guard epochs[epochKey.epoch] == nil else { return }
+        let members = try roster(at: epochKey.epoch)
+        guard members.contains(me) else { throw GroupError.notInGroup }
+        epochs[epochKey.epoch] = GroupEpoch(number: epochKey.epoch, secret: epochKey.secret, groupID: groupID, members: members)
+        if epochKey.epoch > currentEpoch { currentEpoch = epochKey.epoch }
+    }
+
+    /// Forgets the keys of epochs before `epoch` (late messages from them can then no longer be read).
+    public mutating func discardEpochs(before epoch: UInt64) {
+        epochs = epochs.filter { $0.key >= epoch || $0.key == currentEpoch }
+    }
+
+    /// The epoch the last chain entry requires for sending; pending if its key has not arrived.
+    public var requiredEpoch: UInt64 {
+        chain.entries.last(where: { if case .setRole = $0.action { return false } else { return true } })!.sequence
+    }
+
+    private mutating func advanceByAddition(_ entry: MembershipEntry) throws(GroupError) -> SecureBytes {
+        guard let current = epochs[currentEpoch], currentEpoch == requiredEpochBefore(entry) else {
+            throw GroupError.epochKeyPending(requiredEpochBefore(entry))
+        }
+        let secret = current.additionSecret(entryHash: entry.hash)
+        epochs[entry.sequence] = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: chain.roster.keys)
+        currentEpoch = entry.sequence
+        return secret
+    }
+
+    /// The epoch in force just before `entry`.
+    private func requiredEpochBefore(_ entry: MembershipEntry) -> UInt64 {
+        chain.entries[..<Int(entry.sequence)].last(where: { if case .setRole = $0.action { return false } else { return true } })!.sequence
+    }
+
+    /// The members after entry `sequence` (replaying the verified chain).
+    private func roster(at sequence: UInt64) throws(GroupError) -> Set<Ed25519.PublicKey> {
+        do {
+            return Set(try MembershipChain.verify(Array(chain.entries[...Int(sequence)])).roster.keys)
+        } catch {
+            throw GroupError.membership(error)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Testing
+@testable import CaucusCrypto
+
+/// A founder, two members who joined by welcome, each with their own group state.
+struct Trio {
+    let founder = Ed25519.PrivateKey(), alice = Ed25519.PrivateKey(), bob = Ed25519.PrivateKey()
+    var f: GroupSession, a: GroupSession, b: GroupSession
+
+    init() throws {
+        f = GroupSession(founder: founder)
+        let (_, welcomeA) = try f.add(alice.publicKey, role: .member, by: founder)
+        // Welcomes travel as bytes over the pairwise session.
+        a = try GroupSession(welcome: GroupWelcome(serialized: welcomeA.serialized()), me: alice.publicKey, from: founder.publicKey)
+        let (entryB, welcomeB) = try f.add(bob.publicKey, role: .member, by: founder)
+        try a.apply(entryB)
+        b = try GroupSession(welcome: GroupWelcome(serialized: welcomeB.serialized()), me: bob.publicKey, from: founder.publicKey)
+    }
+}
+
+@Suite("Groups")
+struct GroupTests {
+    @Test("one ciphertext for everyone; each member reads it and knows the sender")
+    func fanOut() throws {
+        var t = try Trio()
+        let m = try t.f.encrypt(text("strike vote friday"), identity: t.founder)
+        let atAlice = try t.a.decrypt(m), atBob = try t.b.decrypt(m)
+        #expect(atAlice.plaintext == text("strike vote friday") && atAlice.sender == t.founder.publicKey)
+        #expect(atBob.plaintext == atAlice.plaintext && atBob.hash == atAlice.hash)
+        let reply = try t.a.encrypt(text("in"), identity: t.alice)
+        #expect(try t.b.decrypt(reply).sender == t.alice.publicKey)
+        #expect(try t.f.decrypt(reply).plaintext == text("in"))
+        // The sender's identity is not visible in the bytes the relay carries.
+        #expect(!m.contains(subsequence: Array(t.founder.publicKey.rawRepresentation.prefix(8))))
+    }
+
+    @Test("a removed member reads nothing sent after the removal")
+    func removal() throws {
+        var t = try Trio()
+        let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
+        try t.a.apply(entry)
+        #expect(throws: GroupError.epochKeyPending(entry.sequence)) { try t.a.encrypt(text("too early"), identity: t.alice) }
+        try t.a.receive(epochKey: GroupEpochKey(serialized: epochKey.serialized()), from: t.founder.publicKey)
+        try t.b.apply(entry)
+        // Bob learns he was removed but never gets the key; pretending to have it does not help.
+        #expect(throws: GroupError.notInGroup) { try t.b.receive(epochKey: epochKey, from: t.founder.publicKey) }
+        let after = try t.f.encrypt(text("after bob left"), identity: t.founder)
+        #expect(try t.a.decrypt(after).plaintext == text("after bob left"))
+        #expect(throws: GroupError.unknownEpoch(entry.sequence)) { try t.b.decrypt(after) }
+        let fromAlice = try t.a.encrypt(text("alice too"), identity: t.alice)
+        #expect(throws: GroupError.unknownEpoch(entry.sequence)) { try t.b.decrypt(fromAlice) }
+        #expect(try t.f.decrypt(fromAlice).plaintext == text("alice too"))
+        // An epoch key from someone who did not make the removal is refused.
+        #expect(throws: GroupError.unexpectedEpochKey) { try t.a.receive(epochKey: epochKey, from: t.bob.publicKey) }
+    }
+
+    @Test("a joiner reads nothing sent before joining, even with the new epoch's secret")
+    func joiner() throws {
+        var t = try Trio()
+        let before = try t.f.encrypt(text("before carol"), identity: t.founder)
+        let carol = Ed25519.PrivateKey()
+        let (entry, welcome) = try t.f.add(carol.publicKey, role: .member, by: t.founder)
+        var c = try GroupSession(welcome: welcome, me: carol.publicKey, from: t.founder.publicKey)
+        #expect(throws: GroupError.unknownEpoch(2)) { try c.decrypt(before) }
+        #expect(c.epochs.keys.sorted() == [entry.sequence])
+        try t.a.apply(entry)
+        let hello = try c.encrypt(text("hi all"), identity: carol)
+        #expect(try t.a.decrypt(hello).plaintext == text("hi all"))
+        #expect(try t.f.decrypt(hello).sender == carol.publicKey)
+        // The welcome must come from the admin who made the addition, for the member it adds.
+        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: carol.publicKey, from: t.alice.publicKey) }
+        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: t.bob.publicKey, from: t.founder.publicKey) }
+    }
+
+    @Test("replays, gaps, late arrivals and withheld messages are reported")
+    func deliveryAnomalies() throws {
+        var t = try Trio()
+        let m = try (0..<4).map { try t.f.encrypt(text("f\($0)"), identity: t.founder) }
+        #expect(try t.a.decrypt(m[0]).events == [])
+        #expect(throws: GroupError.replay) { try t.a.decrypt(m[0]) }
+        #expect(try t.a.decrypt(m[2]).events == [.gap(missing: 1), .unseenPredecessors(1)])
+        #expect(try t.a.decrypt(m[1]).events == [.lateArrival])
+        #expect(try t.a.decrypt(m[3]).events == [])
+        // The relay withholds f0..f3 from Bob; Alice's next message points back at them.
+        let fromAlice = try t.a.encrypt(text("saw them"), identity: t.alice)
+        #expect(try t.b.decrypt(fromAlice).events == [.unseenPredecessors(3)])
+    }
+
+    @Test("forgeries are refused: altered bytes, a member posing as another, a stranger")
+    func forgeries() throws {
+        var t = try Trio()
+        let m = try t.f.encrypt(text("genuine"), identity: t.founder)
+        for index in [0, 5, 20, 60, m.count - 1] {
+            var bad = m
+            bad[index] ^= 0x02
+            #expect(throws: GroupError.self) { try t.a.decrypt(bad) }
+        }
+        // Alice holds every member's chain key of the epoch, but cannot sign as the founder.
+        var impostor = t.a
+        impostor.epochs[impostor.currentEpoch]!.senders[t.alice.publicKey] = impostor.epochs[impostor.currentEpoch]!.senders[t.founder.publicKey]
+        let posing = try impostor.encryptForgingSender(t.founder.publicKey, text("fake order"), signer: t.alice)
+        #expect(throws: GroupError.badSignature) { try t.b.decrypt(posing) }
+        // Someone with the header key but not in the epoch's roster.
+        let stranger = Ed25519.PrivateKey()
+        impostor.epochs[impostor.currentEpoch]!.senders[stranger.publicKey] = SenderChain(chainKey: SecureBytes(randomCount: 32))
+        let outsider = try impostor.encryptForgingSender(stranger.publicKey, text("hello"), signer: stranger)
+        #expect(throws: GroupError.notMember) { try t.b.decrypt(outsider) }
+        #expect(try t.b.decrypt(m).plaintext == text("genuine"))
+    }
+
+    @Test("membership payloads round-trip and refuse malformed bytes")
+    func payloads() throws {
+        let t = try Trio()
+        for entry in t.f.chain.entries {
+            #expect(try MembershipEntry(encoded: entry.encoded()) == entry)
+        }
+        let encoded = t.f.chain.entries[1].encoded()
+        #expect(throws: GroupError.self) { try MembershipEntry(encoded: Array(encoded.dropLast())) }
+        #expect(throws: GroupError.self) { try MembershipEntry(encoded: encoded + [0]) }
+        var badAction = encoded
+        badAction[72] = 9
+        #expect(throws: GroupError.self) { try MembershipEntry(encoded: badAction) }
+        #expect(throws: GroupError.self) { try GroupEpochKey(serialized: SecureBytes(copying: [0x10, 1, 2])) }
+        #expect(throws: GroupError.self) { try GroupWelcome(serialized: SecureBytes(copying: [0x11, 0, 0])) }
+    }
+}
+
+extension GroupSession {
+    /// Test-only: encrypts as `sender` with the epoch's header key, signing with `signer`.
+    mutating func encryptForgingSender(_ sender: Ed25519.PublicKey, _ plaintext: [UInt8], signer: Ed25519.PrivateKey) throws -> [UInt8] {
+        var epoch = epochs[currentEpoch]!
+        var chain = epoch.senders[sender] ?? epoch.senders[me]!
+        let counter = chain.next
+        let (key, _, _) = try chain.key(for: counter)
+        epoch.senders[sender] = chain
+        epochs[currentEpoch] = epoch
+        var prefix: [UInt8] = [Self.messageType]
+        prefix.appendU64(currentEpoch)
+        var header = sender.rawRepresentation
+        header.appendU32(counter)
+        prefix += XChaCha20Poly1305.seal(header, using: epoch.headerKey, authenticating: prefix)
+        let statement = Self.statement(groupID: groupID, epoch: currentEpoch, sender: sender, counter: counter, previous: [], plaintext: plaintext)
+        var content = [UInt8]()
+        content.appendU32(UInt32(plaintext.count))
+        content += plaintext + [0] + signer.signature(for: statement).rawRepresentation
+        return prefix + XChaCha20Poly1305.seal(try Padding.pad(content, blockSize: Self.paddingBlock),
+                                               using: try SymmetricKey(bytes: key), authenticating: prefix)
+    }
+}
