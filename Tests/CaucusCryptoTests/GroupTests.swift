@@ -68,7 +68,7 @@ struct GroupTests {
         #expect(try t.f.decrypt(hello).sender == carol.publicKey)
         // The welcome must come from the admin who made the addition, for the member it adds.
         #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: carol.publicKey, from: t.alice.publicKey) }
-        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: t.bob.publicKey, from: t.founder.publicKey) }
+        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: Ed25519.PrivateKey().publicKey, from: t.founder.publicKey) }
     }
 
     @Test("replays, gaps, late arrivals and withheld messages are reported")
@@ -105,6 +105,20 @@ struct GroupTests {
         let outsider = try impostor.encryptForgingSender(stranger.publicKey, text("hello"), signer: stranger)
         #expect(throws: GroupError.notMember) { try t.b.decrypt(outsider) }
         #expect(try t.b.decrypt(m).plaintext == text("genuine"))
+    }
+
+    @Test("founding with members gives everyone one shared epoch")
+    func founding() throws {
+        let founder = Ed25519.PrivateKey()
+        let people = (0..<5).map { _ in Ed25519.PrivateKey() }
+        var (f, welcome) = try GroupSession.found(founder: founder, members: people.map { ($0.publicKey, .member) })
+        let bytes = welcome!.serialized()
+        var states = try people.map { try GroupSession(welcome: GroupWelcome(serialized: bytes), me: $0.publicKey, from: founder.publicKey) }
+        let m = try f.encrypt(text("welcome all"), identity: founder)
+        for i in states.indices { #expect(try states[i].decrypt(m).plaintext == text("welcome all")) }
+        #expect(throws: GroupError.unexpectedEpochKey) {
+            try GroupSession(welcome: GroupWelcome(serialized: bytes), me: Ed25519.PrivateKey().publicKey, from: founder.publicKey)
+        }
     }
 
     @Test("membership payloads round-trip and refuse malformed bytes")

@@ -40,18 +40,39 @@ public struct GroupSession: Sendable {
         epochs[0] = GroupEpoch(number: 0, secret: SecureBytes(randomCount: 32), groupID: chain.groupID, members: chain.roster.keys)
     }
 
+    /// Founds a group with its first members in one step: one epoch for all of them, whose welcome
+    /// the founder sends to each over their pairwise sessions. Adding them one by one would derive
+    /// a new epoch per addition.
+    public static func found(
+        founder: Ed25519.PrivateKey, members: [(Ed25519.PublicKey, GroupRole)]
+    ) throws(GroupError) -> (GroupSession, GroupWelcome?) {
+        var chain = MembershipChain(founder: founder)
+        for (member, role) in members {
+            do { _ = try chain.make(.add(member, role), by: founder) } catch { throw GroupError.membership(error) }
+        }
+        let secret = SecureBytes(randomCount: 32)
+        let epoch = chain.entries.last!.sequence
+        let session = GroupSession(me: founder.publicKey, chain: chain, epoch: epoch, secret: secret)
+        return (session, members.isEmpty ? nil : GroupWelcome(entries: chain.entries, epoch: epoch, secret: secret))
+    }
+
+    private init(me: Ed25519.PublicKey, chain: MembershipChain, epoch: UInt64, secret: SecureBytes) {
+        self.me = me
+        self.chain = chain
+        currentEpoch = epoch
+        epochs[epoch] = GroupEpoch(number: epoch, secret: secret, groupID: chain.groupID, members: chain.roster.keys)
+    }
+
     /// Joins from a welcome an admin sent over a pairwise session; `from` is that session's peer.
     public init(welcome: GroupWelcome, me: Ed25519.PublicKey, from admin: Ed25519.PublicKey) throws(GroupError) {
         let chain: MembershipChain
         do { chain = try MembershipChain.verify(welcome.entries) } catch let error { throw GroupError.membership(error) }
-        // The welcome's epoch is the one started by adding `me`, made by the admin who sent it.
+        // The welcome's epoch is the one started by the last entry, an addition made by the admin
+        // who sent it, and `me` is a member after it.
         guard let entry = chain.entries.last, entry.sequence == welcome.epoch, entry.author == admin,
-              case .add(me, _) = entry.action
+              case .add = entry.action, chain.roster[me] != nil
         else { throw GroupError.unexpectedEpochKey }
-        self.me = me
-        self.chain = chain
-        currentEpoch = welcome.epoch
-        epochs[welcome.epoch] = GroupEpoch(number: welcome.epoch, secret: welcome.secret, groupID: chain.groupID, members: chain.roster.keys)
+        self.init(me: me, chain: chain, epoch: welcome.epoch, secret: welcome.secret)
     }
 
     // MARK: Membership changes
