@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Caucus",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "CaucusCrypto", targets: ["CaucusCrypto"]),
         .library(name: "CaucusKeystore", targets: ["CaucusKeystore"]),
@@ -27,6 +27,16 @@ let package = Package(
         .target(
             name: "CaucusKeystore",
             dependencies: ["CaucusCrypto"]
+        ),
+        // Plain C loops over libsodium: the baseline for scripts/bench-crypto.
+        .target(
+            name: "CaucusBenchC",
+            dependencies: ["CSodium"]
+        ),
+        // Times the crypto core against the C baseline in one run and prints ratios.
+        .executableTarget(
+            name: "caucus-bench-crypto",
+            dependencies: ["CaucusCrypto", "CaucusBenchC"]
         ),
         .testTarget(
             name: "CaucusCryptoTests",

@@ -1,6 +1,7 @@
 import CSodium
 
-/// Bytes that hold a secret: locked in RAM where the system allows it and zeroed when released.
+/// Bytes that hold a secret: in memory locked in RAM where the system allows it (`LockedArena`),
+/// and zeroed when released.
 ///
 /// The contents never appear in `description`, `debugDescription` or `dump`.
 public final class SecureBytes: @unchecked Sendable {
@@ -13,10 +14,8 @@ public final class SecureBytes: @unchecked Sendable {
     init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         Sodium.ensureInitialized()
         self.count = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1), alignment: 16)
+        pointer = LockedArena.shared.allocate(Swift.max(count, 1))
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(count, 1))
-        // Best effort: a process over RLIMIT_MEMLOCK still works, only without the lock.
-        _ = sodium_mlock(pointer, count)
         do {
             try fill(UnsafeMutableRawBufferPointer(start: pointer, count: count))
         } catch {
@@ -45,8 +44,7 @@ public final class SecureBytes: @unchecked Sendable {
 
     private static func release(_ pointer: UnsafeMutableRawPointer, _ count: Int) {
         sodium_memzero(pointer, Swift.max(count, 1))
-        _ = sodium_munlock(pointer, count)
-        pointer.deallocate()
+        LockedArena.shared.release(pointer, count: Swift.max(count, 1))
     }
 
     /// Reads the secret without copying it out.
