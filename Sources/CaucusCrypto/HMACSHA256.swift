@@ -37,6 +37,15 @@ public enum HMACSHA256 {
             }
         }
 
+        /// An independent copy of this HMAC in progress (the keyed state is computed only once).
+        func copy() -> State {
+            State(copying: state)
+        }
+
+        private init(copying other: UnsafeMutablePointer<crypto_auth_hmacsha256_state>) {
+            state.initialize(to: other.pointee)
+        }
+
         func update(_ bytes: UnsafeRawBufferPointer) {
             guard let base = bytes.baseAddress else { return }
             _ = crypto_auth_hmacsha256_update(state, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))

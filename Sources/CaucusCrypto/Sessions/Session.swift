@@ -179,15 +179,16 @@ public struct Session: Sendable {
     /// KDF_CK: message key = HMAC(ck, 0x01), next chain key = HMAC(ck, 0x02).
     static func chainStep(_ chain: SecureBytes) -> (messageKey: SecureBytes, next: SecureBytes) {
         chain.withUnsafeBytes { key in
+            // Key the HMAC once and fork it: two outputs for the price of one keying.
+            let keyed = HMACSHA256.State(key: key)
             let messageKey = SecureBytes(count: 32) { out in
-                let state = HMACSHA256.State(key: key)
+                let state = keyed.copy()
                 state.update(messageKeyInput)
                 state.finalize(into: out.baseAddress!)
             }
             let next = SecureBytes(count: 32) { out in
-                let state = HMACSHA256.State(key: key)
-                state.update(chainKeyInput)
-                state.finalize(into: out.baseAddress!)
+                keyed.update(chainKeyInput)
+                keyed.finalize(into: out.baseAddress!)
             }
             return (messageKey, next)
         }
