@@ -33,17 +33,19 @@ extension GroupSession {
     public mutating func encrypt(_ plaintext: [UInt8], identity: Ed25519.PrivateKey) throws(GroupError) -> [UInt8] {
         guard identity.publicKey == me else { throw GroupError.notInGroup }
         guard currentEpoch == requiredEpoch else { throw GroupError.epochKeyPending(requiredEpoch) }
-        guard var epoch = epochs[currentEpoch], var chain = epoch.senders[me] else { throw GroupError.notInGroup }
+        // Mutate the epoch in place: a copy would duplicate every member's chain (O(group size)).
+        guard let headerKey = epochs[currentEpoch]?.headerKey, var chain = epochs[currentEpoch]?.senders[me] else {
+            throw GroupError.notInGroup
+        }
         let counter = chain.next
         let (messageKey, _, _) = try chain.key(for: counter)
-        epoch.senders[me] = chain
-        epochs[currentEpoch] = epoch
+        epochs[currentEpoch]!.senders[me] = chain
 
         var prefix: [UInt8] = [Self.messageType]
         prefix.appendU64(currentEpoch)
         var header = me.rawRepresentation
         header.appendU32(counter)
-        prefix += XChaCha20Poly1305.seal(header, using: epoch.headerKey, authenticating: prefix)
+        prefix += XChaCha20Poly1305.seal(header, using: headerKey, authenticating: prefix)
 
         let previous = recent
         let statement = Self.statement(groupID: groupID, epoch: currentEpoch, sender: me, counter: counter,
@@ -75,16 +77,16 @@ extension GroupSession {
             throw GroupError.malformed("truncated")
         }
         let prefixLength = 9 + Self.encryptedHeaderByteCount
-        guard var epoch = epochs[epochNumber] else { throw GroupError.unknownEpoch(epochNumber) }
+        guard let headerKey = epochs[epochNumber]?.headerKey else { throw GroupError.unknownEpoch(epochNumber) }
         let header: [UInt8]
         do {
-            header = try XChaCha20Poly1305.open(encryptedHeader, using: epoch.headerKey, authenticating: Array(message[0..<9]))
+            header = try XChaCha20Poly1305.open(encryptedHeader, using: headerKey, authenticating: Array(message[0..<9]))
         } catch {
             throw GroupError.authenticationFailed
         }
         let sender = Ed25519.PublicKey(unchecked: Array(header[0..<32]))
         let counter = header[32..<36].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard var chain = epoch.senders[sender] else { throw GroupError.notMember }
+        guard var chain = epochs[epochNumber]?.senders[sender] else { throw GroupError.notMember }
         let (messageKey, skipped, late) = try chain.key(for: counter)
 
         let padded: [UInt8]
@@ -100,8 +102,7 @@ extension GroupSession {
         guard sender.isValidSignature(signature, for: statement) else { throw GroupError.badSignature }
 
         // Everything checked: commit the chain step and record the message.
-        epoch.senders[sender] = chain
-        epochs[epochNumber] = epoch
+        epochs[epochNumber]!.senders[sender] = chain
         let hash = Self.messageHash(statement, signature)
         let unseen = previous.filter { !seen.contains($0) }.count
         remember(hash)
