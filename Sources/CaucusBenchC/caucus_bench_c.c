@@ -1,0 +1,86 @@
+#include "caucus_bench_c.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+
+uint64_t cb_sign(const uint8_t *seed, const uint8_t *message, size_t length, uint64_t iterations) {
+    unsigned char public_key[crypto_sign_PUBLICKEYBYTES], secret_key[crypto_sign_SECRETKEYBYTES];
+    crypto_sign_seed_keypair(public_key, secret_key, seed);
+    unsigned char signature[crypto_sign_BYTES];
+    uint64_t folded = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        crypto_sign_detached(signature, NULL, message, length, secret_key);
+        folded += signature[i % crypto_sign_BYTES];
+    }
+    sodium_memzero(secret_key, sizeof secret_key);
+    return folded;
+}
+
+uint64_t cb_verify(const uint8_t *public_key, const uint8_t *signature, const uint8_t *message, size_t length,
+                   uint64_t iterations) {
+    uint64_t valid = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        valid += crypto_sign_verify_detached(signature, message, length, public_key) == 0;
+    }
+    return valid;
+}
+
+uint64_t cb_aead_seal(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations) {
+    const size_t nonce_bytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    unsigned char *out = malloc(nonce_bytes + length + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+    uint64_t folded = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        randombytes_buf(out, nonce_bytes);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(out + nonce_bytes, NULL, message, length, NULL, 0, NULL, out, key);
+        folded += out[nonce_bytes + i % length];
+    }
+    free(out);
+    return folded;
+}
+
+uint64_t cb_aead_open(const uint8_t *key, const uint8_t *sealed, size_t sealed_length, uint64_t iterations) {
+    const size_t nonce_bytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    const size_t length = sealed_length - nonce_bytes - crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    unsigned char *out = malloc(length);
+    uint64_t valid = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        valid += crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, sealed + nonce_bytes,
+                                                             sealed_length - nonce_bytes, NULL, 0, sealed, key) == 0;
+    }
+    free(out);
+    return valid;
+}
+
+uint64_t cb_aead_round_trip(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations) {
+    const size_t nonce_bytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    const size_t sealed_length = nonce_bytes + length + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    unsigned char *sealed = malloc(sealed_length);
+    unsigned char *opened = malloc(length);
+    uint64_t valid = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        randombytes_buf(sealed, nonce_bytes);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + nonce_bytes, NULL, message, length, NULL, 0, NULL, sealed, key);
+        valid += crypto_aead_xchacha20poly1305_ietf_decrypt(opened, NULL, NULL, sealed + nonce_bytes,
+                                                             sealed_length - nonce_bytes, NULL, 0, sealed, key) == 0;
+    }
+    free(sealed);
+    free(opened);
+    return valid;
+}
+
+uint64_t cb_box_seal_open(const uint8_t *seed, const uint8_t *sealed, size_t sealed_length, uint64_t iterations) {
+    unsigned char ed_public[crypto_sign_PUBLICKEYBYTES], ed_secret[crypto_sign_SECRETKEYBYTES];
+    unsigned char public_key[crypto_scalarmult_BYTES], secret_key[crypto_scalarmult_SCALARBYTES];
+    crypto_sign_seed_keypair(ed_public, ed_secret, seed);
+    crypto_sign_ed25519_sk_to_curve25519(secret_key, ed_secret);
+    crypto_scalarmult_base(public_key, secret_key);
+    unsigned char *out = malloc(sealed_length - crypto_box_SEALBYTES);
+    uint64_t valid = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        valid += crypto_box_seal_open(out, sealed, sealed_length, public_key, secret_key) == 0;
+    }
+    free(out);
+    sodium_memzero(ed_secret, sizeof ed_secret);
+    sodium_memzero(secret_key, sizeof secret_key);
+    return valid;
+}

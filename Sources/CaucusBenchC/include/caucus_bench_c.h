@@ -1,0 +1,23 @@
+#ifndef CAUCUS_BENCH_C_H
+#define CAUCUS_BENCH_C_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Plain C loops over libsodium: the baseline the Swift crypto core is measured against.
+ * Each runs `iterations` times and returns a value derived from the outputs, so that the
+ * compiler cannot drop the work. */
+
+/* Derives the key pair from a 32-byte seed first, outside the loop. */
+uint64_t cb_sign(const uint8_t *seed, const uint8_t *message, size_t length, uint64_t iterations);
+uint64_t cb_verify(const uint8_t *public_key, const uint8_t *signature, const uint8_t *message, size_t length,
+                   uint64_t iterations);
+/* Seals `length` bytes with a fresh random 24-byte nonce each time, as the Swift API does. */
+uint64_t cb_aead_seal(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations);
+/* Opens a sealed message laid out nonce (24) || ciphertext || tag (16). */
+uint64_t cb_aead_open(const uint8_t *key, const uint8_t *sealed, size_t sealed_length, uint64_t iterations);
+/* Seal then open, each iteration: the bare AEAD cost of one message sent and received. */
+uint64_t cb_aead_round_trip(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations);
+/* Converts the Ed25519 key of a 32-byte seed to X25519 (as the Swift core does), then opens. */
+uint64_t cb_box_seal_open(const uint8_t *seed, const uint8_t *sealed, size_t sealed_length, uint64_t iterations);
+
+#endif

@@ -1,0 +1,190 @@
+// Times the Swift crypto core against plain C loops over libsodium in one run and prints
+// ratios (Swift rate / C rate), plus the session and group figures of the sessions issue.
+// Usage: caucus-bench-crypto [--quick] [--json]
+import CaucusBenchC
+import CaucusCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let arguments = Set(CommandLine.arguments.dropFirst())
+let quick = arguments.contains("--quick")
+let json = arguments.contains("--json")
+/// Alternating C/Swift rounds per operation; the median of each side is reported.
+let rounds = quick ? 3 : 7
+/// Seconds each side runs per round.
+let roundSeconds = quick ? 0.05 : 0.25
+
+/// Monotonic seconds.
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Operations per second of `body(n)`, with `n` grown until a run lasts `roundSeconds`.
+@MainActor func rate(_ body: (Int) -> Void) -> Double {
+    var n = 1
+    while true {
+        let start = now()
+        body(n)
+        let elapsed = now() - start
+        if elapsed >= roundSeconds { return Double(n) / elapsed }
+        n = elapsed < roundSeconds / 20 ? n * 10 : Int(Double(n) * roundSeconds / max(elapsed, 1e-9) * 1.1) + 1
+    }
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// One reported figure.
+struct Row {
+    let name: String
+    let baseline: String
+    let baselineRate: Double?
+    let rate: Double?
+    let value: Double
+    let unit: String
+    let goal: String
+    let met: Bool
+}
+var rows = [Row]()
+
+/// Interleaves C and Swift rounds and records Swift/C.
+@MainActor func compare(_ name: String, goal: Double, c: (Int) -> Void, swift: (Int) -> Void) {
+    var cRates = [Double](), swiftRates = [Double]()
+    for _ in 0..<rounds {
+        cRates.append(rate(c))
+        swiftRates.append(rate(swift))
+    }
+    let ratio = median(swiftRates) / median(cRates)
+    rows.append(Row(name: name, baseline: "C loop", baselineRate: median(cRates), rate: median(swiftRates),
+                    value: ratio, unit: "ratio", goal: ">= \(goal)", met: ratio >= goal))
+}
+
+/// Keeps the optimiser from discarding results.
+var sink: UInt64 = 0
+
+// MARK: Crypto core vs C (crypto core issue)
+
+let seedBytes = (0..<32).map { UInt8($0) }
+let identity = try Ed25519.PrivateKey(seed: SecureBytes(copying: seedBytes))
+let message = CanonicalMessage(SigningContext("caucus/test-bench/v1"), fields: [.bytes([UInt8](repeating: 7, count: 200))])
+let messageBytes = message.bytes
+let signature = identity.signature(for: message)
+let kib = [UInt8](repeating: 0x5a, count: 1024)
+let key = SymmetricKey()
+let keyBytes = key.bytes.withUnsafeBytes { Array($0) }
+let sealed = XChaCha20Poly1305.seal(kib, using: key)
+let agreement = X25519.PrivateKey(converting: identity)
+let box = SealedBox.seal(kib, to: agreement.publicKey)
+
+compare("Ed25519 sign (canonical message, 224 B)", goal: 0.9,
+        c: { n in sink &+= cb_sign(seedBytes, messageBytes, messageBytes.count, UInt64(n)) },
+        swift: { n in for _ in 0..<n { sink &+= UInt64(identity.signature(for: message).rawRepresentation[0]) } })
+compare("Ed25519 verify", goal: 0.9,
+        c: { n in sink &+= cb_verify(identity.publicKey.rawRepresentation, signature.rawRepresentation, messageBytes, messageBytes.count, UInt64(n)) },
+        swift: { n in for _ in 0..<n where identity.publicKey.isValidSignature(signature, for: message) { sink &+= 1 } })
+compare("XChaCha20-Poly1305 seal 1 KiB", goal: 0.9,
+        c: { n in sink &+= cb_aead_seal(keyBytes, kib, kib.count, UInt64(n)) },
+        swift: { n in for _ in 0..<n { sink &+= UInt64(XChaCha20Poly1305.seal(kib, using: key)[30]) } })
+compare("XChaCha20-Poly1305 open 1 KiB", goal: 0.9,
+        c: { n in sink &+= cb_aead_open(keyBytes, sealed, sealed.count, UInt64(n)) },
+        swift: { n in for _ in 0..<n { sink &+= UInt64((try! XChaCha20Poly1305.open(sealed, using: key))[0]) } })
+compare("sealed box open 1 KiB", goal: 0.9,
+        c: { n in sink &+= cb_box_seal_open(seedBytes, box, box.count, UInt64(n)) },
+        swift: { n in for _ in 0..<n { sink &+= UInt64((try! SealedBox.open(box, with: agreement))[0]) } })
+
+// MARK: Sessions and groups (sessions issue)
+
+/// A started 1:1 session pair between two fresh identities.
+@MainActor func sessionPair(initiator: Ed25519.PrivateKey, responder: Ed25519.PrivateKey) throws -> (Session, Session) {
+    let signed = SignedPrekey(id: 1, identity: responder)
+    var a = try Session.initiate(identity: initiator, bundle: PrekeyBundle(identity: responder.publicKey, signedPrekey: signed, oneTimePrekey: nil))
+    let (b, _) = try Session.respond(to: a.encrypt([1]), identity: responder, signedPrekey: { _ in signed }, oneTimePrekey: { _ in nil })
+    return (a, b)
+}
+
+do {
+    var (alice, bob) = try sessionPair(initiator: Ed25519.PrivateKey(), responder: Ed25519.PrivateKey())
+    _ = try alice.decrypt(bob.encrypt([2]))
+    compare("1:1 session encrypt+decrypt 1 KiB vs bare AEAD seal+open", goal: 0.5,
+            c: { n in sink &+= cb_aead_round_trip(keyBytes, kib, kib.count, UInt64(n)) },
+            swift: { n in for _ in 0..<n { sink &+= UInt64((try! bob.decrypt(alice.encrypt(kib))).plaintext[0]) } })
+}
+
+/// A founder and one member of a group of `size`, both with their group state.
+@MainActor func group(size: Int) throws -> (founder: Ed25519.PrivateKey, f: GroupSession, member: GroupSession, members: [Ed25519.PrivateKey], welcome: GroupWelcome) {
+    let founder = Ed25519.PrivateKey()
+    let members = (1..<size).map { _ in Ed25519.PrivateKey() }
+    let (f, welcome) = try GroupSession.found(founder: founder, members: members.map { ($0.publicKey, .member) })
+    let member = try GroupSession(welcome: welcome!, me: members[0].publicKey, from: founder.publicKey)
+    return (founder, f, member, members, welcome!)
+}
+
+do {
+    var small = try group(size: 10)
+    var large = try group(size: 10_000)
+    // Interleaved rounds of send+receive of 1 KiB in each group; the ratio of costs should be ~1.
+    var smallRates = [Double](), largeRates = [Double]()
+    for _ in 0..<rounds {
+        smallRates.append(rate { n in for _ in 0..<n { sink &+= UInt64((try! small.member.decrypt(small.f.encrypt(kib, identity: small.founder))).plaintext[0]) } })
+        largeRates.append(rate { n in for _ in 0..<n { sink &+= UInt64((try! large.member.decrypt(large.f.encrypt(kib, identity: large.founder))).plaintext[0]) } })
+    }
+    let costRatio = median(smallRates) / median(largeRates)
+    rows.append(Row(name: "group send+receive 1 KiB: cost at 10,000 members / at 10", baseline: "10 members",
+                    baselineRate: median(smallRates), rate: median(largeRates), value: costRatio, unit: "ratio",
+                    goal: "<= 1.2", met: costRatio <= 1.2))
+
+    let entries = large.welcome.entries
+    var verifyTimes = [Double]()
+    for _ in 0..<(quick ? 1 : 3) {
+        let start = now()
+        let chain = try MembershipChain.verify(entries)
+        verifyTimes.append(now() - start)
+        sink &+= UInt64(chain.roster.count)
+    }
+    let verifySeconds = median(verifyTimes)
+    rows.append(Row(name: "verify a 10,000-entry membership chain", baseline: "-", baselineRate: nil, rate: nil,
+                    value: verifySeconds, unit: "s", goal: "< 1 s", met: verifySeconds < 1))
+
+    // Removal: the founder already has a pairwise session with each of the 9,999 members.
+    var sessions = try large.members.map { member in try sessionPair(initiator: large.founder, responder: member).0 }
+    let victim = large.members[large.members.count / 2].publicKey
+    let start = now()
+    let (_, epochKey) = try large.f.remove(victim, by: large.founder)
+    var payload = epochKey.serialized().withUnsafeBytes { Array($0) }
+    for index in sessions.indices where large.members[index].publicKey != victim {
+        sink &+= UInt64(sessions[index].encrypt(payload)[0])
+    }
+    let removeSeconds = now() - start
+    payload.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] = 0 } }
+    rows.append(Row(name: "remove 1 of 10,000: new epoch handed to 9,999 over pairwise sessions", baseline: "-",
+                    baselineRate: nil, rate: nil, value: removeSeconds, unit: "s", goal: "< 3 s", met: removeSeconds < 3))
+}
+
+// MARK: Report
+
+func format(_ value: Double?, _ digits: Int) -> String {
+    guard let value else { return "-" }
+    let scale = pow(10.0, Double(digits))
+    let rounded = (value * scale).rounded() / scale
+    return digits == 0 ? String(Int(rounded)) : String(rounded)
+}
+
+if json {
+    let items = rows.map { row in
+        "{\"name\":\"\(row.name)\",\"baseline\":\"\(row.baseline)\",\"baseline_ops_per_s\":\(format(row.baselineRate, 0)),"
+            + "\"ops_per_s\":\(format(row.rate, 0)),\"value\":\(format(row.value, 3)),\"unit\":\"\(row.unit)\","
+            + "\"goal\":\"\(row.goal)\",\"met\":\(row.met)}"
+    }
+    print("[\n  " + items.joined(separator: ",\n  ") + "\n]")
+} else {
+    func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+    print(pad("operation", 72) + pad("baseline/s", 13) + pad("caucus/s", 13) + pad("result", 12) + "goal")
+    for row in rows {
+        let result = format(row.value, 3) + (row.unit == "s" ? " s" : "")
+        print(pad(row.name, 72) + pad(format(row.baselineRate, 0), 13) + pad(format(row.rate, 0), 13)
+              + pad(result, 12) + row.goal + (row.met ? "  ok" : "  GOAL MISSED"))
+    }
+    print("rounds per figure: \(rounds) x \(roundSeconds) s per side, interleaved; medians (sink \(sink % 10))")
+}
