@@ -37,14 +37,15 @@ public enum XChaCha20Poly1305 {
         _ sealed: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8] = []
     ) throws(CryptoError) -> [UInt8] {
         guard sealed.count >= overhead else { throw CryptoError.authenticationFailed }
-        return try sealed.withUnsafeBufferPointer { (input) throws(CryptoError) -> [UInt8] in
-            try key.bytes.withUnsafeBytes { (k) throws(CryptoError) -> [UInt8] in
-                try open(
-                    nonce: UnsafeBufferPointer(rebasing: input[0..<nonceByteCount]),
-                    ciphertextAndTag: UnsafeBufferPointer(rebasing: input[nonceByteCount...]),
-                    associatedData: associatedData, key: k)
+        let opened = sealed.withUnsafeBufferPointer { input in
+            key.bytes.withUnsafeBytes { k in
+                decrypt(nonce: input.baseAddress!,
+                        ciphertextAndTag: UnsafeBufferPointer(rebasing: input[nonceByteCount...]),
+                        associatedData: associatedData, key: k.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
+        guard let opened else { throw CryptoError.authenticationFailed }
+        return opened
     }
 
     /// Encryption with a caller-chosen nonce: for known-answer tests only, never public.
@@ -60,27 +61,36 @@ public enum XChaCha20Poly1305 {
         return out
     }
 
-    /// Decryption with an explicit nonce: shared by `open` and the known-answer tests.
+    /// Decryption with an explicit nonce and key, for the known-answer tests.
     static func open(
         nonce: UnsafeBufferPointer<UInt8>, ciphertextAndTag: UnsafeBufferPointer<UInt8>,
         associatedData: [UInt8], key: UnsafeRawBufferPointer
     ) throws(CryptoError) -> [UInt8] {
-        Sodium.ensureInitialized()
         try checkLength("XChaCha20-Poly1305 nonce", nonce.count, nonceByteCount)
         try checkLength("XChaCha20-Poly1305 key", key.count, SymmetricKey.byteCount)
-        guard ciphertextAndTag.count >= tagByteCount else { throw CryptoError.authenticationFailed }
+        guard let opened = decrypt(nonce: nonce.baseAddress!, ciphertextAndTag: ciphertextAndTag,
+                                   associatedData: associatedData, key: key.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        else { throw CryptoError.authenticationFailed }
+        return opened
+    }
+
+    /// The plaintext, or nil when the tag does not verify (the output is then wiped).
+    private static func decrypt(
+        nonce: UnsafePointer<UInt8>, ciphertextAndTag: UnsafeBufferPointer<UInt8>,
+        associatedData: [UInt8], key: UnsafePointer<UInt8>
+    ) -> [UInt8]? {
+        Sodium.ensureInitialized()
+        guard ciphertextAndTag.count >= tagByteCount else { return nil }
         let plainCount = ciphertextAndTag.count - tagByteCount
         var status: Int32 = 0
         let plaintext = [UInt8](unsafeUninitializedCapacity: Swift.max(plainCount, 1)) { out, initialized in
             status = crypto_aead_xchacha20poly1305_ietf_decrypt(
                 out.baseAddress, nil, nil,
                 ciphertextAndTag.baseAddress!, UInt64(ciphertextAndTag.count),
-                associatedData, UInt64(associatedData.count),
-                nonce.baseAddress!, key.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                associatedData, UInt64(associatedData.count), nonce, key)
             if status != 0, let base = out.baseAddress { sodium_memzero(base, plainCount) }
             initialized = plainCount
         }
-        guard status == 0 else { throw CryptoError.authenticationFailed }
-        return plaintext
+        return status == 0 ? plaintext : nil
     }
 }
