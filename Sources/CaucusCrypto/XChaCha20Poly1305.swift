@@ -16,20 +16,20 @@ public enum XChaCha20Poly1305 {
     public static func seal(
         _ plaintext: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8] = []
     ) -> [UInt8] {
-        Sodium.ensureInitialized()
         let total = plaintext.count + overhead
         return [UInt8](unsafeUninitializedCapacity: total) { out, initialized in
-            let base = out.baseAddress!
-            randombytes_buf(base, nonceByteCount)
-            key.bytes.withUnsafeBytes { k in
-                _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
-                    base + nonceByteCount, nil,
-                    plaintext, UInt64(plaintext.count),
-                    associatedData, UInt64(associatedData.count),
-                    nil, base, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
+            encrypt(plaintext, associatedData, key, into: out.baseAddress!)
             initialized = total
         }
+    }
+
+    /// `seal`, writing into `output` (its contents are replaced), so that a loop can reuse one buffer.
+    public static func seal(
+        _ plaintext: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8] = [],
+        into output: inout [UInt8]
+    ) {
+        resize(&output, to: plaintext.count + overhead)
+        output.withUnsafeMutableBufferPointer { encrypt(plaintext, associatedData, key, into: $0.baseAddress!) }
     }
 
     /// Decrypts a message made by `seal`; throws `authenticationFailed` if anything was altered.
@@ -37,15 +37,27 @@ public enum XChaCha20Poly1305 {
         _ sealed: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8] = []
     ) throws(CryptoError) -> [UInt8] {
         guard sealed.count >= overhead else { throw CryptoError.authenticationFailed }
-        let opened = sealed.withUnsafeBufferPointer { input in
-            key.bytes.withUnsafeBytes { k in
-                decrypt(nonce: input.baseAddress!,
-                        ciphertextAndTag: UnsafeBufferPointer(rebasing: input[nonceByteCount...]),
-                        associatedData: associatedData, key: k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
+        let count = sealed.count - overhead
+        var valid = false
+        let plaintext = [UInt8](unsafeUninitializedCapacity: Swift.max(count, 1)) { out, initialized in
+            valid = decrypt(sealed, associatedData, key, into: out.baseAddress!)
+            initialized = count
         }
-        guard let opened else { throw CryptoError.authenticationFailed }
-        return opened
+        guard valid else { throw CryptoError.authenticationFailed }
+        return plaintext
+    }
+
+    /// `open`, writing the plaintext into `output` (its contents are replaced; wiped on failure).
+    public static func open(
+        _ sealed: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8] = [],
+        into output: inout [UInt8]
+    ) throws(CryptoError) {
+        guard sealed.count >= overhead else { throw CryptoError.authenticationFailed }
+        resize(&output, to: sealed.count - overhead)
+        let valid = output.withUnsafeMutableBufferPointer { out in
+            decrypt(sealed, associatedData, key, into: out.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!)
+        }
+        guard valid else { throw CryptoError.authenticationFailed }
     }
 
     /// Encryption with a caller-chosen nonce: for known-answer tests only, never public.
@@ -68,29 +80,50 @@ public enum XChaCha20Poly1305 {
     ) throws(CryptoError) -> [UInt8] {
         try checkLength("XChaCha20-Poly1305 nonce", nonce.count, nonceByteCount)
         try checkLength("XChaCha20-Poly1305 key", key.count, SymmetricKey.byteCount)
-        guard let opened = decrypt(nonce: nonce.baseAddress!, ciphertextAndTag: ciphertextAndTag,
-                                   associatedData: associatedData, key: key.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        else { throw CryptoError.authenticationFailed }
-        return opened
+        guard ciphertextAndTag.count >= tagByteCount else { throw CryptoError.authenticationFailed }
+        let sealed = Array(nonce) + Array(ciphertextAndTag)
+        let symmetricKey = try SymmetricKey(bytes: SecureBytes(copying: key))
+        return try open(sealed, using: symmetricKey, authenticating: associatedData)
     }
 
-    /// The plaintext, or nil when the tag does not verify (the output is then wiped).
-    private static func decrypt(
-        nonce: UnsafePointer<UInt8>, ciphertextAndTag: UnsafeBufferPointer<UInt8>,
-        associatedData: [UInt8], key: UnsafePointer<UInt8>
-    ) -> [UInt8]? {
+    /// Writes nonce ‖ ciphertext ‖ tag for `plaintext` to `out` (plaintext.count + overhead bytes).
+    private static func encrypt(
+        _ plaintext: [UInt8], _ associatedData: [UInt8], _ key: SymmetricKey, into out: UnsafeMutablePointer<UInt8>
+    ) {
         Sodium.ensureInitialized()
-        guard ciphertextAndTag.count >= tagByteCount else { return nil }
-        let plainCount = ciphertextAndTag.count - tagByteCount
-        var status: Int32 = 0
-        let plaintext = [UInt8](unsafeUninitializedCapacity: Swift.max(plainCount, 1)) { out, initialized in
-            status = crypto_aead_xchacha20poly1305_ietf_decrypt(
-                out.baseAddress, nil, nil,
-                ciphertextAndTag.baseAddress!, UInt64(ciphertextAndTag.count),
-                associatedData, UInt64(associatedData.count), nonce, key)
-            if status != 0, let base = out.baseAddress { sodium_memzero(base, plainCount) }
-            initialized = plainCount
+        randombytes_buf(out, nonceByteCount)
+        key.bytes.withUnsafeBytes { k in
+            _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+                out + nonceByteCount, nil, plaintext, UInt64(plaintext.count),
+                associatedData, UInt64(associatedData.count), nil, out, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
-        return status == 0 ? plaintext : nil
+    }
+
+    /// Writes the plaintext of `sealed` (at least `overhead` bytes) to `out`; false, with `out`
+    /// wiped, when the tag does not verify.
+    private static func decrypt(
+        _ sealed: [UInt8], _ associatedData: [UInt8], _ key: SymmetricKey, into out: UnsafeMutablePointer<UInt8>
+    ) -> Bool {
+        Sodium.ensureInitialized()
+        let count = sealed.count - overhead
+        let status = sealed.withUnsafeBufferPointer { input in
+            key.bytes.withUnsafeBytes { k in
+                crypto_aead_xchacha20poly1305_ietf_decrypt(
+                    out, nil, nil, input.baseAddress! + nonceByteCount, UInt64(input.count - nonceByteCount),
+                    associatedData, UInt64(associatedData.count), input.baseAddress!,
+                    k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        if status != 0 { sodium_memzero(out, count) }
+        return status == 0
+    }
+
+    /// Makes `buffer` exactly `count` bytes long, keeping its storage when it is large enough.
+    private static func resize(_ buffer: inout [UInt8], to count: Int) {
+        if buffer.count > count {
+            buffer.removeLast(buffer.count - count)
+        } else if buffer.count < count {
+            buffer.append(contentsOf: repeatElement(0, count: count - buffer.count))
+        }
     }
 }

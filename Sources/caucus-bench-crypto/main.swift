@@ -99,6 +99,15 @@ compare("XChaCha20-Poly1305 seal 1 KiB", goal: 0.9,
 compare("XChaCha20-Poly1305 open 1 KiB", goal: 0.9,
         c: { n in sink &+= cb_aead_open(keyBytes, sealed, sealed.count, UInt64(n)) },
         swift: { n in for _ in 0..<n { sink &+= UInt64((try! XChaCha20Poly1305.open(sealed, using: key))[0]) } })
+do {
+    var sealedOut = [UInt8](), openedOut = [UInt8]()
+    compare("XChaCha20-Poly1305 seal 1 KiB into a reused buffer", goal: 0.9,
+            c: { n in sink &+= cb_aead_seal(keyBytes, kib, kib.count, UInt64(n)) },
+            swift: { n in for _ in 0..<n { XChaCha20Poly1305.seal(kib, using: key, into: &sealedOut); sink &+= UInt64(sealedOut[30]) } })
+    compare("XChaCha20-Poly1305 open 1 KiB into a reused buffer", goal: 0.9,
+            c: { n in sink &+= cb_aead_open(keyBytes, sealed, sealed.count, UInt64(n)) },
+            swift: { n in for _ in 0..<n { try! XChaCha20Poly1305.open(sealed, using: key, into: &openedOut); sink &+= UInt64(openedOut[0]) } })
+}
 // Not a goal: the same libsodium call made straight from Swift into a reused buffer, with no
 // wrapper at all. It shows how close to the C loop any Swift caller can get on this machine.
 do {

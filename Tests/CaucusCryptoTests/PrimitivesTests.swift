@@ -149,3 +149,23 @@ struct RedactionTests {
         #expect(error.description == "Ed25519 seed must be 32 bytes, got 3")
     }
 }
+
+@Suite("AEAD into reused buffers")
+struct ReusedBufferTests {
+    @Test("seal and open into a buffer of any prior size; a failed open leaves it wiped")
+    func reuse() throws {
+        let key = SymmetricKey()
+        var sealed = [UInt8](repeating: 7, count: 5000), opened = [UInt8](repeating: 9, count: 3)
+        for message in [Array("short".utf8), [UInt8](repeating: 1, count: 2000), []] {
+            XChaCha20Poly1305.seal(message, using: key, authenticating: [1], into: &sealed)
+            #expect(sealed.count == message.count + XChaCha20Poly1305.overhead)
+            #expect(try XChaCha20Poly1305.open(sealed, using: key, authenticating: [1]) == message)
+            try XChaCha20Poly1305.open(sealed, using: key, authenticating: [1], into: &opened)
+            #expect(opened == message)
+        }
+        XChaCha20Poly1305.seal([5, 5, 5], using: key, into: &sealed)
+        sealed[30] ^= 1
+        #expect(throws: CryptoError.authenticationFailed) { try XChaCha20Poly1305.open(sealed, using: key, into: &opened) }
+        #expect(opened.allSatisfy { $0 == 0 })
+    }
+}
