@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 
 uint64_t cb_sign(const uint8_t *seed, const uint8_t *message, size_t length, uint64_t iterations) {
     unsigned char public_key[crypto_sign_PUBLICKEYBYTES], secret_key[crypto_sign_SECRETKEYBYTES];
@@ -82,5 +83,32 @@ uint64_t cb_box_seal_open(const uint8_t *seed, const uint8_t *sealed, size_t sea
     free(out);
     sodium_memzero(ed_secret, sizeof ed_secret);
     sodium_memzero(secret_key, sizeof secret_key);
+    return valid;
+}
+
+uint64_t cb_ratchet_floor(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations) {
+    const size_t nonce_bytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    const size_t sealed_length = nonce_bytes + length + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    unsigned char *sealed = malloc(sealed_length);
+    unsigned char *opened = malloc(length);
+    unsigned char send_chain[32], receive_chain[32], message_key[32];
+    const unsigned char one = 1, two = 2;
+    memcpy(send_chain, key, 32);
+    memcpy(receive_chain, key, 32);
+    uint64_t valid = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        crypto_auth_hmacsha256(message_key, &one, 1, send_chain);
+        crypto_auth_hmacsha256(send_chain, &two, 1, send_chain);
+        randombytes_buf(sealed, nonce_bytes);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + nonce_bytes, NULL, message, length, NULL, 0, NULL, sealed,
+                                                   message_key);
+        crypto_auth_hmacsha256(message_key, &one, 1, receive_chain);
+        crypto_auth_hmacsha256(receive_chain, &two, 1, receive_chain);
+        valid += crypto_aead_xchacha20poly1305_ietf_decrypt(opened, NULL, NULL, sealed + nonce_bytes,
+                                                             sealed_length - nonce_bytes, NULL, 0, sealed, message_key) == 0;
+    }
+    sodium_memzero(message_key, sizeof message_key);
+    free(sealed);
+    free(opened);
     return valid;
 }

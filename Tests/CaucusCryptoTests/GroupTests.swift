@@ -160,3 +160,22 @@ extension GroupSession {
                                                using: try SymmetricKey(bytes: key), authenticating: prefix)
     }
 }
+
+@Suite("Group forward secrecy")
+struct GroupForwardSecrecyTests {
+    @Test("state captured after reading a message holds no key that opens it again")
+    func capturedState() throws {
+        var t = try Trio()
+        let chainBefore = t.a.epochs[t.a.currentEpoch]!.senders[t.founder.publicKey]!.chainKey.withUnsafeBytes { Array($0) }
+        let m = try t.f.encrypt(text("meeting at 6"), identity: t.founder)
+        _ = try t.a.decrypt(m)
+        var thief = t.a
+        #expect(throws: GroupError.replay) { try thief.decrypt(m) }
+        let chainAfter = thief.epochs[thief.currentEpoch]!.senders[t.founder.publicKey]!.chainKey.withUnsafeBytes { Array($0) }
+        #expect(chainAfter != chainBefore)
+        // No key in the captured epoch equals the chain key that produced the message key.
+        for (_, chain) in thief.epochs[thief.currentEpoch]!.senders {
+            #expect(chain.chainKey.withUnsafeBytes { Array($0) } != chainBefore)
+        }
+    }
+}

@@ -17,6 +17,10 @@ uint64_t cb_aead_seal(const uint8_t *key, const uint8_t *message, size_t length,
 uint64_t cb_aead_open(const uint8_t *key, const uint8_t *sealed, size_t sealed_length, uint64_t iterations);
 /* Seal then open, each iteration: the bare AEAD cost of one message sent and received. */
 uint64_t cb_aead_round_trip(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations);
+/* The least work any Double Ratchet with HMAC-SHA-256 chain steps does per message sent and
+ * received: a chain step on each side (HMAC(ck, 0x01) and HMAC(ck, 0x02)) plus an AEAD seal and
+ * open. No header, padding, copies or state: a ceiling for the session benchmark. */
+uint64_t cb_ratchet_floor(const uint8_t *key, const uint8_t *message, size_t length, uint64_t iterations);
 /* Converts the Ed25519 key of a 32-byte seed to X25519 (as the Swift core does), then opens. */
 uint64_t cb_box_seal_open(const uint8_t *seed, const uint8_t *sealed, size_t sealed_length, uint64_t iterations);
 
