@@ -94,9 +94,8 @@ struct GroupTests {
             bad[index] ^= 0x02
             #expect(throws: GroupError.self) { try t.a.decrypt(bad) }
         }
-        // Alice holds every member's chain key of the epoch, but cannot sign as the founder.
+        // Alice can derive every member's chain key of the epoch, but cannot sign as the founder.
         var impostor = t.a
-        impostor.epochs[impostor.currentEpoch]!.senders[t.alice.publicKey] = impostor.epochs[impostor.currentEpoch]!.senders[t.founder.publicKey]
         let posing = try impostor.encryptForgingSender(t.founder.publicKey, text("fake order"), signer: t.alice)
         #expect(throws: GroupError.badSignature) { try t.b.decrypt(posing) }
         // Someone with the header key but not in the epoch's roster.
@@ -142,7 +141,8 @@ extension GroupSession {
     /// Test-only: encrypts as `sender` with the epoch's header key, signing with `signer`.
     mutating func encryptForgingSender(_ sender: Ed25519.PublicKey, _ plaintext: [UInt8], signer: Ed25519.PrivateKey) throws -> [UInt8] {
         var epoch = epochs[currentEpoch]!
-        var chain = epoch.senders[sender] ?? epoch.senders[me]!
+        _ = epoch.prepareChain(for: sender)
+        var chain = epoch.senders[sender]!
         let counter = chain.next
         let (key, _, _) = try chain.key(for: counter)
         epoch.senders[sender] = chain
@@ -166,6 +166,7 @@ struct GroupForwardSecrecyTests {
     @Test("state captured after reading a message holds no key that opens it again")
     func capturedState() throws {
         var t = try Trio()
+        _ = try t.a.decrypt(t.f.encrypt(text("first"), identity: t.founder))
         let chainBefore = t.a.epochs[t.a.currentEpoch]!.senders[t.founder.publicKey]!.chainKey.withUnsafeBytes { Array($0) }
         let m = try t.f.encrypt(text("meeting at 6"), identity: t.founder)
         _ = try t.a.decrypt(m)
@@ -177,5 +178,27 @@ struct GroupForwardSecrecyTests {
         for (_, chain) in thief.epochs[thief.currentEpoch]!.senders {
             #expect(chain.chainKey.withUnsafeBytes { Array($0) } != chainBefore)
         }
+    }
+}
+
+@Suite("Secret tree")
+struct SecretTreeTests {
+    @Test("each leaf comes out once, the same whatever the order, and its ancestors are erased")
+    func leaves() {
+        let root = SecureBytes(randomCount: 32)
+        var inOrder = SecretTree(root: root, size: 13)
+        var reversed = SecretTree(root: root, size: 13)
+        let forward = (0..<13).map { inOrder.take(UInt32($0))!.withUnsafeBytes { Array($0) } }
+        let backward = (0..<13).reversed().map { reversed.take(UInt32($0))!.withUnsafeBytes { Array($0) } }
+        #expect(forward == Array(backward.reversed()))
+        #expect(Set(forward).count == 13)
+        #expect(inOrder.nodes.isEmpty && reversed.nodes.isEmpty)
+        #expect(inOrder.take(3) == nil && inOrder.take(13) == nil)
+        var tree = SecretTree(root: root, size: 10_000)
+        _ = tree.take(4242)
+        // Only siblings along the path remain: about log2(10,000) nodes, none covering leaf 4242.
+        #expect(tree.nodes.count <= 14)
+        #expect(tree.nodes.keys.allSatisfy { !($0.lo...($0.hi - 1)).contains(4242) })
+        #expect(tree.take(4242) == nil)
     }
 }

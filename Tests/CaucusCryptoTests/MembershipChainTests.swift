@@ -78,6 +78,21 @@ struct MembershipChainTests {
         #expect(chain.roster == [bob.publicKey: .admin])
     }
 
+    @Test("verifying a long chain in parallel reports the first bad entry, like appending does")
+    func bulkVerify() throws {
+        var chain = MembershipChain(founder: founder)
+        for _ in 0..<300 { _ = try chain.make(.add(Ed25519.PrivateKey().publicKey, .member), by: founder) }
+        #expect(try MembershipChain.verify(chain.entries).head == chain.head)
+        var entries = chain.entries
+        let victim = entries[150]
+        entries[150] = MembershipEntry(groupID: victim.groupID, sequence: victim.sequence, previous: victim.previous,
+                                       action: .add(alice.publicKey, .admin), author: victim.author, signature: victim.signature)
+        #expect(throws: MembershipError.badSignature(sequence: 150)) { try MembershipChain.verify(entries) }
+        entries[150] = victim
+        entries.swapAt(200, 201)
+        #expect(throws: MembershipError.gap(expected: 200, got: 201)) { try MembershipChain.verify(entries) }
+    }
+
     @Test("a chain must start with a creation entry signed by its founder")
     func creation() throws {
         let chain = try history()

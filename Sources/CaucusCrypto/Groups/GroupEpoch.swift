@@ -1,5 +1,6 @@
-/// The keys of one group epoch as a member holds them: a header key and one hash ratchet per
-/// member, all derived from the epoch secret, which is then forgotten (Protocol.md §8.2).
+/// The keys of one group epoch as a member holds them: a header key, a secret tree with one leaf
+/// per member, and the members' hash ratchets as they are first needed, all derived from the
+/// epoch secret, which is then forgotten (Protocol.md §8.2).
 struct GroupEpoch: Sendable {
     static let headerInfo = Array("caucus/group-header/v1".utf8)
     static let senderInfo = Array("caucus/group-sender/v1".utf8)
@@ -10,24 +11,32 @@ struct GroupEpoch: Sendable {
     let number: UInt64
     /// Encrypts message headers (sender and counter), so the relay never sees who sent what.
     let headerKey: SymmetricKey
-    /// Each member's sending chain at this epoch; a non-member has none.
-    var senders: [Ed25519.PublicKey: SenderChain]
+    /// The members at this epoch and their leaves (a copy-on-write snapshot of the chain's).
+    let members: [Ed25519.PublicKey: UInt32]
+    /// Where members' first chain keys come from, on first use.
+    var tree: SecretTree
+    /// Sending chains derived so far.
+    var senders: [Ed25519.PublicKey: SenderChain] = [:]
     /// One-way seed for the epoch that an addition starts; cannot open this epoch's messages.
     let successorSeed: SecureBytes
 
-    /// Derives everything from `secret` for the members in `roster`.
-    init(number: UInt64, secret: SecureBytes, groupID: [UInt8], members: some Sequence<Ed25519.PublicKey>) {
+    /// Derives the epoch's keys from `secret`; no per-member work happens here.
+    init(number: UInt64, secret: SecureBytes, groupID: [UInt8], members: [Ed25519.PublicKey: UInt32], leafCount: UInt32) {
         self.number = number
+        self.members = members
         let prk = HKDF.extract(salt: groupID, inputKeyMaterial: secret)
         headerKey = try! SymmetricKey(bytes: HKDF.expand(pseudoRandomKey: prk, info: Self.headerInfo, outputByteCount: 32))
         successorSeed = try! HKDF.expand(pseudoRandomKey: prk, info: Self.successorInfo, outputByteCount: 32)
-        var senders = [Ed25519.PublicKey: SenderChain]()
-        for member in members {
-            let chainKey = try! HKDF.expand(
-                pseudoRandomKey: prk, info: Self.senderInfo + member.rawRepresentation, outputByteCount: 32)
-            senders[member] = SenderChain(chainKey: chainKey)
-        }
-        self.senders = senders
+        let root = try! HKDF.expand(pseudoRandomKey: prk, info: Self.senderInfo, outputByteCount: 32)
+        tree = SecretTree(root: root, size: leafCount)
+    }
+
+    /// Makes sure `member`'s sending chain exists; false if it was not a member at this epoch.
+    mutating func prepareChain(for member: Ed25519.PublicKey) -> Bool {
+        if senders[member] != nil { return true }
+        guard let leaf = members[member], let key = tree.take(leaf) else { return false }
+        senders[member] = SenderChain(chainKey: key)
+        return true
     }
 
     /// The secret of the epoch started by addition entry `entryHash`, derived from this epoch.

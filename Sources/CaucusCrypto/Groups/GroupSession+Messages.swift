@@ -34,9 +34,9 @@ extension GroupSession {
         guard identity.publicKey == me else { throw GroupError.notInGroup }
         guard currentEpoch == requiredEpoch else { throw GroupError.epochKeyPending(requiredEpoch) }
         // Mutate the epoch in place: a copy would duplicate every member's chain (O(group size)).
-        guard let headerKey = epochs[currentEpoch]?.headerKey, var chain = epochs[currentEpoch]?.senders[me] else {
-            throw GroupError.notInGroup
-        }
+        guard epochs[currentEpoch]?.prepareChain(for: me) == true,
+              let headerKey = epochs[currentEpoch]?.headerKey, var chain = epochs[currentEpoch]?.senders[me]
+        else { throw GroupError.notInGroup }
         let counter = chain.next
         let (messageKey, _, _) = try chain.key(for: counter)
         epochs[currentEpoch]!.senders[me] = chain
@@ -86,7 +86,9 @@ extension GroupSession {
         }
         let sender = Ed25519.PublicKey(unchecked: Array(header[0..<32]))
         let counter = header[32..<36].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard var chain = epochs[epochNumber]?.senders[sender] else { throw GroupError.notMember }
+        // Deriving a sender's first chain key changes nothing observable if the message then fails.
+        guard epochs[epochNumber]?.prepareChain(for: sender) == true, var chain = epochs[epochNumber]?.senders[sender]
+        else { throw GroupError.notMember }
         let (messageKey, skipped, late) = try chain.key(for: counter)
 
         let padded: [UInt8]

@@ -26,6 +26,8 @@ public struct GroupSession: Sendable {
     var seen = Set<[UInt8]>()
     var seenOrder: [[UInt8]] = []
     var seenCursor = 0
+    /// For removals whose epoch key has not arrived: the members and tree size right after them.
+    var awaitingKeys: [UInt64: (members: [Ed25519.PublicKey: UInt32], leafCount: UInt32)] = [:]
 
     /// The group's id.
     public var groupID: [UInt8] { chain.groupID }
@@ -37,7 +39,7 @@ public struct GroupSession: Sendable {
         me = founder.publicKey
         chain = MembershipChain(founder: founder)
         currentEpoch = 0
-        epochs[0] = GroupEpoch(number: 0, secret: SecureBytes(randomCount: 32), groupID: chain.groupID, members: chain.roster.keys)
+        epochs[0] = GroupEpoch(number: 0, secret: SecureBytes(randomCount: 32), groupID: chain.groupID, members: chain.leaves, leafCount: chain.leafCount)
     }
 
     /// Founds a group with its first members in one step: one epoch for all of them, whose welcome
@@ -60,7 +62,7 @@ public struct GroupSession: Sendable {
         self.me = me
         self.chain = chain
         currentEpoch = epoch
-        epochs[epoch] = GroupEpoch(number: epoch, secret: secret, groupID: chain.groupID, members: chain.roster.keys)
+        epochs[epoch] = GroupEpoch(number: epoch, secret: secret, groupID: chain.groupID, members: chain.leaves, leafCount: chain.leafCount)
     }
 
     /// Joins from a welcome an admin sent over a pairwise session; `from` is that session's peer.
@@ -99,7 +101,7 @@ public struct GroupSession: Sendable {
         let entry: MembershipEntry
         do { entry = try next.chain.make(.remove(member), by: admin) } catch { throw GroupError.membership(error) }
         let secret = SecureBytes(randomCount: 32)
-        next.epochs[entry.sequence] = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: next.chain.roster.keys)
+        next.epochs[entry.sequence] = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: next.chain.leaves, leafCount: next.chain.leafCount)
         next.currentEpoch = entry.sequence
         self = next
         return (entry, GroupEpochKey(groupID: groupID, epoch: entry.sequence, secret: secret))
@@ -117,7 +119,11 @@ public struct GroupSession: Sendable {
     public mutating func apply(_ entry: MembershipEntry) throws(GroupError) {
         var next = self
         do { try next.chain.append(entry) } catch { throw GroupError.membership(error) }
-        if case .add = entry.action { _ = try next.advanceByAddition(entry) }
+        switch entry.action {
+        case .add: _ = try next.advanceByAddition(entry)
+        case .remove: next.awaitingKeys[entry.sequence] = (next.chain.leaves, next.chain.leafCount)
+        case .create, .setRole: break
+        }
         self = next
     }
 
@@ -127,9 +133,11 @@ public struct GroupSession: Sendable {
         let entry = chain.entries[Int(epochKey.epoch)]
         guard entry.author == author, case .remove = entry.action else { throw GroupError.unexpectedEpochKey }
         guard epochs[epochKey.epoch] == nil else { return }
-        let members = try roster(at: epochKey.epoch)
-        guard members.contains(me) else { throw GroupError.notInGroup }
-        epochs[epochKey.epoch] = GroupEpoch(number: epochKey.epoch, secret: epochKey.secret, groupID: groupID, members: members)
+        guard let (members, leafCount) = awaitingKeys[epochKey.epoch] else { throw GroupError.unexpectedEpochKey }
+        guard members[me] != nil else { throw GroupError.notInGroup }
+        epochs[epochKey.epoch] = GroupEpoch(
+            number: epochKey.epoch, secret: epochKey.secret, groupID: groupID, members: members, leafCount: leafCount)
+        awaitingKeys[epochKey.epoch] = nil
         if epochKey.epoch > currentEpoch { currentEpoch = epochKey.epoch }
     }
 
@@ -148,7 +156,7 @@ public struct GroupSession: Sendable {
             throw GroupError.epochKeyPending(requiredEpochBefore(entry))
         }
         let secret = current.additionSecret(entryHash: entry.hash)
-        epochs[entry.sequence] = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: chain.roster.keys)
+        epochs[entry.sequence] = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: chain.leaves, leafCount: chain.leafCount)
         currentEpoch = entry.sequence
         return secret
     }
@@ -158,12 +166,4 @@ public struct GroupSession: Sendable {
         chain.entries[..<Int(entry.sequence)].last(where: { if case .setRole = $0.action { return false } else { return true } })!.sequence
     }
 
-    /// The members after entry `sequence` (replaying the verified chain).
-    private func roster(at sequence: UInt64) throws(GroupError) -> Set<Ed25519.PublicKey> {
-        do {
-            return Set(try MembershipChain.verify(Array(chain.entries[...Int(sequence)])).roster.keys)
-        } catch {
-            throw GroupError.membership(error)
-        }
-    }
 }

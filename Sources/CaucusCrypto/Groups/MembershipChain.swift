@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// A member's role in a group.
 public enum GroupRole: UInt8, Sendable, Hashable {
     /// Reads and writes messages.
@@ -127,6 +130,11 @@ public struct MembershipChain: Sendable {
     public private(set) var head: [UInt8]
     /// Number of admins in the roster.
     private var adminCount = 1
+    /// Each current member's leaf in the epochs' secret trees: the founder is 0, then every
+    /// addition takes the next number; a removed member's leaf is never reused.
+    public private(set) var leaves: [Ed25519.PublicKey: UInt32]
+    /// Leaves handed out so far (the size of the secret tree of an epoch started now).
+    public private(set) var leafCount: UInt32 = 1
 
     /// Founds a new group with `founder` as its only admin.
     public init(founder: Ed25519.PrivateKey) {
@@ -144,15 +152,36 @@ public struct MembershipChain: Sendable {
         groupID = entry.groupID
         entries = [entry]
         roster = [entry.author: .admin]
+        leaves = [entry.author: 0]
         head = entry.hash
     }
 
     /// Verifies a whole chain, entry by entry.
+    /// The signatures, the costly part, are checked on all cores first; the links, order and
+    /// admin rights are then checked in order, and the first failure is reported as `append` would.
     public static func verify(_ entries: [MembershipEntry]) throws(MembershipError) -> MembershipChain {
         guard let first = entries.first else { throw MembershipError.badCreation }
+        let signed = validSignatures(entries)
         var chain = try MembershipChain(creation: first)
-        for entry in entries.dropFirst() { try chain.append(entry) }
+        for (index, entry) in entries.enumerated().dropFirst() {
+            try chain.append(entry, signatureValid: signed[index])
+        }
         return chain
+    }
+
+    /// Whether each entry's signature verifies, computed in parallel.
+    private static func validSignatures(_ entries: [MembershipEntry]) -> [Bool] {
+        let workers = Swift.max(1, Swift.min(ProcessInfo.processInfo.activeProcessorCount, entries.count / 64))
+        return [Bool](unsafeUninitializedCapacity: entries.count) { buffer, initialized in
+            nonisolated(unsafe) let results = buffer
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for index in stride(from: worker, to: entries.count, by: workers) {
+                    let entry = entries[index]
+                    (results.baseAddress! + index).initialize(to: entry.author.isValidSignature(entry.signature, for: entry.statement))
+                }
+            }
+            initialized = entries.count
+        }
     }
 
     /// The next sequence number.
@@ -167,6 +196,11 @@ public struct MembershipChain: Sendable {
 
     /// Checks `entry` against the chain and applies it.
     public mutating func append(_ entry: MembershipEntry) throws(MembershipError) {
+        try append(entry, signatureValid: nil)
+    }
+
+    /// `append`, with the signature already checked when `signatureValid` is not nil.
+    private mutating func append(_ entry: MembershipEntry, signatureValid: Bool?) throws(MembershipError) {
         guard entry.groupID == groupID else { throw MembershipError.wrongGroup }
         if entry.sequence < nextSequence {
             if entries[Int(entry.sequence)] == entry { throw MembershipError.replay(sequence: entry.sequence) }
@@ -174,7 +208,7 @@ public struct MembershipChain: Sendable {
         }
         guard entry.sequence == nextSequence else { throw MembershipError.gap(expected: nextSequence, got: entry.sequence) }
         guard entry.previous == head else { throw MembershipError.brokenLink(sequence: entry.sequence) }
-        guard entry.author.isValidSignature(entry.signature, for: entry.statement) else {
+        guard signatureValid ?? entry.author.isValidSignature(entry.signature, for: entry.statement) else {
             throw MembershipError.badSignature(sequence: entry.sequence)
         }
         guard roster[entry.author] == .admin else { throw MembershipError.notAdmin(sequence: entry.sequence) }
@@ -201,8 +235,14 @@ public struct MembershipChain: Sendable {
         }
         switch entry.action {
         case .create: break
-        case let .add(member, role), let .setRole(member, role): roster[member] = role
-        case let .remove(member): roster[member] = nil
+        case let .add(member, role):
+            roster[member] = role
+            leaves[member] = leafCount
+            leafCount += 1
+        case let .setRole(member, role): roster[member] = role
+        case let .remove(member):
+            roster[member] = nil
+            leaves[member] = nil
         }
         adminCount += adminDelta
         entries.append(entry)
