@@ -202,3 +202,29 @@ struct SecretTreeTests {
         #expect(tree.take(4242) == nil)
     }
 }
+
+@Suite("Group state storage")
+struct GroupStateTests {
+    @Test("state restored mid-conversation goes on exactly where it was, pending epoch key included")
+    func roundTrip() throws {
+        var t = try Trio()
+        let m = try (0..<3).map { try t.f.encrypt(text("f\($0)"), identity: t.founder) }
+        _ = try t.a.decrypt(m[2])                      // leaves two skipped keys behind
+        let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
+        try t.a.apply(entry)                           // the epoch key has not arrived yet
+        var restored = try GroupSession(serialized: t.a.serialized())
+        #expect(restored.chain.head == t.a.chain.head && restored.currentEpoch == t.a.currentEpoch)
+        #expect(try restored.decrypt(m[0]).events == [.lateArrival])
+        #expect(throws: GroupError.replay) { try restored.decrypt(m[2]) }
+        try restored.receive(epochKey: epochKey, from: t.founder.publicKey)
+        let after = try t.f.encrypt(text("after"), identity: t.founder)
+        #expect(try restored.decrypt(after).plaintext == text("after"))
+        var again = try GroupSession(serialized: restored.serialized())
+        #expect(try t.f.decrypt(again.encrypt(text("from alice"), identity: t.alice)).plaintext == text("from alice"))
+        let bytes = t.a.serialized().withUnsafeBytes { Array($0) }
+        for cut in [0, 3, 5, 60, bytes.count - 1] {
+            #expect(throws: GroupError.self) { try GroupSession(serialized: SecureBytes(copying: bytes.prefix(cut))) }
+        }
+        #expect(throws: GroupError.self) { try GroupSession(serialized: SecureBytes(copying: bytes + [0])) }
+    }
+}

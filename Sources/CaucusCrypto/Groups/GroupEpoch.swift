@@ -31,6 +31,17 @@ struct GroupEpoch: Sendable {
         tree = SecretTree(root: root, size: leafCount)
     }
 
+    /// An epoch as stored.
+    init(number: UInt64, headerKey: SymmetricKey, members: [Ed25519.PublicKey: UInt32], tree: SecretTree,
+         senders: [Ed25519.PublicKey: SenderChain], successorSeed: SecureBytes) {
+        self.number = number
+        self.headerKey = headerKey
+        self.members = members
+        self.tree = tree
+        self.senders = senders
+        self.successorSeed = successorSeed
+    }
+
     /// Makes sure `member`'s sending chain exists; false if it was not a member at this epoch.
     mutating func prepareChain(for member: Ed25519.PublicKey) -> Bool {
         if senders[member] != nil { return true }

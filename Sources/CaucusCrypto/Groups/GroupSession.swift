@@ -16,9 +16,9 @@ public struct GroupSession: Sendable {
     /// The member this state belongs to.
     public let me: Ed25519.PublicKey
     /// The verified membership history.
-    public private(set) var chain: MembershipChain
+    public internal(set) var chain: MembershipChain
     /// The epoch this member sends in.
-    public private(set) var currentEpoch: UInt64
+    public internal(set) var currentEpoch: UInt64
     var epochs: [UInt64: GroupEpoch] = [:]
     /// Hashes of the latest messages seen, newest last (what the next message points back to).
     var recent: [[UInt8]] = []

@@ -200,7 +200,7 @@ public struct MembershipChain: Sendable {
     }
 
     /// `append`, with the signature already checked when `signatureValid` is not nil.
-    private mutating func append(_ entry: MembershipEntry, signatureValid: Bool?) throws(MembershipError) {
+    mutating func append(_ entry: MembershipEntry, signatureValid: Bool?) throws(MembershipError) {
         guard entry.groupID == groupID else { throw MembershipError.wrongGroup }
         if entry.sequence < nextSequence {
             if entries[Int(entry.sequence)] == entry { throw MembershipError.replay(sequence: entry.sequence) }

@@ -17,8 +17,13 @@ struct SecretTree: Sendable {
     private(set) var nodes: [Span: SecureBytes]
 
     init(root: SecureBytes, size: UInt32) {
+        self.init(size: size, nodes: [Span(lo: 0, hi: size): root])
+    }
+
+    /// A tree as stored, part-way split.
+    init(size: UInt32, nodes: [Span: SecureBytes]) {
         self.size = size
-        nodes = [Span(lo: 0, hi: size): root]
+        self.nodes = nodes
     }
 
     /// Leaf `leaf`'s secret, once; nil if it was already taken or lies outside the tree.
