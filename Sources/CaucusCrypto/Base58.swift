@@ -41,8 +41,9 @@ enum Base58 {
         for (offset, char) in chars.enumerated().dropFirst(ones) {
             let value = values[Int(char)]
             guard value >= 0 else {
-                let scalar = String(text.utf8.dropFirst(offset).prefix(4)).flatMap(\.first) ?? "?"
-                return .failure(InvalidCharacter(offset: offset, character: scalar))
+                // Every valid character is ASCII, so the first invalid byte starts a character.
+                let index = text.utf8.index(text.utf8.startIndex, offsetBy: offset)
+                return .failure(InvalidCharacter(offset: offset, character: text[index...].first ?? "?"))
             }
             var carry = Int(value)
             for i in bytes.indices {

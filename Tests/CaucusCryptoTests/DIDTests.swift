@@ -40,6 +40,7 @@ struct DIDTests {
         #expect(throws: DIDError.badBase58(offset: 20, character: "0")) { try DID(parsing: text) }
         #expect(throws: DIDError.badBase58(offset: 12, character: "l")) { try DID(parsing: "did:key:z6Mkl") }
         #expect(throws: DIDError.badBase58(offset: 9, character: "#")) { try DID(parsing: "did:key:z#abc") }
+        #expect(throws: DIDError.badBase58(offset: 11, character: "é")) { try DID(parsing: "did:key:z6Mé") }
     }
 
     @Test("an X25519 did:key or another codec is refused as unknown codec")

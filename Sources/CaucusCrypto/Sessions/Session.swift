@@ -72,6 +72,9 @@ public struct Session: Sendable {
         let sharedKey = try X3DH.respond(
             identity: identity, signedPrekey: prekey.privateKey, oneTimePrekey: oneTime?.privateKey,
             initiator: start.initiator, ephemeral: start.ephemeral)
+        // As in the specification, the responder starts with RK = SK and its signed prekey as the
+        // ratchet key; decrypting the first message performs the DH ratchet step that gives it real
+        // chains. Until then `sendingChain` is never used, and `respond` returns only after that step.
         var session = Session(
             peerIdentity: start.initiator, isInitiator: false, start: start,
             associatedData: start.initiator.rawRepresentation + identity.publicKey.rawRepresentation,
