@@ -7,15 +7,18 @@ public enum Padding {
     public static func pad(_ bytes: [UInt8], blockSize: Int) throws(CryptoError) -> [UInt8] {
         guard blockSize > 0 else { throw CryptoError.invalidParameter("block size must be positive") }
         Sodium.ensureInitialized()
+        // sodium_pad always adds 1...blockSize bytes, so this capacity is exactly the padded size.
         let capacity = bytes.count + blockSize - bytes.count % blockSize
-        var out = bytes
+        var out = [UInt8]()
+        out.reserveCapacity(capacity)
+        out.append(contentsOf: bytes)
         out.append(contentsOf: repeatElement(0, count: capacity - bytes.count))
         var padded = 0
         let status = out.withUnsafeMutableBufferPointer { buffer in
             sodium_pad(&padded, buffer.baseAddress!, bytes.count, blockSize, capacity)
         }
-        guard status == 0 else { throw CryptoError.invalidParameter("padding does not fit") }
-        return Array(out[0..<padded])
+        guard status == 0, padded == capacity else { throw CryptoError.invalidParameter("padding does not fit") }
+        return out
     }
 
     /// The original bytes of a padded buffer; throws `invalidPadding` if the padding is malformed.
@@ -28,5 +31,14 @@ public enum Padding {
             throw CryptoError.invalidPadding
         }
         return Array(padded[0..<unpadded])
+    }
+
+    /// `unpad` in place, without copying the content.
+    static func unpad(_ padded: inout [UInt8], blockSize: Int) throws(CryptoError) {
+        guard blockSize > 0, !padded.isEmpty, padded.count % blockSize == 0 else { throw CryptoError.invalidPadding }
+        Sodium.ensureInitialized()
+        var unpadded = 0
+        guard sodium_unpad(&unpadded, padded, padded.count, blockSize) == 0 else { throw CryptoError.invalidPadding }
+        padded.removeLast(padded.count - unpadded)
     }
 }

@@ -32,15 +32,32 @@ public enum XChaCha20Poly1305 {
         output.withUnsafeMutableBufferPointer { encrypt(plaintext, associatedData, key, into: $0.baseAddress!) }
     }
 
+    /// `seal`, appending the sealed message to `output` (for building a larger message in place).
+    static func seal(
+        _ plaintext: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8],
+        appendingTo output: inout [UInt8]
+    ) {
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: plaintext.count + overhead))
+        output.withUnsafeMutableBufferPointer { encrypt(plaintext, associatedData, key, into: $0.baseAddress! + start) }
+    }
+
     /// Decrypts a message made by `seal`; throws `authenticationFailed` if anything was altered.
     public static func open(
         _ sealed: [UInt8], using key: SymmetricKey, authenticating associatedData: [UInt8] = []
+    ) throws(CryptoError) -> [UInt8] {
+        try open(sealed[...], using: key, authenticating: associatedData)
+    }
+
+    /// `open` for a message that is part of a larger buffer.
+    static func open(
+        _ sealed: ArraySlice<UInt8>, using key: SymmetricKey, authenticating associatedData: [UInt8]
     ) throws(CryptoError) -> [UInt8] {
         guard sealed.count >= overhead else { throw CryptoError.authenticationFailed }
         let count = sealed.count - overhead
         var valid = false
         let plaintext = [UInt8](unsafeUninitializedCapacity: Swift.max(count, 1)) { out, initialized in
-            valid = decrypt(sealed, associatedData, key, into: out.baseAddress!)
+            valid = sealed.withUnsafeBufferPointer { decrypt($0, associatedData, key, into: out.baseAddress!) }
             initialized = count
         }
         guard valid else { throw CryptoError.authenticationFailed }
@@ -54,8 +71,10 @@ public enum XChaCha20Poly1305 {
     ) throws(CryptoError) {
         guard sealed.count >= overhead else { throw CryptoError.authenticationFailed }
         resize(&output, to: sealed.count - overhead)
-        let valid = output.withUnsafeMutableBufferPointer { out in
-            decrypt(sealed, associatedData, key, into: out.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!)
+        let valid = sealed.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { out in
+                decrypt(input, associatedData, key, into: out.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!)
+            }
         }
         guard valid else { throw CryptoError.authenticationFailed }
     }
@@ -102,17 +121,16 @@ public enum XChaCha20Poly1305 {
     /// Writes the plaintext of `sealed` (at least `overhead` bytes) to `out`; false, with `out`
     /// wiped, when the tag does not verify.
     private static func decrypt(
-        _ sealed: [UInt8], _ associatedData: [UInt8], _ key: SymmetricKey, into out: UnsafeMutablePointer<UInt8>
+        _ input: UnsafeBufferPointer<UInt8>, _ associatedData: [UInt8], _ key: SymmetricKey,
+        into out: UnsafeMutablePointer<UInt8>
     ) -> Bool {
         Sodium.ensureInitialized()
-        let count = sealed.count - overhead
-        let status = sealed.withUnsafeBufferPointer { input in
-            key.bytes.withUnsafeBytes { k in
-                crypto_aead_xchacha20poly1305_ietf_decrypt(
-                    out, nil, nil, input.baseAddress! + nonceByteCount, UInt64(input.count - nonceByteCount),
-                    associatedData, UInt64(associatedData.count), input.baseAddress!,
-                    k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
+        let count = input.count - overhead
+        let status = key.bytes.withUnsafeBytes { k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                out, nil, nil, input.baseAddress! + nonceByteCount, UInt64(input.count - nonceByteCount),
+                associatedData, UInt64(associatedData.count), input.baseAddress!,
+                k.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         if status != 0 { sodium_memzero(out, count) }
         return status == 0

@@ -94,8 +94,9 @@ public struct Session: Sendable {
         sendCount += 1
         var message = WireMessage.encodePrefix(start: awaitingReply ? start : nil, header: header)
         let padded = try! Padding.pad(plaintext, blockSize: Self.paddingBlock)
-        message += XChaCha20Poly1305.seal(
-            padded, using: try! SymmetricKey(bytes: messageKey), authenticating: associatedData + message)
+        message.reserveCapacity(message.count + padded.count + XChaCha20Poly1305.overhead)
+        XChaCha20Poly1305.seal(padded, using: try! SymmetricKey(bytes: messageKey),
+                               authenticating: associatedData + message, appendingTo: &message)
         return message
     }
 
@@ -201,14 +202,15 @@ public struct Session: Sendable {
         do { return try ours.sharedSecret(with: theirs) } catch { throw .invalidKey }
     }
 
-    private static func open(_ body: [UInt8], key: SecureBytes, associatedData: [UInt8]) throws(SessionError) -> [UInt8] {
-        let padded: [UInt8]
+    private static func open(_ body: ArraySlice<UInt8>, key: SecureBytes, associatedData: [UInt8]) throws(SessionError) -> [UInt8] {
+        var plaintext: [UInt8]
         do {
-            padded = try XChaCha20Poly1305.open(body, using: try SymmetricKey(bytes: key), authenticating: associatedData)
+            plaintext = try XChaCha20Poly1305.open(body, using: try SymmetricKey(bytes: key), authenticating: associatedData)
         } catch {
             throw .authenticationFailed
         }
-        do { return try Padding.unpad(padded, blockSize: paddingBlock) } catch { throw .malformed("bad padding") }
+        do { try Padding.unpad(&plaintext, blockSize: paddingBlock) } catch { throw .malformed("bad padding") }
+        return plaintext
     }
 }
 

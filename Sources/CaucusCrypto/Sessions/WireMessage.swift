@@ -39,8 +39,8 @@ struct WireMessage {
     let header: MessageHeader
     /// Every byte before the AEAD message, bound to it as associated data.
     let authenticatedPrefix: [UInt8]
-    /// nonce ‖ ciphertext ‖ tag.
-    let body: [UInt8]
+    /// nonce ‖ ciphertext ‖ tag (a view into the received bytes, not a copy).
+    let body: ArraySlice<UInt8>
 
     init(parsing bytes: [UInt8]) throws(SessionError) {
         let prefix = try Prefix(parsing: bytes)
@@ -50,7 +50,7 @@ struct WireMessage {
         guard bytes.count - prefix.length >= XChaCha20Poly1305.overhead + Session.paddingBlock else {
             throw SessionError.malformed("message body too short")
         }
-        body = Array(bytes[prefix.length...])
+        body = bytes[prefix.length...]
     }
 
     static func encodePrefix(start: SessionStart?, header: MessageHeader) -> [UInt8] {
