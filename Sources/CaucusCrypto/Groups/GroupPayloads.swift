@@ -91,12 +91,7 @@ extension MembershipEntry {
 
     /// `group id (32) ‖ u64 sequence ‖ previous (32) ‖ u8 action ‖ subject (32) ‖ u8 role ‖ author (32) ‖ signature (64)`.
     public func encoded() -> [UInt8] {
-        let (code, subject, role): (UInt8, Ed25519.PublicKey, UInt8) = switch action {
-        case .create: (0, author, GroupRole.admin.rawValue)
-        case let .add(member, role): (1, member, role.rawValue)
-        case let .remove(member): (2, member, 0)
-        case let .setRole(member, role): (3, member, role.rawValue)
-        }
+        let (code, subject, role) = actionFields
         var out = groupID
         out.appendU64(sequence)
         out += previous

@@ -41,16 +41,21 @@ public struct MembershipEntry: Hashable, Sendable {
 
     /// The canonical bytes the author signs.
     public var statement: CanonicalMessage {
-        let (code, subject, role): (UInt64, Ed25519.PublicKey, UInt8) = switch action {
+        let (code, subject, role) = actionFields
+        return CanonicalMessage(Self.context, fields: [
+            .bytes(groupID), .uint64(sequence), .bytes(previous), .uint64(UInt64(code)),
+            .publicKey(subject), .uint64(UInt64(role)), .publicKey(author),
+        ])
+    }
+
+    /// The action as its code (0 create, 1 add, 2 remove, 3 set role), subject and role byte.
+    var actionFields: (code: UInt8, subject: Ed25519.PublicKey, role: UInt8) {
+        switch action {
         case .create: (0, author, GroupRole.admin.rawValue)
         case let .add(member, role): (1, member, role.rawValue)
         case let .remove(member): (2, member, 0)
         case let .setRole(member, role): (3, member, role.rawValue)
         }
-        return CanonicalMessage(Self.context, fields: [
-            .bytes(groupID), .uint64(sequence), .bytes(previous), .uint64(code),
-            .publicKey(subject), .uint64(UInt64(role)), .publicKey(author),
-        ])
     }
 
     /// BLAKE2b-256 of the statement followed by the signature: what the next entry links to.
