@@ -65,6 +65,16 @@ public struct CanonicalMessage: Hashable, Sendable {
     }
 }
 
+extension CanonicalMessage {
+    /// BLAKE2b-256(bytes ‖ signature): the id of a signed statement, which later statements link to.
+    public func hash(signedWith signature: Ed25519.Signature) -> [UInt8] {
+        var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
+        hasher.update(bytes)
+        hasher.update(signature.rawRepresentation)
+        return hasher.finalize()
+    }
+}
+
 /// One field of a canonical message, with its fixed encoding.
 public enum CanonicalField: Hashable, Sendable {
     /// Raw bytes, as they are.

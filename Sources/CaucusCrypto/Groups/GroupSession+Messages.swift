@@ -59,7 +59,7 @@ extension GroupSession {
         content += signature.rawRepresentation
         let padded = try! Padding.pad(content, blockSize: Self.paddingBlock)
         wipe(&content)
-        remember(Self.messageHash(statement, signature))
+        remember(statement.hash(signedWith: signature))
         return prefix + XChaCha20Poly1305.seal(padded, using: try! SymmetricKey(bytes: messageKey), authenticating: prefix)
     }
 
@@ -105,7 +105,7 @@ extension GroupSession {
 
         // Everything checked: commit the chain step and record the message.
         epochs[epochNumber]!.senders[sender] = chain
-        let hash = Self.messageHash(statement, signature)
+        let hash = statement.hash(signedWith: signature)
         let unseen = previous.filter { !seen.contains($0) }.count
         remember(hash)
         var events = [GroupEvent]()
@@ -122,14 +122,6 @@ extension GroupSession {
             .bytes(groupID), .uint64(epoch), .publicKey(sender), .uint64(UInt64(counter)),
             .bytes(previous.flatMap { $0 }), .bytes(plaintext),
         ])
-    }
-
-    /// BLAKE2b-256(statement ‖ signature).
-    static func messageHash(_ statement: CanonicalMessage, _ signature: Ed25519.Signature) -> [UInt8] {
-        var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
-        hasher.update(statement.bytes)
-        hasher.update(signature.rawRepresentation)
-        return hasher.finalize()
     }
 
     /// `u32 length ‖ plaintext ‖ u8 count ‖ count × hash (32) ‖ signature (64)`, then padding.

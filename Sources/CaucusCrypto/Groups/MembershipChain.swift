@@ -48,6 +48,12 @@ public struct MembershipEntry: Hashable, Sendable {
         ])
     }
 
+    /// Whether the entry starts a new epoch: every change except a role change (Protocol.md §8.2).
+    public var startsEpoch: Bool {
+        if case .setRole = action { return false }
+        return true
+    }
+
     /// The action as its code (0 create, 1 add, 2 remove, 3 set role), subject and role byte.
     var actionFields: (code: UInt8, subject: Ed25519.PublicKey, role: UInt8) {
         switch action {
@@ -59,12 +65,7 @@ public struct MembershipEntry: Hashable, Sendable {
     }
 
     /// BLAKE2b-256 of the statement followed by the signature: what the next entry links to.
-    public var hash: [UInt8] {
-        var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
-        hasher.update(statement.bytes)
-        hasher.update(signature.rawRepresentation)
-        return hasher.finalize()
-    }
+    public var hash: [UInt8] { statement.hash(signedWith: signature) }
 
     /// An entry as received, to be checked by `MembershipChain.append`.
     public init(groupID: [UInt8], sequence: UInt64, previous: [UInt8], action: Action,
@@ -213,7 +214,8 @@ public struct MembershipChain: Sendable {
         }
         guard entry.sequence == nextSequence else { throw MembershipError.gap(expected: nextSequence, got: entry.sequence) }
         guard entry.previous == head else { throw MembershipError.brokenLink(sequence: entry.sequence) }
-        guard signatureValid ?? entry.author.isValidSignature(entry.signature, for: entry.statement) else {
+        let statement = entry.statement
+        guard signatureValid ?? entry.author.isValidSignature(entry.signature, for: statement) else {
             throw MembershipError.badSignature(sequence: entry.sequence)
         }
         guard roster[entry.author] == .admin else { throw MembershipError.notAdmin(sequence: entry.sequence) }
@@ -251,6 +253,6 @@ public struct MembershipChain: Sendable {
         }
         adminCount += adminDelta
         entries.append(entry)
-        head = entry.hash
+        head = statement.hash(signedWith: entry.signature)
     }
 }
