@@ -148,7 +148,7 @@ public struct GroupSession: Sendable {
 
     /// The epoch the last chain entry requires for sending; pending if its key has not arrived.
     public var requiredEpoch: UInt64 {
-        chain.entries.last(where: { if case .setRole = $0.action { return false } else { return true } })!.sequence
+        chain.entries.last(where: \.startsEpoch)!.sequence
     }
 
     private mutating func advanceByAddition(_ entry: MembershipEntry) throws(GroupError) -> SecureBytes {
@@ -161,9 +161,8 @@ public struct GroupSession: Sendable {
         return secret
     }
 
-    /// The epoch in force just before `entry`.
+    /// The epoch in force just before `entry` (the creation entry always starts one).
     private func requiredEpochBefore(_ entry: MembershipEntry) -> UInt64 {
-        chain.entries[..<Int(entry.sequence)].last(where: { if case .setRole = $0.action { return false } else { return true } })!.sequence
+        chain.entries[..<Int(entry.sequence)].last(where: \.startsEpoch)!.sequence
     }
-
 }
