@@ -23,19 +23,15 @@ public enum Padding {
 
     /// The original bytes of a padded buffer; throws `invalidPadding` if the padding is malformed.
     public static func unpad(_ padded: [UInt8], blockSize: Int) throws(CryptoError) -> [UInt8] {
-        guard blockSize > 0 else { throw CryptoError.invalidParameter("block size must be positive") }
-        guard !padded.isEmpty, padded.count % blockSize == 0 else { throw CryptoError.invalidPadding }
-        Sodium.ensureInitialized()
-        var unpadded = 0
-        guard sodium_unpad(&unpadded, padded, padded.count, blockSize) == 0 else {
-            throw CryptoError.invalidPadding
-        }
-        return Array(padded[0..<unpadded])
+        var content = padded
+        try unpad(&content, blockSize: blockSize)
+        return content
     }
 
     /// `unpad` in place, without copying the content.
     static func unpad(_ padded: inout [UInt8], blockSize: Int) throws(CryptoError) {
-        guard blockSize > 0, !padded.isEmpty, padded.count % blockSize == 0 else { throw CryptoError.invalidPadding }
+        guard blockSize > 0 else { throw CryptoError.invalidParameter("block size must be positive") }
+        guard !padded.isEmpty, padded.count % blockSize == 0 else { throw CryptoError.invalidPadding }
         Sodium.ensureInitialized()
         var unpadded = 0
         guard sodium_unpad(&unpadded, padded, padded.count, blockSize) == 0 else { throw CryptoError.invalidPadding }
