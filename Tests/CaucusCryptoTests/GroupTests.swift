@@ -120,6 +120,39 @@ struct GroupTests {
         }
     }
 
+    @Test("a role change keeps the epoch; a promoted member can then remove someone")
+    func roleChange() throws {
+        var t = try Trio()
+        let before = t.f.currentEpoch
+        let promotion = try t.f.setRole(t.alice.publicKey, to: .admin, by: t.founder)
+        #expect(!promotion.startsEpoch && t.f.currentEpoch == before)
+        try t.a.apply(promotion)
+        try t.b.apply(promotion)
+        #expect(t.a.currentEpoch == before && t.a.chain.roster[t.alice.publicKey] == .admin)
+        #expect(try t.b.decrypt(t.f.encrypt(text("same epoch"), identity: t.founder)).epoch == before)
+        let (entry, epochKey) = try t.a.remove(t.bob.publicKey, by: t.alice)
+        try t.f.apply(entry)
+        #expect(throws: GroupError.unexpectedEpochKey) { try t.f.receive(epochKey: epochKey, from: t.founder.publicKey) }
+        try t.f.receive(epochKey: epochKey, from: t.alice.publicKey)
+        #expect(try t.f.decrypt(t.a.encrypt(text("new epoch"), identity: t.alice)).epoch == entry.sequence)
+    }
+
+    @Test("discarded epochs no longer open late messages; the current one always stays")
+    func discardEpochs() throws {
+        var t = try Trio()
+        let late = try t.f.encrypt(text("sent before the removal"), identity: t.founder)
+        let oldEpoch = t.f.currentEpoch
+        let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
+        try t.a.apply(entry)
+        try t.a.receive(epochKey: epochKey, from: t.founder.publicKey)
+        var keeping = t.a
+        #expect(try keeping.decrypt(late).epoch == oldEpoch)
+        t.a.discardEpochs(before: entry.sequence)
+        #expect(throws: GroupError.unknownEpoch(oldEpoch)) { try t.a.decrypt(late) }
+        t.a.discardEpochs(before: .max)
+        #expect(try t.a.decrypt(t.f.encrypt(text("still here"), identity: t.founder)).plaintext == text("still here"))
+    }
+
     @Test("membership payloads round-trip and refuse malformed bytes")
     func payloads() throws {
         let t = try Trio()
