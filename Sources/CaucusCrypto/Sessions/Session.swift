@@ -47,7 +47,7 @@ public struct Session: Sendable {
             initiator: identity.publicKey, ephemeral: ephemeral,
             signedPrekeyID: bundle.signedPrekeyID, oneTimePrekeyID: bundle.oneTimePrekey?.id)
         let ratchet = X25519.PrivateKey()
-        let (root, chain) = try kdfRoot(sharedKey, try dh(ratchet, bundle.signedPrekey))
+        let (root, chain) = try kdfRoot(sharedKey, try X3DH.dh(ratchet, bundle.signedPrekey))
         return Session(
             peerIdentity: bundle.identity, isInitiator: true, start: start,
             associatedData: identity.publicKey.rawRepresentation + bundle.identity.rawRepresentation,
@@ -163,9 +163,9 @@ public struct Session: Sendable {
         sendCount = 0
         receiveCount = 0
         receivingRatchet = theirs
-        (rootKey, receivingChain) = try Self.kdfRoot(rootKey, try Self.dh(sendingRatchet, theirs))
+        (rootKey, receivingChain) = try Self.kdfRoot(rootKey, try X3DH.dh(sendingRatchet, theirs))
         sendingRatchet = X25519.PrivateKey()
-        (rootKey, sendingChain) = try Self.kdfRoot(rootKey, try Self.dh(sendingRatchet, theirs))
+        (rootKey, sendingChain) = try Self.kdfRoot(rootKey, try X3DH.dh(sendingRatchet, theirs))
     }
 
     // MARK: Key derivation
@@ -196,10 +196,6 @@ public struct Session: Sendable {
             }
             return (messageKey, next)
         }
-    }
-
-    static func dh(_ ours: X25519.PrivateKey, _ theirs: X25519.PublicKey) throws(SessionError) -> X25519.SharedSecret {
-        do { return try ours.sharedSecret(with: theirs) } catch { throw .invalidKey }
     }
 
     private static func open(_ body: ArraySlice<UInt8>, key: SecureBytes, associatedData: [UInt8]) throws(SessionError) -> [UInt8] {

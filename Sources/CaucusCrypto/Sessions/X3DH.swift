@@ -55,7 +55,8 @@ enum X3DH {
         return HKDF.deriveSymmetricKey(inputKeyMaterial: ikm, salt: [], info: info).bytes
     }
 
-    private static func dh(_ ours: X25519.PrivateKey, _ theirs: X25519.PublicKey) throws(SessionError) -> X25519.SharedSecret {
+    /// X25519 with the all-zero (low-order) result reported as `invalidKey`; the ratchet uses it too.
+    static func dh(_ ours: X25519.PrivateKey, _ theirs: X25519.PublicKey) throws(SessionError) -> X25519.SharedSecret {
         do { return try ours.sharedSecret(with: theirs) } catch { throw .invalidKey }
     }
 }
