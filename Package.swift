@@ -7,9 +7,24 @@ let package = Package(
     products: [
         .library(name: "CaucusCrypto", targets: ["CaucusCrypto"]),
         .library(name: "CaucusKeystore", targets: ["CaucusKeystore"]),
+        .library(name: "CaucusProtocol", targets: ["CaucusProtocol"]),
+        .library(name: "CaucusRelay", targets: ["CaucusRelay"]),
+        .library(name: "CaucusRelayClient", targets: ["CaucusRelayClient"]),
+        .executable(name: "caucus-relay", targets: ["caucus-relay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // libsodium, the only source of cryptographic primitives.
@@ -37,6 +52,65 @@ let package = Package(
         .executableTarget(
             name: "caucus-bench-crypto",
             dependencies: ["CaucusCrypto", "CaucusBenchC"]
+        ),
+        // The relay's wire messages (generated from caucus_relay.proto by scripts/regen-proto) and error codes.
+        .target(
+            name: "CaucusProtocol",
+            dependencies: [
+                "CaucusCrypto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["caucus_relay.proto"]
+        ),
+        // The relay: store protocol, SQLite store, WebSocket server. Holds no message or card keys.
+        .target(
+            name: "CaucusRelay",
+            dependencies: [
+                "CaucusCrypto",
+                "CaucusProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // A client of the relay's wire protocol over WebSocket (ws:// and wss://).
+        .target(
+            name: "CaucusRelayClient",
+            dependencies: [
+                "CaucusCrypto",
+                "CaucusProtocol",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The relay daemon operators run.
+        .executableTarget(
+            name: "caucus-relay",
+            dependencies: [
+                "CaucusRelay",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CaucusRelayTests",
+            dependencies: [
+                "CaucusRelay",
+                "CaucusRelayClient",
+                "CaucusProtocol",
+                "CaucusCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "CaucusCryptoTests",

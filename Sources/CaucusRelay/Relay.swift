@@ -1,0 +1,150 @@
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import Logging
+import Synchronization
+
+/// The relay engine, independent of the network: it answers wire frames for connections, keeps
+/// track of who is connected, commits through the store and pushes deliveries. `RelayServer`
+/// puts it behind WebSocket; it never holds a key that opens a message or a card.
+public final class Relay: Sendable {
+    public let configuration: RelayConfiguration
+    let store: any RelayStore
+    let hub = DeliveryHub()
+    let metrics = RelayMetrics()
+    let limiter: RateLimiter
+    let challenges: ChallengeRegistry
+    let logger: Logger
+    private let committer: GroupCommitter
+    private let addresses: Mutex<[String]>
+    private let connections = Mutex<[ObjectIdentifier: RelayConnection]>([:])
+    private let shuttingDown = Atomic<Bool>(false)
+
+    public init(configuration: RelayConfiguration, store: any RelayStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.limiter = RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
+        self.challenges = ChallengeRegistry(lifetime: configuration.challengeLifetimeSeconds)
+        self.addresses = Mutex(configuration.publicAddresses.compactMap(RelayProtocol.normalizedAddress))
+        let hub = self.hub
+        let metrics = self.metrics
+        self.committer = GroupCommitter(store: store, maxBatch: configuration.maxCommitBatch) { messages, outcomes, size in
+            metrics.commitBatch.record(size)
+            for (message, outcome) in zip(messages, outcomes) {
+                guard case .stored(let recipients, _) = outcome else { continue }
+                metrics.deliveriesStored.increment(by: recipients.count)
+                let groupID: Data? = if case .group(let id, _) = message.target { id } else { nil }
+                for recipient in recipients {
+                    hub.deliver(to: recipient.key, StoredDelivery(
+                        sequence: recipient.sequence, messageID: message.messageID, payload: message.payload,
+                        groupID: groupID, acceptedAt: message.acceptedAt, expiresAt: message.expiresAt))
+                }
+            }
+        }
+    }
+
+    /// The addresses clients may sign; the first is announced in Welcome.
+    public var publicAddresses: [String] { addresses.withLock { $0 } }
+
+    /// Sets the addresses when none were configured (the listen address is known only once bound).
+    public func useDefaultAddress(_ address: String) {
+        addresses.withLock { list in
+            if list.isEmpty, let normalized = RelayProtocol.normalizedAddress(address) { list = [normalized] }
+        }
+    }
+
+    /// The Prometheus text of the relay's metrics.
+    public func metricsText() -> String {
+        metrics.connections.record(connections.withLock { $0.count })
+        return metrics.render()
+    }
+
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+
+    // MARK: Connections
+
+    /// Registers a new connection; nil when the connection limit is reached.
+    func open(_ connection: RelayConnection) -> Bool {
+        connections.withLock { connections -> Bool in
+            guard connections.count < configuration.maxConnections else { return false }
+            connections[ObjectIdentifier(connection)] = connection
+            return true
+        }
+    }
+
+    func closed(_ connection: RelayConnection) {
+        connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
+
+    var connectionCount: Int { connections.withLock { $0.count } }
+
+    /// Stops taking requests, lets those in progress finish and their commits land, tells every
+    /// client, and closes the connections.
+    public func shutdown() async {
+        guard !shuttingDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        logger.info("relay shutting down", metadata: ["connections": "\(connectionCount)"])
+        let open = connections.withLock { Array($0.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for connection in open { group.addTask { await connection.shutdown() } }
+        }
+        await committer.drain()
+        logger.info("relay stopped taking requests; all accepted writes are committed")
+    }
+
+    /// Removes what has expired; run periodically by `RelayServer`.
+    public func sweep(now: Date = Date()) async {
+        do {
+            let counts = try await store.expire(now: Int64(now.timeIntervalSince1970 * 1000))
+            metrics.expired.increment(by: counts.messages)
+            if counts.messages + counts.blobs > 0 {
+                logger.info("expired", metadata: ["messages": "\(counts.messages)", "blobs": "\(counts.blobs)"])
+            }
+        } catch {
+            logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
+        }
+        limiter.prune()
+        challenges.prune()
+    }
+
+    // MARK: Writes through the group committer
+
+    func accept(_ message: NewMessage) async throws -> AcceptOutcome {
+        try await committer.accept(message)
+    }
+
+    func acknowledge(_ ack: Acknowledgement) async throws -> Int {
+        try await committer.acknowledge(ack)
+    }
+
+    /// Tells the owner's connections that its one-time prekeys are running low.
+    func warnPrekeysLow(owner: Data, remaining: Int) {
+        var frame = WireServerFrame()
+        frame.prekeysLow = WirePrekeysLow.with { $0.remaining = UInt32(remaining) }
+        for queue in hub.queues(of: owner) { queue.notify(frame) }
+    }
+}
+
+/// Challenges handed out recently, so that a signature over one given to another connection, or
+/// already used, is told apart from one that is simply old.
+final class ChallengeRegistry: Sendable {
+    private let lifetime: Double
+    private let issued = Mutex<[Data: ContinuousClock.Instant]>([:])
+
+    init(lifetime: Double) { self.lifetime = lifetime }
+
+    func issue() -> (challenge: Data, at: ContinuousClock.Instant) {
+        let challenge = Data(Random.bytes(RelayProtocol.challengeLength))
+        let now = ContinuousClock.now
+        issued.withLock { $0[challenge] = now }
+        return (challenge, now)
+    }
+
+    func wasIssued(_ challenge: Data) -> Bool { issued.withLock { $0[challenge] != nil } }
+
+    /// Keeps entries for twice the lifetime so replays of recently used challenges are named.
+    func prune() {
+        let horizon = ContinuousClock.now - .seconds(lifetime * 2)
+        issued.withLock { $0 = $0.filter { $0.value > horizon } }
+    }
+}

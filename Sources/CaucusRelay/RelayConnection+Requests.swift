@@ -1,0 +1,260 @@
+import CaucusProtocol
+import Foundation
+
+/// The requests of an authenticated connection, one handler each. A handler returns the reply
+/// body or throws a `RelayError`; anything else thrown becomes INTERNAL (and is logged without
+/// payloads).
+extension RelayConnection {
+    func answer(_ body: WireClientFrame.OneOf_Body, _ context: RequestContext) async {
+        do {
+            let result: WireServerFrame.OneOf_Body
+            switch body {
+            case .send(let request): result = try await send(request, context)
+            case .ack(let request): result = try await acknowledge(request, context)
+            case .publishPrekeys(let request): result = try await publishPrekeys(request, context)
+            case .fetchPrekeys(let request): result = try await fetchPrekeys(request)
+            case .updateGroupRouting(let request): result = try await updateGroupRouting(request)
+            case .putBlobChunk(let request): result = try await putBlobChunk(request, context)
+            case .getBlobChunk(let request): result = try await getBlobChunk(request)
+            case .postCard(let request): result = try await postCard(request)
+            case .openCardInbox(let request): result = try await openCardInbox(request, context)
+            case .readCards(let request): result = try await readCards(request)
+            case .hello, .authenticate:
+                throw RelayError(.protocolViolation, "already authenticated")
+            case .ping(let ping):
+                result = .pong(WirePong.with { $0.data = ping.data })
+            }
+            await reply(context.id, result)
+        } catch let error as RelayError {
+            await reply(context.id, error: error)
+        } catch {
+            logger.error("request failed", metadata: ["error": "\(type(of: error))"])
+            await reply(context.id, error: RelayError(.internal, "the relay could not complete the request; retry later"))
+        }
+    }
+
+    // MARK: Checks
+
+    private func check(_ data: Data, length: Int, _ name: String) throws(RelayError) {
+        guard data.count == length else {
+            throw RelayError(.invalidArgument, "\(name) must be \(length) bytes, not \(data.count)")
+        }
+    }
+
+    private func expiry(ttl: UInt32, now: Int64) throws(RelayError) -> Int64 {
+        let configuration = relay.configuration
+        guard ttl <= configuration.maxTTLSeconds else {
+            throw RelayError(.invalidArgument, "ttl_seconds may be at most \(configuration.maxTTLSeconds)")
+        }
+        return now + Int64(ttl == 0 ? configuration.defaultTTLSeconds : ttl) * 1000
+    }
+
+    /// Sealed bytes in one Cards reply.
+    static let cardReplyBytes = 8 << 20
+
+    private static var nowMilliseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Mailboxes
+
+    private func send(_ request: WireSendMessage, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        let configuration = relay.configuration
+        try check(request.messageID, length: RelayProtocol.messageIDLength, "message_id")
+        guard request.payload.count <= configuration.maxPayloadBytes else {
+            throw RelayError(.payloadTooLarge, "a payload may hold at most \(configuration.maxPayloadBytes) bytes")
+        }
+        let target: MessageTarget
+        switch (request.recipients.isEmpty, request.groupID.isEmpty) {
+        case (false, true):
+            guard request.recipients.count <= configuration.maxRecipients else {
+                throw RelayError(.invalidArgument, "at most \(configuration.maxRecipients) recipients per message")
+            }
+            for key in request.recipients { try check(key, length: RelayProtocol.keyLength, "a recipient") }
+            target = .devices(request.recipients)
+        case (true, false):
+            try check(request.groupID, length: RelayProtocol.groupIDLength, "group_id")
+            target = .group(request.groupID, sender: context.device)
+        default:
+            throw RelayError(.invalidArgument, "name either recipients or a group_id")
+        }
+        let now = Self.nowMilliseconds
+        let message = NewMessage(messageID: request.messageID, target: target, payload: request.payload,
+                                 acceptedAt: now, expiresAt: try expiry(ttl: request.ttlSeconds, now: now))
+        switch try await relay.accept(message) {
+        case .duplicate:
+            relay.metrics.messagesDuplicate.increment()
+            return .sendAccepted(WireSendAccepted.with { $0.duplicate = true })
+        case .refused(let error):
+            throw error
+        case .stored(let recipients, let full):
+            relay.metrics.messagesAccepted.increment()
+            return .sendAccepted(WireSendAccepted.with {
+                $0.recipients = UInt32(recipients.count)
+                $0.mailboxFull = full
+            })
+        }
+    }
+
+    private func acknowledge(_ request: WireAckMessages, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        guard request.messageIds.count <= 1_000 else {
+            throw RelayError(.invalidArgument, "at most 1000 message ids per acknowledgement")
+        }
+        for id in request.messageIds { try check(id, length: RelayProtocol.messageIDLength, "a message id") }
+        let removed = try await relay.acknowledge(Acknowledgement(recipient: context.device, messageIDs: request.messageIds))
+        relay.metrics.acknowledged.increment(by: removed)
+        return .ackDone(WireAckDone.with { $0.removed = UInt32(removed) })
+    }
+
+    // MARK: Prekeys
+
+    private func publishPrekeys(_ request: WirePublishPrekeys, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        guard request.signedPrekey.count <= 1_024 else {
+            throw RelayError(.payloadTooLarge, "a signed prekey may hold at most 1024 bytes")
+        }
+        guard request.oneTimePrekeys.count <= relay.configuration.storeLimits.maxOneTimePrekeys else {
+            throw RelayError(.invalidArgument, "too many one-time prekeys in one request")
+        }
+        for key in request.oneTimePrekeys { try check(key.publicKey, length: 32, "a one-time prekey") }
+        let count = try await relay.store.publishPrekeys(
+            owner: context.device,
+            signedPrekey: request.signedPrekey.isEmpty ? nil : request.signedPrekey,
+            oneTime: request.oneTimePrekeys.map { OneTimePrekeyRecord(id: $0.id, publicKey: $0.publicKey) })
+        return .prekeysPublished(WirePrekeysPublished.with { $0.oneTimePrekeys = UInt32(count) })
+    }
+
+    private func fetchPrekeys(_ request: WireFetchPrekeys) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.owner, length: RelayProtocol.keyLength, "owner")
+        guard let bundle = try await relay.store.takePrekeyBundle(owner: request.owner) else {
+            throw RelayError(.notFound, "that device has published no prekeys")
+        }
+        if bundle.remaining < relay.configuration.prekeyLowWatermark {
+            relay.warnPrekeysLow(owner: request.owner, remaining: bundle.remaining)
+        }
+        return .prekeyBundle(WirePrekeyBundle.with {
+            $0.owner = request.owner
+            $0.signedPrekey = bundle.signedPrekey
+            if let oneTime = bundle.oneTime {
+                $0.oneTimePrekey = WireOneTimePrekey.with { $0.id = oneTime.id; $0.publicKey = oneTime.publicKey }
+            }
+        })
+    }
+
+    // MARK: Group routing
+
+    private func updateGroupRouting(_ request: WireUpdateGroupRouting) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.groupID, length: RelayProtocol.groupIDLength, "group_id")
+        try check(request.adminKey, length: RelayProtocol.keyLength, "admin_key")
+        try check(request.signature, length: RelayProtocol.signatureLength, "signature")
+        guard request.serial >= 1 else { throw RelayError(.invalidArgument, "serial starts at 1") }
+        guard request.add.count + request.remove.count <= 20_000 else {
+            throw RelayError(.invalidArgument, "at most 20000 devices added or removed per change")
+        }
+        for key in request.add + request.remove { try check(key, length: RelayProtocol.keyLength, "a device key") }
+        let signer: Data
+        if request.serial == 1 {
+            signer = request.adminKey
+        } else {
+            guard let route = try await relay.store.groupRoute(request.groupID) else {
+                throw RelayError(.notFound, "no such group route; create it with serial 1")
+            }
+            guard route.serial + 1 == request.serial else {
+                throw RelayError(.conflict, "route serial is \(route.serial); a change must carry \(route.serial + 1)")
+            }
+            signer = route.adminKey
+        }
+        let statement = RelayProtocol.groupRoutingStatement(
+            groupID: request.groupID, serial: request.serial, adminKey: request.adminKey,
+            add: request.add, remove: request.remove)
+        guard Self.verify(key: signer, signature: request.signature, statement: statement) else {
+            throw RelayError(.badSignature, "the change is not signed by the group's routing admin key")
+        }
+        let route = try await relay.store.updateGroupRoute(GroupRouteUpdate(
+            groupID: request.groupID, serial: request.serial, adminKey: request.adminKey,
+            add: request.add, remove: request.remove))
+        return .groupRoutingUpdated(WireGroupRoutingUpdated.with {
+            $0.serial = route.serial
+            $0.devices = UInt32(route.deviceCount)
+        })
+    }
+
+    // MARK: Blobs
+
+    private func putBlobChunk(_ request: WirePutBlobChunk, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.blobID, length: RelayProtocol.blobIDLength, "blob_id")
+        guard request.data.count <= relay.configuration.maxBlobChunkBytes else {
+            throw RelayError(.payloadTooLarge, "a chunk may hold at most \(relay.configuration.maxBlobChunkBytes) bytes")
+        }
+        let now = Self.nowMilliseconds
+        let state = try await relay.store.putBlobChunk(BlobChunkWrite(
+            owner: context.device, blobID: request.blobID, offset: request.offset, data: request.data,
+            last: request.last, createdAt: now, expiresAt: try expiry(ttl: request.ttlSeconds, now: now)))
+        return .blobChunkStored(WireBlobChunkStored.with { $0.size = state.size; $0.complete = state.complete })
+    }
+
+    private func getBlobChunk(_ request: WireGetBlobChunk) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.blobID, length: RelayProtocol.blobIDLength, "blob_id")
+        let maxChunk = relay.configuration.maxBlobChunkBytes
+        guard request.length > 0, request.length <= maxChunk else {
+            throw RelayError(.invalidArgument, "length must be 1 to \(maxChunk)")
+        }
+        let read = try await relay.store.readBlob(blobID: request.blobID, offset: request.offset, length: Int(request.length))
+        return .blobChunk(WireBlobChunk.with {
+            $0.offset = request.offset
+            $0.data = read.data
+            $0.totalSize = read.totalSize
+        })
+    }
+
+    // MARK: Card inboxes
+
+    private func postCard(_ request: WirePostCard) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.inboxKey, length: RelayProtocol.keyLength, "inbox_key")
+        try check(request.itemID, length: RelayProtocol.cardItemIDLength, "item_id")
+        guard !request.sealed.isEmpty, request.sealed.count <= relay.configuration.maxPayloadBytes else {
+            throw RelayError(.payloadTooLarge, "a sealed card holds 1 to \(relay.configuration.maxPayloadBytes) bytes")
+        }
+        let fresh = try await relay.store.postCard(inboxKey: request.inboxKey, itemID: request.itemID,
+                                                   sealed: request.sealed, postedAt: Self.nowMilliseconds)
+        return .cardPosted(WireCardPosted.with { $0.duplicate = !fresh })
+    }
+
+    private func openCardInbox(_ request: WireOpenCardInbox, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.inboxKey, length: RelayProtocol.keyLength, "inbox_key")
+        try check(request.signature, length: RelayProtocol.signatureLength, "signature")
+        let statement = RelayProtocol.cardInboxOpenStatement(
+            relayAddress: context.address, challenge: context.challenge, inboxKey: request.inboxKey)
+        guard Self.verify(key: request.inboxKey, signature: request.signature, statement: statement) else {
+            throw RelayError(.badSignature, "the signature does not verify with inbox_key for this connection")
+        }
+        openInbox(request.inboxKey)
+        let count = try await relay.store.cardCount(inboxKey: request.inboxKey)
+        return .cardInboxOpened(WireCardInboxOpened.with { $0.items = UInt64(count) })
+    }
+
+    private func readCards(_ request: WireReadCards) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.inboxKey, length: RelayProtocol.keyLength, "inbox_key")
+        guard hasOpened(request.inboxKey) else {
+            throw RelayError(.forbidden, "open the inbox on this connection first (OpenCardInbox)")
+        }
+        let limit = request.limit == 0 || request.limit > 1_000 ? 1_000 : Int(request.limit)
+        let page = try await relay.store.readCards(inboxKey: request.inboxKey,
+                                                   afterSequence: Int64(clamping: request.afterSequence), limit: limit)
+        // A reply carries at most `cardReplyBytes` of sealed items (always at least one).
+        var items: [WireCardItem] = []
+        var bytes = 0
+        for item in page.items {
+            if !items.isEmpty && bytes + item.sealed.count > Self.cardReplyBytes { break }
+            bytes += item.sealed.count
+            items.append(WireCardItem.with {
+                $0.sequence = UInt64(item.sequence)
+                $0.itemID = item.itemID
+                $0.sealed = item.sealed
+                $0.postedAtMs = UInt64(item.postedAt)
+            })
+        }
+        let truncated = items.count < page.items.count
+        return .cards(WireCards.with {
+            $0.items = items
+            $0.more = page.more || truncated
+        })
+    }
+}

@@ -1,0 +1,55 @@
+import CaucusProtocol
+import CoreMetrics
+import Foundation
+import Prometheus
+import Synchronization
+
+/// The relay's counters, published on `/metrics` in Prometheus text format. Each relay has its
+/// own registry, so several relays can run in one process (tests) without sharing figures.
+/// No metric carries a key, an id or a payload.
+final class RelayMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let connections: CoreMetrics.Gauge
+    let authenticated: CoreMetrics.Counter
+    let framesIn: CoreMetrics.Counter
+    let messagesAccepted: CoreMetrics.Counter
+    let messagesDuplicate: CoreMetrics.Counter
+    let deliveriesStored: CoreMetrics.Counter
+    let deliveriesPushed: CoreMetrics.Counter
+    let acknowledged: CoreMetrics.Counter
+    let commitBatch: CoreMetrics.Recorder
+    let commitSeconds: CoreMetrics.Timer
+    let expired: CoreMetrics.Counter
+    private let factory: PrometheusMetricsFactory
+    private let errors = Mutex<[WireErrorCode: CoreMetrics.Counter]>([:])
+
+    init() {
+        let registry = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: registry)
+        self.registry = registry
+        self.factory = factory
+        connections = CoreMetrics.Gauge(label: "caucus_relay_connections", dimensions: [], factory: factory)
+        authenticated = CoreMetrics.Counter(label: "caucus_relay_authentications_total", dimensions: [], factory: factory)
+        framesIn = CoreMetrics.Counter(label: "caucus_relay_frames_received_total", dimensions: [], factory: factory)
+        messagesAccepted = CoreMetrics.Counter(label: "caucus_relay_messages_accepted_total", dimensions: [], factory: factory)
+        messagesDuplicate = CoreMetrics.Counter(label: "caucus_relay_messages_duplicate_total", dimensions: [], factory: factory)
+        deliveriesStored = CoreMetrics.Counter(label: "caucus_relay_deliveries_stored_total", dimensions: [], factory: factory)
+        deliveriesPushed = CoreMetrics.Counter(label: "caucus_relay_deliveries_pushed_total", dimensions: [], factory: factory)
+        acknowledged = CoreMetrics.Counter(label: "caucus_relay_deliveries_acknowledged_total", dimensions: [], factory: factory)
+        commitBatch = CoreMetrics.Recorder(label: "caucus_relay_commit_batch_size", dimensions: [], aggregate: true, factory: factory)
+        commitSeconds = CoreMetrics.Timer(label: "caucus_relay_commit_duration", dimensions: [], factory: factory)
+        expired = CoreMetrics.Counter(label: "caucus_relay_expired_messages_total", dimensions: [], factory: factory)
+    }
+
+    func error(_ code: WireErrorCode) {
+        let counter = errors.withLock { errors in
+            if let counter = errors[code] { return counter }
+            let counter = CoreMetrics.Counter(label: "caucus_relay_errors_total", dimensions: [("code", code.name)], factory: factory)
+            errors[code] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    func render() -> String { registry.emitToString() }
+}

@@ -1,0 +1,501 @@
+import CaucusProtocol
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, so a commit that
+/// returned survives a killed process. Writes are serialised by SQLite; the relay batches
+/// message accepts and acknowledgements into one transaction (`commit`).
+public final class SQLiteRelayStore: RelayStore {
+    private let pool: DatabasePool
+    private let limits: StoreLimits
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    public init(path: String, limits: StoreLimits = StoreLimits()) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        self.limits = limits
+        self.path = path
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE devices (
+                    id INTEGER PRIMARY KEY,
+                    key BLOB NOT NULL UNIQUE,
+                    pending INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY,
+                    message_id BLOB NOT NULL UNIQUE,
+                    payload BLOB,
+                    group_id BLOB,
+                    accepted_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    remaining INTEGER NOT NULL
+                );
+                CREATE INDEX messages_expiry ON messages(expires_at);
+                CREATE TABLE deliveries (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    device INTEGER NOT NULL REFERENCES devices(id),
+                    message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE
+                );
+                CREATE UNIQUE INDEX deliveries_device ON deliveries(device, seq);
+                CREATE UNIQUE INDEX deliveries_message ON deliveries(message, device);
+                CREATE TABLE groups (
+                    id INTEGER PRIMARY KEY,
+                    group_id BLOB NOT NULL UNIQUE,
+                    serial INTEGER NOT NULL,
+                    admin_key BLOB NOT NULL
+                );
+                CREATE TABLE group_members (
+                    grp INTEGER NOT NULL REFERENCES groups(id),
+                    device INTEGER NOT NULL REFERENCES devices(id),
+                    PRIMARY KEY (grp, device)
+                ) WITHOUT ROWID;
+                CREATE TABLE signed_prekeys (
+                    owner INTEGER PRIMARY KEY REFERENCES devices(id),
+                    data BLOB NOT NULL
+                );
+                CREATE TABLE one_time_prekeys (
+                    owner INTEGER NOT NULL REFERENCES devices(id),
+                    key_id INTEGER NOT NULL,
+                    public_key BLOB NOT NULL,
+                    PRIMARY KEY (owner, key_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE blobs (
+                    id INTEGER PRIMARY KEY,
+                    blob_id BLOB NOT NULL UNIQUE,
+                    owner INTEGER NOT NULL REFERENCES devices(id),
+                    size INTEGER NOT NULL,
+                    complete INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE INDEX blobs_owner ON blobs(owner);
+                CREATE INDEX blobs_expiry ON blobs(expires_at);
+                CREATE TABLE blob_chunks (
+                    blob INTEGER NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+                    offset INTEGER NOT NULL,
+                    length INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (blob, offset)
+                ) WITHOUT ROWID;
+                CREATE TABLE card_items (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    inbox BLOB NOT NULL,
+                    item_id BLOB NOT NULL,
+                    sealed BLOB NOT NULL,
+                    posted_at INTEGER NOT NULL,
+                    UNIQUE (inbox, item_id)
+                );
+                CREATE INDEX card_items_inbox ON card_items(inbox, seq);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Messages
+
+    public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
+        let limits = self.limits
+        return try await pool.write { db in
+            var outcomes: [AcceptOutcome] = []
+            outcomes.reserveCapacity(batch.messages.count)
+            for message in batch.messages {
+                outcomes.append(try Self.accept(message, limits: limits, db: db))
+            }
+            var removed: [Int] = []
+            for ack in batch.acknowledgements {
+                removed.append(try Self.acknowledge(ack, db: db))
+            }
+            return WriteBatchResult(outcomes: outcomes, removed: removed)
+        }
+    }
+
+    private static func accept(_ message: NewMessage, limits: StoreLimits, db: Database) throws -> AcceptOutcome {
+        let known = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE message_id = ?")
+        if try Bool.fetchOne(known, arguments: [message.messageID]) != nil { return .duplicate }
+
+        // Recipients as (row id, key, pending count).
+        var recipients: [(id: Int64, key: Data, pending: Int)] = []
+        var groupID: Data?
+        switch message.target {
+        case .devices(let keys):
+            var seen = Set<Data>()
+            for key in keys where seen.insert(key).inserted {
+                let id = try deviceID(key, db: db)
+                let pending = try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT pending FROM devices WHERE id = ?"), arguments: [id]) ?? 0
+                recipients.append((id, key, pending))
+            }
+        case .group(let id, let sender):
+            guard let group = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM groups WHERE group_id = ?"), arguments: [id])
+            else { return .refused(RelayError(.notFound, "no such group")) }
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
+                WHERE m.grp = ?
+                """), arguments: [group])
+            var senderIsMember = false
+            for row in rows {
+                let key: Data = row[1]
+                if key == sender { senderIsMember = true; continue }
+                recipients.append((row[0], key, row[2]))
+            }
+            guard senderIsMember else {
+                return .refused(RelayError(.forbidden, "the sending device is not routed for this group"))
+            }
+            groupID = id
+        }
+
+        let accepting = recipients.filter { $0.pending < limits.mailboxMessages }
+        let full = recipients.filter { $0.pending >= limits.mailboxMessages }.map(\.key)
+        // Refused outright: the id stays unused, so the sender can try again later.
+        if accepting.isEmpty && !full.isEmpty {
+            return .refused(RelayError(.mailboxFull, "every recipient's mailbox is full"))
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO messages (message_id, payload, group_id, accepted_at, expires_at, remaining)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                message.messageID, accepting.isEmpty ? nil : message.payload, groupID,
+                message.acceptedAt, message.expiresAt, accepting.count,
+            ])
+        let messageRow = db.lastInsertedRowID
+        let insert = try db.cachedStatement(sql: "INSERT INTO deliveries (device, message) VALUES (?, ?)")
+        let bump = try db.cachedStatement(sql: "UPDATE devices SET pending = pending + 1 WHERE id = ?")
+        var stored: [(key: Data, sequence: Int64)] = []
+        stored.reserveCapacity(accepting.count)
+        for recipient in accepting {
+            try insert.execute(arguments: [recipient.id, messageRow])
+            stored.append((recipient.key, db.lastInsertedRowID))
+            try bump.execute(arguments: [recipient.id])
+        }
+        return .stored(recipients: stored, mailboxFull: full)
+    }
+
+    private static func acknowledge(_ ack: Acknowledgement, db: Database) throws -> Int {
+        guard let device = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM devices WHERE key = ?"), arguments: [ack.recipient])
+        else { return 0 }
+        let find = try db.cachedStatement(sql: "SELECT id FROM messages WHERE message_id = ?")
+        let delete = try db.cachedStatement(sql: "DELETE FROM deliveries WHERE message = ? AND device = ?")
+        let settle = try db.cachedStatement(sql: """
+            UPDATE messages SET remaining = remaining - 1,
+                payload = CASE WHEN remaining = 1 THEN NULL ELSE payload END
+            WHERE id = ?
+            """)
+        var removed = 0
+        for id in ack.messageIDs {
+            guard let message = try Int64.fetchOne(find, arguments: [id]) else { continue }
+            try delete.execute(arguments: [message, device])
+            guard db.changesCount > 0 else { continue }
+            try settle.execute(arguments: [message])
+            removed += 1
+        }
+        if removed > 0 {
+            try db.cachedStatement(sql: "UPDATE devices SET pending = pending - ? WHERE id = ?")
+                .execute(arguments: [removed, device])
+        }
+        return removed
+    }
+
+    /// The row id of a device key, inserting the key the first time it is seen.
+    private static func deviceID(_ key: Data, db: Database) throws -> Int64 {
+        if let id = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM devices WHERE key = ?"), arguments: [key]) {
+            return id
+        }
+        try db.cachedStatement(sql: "INSERT INTO devices (key) VALUES (?)").execute(arguments: [key])
+        return db.lastInsertedRowID
+    }
+
+    public func pendingDeliveries(recipient: Data, afterSequence: Int64, limit: Int) async throws -> [StoredDelivery] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT q.seq, m.message_id, m.payload, m.group_id, m.accepted_at, m.expires_at
+                FROM devices d JOIN deliveries q ON q.device = d.id JOIN messages m ON m.id = q.message
+                WHERE d.key = ? AND q.seq > ? ORDER BY q.seq LIMIT ?
+                """), arguments: [recipient, afterSequence, limit])
+            return rows.map { row in
+                StoredDelivery(sequence: row[0], messageID: row[1], payload: row[2] ?? Data(),
+                               groupID: row[3], acceptedAt: row[4], expiresAt: row[5])
+            }
+        }
+    }
+
+    public func pendingCount(recipient: Data) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT pending FROM devices WHERE key = ?", arguments: [recipient]) ?? 0
+        }
+    }
+
+    // MARK: Group routes
+
+    public func groupRoute(_ groupID: Data) async throws -> GroupRoute? {
+        try await pool.read { db in try Self.route(groupID, db: db) }
+    }
+
+    private static func route(_ groupID: Data, db: Database) throws -> GroupRoute? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT g.serial, g.admin_key, (SELECT COUNT(*) FROM group_members m WHERE m.grp = g.id)
+            FROM groups g WHERE g.group_id = ?
+            """, arguments: [groupID])
+        else { return nil }
+        let serial: Int64 = row[0]
+        return GroupRoute(groupID: groupID, serial: UInt64(serial), adminKey: row[1], deviceCount: row[2])
+    }
+
+    public func groupDevices(_ groupID: Data) async throws -> [Data] {
+        try await pool.read { db in
+            try Data.fetchAll(db, sql: """
+                SELECT d.key FROM groups g JOIN group_members m ON m.grp = g.id JOIN devices d ON d.id = m.device
+                WHERE g.group_id = ?
+                """, arguments: [groupID])
+        }
+    }
+
+    public func updateGroupRoute(_ update: GroupRouteUpdate) async throws -> GroupRoute {
+        try await pool.write { db in
+            let current = try Row.fetchOne(db, sql: "SELECT id, serial FROM groups WHERE group_id = ?",
+                                           arguments: [update.groupID])
+            let currentSerial: Int64 = current?[1] ?? 0
+            guard update.serial == UInt64(currentSerial) + 1 else {
+                throw RelayError(.conflict, "route serial is \(currentSerial); a change must carry \(currentSerial + 1)")
+            }
+            let group: Int64
+            if let current {
+                group = current[0]
+                try db.execute(sql: "UPDATE groups SET serial = ?, admin_key = ? WHERE id = ?",
+                               arguments: [Int64(update.serial), update.adminKey, group])
+            } else {
+                try db.execute(sql: "INSERT INTO groups (group_id, serial, admin_key) VALUES (?, ?, ?)",
+                               arguments: [update.groupID, Int64(update.serial), update.adminKey])
+                group = db.lastInsertedRowID
+            }
+            let remove = try db.cachedStatement(sql: """
+                DELETE FROM group_members WHERE grp = ? AND device = (SELECT id FROM devices WHERE key = ?)
+                """)
+            for key in update.remove { try remove.execute(arguments: [group, key]) }
+            let add = try db.cachedStatement(sql: "INSERT OR IGNORE INTO group_members (grp, device) VALUES (?, ?)")
+            for key in update.add { try add.execute(arguments: [group, try Self.deviceID(key, db: db)]) }
+            return try Self.route(update.groupID, db: db)!
+        }
+    }
+
+    // MARK: Prekeys
+
+    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
+        let limit = limits.maxOneTimePrekeys
+        return try await pool.write { db in
+            let device = try Self.deviceID(owner, db: db)
+            if let signedPrekey {
+                try db.execute(sql: "INSERT OR REPLACE INTO signed_prekeys (owner, data) VALUES (?, ?)",
+                               arguments: [device, signedPrekey])
+            }
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO one_time_prekeys (owner, key_id, public_key) VALUES (?, ?, ?)
+                """)
+            for key in oneTime {
+                try insert.execute(arguments: [device, Int64(key.id), key.publicKey])
+            }
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE owner = ?",
+                                         arguments: [device]) ?? 0
+            guard count <= limit else {
+                throw RelayError(.quotaExceeded, "at most \(limit) one-time prekeys may be stored; this would make \(count)")
+            }
+            return count
+        }
+    }
+
+    public func takePrekeyBundle(owner: Data) async throws -> PrekeyBundleRecord? {
+        try await pool.write { db in
+            guard let device = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE key = ?", arguments: [owner]),
+                  let signed = try Data.fetchOne(db, sql: "SELECT data FROM signed_prekeys WHERE owner = ?",
+                                                 arguments: [device])
+            else { return nil }
+            var oneTime: OneTimePrekeyRecord?
+            if let row = try Row.fetchOne(db, sql: """
+                SELECT key_id, public_key FROM one_time_prekeys WHERE owner = ? ORDER BY key_id LIMIT 1
+                """, arguments: [device]) {
+                let id: Int64 = row[0]
+                oneTime = OneTimePrekeyRecord(id: UInt32(id), publicKey: row[1])
+                try db.execute(sql: "DELETE FROM one_time_prekeys WHERE owner = ? AND key_id = ?",
+                               arguments: [device, id])
+            }
+            let remaining = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE owner = ?",
+                                             arguments: [device]) ?? 0
+            return PrekeyBundleRecord(signedPrekey: signed, oneTime: oneTime, remaining: remaining)
+        }
+    }
+
+    public func oneTimePrekeyCount(owner: Data) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM one_time_prekeys WHERE owner = (SELECT id FROM devices WHERE key = ?)
+                """, arguments: [owner]) ?? 0
+        }
+    }
+
+    // MARK: Blobs
+
+    public func putBlobChunk(_ chunk: BlobChunkWrite) async throws -> BlobState {
+        let limits = self.limits
+        return try await pool.write { db in
+            let owner = try Self.deviceID(chunk.owner, db: db)
+            let existing = try Row.fetchOne(db, sql: "SELECT id, owner, size, complete FROM blobs WHERE blob_id = ?",
+                                            arguments: [chunk.blobID])
+            let length = UInt64(chunk.data.count)
+            guard let existing else {
+                guard chunk.offset == 0 else {
+                    throw RelayError(.notFound, "no such blob: the first chunk must have offset 0")
+                }
+                try Self.checkBlobLimits(owner: owner, adding: length, total: length, limits: limits, db: db)
+                try db.execute(sql: """
+                    INSERT INTO blobs (blob_id, owner, size, complete, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [chunk.blobID, owner, Int64(length), chunk.last, chunk.createdAt, chunk.expiresAt])
+                let blob = db.lastInsertedRowID
+                if length > 0 {
+                    try db.execute(sql: "INSERT INTO blob_chunks (blob, offset, length, data) VALUES (?, 0, ?, ?)",
+                                   arguments: [blob, Int64(length), chunk.data])
+                }
+                return BlobState(size: length, complete: chunk.last)
+            }
+            let blob: Int64 = existing[0]
+            let blobOwner: Int64 = existing[1]
+            let sizeValue: Int64 = existing[2]
+            let size = UInt64(sizeValue)
+            let complete: Bool = existing[3]
+            guard blobOwner == owner else { throw RelayError(.forbidden, "this blob id belongs to another device") }
+            // A resend of a chunk already stored.
+            if chunk.offset + length <= size, chunk.offset < size || complete {
+                return BlobState(size: size, complete: complete)
+            }
+            guard !complete else { throw RelayError(.conflict, "the blob is complete") }
+            guard chunk.offset == size else {
+                throw RelayError(.conflict, "the next chunk must start at offset \(size)")
+            }
+            try Self.checkBlobLimits(owner: owner, adding: length, total: size + length, limits: limits, db: db)
+            if length > 0 {
+                try db.execute(sql: "INSERT INTO blob_chunks (blob, offset, length, data) VALUES (?, ?, ?, ?)",
+                               arguments: [blob, Int64(size), Int64(length), chunk.data])
+            }
+            try db.execute(sql: "UPDATE blobs SET size = ?, complete = ? WHERE id = ?",
+                           arguments: [Int64(size + length), chunk.last, blob])
+            return BlobState(size: size + length, complete: chunk.last)
+        }
+    }
+
+    private static func checkBlobLimits(owner: Int64, adding: UInt64, total: UInt64, limits: StoreLimits, db: Database) throws {
+        guard total <= limits.maxBlobBytes else {
+            throw RelayError(.payloadTooLarge, "a blob may hold at most \(limits.maxBlobBytes) bytes")
+        }
+        let used = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM blobs WHERE owner = ?",
+                                      arguments: [owner]) ?? 0
+        guard UInt64(used) + adding <= limits.blobQuotaBytes else {
+            throw RelayError(.quotaExceeded, "blob quota of \(limits.blobQuotaBytes) bytes reached")
+        }
+    }
+
+    public func readBlob(blobID: Data, offset: UInt64, length: Int) async throws -> BlobRead {
+        try await pool.read { db in
+            guard let blob = try Row.fetchOne(db, sql: "SELECT id, size, complete FROM blobs WHERE blob_id = ?",
+                                              arguments: [blobID])
+            else { throw RelayError(.notFound, "no such blob") }
+            let id: Int64 = blob[0]
+            let sizeValue: Int64 = blob[1]
+            let size = UInt64(sizeValue)
+            let complete: Bool = blob[2]
+            guard complete else { throw RelayError(.notFound, "the blob is not complete yet") }
+            guard offset <= size else { throw RelayError(.invalidArgument, "offset past the end of the blob") }
+            let end = min(size, offset + UInt64(length))
+            var out = Data()
+            out.reserveCapacity(Int(end - offset))
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT offset, data FROM blob_chunks WHERE blob = ? AND offset < ? AND offset + length > ?
+                ORDER BY offset
+                """, arguments: [id, Int64(end), Int64(offset)])
+            while let row = try rows.next() {
+                let chunkOffsetValue: Int64 = row[0]
+                let chunkOffset = UInt64(chunkOffsetValue)
+                let data: Data = row[1]
+                let from = Int(max(offset, chunkOffset) - chunkOffset)
+                let to = Int(min(end, chunkOffset + UInt64(data.count)) - chunkOffset)
+                out.append(data[data.startIndex + from ..< data.startIndex + to])
+            }
+            return BlobRead(data: out, totalSize: size)
+        }
+    }
+
+    // MARK: Card inboxes
+
+    public func postCard(inboxKey: Data, itemID: Data, sealed: Data, postedAt: Int64) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO card_items (inbox, item_id, sealed, posted_at) VALUES (?, ?, ?, ?)
+                """, arguments: [inboxKey, itemID, sealed, postedAt])
+            return db.changesCount > 0
+        }
+    }
+
+    public func readCards(inboxKey: Data, afterSequence: Int64, limit: Int) async throws -> (items: [CardRecord], more: Bool) {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT seq, item_id, sealed, posted_at FROM card_items WHERE inbox = ? AND seq > ?
+                ORDER BY seq LIMIT ?
+                """, arguments: [inboxKey, afterSequence, limit + 1])
+            let items = rows.prefix(limit).map { row in
+                CardRecord(sequence: row[0], itemID: row[1], sealed: row[2], postedAt: row[3])
+            }
+            return (Array(items), rows.count > limit)
+        }
+    }
+
+    public func cardCount(inboxKey: Data) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM card_items WHERE inbox = ?", arguments: [inboxKey]) ?? 0
+        }
+    }
+
+    // MARK: Expiry
+
+    public func expire(now: Int64) async throws -> ExpiryCounts {
+        try await pool.write { db in
+            var counts = ExpiryCounts()
+            // Mailbox counters of the devices that lose deliveries.
+            try db.execute(sql: """
+                UPDATE devices SET pending = pending - (
+                    SELECT COUNT(*) FROM deliveries q JOIN messages m ON m.id = q.message
+                    WHERE q.device = devices.id AND m.expires_at <= ?)
+                WHERE id IN (SELECT q.device FROM deliveries q JOIN messages m ON m.id = q.message
+                             WHERE m.expires_at <= ?)
+                """, arguments: [now, now])
+            try db.execute(sql: """
+                DELETE FROM deliveries WHERE message IN (SELECT id FROM messages WHERE expires_at <= ?)
+                """, arguments: [now])
+            counts.deliveries = db.changesCount
+            try db.execute(sql: "DELETE FROM messages WHERE expires_at <= ?", arguments: [now])
+            counts.messages = db.changesCount
+            try db.execute(sql: """
+                DELETE FROM blob_chunks WHERE blob IN (SELECT id FROM blobs WHERE expires_at <= ?)
+                """, arguments: [now])
+            try db.execute(sql: "DELETE FROM blobs WHERE expires_at <= ?", arguments: [now])
+            counts.blobs = db.changesCount
+            return counts
+        }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+}

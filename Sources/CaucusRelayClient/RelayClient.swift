@@ -1,0 +1,264 @@
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// Why a relay connection could not be used.
+public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The address is not a ws:// or wss:// URL.
+    case invalidAddress(String)
+    /// The connection closed (or never opened) before the reply arrived.
+    case connectionClosed(String)
+    /// The relay answered with something other than what the request expects.
+    case unexpectedReply(String)
+    /// The relay announced an address other than the one dialled.
+    case addressMismatch(expected: String, announced: String)
+
+    public var description: String {
+        switch self {
+        case .invalidAddress(let url): "not a ws:// or wss:// address: \(url)"
+        case .connectionClosed(let why): "connection to the relay closed: \(why)"
+        case .unexpectedReply(let what): "unexpected reply from the relay: \(what)"
+        case .addressMismatch(let expected, let announced):
+            "the relay calls itself \(announced), but \(expected) was dialled"
+        }
+    }
+}
+
+/// One WebSocket connection to a relay, speaking the wire protocol of Protocol.md section 7.
+/// Requests may be made concurrently from any task; each returns its own reply or throws the
+/// relay's `RelayError`. Deliveries and other pushes arrive on `pushes`.
+public final class RelayClient: Sendable {
+    /// Something the relay sent without being asked.
+    public enum Push: Sendable {
+        case delivery(WireDelivery)
+        case prekeysLow(remaining: UInt32)
+        /// An error about a frame whose id could not be read, or a shutdown notice.
+        case error(RelayError)
+    }
+
+    private struct State {
+        var outbound: WebSocketOutboundWriter?
+        var pending: [UInt64: CheckedContinuation<WireServerFrame, any Error>] = [:]
+        var closedReason: String?
+    }
+
+    /// The address as dialled, normalised (what authentication signs).
+    public let address: String
+    /// Pushes from the relay, in the order they arrived.
+    public let pushes: AsyncStream<Push>
+    private let pushContinuation: AsyncStream<Push>.Continuation
+    private let state = Mutex(State())
+    private let nextID = Atomic<UInt64>(1)
+    private let runTask = Mutex<Task<Void, Never>?>(nil)
+    private let welcomeState = Mutex<WireWelcome?>(nil)
+
+    private init(address: String) {
+        self.address = address
+        (pushes, pushContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// What the relay said in Welcome, once `hello` has run.
+    public var welcome: WireWelcome? { welcomeState.withLock { $0 } }
+
+    // MARK: Connecting
+
+    /// Opens a connection, negotiates the version and authenticates with `deviceKey`.
+    public static func connect(
+        url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil,
+        logger: Logger = Logger(label: "caucus.relay-client")
+    ) async throws -> RelayClient {
+        let client = try await open(url: url, tls: tls, logger: logger)
+        do {
+            let welcome = try await client.hello()
+            guard RelayProtocol.normalizedAddress(welcome.relayAddress) == client.address else {
+                throw RelayClientError.addressMismatch(expected: client.address, announced: welcome.relayAddress)
+            }
+            _ = try await client.authenticate(deviceKey: deviceKey)
+            return client
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    /// Opens the WebSocket only (tests drive the handshake themselves).
+    public static func open(url: String, tls: TLSConfiguration? = nil,
+                            logger: Logger = Logger(label: "caucus.relay-client")) async throws -> RelayClient {
+        guard let address = RelayProtocol.normalizedAddress(url) else { throw RelayClientError.invalidAddress(url) }
+        let client = RelayClient(address: address)
+        let endpoint = address + RelayProtocol.path
+        let (opened, openedContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()
+        let task = Task {
+            do {
+                try await WebSocketClient.connect(
+                    url: endpoint,
+                    configuration: .init(maxFrameSize: 1 << 24),
+                    tlsConfiguration: tls,
+                    logger: logger
+                ) { inbound, outbound, _ in
+                    client.state.withLock { $0.outbound = outbound }
+                    openedContinuation.yield(.success(()))
+                    for try await message in inbound.messages(maxSize: 1 << 26) {
+                        guard case .binary(let buffer) = message else { continue }
+                        client.received(Array(buffer.readableBytesView))
+                    }
+                }
+                client.ended("closed by the relay")
+            } catch {
+                client.ended("\(error)")
+                openedContinuation.yield(.failure(error))
+            }
+            openedContinuation.finish()
+        }
+        client.runTask.withLock { $0 = task }
+        for await result in opened {
+            switch result {
+            case .success: return client
+            case .failure(let error): throw RelayClientError.connectionClosed("\(error)")
+            }
+        }
+        throw RelayClientError.connectionClosed("the connection did not open")
+    }
+
+    /// Sends Hello and returns the relay's Welcome.
+    @discardableResult
+    public func hello(versions: [UInt32] = [RelayProtocol.version]) async throws -> WireWelcome {
+        let reply = try await request(.hello(WireHello.with { $0.versions = versions; $0.client = "caucus/0.1" }))
+        guard case .welcome(let welcome) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+        welcomeState.withLock { $0 = welcome }
+        return welcome
+    }
+
+    /// Signs the Welcome's challenge (or `challenge`, in tests) and authenticates.
+    @discardableResult
+    public func authenticate(deviceKey: Ed25519.PrivateKey, challenge: Data? = nil,
+                             relayAddress: String? = nil) async throws -> WireAuthenticated {
+        let request = authenticationRequest(deviceKey: deviceKey, challenge: challenge, relayAddress: relayAddress)
+        let reply = try await self.request(.authenticate(request))
+        guard case .authenticated(let authenticated) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+        return authenticated
+    }
+
+    /// The Authenticate request `authenticate` would send.
+    public func authenticationRequest(deviceKey: Ed25519.PrivateKey, challenge: Data? = nil,
+                                      relayAddress: String? = nil) -> WireAuthenticate {
+        let challenge = challenge ?? welcome?.challenge ?? Data()
+        let address = relayAddress ?? self.address
+        let key = Data(deviceKey.publicKey.rawRepresentation)
+        let statement = RelayProtocol.authenticationStatement(relayAddress: address, challenge: challenge, deviceKey: key)
+        return WireAuthenticate.with {
+            $0.deviceKey = key
+            $0.challenge = challenge
+            $0.relayAddress = address
+            $0.signature = Data(deviceKey.signature(for: statement).rawRepresentation)
+        }
+    }
+
+    // MARK: Requests
+
+    /// Sends one request and waits for its reply; an Error reply is thrown as `RelayError`.
+    public func request(_ body: WireClientFrame.OneOf_Body) async throws -> WireServerFrame.OneOf_Body {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        var frame = WireClientFrame()
+        frame.requestID = id
+        frame.body = body
+        let bytes: [UInt8] = try frame.serializedBytes()
+        let reply: WireServerFrame = try await withCheckedThrowingContinuation { continuation in
+            let outbound: WebSocketOutboundWriter? = state.withLock { state in
+                guard let outbound = state.outbound, state.closedReason == nil else {
+                    continuation.resume(throwing: RelayClientError.connectionClosed(state.closedReason ?? "not open"))
+                    return nil
+                }
+                state.pending[id] = continuation
+                return outbound
+            }
+            guard let outbound else { return }
+            Task {
+                do {
+                    try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                } catch {
+                    self.fail(id, RelayClientError.connectionClosed("\(error)"))
+                }
+            }
+        }
+        if case .error(let error) = reply.body { throw RelayError(error) }
+        guard let body = reply.body else { throw RelayClientError.unexpectedReply("an empty frame") }
+        return body
+    }
+
+    /// Sends raw bytes as one binary message (tests of malformed input).
+    public func sendRaw(_ bytes: [UInt8]) async throws {
+        try await writer().write(.binary(ByteBuffer(bytes: bytes)))
+    }
+
+    /// Sends a text message (not part of the protocol; tests of bad input).
+    public func sendText(_ text: String) async throws {
+        try await writer().write(.text(text))
+    }
+
+    private func writer() throws -> WebSocketOutboundWriter {
+        guard let outbound = state.withLock({ $0.closedReason == nil ? $0.outbound : nil }) else {
+            throw RelayClientError.connectionClosed("not open")
+        }
+        return outbound
+    }
+
+    /// Why the connection ended, once it has.
+    public var closeReason: String? { state.withLock { $0.closedReason } }
+
+    /// Whether the connection is still open.
+    public var isOpen: Bool { state.withLock { $0.closedReason == nil && $0.outbound != nil } }
+
+    /// Closes the connection; waiting requests fail with `connectionClosed`.
+    public func close() async {
+        let outbound = state.withLock { $0.outbound }
+        try? await outbound?.close(.normalClosure, reason: nil)
+        guard let task = runTask.withLock({ $0 }) else { return ended("closed by the client") }
+        // The closing handshake normally takes a round trip; a relay that never answers it is
+        // given 3 seconds, then the socket is dropped.
+        let timer = Task {
+            try await Task.sleep(for: .seconds(3))
+            task.cancel()
+        }
+        await task.value
+        timer.cancel()
+        ended("closed by the client")
+    }
+
+    // MARK: Frames in
+
+    private func received(_ bytes: [UInt8]) {
+        guard let frame = try? WireServerFrame(serializedBytes: bytes) else { return }
+        if frame.requestID != 0 {
+            let continuation = state.withLock { $0.pending.removeValue(forKey: frame.requestID) }
+            continuation?.resume(returning: frame)
+            return
+        }
+        switch frame.body {
+        case .delivery(let delivery): pushContinuation.yield(.delivery(delivery))
+        case .prekeysLow(let low): pushContinuation.yield(.prekeysLow(remaining: low.remaining))
+        case .error(let error): pushContinuation.yield(.error(RelayError(error)))
+        default: break
+        }
+    }
+
+    private func fail(_ id: UInt64, _ error: any Error) {
+        let continuation = state.withLock { $0.pending.removeValue(forKey: id) }
+        continuation?.resume(throwing: error)
+    }
+
+    private func ended(_ reason: String) {
+        let pending = state.withLock { state -> [CheckedContinuation<WireServerFrame, any Error>] in
+            if state.closedReason == nil { state.closedReason = reason }
+            defer { state.pending = [:] }
+            return Array(state.pending.values)
+        }
+        for continuation in pending { continuation.resume(throwing: RelayClientError.connectionClosed(reason)) }
+        pushContinuation.finish()
+    }
+}

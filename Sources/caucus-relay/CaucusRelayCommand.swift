@@ -1,0 +1,153 @@
+import ArgumentParser
+import CaucusRelay
+import Foundation
+import Logging
+import NIOSSL
+
+/// `caucus-relay`: the daemon operators run. Every option can also come from the environment
+/// variable named in its help (the command line wins).
+@main
+struct CaucusRelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caucus-relay",
+        abstract: "Stores and forwards Caucus ciphertext: mailboxes, group fan-out, prekeys, blobs, card inboxes.",
+        discussion: """
+            The relay sees only ciphertext and pseudonymous routing ids. It keeps its data in one
+            SQLite file, relay.sqlite, in the data directory. Send SIGTERM to stop it gracefully.
+            """)
+
+    @Option(help: "Address to listen on. [CAUCUS_RELAY_HOST, default 127.0.0.1]")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free port. [CAUCUS_RELAY_PORT, default 8080]")
+    var port: Int?
+
+    @Option(help: "Directory for relay.sqlite. [CAUCUS_RELAY_DATA_DIR, default ./caucus-relay-data]")
+    var dataDir: String?
+
+    @Option(help: "An address clients use to reach this relay, such as wss://relay.example.org (repeatable). [CAUCUS_RELAY_PUBLIC_ADDRESS, comma-separated; default: the listen address]")
+    var publicAddress: [String] = []
+
+    @Option(help: "PEM certificate chain for TLS (wss://). [CAUCUS_RELAY_TLS_CERT]")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for TLS. [CAUCUS_RELAY_TLS_KEY]")
+    var tlsKey: String?
+
+    @Option(help: "Largest frame read, in bytes. [CAUCUS_RELAY_MAX_FRAME_BYTES, default 1048576]")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Largest message payload, in bytes. [CAUCUS_RELAY_MAX_PAYLOAD_BYTES, default 524288]")
+    var maxPayloadBytes: Int?
+
+    @Option(help: "Messages one mailbox may hold. [CAUCUS_RELAY_MAILBOX_MESSAGES, default 10000]")
+    var mailboxMessages: Int?
+
+    @Option(help: "Largest blob, in bytes. [CAUCUS_RELAY_MAX_BLOB_BYTES, default 268435456]")
+    var maxBlobBytes: UInt64?
+
+    @Option(help: "Blob bytes one device may store. [CAUCUS_RELAY_BLOB_QUOTA_BYTES, default 1073741824]")
+    var blobQuotaBytes: UInt64?
+
+    @Option(help: "Days undelivered messages and blobs are kept. [CAUCUS_RELAY_TTL_DAYS, default 30]")
+    var ttlDays: Double?
+
+    @Option(help: "Requests per second per device. [CAUCUS_RELAY_RATE_LIMIT, default 200]")
+    var rateLimit: Double?
+
+    @Option(help: "Burst of requests per device. [CAUCUS_RELAY_RATE_BURST, default 1000]")
+    var rateBurst: Double?
+
+    @Option(help: "Open connections at once. [CAUCUS_RELAY_MAX_CONNECTIONS, default 10000]")
+    var maxConnections: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error. [CAUCUS_RELAY_LOG_LEVEL, default info]")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        func setting<T: LosslessStringConvertible>(_ value: T?, _ name: String) throws -> T? {
+            if let value { return value }
+            guard let text = env[name], !text.isEmpty else { return nil }
+            guard let parsed = T(text) else { throw ValidationError("\(name)=\(text) is not a valid value") }
+            return parsed
+        }
+
+        let levelName = try setting(logLevel, "CAUCUS_RELAY_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("unknown log level \(levelName)")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "caucus.relay")
+
+        var configuration = RelayConfiguration()
+        configuration.host = try setting(host, "CAUCUS_RELAY_HOST") ?? configuration.host
+        configuration.port = try setting(port, "CAUCUS_RELAY_PORT") ?? configuration.port
+        var addresses = publicAddress
+        if addresses.isEmpty, let text = env["CAUCUS_RELAY_PUBLIC_ADDRESS"] {
+            addresses = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        }
+        for address in addresses where RelayProtocolAddress.isValid(address) == false {
+            throw ValidationError("public address \(address) is not a ws:// or wss:// URL")
+        }
+        configuration.publicAddresses = addresses
+        configuration.maxFrameBytes = try setting(maxFrameBytes, "CAUCUS_RELAY_MAX_FRAME_BYTES") ?? configuration.maxFrameBytes
+        configuration.maxPayloadBytes = try setting(maxPayloadBytes, "CAUCUS_RELAY_MAX_PAYLOAD_BYTES") ?? configuration.maxPayloadBytes
+        configuration.storeLimits.mailboxMessages = try setting(mailboxMessages, "CAUCUS_RELAY_MAILBOX_MESSAGES") ?? configuration.storeLimits.mailboxMessages
+        configuration.storeLimits.maxBlobBytes = try setting(maxBlobBytes, "CAUCUS_RELAY_MAX_BLOB_BYTES") ?? configuration.storeLimits.maxBlobBytes
+        configuration.storeLimits.blobQuotaBytes = try setting(blobQuotaBytes, "CAUCUS_RELAY_BLOB_QUOTA_BYTES") ?? configuration.storeLimits.blobQuotaBytes
+        if let days = try setting(ttlDays, "CAUCUS_RELAY_TTL_DAYS") {
+            guard days > 0, days <= 365 else { throw ValidationError("--ttl-days must be in (0, 365]") }
+            configuration.defaultTTLSeconds = UInt32(days * 86_400)
+            configuration.maxTTLSeconds = configuration.defaultTTLSeconds
+        }
+        configuration.rateLimitPerSecond = try setting(rateLimit, "CAUCUS_RELAY_RATE_LIMIT") ?? configuration.rateLimitPerSecond
+        configuration.rateLimitBurst = try setting(rateBurst, "CAUCUS_RELAY_RATE_BURST") ?? configuration.rateLimitBurst
+        configuration.maxConnections = try setting(maxConnections, "CAUCUS_RELAY_MAX_CONNECTIONS") ?? configuration.maxConnections
+        guard configuration.maxFrameBytes >= 4_096, configuration.maxPayloadBytes < configuration.maxFrameBytes else {
+            throw ValidationError("--max-frame-bytes must be at least 4096 and larger than --max-payload-bytes")
+        }
+
+        var tls: TLSConfiguration?
+        let certPath = try setting(tlsCert, "CAUCUS_RELAY_TLS_CERT")
+        let keyPath = try setting(tlsKey, "CAUCUS_RELAY_TLS_KEY")
+        switch (certPath, keyPath) {
+        case (nil, nil):
+            break
+        case let (cert?, key?):
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        default:
+            throw ValidationError("give both --tls-cert and --tls-key, or neither")
+        }
+
+        let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? "caucus-relay-data"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let storePath = (directory as NSString).appendingPathComponent("relay.sqlite")
+        let store = try SQLiteRelayStore(path: storePath, limits: configuration.storeLimits)
+        let relay = Relay(configuration: configuration, store: store, logger: logger)
+        let server = RelayServer(relay: relay, tls: tls, logger: logger)
+        let group = try server.serviceGroup { port in
+            // One line on stdout for scripts: the address clients use.
+            let line = "caucus-relay listening on \(relay.publicAddresses.first ?? "port \(port)") (port \(port))\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+        try await group.run()
+        try await store.close()
+        logger.info("relay stopped")
+    }
+}
+
+/// Checks an operator-supplied address.
+enum RelayProtocolAddress {
+    static func isValid(_ address: String) -> Bool {
+        guard let url = URLComponents(string: address), let scheme = url.scheme?.lowercased() else { return false }
+        return (scheme == "ws" || scheme == "wss") && url.host?.isEmpty == false
+    }
+}

@@ -1,0 +1,238 @@
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelay
+import Foundation
+import Testing
+
+/// A way to make a fresh store and to reopen it; every store implementation adds one.
+struct StoreKind: Sendable, CustomTestStringConvertible {
+    let name: String
+    /// A fresh, empty store and a function that reopens the same data.
+    let make: @Sendable (StoreLimits) async throws -> (store: any RelayStore, reopen: @Sendable () async throws -> any RelayStore, cleanup: @Sendable () -> Void)
+
+    var testDescription: String { name }
+
+    static let sqlite = StoreKind(name: "SQLite") { limits in
+        let directory = try TempDirectory()
+        let path = directory.file("relay.sqlite")
+        return (try SQLiteRelayStore(path: path, limits: limits),
+                { try SQLiteRelayStore(path: path, limits: limits) },
+                { directory.remove() })
+    }
+
+    static let all: [StoreKind] = [.sqlite]
+}
+
+private func key() -> Data { Data(Random.bytes(32)) }
+private func id16() -> Data { Data(Random.bytes(16)) }
+private let now: Int64 = 1_800_000_000_000
+private let later: Int64 = now + 86_400_000
+
+private func message(_ target: MessageTarget, _ payload: String = "ciphertext", id: Data = id16(), expires: Int64 = later) -> NewMessage {
+    NewMessage(messageID: id, target: target, payload: Data(payload.utf8), acceptedAt: now, expiresAt: expires)
+}
+
+/// The behaviour every relay store must have. Runs unchanged against each `StoreKind`.
+@Suite("Store contract")
+struct StoreContractTests {
+    @Test("Messages are stored once per recipient, read in order, removed by acknowledgement", arguments: StoreKind.all)
+    func mailboxes(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let bob = key(), carol = key()
+        let ids = (0..<5).map { _ in id16() }
+        let result = try await store.commit(WriteBatch(messages: ids.map { message(.devices([bob, carol, bob]), id: $0) }))
+        for outcome in result.outcomes {
+            guard case .stored(let recipients, let full) = outcome else { Issue.record("\(outcome)"); continue }
+            #expect(recipients.map(\.key) == [bob, carol] && full.isEmpty)
+        }
+        let pending = try await store.pendingDeliveries(recipient: bob, afterSequence: 0, limit: 100)
+        #expect(pending.map(\.messageID) == ids)
+        #expect(zip(pending, pending.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
+        #expect(pending.allSatisfy { $0.groupID == nil && $0.payload == Data("ciphertext".utf8) })
+        let after = try await store.pendingDeliveries(recipient: bob, afterSequence: pending[1].sequence, limit: 2)
+        #expect(after.map(\.messageID) == Array(ids[2..<4]))
+
+        let acked = try await store.commit(WriteBatch(acknowledgements: [
+            Acknowledgement(recipient: bob, messageIDs: Array(ids[0..<3]) + [id16()]),
+            Acknowledgement(recipient: bob, messageIDs: [ids[0]]),
+        ]))
+        #expect(acked.removed == [3, 0])
+        #expect(try await store.pendingCount(recipient: bob) == 2)
+        #expect(try await store.pendingCount(recipient: carol) == 5)
+    }
+
+    @Test("A message id is accepted once, within a batch and across batches, even after delivery", arguments: StoreKind.all)
+    func idempotence(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let bob = key(), id = id16()
+        let first = try await store.commit(WriteBatch(messages: [message(.devices([bob]), id: id), message(.devices([bob]), id: id)]))
+        #expect(first.outcomes.last == .duplicate)
+        _ = try await store.commit(WriteBatch(acknowledgements: [Acknowledgement(recipient: bob, messageIDs: [id])]))
+        let again = try await store.commit(WriteBatch(messages: [message(.devices([bob]), id: id)]))
+        #expect(again.outcomes == [.duplicate])
+        #expect(try await store.pendingCount(recipient: bob) == 0)
+    }
+
+    @Test("Full mailboxes are skipped; all full refuses and leaves the id unused", arguments: StoreKind.all)
+    func mailboxLimit(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits(mailboxMessages: 2))
+        defer { cleanup() }
+        let bob = key(), carol = key()
+        _ = try await store.commit(WriteBatch(messages: [message(.devices([bob])), message(.devices([bob]))]))
+        let partial = try await store.commit(WriteBatch(messages: [message(.devices([bob, carol]))]))
+        guard case .stored(let recipients, let full) = partial.outcomes[0] else { Issue.record("\(partial.outcomes)"); return }
+        #expect(recipients.map(\.key) == [carol] && full == [bob])
+        let id = id16()
+        let refused = try await store.commit(WriteBatch(messages: [message(.devices([bob]), id: id)]))
+        #expect(refused.outcomes == [.refused(RelayError(.mailboxFull, "every recipient's mailbox is full"))])
+        let queued = try await store.pendingDeliveries(recipient: bob, afterSequence: 0, limit: 10)
+        _ = try await store.commit(WriteBatch(acknowledgements: [Acknowledgement(recipient: bob, messageIDs: queued.map(\.messageID))]))
+        let retried = try await store.commit(WriteBatch(messages: [message(.devices([bob]), id: id)]))
+        guard case .stored = retried.outcomes[0] else { Issue.record("\(retried.outcomes)"); return }
+    }
+
+    @Test("Group routes: serials in order, add and remove, fan-out excludes the sender and needs membership", arguments: StoreKind.all)
+    func groups(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let group = key(), admin = key(), members = (0..<50).map { _ in key() }, outsider = key()
+        let created = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 1, adminKey: admin, add: members, remove: []))
+        #expect(created.serial == 1 && created.deviceCount == 50 && created.adminKey == admin)
+        await #expect(throws: RelayError.self) {
+            try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 1, adminKey: admin, add: [outsider], remove: []))
+        }
+        await #expect(throws: RelayError.self) {
+            try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 3, adminKey: admin, add: [outsider], remove: []))
+        }
+        let changed = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 2, adminKey: admin, add: [members[0]], remove: [members[49]]))
+        #expect(changed.deviceCount == 49)
+        #expect(Set(try await store.groupDevices(group)) == Set(members.dropLast()))
+
+        let sent = try await store.commit(WriteBatch(messages: [
+            message(.group(group, sender: members[0])),
+            message(.group(group, sender: outsider)),
+            message(.group(key(), sender: members[0])),
+        ]))
+        guard case .stored(let recipients, _) = sent.outcomes[0] else { Issue.record("\(sent.outcomes)"); return }
+        #expect(Set(recipients.map(\.key)) == Set(members[1..<49]))
+        if case .refused(let error) = sent.outcomes[1] { #expect(error.code == .forbidden) } else { Issue.record("\(sent.outcomes[1])") }
+        if case .refused(let error) = sent.outcomes[2] { #expect(error.code == .notFound) } else { Issue.record("\(sent.outcomes[2])") }
+        let delivered = try await store.pendingDeliveries(recipient: members[1], afterSequence: 0, limit: 10)
+        #expect(delivered.first?.groupID == group)
+        #expect(try await store.groupRoute(key()) == nil)
+    }
+
+    @Test("One-time prekeys go out lowest id first, each exactly once even under concurrent takes", arguments: StoreKind.all)
+    func prekeys(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits(maxOneTimePrekeys: 100))
+        defer { cleanup() }
+        let owner = key()
+        #expect(try await store.takePrekeyBundle(owner: owner) == nil)
+        let keys = (1...60).map { OneTimePrekeyRecord(id: UInt32($0), publicKey: key()) }
+        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: Data("signed".utf8), oneTime: keys) == 60)
+        let first = try await store.takePrekeyBundle(owner: owner)
+        #expect(first?.oneTime == keys[0] && first?.remaining == 59 && first?.signedPrekey == Data("signed".utf8))
+        let taken = try await withThrowingTaskGroup(of: UInt32?.self, returning: [UInt32].self) { group in
+            for _ in 0..<70 { group.addTask { try await store.takePrekeyBundle(owner: owner)?.oneTime?.id } }
+            return try await group.reduce(into: []) { if let id = $1 { $0.append(id) } }
+        }
+        #expect(taken.count == 59 && Set(taken).count == 59 && !taken.contains(1))
+        #expect(try await store.oneTimePrekeyCount(owner: owner) == 0)
+        let empty = try await store.takePrekeyBundle(owner: owner)
+        #expect(empty?.oneTime == nil && empty?.signedPrekey == Data("signed".utf8))
+        await #expect(throws: RelayError.self) {
+            try await store.publishPrekeys(owner: owner, signedPrekey: nil, oneTime: (1...101).map { OneTimePrekeyRecord(id: UInt32($0), publicKey: key()) })
+        }
+    }
+
+    @Test("Blobs: sequential chunks, resends, conflicts, owners, quota, reads across chunks", arguments: StoreKind.all)
+    func blobs(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits(blobQuotaBytes: 1_000, maxBlobBytes: 600))
+        defer { cleanup() }
+        let owner = key(), other = key(), blob = id16()
+        let bytes = Data(Random.bytes(500))
+        func put(_ offset: Int, _ end: Int, last: Bool = false, by who: Data? = nil, id: Data? = nil) async throws -> BlobState {
+            try await store.putBlobChunk(BlobChunkWrite(owner: who ?? owner, blobID: id ?? blob, offset: UInt64(offset),
+                                                        data: bytes[offset..<end], last: last, createdAt: now, expiresAt: later))
+        }
+        #expect(try await put(0, 200) == BlobState(size: 200, complete: false))
+        #expect(try await put(0, 200) == BlobState(size: 200, complete: false))  // resend
+        await #expect(throws: RelayError.self) { try await put(300, 400) }     // gap
+        await #expect(throws: RelayError.self) { try await put(200, 300, by: other) }
+        await #expect(throws: RelayError.self) { try await store.readBlob(blobID: blob, offset: 0, length: 10) }  // incomplete
+        #expect(try await put(200, 450) == BlobState(size: 450, complete: false))
+        #expect(try await put(450, 500, last: true) == BlobState(size: 500, complete: true))
+        let extra = BlobChunkWrite(owner: owner, blobID: blob, offset: 500, data: Data(count: 10), last: true, createdAt: now, expiresAt: later)
+        await #expect(throws: RelayError.self) { try await store.putBlobChunk(extra) }  // complete
+        #expect(try await put(450, 500, last: true) == BlobState(size: 500, complete: true))  // resend of the last chunk
+        let read = try await store.readBlob(blobID: blob, offset: 150, length: 200)
+        #expect(read.data == bytes[150..<350] && read.totalSize == 500)
+        let tail = try await store.readBlob(blobID: blob, offset: 480, length: 200)
+        #expect(tail.data == bytes[480..<500])
+        // Quota: 500 stored, 1000 allowed; a second blob of 600 is over the blob size, 501 over the quota.
+        let second = id16()
+        let big = Data(count: 501)
+        await #expect(throws: RelayError.self) {
+            try await store.putBlobChunk(BlobChunkWrite(owner: owner, blobID: second, offset: 0, data: big, last: true, createdAt: now, expiresAt: later))
+        }
+        _ = try await store.putBlobChunk(BlobChunkWrite(owner: owner, blobID: second, offset: 0, data: Data(count: 500), last: true, createdAt: now, expiresAt: later))
+        await #expect(throws: RelayError.self) { try await store.readBlob(blobID: id16(), offset: 0, length: 1) }
+    }
+
+    @Test("Card inboxes keep each item once, in order, paged", arguments: StoreKind.all)
+    func cards(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let inbox = key(), otherInbox = key()
+        let items = (0..<25).map { _ in id16() }
+        for item in items { #expect(try await store.postCard(inboxKey: inbox, itemID: item, sealed: Data(item), postedAt: now)) }
+        #expect(try await store.postCard(inboxKey: inbox, itemID: items[3], sealed: Data("changed".utf8), postedAt: now) == false)
+        #expect(try await store.postCard(inboxKey: otherInbox, itemID: items[3], sealed: Data("x".utf8), postedAt: now))
+        #expect(try await store.cardCount(inboxKey: inbox) == 25)
+        var seen: [Data] = []
+        var cursor: Int64 = 0
+        while true {
+            let page = try await store.readCards(inboxKey: inbox, afterSequence: cursor, limit: 10)
+            seen += page.items.map(\.itemID)
+            cursor = page.items.last?.sequence ?? cursor
+            if !page.more { break }
+        }
+        #expect(seen == items)
+        let third = try await store.readCards(inboxKey: inbox, afterSequence: 0, limit: 25)
+        #expect(third.items[3].sealed == Data(items[3]) && !third.more)
+    }
+
+    @Test("Expiry removes messages, their deliveries and blobs, and fixes mailbox counts", arguments: StoreKind.all)
+    func expiry(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let bob = key(), soonID = id16()
+        _ = try await store.commit(WriteBatch(messages: [
+            message(.devices([bob]), id: soonID, expires: now + 1_000),
+            message(.devices([bob]), expires: later),
+        ]))
+        _ = try await store.putBlobChunk(BlobChunkWrite(owner: bob, blobID: id16(), offset: 0, data: Data(count: 10), last: true, createdAt: now, expiresAt: now + 1_000))
+        let counts = try await store.expire(now: now + 2_000)
+        #expect(counts == ExpiryCounts(messages: 1, deliveries: 1, blobs: 1))
+        #expect(try await store.pendingCount(recipient: bob) == 1)
+        // Once expired, the id is forgotten.
+        let again = try await store.commit(WriteBatch(messages: [message(.devices([bob]), id: soonID)]))
+        guard case .stored = again.outcomes[0] else { Issue.record("\(again.outcomes)"); return }
+    }
+
+    @Test("Everything committed is there after the store is closed and reopened", arguments: StoreKind.all)
+    func reopen(_ kind: StoreKind) async throws {
+        let (store, reopen, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let bob = key(), group = key()
+        _ = try await store.commit(WriteBatch(messages: [message(.devices([bob]), "kept")]))
+        _ = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 1, adminKey: key(), add: [bob], remove: []))
+        try await store.close()
+        let reopened = try await reopen()
+        #expect(try await reopened.pendingDeliveries(recipient: bob, afterSequence: 0, limit: 10).map(\.payload) == [Data("kept".utf8)])
+        #expect(try await reopened.groupRoute(group)?.serial == 1)
+        try await reopened.close()
+    }
+}

@@ -1,0 +1,181 @@
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelay
+import CaucusRelayClient
+import Foundation
+import Logging
+
+/// A fresh temporary directory, removed by `remove()`.
+struct TempDirectory {
+    let path: String
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-relay-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        path = base.path
+    }
+
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A real relay on 127.0.0.1, port 0, on a SQLite file in a temporary directory.
+final class TestRelay: Sendable {
+    let directory: TempDirectory
+    let store: SQLiteRelayStore
+    let relay: Relay
+    let running: RunningRelay
+
+    var url: String { "ws://127.0.0.1:\(running.port)" }
+    var databasePath: String { store.path }
+
+    static func start(_ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
+        var configuration = RelayConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configure(&configuration)
+        let directory = try TempDirectory()
+        let store = try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: configuration.storeLimits)
+        var logger = Logger(label: "test.relay")
+        logger.logLevel = .warning
+        let relay = Relay(configuration: configuration, store: store, logger: logger)
+        let running = try await RelayServer(relay: relay, logger: logger).start()
+        return TestRelay(directory: directory, store: store, relay: relay, running: running)
+    }
+
+    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay) {
+        self.directory = directory
+        self.store = store
+        self.relay = relay
+        self.running = running
+    }
+
+    func connect(_ key: Ed25519.PrivateKey) async throws -> RelayClient {
+        try await RelayClient.connect(url: url, deviceKey: key)
+    }
+
+    func stop() async {
+        await running.stop()
+        try? await store.close()
+        directory.remove()
+    }
+}
+
+/// A device: its key and the raw public key the relay routes by.
+struct Device {
+    let key = Ed25519.PrivateKey()
+    var id: Data { Data(key.publicKey.rawRepresentation) }
+}
+
+func newMessageID() -> Data { Data(Random.bytes(RelayProtocol.messageIDLength)) }
+
+extension RelayClient {
+    /// Sends to devices and returns the relay's SendAccepted.
+    @discardableResult
+    func send(_ payload: Data, to recipients: [Data], id: Data = newMessageID(), ttl: UInt32 = 0) async throws -> WireSendAccepted {
+        try await send(WireSendMessage.with {
+            $0.messageID = id
+            $0.recipients = recipients
+            $0.payload = payload
+            $0.ttlSeconds = ttl
+        })
+    }
+
+    @discardableResult
+    func sendToGroup(_ payload: Data, group: Data, id: Data = newMessageID()) async throws -> WireSendAccepted {
+        try await send(WireSendMessage.with {
+            $0.messageID = id
+            $0.groupID = group
+            $0.payload = payload
+        })
+    }
+
+    private func send(_ message: WireSendMessage) async throws -> WireSendAccepted {
+        let reply = try await request(.send(message))
+        guard case .sendAccepted(let accepted) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+        return accepted
+    }
+
+    @discardableResult
+    func ack(_ ids: [Data]) async throws -> UInt32 {
+        let reply = try await request(.ack(WireAckMessages.with { $0.messageIds = ids }))
+        guard case .ackDone(let done) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+        return done.removed
+    }
+
+    /// Waits for `count` deliveries; closes the connection and fails if they do not all come
+    /// within `timeout`.
+    func deliveries(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [WireDelivery] {
+        guard count > 0 else { return [] }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            await self.close()
+        }
+        defer { timer.cancel() }
+        var received: [WireDelivery] = []
+        for await push in pushes {
+            if case .delivery(let delivery) = push { received.append(delivery) }
+            if received.count == count { return received }
+        }
+        throw RelayClientError.connectionClosed("\(received.count) of \(count) deliveries before the connection ended: \(closeReason ?? "-")")
+    }
+
+    /// Signs and applies a group route change.
+    @discardableResult
+    func updateRoute(group: Data, serial: UInt64, signer: Ed25519.PrivateKey, newAdmin: Ed25519.PrivateKey? = nil,
+                     add: [Data] = [], remove: [Data] = []) async throws -> WireGroupRoutingUpdated {
+        let admin = Data((newAdmin ?? signer).publicKey.rawRepresentation)
+        let statement = RelayProtocol.groupRoutingStatement(groupID: group, serial: serial, adminKey: admin, add: add, remove: remove)
+        let reply = try await request(.updateGroupRouting(WireUpdateGroupRouting.with {
+            $0.groupID = group
+            $0.serial = serial
+            $0.adminKey = admin
+            $0.add = add
+            $0.remove = remove
+            $0.signature = Data(signer.signature(for: statement).rawRepresentation)
+        }))
+        guard case .groupRoutingUpdated(let updated) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+        return updated
+    }
+
+    /// The next pushed error (an error about a frame whose id could not be read). Closes the
+    /// connection and fails if none comes within `timeout`.
+    func nextPushedError(timeout: Duration = .seconds(10)) async throws -> RelayError {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            await self.close()
+        }
+        defer { timer.cancel() }
+        for await push in pushes {
+            if case .error(let error) = push { return error }
+        }
+        throw RelayClientError.connectionClosed("no error pushed before the connection ended: \(closeReason ?? "-")")
+    }
+}
+
+
+/// The relay error a call throws, or nil when it succeeds.
+func relayError(_ body: () async throws -> Void) async -> RelayError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as RelayError {
+        return error
+    } catch {
+        return RelayError(.unspecified, "not a relay error: \(error)")
+    }
+}
+
+import GRDB
+
+/// Reads the relay's SQLite file directly, as someone who seized it would.
+enum SQLiteInspector {
+    static func scalar(path: String, sql: String) throws -> Int {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? queue.close() }
+        return try queue.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    }
+}
