@@ -102,6 +102,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A real session through a running relay, step by step (scripts/demo).
+        .executableTarget(
+            name: "caucus-demo",
+            dependencies: ["CaucusCrypto", "CaucusProtocol", "CaucusRelayClient"]
+        ),
         .testTarget(
             name: "CaucusRelayTests",
             dependencies: [
