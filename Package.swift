@@ -115,6 +115,7 @@ let package = Package(
                 "CaucusProtocol",
                 "CaucusCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(

@@ -90,6 +90,11 @@ public final class RelayClient: Sendable {
     public static func open(url: String, tls: TLSConfiguration? = nil,
                             logger: Logger = Logger(label: "caucus.relay-client")) async throws -> RelayClient {
         guard let address = RelayProtocol.normalizedAddress(url) else { throw RelayClientError.invalidAddress(url) }
+        // TLS sends the host name (SNI), which may not be an IP address.
+        if address.hasPrefix("wss://"), let host = URLComponents(string: address)?.host,
+           host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            throw RelayClientError.invalidAddress("\(url): wss:// needs a host name, not an IP address")
+        }
         let client = RelayClient(address: address)
         let endpoint = address + RelayProtocol.path
         let (opened, openedContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()

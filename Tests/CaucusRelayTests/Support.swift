@@ -4,6 +4,7 @@ import CaucusRelay
 import CaucusRelayClient
 import Foundation
 import Logging
+import NIOSSL
 
 /// A fresh temporary directory, removed by `remove()`.
 struct TempDirectory {
@@ -27,10 +28,11 @@ final class TestRelay: Sendable {
     let relay: Relay
     let running: RunningRelay
 
-    var url: String { "ws://127.0.0.1:\(running.port)" }
+    var url: String { relay.publicAddresses.first ?? "ws://127.0.0.1:\(running.port)" }
     var databasePath: String { store.path }
 
-    static func start(_ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
+    static func start(tls: TLSConfiguration? = nil,
+                      _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -40,7 +42,7 @@ final class TestRelay: Sendable {
         var logger = Logger(label: "test.relay")
         logger.logLevel = .warning
         let relay = Relay(configuration: configuration, store: store, logger: logger)
-        let running = try await RelayServer(relay: relay, logger: logger).start()
+        let running = try await RelayServer(relay: relay, tls: tls, logger: logger).start()
         return TestRelay(directory: directory, store: store, relay: relay, running: running)
     }
 
