@@ -295,6 +295,8 @@ final class RelayConnection: Sendable {
     }
 
     private func push(_ delivery: StoredDelivery) async throws {
+        // Expired but not yet swept: never delivered.
+        guard delivery.expiresAt > Int64(Date().timeIntervalSince1970 * 1000) else { return }
         var frame = WireServerFrame()
         frame.delivery = WireDelivery.with {
             $0.messageID = delivery.messageID

@@ -1,0 +1,72 @@
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelay
+import CaucusRelayClient
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// What operators see: health, metrics, expiry.
+@Suite("Relay: operations")
+struct RelayOperationsTests {
+    static func get(_ url: String) async throws -> (status: Int, body: String) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("/healthz answers ok; /metrics counts traffic without naming anyone")
+    func healthAndMetrics() async throws {
+        let relay = try await TestRelay.start()
+        let base = "http://127.0.0.1:\(relay.running.port)"
+        let health = try await Self.get(base + "/healthz")
+        #expect(health.status == 200 && health.body == "ok\n")
+
+        let alice = Device(), bob = Device()
+        let a = try await relay.connect(alice.key)
+        let b = try await relay.connect(bob.key)
+        for _ in 0..<3 { try await a.send(Data("x".utf8), to: [bob.id]) }
+        let got = try await b.deliveries(3)
+        try await b.ack(got.map(\.messageID))
+        _ = await relayError { try await a.send(Data("x".utf8), to: [Data([1])]) }
+
+        let metrics = try await Self.get(base + "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("caucus_relay_messages_accepted_total 3"))
+        #expect(metrics.body.contains("caucus_relay_deliveries_acknowledged_total 3"))
+        #expect(metrics.body.contains("caucus_relay_authentications_total 2"))
+        #expect(metrics.body.contains("caucus_relay_errors_total{code=\"INVALID_ARGUMENT\"} 1"))
+        #expect(metrics.body.contains("caucus_relay_connections 2"))
+        for key in [alice.id, bob.id] {
+            let hex = key.map { String(format: "%02x", $0) }.joined()
+            #expect(!metrics.body.contains(String(hex.prefix(8))))
+        }
+        await a.close(); await b.close()
+        await relay.stop()
+    }
+
+    @Test("Undelivered messages and blobs expire at their time and are not delivered afterwards")
+    func expiry() async throws {
+        let relay = try await TestRelay.start { $0.expirySweepSeconds = 0.2 }
+        let bob = Device()
+        let a = try await relay.connect(Device().key)
+        try await a.send(Data("short-lived".utf8), to: [bob.id], ttl: 1)
+        try await a.send(Data("kept".utf8), to: [bob.id])
+        let blobID = Data(Random.bytes(16))
+        _ = try await a.request(.putBlobChunk(WirePutBlobChunk.with {
+            $0.blobID = blobID; $0.data = Data("file".utf8); $0.last = true; $0.ttlSeconds = 1
+        }))
+        try await Task.sleep(for: .milliseconds(1_600))
+        let b = try await relay.connect(bob.key)
+        let got = try await b.deliveries(1)
+        #expect(got.map(\.payload) == [Data("kept".utf8)])
+        #expect(try await relay.store.pendingCount(recipient: bob.id) == 1)
+        let gone = await relayError {
+            _ = try await a.request(.getBlobChunk(WireGetBlobChunk.with { $0.blobID = blobID; $0.length = 10 }))
+        }
+        #expect(gone?.code == .notFound)
+        await a.close(); await b.close()
+        await relay.stop()
+    }
+}
