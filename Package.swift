@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // libsodium, the only source of cryptographic primitives.
@@ -106,6 +107,20 @@ let package = Package(
         .executableTarget(
             name: "caucus-demo",
             dependencies: ["CaucusCrypto", "CaucusProtocol", "CaucusRelayClient"]
+        ),
+        // Load generator for scripts/bench-relay.
+        .executableTarget(
+            name: "caucus-bench-relay",
+            dependencies: [
+                "CaucusRelay",
+                "CaucusRelayClient",
+                "CaucusProtocol",
+                "CaucusCrypto",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "CaucusRelayTests",

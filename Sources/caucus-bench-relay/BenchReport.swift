@@ -1,0 +1,128 @@
+// The benchmark's figures, as a plain-text table or JSON.
+import Foundation
+
+struct BenchReport: Codable, Sendable {
+    var build: String
+    var cores: Int
+    var setup: String
+    var storeDirectory: String
+    var fileSystem: String
+    var storageBaseline: StorageBaselineResult?
+    var throughput: [ThroughputResult] = []
+    var idleMemory: IdleMemoryResult?
+    var groupFanout: GroupFanoutResult?
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func table() -> String {
+        var out: [String] = []
+        out.append("Caucus relay benchmark")
+        out.append("  \(setup)")
+        out.append("  store: \(storeDirectory) (\(fileSystem)); build: \(build); \(cores) cores")
+        if build == "debug" {
+            out.append("  debug build: the figures are not representative (scripts/bench-relay builds release)")
+        }
+
+        if let b = storageBaseline {
+            out.append("")
+            out.append("0. Storage alone, in this run: GRDB inserts of \(bytes(b.payloadBytes)) rows into SQLite "
+                       + "(WAL, synchronous=FULL), \(String(format: "%.0f", b.seconds)) s each")
+            out.append(contentsOf: align([
+                ["1 row per commit", String(format: "%.0f rows/s", b.rowsPerSecondOnePerCommit)],
+                ["\(b.batchRows) rows per commit", String(format: "%.0f rows/s", b.rowsPerSecondBatched)],
+            ]).map { "   " + $0 })
+        }
+
+        if !throughput.isEmpty {
+            let first = throughput[0]
+            out.append("")
+            out.append("1. End-to-end delivery: \(bytes(first.payloadBytes)) messages, each sender to one receiver, "
+                       + "\(first.inFlightPerSender) sends in flight per sender, acks in batches of \(first.ackBatch)")
+            out.append("   msg/s: Delivery pushes read by receivers inside the window; "
+                       + String(format: "warm-up %.1f s before it excluded", first.warmupSeconds))
+            out.append("   latency: send request issued -> Delivery push read by the receiver (HdrHistogram, µs), "
+                       + "for every message sent inside the window")
+            var rows = [["connections", "senders", "receivers", "window s", "delivered", "msg/s", "samples",
+                         "p50 µs", "p90 µs", "p99 µs", "max µs", "errors", "connect s", "vs 1/commit", "vs 64/commit"]]
+            for r in throughput {
+                rows.append([
+                    "\(r.connections)", "\(r.senders)", "\(r.receivers)", String(format: "%.2f", r.measuredSeconds),
+                    "\(r.deliveredInWindow)", String(format: "%.0f", r.deliveredPerSecond), "\(r.latencySamples)",
+                    "\(r.latencyP50Microseconds)", "\(r.latencyP90Microseconds)", "\(r.latencyP99Microseconds)",
+                    "\(r.latencyMaxMicroseconds)", "\(r.sendErrors + r.ackErrors + r.undelivered)",
+                    String(format: "%.2f", r.connectSeconds),
+                    storageBaseline.map { String(format: "%.2f", r.deliveredPerSecond / $0.rowsPerSecondOnePerCommit) } ?? "-",
+                    storageBaseline.map { String(format: "%.2f", r.deliveredPerSecond / $0.rowsPerSecondBatched) } ?? "-",
+                ])
+            }
+            out.append(contentsOf: align(rows).map { "   " + $0 })
+            if storageBaseline != nil {
+                out.append("   vs …/commit: delivered msg/s divided by part 0's rows/s (each message also writes a delivery")
+                out.append("   row, its acknowledgement deletes it, and both travel over WebSocket)")
+            }
+            for r in throughput where r.sendErrors + r.ackErrors + r.undelivered > 0 {
+                out.append("   \(r.connections) connections: \(r.sendErrors) send errors, \(r.ackErrors) ack errors, "
+                           + "\(r.undelivered) accepted but undelivered; first: \(r.firstError ?? "none")")
+            }
+        }
+
+        if let m = idleMemory {
+            out.append("")
+            out.append("2. Memory per idle authenticated connection (VmRSS before and after opening them"
+                       + (m.allocatorTrimmed ? "; malloc_trim(0) before the first reading)" : ")"))
+            out.append(contentsOf: align([
+                ["idle connections", "\(m.connections)"],
+                ["VmRSS before", "\(m.residentBeforeKiB) KiB"],
+                ["VmRSS after", "\(m.residentAfterKiB) KiB"],
+                ["client+relay per connection (both ends in this process)",
+                 String(format: "%.1f KiB", m.clientPlusRelayKiBPerConnection)],
+            ]).map { "   " + $0 })
+        }
+
+        if let g = groupFanout {
+            out.append("")
+            out.append("3. One group message (\(bytes(g.payloadBytes))) to a route of \(g.groupDevices) devices "
+                       + "(\(g.recipients) recipients: all but the sender)")
+            out.append(contentsOf: align([
+                ["route creation (\(g.routeChanges) signed UpdateGroupRouting, \(g.groupDevices) devices)",
+                 ms(g.routeCreationMilliseconds)],
+                ["(a) all offline: send -> SendAccepted (stored once + \(g.recipients) delivery rows, durable)",
+                 ms(g.offlineSendAcceptedMilliseconds)],
+                ["(b) \(g.connectedDevices) connected, \(g.recipients - g.connectedDevices) offline: send -> SendAccepted",
+                 ms(g.connectedSendAcceptedMilliseconds)],
+                ["    send -> first connected device has the Delivery push", ms(g.firstPushMilliseconds)],
+                ["    send -> median connected device has it", ms(g.medianPushMilliseconds)],
+                ["    send -> p99 connected device has it", ms(g.p99PushMilliseconds)],
+                ["    send -> all \(g.connectedDevices) connected devices have it", ms(g.allConnectedPushedMilliseconds)],
+            ]).map { "   " + $0 })
+            if g.connectedMissed > 0 {
+                out.append("   \(g.connectedMissed) connected devices never got the push")
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    private func bytes(_ count: Int) -> String {
+        count % 1024 == 0 ? "\(count / 1024) KiB" : "\(count) B"
+    }
+
+    private func ms(_ value: Double?) -> String {
+        value.map { String(format: "%.1f ms", $0) } ?? "n/a"
+    }
+
+    /// Columns padded to their widest cell; the first column left-aligned, the rest right.
+    private func align(_ rows: [[String]]) -> [String] {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                return column == 0 ? cell + padding : padding + cell
+            }.joined(separator: "  ")
+        }
+    }
+}

@@ -1,0 +1,262 @@
+// Part 1: end-to-end delivered messages per second and latency, N senders to N receivers.
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelayClient
+import Foundation
+import Histogram
+import Synchronization
+
+struct ThroughputSettings: Sendable {
+    var connections: Int
+    var warmupSeconds: Double
+    /// Measured seconds; nil when `messages` is set.
+    var durationSeconds: Double?
+    /// Measured messages (all senders together); nil when measuring a duration.
+    var messages: Int?
+    var inFlight: Int
+    var ackBatch: Int
+    var payloadBytes: Int
+}
+
+struct ThroughputResult: Codable, Sendable {
+    var connections: Int
+    var senders: Int
+    var receivers: Int
+    var payloadBytes: Int
+    var inFlightPerSender: Int
+    var ackBatch: Int
+    var warmupSeconds: Double
+    /// The measurement window: the duration, or (with a message count) from its start to the
+    /// last delivery.
+    var measuredSeconds: Double
+    /// Deliveries the receivers read inside the window, and per second.
+    var deliveredInWindow: Int
+    var deliveredPerSecond: Double
+    /// Latency samples: messages sent inside the window (all delivered, after draining).
+    var latencySamples: Int
+    var latencyP50Microseconds: UInt64
+    var latencyP90Microseconds: UInt64
+    var latencyP99Microseconds: UInt64
+    var latencyMaxMicroseconds: UInt64
+    var sendsAccepted: Int
+    var deliveriesReceived: Int
+    var undelivered: Int
+    var sendErrors: Int
+    var ackErrors: Int
+    var firstError: String?
+    /// Opening and authenticating all connections (concurrently, 64 at a time).
+    var connectSeconds: Double
+}
+
+/// What the senders and receivers share while a run lasts.
+private final class LoadState: Sendable {
+    /// Monotonic times: measured messages are those sent at or after `measureStart`.
+    let measureStart: UInt64
+    let measureEnd: UInt64?
+    let messageLimit: Int?
+    /// A backstop for message-count runs that cannot finish.
+    let hardStop: UInt64
+    let inFlight: Int
+    let ackBatch: Int
+    let payload: Data
+
+    let measuredIssued = Atomic<Int>(0)
+    let accepted = Atomic<Int>(0)
+    let received = Atomic<Int>(0)
+    let sendErrors = Atomic<Int>(0)
+    let ackErrors = Atomic<Int>(0)
+    let firstError = FirstError()
+
+    init(settings: ThroughputSettings) {
+        let start = monotonicNanos() + UInt64(settings.warmupSeconds * 1e9)
+        measureStart = start
+        measureEnd = settings.durationSeconds.map { start + UInt64($0 * 1e9) }
+        messageLimit = settings.messages
+        hardStop = start + 600 * 1_000_000_000
+        inFlight = settings.inFlight
+        ackBatch = settings.ackBatch
+        payload = Data(Random.bytes(settings.payloadBytes))
+    }
+}
+
+/// What one receiver saw of the measured messages.
+private struct ReceiverStats: Sendable {
+    var histogram: Histogram<UInt64>
+    /// Latency samples (messages sent inside the window).
+    var measured: Int
+    /// Deliveries read inside the window, and when the last one after its start was read.
+    var inWindow: Int
+    var lastAt: UInt64
+}
+
+/// The latency histogram range: 1 µs to 60 s, three significant digits.
+private let histogramMaxMicroseconds: UInt64 = 60_000_000
+
+private func newHistogram() -> Histogram<UInt64> {
+    Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: histogramMaxMicroseconds,
+                      numberOfSignificantValueDigits: .three)
+}
+
+/// Payload layout: bytes 0..<8 the send time (monotonic ns, little endian), byte 8 is 1 for a
+/// measured message and 0 for warm-up; the rest random.
+private func stamp(_ payload: inout Data, at time: UInt64, measured: Bool) {
+    payload.withUnsafeMutableBytes { bytes in
+        bytes.storeBytes(of: time.littleEndian, toByteOffset: 0, as: UInt64.self)
+        bytes.storeBytes(of: measured ? 1 : 0, toByteOffset: 8, as: UInt8.self)
+    }
+}
+
+private func readStamp(_ payload: Data) -> (time: UInt64, measured: Bool)? {
+    guard payload.count >= 9 else { return nil }
+    return payload.withUnsafeBytes { bytes in
+        (UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+         bytes.load(fromByteOffset: 8, as: UInt8.self) == 1)
+    }
+}
+
+/// One sender: `inFlight` loops, each sending its next message as soon as the last is accepted.
+private func runSender(_ client: RelayClient, to recipient: Data, state: LoadState) async {
+    await withTaskGroup(of: Void.self) { group in
+        for _ in 0..<state.inFlight {
+            group.addTask {
+                var payload = state.payload
+                while true {
+                    var send = WireSendMessage()
+                    send.messageID = Data(Random.bytes(RelayProtocol.messageIDLength))
+                    send.recipients = [recipient]
+                    let now = monotonicNanos()
+                    var measured = false
+                    if now >= state.measureStart {
+                        if let end = state.measureEnd, now >= end { return }
+                        if now >= state.hardStop { return }
+                        if let limit = state.messageLimit {
+                            guard state.measuredIssued.wrappingAdd(1, ordering: .relaxed).newValue <= limit else { return }
+                        }
+                        measured = true
+                    }
+                    stamp(&payload, at: now, measured: measured)
+                    send.payload = payload
+                    do {
+                        let reply = try await client.request(.send(send))
+                        guard case .sendAccepted(let accepted) = reply, accepted.recipients == 1 else {
+                            state.sendErrors.add(1, ordering: .relaxed)
+                            state.firstError.note(RelayClientError.unexpectedReply("\(reply)"))
+                            continue
+                        }
+                        state.accepted.add(1, ordering: .relaxed)
+                    } catch let error as RelayError {
+                        state.sendErrors.add(1, ordering: .relaxed)
+                        state.firstError.note(error)
+                        try? await Task.sleep(for: .milliseconds(max(Int(error.retryAfterMilliseconds), 10)))
+                    } catch {
+                        state.sendErrors.add(1, ordering: .relaxed)
+                        state.firstError.note(error)
+                        return
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One receiver: records latency of measured deliveries and acknowledges everything in batches,
+/// on a separate task so that a commit in progress never holds up reading the next push.
+/// Ends when its task is cancelled (or the connection closes), after sending the last batch.
+private func runReceiver(_ client: RelayClient, state: LoadState) async -> ReceiverStats {
+    var stats = ReceiverStats(histogram: newHistogram(), measured: 0, inWindow: 0, lastAt: 0)
+    let (batches, batchContinuation) = AsyncStream<[Data]>.makeStream()
+    let acker = Task {
+        for await batch in batches {
+            do {
+                let reply = try await client.request(.ack(WireAckMessages.with { $0.messageIds = batch }))
+                guard case .ackDone = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+            } catch {
+                state.ackErrors.add(1, ordering: .relaxed)
+                state.firstError.note(error)
+            }
+        }
+    }
+    var pending: [Data] = []
+    pending.reserveCapacity(state.ackBatch)
+    for await push in client.pushes {
+        guard case .delivery(let delivery) = push else { continue }
+        let now = monotonicNanos()
+        if let (sent, measured) = readStamp(delivery.payload), measured {
+            let micros = now > sent ? (now - sent) / 1_000 : 0
+            _ = stats.histogram.record(min(micros, histogramMaxMicroseconds))
+            stats.measured += 1
+        }
+        if now >= state.measureStart, now < state.measureEnd ?? .max {
+            stats.inWindow += 1
+            stats.lastAt = max(stats.lastAt, now)
+        }
+        state.received.add(1, ordering: .relaxed)
+        pending.append(delivery.messageID)
+        if pending.count >= state.ackBatch {
+            batchContinuation.yield(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+    if !pending.isEmpty { batchContinuation.yield(pending) }
+    batchContinuation.finish()
+    await acker.value
+    return stats
+}
+
+func runThroughput(_ settings: ThroughputSettings, directory: URL) async throws -> ThroughputResult {
+    let pairs = settings.connections / 2
+    progress("throughput: \(settings.connections) connections (\(pairs) senders, \(pairs) receivers)")
+    let relay = try await RelayUnderTest.start(directory: directory, name: "throughput-\(settings.connections)")
+    let receiverKeys = makeKeys(pairs)
+    let senderKeys = makeKeys(pairs)
+
+    let connectStart = monotonicNanos()
+    let receivers = try await connectAll(url: relay.url, keys: receiverKeys)
+    let senders = try await connectAll(url: relay.url, keys: senderKeys)
+    let connectSeconds = seconds(from: connectStart, to: monotonicNanos())
+    progress(String(format: "  connected in %.2f s; warm-up %.1f s, then %@", connectSeconds, settings.warmupSeconds,
+                    settings.messages.map { "\($0) messages" } ?? String(format: "%.1f s", settings.durationSeconds ?? 0)))
+
+    let state = LoadState(settings: settings)
+    let receiverTasks = receivers.map { client in Task { await runReceiver(client, state: state) } }
+    let senderTasks = zip(senders, receiverKeys).map { client, key in
+        let recipient = publicKey(key)
+        return Task { await runSender(client, to: recipient, state: state) }
+    }
+    for task in senderTasks { await task.value }
+    // Every accepted message must reach its receiver: wait for the stragglers.
+    let drained = await waitUntil(timeout: 60) {
+        state.received.load(ordering: .relaxed) >= state.accepted.load(ordering: .relaxed)
+    }
+    if !drained { progress("  warning: not every accepted message was delivered within 60 s") }
+    for task in receiverTasks { task.cancel() }
+    var histogram = newHistogram()
+    var measured = 0
+    var inWindow = 0
+    var last: UInt64 = 0
+    for task in receiverTasks {
+        let stats = await task.value
+        histogram.add(stats.histogram)
+        measured += stats.measured
+        inWindow += stats.inWindow
+        last = max(last, stats.lastAt)
+    }
+    await closeAll(senders + receivers)
+    await relay.stop()
+
+    let measuredSeconds = settings.durationSeconds ?? seconds(from: state.measureStart, to: last)
+    let accepted = state.accepted.load(ordering: .relaxed)
+    let received = state.received.load(ordering: .relaxed)
+    return ThroughputResult(
+        connections: pairs * 2, senders: pairs, receivers: pairs, payloadBytes: settings.payloadBytes,
+        inFlightPerSender: settings.inFlight, ackBatch: settings.ackBatch, warmupSeconds: settings.warmupSeconds,
+        measuredSeconds: measuredSeconds, deliveredInWindow: inWindow,
+        deliveredPerSecond: measuredSeconds > 0 ? Double(inWindow) / measuredSeconds : 0, latencySamples: measured,
+        latencyP50Microseconds: histogram.valueAtPercentile(50),
+        latencyP90Microseconds: histogram.valueAtPercentile(90),
+        latencyP99Microseconds: histogram.valueAtPercentile(99),
+        latencyMaxMicroseconds: histogram.max,
+        sendsAccepted: accepted, deliveriesReceived: received, undelivered: max(accepted - received, 0),
+        sendErrors: state.sendErrors.load(ordering: .relaxed), ackErrors: state.ackErrors.load(ordering: .relaxed),
+        firstError: state.firstError.value, connectSeconds: connectSeconds)
+}
