@@ -20,6 +20,7 @@ final class RelayConnection: Sendable {
         var inFlight = 0
         var shuttingDown = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        var capacityWaiters: [CheckedContinuation<Void, Never>] = []
         var pushTask: Task<Void, Never>?
     }
 
@@ -113,11 +114,19 @@ final class RelayConnection: Sendable {
     }
 
     private func finishedRequest() {
+        let limit = relay.configuration.maxInFlightPerConnection
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.inFlight -= 1
-            guard state.inFlight == 0 else { return [] }
-            defer { state.idleWaiters = [] }
-            return state.idleWaiters
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            if state.inFlight < limit {
+                waiters += state.capacityWaiters
+                state.capacityWaiters = []
+            }
+            if state.inFlight == 0 {
+                waiters += state.idleWaiters
+                state.idleWaiters = []
+            }
+            return waiters
         }
         for waiter in waiters { waiter.resume() }
     }
@@ -126,8 +135,13 @@ final class RelayConnection: Sendable {
     /// client pipelining requests is slowed by its socket rather than growing the relay's memory.
     func waitForCapacity() async {
         let limit = relay.configuration.maxInFlightPerConnection
-        while state.withLock({ $0.inFlight >= limit }) {
-            await waitIdle()
+        await withCheckedContinuation { continuation in
+            let free = state.withLock { state -> Bool in
+                if state.inFlight < limit { return true }
+                state.capacityWaiters.append(continuation)
+                return false
+            }
+            if free { continuation.resume() }
         }
     }
 

@@ -137,6 +137,24 @@ struct RelayBadInputTests {
         try await assertStillServing(relay, bob: bob, id: id)
     }
 
+    @Test("A connection that never authenticates is cut off after 32 frames, with PROTOCOL_VIOLATION")
+    func unauthenticatedFlood() async throws {
+        let (relay, bob, id) = try await relayWithStoredMessage()
+        let client = try await RelayClient.open(url: relay.url)
+        var codes: [WireErrorCode] = []
+        for _ in 0..<40 {
+            guard let error = await relayError({ try await client.send(Data("x".utf8), to: [bob.id]) }) else { break }
+            codes.append(error.code)
+            if !client.isOpen { break }
+        }
+        #expect(codes.prefix(32).allSatisfy { $0 == .unauthenticated })
+        #expect(codes.contains(.protocolViolation))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!client.isOpen)
+        await client.close()
+        try await assertStillServing(relay, bob: bob, id: id)
+    }
+
     @Test("Invalid arguments are named: short ids, both recipients and group, bad keys")
     func invalidArguments() async throws {
         let (relay, bob, id) = try await relayWithStoredMessage()
@@ -232,6 +250,8 @@ struct RelayBadInputTests {
         try await Task.sleep(for: .milliseconds(50))
         await relay.running.stop()
         let acknowledged = await sends.value
+        // The client was told why the connection closed.
+        #expect(try await a.nextPushedError().code == .shuttingDown)
         // Every acknowledged send is in the store.
         let stored = try countRows(relay.databasePath, "SELECT COUNT(*) FROM deliveries")
         #expect(stored >= acknowledged)
