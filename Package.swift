@@ -5,6 +5,7 @@ let package = Package(
     name: "Caucus",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "CaucusIdentity", targets: ["CaucusIdentity"]),
         .library(name: "CaucusCrypto", targets: ["CaucusCrypto"]),
         .library(name: "CaucusKeystore", targets: ["CaucusKeystore"]),
         .library(name: "CaucusProtocol", targets: ["CaucusProtocol"]),
@@ -34,10 +35,17 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
-        // The crypto core: identities, DIDs, AEAD, KDFs, canonical signing. Pure, no I/O.
+        // Keys, signatures over canonical bytes, DIDs, hashing, randomness, locked memory: the part
+        // of the crypto core the relay may use. Pure, no I/O.
+        .target(
+            name: "CaucusIdentity",
+            dependencies: ["CSodium"]
+        ),
+        // The rest of the crypto core: AEAD, sealed boxes, KDFs, passphrases, the keystore format,
+        // sessions and groups (everything that opens messages). Pure, no I/O.
         .target(
             name: "CaucusCrypto",
-            dependencies: ["CSodium"]
+            dependencies: ["CSodium", "CaucusIdentity"]
         ),
         // The passphrase-sealed identity file on disk (atomic, mode 0600).
         .target(
@@ -58,7 +66,7 @@ let package = Package(
         .target(
             name: "CaucusProtocol",
             dependencies: [
-                "CaucusCrypto",
+                "CaucusIdentity",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["caucus_relay.proto"]
@@ -67,7 +75,7 @@ let package = Package(
         .target(
             name: "CaucusRelay",
             dependencies: [
-                "CaucusCrypto",
+                "CaucusIdentity",
                 "CaucusProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -87,7 +95,7 @@ let package = Package(
         .target(
             name: "CaucusRelayClient",
             dependencies: [
-                "CaucusCrypto",
+                "CaucusIdentity",
                 "CaucusProtocol",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,6 +145,7 @@ let package = Package(
             name: "CaucusCryptoTests",
             dependencies: [
                 "CaucusCrypto",
+                "CaucusIdentity",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// NFC makes the same passphrase typed on different keyboards or systems give the same bytes.
 public struct Passphrase: Sendable, RedactedSecret {
-    static let redactedName = "Passphrase"
+    package static let redactedName = "Passphrase"
     /// The normalised UTF-8 bytes.
     public let bytes: SecureBytes
 

@@ -1,6 +1,6 @@
 /// A 256-bit secret key for AEAD, HMAC and key derivation.
 public struct SymmetricKey: Sendable, RedactedSecret {
-    static let redactedName = "SymmetricKey"
+    package static let redactedName = "SymmetricKey"
     /// The number of bytes in every symmetric key.
     public static let byteCount = 32
     /// The 32 secret bytes.

@@ -1,4 +1,4 @@
-import CaucusCrypto
+import CaucusIdentity
 import Foundation
 
 /// Constants of the relay wire protocol, version 1 (Protocol.md section 7).

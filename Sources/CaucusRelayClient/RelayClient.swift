@@ -1,4 +1,4 @@
-import CaucusCrypto
+import CaucusIdentity
 import CaucusProtocol
 import Foundation
 import HummingbirdWSClient

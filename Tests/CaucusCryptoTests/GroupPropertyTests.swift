@@ -1,6 +1,7 @@
 import PropertyBased
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// Three members and a hostile relay that delays, duplicates, drops and reorders group traffic.
 struct GroupNetwork {

@@ -1,5 +1,6 @@
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// A founder, two members who joined by welcome, each with their own group state.
 struct Trio {

@@ -1,5 +1,6 @@
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 @Suite("AEAD, sealed boxes, KDFs, padding")
 struct PrimitivesTests {

@@ -1,6 +1,7 @@
 import PropertyBased
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// A hostile network between Alice and Bob, driven by a generated schedule of actions.
 struct LossyNetwork {

@@ -1,5 +1,6 @@
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// Two people with prekeys published, as a relay would hold them.
 struct Pair {

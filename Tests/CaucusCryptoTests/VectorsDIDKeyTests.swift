@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// The w3c-ccg did:key vectors: identity DIDs from seeds, their X25519 keys, and bare X25519 DIDs.
 @Suite("Vectors: did:key")

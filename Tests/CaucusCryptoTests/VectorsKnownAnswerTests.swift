@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// Known-answer tests from the algorithms' own specifications: RFC 8032 Ed25519 and BLAKE2b.
 @Suite("Vectors: known answers")

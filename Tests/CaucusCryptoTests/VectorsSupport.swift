@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// Finds and loads the third-party vectors in `$CAUCUS_VECTORS`, else `<package root>/../shared/vectors`.
 enum Vectors {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CaucusCrypto
+@testable import CaucusIdentity
 
 /// The Wycheproof files for the primitives the core wraps: what libsodium must accept and refuse.
 @Suite("Vectors: Wycheproof")

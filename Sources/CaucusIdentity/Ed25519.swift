@@ -4,7 +4,7 @@ import CSodium
 public enum Ed25519 {
     /// A secret signing key. Signs only canonical, context-tagged messages.
     public struct PrivateKey: Sendable, RedactedSecret {
-        static let redactedName = "Ed25519.PrivateKey"
+        package static let redactedName = "Ed25519.PrivateKey"
         /// libsodium's 64-byte secret key: seed ‖ public key.
         let secretKey: SecureBytes
         /// The matching public key.
@@ -69,7 +69,7 @@ public enum Ed25519 {
             self.rawRepresentation = rawRepresentation
         }
 
-        init(unchecked raw: [UInt8]) { rawRepresentation = raw }
+        package init(unchecked raw: [UInt8]) { rawRepresentation = raw }
 
         /// True when the key is a canonical point of prime order (not the identity, not low order).
         public var isValidPoint: Bool {
@@ -102,6 +102,6 @@ public enum Ed25519 {
             self.rawRepresentation = rawRepresentation
         }
 
-        init(unchecked raw: [UInt8]) { rawRepresentation = raw }
+        package init(unchecked raw: [UInt8]) { rawRepresentation = raw }
     }
 }

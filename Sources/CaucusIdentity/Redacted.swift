@@ -1,5 +1,5 @@
 /// Secret-holding types print their kind only, never their bytes, in every Swift printing path.
-protocol RedactedSecret: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+package protocol RedactedSecret: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// What to print instead of the secret, for example "Ed25519.PrivateKey".
     static var redactedName: String { get }
 }

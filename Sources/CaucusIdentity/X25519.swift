@@ -4,8 +4,8 @@ import CSodium
 public enum X25519 {
     /// A secret agreement key (32-byte scalar).
     public struct PrivateKey: Sendable, RedactedSecret {
-        static let redactedName = "X25519.PrivateKey"
-        let scalar: SecureBytes
+        package static let redactedName = "X25519.PrivateKey"
+        package let scalar: SecureBytes
         /// The matching public key.
         public let publicKey: PublicKey
 
@@ -33,7 +33,7 @@ public enum X25519 {
         }
 
         /// A key from its 32 secret bytes (used for stored session state and test vectors).
-        init(scalar: SecureBytes) {
+        package init(scalar: SecureBytes) {
             Sodium.ensureInitialized()
             precondition(scalar.count == Int(crypto_scalarmult_SCALARBYTES))
             self.scalar = scalar
@@ -81,14 +81,14 @@ public enum X25519 {
             rawRepresentation = out
         }
 
-        init(unchecked raw: [UInt8]) { rawRepresentation = raw }
+        package init(unchecked raw: [UInt8]) { rawRepresentation = raw }
 
         public var description: String { "X25519.PublicKey(\(Hex.encode(rawRepresentation)))" }
     }
 
     /// The raw output of X25519. Feed it to HKDF; never use it directly as a key.
     public struct SharedSecret: Sendable, RedactedSecret {
-        static let redactedName = "X25519.SharedSecret"
+        package static let redactedName = "X25519.SharedSecret"
         /// The 32 shared bytes.
         public let bytes: SecureBytes
     }

@@ -40,7 +40,7 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 @inline(__always)
-func checkLength(_ what: String, _ actual: Int, _ expected: Int) throws(CryptoError) {
+package func checkLength(_ what: String, _ actual: Int, _ expected: Int) throws(CryptoError) {
     guard actual == expected else {
         throw CryptoError.invalidLength(what: what, expected: expected, actual: actual)
     }

@@ -11,7 +11,7 @@ public final class SecureBytes: @unchecked Sendable {
     public let count: Int
 
     /// Fresh, uninitialised (zeroed) secret storage; `fill` writes it once.
-    init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    package init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         Sodium.ensureInitialized()
         self.count = count
         pointer = LockedArena.shared.allocate(Swift.max(count, 1))

@@ -1,0 +1,3 @@
+// The crypto core builds on CaucusIdentity (keys, signatures, DIDs, hashing, randomness);
+// whoever imports CaucusCrypto gets both.
+@_exported import CaucusIdentity
