@@ -467,7 +467,7 @@ public nonisolated struct WireHello: Sendable {
   /// protocol versions the client speaks; this document is 1
   public var versions: [UInt32] = []
 
-  /// free text such as "caucus/0.1"; logged truncated
+  /// free text such as "caucus/0.1"; not interpreted
   public var client: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
