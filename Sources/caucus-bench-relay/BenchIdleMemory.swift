@@ -1,5 +1,6 @@
-// Part 2: resident memory per idle authenticated connection. Client and relay share this
-// process, so the figure is both ends of each connection together.
+// Part 2: resident memory per idle authenticated connection: first with client and relay in this
+// process (both ends together), then against the caucus-relay daemon in its own process (the
+// relay alone), when it is built next to this program.
 import CaucusCrypto
 import CaucusRelayClient
 import Foundation
@@ -13,6 +14,57 @@ struct IdleMemoryResult: Codable, Sendable {
     var connectSeconds: Double
     /// Whether free allocator pages were returned to the system before the first reading.
     var allocatorTrimmed: Bool
+    /// The caucus-relay daemon's own VmRSS growth per connection, when it could be run.
+    var daemonResidentBeforeKiB: Int?
+    var daemonResidentAfterKiB: Int?
+    var relayOnlyKiBPerConnection: Double?
+    var daemonNote: String?
+}
+
+/// The caucus-relay daemon in its own process, listening on 127.0.0.1 with its SQLite store in
+/// `directory`. Nil when the executable is not built next to this program.
+final class RelayDaemon {
+    let process: Process
+    let port: Int
+
+    static func start(directory: URL) throws -> RelayDaemon? {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let executable = me.deletingLastPathComponent().appendingPathComponent("caucus-relay")
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else { return nil }
+        let data = directory.appendingPathComponent("daemon-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", data.path,
+                             "--log-level", "warning", "--max-connections", "100000",
+                             "--rate-limit", "1000000", "--rate-burst", "1000000"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw BenchError("caucus-relay exited before listening") }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let range = text.range(of: "(port "), let end = text[range.upperBound...].firstIndex(of: ")"),
+              let port = Int(text[range.upperBound..<end])
+        else { throw BenchError("unexpected first line from caucus-relay: \(text)") }
+        return RelayDaemon(process: process, port: port)
+    }
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    var url: String { "ws://127.0.0.1:\(port)" }
+    var resident: Int? { residentKiB(process: "\(process.processIdentifier)") }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
 }
 
 func runIdleMemory(connections: Int, directory: URL) async throws -> IdleMemoryResult {
@@ -42,9 +94,35 @@ func runIdleMemory(connections: Int, directory: URL) async throws -> IdleMemoryR
     guard stillOpen == connections else {
         throw BenchError("only \(stillOpen) of \(connections) idle connections stayed open")
     }
-    return IdleMemoryResult(connections: connections, residentBeforeKiB: before, residentAfterKiB: after,
-                            clientPlusRelayKiBPerConnection: Double(after - before) / Double(connections),
-                            connectSeconds: connectSeconds, allocatorTrimmed: trimmed)
+    var result = IdleMemoryResult(connections: connections, residentBeforeKiB: before, residentAfterKiB: after,
+                                  clientPlusRelayKiBPerConnection: Double(after - before) / Double(connections),
+                                  connectSeconds: connectSeconds, allocatorTrimmed: trimmed)
+
+    // The relay alone: the daemon's VmRSS before and after the same number of idle connections.
+    guard let daemon = try RelayDaemon.start(directory: directory) else {
+        result.daemonNote = "caucus-relay is not built next to this program (scripts/bench-relay builds it)"
+        return result
+    }
+    defer { daemon.stop() }
+    let warmDaemon = try await connectAll(url: daemon.url, keys: makeKeys(min(32, connections)))
+    await closeAll(warmDaemon)
+    try await Task.sleep(for: .milliseconds(500))
+    guard let daemonBefore = daemon.resident else {
+        result.daemonNote = "the daemon's VmRSS could not be read"
+        return result
+    }
+    let daemonClients = try await connectAll(url: daemon.url, keys: makeKeys(connections))
+    try await Task.sleep(for: .seconds(1))
+    let daemonAfter = daemon.resident ?? daemonBefore
+    let daemonOpen = daemonClients.filter(\.isOpen).count
+    await closeAll(daemonClients)
+    guard daemonOpen == connections else {
+        throw BenchError("only \(daemonOpen) of \(connections) idle connections to the daemon stayed open")
+    }
+    result.daemonResidentBeforeKiB = daemonBefore
+    result.daemonResidentAfterKiB = daemonAfter
+    result.relayOnlyKiBPerConnection = Double(daemonAfter - daemonBefore) / Double(connections)
+    return result
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -80,7 +80,12 @@ struct BenchReport: Codable, Sendable {
                 ["VmRSS after", "\(m.residentAfterKiB) KiB"],
                 ["client+relay per connection (both ends in this process)",
                  String(format: "%.1f KiB", m.clientPlusRelayKiBPerConnection)],
-            ]).map { "   " + $0 })
+            ] + (m.relayOnlyKiBPerConnection.map { relayOnly in [
+                ["caucus-relay daemon VmRSS before (own process)", "\(m.daemonResidentBeforeKiB ?? 0) KiB"],
+                ["caucus-relay daemon VmRSS after", "\(m.daemonResidentAfterKiB ?? 0) KiB"],
+                ["relay alone per connection", String(format: "%.1f KiB", relayOnly)],
+            ] } ?? [])).map { "   " + $0 })
+            if let note = m.daemonNote { out.append("   relay alone: not measured: \(note)") }
         }
 
         if let g = groupFanout {

@@ -27,9 +27,10 @@ func progress(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// This process's resident set size in KiB (VmRSS of /proc/self/status); nil where there is none.
-func residentKiB() -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+/// A process's resident set size in KiB (VmRSS of /proc/PID/status, this process by default);
+/// nil where there is none.
+func residentKiB(process: String = "self") -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return nil }
     for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
         let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
         return Int(digits)
