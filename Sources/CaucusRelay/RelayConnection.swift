@@ -47,11 +47,13 @@ final class RelayConnection: Sendable {
 
     /// Handles a WebSocket text message: not part of the protocol.
     func receivedText() async {
+        if await overUnauthenticatedLimit(id: { 0 }) { return }
         await reply(0, error: RelayError(.malformedFrame, "text frames are not part of the protocol; send binary frames"))
     }
 
     /// Handles a message larger than the frame limit, which was discarded unread.
     func receivedOversize(_ size: Int) async {
+        if await overUnauthenticatedLimit(id: { 0 }) { return }
         await reply(0, error: RelayError(.frameTooLarge,
             "a frame may hold at most \(relay.configuration.maxFrameBytes) bytes; this one held at least \(size)"))
     }
@@ -60,6 +62,9 @@ final class RelayConnection: Sendable {
     /// the reply may come later (requests after authentication run concurrently).
     func received(_ bytes: [UInt8]) async {
         relay.metrics.framesIn.increment()
+        if await overUnauthenticatedLimit(id: { (try? WireClientFrame(serializedBytes: bytes))?.requestID ?? 0 }) {
+            return
+        }
         let frame: WireClientFrame
         do {
             frame = try WireClientFrame(serializedBytes: bytes)
@@ -77,21 +82,13 @@ final class RelayConnection: Sendable {
             return
         }
 
-        let (phase, shuttingDown, tooMany) = state.withLock { state -> (Phase, Bool, Bool) in
-            if case .authenticated = state.phase {} else { state.unauthenticatedFrames += 1 }
-            return (state.phase, state.shuttingDown, state.unauthenticatedFrames > Self.unauthenticatedFrameLimit)
-        }
+        let (phase, shuttingDown) = state.withLock { ($0.phase, $0.shuttingDown) }
         if shuttingDown {
             await reply(id, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
                                               retryAfterMilliseconds: 1_000))
             return
         }
         guard case .authenticated(let device, let address, let challenge) = phase else {
-            if tooMany {
-                await reply(id, error: RelayError(.protocolViolation, "too many frames before authentication"))
-                await closeConnection("too many frames before authentication")
-                return
-            }
             await handshake(id, body, phase: phase)
             return
         }
@@ -111,6 +108,20 @@ final class RelayConnection: Sendable {
             await self.answer(body, context)
             self.finishedRequest()
         }
+    }
+
+    /// Counts a frame that arrived before authentication, whatever it held. Past the limit it
+    /// answers PROTOCOL_VIOLATION (to the frame's id when it can be read), closes, and returns true.
+    private func overUnauthenticatedLimit(id: () -> UInt64) async -> Bool {
+        let tooMany = state.withLock { state -> Bool in
+            if case .authenticated = state.phase { return false }
+            state.unauthenticatedFrames += 1
+            return state.unauthenticatedFrames > Self.unauthenticatedFrameLimit
+        }
+        guard tooMany else { return false }
+        await reply(id(), error: RelayError(.protocolViolation, "too many frames before authentication"))
+        await closeConnection("too many frames before authentication")
+        return true
     }
 
     private func finishedRequest() {

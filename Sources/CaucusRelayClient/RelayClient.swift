@@ -69,10 +69,10 @@ public final class RelayClient: Sendable {
 
     /// Opens a connection, negotiates the version and authenticates with `deviceKey`.
     public static func connect(
-        url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil,
+        url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
         logger: Logger = Logger(label: "caucus.relay-client")
     ) async throws -> RelayClient {
-        let client = try await open(url: url, tls: tls, logger: logger)
+        let client = try await open(url: url, tls: tls, timeout: timeout, logger: logger)
         do {
             let welcome = try await client.hello()
             guard RelayProtocol.normalizedAddress(welcome.relayAddress) == client.address else {
@@ -86,8 +86,10 @@ public final class RelayClient: Sendable {
         }
     }
 
-    /// Opens the WebSocket only (tests drive the handshake themselves).
-    public static func open(url: String, tls: TLSConfiguration? = nil,
+    /// Opens the WebSocket only (tests drive the handshake themselves). Fails with
+    /// `connectionClosed` when the socket, TLS and WebSocket handshakes take longer than
+    /// `timeout`.
+    public static func open(url: String, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
                             logger: Logger = Logger(label: "caucus.relay-client")) async throws -> RelayClient {
         guard let address = RelayProtocol.normalizedAddress(url) else { throw RelayClientError.invalidAddress(url) }
         // TLS sends the host name (SNI), which may not be an IP address.
@@ -121,9 +123,16 @@ public final class RelayClient: Sendable {
             openedContinuation.finish()
         }
         client.runTask.withLock { $0 = task }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            openedContinuation.yield(.failure(RelayClientError.connectionClosed("no connection within \(timeout)")))
+            task.cancel()
+        }
+        defer { timer.cancel() }
         for await result in opened {
             switch result {
             case .success: return client
+            case .failure(let error as RelayClientError): throw error
             case .failure(let error): throw RelayClientError.connectionClosed("\(error)")
             }
         }

@@ -69,7 +69,7 @@ final class IDSet: Sendable {
     var all: Set<Data> { ids.withLock { $0 } }
 }
 
-@Suite("Relay: durability across SIGKILL", .serialized)
+@Suite("Relay: durability across SIGKILL", .serialized, .timeLimit(.minutes(2)))
 struct RelayDurabilityTests {
     @Test("Every message acknowledged to a sender before SIGKILL is delivered exactly once after restart")
     func killUnderLoad() async throws {

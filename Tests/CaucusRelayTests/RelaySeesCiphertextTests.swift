@@ -7,7 +7,7 @@ import Testing
 
 /// After a real encrypted conversation through the relay, its database file holds none of the
 /// plaintexts, display names or group names used.
-@Suite("Relay: stores ciphertext only")
+@Suite("Relay: stores ciphertext only", .timeLimit(.minutes(2)))
 struct RelaySeesCiphertextTests {
     /// The signed prekey as clients publish it (Protocol.md 7.5): u32 id ‖ X25519 key ‖ signature.
     static func encode(_ prekey: SignedPrekey) -> Data {

@@ -7,7 +7,7 @@ import NIOSSL
 import Testing
 
 /// wss:// with a certificate made for the test by openssl.
-@Suite("Relay: TLS")
+@Suite("Relay: TLS", .timeLimit(.minutes(2)))
 struct RelayTLSTests {
     /// A free TCP port on 127.0.0.1 (bound and released).
     static func freePort() throws -> Int {
