@@ -57,10 +57,8 @@ func run() async throws {
     say("Tomasz connects to \(t.address) (version \(t.welcome?.version ?? 0), challenge signed with his key)")
     let signed = SignedPrekey(id: 1, identity: tomasz)
     let oneTime = (1...5).map { OneTimePrekey(id: UInt32($0)) }
-    var encoded = withUnsafeBytes(of: signed.id.bigEndian) { Data($0) }
-    encoded += signed.privateKey.publicKey.rawRepresentation + signed.signature.rawRepresentation
     let published = try reply(try await t.request(.publishPrekeys(WirePublishPrekeys.with {
-        $0.signedPrekey = encoded
+        $0.signedPrekey = Data(signed.publishedBytes)
         $0.oneTimePrekeys = oneTime.map { key in
             WireOneTimePrekey.with { $0.id = key.id; $0.publicKey = Data(key.privateKey.publicKey.rawRepresentation) }
         }
@@ -73,13 +71,9 @@ func run() async throws {
     let bundleReply = try reply(try await r.request(.fetchPrekeys(WireFetchPrekeys.with { $0.owner = tomaszID }))) {
         if case .prekeyBundle(let b) = $0 { b } else { nil }
     }
-    let bytes = Array(bundleReply.signedPrekey)
-    let bundle = PrekeyBundle(
-        identity: try Ed25519.PublicKey(rawRepresentation: Array(bundleReply.owner)),
-        signedPrekeyID: bytes[0..<4].reduce(0) { $0 << 8 | UInt32($1) },
-        signedPrekey: try X25519.PublicKey(rawRepresentation: Array(bytes[4..<36])),
-        signedPrekeySignature: try Ed25519.Signature(rawRepresentation: Array(bytes[36..<100])),
-        oneTimePrekey: (bundleReply.oneTimePrekey.id, try X25519.PublicKey(rawRepresentation: Array(bundleReply.oneTimePrekey.publicKey))))
+    let bundle = try PrekeyBundle(
+        identity: Array(bundleReply.owner), publishedSignedPrekey: Array(bundleReply.signedPrekey),
+        oneTimePrekey: (bundleReply.oneTimePrekey.id, Array(bundleReply.oneTimePrekey.publicKey)))
     guard bundle.hasValidSignature else { fail("Tomasz's signed prekey does not verify") }
     say("Rosa fetches Tomasz's bundle (one-time prekey \(bundleReply.oneTimePrekey.id), handed out once) and checks its signature")
     var rosaSession = try Session.initiate(identity: rosa, bundle: bundle)

@@ -37,6 +37,26 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 @Suite("One-to-one sessions")
 struct SessionTests {
+    @Test("A signed prekey published as 100 bytes comes back as the same bundle; other lengths are refused")
+    func publishedPrekeyRoundTrip() throws {
+        let identity = Ed25519.PrivateKey()
+        let signed = SignedPrekey(id: 0x0102_0304, identity: identity)
+        let oneTime = OneTimePrekey(id: 9)
+        let bytes = signed.publishedBytes
+        #expect(bytes.count == 100 && Array(bytes.prefix(4)) == [1, 2, 3, 4])
+        let bundle = try PrekeyBundle(identity: identity.publicKey.rawRepresentation, publishedSignedPrekey: bytes,
+                                      oneTimePrekey: (9, oneTime.privateKey.publicKey.rawRepresentation))
+        #expect(bundle == PrekeyBundle(identity: identity.publicKey, signedPrekey: signed, oneTimePrekey: oneTime))
+        #expect(bundle.hasValidSignature)
+        #expect(throws: SessionError.self) {
+            try PrekeyBundle(identity: identity.publicKey.rawRepresentation, publishedSignedPrekey: Array(bytes.dropLast()), oneTimePrekey: nil)
+        }
+        var tampered = bytes
+        tampered[10] ^= 1
+        let altered = try PrekeyBundle(identity: identity.publicKey.rawRepresentation, publishedSignedPrekey: tampered, oneTimePrekey: nil)
+        #expect(!altered.hasValidSignature)
+    }
+
     @Test("X3DH then messages both ways, over several ratchet turns")
     func conversation() throws {
         let pair = Pair()

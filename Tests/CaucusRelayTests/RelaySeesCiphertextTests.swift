@@ -9,24 +9,10 @@ import Testing
 /// plaintexts, display names or group names used.
 @Suite("Relay: stores ciphertext only", .timeLimit(.minutes(2)))
 struct RelaySeesCiphertextTests {
-    /// The signed prekey as clients publish it (Protocol.md 7.5): u32 id ‖ X25519 key ‖ signature.
-    static func encode(_ prekey: SignedPrekey) -> Data {
-        withUnsafeBytes(of: prekey.id.bigEndian) { Data($0) }
-            + prekey.privateKey.publicKey.rawRepresentation + prekey.signature.rawRepresentation
-    }
-
     static func bundle(_ reply: WirePrekeyBundle) throws -> PrekeyBundle {
-        let bytes = Array(reply.signedPrekey)
-        try #require(bytes.count == 100)
-        let id = bytes[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return PrekeyBundle(
-            identity: try Ed25519.PublicKey(rawRepresentation: Array(reply.owner)),
-            signedPrekeyID: id,
-            signedPrekey: try X25519.PublicKey(rawRepresentation: Array(bytes[4..<36])),
-            signedPrekeySignature: try Ed25519.Signature(rawRepresentation: Array(bytes[36..<100])),
-            oneTimePrekey: reply.hasOneTimePrekey
-                ? (reply.oneTimePrekey.id, try X25519.PublicKey(rawRepresentation: Array(reply.oneTimePrekey.publicKey)))
-                : nil)
+        try PrekeyBundle(
+            identity: Array(reply.owner), publishedSignedPrekey: Array(reply.signedPrekey),
+            oneTimePrekey: reply.hasOneTimePrekey ? (reply.oneTimePrekey.id, Array(reply.oneTimePrekey.publicKey)) : nil)
     }
 
     @Test("A conversation over X3DH and the ratchet leaves no plaintext, name or group name in the relay's file")
@@ -46,7 +32,7 @@ struct RelaySeesCiphertextTests {
         let signed = SignedPrekey(id: 7, identity: bob.key)
         let oneTime = OneTimePrekey(id: 1)
         _ = try await b.request(.publishPrekeys(WirePublishPrekeys.with {
-            $0.signedPrekey = Self.encode(signed)
+            $0.signedPrekey = Data(signed.publishedBytes)
             $0.oneTimePrekeys = [WireOneTimePrekey.with { $0.id = 1; $0.publicKey = Data(oneTime.privateKey.publicKey.rawRepresentation) }]
         }))
         let a = try await relay.connect(alice.key)

@@ -22,6 +22,15 @@ public struct SignedPrekey: Sendable {
     public static func statement(identity: Ed25519.PublicKey, id: UInt32, key: X25519.PublicKey) -> CanonicalMessage {
         CanonicalMessage(context, fields: [.publicKey(identity), .uint64(UInt64(id)), .bytes(key.rawRepresentation)])
     }
+
+    /// Length of `publishedBytes`.
+    public static let publishedByteCount = 4 + 32 + 64
+
+    /// How a client publishes it on the relay (Protocol.md 7.5): `u32 id ‖ X25519 public key ‖
+    /// signature`, 100 bytes.
+    public var publishedBytes: [UInt8] {
+        withUnsafeBytes(of: id.bigEndian, Array.init) + privateKey.publicKey.rawRepresentation + signature.rawRepresentation
+    }
 }
 
 /// A single-use X25519 key, published in batches; each is handed to at most one session starter.
@@ -61,6 +70,25 @@ public struct PrekeyBundle: Hashable, Sendable {
         self.signedPrekey = signedPrekey
         self.signedPrekeySignature = signedPrekeySignature
         self.oneTimePrekey = oneTimePrekey
+    }
+
+    /// A bundle as fetched from the relay (Protocol.md 7.5): the owner's identity key, the
+    /// published signed prekey (`SignedPrekey.publishedBytes`) and maybe a one-time prekey.
+    /// Only the layout is checked here; `hasValidSignature` checks the signature.
+    public init(identity: [UInt8], publishedSignedPrekey bytes: [UInt8], oneTimePrekey: (id: UInt32, key: [UInt8])?) throws(SessionError) {
+        guard bytes.count == SignedPrekey.publishedByteCount else {
+            throw SessionError.malformed("a published signed prekey is \(SignedPrekey.publishedByteCount) bytes, not \(bytes.count)")
+        }
+        do {
+            self.init(
+                identity: try Ed25519.PublicKey(rawRepresentation: identity),
+                signedPrekeyID: bytes[0..<4].reduce(0) { $0 << 8 | UInt32($1) },
+                signedPrekey: try X25519.PublicKey(rawRepresentation: Array(bytes[4..<36])),
+                signedPrekeySignature: try Ed25519.Signature(rawRepresentation: Array(bytes[36..<100])),
+                oneTimePrekey: try oneTimePrekey.map { ($0.id, try X25519.PublicKey(rawRepresentation: $0.key)) })
+        } catch {
+            throw SessionError.invalidKey
+        }
     }
 
     /// The bundle a device publishes for its own prekeys.
