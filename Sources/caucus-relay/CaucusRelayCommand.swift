@@ -64,6 +64,9 @@ struct CaucusRelayCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error. [CAUCUS_RELAY_LOG_LEVEL, default info]")
     var logLevel: String?
 
+    @Option(help: "Log format on stderr: text, or json (one object per line). [CAUCUS_RELAY_LOG_FORMAT, default text]")
+    var logFormat: String?
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         func setting<T: LosslessStringConvertible>(_ value: T?, _ name: String) throws -> T? {
@@ -77,10 +80,22 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level \(levelName)")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let format = try setting(logFormat, "CAUCUS_RELAY_LOG_FORMAT") ?? "text"
+        switch format {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        default:
+            throw ValidationError("unknown log format \(format): use text or json")
         }
         let logger = Logger(label: "caucus.relay")
 
