@@ -43,11 +43,10 @@ final class PushQueue: Sendable {
         waiter?.resume()
     }
 
-    /// Wakes the loop so it reads the store (a notice from elsewhere, or shutdown).
-    func poke(close: Bool = false) {
+    /// Stops the loop (the connection is gone).
+    func close() {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            state.overflowed = true
-            if close { state.closed = true }
+            state.closed = true
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -118,6 +117,4 @@ final class DeliveryHub: Sendable {
     func queues(of device: Data) -> [PushQueue] {
         queues.withLock { $0[device].map { Array($0.values) } ?? [] }
     }
-
-    var connectedDevices: Int { queues.withLock { $0.count } }
 }

@@ -18,11 +18,11 @@ final class GroupCommitter: Sendable {
 
     private let store: any RelayStore
     private let maxBatch: Int
-    private let afterCommit: @Sendable (_ messages: [NewMessage], _ outcomes: [AcceptOutcome], _ batchSize: Int) -> Void
+    private let afterCommit: @Sendable (_ messages: [NewMessage], _ outcomes: [AcceptOutcome], _ batchSize: Int, _ duration: Duration) -> Void
     private let state = Mutex(State())
 
     init(store: any RelayStore, maxBatch: Int,
-         afterCommit: @escaping @Sendable ([NewMessage], [AcceptOutcome], Int) -> Void) {
+         afterCommit: @escaping @Sendable ([NewMessage], [AcceptOutcome], Int, Duration) -> Void) {
         self.store = store
         self.maxBatch = maxBatch
         self.afterCommit = afterCommit
@@ -95,8 +95,9 @@ final class GroupCommitter: Sendable {
             }
         }
         do {
+            let started = ContinuousClock.now
             let result = try await store.commit(writes)
-            afterCommit(writes.messages, result.outcomes, batch.count)
+            afterCommit(writes.messages, result.outcomes, batch.count, ContinuousClock.now - started)
             var outcomes = result.outcomes.makeIterator()
             var removed = result.removed.makeIterator()
             for request in batch {

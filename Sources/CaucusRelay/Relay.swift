@@ -29,8 +29,10 @@ public final class Relay: Sendable {
         self.addresses = Mutex(configuration.publicAddresses.compactMap(RelayProtocol.normalizedAddress))
         let hub = self.hub
         let metrics = self.metrics
-        self.committer = GroupCommitter(store: store, maxBatch: configuration.maxCommitBatch) { messages, outcomes, size in
+        self.committer = GroupCommitter(store: store, maxBatch: configuration.maxCommitBatch) { messages, outcomes, size, duration in
             metrics.commitBatch.record(size)
+            let (seconds, attoseconds) = duration.components
+            metrics.commitSeconds.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             for (message, outcome) in zip(messages, outcomes) {
                 guard case .stored(let recipients, _) = outcome else { continue }
                 metrics.deliveriesStored.increment(by: recipients.count)

@@ -358,7 +358,7 @@ final class RelayConnection: Sendable {
     /// Called when the socket is gone.
     func ended() {
         let (phase, task) = state.withLock { ($0.phase, $0.pushTask) }
-        queue.poke(close: true)
+        queue.close()
         task?.cancel()
         if case .authenticated(let device, _, _) = phase { relay.hub.unregister(device, queue) }
         relay.closed(self)

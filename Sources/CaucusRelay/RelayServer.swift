@@ -150,8 +150,8 @@ public struct RelayServer: Sendable {
             logger: logger))
     }
 
-    /// Answers the first frame (or, after 5 seconds of silence, nothing) with `error`, pushes it
-    /// too, and closes.
+    /// Answers the connection's first frame with `error` (to its request id when it can be read,
+    /// else as a push; after 5 seconds of silence, as a push), then closes with `closeCode`.
     static func refuse(_ connection: RelayConnection, inbound: WebSocketInboundStream,
                        outbound: WebSocketOutboundWriter, error: RelayError, closeCode: WebSocketErrorCode) async {
         let first = await withTaskGroup(of: WebSocketDataFrame?.self) { group in

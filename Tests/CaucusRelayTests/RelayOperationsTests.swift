@@ -38,6 +38,8 @@ struct RelayOperationsTests {
         #expect(metrics.body.contains("caucus_relay_authentications_total 2"))
         #expect(metrics.body.contains("caucus_relay_errors_total{code=\"INVALID_ARGUMENT\"} 1"))
         #expect(metrics.body.contains("caucus_relay_connections 2"))
+        #expect(metrics.body.contains("caucus_relay_commit_duration"))
+        #expect(metrics.body.contains("caucus_relay_commit_batch_size"))
         for key in [alice.id, bob.id] {
             let hex = key.map { String(format: "%02x", $0) }.joined()
             #expect(!metrics.body.contains(String(hex.prefix(8))))
