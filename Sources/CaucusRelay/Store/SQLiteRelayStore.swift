@@ -133,10 +133,8 @@ public final class SQLiteRelayStore: RelayStore {
         case .devices(let keys):
             var seen = Set<Data>()
             for key in keys where seen.insert(key).inserted {
-                let id = try deviceID(key, db: db)
-                let pending = try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT pending FROM devices WHERE id = ?"), arguments: [id]) ?? 0
-                recipients.append((id, key, pending))
+                let device = try deviceRow(key, db: db)
+                recipients.append((device.id, key, device.pending))
             }
         case .group(let id, let sender):
             guard let group = try Int64.fetchOne(
@@ -212,12 +210,17 @@ public final class SQLiteRelayStore: RelayStore {
 
     /// The row id of a device key, inserting the key the first time it is seen.
     private static func deviceID(_ key: Data, db: Database) throws -> Int64 {
-        if let id = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM devices WHERE key = ?"), arguments: [key]) {
-            return id
+        try deviceRow(key, db: db).id
+    }
+
+    /// A device's row id and mailbox count, in one lookup; a new key gets a row with count 0.
+    private static func deviceRow(_ key: Data, db: Database) throws -> (id: Int64, pending: Int) {
+        if let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT id, pending FROM devices WHERE key = ?"), arguments: [key]) {
+            return (row[0], row[1])
         }
         try db.cachedStatement(sql: "INSERT INTO devices (key) VALUES (?)").execute(arguments: [key])
-        return db.lastInsertedRowID
+        return (db.lastInsertedRowID, 0)
     }
 
     public func pendingDeliveries(recipient: Data, afterSequence: Int64, limit: Int) async throws -> [StoredDelivery] {
