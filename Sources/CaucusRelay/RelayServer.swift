@@ -225,3 +225,32 @@ struct ShutdownWatcher: Service {
         await relay.shutdown()
     }
 }
+
+extension RelayServer {
+    /// The one line `caucus-relay` prints on standard output once it listens, which scripts and
+    /// tests read to learn the port (useful with `--port 0`).
+    public static func listeningLine(address: String, port: Int) -> String {
+        "caucus-relay listening on \(address) (port \(port))"
+    }
+
+    /// Reads a `caucus-relay` process's standard output up to its first line and returns the port
+    /// that `listeningLine` names; throws if the process ends first or prints something else.
+    public static func readListeningPort(from output: FileHandle) throws -> Int {
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.availableData
+            guard !chunk.isEmpty else { throw ListeningLineError(text: "caucus-relay exited before listening") }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let range = text.range(of: "(port "), let end = text[range.upperBound...].firstIndex(of: ")"),
+              let port = Int(text[range.upperBound..<end])
+        else { throw ListeningLineError(text: "unexpected first line from caucus-relay: \(text)") }
+        return port
+    }
+
+    public struct ListeningLineError: Error, CustomStringConvertible {
+        public let text: String
+        public var description: String { text }
+    }
+}

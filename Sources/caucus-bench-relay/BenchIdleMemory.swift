@@ -2,6 +2,7 @@
 // process (both ends together), then against the caucus-relay daemon in its own process (the
 // relay alone), when it is built next to this program.
 import CaucusCrypto
+import CaucusRelay
 import CaucusRelayClient
 import Foundation
 
@@ -40,16 +41,7 @@ final class RelayDaemon {
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw BenchError("caucus-relay exited before listening") }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let range = text.range(of: "(port "), let end = text[range.upperBound...].firstIndex(of: ")"),
-              let port = Int(text[range.upperBound..<end])
-        else { throw BenchError("unexpected first line from caucus-relay: \(text)") }
+        let port = try RelayServer.readListeningPort(from: output.fileHandleForReading)
         return RelayDaemon(process: process, port: port)
     }
 

@@ -150,7 +150,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         let server = RelayServer(relay: relay, tls: tls, logger: logger)
         let group = try server.serviceGroup { port in
             // One line on stdout for scripts: the address clients use.
-            let line = "caucus-relay listening on \(relay.publicAddresses.first ?? "port \(port)") (port \(port))\n"
+            let line = RelayServer.listeningLine(address: relay.publicAddresses.first ?? "port \(port)", port: port) + "\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         try await group.run()

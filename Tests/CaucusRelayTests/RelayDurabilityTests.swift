@@ -1,5 +1,6 @@
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelay
 import CaucusRelayClient
 import Foundation
 import Synchronization
@@ -30,17 +31,7 @@ final class RelayProcess: Sendable {
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        // The first line on stdout names the port.
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw RelayClientError.connectionClosed("caucus-relay exited before listening") }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let range = text.range(of: "(port "), let end = text[range.upperBound...].firstIndex(of: ")"),
-              let port = Int(text[range.upperBound..<end])
-        else { throw RelayClientError.unexpectedReply(text) }
+        let port = try RelayServer.readListeningPort(from: output.fileHandleForReading)
         return RelayProcess(process: process, port: port)
     }
 
