@@ -69,7 +69,7 @@ public enum HKDF {
 }
 
 /// Overwrites a temporary array that held secret bytes.
-func wipe(_ bytes: inout [UInt8]) {
+public func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { buffer in
         if let base = buffer.baseAddress { sodium_memzero(base, buffer.count) }
     }

@@ -1,5 +1,5 @@
 /// Base58 with the Bitcoin alphabet ("base58btc" in multibase), as did:key uses.
-enum Base58 {
+package enum Base58 {
     static let alphabet = Array("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".utf8)
 
     private static let values: [Int8] = {
@@ -9,7 +9,7 @@ enum Base58 {
     }()
 
     /// `bytes` as base58btc text; leading zero bytes become leading "1"s.
-    static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         let zeros = bytes.prefix(while: { $0 == 0 }).count
         // Little-endian base-58 digits of the big-endian number in `bytes`.
         var digits = [UInt8]()
@@ -32,7 +32,7 @@ enum Base58 {
     }
 
     /// The bytes of base58btc `text`, or the offset and character of the first invalid character.
-    static func decode(_ text: String) -> Result<[UInt8], InvalidCharacter> {
+    package static func decode(_ text: String) -> Result<[UInt8], InvalidCharacter> {
         let chars = Array(text.utf8)
         let ones = chars.prefix(while: { $0 == alphabet[0] }).count
         // Little-endian base-256 bytes of the number.
@@ -60,7 +60,7 @@ enum Base58 {
     }
 
     /// Where base58 text stopped being base58.
-    struct InvalidCharacter: Error, Equatable {
+    package struct InvalidCharacter: Error, Equatable {
         let offset: Int
         let character: Character
     }

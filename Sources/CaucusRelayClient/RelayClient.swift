@@ -56,6 +56,7 @@ public final class RelayClient: Sendable {
     private let nextID = Atomic<UInt64>(1)
     private let runTask = Mutex<Task<Void, Never>?>(nil)
     private let welcomeState = Mutex<WireWelcome?>(nil)
+    private let authenticatedState = Mutex<WireAuthenticated?>(nil)
 
     private init(address: String) {
         self.address = address
@@ -64,6 +65,9 @@ public final class RelayClient: Sendable {
 
     /// What the relay said in Welcome, once `hello` has run.
     public var welcome: WireWelcome? { welcomeState.withLock { $0 } }
+
+    /// What the relay said on authentication, when `connect` made this connection.
+    public var authenticated: WireAuthenticated? { authenticatedState.withLock { $0 } }
 
     // MARK: Connecting
 
@@ -78,7 +82,8 @@ public final class RelayClient: Sendable {
             guard RelayProtocol.normalizedAddress(welcome.relayAddress) == client.address else {
                 throw RelayClientError.addressMismatch(expected: client.address, announced: welcome.relayAddress)
             }
-            _ = try await client.authenticate(deviceKey: deviceKey)
+            let authenticated = try await client.authenticate(deviceKey: deviceKey)
+            client.authenticatedState.withLock { $0 = authenticated }
             return client
         } catch {
             await client.close()

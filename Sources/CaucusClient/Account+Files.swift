@@ -1,0 +1,199 @@
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import GRDB
+
+/// Files: encrypted in chunks, uploaded as a relay blob, offered in a conversation (Protocol.md §9.7).
+/// Neither side ever holds a whole file in memory.
+extension Account {
+    /// Plaintext bytes per encrypted chunk.
+    public static let fileChunkSize = 64 * 1024
+    static let fileChunkContext = Array("caucus/file-chunk/v1".utf8)
+
+    /// What `caucus read` and `caucus file get` know about a file.
+    public struct FileInfo: Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var size: UInt64
+    }
+
+    /// Progress of a transfer: bytes done, bytes in all.
+    public typealias Progress = @Sendable (UInt64, UInt64) -> Void
+
+    static func chunkAssociatedData(blobID: [UInt8], index: UInt64, last: Bool) -> [UInt8] {
+        fileChunkContext + blobID + withUnsafeBytes(of: index.bigEndian, Array.init) + [last ? 1 : 0]
+    }
+
+    /// Encrypts and uploads the file at `path`, then offers it in `conversation`.
+    public func sendFile(at path: String, to conversation: Conversation, progress: Progress? = nil) async throws(ClientError) -> FileInfo {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ClientError.file("cannot read \(path)") }
+        defer { try? handle.close() }
+        let size: UInt64
+        do { size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0 } catch {
+            throw ClientError.file("cannot read \(path): \(error.localizedDescription)")
+        }
+        let client = try await connected()
+        let limit = Int(client.welcome?.limits.maxBlobChunkBytes ?? 256 << 10)
+        let sealedChunk = Self.fileChunkSize + XChaCha20Poly1305.overhead
+        let chunksPerRequest = max(1, limit / sealedChunk)
+        let key = SymmetricKey()
+        let blobID = Random.bytes(16)
+        var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
+        var index: UInt64 = 0, done: UInt64 = 0, uploaded: UInt64 = 0
+        var last = false
+        do {
+            while !last {
+                var request = [UInt8]()
+                for _ in 0..<chunksPerRequest where !last {
+                    var chunk = [UInt8](try handle.read(upToCount: Self.fileChunkSize) ?? Data())
+                    defer { wipe(&chunk) }
+                    done += UInt64(chunk.count)
+                    last = chunk.count < Self.fileChunkSize || done == size
+                    hasher.update(chunk)
+                    request += XChaCha20Poly1305.seal(chunk, using: key, authenticating: Self.chunkAssociatedData(blobID: blobID, index: index, last: last))
+                    index += 1
+                }
+                _ = try await client.request(.putBlobChunk(WirePutBlobChunk.with {
+                    $0.blobID = Data(blobID)
+                    $0.offset = uploaded
+                    $0.data = Data(request)
+                    $0.last = last
+                }))
+                uploaded += UInt64(request.count)
+                progress?(done, size)
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch let error as RelayError {
+            throw ClientError.relayRefused(error.code == .quotaExceeded || error.code == .payloadTooLarge
+                ? "the file is larger than the relay accepts (\(error.message))" : error.description)
+        } catch {
+            throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
+        }
+        let name = (path as NSString).lastPathComponent
+        let offer = FileOffer(blobID: blobID, key: key.bytes.withUnsafeBytes { Array($0) }, size: done, chunkSize: UInt32(Self.fileChunkSize),
+                              digest: hasher.finalize(), name: name)
+        _ = try await deliver(to: conversation) { db, stamp in
+            (.file(stamp, offer), { db in try self.storeFile(db, offer, stamp: stamp, from: self.identity.publicKey, in: conversation) })
+        }
+        return FileInfo(id: Self.fileID(blobID), name: name, size: done)
+    }
+
+    static func fileID(_ blobID: [UInt8]) -> String { Hex.encode(blobID.prefix(6)) }
+
+    /// Keeps a file offer (its key sealed) and shows it in the conversation.
+    nonisolated func storeFile(_ db: Database, _ offer: FileOffer, stamp: MessageStamp, from sender: Ed25519.PublicKey,
+                               in conversation: Conversation) throws {
+        let id = Self.fileID(offer.blobID)
+        let expiresAt: Int64? = stamp.expirySeconds > 0 ? ClientStore.now() + Int64(stamp.expirySeconds) * 1000 : nil
+        var encoded = Payload.file(stamp, offer).encoded()
+        defer { wipe(&encoded) }
+        try db.execute(sql: "INSERT OR REPLACE INTO files (short, conversation, sealed, expires_at) VALUES (?, ?, ?, ?)", arguments: [
+            id, Data(store.tag(conversation.key)), Data(store.seal(encoded, table: "files", tag: Array(id.utf8))), expiresAt,
+        ])
+        let text = "file \(offer.name) (\(Self.describe(bytes: offer.size))): caucus file get \(id)"
+        try addLine(db, conversation, .file, text, sender: sender, sentAt: stamp.sentAt, fileID: id, expirySeconds: stamp.expirySeconds)
+    }
+
+    /// Downloads, decrypts and checks a file offered in a conversation, writing it to `path`
+    /// (a directory means: the sender's file name inside it). Returns where it was written.
+    public func getFile(_ id: String, to path: String, overwrite: Bool = false, progress: Progress? = nil) async throws(ClientError) -> (FileInfo, String) {
+        let offer: FileOffer = try read { db in
+            guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM files WHERE short = ?", arguments: [id]) else {
+                throw ClientError.unknownTarget(id)
+            }
+            var bytes = try store.open(Array(sealed), table: "files", tag: Array(id.utf8))
+            defer { wipe(&bytes) }
+            guard case .file(_, let offer) = try Payload(decoding: bytes) else { throw ClientError.damagedStore(path: store.path, reason: "a file record is not a file") }
+            return offer
+        }
+        var isDirectory: ObjCBool = false
+        var destination = path
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let safeName = offer.name.replacingOccurrences(of: "/", with: "_")
+            destination = (path as NSString).appendingPathComponent(safeName.hasPrefix(".") ? "_" + safeName : safeName)
+        }
+        if !overwrite, FileManager.default.fileExists(atPath: destination) {
+            throw ClientError.file("\(destination) already exists; choose another --output or pass --force")
+        }
+        let partial = destination + ".caucus-partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let output = FileHandle(forWritingAtPath: partial)
+        else { throw ClientError.file("cannot write \(partial)") }
+        var finished = false
+        defer {
+            try? output.close()
+            if !finished { try? FileManager.default.removeItem(atPath: partial) }
+        }
+        let client = try await connected()
+        let limit = Int(client.welcome?.limits.maxBlobChunkBytes ?? 256 << 10)
+        let sealedChunk = Int(offer.chunkSize) + XChaCha20Poly1305.overhead
+        let perRequest = max(1, limit / sealedChunk) * sealedChunk
+        let key: SymmetricKey
+        do { key = try SymmetricKey(bytes: SecureBytes(copying: offer.key)) } catch { throw ClientError.file("the file's key is invalid") }
+        var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
+        var offset: UInt64 = 0, index: UInt64 = 0, written: UInt64 = 0, sawLast = false
+        let refused = ClientError.file("the file \(offer.name) failed its integrity check (altered or cut short on the relay); nothing was kept")
+        do {
+            while !sawLast {
+                let reply = try await client.request(.getBlobChunk(WireGetBlobChunk.with {
+                    $0.blobID = Data(offer.blobID)
+                    $0.offset = offset
+                    $0.length = UInt32(perRequest)
+                }))
+                guard case .blobChunk(let part) = reply, !part.data.isEmpty else { throw refused }
+                let data = Array(part.data)
+                offset += UInt64(data.count)
+                let atEnd = offset >= part.totalSize
+                var start = 0
+                while start < data.count {
+                    let end = min(start + sealedChunk, data.count)
+                    guard end - start == sealedChunk || (atEnd && end == data.count) else { throw refused }
+                    let isLast = atEnd && end == data.count
+                    var plain: [UInt8]
+                    do {
+                        plain = try XChaCha20Poly1305.open(Array(data[start..<end]), using: key,
+                                                           authenticating: Self.chunkAssociatedData(blobID: offer.blobID, index: index, last: isLast))
+                    } catch {
+                        throw refused
+                    }
+                    hasher.update(plain)
+                    try output.write(contentsOf: plain)
+                    written += UInt64(plain.count)
+                    wipe(&plain)
+                    index += 1
+                    start = end
+                    if isLast { sawLast = true }
+                }
+                guard sawLast || !atEnd else { throw refused }
+                progress?(written, offer.size)
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch let error as RelayError {
+            throw error.code == .notFound ? ClientError.file("the relay no longer has \(offer.name) (expired or removed)") : ClientError.relayRefused(error.description)
+        } catch {
+            throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
+        }
+        guard written == offer.size, ConstantTime.equals(hasher.finalize(), offer.digest) else { throw refused }
+        do {
+            try output.synchronize()
+            if overwrite { try? FileManager.default.removeItem(atPath: destination) }
+            try FileManager.default.moveItem(atPath: partial, toPath: destination)
+        } catch {
+            throw ClientError.file("cannot write \(destination): \(error.localizedDescription)")
+        }
+        finished = true
+        return (FileInfo(id: id, name: offer.name, size: written), destination)
+    }
+
+    /// "1.5 MiB" for a byte count.
+    public static func describe(bytes: UInt64) -> String {
+        switch bytes {
+        case ..<1024: "\(bytes) B"
+        case ..<(1 << 20): String(format: "%.1f KiB", Double(bytes) / 1024)
+        case ..<(1 << 30): String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+        default: String(format: "%.1f GiB", Double(bytes) / 1_073_741_824)
+        }
+    }
+}

@@ -1,0 +1,322 @@
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import GRDB
+
+/// Groups: creating, inviting, admitting, joining, removing and promoting (Protocol.md §9.5).
+extension Account {
+    /// How long an invite lasts unless the inviter says otherwise.
+    public static let defaultInviteLifetime: UInt32 = 7 * 86_400
+
+    /// Creates a group with this user as its only admin and its relay route.
+    public func createGroup(name: String) async throws(ClientError) -> GroupSummary {
+        try Self.validate(groupName: name)
+        guard try findGroup(named: name) == nil else { throw ClientError.invalidArgument("you already have a group called \(name)") }
+        let client = try await connected()
+        let session = GroupSession(founder: identity)
+        let routing = Ed25519.PrivateKey()
+        let update = routingUpdate(groupID: session.groupID, serial: 1, signer: routing, add: [identity.publicKey], remove: [])
+        do { _ = try await client.request(.updateGroupRouting(update)) } catch {
+            throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
+        }
+        let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
+        try write { db in
+            try saveGroup(db, info, session, routing: routing)
+            try addLine(db, .group(session.groupID), .notice, "you created the group \(name)", expirySeconds: 0, unread: false)
+        }
+        return GroupSummary(id: session.groupID, name: name, members: 1, isAdmin: true, removed: false, expirySeconds: 0)
+    }
+
+    static func validate(groupName: String) throws(ClientError) {
+        guard !groupName.isEmpty, groupName.count <= 64, !groupName.contains(where: \.isNewline),
+              !groupName.hasPrefix("did:"), groupName.trimmingCharacters(in: .whitespaces) == groupName
+        else { throw ClientError.invalidArgument("a group name is 1 to 64 characters on one line, without spaces at its ends") }
+    }
+
+    nonisolated func routingUpdate(
+        groupID: [UInt8], serial: UInt64, signer: Ed25519.PrivateKey, add: [Ed25519.PublicKey], remove: [Ed25519.PublicKey]
+    ) -> WireUpdateGroupRouting {
+        let adminKey = Data(signer.publicKey.rawRepresentation)
+        let added = add.map { Data($0.rawRepresentation) }, removed = remove.map { Data($0.rawRepresentation) }
+        let statement = RelayProtocol.groupRoutingStatement(
+            groupID: Data(groupID), serial: serial, adminKey: adminKey, add: added, remove: removed)
+        return WireUpdateGroupRouting.with {
+            $0.groupID = Data(groupID)
+            $0.serial = serial
+            $0.adminKey = adminKey
+            $0.add = added
+            $0.remove = removed
+            $0.signature = Data(signer.signature(for: statement).rawRepresentation)
+        }
+    }
+
+    /// The groups this user is or was in.
+    public func groups() throws(ClientError) -> [GroupSummary] {
+        try read { db in
+            try allGroups(db).map { info, session in
+                GroupSummary(id: session.groupID, name: info.name, members: session.chain.roster.count,
+                             isAdmin: session.chain.roster[identity.publicKey] == .admin, removed: info.removed,
+                             expirySeconds: info.expirySeconds)
+            }.sorted { $0.name < $1.name }
+        }
+    }
+
+    func findGroup(named name: String) throws(ClientError) -> [UInt8]? {
+        try read { db in try findGroup(db, named: name) }
+    }
+
+    nonisolated func findGroup(_ db: Database, named name: String) throws -> [UInt8]? {
+        try allGroups(db).first { $0.0.name.caseInsensitiveCompare(name) == .orderedSame }?.1.groupID
+    }
+
+    /// The group a user typed, by name.
+    func group(named name: String) throws(ClientError) -> [UInt8] {
+        guard let id = try findGroup(named: name) else { throw ClientError.unknownTarget(name) }
+        return id
+    }
+
+    /// The members of a group as the signed membership chain has them.
+    public func members(of groupName: String) throws(ClientError) -> [MemberSummary] {
+        let id = try group(named: groupName)
+        return try read { db in
+            guard let (_, session, _) = try groupRow(db, id) else { return [] }
+            return try session.chain.roster.map { key, role in
+                let record = try contact(db, key)
+                let isMe = key == identity.publicKey
+                return MemberSummary(did: DID(publicKey: key), name: isMe ? try myName(db) : record?.name,
+                                     isAdmin: role == .admin, verified: record?.verified ?? false, isMe: isMe)
+            }.sorted { ($0.isMe ? 0 : 1, $0.name ?? "~", $0.did.description) < ($1.isMe ? 0 : 1, $1.name ?? "~", $1.did.description) }
+        }
+    }
+
+    nonisolated func myName(_ db: Database) throws -> String {
+        String(decoding: try getMeta(db, "name") ?? [], as: UTF8.self)
+    }
+
+    // MARK: Invites
+
+    /// Makes a one-time invite to a group (admins only) that lasts `lifetime` seconds.
+    public func createInvite(group groupName: String, lifetime: UInt32 = Account.defaultInviteLifetime) throws(ClientError) -> InviteCode {
+        let id = try group(named: groupName)
+        guard let relay = try relays().first else { throw ClientError.noRelay }
+        let inviteID = Random.bytes(16), secret = Random.bytes(16)
+        try write { db in
+            guard let (info, session, _) = try groupRow(db, id), !info.removed else { throw ClientError.notMember(group: groupName) }
+            guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: groupName) }
+            let record = InviteRecord(groupID: Hex.encode(id), secret: Hex.encode(secret))
+            try db.execute(sql: "INSERT INTO invites (id, sealed, expires_at) VALUES (?, ?, ?)", arguments: [
+                Data(inviteID), store.sealJSON(record, table: "invites", tag: inviteID),
+                ClientStore.now() + Int64(lifetime) * 1000,
+            ])
+        }
+        return InviteCode(inviter: identity.publicKey, inviteID: inviteID, secret: secret, relay: relay)
+    }
+
+    /// Handles a join request: checks the invite, adds the joiner, sends them the welcome, routes
+    /// the group to them and tells the group. A bad request is answered with a refusal.
+    nonisolated func admit(_ db: Database, _ joiner: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], name: String) throws {
+        func refuse(_ reason: String) throws {
+            noteLater("refused a join request from \(DID(publicKey: joiner).short): \(reason)")
+            try enqueuePairwise(db, .joinRefused(inviteID: inviteID, reason: reason), to: joiner)
+        }
+        guard let row = try Row.fetchOne(db, sql: "SELECT sealed, expires_at, used FROM invites WHERE id = ?", arguments: [Data(inviteID)]) else {
+            return try refuse("this invite does not exist (or was withdrawn)")
+        }
+        let record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: inviteID)
+        guard let expected = Hex.decode(record.secret), ConstantTime.equals(expected, secret) else {
+            return try refuse("this invite's secret does not match")
+        }
+        guard (row["used"] as Int64) == 0 else { return try refuse("this invite was already used") }
+        guard (row["expires_at"] as Int64) > ClientStore.now() else { return try refuse("this invite has expired") }
+        guard let groupID = Hex.decode(record.groupID), let (info, session, routing) = try groupRow(db, groupID), !info.removed else {
+            return try refuse("the group no longer exists")
+        }
+        guard session.chain.roster[identity.publicKey] == .admin, let routing else {
+            return try refuse("the inviter is no longer an admin of the group")
+        }
+        guard session.chain.roster[joiner] == nil else { return try refuse("you are already a member") }
+        try db.execute(sql: "UPDATE invites SET used = 1 WHERE id = ?", arguments: [Data(inviteID)])
+        try learnName(db, joiner, name, in: .group(groupID))
+
+        var next = session
+        let (entry, welcome) = try next.add(joiner, role: .member, by: identity)
+        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
+        for member in session.chain.roster.keys where member != identity.publicKey {
+            if let name = try contact(db, member)?.name { names.append((member, name)) }
+        }
+        // Welcome first, then the route, then the change told to the group in the epoch before it.
+        try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
+        try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(next.chain.entries.count), signer: routing, add: [joiner], remove: []))
+        var current = session
+        try enqueueGroup(db, &current, .membership(entry), info: info)
+        try saveGroup(db, info, next, routing: routing)
+        try describe(db, entry, in: .group(groupID))
+    }
+
+    /// Joins with a welcome from an admin.
+    nonisolated func joinGroup(
+        _ db: Database, _ welcome: GroupWelcome, from admin: Ed25519.PublicKey, name: String, expiry: UInt32,
+        names: [(Ed25519.PublicKey, String)]
+    ) throws {
+        let session: GroupSession
+        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, from: admin) } catch {
+            noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
+            return
+        }
+        if let (existing, _, _) = try groupRow(db, session.groupID), !existing.removed {
+            noteLater("a second welcome to \(existing.name) was ignored")
+            return
+        }
+        var groupName = name
+        if let clash = try findGroup(db, named: name), clash != session.groupID { groupName = name + " (" + DID(publicKey: admin).short + ")" }
+        try? Self.validate(groupName: groupName)
+        let info = GroupInfo(groupID: Hex.encode(session.groupID), name: groupName, expirySeconds: expiry)
+        try saveGroup(db, info, session, routing: nil)
+        let conversation = Conversation.group(session.groupID)
+        for (key, memberName) in names where session.chain.roster[key] != nil {
+            try learnName(db, key, memberName, in: conversation)
+        }
+        try addLine(db, conversation, .notice, "you joined \(groupName), admitted by \(try displayName(db, admin))", expirySeconds: 0)
+        try setMeta(db, "joined:" + Hex.encode(session.groupID), [1])
+        var state = session
+        try enqueueGroup(db, &state, .profile(name: try myName(db)), info: info)
+        try saveGroup(db, info, state, routing: nil)
+        try retryPutAside(db)
+    }
+
+    nonisolated func acceptEpochKey(_ db: Database, _ key: GroupEpochKey, from author: Ed25519.PublicKey) throws {
+        guard let (info, session, routing) = try groupRow(db, key.groupID) else { return }
+        var state = session
+        do { try state.receive(epochKey: key, from: author) } catch {
+            try addLine(db, .group(key.groupID), .warning, "an epoch key from \(try displayName(db, author)) was refused: \(error)")
+            return
+        }
+        try saveGroup(db, info, state, routing: routing)
+        try retryPutAside(db)
+    }
+
+    nonisolated func acceptRoutingKey(_ db: Database, groupID: [UInt8], seed: [UInt8], from author: Ed25519.PublicKey) throws {
+        guard let (info, session, _) = try groupRow(db, groupID),
+              session.chain.roster[author] == .admin, session.chain.roster[identity.publicKey] == .admin
+        else { return }
+        var seedCopy = seed
+        defer { wipe(&seedCopy) }
+        let routing = try Ed25519.PrivateKey(seed: SecureBytes(copying: seedCopy))
+        try saveGroup(db, info, session, routing: routing)
+    }
+
+    // MARK: Joining
+
+    /// What became of a join request.
+    public enum JoinOutcome: Sendable, Equatable {
+        /// Admitted: the group's name.
+        case joined(String)
+        /// The request is with the inviter, who admits it when their client next runs.
+        case pending
+    }
+
+    /// Redeems an invite: asks the inviter to admit this user and waits up to `wait` for the answer.
+    public func join(_ code: InviteCode, wait: Duration = .seconds(30)) async throws(ClientError) -> JoinOutcome {
+        guard code.inviter != identity.publicKey else { throw ClientError.invalidInvite("it is your own invite") }
+        if try relays().isEmpty { try addRelay(code.relay) }
+        try await ensureSession(with: code.inviter)
+        let name = try displayName()
+        try write { db in
+            try enqueuePairwise(db, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
+            try enqueuePairwise(db, .profile(name: name), to: code.inviter)
+        }
+        try await flushOutbox()
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        let refusalKey = "refused:" + Hex.encode(code.inviteID)
+        let joinedBefore = Set(try groups().map(\.id))
+        repeat {
+            try await sync(idle: .milliseconds(200))
+            if let reason = try read({ db in try getMeta(db, refusalKey) }) {
+                throw ClientError.joinRefused(String(decoding: reason, as: UTF8.self))
+            }
+            if let group = try groups().first(where: { !joinedBefore.contains($0.id) }) { return .joined(group.name) }
+            try? await Task.sleep(for: .milliseconds(300))
+        } while clock.now < deadline
+        return .pending
+    }
+
+    // MARK: Removing and promoting
+
+    /// Removes a member (admins only): a new epoch whose key goes to every remaining member.
+    public func remove(member target: String, from groupName: String) async throws(ClientError) {
+        let id = try group(named: groupName)
+        let member = try resolveMember(target, in: id)
+        guard member != identity.publicKey else { throw ClientError.invalidArgument("to leave a group, ask an admin to remove you") }
+        let (session, routing) = try adminState(id, groupName)
+        for other in session.chain.roster.keys where other != identity.publicKey && other != member {
+            try await ensureSession(with: other)
+        }
+        try write { db in
+            guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
+            var next = current
+            let (entry, epochKey): (MembershipEntry, GroupEpochKey)
+            do { (entry, epochKey) = try next.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
+            var old = current
+            try enqueueGroup(db, &old, .membership(entry), info: info)
+            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(next.chain.entries.count), signer: routing, add: [], remove: [member]))
+            for other in next.chain.roster.keys where other != identity.publicKey {
+                try enqueuePairwise(db, .epochKey(epochKey), to: other)
+            }
+            try saveGroup(db, info, next, routing: routing)
+            try describe(db, entry, in: .group(id))
+        }
+        try await flushOutbox()
+    }
+
+    /// Makes a member an admin (admins only) and hands them the group's routing key.
+    public func promote(member target: String, in groupName: String) async throws(ClientError) {
+        let id = try group(named: groupName)
+        let member = try resolveMember(target, in: id)
+        let (session, routing) = try adminState(id, groupName)
+        guard session.chain.roster[member] != .admin else { throw ClientError.invalidArgument("\(target) is already an admin") }
+        try await ensureSession(with: member)
+        try write { db in
+            guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
+            var next = current
+            let entry: MembershipEntry
+            do { entry = try next.setRole(member, to: .admin, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
+            var old = current
+            try enqueueGroup(db, &old, .membership(entry), info: info)
+            // The route's serial follows the chain's length, so a role change moves it too.
+            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(next.chain.entries.count), signer: routing, add: [], remove: []))
+            var seed = routing.seed.withUnsafeBytes { Array($0) }
+            defer { wipe(&seed) }
+            try enqueuePairwise(db, .routingKey(groupID: id, seed: seed), to: member)
+            try saveGroup(db, info, next, routing: routing)
+            try describe(db, entry, in: .group(id))
+        }
+        try await flushOutbox()
+    }
+
+    private func adminState(_ id: [UInt8], _ groupName: String) throws(ClientError) -> (GroupSession, Ed25519.PrivateKey) {
+        try read { db in
+            guard let (info, session, routing) = try groupRow(db, id), !info.removed else { throw ClientError.notMember(group: groupName) }
+            guard session.chain.roster[identity.publicKey] == .admin, let routing else { throw ClientError.notAdmin(group: groupName) }
+            return (session, routing)
+        }
+    }
+
+    /// A member of a group by display name, DID or short DID.
+    func resolveMember(_ text: String, in groupID: [UInt8]) throws(ClientError) -> Ed25519.PublicKey {
+        let candidates = try read { db -> [(Ed25519.PublicKey, String)] in
+            guard let (_, session, _) = try groupRow(db, groupID) else { return [] }
+            return try session.chain.roster.keys.compactMap { key in
+                let did = DID(publicKey: key)
+                let name = try displayName(db, key)
+                if did.description == text || did.short == text || name.caseInsensitiveCompare(text) == .orderedSame { return (key, name) }
+                return nil
+            }
+        }
+        guard !candidates.isEmpty else { throw ClientError.unknownTarget(text) }
+        guard candidates.count == 1 else {
+            throw ClientError.ambiguousTarget(text, candidates: candidates.map { "\($0.1) (\(DID(publicKey: $0.0).description))" })
+        }
+        return candidates[0].0
+    }
+}

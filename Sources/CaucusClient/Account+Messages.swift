@@ -1,0 +1,222 @@
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import GRDB
+
+/// Sending, reading and the settings of a conversation.
+extension Account {
+    // MARK: Encrypting into the outbox
+
+    /// Encrypts a payload for one person and queues it, saving the session in the same transaction.
+    nonisolated func enqueuePairwise(_ db: Database, _ payload: Payload, to peer: Ed25519.PublicKey,
+                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws {
+        var plaintext = payload.encoded()
+        defer { wipe(&plaintext) }
+        let envelope = try sealPairwise(db, plaintext, to: peer)
+        try enqueue(db, WireSendMessage.with {
+            $0.messageID = Data(id)
+            $0.recipients = [Data(peer.rawRepresentation)]
+            $0.payload = Data(envelope)
+            $0.ttlSeconds = ttl
+        })
+    }
+
+    /// Encrypts a payload once for a whole group and queues it; `session` is advanced in place.
+    nonisolated func enqueueGroup(_ db: Database, _ session: inout GroupSession, _ payload: Payload, info: GroupInfo,
+                                  id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws {
+        var plaintext = payload.encoded()
+        defer { wipe(&plaintext) }
+        let message: [UInt8]
+        do { message = try session.encrypt(plaintext, identity: identity) } catch GroupError.epochKeyPending {
+            throw ClientError.groupRefused("\(info.name) is changing keys after a removal; try again once the admin's client has sent them")
+        } catch {
+            throw ClientError.groupRefused("\(error)")
+        }
+        try enqueue(db, WireSendMessage.with {
+            $0.messageID = Data(id)
+            $0.groupID = Data(session.groupID)
+            $0.payload = Data(message)
+            $0.ttlSeconds = ttl
+        })
+    }
+
+    /// Encrypts a payload for a conversation and queues it.
+    nonisolated func enqueue(_ db: Database, _ payload: Payload, in conversation: Conversation, id: [UInt8], ttl: UInt32) throws {
+        switch conversation {
+        case .direct(let peer):
+            try enqueuePairwise(db, payload, to: peer, id: id, ttl: ttl)
+        case .group(let groupID):
+            guard let (info, session, routing) = try groupRow(db, groupID) else { throw ClientError.unknownTarget(Hex.encode(groupID)) }
+            guard !info.removed else { throw ClientError.notMember(group: info.name) }
+            var state = session
+            try enqueueGroup(db, &state, payload, info: info, id: id, ttl: ttl)
+            try saveGroup(db, info, state, routing: routing)
+        }
+    }
+
+    // MARK: Targets
+
+    /// What the user typed as a target: a group name, a person's display name, or a DID.
+    public func resolve(_ target: String) throws(ClientError) -> Conversation {
+        if let did = DID(target) {
+            guard did.publicKey != identity.publicKey else { throw ClientError.invalidArgument("that is your own DID") }
+            return .direct(did.publicKey)
+        }
+        if target.hasPrefix("did:") { throw ClientError.invalidArgument("\(target) is not a valid DID") }
+        return try read { db in
+            if let id = try findGroup(db, named: target) { return .group(id) }
+            let people = try allContacts(db).filter { key, record in
+                record.name?.caseInsensitiveCompare(target) == .orderedSame || DID(publicKey: key).short == target
+            }
+            guard !people.isEmpty else { throw ClientError.unknownTarget(target) }
+            guard people.count == 1 else {
+                throw ClientError.ambiguousTarget(target, candidates: people.map { "\($0.1.name ?? "?") (\($0.1.did))" })
+            }
+            return .direct(people[0].0)
+        }
+    }
+
+    /// The name of a conversation as the user sees it.
+    public func name(of conversation: Conversation) throws(ClientError) -> String {
+        try read { db in try conversationName(db, conversation) }
+    }
+
+    // MARK: Sending
+
+    /// How a send went.
+    public enum SendOutcome: Sendable, Equatable {
+        /// The relay has it, stored durably.
+        case sent
+        /// Saved here, encrypted, and sent the next time the relay is reachable (the reason why not now).
+        case queued(String)
+    }
+
+    /// Sends a text message to a conversation.
+    @discardableResult
+    public func send(_ text: String, to conversation: Conversation) async throws(ClientError) -> SendOutcome {
+        guard !text.isEmpty, text.utf8.count <= 60_000 else { throw ClientError.invalidArgument("a message is 1 to 60,000 bytes") }
+        return try await deliver(to: conversation) { db, stamp in
+            (.text(stamp, text), { db in try self.addLine(db, conversation, .text, text, sender: self.identity.publicKey,
+                                                          sentAt: stamp.sentAt, expirySeconds: stamp.expirySeconds) })
+        }
+    }
+
+    /// Encrypts, stores and queues a visible payload, then tries to send it now.
+    func deliver(
+        to conversation: Conversation,
+        _ make: (Database, MessageStamp) throws -> (Payload, (Database) throws -> Void)
+    ) async throws(ClientError) -> SendOutcome {
+        if case .direct(let peer) = conversation {
+            do { try await ensureSession(with: peer) } catch {
+                // With a session already here the message can wait in the outbox; a first one cannot.
+                guard case .relayUnreachable = error, try read({ db in try hasSession(db, peer: peer) }) else { throw error }
+            }
+        }
+        try write { db in
+            let timer = try expiry(db, conversation)
+            let stamp = MessageStamp(id: Random.bytes(16), sentAt: UInt64(ClientStore.now()), expirySeconds: timer)
+            let (payload, record) = try make(db, stamp)
+            try enqueue(db, payload, in: conversation, id: stamp.id, ttl: timer)
+            try record(db)
+            if case .direct(let peer) = conversation, try contact(db, peer) == nil {
+                try saveContact(db, peer, ContactRecord(did: DID(publicKey: peer).description))
+            }
+        }
+        do {
+            try await connected()
+            try await flushOutbox()
+        } catch {
+            return .queued(error.description)
+        }
+        let left = try queuedCount()
+        return left == 0 ? .sent : .queued("\(left) request(s) still queued")
+    }
+
+    /// Sends this user's display name to a person (so they know who wrote).
+    func introduce(to peer: Ed25519.PublicKey) throws(ClientError) {
+        try write { db in try enqueuePairwise(db, .profile(name: try myName(db)), to: peer) }
+    }
+
+    // MARK: Reading
+
+    /// Unread lines, oldest first; `markRead` marks them read.
+    public func unread(markRead: Bool = true) throws(ClientError) -> [MessageView] {
+        try write { db in
+            let conversations = try knownConversations(db)
+            let lines = try loadLines(db, sql: "SELECT seq, conversation, sealed, expires_at FROM messages WHERE unread = 1 ORDER BY seq",
+                                      arguments: [], conversations: conversations)
+            if markRead { try db.execute(sql: "UPDATE messages SET unread = 0 WHERE unread = 1") }
+            return lines
+        }
+    }
+
+    /// The last `limit` lines of a conversation, oldest first; marks them read.
+    public func history(_ conversation: Conversation, limit: Int = 50) throws(ClientError) -> [MessageView] {
+        try write { db in
+            let tag = Data(store.tag(conversation.key))
+            let lines = try loadLines(db, sql: """
+                SELECT * FROM (SELECT seq, conversation, sealed, expires_at FROM messages WHERE conversation = ?
+                               ORDER BY seq DESC LIMIT ?) ORDER BY seq
+                """, arguments: [tag, limit], conversations: [Array(tag): conversation])
+            try db.execute(sql: "UPDATE messages SET unread = 0 WHERE conversation = ? AND unread = 1", arguments: [tag])
+            return lines
+        }
+    }
+
+    // MARK: Disappearing messages
+
+    /// Sets a conversation's disappearing-message timer (0: off) for every member.
+    public func setExpiry(_ seconds: UInt32, for conversation: Conversation) async throws(ClientError) -> SendOutcome {
+        try await deliver(to: conversation) { db, stamp in
+            let set = MessageStamp(id: stamp.id, sentAt: stamp.sentAt, expirySeconds: seconds)
+            return (.expiry(set), { db in
+                switch conversation {
+                case .group(let id):
+                    guard let (info, session, routing) = try self.groupRow(db, id) else { return }
+                    var updated = info
+                    updated.expirySeconds = seconds
+                    try self.saveGroup(db, updated, session, routing: routing)
+                case .direct:
+                    var record = try self.conversationRecord(db, conversation)
+                    record.expirySeconds = seconds
+                    try self.saveConversation(db, conversation, record)
+                }
+                try self.addLine(db, conversation, .notice, "you \(Self.describeTimer(seconds))", expirySeconds: 0, unread: false)
+            })
+        }
+    }
+
+    // MARK: Verification
+
+    /// What `caucus verify` shows for a person.
+    public struct Verification: Sendable {
+        public var did: DID
+        public var name: String?
+        public var safetyNumber: SafetyNumber
+        public var verified: Bool
+    }
+
+    /// The safety number with a person, and whether they were marked verified.
+    public func verification(of target: String) throws(ClientError) -> Verification {
+        guard case .direct(let peer) = try resolve(target) else {
+            throw ClientError.invalidArgument("\(target) is a group; verify one member at a time")
+        }
+        return try read { db in
+            let record = try contact(db, peer)
+            return Verification(did: DID(publicKey: peer), name: record?.name,
+                                safetyNumber: SafetyNumber(identity.publicKey, peer), verified: record?.verified ?? false)
+        }
+    }
+
+    /// Marks a person verified (after comparing safety numbers in person) or not.
+    public func setVerified(_ target: String, _ verified: Bool) throws(ClientError) {
+        guard case .direct(let peer) = try resolve(target) else {
+            throw ClientError.invalidArgument("\(target) is a group; verify one member at a time")
+        }
+        try write { db in
+            var record = try contact(db, peer) ?? ContactRecord(did: DID(publicKey: peer).description)
+            record.verified = verified
+            try saveContact(db, peer, record)
+        }
+    }
+}

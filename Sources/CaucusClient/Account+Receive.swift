@@ -1,0 +1,227 @@
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import GRDB
+import SwiftProtobuf
+
+/// Opening what the relay delivers. Each delivery is handled in one transaction that also records
+/// its id, so a crash before the acknowledgement neither loses it nor shows it twice.
+extension Account {
+    /// Opens, checks and stores one delivery.
+    func receive(_ delivery: WireDelivery) throws(ClientError) {
+        try write { db in
+            let id = Data(delivery.messageID)
+            guard try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) == nil else { return }
+            try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, ClientStore.now()])
+            if delivery.groupID.isEmpty {
+                try receivePairwise(db, delivery)
+            } else {
+                _ = try receiveGroup(db, delivery)
+            }
+        }
+        let notes = pendingNotes.withLock { notes in defer { notes = [] }; return notes }
+        for text in notes { note(text) }
+    }
+
+    nonisolated func noteLater(_ text: String) { pendingNotes.withLock { $0.append(text) } }
+
+    // MARK: Pairwise
+
+    private nonisolated func receivePairwise(_ db: Database, _ delivery: WireDelivery) throws {
+        let sender: Ed25519.PublicKey, opened: DecryptedMessage
+        do {
+            (sender, opened) = try openPairwise(db, Array(delivery.payload))
+        } catch SessionError.duplicate {
+            noteLater("a message the relay delivered again (a replay) was recognised and dropped")
+            return
+        } catch let error as SessionError {
+            noteLater("a message that could not be opened was dropped: \(error)")
+            return
+        } catch let error as CryptoError {
+            noteLater("a message that could not be opened was dropped: \(error)")
+            return
+        }
+        let conversation = Conversation.direct(sender)
+        if try contact(db, sender) == nil { try saveContact(db, sender, ContactRecord(did: DID(publicKey: sender).description)) }
+        for event in opened.events {
+            switch event {
+            case .gap(let missing):
+                try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try displayName(db, sender)) have not arrived (yet)")
+            case .lateArrival:
+                try addLine(db, conversation, .notice, "a delayed message from \(try displayName(db, sender)) arrived out of order")
+            }
+        }
+        let payload: Payload
+        do { payload = try Payload(decoding: opened.plaintext) } catch {
+            try addLine(db, conversation, .warning, "a message from \(try displayName(db, sender)) could not be read: \(error)")
+            return
+        }
+        switch payload {
+        case let .text(stamp, text):
+            try addLine(db, conversation, .text, text, sender: sender, sentAt: stamp.sentAt, expirySeconds: stamp.expirySeconds)
+        case let .file(stamp, offer):
+            try storeFile(db, offer, stamp: stamp, from: sender, in: conversation)
+        case .profile(let name):
+            try learnName(db, sender, name, in: conversation)
+        case .expiry(let stamp):
+            var record = try conversationRecord(db, conversation)
+            record.expirySeconds = stamp.expirySeconds
+            try saveConversation(db, conversation, record)
+            try addLine(db, conversation, .notice, "\(try displayName(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
+        case .membership:
+            noteLater("\(try displayName(db, sender)) sent a group change outside its group; ignored")
+        case let .joinRequest(inviteID, secret, name):
+            try admit(db, sender, inviteID: inviteID, secret: secret, name: name)
+        case let .welcome(welcome, groupName, expiry, names):
+            try joinGroup(db, welcome, from: sender, name: groupName, expiry: expiry, names: names)
+        case .epochKey(let key):
+            try acceptEpochKey(db, key, from: sender)
+        case let .routingKey(groupID, seed):
+            try acceptRoutingKey(db, groupID: groupID, seed: seed, from: sender)
+        case let .joinRefused(inviteID, reason):
+            try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
+        }
+    }
+
+    // MARK: Groups
+
+    /// Opens a group delivery; returns false when it was put aside until its keys arrive.
+    nonisolated func receiveGroup(_ db: Database, _ delivery: WireDelivery) throws -> Bool {
+        let groupID = Array(delivery.groupID)
+        guard let (info, session, routing) = try groupRow(db, groupID) else {
+            try putAside(db, delivery)
+            return false
+        }
+        var state = session
+        let conversation = Conversation.group(groupID)
+        let message: GroupMessage
+        do {
+            message = try state.decrypt(Array(delivery.payload))
+        } catch GroupError.unknownEpoch(let epoch) where epoch > state.currentEpoch {
+            try putAside(db, delivery)
+            return false
+        } catch GroupError.replay {
+            try addLine(db, conversation, .warning, "a group message the relay delivered again (a replay) was recognised and dropped")
+            return true
+        } catch GroupError.unknownEpoch {
+            // From before this member joined (or an epoch already discarded): not ours to read.
+            return true
+        } catch {
+            try addLine(db, conversation, .warning, "a group message that could not be opened was dropped: \(error)")
+            return true
+        }
+        let sender = message.sender
+        for event in message.events {
+            switch event {
+            case .gap(let missing):
+                try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try displayName(db, sender)) have not arrived (yet)")
+            case .lateArrival:
+                try addLine(db, conversation, .notice, "a delayed message from \(try displayName(db, sender)) arrived out of order")
+            case .unseenPredecessors(let count):
+                try addLine(db, conversation, .warning, """
+                    \(try displayName(db, sender)) had seen \(count) message(s) you have not received: \
+                    the relay may be withholding them
+                    """)
+            }
+        }
+        var newInfo = info
+        let payload: Payload
+        do { payload = try Payload(decoding: message.plaintext) } catch {
+            try saveGroup(db, newInfo, state, routing: routing)
+            try addLine(db, conversation, .warning, "a message from \(try displayName(db, sender)) could not be read: \(error)")
+            return true
+        }
+        switch payload {
+        case let .text(stamp, text):
+            try saveGroup(db, newInfo, state, routing: routing)
+            try addLine(db, conversation, .text, text, sender: sender, sentAt: stamp.sentAt, expirySeconds: stamp.expirySeconds)
+        case let .file(stamp, offer):
+            try saveGroup(db, newInfo, state, routing: routing)
+            try storeFile(db, offer, stamp: stamp, from: sender, in: conversation)
+        case .profile(let name):
+            try saveGroup(db, newInfo, state, routing: routing)
+            try learnName(db, sender, name, in: conversation)
+        case .expiry(let stamp):
+            newInfo.expirySeconds = stamp.expirySeconds
+            try saveGroup(db, newInfo, state, routing: routing)
+            try addLine(db, conversation, .notice, "\(try displayName(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
+        case .membership(let entry):
+            do {
+                try state.apply(entry)
+            } catch {
+                try saveGroup(db, newInfo, state, routing: routing)
+                try addLine(db, conversation, .warning, "a membership change that does not follow the group's signed history was refused: \(error)")
+                return true
+            }
+            var keepRouting = routing
+            if case .remove(let member) = entry.action, member == identity.publicKey {
+                newInfo.removed = true
+                keepRouting = nil
+            }
+            if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
+            try saveGroup(db, newInfo, state, routing: keepRouting)
+            try describe(db, entry, in: conversation)
+        default:
+            try saveGroup(db, newInfo, state, routing: routing)
+            try addLine(db, conversation, .warning, "\(try displayName(db, sender)) sent a message that does not belong in a group; ignored")
+        }
+        return true
+    }
+
+    /// Tells the group what a membership entry did.
+    nonisolated func describe(_ db: Database, _ entry: MembershipEntry, in conversation: Conversation) throws {
+        let author = try displayName(db, entry.author)
+        switch entry.action {
+        case .create:
+            try addLine(db, conversation, .notice, "\(author) created the group", expirySeconds: 0)
+        case .add(let member, let role):
+            let name = try displayName(db, member)
+            let verified = (try contact(db, member)?.verified ?? false) || member == identity.publicKey
+            try addLine(db, conversation, .notice, "\(author) added \(name)\(role == .admin ? " as an admin" : "")", expirySeconds: 0)
+            if !verified {
+                try addLine(db, conversation, .warning, "new member \(name) is not verified: compare safety numbers before trusting them", expirySeconds: 0)
+            }
+        case .remove(let member):
+            let text = member == identity.publicKey ? "\(author) removed you from the group" : "\(author) removed \(try displayName(db, member))"
+            try addLine(db, conversation, .notice, text, expirySeconds: 0)
+        case .setRole(let member, let role):
+            try addLine(db, conversation, .notice, "\(author) made \(try displayName(db, member)) \(role == .admin ? "an admin" : "a member")", expirySeconds: 0)
+        }
+    }
+
+    static func describeTimer(_ seconds: UInt32) -> String {
+        seconds == 0 ? "turned disappearing messages off" : "set messages to disappear after \(Duration.describe(seconds: seconds))"
+    }
+
+    /// Keeps a group delivery whose group or epoch key has not arrived yet.
+    private nonisolated func putAside(_ db: Database, _ delivery: WireDelivery) throws {
+        let id = Array(delivery.messageID)
+        try db.execute(sql: "INSERT OR IGNORE INTO deferred (id, sealed, at) VALUES (?, ?, ?)", arguments: [
+            Data(id), Data(store.seal(try delivery.serializedBytes(), table: "deferred", tag: id)), ClientStore.now(),
+        ])
+    }
+
+    /// Tries the deliveries put aside again (after a welcome or an epoch key); drops those older than a week.
+    nonisolated func retryPutAside(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM deferred WHERE at < ?", arguments: [ClientStore.now() - 7 * 86_400_000])
+        for row in try Row.fetchAll(db, sql: "SELECT id, sealed FROM deferred ORDER BY rowid") {
+            let id: Data = row["id"]
+            try db.execute(sql: "DELETE FROM deferred WHERE id = ?", arguments: [id])
+            let bytes = try store.open(Array(row["sealed"] as Data), table: "deferred", tag: Array(id))
+            guard let delivery = try? WireDelivery(serializedBytes: bytes) else { continue }
+            _ = try receiveGroup(db, delivery)
+        }
+    }
+}
+
+extension Duration {
+    /// "30 s", "5 min", "2 h", "1 d" for a timer.
+    static func describe(seconds: UInt32) -> String {
+        switch seconds {
+        case let s where s % 86_400 == 0: "\(s / 86_400) d"
+        case let s where s % 3_600 == 0: "\(s / 3_600) h"
+        case let s where s % 60 == 0: "\(s / 60) min"
+        default: "\(seconds) s"
+        }
+    }
+}

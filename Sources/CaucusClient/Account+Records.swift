@@ -1,0 +1,191 @@
+import CaucusCrypto
+import Foundation
+import GRDB
+
+/// Reading and writing the store's sealed records: contacts, groups, conversations, messages.
+extension Account {
+    // MARK: Contacts
+
+    nonisolated func contact(_ db: Database, _ key: Ed25519.PublicKey) throws -> ContactRecord? {
+        let tag = store.tag(key.rawRepresentation)
+        guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM contacts WHERE tag = ?", arguments: [Data(tag)]) else { return nil }
+        return try store.openJSON(ContactRecord.self, sealed, table: "contacts", tag: tag)
+    }
+
+    nonisolated func saveContact(_ db: Database, _ key: Ed25519.PublicKey, _ record: ContactRecord) throws {
+        let tag = store.tag(key.rawRepresentation)
+        try db.execute(sql: "INSERT OR REPLACE INTO contacts (tag, sealed) VALUES (?, ?)",
+                       arguments: [Data(tag), store.sealJSON(record, table: "contacts", tag: tag)])
+    }
+
+    nonisolated func allContacts(_ db: Database) throws -> [(Ed25519.PublicKey, ContactRecord)] {
+        try Row.fetchAll(db, sql: "SELECT tag, sealed FROM contacts").compactMap { row in
+            let record = try store.openJSON(ContactRecord.self, row["sealed"], table: "contacts", tag: Array(row["tag"] as Data))
+            guard let did = DID(record.did) else { return nil }
+            return (did.publicKey, record)
+        }
+    }
+
+    /// The name to show for `key`: "you", the display name, or a short DID.
+    nonisolated func displayName(_ db: Database, _ key: Ed25519.PublicKey) throws -> String {
+        if key == identity.publicKey { return "you" }
+        if let name = try contact(db, key)?.name { return name }
+        return DID(publicKey: key).short
+    }
+
+    /// Records a display name a peer announced, warning loudly when it is the name of a verified
+    /// contact with another key.
+    nonisolated func learnName(_ db: Database, _ key: Ed25519.PublicKey, _ name: String, in conversation: Conversation) throws {
+        guard key != identity.publicKey, (try? Self.validate(displayName: name)) != nil else { return }
+        var record = try contact(db, key) ?? ContactRecord(did: DID(publicKey: key).description)
+        let previous = record.name
+        guard previous != name else { return }
+        for (other, otherRecord) in try allContacts(db) where other != key && otherRecord.verified && otherRecord.name == name {
+            try addLine(db, conversation, .warning, """
+                WARNING: \(DID(publicKey: key).short) calls itself "\(name)", the name of your verified contact \
+                \(DID(publicKey: other).short), with a different key. It may be an impostor: compare safety numbers \
+                (caucus verify) before trusting it.
+                """)
+        }
+        record.name = name
+        try saveContact(db, key, record)
+        if let previous {
+            try addLine(db, conversation, .notice, "\(previous) is now called \(name)")
+        } else {
+            let verified = record.verified ? "" : " (not verified: compare safety numbers with `caucus verify \(name)`)"
+            try addLine(db, conversation, .notice, "\(DID(publicKey: key).short) is \(name)\(verified)")
+        }
+    }
+
+    // MARK: Groups
+
+    nonisolated func groupRow(_ db: Database, _ groupID: [UInt8]) throws -> (GroupInfo, GroupSession, Ed25519.PrivateKey?)? {
+        let tag = store.tag(groupID)
+        guard let row = try Row.fetchOne(db, sql: "SELECT info, state, routing FROM groups WHERE tag = ?", arguments: [Data(tag)]) else { return nil }
+        let info = try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: tag)
+        let state = try store.openSecret(row["state"], table: "groups.state", tag: tag)
+        let session: GroupSession
+        do { session = try GroupSession(serialized: state) } catch {
+            throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
+        }
+        var routing: Ed25519.PrivateKey?
+        if let sealed = row["routing"] as Data? {
+            routing = try Ed25519.PrivateKey(seed: try store.openSecret(sealed, table: "groups.routing", tag: tag))
+        }
+        return (info, session, routing)
+    }
+
+    nonisolated func saveGroup(_ db: Database, _ info: GroupInfo, _ session: GroupSession, routing: Ed25519.PrivateKey?) throws {
+        let tag = store.tag(session.groupID)
+        try db.execute(sql: "INSERT OR REPLACE INTO groups (tag, info, state, routing) VALUES (?, ?, ?, ?)", arguments: [
+            Data(tag),
+            store.sealJSON(info, table: "groups.info", tag: tag),
+            store.sealSecret(session.serialized(), table: "groups.state", tag: tag),
+            routing.map { store.sealSecret($0.seed, table: "groups.routing", tag: tag) },
+        ])
+    }
+
+    nonisolated func allGroups(_ db: Database) throws -> [(GroupInfo, GroupSession)] {
+        try Row.fetchAll(db, sql: "SELECT tag, info, state FROM groups").map { row in
+            let tag = Array(row["tag"] as Data)
+            let info = try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: tag)
+            let session: GroupSession
+            do { session = try GroupSession(serialized: try store.openSecret(row["state"], table: "groups.state", tag: tag)) } catch {
+                throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
+            }
+            return (info, session)
+        }
+    }
+
+    // MARK: Conversations
+
+    nonisolated func conversationRecord(_ db: Database, _ conversation: Conversation) throws -> ConversationRecord {
+        let tag = store.tag(conversation.key)
+        guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM conversations WHERE tag = ?", arguments: [Data(tag)]) else {
+            return ConversationRecord()
+        }
+        return try store.openJSON(ConversationRecord.self, sealed, table: "conversations", tag: tag)
+    }
+
+    nonisolated func saveConversation(_ db: Database, _ conversation: Conversation, _ record: ConversationRecord) throws {
+        let tag = store.tag(conversation.key)
+        try db.execute(sql: "INSERT OR REPLACE INTO conversations (tag, sealed) VALUES (?, ?)",
+                       arguments: [Data(tag), store.sealJSON(record, table: "conversations", tag: tag)])
+    }
+
+    /// The disappearing-message timer of a conversation, in seconds (0: off).
+    nonisolated func expiry(_ db: Database, _ conversation: Conversation) throws -> UInt32 {
+        switch conversation {
+        case .group(let id): try groupRow(db, id)?.0.expirySeconds ?? 0
+        case .direct: try conversationRecord(db, conversation).expirySeconds
+        }
+    }
+
+    nonisolated func conversationName(_ db: Database, _ conversation: Conversation) throws -> String {
+        switch conversation {
+        case .group(let id): try groupRow(db, id)?.0.name ?? "(unknown group)"
+        case .direct(let peer): try displayName(db, peer)
+        }
+    }
+
+    // MARK: Messages
+
+    /// Stores a line of a conversation (sealed), with its expiry, and tells the live screen.
+    @discardableResult
+    nonisolated func addLine(
+        _ db: Database, _ conversation: Conversation, _ kind: StoredMessage.Kind, _ text: String,
+        sender: Ed25519.PublicKey? = nil, sentAt: UInt64? = nil, fileID: String? = nil, expirySeconds: UInt32? = nil,
+        unread: Bool? = nil
+    ) throws -> MessageView {
+        let now = ClientStore.now()
+        let outgoing = sender == identity.publicKey
+        let message = StoredMessage(
+            kind: kind, outgoing: outgoing, sender: sender.map { DID(publicKey: $0).description }, text: text,
+            fileID: fileID, sentAt: sentAt ?? UInt64(now))
+        let timer = try expirySeconds ?? expiry(db, conversation)
+        let expiresAt: Int64? = timer > 0 ? now + Int64(timer) * 1000 : nil
+        let tag = store.tag(conversation.key)
+        try db.execute(sql: "INSERT INTO messages (conversation, sealed, at, unread, expires_at) VALUES (?, ?, ?, ?, ?)", arguments: [
+            Data(tag), Data(), now, (unread ?? !outgoing) ? 1 : 0, expiresAt,
+        ])
+        let sequence = db.lastInsertedRowID
+        // The row id is part of what the seal binds, so a line cannot be moved to another row.
+        try db.execute(sql: "UPDATE messages SET sealed = ? WHERE seq = ?",
+                       arguments: [store.sealJSON(message, table: "messages", tag: tag + Self.sequenceBytes(sequence)), sequence])
+        let view = MessageView(
+            sequence: sequence, conversation: conversation, conversationName: try conversationName(db, conversation),
+            senderName: try sender.map { try displayName(db, $0) }, message: message, expiresAt: expiresAt)
+        pendingLines.withLock { $0.append(view) }
+        return view
+    }
+
+    static func sequenceBytes(_ sequence: Int64) -> [UInt8] { withUnsafeBytes(of: sequence.bigEndian, Array.init) }
+
+    nonisolated func loadLines(_ db: Database, sql: String, arguments: StatementArguments,
+                               conversations: [[UInt8]: Conversation]) throws -> [MessageView] {
+        try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
+            let tag = Array(row["conversation"] as Data)
+            guard let conversation = conversations[tag] else { return nil }
+            let sequence: Int64 = row["seq"]
+            let message = try store.openJSON(StoredMessage.self, row["sealed"], table: "messages", tag: tag + Self.sequenceBytes(sequence))
+            let sender = message.sender.flatMap { DID($0) }?.publicKey
+            return MessageView(
+                sequence: sequence, conversation: conversation, conversationName: try conversationName(db, conversation),
+                senderName: try sender.map { try displayName(db, $0) }, message: message, expiresAt: row["expires_at"])
+        }
+    }
+
+    /// Every conversation the store knows, by tag.
+    nonisolated func knownConversations(_ db: Database) throws -> [[UInt8]: Conversation] {
+        var result: [[UInt8]: Conversation] = [:]
+        for (_, session) in try allGroups(db) {
+            let conversation = Conversation.group(session.groupID)
+            result[store.tag(conversation.key)] = conversation
+        }
+        for (key, _) in try allContacts(db) {
+            let conversation = Conversation.direct(key)
+            result[store.tag(conversation.key)] = conversation
+        }
+        return result
+    }
+}

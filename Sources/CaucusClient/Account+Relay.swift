@@ -1,0 +1,186 @@
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelayClient
+import Foundation
+import GRDB
+import SwiftProtobuf
+
+/// The relay connection: connecting, receiving pushes, the outbox, and staying connected.
+extension Account {
+    enum OutboxKind: UInt8 {
+        case send = 1
+        case route = 2
+    }
+
+    /// The open connection, made (and prekeys topped up, outbox sent) when there is none.
+    @discardableResult
+    func connected() async throws(ClientError) -> RelayClient {
+        if let connection, connection.isOpen { return connection }
+        guard let url = try relays().first else { throw ClientError.noRelay }
+        let client: RelayClient
+        do {
+            client = try await RelayClient.connect(url: url, deviceKey: identity, tls: tls, timeout: .seconds(10))
+        } catch {
+            throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
+        }
+        connection = client
+        handled = 0
+        pushTask?.cancel()
+        pushTask = Task { [weak self] in
+            for await push in client.pushes {
+                await self?.handle(push, from: client)
+            }
+        }
+        do {
+            try await publishPrekeys(on: client, remaining: client.authenticated?.oneTimePrekeys ?? 0)
+        } catch {
+            throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
+        }
+        try await flushOutbox()
+        return client
+    }
+
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as RelayClientError:
+            if case .connectionClosed(let why) = error {
+                return why.contains("refused") || why.contains("connect") ? "connection refused or no answer (is the relay running?)" : why
+            }
+            return error.description
+        case let error as RelayError: return error.description
+        case let error as ClientError: return error.description
+        default: return "\(error)"
+        }
+    }
+
+    /// Connects, receives everything waiting on the relay, and sends what is queued. Returns how
+    /// many deliveries were handled.
+    @discardableResult
+    public func sync(idle: Duration = .milliseconds(600)) async throws(ClientError) -> Int {
+        let client = try await connected()
+        let waiting = Int(client.authenticated?.pendingMessages ?? 0)
+        let clock = ContinuousClock()
+        var lastCount = -1, lastChange = clock.now
+        let deadline = clock.now + .seconds(30)
+        while clock.now < deadline {
+            if handled != lastCount { lastCount = handled; lastChange = clock.now }
+            if handled >= waiting && clock.now - lastChange >= idle { break }
+            if !client.isOpen { break }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        try await flushOutbox()
+        return handled
+    }
+
+    /// Handles one push: deliveries are opened, stored and then acknowledged.
+    func handle(_ push: RelayClient.Push, from client: RelayClient) async {
+        switch push {
+        case .delivery(let delivery):
+            do {
+                try receive(delivery)
+                _ = try await client.request(.ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))
+            } catch {
+                note("could not take a message from the relay: \(Self.reason(error))")
+            }
+            handled += 1
+            try? await flushOutbox()
+        case .prekeysLow(let remaining):
+            try? await publishPrekeys(on: client, remaining: remaining)
+        case .error(let error):
+            note(error.code == .shuttingDown ? "the relay is shutting down" : "the relay reported: \(error)")
+        }
+    }
+
+    /// A problem worth telling the user that belongs to no conversation.
+    func note(_ text: String) {
+        problems.append(text)
+        observer?(.connection(text))
+    }
+
+    // MARK: Outbox
+
+    /// Queues a message for the relay in the transaction that produced it.
+    nonisolated func enqueue(_ db: Database, _ message: WireSendMessage) throws {
+        try enqueue(db, .send, id: Array(message.messageID), try message.serializedBytes(),
+                    expiresAt: message.ttlSeconds > 0 ? ClientStore.now() + Int64(message.ttlSeconds) * 1000 : nil)
+    }
+
+    /// Queues a routing change in the transaction that produced it.
+    nonisolated func enqueue(_ db: Database, _ update: WireUpdateGroupRouting) throws {
+        try enqueue(db, .route, id: Random.bytes(16), try update.serializedBytes(), expiresAt: nil)
+    }
+
+    private nonisolated func enqueue(_ db: Database, _ kind: OutboxKind, id: [UInt8], _ body: [UInt8], expiresAt: Int64?) throws {
+        try db.execute(sql: "INSERT INTO outbox (id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?)", arguments: [
+            Data(id), Data(store.seal([kind.rawValue] + body, table: "outbox", tag: id)), ClientStore.now(), expiresAt,
+        ])
+    }
+
+    /// How many requests wait in the outbox.
+    public func queuedCount() throws(ClientError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
+    }
+
+    /// Sends the outbox in order; stops at the first failure to reach the relay (the rest stays queued).
+    func flushOutbox() async throws(ClientError) {
+        guard let client = connection, client.isOpen else { return }
+        while true {
+            let next: (Data, OutboxKind, [UInt8])? = try read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT id, sealed FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
+                let id: Data = row["id"]
+                let bytes = try store.open(Array(row["sealed"] as Data), table: "outbox", tag: Array(id))
+                guard let kind = OutboxKind(rawValue: bytes.first ?? 0) else {
+                    throw ClientError.damagedStore(path: store.path, reason: "unknown outbox entry")
+                }
+                return (id, kind, Array(bytes.dropFirst()))
+            }
+            guard let (id, kind, body) = next else { return }
+            do {
+                switch kind {
+                case .send:
+                    let message = try WireSendMessage(serializedBytes: body)
+                    let reply = try await client.request(.send(message))
+                    if case .sendAccepted(let accepted) = reply, !accepted.mailboxFull.isEmpty {
+                        note("\(accepted.mailboxFull.count) recipient(s) have a full mailbox on the relay and will not get a message")
+                    }
+                case .route:
+                    _ = try await client.request(.updateGroupRouting(try WireUpdateGroupRouting(serializedBytes: body)))
+                }
+            } catch let error as RelayError {
+                switch error.code {
+                case .rateLimited, .shuttingDown, .internal:
+                    return
+                default:
+                    note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
+                }
+            } catch {
+                return
+            }
+            try write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }
+        }
+    }
+
+    // MARK: Staying connected
+
+    /// Keeps a connection open until the task is cancelled, reconnecting with exponential
+    /// backoff (1 s doubling to 30 s, with jitter) and telling the observer how it goes.
+    public func stayConnected() async {
+        var delay = 1.0
+        while !Task.isCancelled {
+            do {
+                let client = try await connected()
+                observer?(.connection("connected to \(client.address)"))
+                delay = 1.0
+                while client.isOpen, !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+                if Task.isCancelled { return }
+                observer?(.connection("lost the relay: \(client.closeReason ?? "closed")"))
+            } catch {
+                observer?(.connection("\(error.description); retrying in \(Int(delay)) s"))
+            }
+            try? await Task.sleep(for: .seconds(delay * Double.random(in: 0.8...1.2)))
+            delay = min(delay * 2, 30)
+        }
+    }
+}

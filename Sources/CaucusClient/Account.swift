@@ -1,0 +1,189 @@
+import CaucusCrypto
+import CaucusKeystore
+import CaucusProtocol
+import CaucusRelayClient
+import Foundation
+import GRDB
+import NIOSSL
+import Synchronization
+
+/// One identity on this device: its keys, its encrypted store and its relay connection. Every
+/// `caucus` command opens an account, does its work through it and closes it; `caucus chat` keeps
+/// one open. State is saved after every step, so a crash never loses or repeats a message.
+public actor Account {
+    /// The data directory.
+    public let home: ClientHome
+    let identity: Ed25519.PrivateKey
+    let store: ClientStore
+    /// This identity's public name.
+    public nonisolated let did: DID
+    /// Trust settings for wss:// relays (nil: the system's trust roots).
+    let tls: TLSConfiguration?
+
+    var connection: RelayClient?
+    var pushTask: Task<Void, Never>?
+    var handled = 0
+    /// Problems met while receiving that belong to no conversation, for the command to print.
+    public internal(set) var problems: [String] = []
+    var observer: (@Sendable (AccountEvent) -> Void)?
+    /// Lines added by the transaction in progress, told to the observer once it commits.
+    nonisolated let pendingLines = Mutex<[MessageView]>([])
+    /// Problems noticed inside a transaction, told once it commits.
+    nonisolated let pendingNotes = Mutex<[String]>([])
+
+    /// How many one-time prekeys are kept on the relay, and when to top up.
+    static let prekeyBatch = 50
+    static let prekeyLowWater = 10
+
+    private init(home: ClientHome, identity: Ed25519.PrivateKey, store: ClientStore, tls: TLSConfiguration?) {
+        self.home = home
+        self.identity = identity
+        self.store = store
+        self.tls = tls
+        did = DID(publicKey: identity.publicKey)
+    }
+
+    /// Makes a new identity in `home`, sealed under `passphrase`, with a display name.
+    public static func create(
+        home: ClientHome, passphrase: Passphrase, displayName: String,
+        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil
+    ) throws(ClientError) -> Account {
+        let keystore = Keystore(path: home.keystorePath)
+        guard !keystore.exists else { throw ClientError.identityExists(home: home.path) }
+        guard !passphrase.isEmpty else { throw ClientError.invalidArgument("the passphrase must not be empty") }
+        try validate(displayName: displayName)
+        try home.create()
+        let identity = Ed25519.PrivateKey()
+        do { try keystore.create(identity, passphrase: passphrase, parameters: parameters) } catch {
+            throw ClientError.keystore("\(error)")
+        }
+        let store = try ClientStore(path: home.storePath, identity: identity)
+        let account = Account(home: home, identity: identity, store: store, tls: tls)
+        try store.run {
+            try store.queue.write { db in
+                try account.setMeta(db, "name", Array(displayName.utf8))
+                try account.makeSignedPrekey(db)
+            }
+        }
+        return account
+    }
+
+    /// Opens the identity in `home` with `passphrase`. A wrong passphrase changes nothing.
+    public static func open(home: ClientHome, passphrase: Passphrase, tls: TLSConfiguration? = nil) throws(ClientError) -> Account {
+        let keystore = Keystore(path: home.keystorePath)
+        guard keystore.exists else { throw ClientError.noIdentity(home: home.path) }
+        let identity: Ed25519.PrivateKey
+        do { identity = try keystore.load(passphrase: passphrase) } catch KeystoreError.wrongPassphrase {
+            throw ClientError.wrongPassphrase
+        } catch {
+            throw ClientError.keystore("\(error)")
+        }
+        let store = try ClientStore(path: home.storePath, identity: identity)
+        let account = Account(home: home, identity: identity, store: store, tls: tls)
+        try account.pruneExpired()
+        return account
+    }
+
+    /// Closes the relay connection.
+    public func close() async {
+        pushTask?.cancel()
+        pushTask = nil
+        if let connection { await connection.close() }
+        connection = nil
+    }
+
+    /// Receives every `AccountEvent` from now on (the chat screen).
+    public func observe(_ handler: @escaping @Sendable (AccountEvent) -> Void) {
+        observer = handler
+    }
+
+    /// Runs `body` in one write transaction; on success the lines it added reach the observer.
+    @discardableResult
+    func write<T>(_ body: (Database) throws -> T) throws(ClientError) -> T {
+        do {
+            let result = try store.run { try store.queue.write { db in try body(db) } }
+            let lines = pendingLines.withLock { lines in defer { lines = [] }; return lines }
+            if let observer { for line in lines { observer(.message(line)) } }
+            return result
+        } catch {
+            pendingLines.withLock { $0 = [] }
+            throw error
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(ClientError) -> T {
+        try store.run { try store.queue.read { db in try body(db) } }
+    }
+
+    // MARK: Profile
+
+    /// The user's self-chosen display name.
+    public func displayName() throws(ClientError) -> String {
+        try store.run {
+            try store.queue.read { db in String(decoding: try getMeta(db, "name") ?? [], as: UTF8.self) }
+        }
+    }
+
+    static func validate(displayName: String) throws(ClientError) {
+        let trimmed = displayName.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty, trimmed.count <= 64, !trimmed.contains(where: \.isNewline) else {
+            throw ClientError.invalidArgument("a display name is 1 to 64 characters on one line")
+        }
+        guard !trimmed.hasPrefix("did:") else { throw ClientError.invalidArgument("a display name may not start with did:") }
+    }
+
+    // MARK: Relays
+
+    /// The relays this account uses, first one preferred.
+    public func relays() throws(ClientError) -> [String] {
+        try store.run {
+            try store.queue.read { db in try String.fetchAll(db, sql: "SELECT url FROM relays ORDER BY position") }
+        }
+    }
+
+    /// Adds a relay after checking its address; the first added is the one used.
+    public func addRelay(_ url: String) throws(ClientError) {
+        guard let normalized = RelayProtocol.normalizedAddress(url) else {
+            throw ClientError.invalidArgument("not a relay address: \(url) (expected ws://HOST:PORT or wss://HOST)")
+        }
+        try store.run {
+            try store.queue.write { db in
+                let position = (try Int.fetchOne(db, sql: "SELECT MAX(position) FROM relays") ?? -1) + 1
+                try db.execute(sql: "INSERT OR IGNORE INTO relays (url, position) VALUES (?, ?)", arguments: [normalized, position])
+            }
+        }
+    }
+
+    // MARK: Meta values (sealed)
+
+    nonisolated func getMeta(_ db: Database, _ key: String) throws -> [UInt8]? {
+        guard let sealed = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) else { return nil }
+        return try store.open(Array(sealed), table: "meta", tag: Array(key.utf8))
+    }
+
+    nonisolated func setMeta(_ db: Database, _ key: String, _ value: [UInt8]) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                       arguments: [key, Data(store.seal(value, table: "meta", tag: Array(key.utf8)))])
+    }
+
+    nonisolated func counter(_ db: Database, _ key: String) throws -> UInt32 {
+        let current = try getMeta(db, key).map { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 1
+        try setMeta(db, key, withUnsafeBytes(of: (current + 1).bigEndian, Array.init))
+        return current
+    }
+
+    // MARK: Expiry
+
+    /// Deletes messages and files whose disappearing-message timer ran out.
+    public nonisolated func pruneExpired() throws(ClientError) {
+        let now = ClientStore.now()
+        try store.run {
+            try store.queue.write { db in
+                try db.execute(sql: "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+                try db.execute(sql: "DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+                try db.execute(sql: "DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+                try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [now - 90 * 86_400_000])
+            }
+        }
+    }
+}

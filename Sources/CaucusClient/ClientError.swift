@@ -1,0 +1,81 @@
+/// Why a client operation could not be done, worded for the person at the keyboard. Never holds
+/// a secret, a plaintext or a passphrase.
+public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `caucus init` has not been run for this data directory.
+    case noIdentity(home: String)
+    /// `caucus init` found an identity already there.
+    case identityExists(home: String)
+    /// The passphrase does not open the keystore.
+    case wrongPassphrase
+    /// The keystore could not be read (damaged, wrong permissions, ...).
+    case keystore(String)
+    /// The local store cannot be opened or read: damaged, or not a Caucus store.
+    case damagedStore(path: String, reason: String)
+    /// No relay is configured.
+    case noRelay
+    /// The relay could not be reached or dropped the connection.
+    case relayUnreachable(url: String, reason: String)
+    /// The relay refused a request.
+    case relayRefused(String)
+    /// No group, member or DID matches what was typed.
+    case unknownTarget(String)
+    /// More than one conversation matches what was typed.
+    case ambiguousTarget(String, candidates: [String])
+    /// An invite code that cannot be read.
+    case invalidInvite(String)
+    /// The inviter refused the join request.
+    case joinRefused(String)
+    /// Only a group admin may do this.
+    case notAdmin(group: String)
+    /// The user is not (or no longer) a member of the group.
+    case notMember(group: String)
+    /// A group operation the membership rules refuse.
+    case groupRefused(String)
+    /// A peer's prekeys on the relay do not verify against their identity: a swapped key.
+    case badPrekeys(peer: String)
+    /// A file could not be read, written or verified.
+    case file(String)
+    /// An argument the user typed is not valid.
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .noIdentity(let home):
+            "no Caucus identity in \(home); run `caucus init` first (or pass --home)"
+        case .identityExists(let home):
+            "an identity already exists in \(home); refusing to replace it (use another --home for a second identity)"
+        case .wrongPassphrase:
+            "wrong passphrase; nothing was changed"
+        case .keystore(let why):
+            "cannot open the identity keystore: \(why)"
+        case let .damagedStore(path, reason):
+            "the local store \(path) cannot be used: \(reason). Nothing was changed; restore it from a backup, or move it aside to start an empty one"
+        case .noRelay:
+            "no relay configured; add one with `caucus relay add wss://relay.example.org`"
+        case let .relayUnreachable(url, reason):
+            "cannot reach the relay \(url): \(reason)"
+        case .relayRefused(let why):
+            "the relay refused: \(why)"
+        case .unknownTarget(let target):
+            "no group, member or DID called \"\(target)\" (see `caucus group list` and `caucus group members`)"
+        case let .ambiguousTarget(target, candidates):
+            "\"\(target)\" could mean any of: \(candidates.joined(separator: ", ")); type more of it, or use the DID"
+        case .invalidInvite(let why):
+            "this invite cannot be used: \(why)"
+        case .joinRefused(let why):
+            "the inviter refused: \(why)"
+        case .notAdmin(let group):
+            "only an admin of \(group) can do that"
+        case .notMember(let group):
+            "you are not a member of \(group)"
+        case .groupRefused(let why):
+            "refused: \(why)"
+        case .badPrekeys(let peer):
+            "the relay served keys for \(peer) that are not signed by them; refusing to start a conversation (the relay may be hostile)"
+        case .file(let why):
+            why
+        case .invalidArgument(let why):
+            why
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import CaucusCrypto
+import Foundation
+import GRDB
+
+/// The client's local SQLite store (Protocol.md §9.6). Everything a thief could learn something
+/// from is sealed with XChaCha20-Poly1305 under a key derived from the identity, which only the
+/// passphrase unlocks; rows are found by keyed hashes ("tags"), never by names or DIDs in clear.
+/// Each sealed value is bound to its table and row, so values cannot be swapped between rows.
+final class ClientStore: Sendable {
+    static let fileName = "store.sqlite"
+    static let checkValue = Array("caucus/local-store/v1".utf8)
+
+    let path: String
+    let queue: DatabaseQueue
+    private let sealKey: SymmetricKey
+    private let tagKey: SecureBytes
+
+    /// Opens (or creates) the store at `path` for `identity`. A store made by another identity, or
+    /// a file that is not a SQLite database, is refused without being changed.
+    init(path: String, identity: Ed25519.PrivateKey) throws(ClientError) {
+        self.path = path
+        let seed = identity.seed
+        sealKey = HKDF.deriveSymmetricKey(inputKeyMaterial: seed, salt: Array("caucus/local-store/v1".utf8), info: Array("seal".utf8))
+        tagKey = HKDF.deriveSymmetricKey(inputKeyMaterial: seed, salt: Array("caucus/local-store/v1".utf8), info: Array("tag".utf8)).bytes
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.busyMode = .timeout(15)
+        configuration.label = "caucus.store"
+        do {
+            let existed = FileManager.default.fileExists(atPath: path)
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            if existed {
+                // Refuse a damaged file before the migrator writes anything to it.
+                let result = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                guard result == "ok" else { throw ClientError.damagedStore(path: path, reason: "SQLite integrity check failed: \(result ?? "no answer")") }
+            }
+            try Self.migrator.migrate(queue)
+            chmod(path, 0o600)
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.damagedStore(path: path, reason: Self.describe(error))
+        }
+        try checkOwner()
+    }
+
+    /// Schema changes, append-only.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+                CREATE TABLE relays (url TEXT PRIMARY KEY, position INTEGER NOT NULL);
+                CREATE TABLE prekeys (kind INTEGER NOT NULL, id INTEGER NOT NULL, sealed BLOB NOT NULL,
+                                      created_at INTEGER NOT NULL, PRIMARY KEY (kind, id));
+                CREATE TABLE sessions (peer BLOB PRIMARY KEY, sealed BLOB NOT NULL);
+                CREATE TABLE contacts (tag BLOB PRIMARY KEY, sealed BLOB NOT NULL);
+                CREATE TABLE groups (tag BLOB PRIMARY KEY, info BLOB NOT NULL, state BLOB NOT NULL, routing BLOB);
+                CREATE TABLE conversations (tag BLOB PRIMARY KEY, sealed BLOB NOT NULL);
+                CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, conversation BLOB NOT NULL,
+                                       sealed BLOB NOT NULL, at INTEGER NOT NULL, unread INTEGER NOT NULL,
+                                       expires_at INTEGER);
+                CREATE INDEX messages_by_conversation ON messages (conversation, seq);
+                CREATE INDEX messages_unread ON messages (unread) WHERE unread = 1;
+                CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
+                CREATE TABLE files (short TEXT PRIMARY KEY, conversation BLOB NOT NULL, sealed BLOB NOT NULL,
+                                    expires_at INTEGER);
+                CREATE TABLE processed (id BLOB PRIMARY KEY, at INTEGER NOT NULL);
+                CREATE TABLE outbox (id BLOB PRIMARY KEY, sealed BLOB NOT NULL, created_at INTEGER NOT NULL,
+                                     expires_at INTEGER);
+                CREATE TABLE invites (id BLOB PRIMARY KEY, sealed BLOB NOT NULL, expires_at INTEGER NOT NULL,
+                                      used INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE deferred (id BLOB PRIMARY KEY, sealed BLOB NOT NULL, at INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    /// The first open writes a check value; later opens must read it back with this identity's key.
+    private func checkOwner() throws(ClientError) {
+        do {
+            try queue.write { db in
+                if let sealed = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'check'") {
+                    guard let value = try? open(Array(sealed), table: "meta", tag: Array("check".utf8)),
+                          value == Self.checkValue
+                    else { throw ClientError.damagedStore(path: path, reason: "it belongs to another identity or was altered") }
+                } else {
+                    try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('check', ?)",
+                                   arguments: [Data(seal(Self.checkValue, table: "meta", tag: Array("check".utf8)))])
+                }
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.damagedStore(path: path, reason: Self.describe(error))
+        }
+    }
+
+    // MARK: Sealing
+
+    /// A keyed hash that names a row without revealing what it is about.
+    func tag(_ value: [UInt8]) -> [UInt8] {
+        tagKey.withUnsafeBytes { key in try! BLAKE2b.hash(value, outputByteCount: 16, key: Array(key)) }
+    }
+
+    func tag(_ text: String) -> [UInt8] { tag(Array(text.utf8)) }
+
+    func seal(_ plaintext: [UInt8], table: String, tag: [UInt8]) -> [UInt8] {
+        XChaCha20Poly1305.seal(plaintext, using: sealKey, authenticating: Self.binding(table, tag))
+    }
+
+    func open(_ sealed: [UInt8], table: String, tag: [UInt8]) throws(ClientError) -> [UInt8] {
+        do {
+            return try XChaCha20Poly1305.open(sealed, using: sealKey, authenticating: Self.binding(table, tag))
+        } catch {
+            throw ClientError.damagedStore(path: path, reason: "a sealed value in table \(table) does not authenticate")
+        }
+    }
+
+    func sealJSON<T: Encodable>(_ value: T, table: String, tag: [UInt8]) -> Data {
+        var bytes = Array(try! JSONEncoder().encode(value))
+        defer { wipe(&bytes) }
+        return Data(seal(bytes, table: table, tag: tag))
+    }
+
+    func openJSON<T: Decodable>(_ type: T.Type, _ sealed: Data, table: String, tag: [UInt8]) throws(ClientError) -> T {
+        var bytes = try open(Array(sealed), table: table, tag: tag)
+        defer { wipe(&bytes) }
+        do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch {
+            throw ClientError.damagedStore(path: path, reason: "a record in table \(table) cannot be read")
+        }
+    }
+
+    func sealSecret(_ secret: SecureBytes, table: String, tag: [UInt8]) -> Data {
+        var bytes = secret.withUnsafeBytes { Array($0) }
+        defer { wipe(&bytes) }
+        return Data(seal(bytes, table: table, tag: tag))
+    }
+
+    func openSecret(_ sealed: Data, table: String, tag: [UInt8]) throws(ClientError) -> SecureBytes {
+        var bytes = try open(Array(sealed), table: table, tag: tag)
+        defer { wipe(&bytes) }
+        return SecureBytes(copying: bytes)
+    }
+
+    private static func binding(_ table: String, _ tag: [UInt8]) -> [UInt8] {
+        checkValue + [UInt8(table.utf8.count)] + Array(table.utf8) + tag
+    }
+
+    // MARK: Errors
+
+    /// Runs a store operation, turning SQLite failures into `damagedStore` with the path.
+    func run<T>(_ body: () throws -> T) throws(ClientError) -> T {
+        do { return try body() } catch let error as ClientError { throw error } catch {
+            throw ClientError.damagedStore(path: path, reason: Self.describe(error))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_NOTADB: return "it is not a SQLite database (damaged or replaced)"
+            case .SQLITE_CORRUPT: return "the database file is corrupt"
+            case .SQLITE_BUSY, .SQLITE_LOCKED: return "another caucus process holds it locked; try again"
+            case .SQLITE_FULL: return "the disk is full"
+            case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN: return "it cannot be opened for writing (permissions?)"
+            default: return error.message ?? "\(error.resultCode)"
+            }
+        }
+        return "\(error)"
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
