@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Restores a raw terminal when SIGINT, SIGTERM or SIGHUP arrives, then lets the signal take its earlier course.
+///
+/// A signal handler may only touch memory that is ready before it runs, so the settings to restore and the
+/// former actions live in storage allocated once, up front. One raw terminal is covered at a time: the most
+/// recently armed one.
+enum TerminalSignals {
+    nonisolated(unsafe) private static let savedAttributes = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+    nonisolated(unsafe) private static let previousActions = UnsafeMutablePointer<sigaction>.allocate(capacity: 3)
+    /// The terminal to restore, or -1 while disarmed.
+    nonisolated(unsafe) private static var armedFD: Int32 = -1
+
+    /// Starts restoring `attributes` on `fd` when one of the signals arrives.
+    static func arm(fd: Int32, restoring attributes: termios) {
+        disarm(fd: armedFD)
+        savedAttributes.pointee = attributes
+        for index in 0..<3 {
+            sigaction(signal(index), nil, previousActions + index)
+        }
+        armedFD = fd
+        for index in 0..<3 where !isIgnored(previousActions[index]) {
+            var action = sigaction()
+            sigemptyset(&action.sa_mask)
+            setHandler(&action) { number in TerminalSignals.handle(number) }
+            sigaction(signal(index), &action, nil)
+        }
+    }
+
+    /// Stops watching `fd` and gives every signal back its former action; does nothing if `fd` is not armed.
+    static func disarm(fd: Int32) {
+        guard fd >= 0, armedFD == fd else { return }
+        armedFD = -1
+        putBackPreviousActions()
+    }
+
+    /// The handler: restore the terminal, put the former actions back, and raise the signal again.
+    private static func handle(_ number: Int32) {
+        let fd = armedFD
+        guard fd >= 0 else { return }
+        armedFD = -1
+        _ = tcsetattr(fd, TCSANOW, savedAttributes)
+        putBackPreviousActions()
+        raise(number)
+    }
+
+    private static func putBackPreviousActions() {
+        for index in 0..<3 {
+            sigaction(signal(index), previousActions + index, nil)
+        }
+    }
+
+    /// The watched signals by index, without an array a handler would have to read.
+    private static func signal(_ index: Int) -> Int32 {
+        switch index {
+        case 0: return SIGINT
+        case 1: return SIGTERM
+        default: return SIGHUP
+        }
+    }
+
+    private static func isIgnored(_ action: sigaction) -> Bool {
+        #if canImport(Glibc)
+        let handler = action.__sigaction_handler.sa_handler
+        #else
+        let handler = action.__sigaction_u.__sa_handler
+        #endif
+        return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+
+    private static func setHandler(_ action: inout sigaction, _ handler: @convention(c) (Int32) -> Void) {
+        #if canImport(Glibc)
+        action.__sigaction_handler.sa_handler = handler
+        #else
+        action.__sigaction_u.__sa_handler = handler
+        #endif
+    }
+}
