@@ -11,6 +11,9 @@ let package = Package(
         .library(name: "CaucusProtocol", targets: ["CaucusProtocol"]),
         .library(name: "CaucusRelay", targets: ["CaucusRelay"]),
         .library(name: "CaucusRelayClient", targets: ["CaucusRelayClient"]),
+        .library(name: "CaucusClient", targets: ["CaucusClient"]),
+        .library(name: "CaucusTerminal", targets: ["CaucusTerminal"]),
+        .executable(name: "caucus", targets: ["caucus"]),
         .executable(name: "caucus-relay", targets: ["caucus-relay"]),
     ],
     dependencies: [
@@ -102,6 +105,32 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The client engine: identity, encrypted local store, sessions and groups over the relay,
+        // invites, files. Everything the `caucus` command does lives here.
+        .target(
+            name: "CaucusClient",
+            dependencies: [
+                "CaucusCrypto",
+                "CaucusKeystore",
+                "CaucusProtocol",
+                "CaucusRelayClient",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // Terminal pieces with no Caucus knowledge: raw mode, a line editor, the chat screen, QR codes.
+        .target(name: "CaucusTerminal"),
+        // The terminal client workers and organizers use.
+        .executableTarget(
+            name: "caucus",
+            dependencies: [
+                "CaucusClient",
+                "CaucusTerminal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The relay daemon operators run.
         .executableTarget(
             name: "caucus-relay",
@@ -130,9 +159,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test helpers shared by several test targets: temporary directories, a relay on loopback.
+        .target(
+            name: "CaucusTestSupport",
+            dependencies: [
+                "CaucusRelay",
+                "CaucusRelayClient",
+                "CaucusCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .testTarget(
             name: "CaucusRelayTests",
             dependencies: [
+                "CaucusTestSupport",
                 "CaucusRelay",
                 "CaucusRelayClient",
                 "CaucusProtocol",
@@ -148,6 +189,17 @@ let package = Package(
                 "CaucusIdentity",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "CaucusClientTests",
+            dependencies: [
+                "CaucusClient", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "CaucusTerminalTests",
+            dependencies: ["CaucusTerminal"]
         ),
         .testTarget(
             name: "CaucusKeystoreTests",

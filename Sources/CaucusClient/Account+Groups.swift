@@ -5,6 +5,8 @@ import GRDB
 
 /// Groups: creating, inviting, admitting, joining, removing and promoting (Protocol.md §9.5).
 extension Account {
+    /// For how many group messages after joining a newcomer does not report unseen predecessors.
+    static let newcomerQuietMessages = 10
     /// How long an invite lasts unless the inviter says otherwise.
     public static let defaultInviteLifetime: UInt32 = 7 * 86_400
 
@@ -138,19 +140,16 @@ extension Account {
         try db.execute(sql: "UPDATE invites SET used = 1 WHERE id = ?", arguments: [Data(inviteID)])
         try learnName(db, joiner, name, in: .group(groupID))
 
-        var next = session
-        let (entry, welcome) = try next.add(joiner, role: .member, by: identity)
+        var scratch = session
+        let (entry, welcome) = try scratch.add(joiner, role: .member, by: identity)
         var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
         for member in session.chain.roster.keys where member != identity.publicKey {
             if let name = try contact(db, member)?.name { names.append((member, name)) }
         }
         // Welcome first, then the route, then the change told to the group in the epoch before it.
         try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
-        try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(next.chain.entries.count), signer: routing, add: [joiner], remove: []))
-        var current = session
-        try enqueueGroup(db, &current, .membership(entry), info: info)
-        try saveGroup(db, info, next, routing: routing)
-        try describe(db, entry, in: .group(groupID))
+        try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
+        try commit(db, entry, to: session, info: info, routing: routing)
     }
 
     /// Joins with a welcome from an admin.
@@ -170,7 +169,8 @@ extension Account {
         var groupName = name
         if let clash = try findGroup(db, named: name), clash != session.groupID { groupName = name + " (" + DID(publicKey: admin).short + ")" }
         try? Self.validate(groupName: groupName)
-        let info = GroupInfo(groupID: Hex.encode(session.groupID), name: groupName, expirySeconds: expiry)
+        let info = GroupInfo(groupID: Hex.encode(session.groupID), name: groupName, expirySeconds: expiry,
+                             quietPredecessors: Self.newcomerQuietMessages)
         try saveGroup(db, info, session, routing: nil)
         let conversation = Conversation.group(session.groupID)
         for (key, memberName) in names where session.chain.roster[key] != nil {
@@ -249,22 +249,20 @@ extension Account {
         let member = try resolveMember(target, in: id)
         guard member != identity.publicKey else { throw ClientError.invalidArgument("to leave a group, ask an admin to remove you") }
         let (session, routing) = try adminState(id, groupName)
+        try await connected()
         for other in session.chain.roster.keys where other != identity.publicKey && other != member {
             try await ensureSession(with: other)
         }
         try write { db in
             guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
-            var next = current
+            var scratch = current
             let (entry, epochKey): (MembershipEntry, GroupEpochKey)
-            do { (entry, epochKey) = try next.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
-            var old = current
-            try enqueueGroup(db, &old, .membership(entry), info: info)
-            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(next.chain.entries.count), signer: routing, add: [], remove: [member]))
-            for other in next.chain.roster.keys where other != identity.publicKey {
+            do { (entry, epochKey) = try scratch.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
+            try commit(db, entry, to: current, info: info, routing: routing, epochKey: epochKey)
+            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: [member]))
+            for other in scratch.chain.roster.keys where other != identity.publicKey {
                 try enqueuePairwise(db, .epochKey(epochKey), to: other)
             }
-            try saveGroup(db, info, next, routing: routing)
-            try describe(db, entry, in: .group(id))
         }
         try await flushOutbox()
     }
@@ -275,23 +273,33 @@ extension Account {
         let member = try resolveMember(target, in: id)
         let (session, routing) = try adminState(id, groupName)
         guard session.chain.roster[member] != .admin else { throw ClientError.invalidArgument("\(target) is already an admin") }
+        try await connected()
         try await ensureSession(with: member)
         try write { db in
             guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
-            var next = current
+            var scratch = current
             let entry: MembershipEntry
-            do { entry = try next.setRole(member, to: .admin, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
-            var old = current
-            try enqueueGroup(db, &old, .membership(entry), info: info)
+            do { entry = try scratch.setRole(member, to: .admin, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
+            try commit(db, entry, to: current, info: info, routing: routing)
             // The route's serial follows the chain's length, so a role change moves it too.
-            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(next.chain.entries.count), signer: routing, add: [], remove: []))
+            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: []))
             var seed = routing.seed.withUnsafeBytes { Array($0) }
             defer { wipe(&seed) }
             try enqueuePairwise(db, .routingKey(groupID: id, seed: seed), to: member)
-            try saveGroup(db, info, next, routing: routing)
-            try describe(db, entry, in: .group(id))
         }
         try await flushOutbox()
+    }
+
+    /// Tells the group about an entry this admin made (encrypted in the epoch before it, so every
+    /// current member can read it), then applies it to the saved state.
+    private nonisolated func commit(_ db: Database, _ entry: MembershipEntry, to session: GroupSession, info: GroupInfo,
+                                    routing: Ed25519.PrivateKey, epochKey: GroupEpochKey? = nil) throws {
+        var state = session
+        try enqueueGroup(db, &state, .membership(entry), info: info)
+        try state.apply(entry)
+        if let epochKey { try state.receive(epochKey: epochKey, from: identity.publicKey) }
+        try saveGroup(db, info, state, routing: routing)
+        try describe(db, entry, in: .group(session.groupID))
     }
 
     private func adminState(_ id: [UInt8], _ groupName: String) throws(ClientError) -> (GroupSession, Ed25519.PrivateKey) {

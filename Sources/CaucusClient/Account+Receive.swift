@@ -80,6 +80,7 @@ extension Account {
             try acceptRoutingKey(db, groupID: groupID, seed: seed, from: sender)
         case let .joinRefused(inviteID, reason):
             try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
+            noteLater("\(try displayName(db, sender)) refused your request to join: \(reason)")
         }
     }
 
@@ -117,6 +118,8 @@ extension Account {
                 try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try displayName(db, sender)) have not arrived (yet)")
             case .lateArrival:
                 try addLine(db, conversation, .notice, "a delayed message from \(try displayName(db, sender)) arrived out of order")
+            case .unseenPredecessors where info.quietPredecessors > 0:
+                break
             case .unseenPredecessors(let count):
                 try addLine(db, conversation, .warning, """
                     \(try displayName(db, sender)) had seen \(count) message(s) you have not received: \
@@ -125,6 +128,7 @@ extension Account {
             }
         }
         var newInfo = info
+        newInfo.quietPredecessors = max(0, info.quietPredecessors - 1)
         let payload: Payload
         do { payload = try Payload(decoding: message.plaintext) } catch {
             try saveGroup(db, newInfo, state, routing: routing)

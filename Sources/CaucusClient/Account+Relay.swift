@@ -76,12 +76,16 @@ extension Account {
     func handle(_ push: RelayClient.Push, from client: RelayClient) async {
         switch push {
         case .delivery(let delivery):
+            receiving += 1
+            defer { receiving -= 1 }
             do {
                 try receive(delivery)
-                _ = try await client.request(.ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))
             } catch {
-                note("could not take a message from the relay: \(Self.reason(error))")
+                note("could not store a message from the relay: \(error)")
+                return
             }
+            // Stored: if the acknowledgement is lost, the redelivery is recognised and dropped.
+            _ = try? await client.request(.ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))
             handled += 1
             try? await flushOutbox()
         case .prekeysLow(let remaining):
@@ -123,7 +127,11 @@ extension Account {
 
     /// Sends the outbox in order; stops at the first failure to reach the relay (the rest stays queued).
     func flushOutbox() async throws(ClientError) {
+        // One flush at a time: two would send the same entry twice.
+        while flushing { try? await Task.sleep(for: .milliseconds(10)) }
         guard let client = connection, client.isOpen else { return }
+        flushing = true
+        defer { flushing = false }
         while true {
             let next: (Data, OutboxKind, [UInt8])? = try read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT id, sealed FROM outbox ORDER BY rowid LIMIT 1") else { return nil }

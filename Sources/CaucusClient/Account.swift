@@ -12,7 +12,7 @@ import Synchronization
 /// one open. State is saved after every step, so a crash never loses or repeats a message.
 public actor Account {
     /// The data directory.
-    public let home: ClientHome
+    public nonisolated let home: ClientHome
     let identity: Ed25519.PrivateKey
     let store: ClientStore
     /// This identity's public name.
@@ -23,6 +23,8 @@ public actor Account {
     var connection: RelayClient?
     var pushTask: Task<Void, Never>?
     var handled = 0
+    var flushing = false
+    var receiving = 0
     /// Problems met while receiving that belong to no conversation, for the command to print.
     public internal(set) var problems: [String] = []
     var observer: (@Sendable (AccountEvent) -> Void)?
@@ -86,6 +88,8 @@ public actor Account {
 
     /// Closes the relay connection.
     public func close() async {
+        // Let a delivery being stored finish and be acknowledged first.
+        for _ in 0..<200 where receiving > 0 { try? await Task.sleep(for: .milliseconds(10)) }
         pushTask?.cancel()
         pushTask = nil
         if let connection { await connection.close() }

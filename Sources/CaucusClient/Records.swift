@@ -30,6 +30,9 @@ struct GroupInfo: Codable, Sendable {
     var expirySeconds: UInt32 = 0
     /// The user was removed (or left): the group is kept for its history only.
     var removed: Bool = false
+    /// Group messages still to come for which a newcomer does not report unseen predecessors:
+    /// the first messages after joining point back to messages sent before it joined.
+    var quietPredecessors: Int = 0
 }
 
 /// Per-conversation settings (sealed at rest).

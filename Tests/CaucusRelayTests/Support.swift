@@ -2,67 +2,10 @@ import CaucusCrypto
 import CaucusProtocol
 import CaucusRelay
 import CaucusRelayClient
+@_exported import CaucusTestSupport
 import Foundation
 import Logging
 import NIOSSL
-
-/// A fresh temporary directory, removed by `remove()`.
-struct TempDirectory {
-    let path: String
-
-    init() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-relay-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        path = base.path
-    }
-
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
-/// A real relay on 127.0.0.1, port 0, on a SQLite file in a temporary directory.
-final class TestRelay: Sendable {
-    let directory: TempDirectory
-    let store: SQLiteRelayStore
-    let relay: Relay
-    let running: RunningRelay
-
-    var url: String { relay.publicAddresses.first ?? "ws://127.0.0.1:\(running.port)" }
-    var databasePath: String { store.path }
-
-    static func start(tls: TLSConfiguration? = nil,
-                      _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
-        var configuration = RelayConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configure(&configuration)
-        let directory = try TempDirectory()
-        let store = try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: configuration.storeLimits)
-        var logger = Logger(label: "test.relay")
-        logger.logLevel = .warning
-        let relay = Relay(configuration: configuration, store: store, logger: logger)
-        let running = try await RelayServer(relay: relay, tls: tls, logger: logger).start()
-        return TestRelay(directory: directory, store: store, relay: relay, running: running)
-    }
-
-    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay) {
-        self.directory = directory
-        self.store = store
-        self.relay = relay
-        self.running = running
-    }
-
-    func connect(_ key: Ed25519.PrivateKey) async throws -> RelayClient {
-        try await RelayClient.connect(url: url, deviceKey: key)
-    }
-
-    func stop() async {
-        await running.stop()
-        try? await store.close()
-        directory.remove()
-    }
-}
 
 /// A device: its key and the raw public key the relay routes by.
 struct Device {

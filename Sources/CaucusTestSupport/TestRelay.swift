@@ -1,0 +1,83 @@
+// Real parts for tests of several modules: temporary directories and a relay on 127.0.0.1.
+import CaucusCrypto
+import CaucusRelay
+import CaucusRelayClient
+import Foundation
+import Logging
+import NIOSSL
+
+/// A fresh temporary directory, removed by `remove()`.
+public struct TempDirectory: Sendable {
+    /// The directory.
+    public let path: String
+
+    /// Makes a new empty directory.
+    public init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-relay-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        path = base.path
+    }
+
+    /// A path inside it.
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// Deletes it and everything in it.
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A real relay on 127.0.0.1, port 0, on a SQLite file in a temporary directory.
+public final class TestRelay: Sendable {
+    /// Where its SQLite file lives.
+    public let directory: TempDirectory
+    /// Its store.
+    public let store: SQLiteRelayStore
+    /// The relay engine.
+    public let relay: Relay
+    /// The listening server.
+    public let running: RunningRelay
+
+    /// The address clients dial.
+    public var url: String { relay.publicAddresses.first ?? "ws://127.0.0.1:\(running.port)" }
+    /// The relay's SQLite file.
+    public var databasePath: String { store.path }
+
+    /// Starts a relay; `directory` reuses a data directory (a restart), else a new one is made.
+    public static func start(tls: TLSConfiguration? = nil, directory existing: TempDirectory? = nil,
+                             _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
+        var configuration = RelayConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configure(&configuration)
+        let directory = try existing ?? TempDirectory()
+        let store = try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: configuration.storeLimits)
+        var logger = Logger(label: "test.relay")
+        logger.logLevel = .warning
+        let relay = Relay(configuration: configuration, store: store, logger: logger)
+        let running = try await RelayServer(relay: relay, tls: tls, logger: logger).start()
+        return TestRelay(directory: directory, store: store, relay: relay, running: running)
+    }
+
+    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay) {
+        self.directory = directory
+        self.store = store
+        self.relay = relay
+        self.running = running
+    }
+
+    /// An authenticated connection for `key`.
+    public func connect(_ key: Ed25519.PrivateKey) async throws -> RelayClient {
+        try await RelayClient.connect(url: url, deviceKey: key)
+    }
+
+    /// Stops the relay and deletes its data.
+    public func stop() async {
+        await halt()
+        directory.remove()
+    }
+
+    /// Stops the relay and keeps its data for a restart.
+    public func halt() async {
+        await running.stop()
+        try? await store.close()
+    }
+}

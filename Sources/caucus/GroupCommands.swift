@@ -1,0 +1,102 @@
+import ArgumentParser
+import CaucusClient
+import Foundation
+
+struct GroupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "group", abstract: "Create and run groups.",
+        subcommands: [Create.self, List.self, Members.self, Remove.self, Promote.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a group with you as its admin.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The group's name (only its members see it).") var name: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let group = try await account.createGroup(name: name)
+                if output.json { printJSON(["name": group.name, "id": group.id.map { String(format: "%02x", $0) }.joined()]) } else {
+                    print("Created \(group.name). Invite people with `caucus invite create \"\(group.name)\"`.")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your groups.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let groups = try await account.groups()
+                if output.json {
+                    printJSON(groups.map { ["name": $0.name, "members": $0.members, "admin": $0.isAdmin, "removed": $0.removed,
+                                            "expiry_seconds": $0.expirySeconds] as [String: Any] })
+                } else if groups.isEmpty {
+                    print("No groups yet: `caucus join CODE` or `caucus group create NAME`.")
+                } else {
+                    for group in groups {
+                        print("\(group.name)  \(group.members) member(s)\(group.isAdmin ? ", you are an admin" : "")\(group.removed ? ", you were removed" : "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Members: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a group's members from its signed membership history.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The group.") var group: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try? await account.sync()
+                let members = try await account.members(of: group)
+                if output.json {
+                    printJSON(members.map { ["did": $0.did.description, "name": $0.name ?? NSNull(), "admin": $0.isAdmin,
+                                             "verified": $0.verified, "you": $0.isMe] as [String: Any] })
+                } else {
+                    for member in members {
+                        let tags = [member.isMe ? "you" : nil, member.isAdmin ? "admin" : nil, member.isMe || member.verified ? nil : "not verified"]
+                            .compactMap { $0 }.joined(separator: ", ")
+                        print("\(member.name ?? "(no name yet)")  \(member.did)\(tags.isEmpty ? "" : "  [\(tags)]")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a member (admins): the group moves to new keys the removed member never gets.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The group.") var group: String
+        @Argument(help: "The member's display name or DID.") var member: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try? await account.sync()
+                try await account.remove(member: member, from: group)
+                print("Removed \(member) from \(group); the others were sent new keys.")
+            }
+        }
+    }
+
+    struct Promote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a member an admin (admins).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The group.") var group: String
+        @Argument(help: "The member's display name or DID.") var member: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try? await account.sync()
+                try await account.promote(member: member, in: group)
+                print("\(member) is now an admin of \(group).")
+            }
+        }
+    }
+}

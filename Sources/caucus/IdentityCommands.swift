@@ -1,0 +1,139 @@
+import ArgumentParser
+import CaucusClient
+import CaucusCrypto
+import Foundation
+
+struct Init: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a new identity on this computer, protected by a passphrase.",
+        discussion: "Your identity is a key made here and never sent anywhere; others see it as a DID (did:key:z6Mk…).")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The name other members see (only members of your groups can read it).")
+    var name: String?
+
+    @Option(name: .long, help: ArgumentHelp("Relay to use (ws://HOST:PORT or wss://HOST).", valueName: "url"))
+    var relay: String?
+
+    @Option(name: .long, help: ArgumentHelp("Passphrase hardening: moderate (default, about 1 s) or interactive (faster, for old machines and tests).", valueName: "level"))
+    var kdf: String = "moderate"
+
+    func run() async throws {
+        let parameters: Argon2id.Parameters
+        switch kdf {
+        case "moderate": parameters = .moderate
+        case "interactive": parameters = .interactive
+        default: throw ValidationError("--kdf is moderate or interactive")
+        }
+        let home = global.clientHome
+        guard !FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.identityExists(home: home.path) }
+        guard let displayName = name ?? Prompt.line("Your display name (what group members will see): ") else {
+            throw ValidationError("a display name is needed (--name)")
+        }
+        let account = try Account.create(home: home, passphrase: try Prompt.newPassphrase(), displayName: displayName,
+                                         parameters: parameters, tls: try global.tls())
+        if let relay { try await account.addRelay(relay) }
+        if output.json {
+            printJSON(["did": account.did.description, "name": displayName, "home": home.path])
+        } else {
+            print("Created your identity in \(home.path)")
+            print("  DID:  \(account.did)")
+            print("  name: \(displayName)")
+            print(relay == nil ? "Next: join a group with `caucus join CODE`, or `caucus relay add URL` to use a relay." : "Next: `caucus join CODE` or `caucus group create NAME`.")
+        }
+    }
+}
+
+struct Whoami: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show your DID and display name, and how to share them.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            let name = try await account.displayName()
+            let relays = try await account.relays()
+            if output.json {
+                printJSON(["did": account.did.description, "name": name, "home": account.home.path, "relays": relays])
+            } else {
+                print("\(name)\n\(account.did)")
+                print("Share your DID with someone you trust so they can write to you (`caucus send \(account.did.short) …`);")
+                print("compare safety numbers in person with `caucus verify NAME` before trusting a contact.")
+                if relays.isEmpty { print("No relay yet: `caucus relay add URL`.") }
+            }
+        }
+    }
+}
+
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay", abstract: "Choose the relay that stores and forwards your encrypted messages.",
+        subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a relay and check that it answers.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The relay's address, ws://HOST:PORT or wss://HOST.") var url: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try await account.addRelay(url)
+                do {
+                    try await account.sync()
+                    print("Relay added and reachable: \(url)")
+                } catch {
+                    print("Relay added: \(url)")
+                    Console.warn("\(error); caucus will keep trying when you use it")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your relays, the first one in use.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let relays = try await account.relays()
+                if output.json { printJSON(relays) } else { relays.forEach { print($0) } }
+            }
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the safety number you share with someone, and mark them verified.",
+        discussion: "Compare the 60 digits in person or on a call you trust. If they match, run again with --confirm.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "A member's display name or DID.") var member: String
+    @Flag(name: .long, help: "The numbers matched: mark this contact verified.") var confirm = false
+    @Flag(name: .long, help: "Remove the verified mark.") var unverify = false
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            if confirm || unverify { try await account.setVerified(member, confirm) }
+            let result = try await account.verification(of: member)
+            if output.json {
+                printJSON(["did": result.did.description, "name": result.name ?? NSNull(), "safety_number": result.safetyNumber.digits,
+                           "verified": result.verified])
+                return
+            }
+            print("Safety number with \(result.name ?? result.did.short) (\(result.did)):\n")
+            print("    \(result.safetyNumber)\n")
+            if result.verified {
+                print("Verified. Caucus warns loudly if someone else starts using this name.")
+            } else {
+                print("Not verified. Compare these digits with \(result.name ?? "them") in person; if they match, run:")
+                print("    caucus verify \(member) --confirm")
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import CaucusClient
+import CaucusTerminal
+import Foundation
+
+struct InviteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invite", abstract: "Invite someone into a group.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a one-time invite code (and its QR code) for a group (admins).",
+            discussion: """
+                Give the code to one person, in person or over a channel you trust: whoever holds it can join.
+                It works once and expires. Your caucus admits the person the next time it runs (any command,
+                or `caucus chat`).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The group.") var group: String
+        @Option(name: .long, help: ArgumentHelp("How long the invite lasts (30m, 12h, 7d…).", valueName: "duration"))
+        var expires: String = "7d"
+        @Flag(name: .long, help: "Do not draw the QR code.") var noQR = false
+
+        func run() async throws {
+            let lifetime = try parseDuration(expires, what: "--expires")
+            guard lifetime > 0 else { throw ValidationError("--expires must be longer than 0") }
+            try await withAccount(global) { account in
+                let code = try await account.createInvite(group: group, lifetime: lifetime)
+                if output.json {
+                    printJSON(["code": code.text, "group": group, "expires_in_seconds": lifetime])
+                    return
+                }
+                print("One-time invite to \(group), valid for \(expires):\n\n\(code.text)\n")
+                if !noQR, let qr = try? QRCode(code.text) {
+                    print(qr.terminalRendering())
+                }
+                print("They run: caucus join \(code.text)")
+            }
+        }
+    }
+}
+
+struct Join: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Join a group with a one-time invite code.",
+        discussion: "Run `caucus init` first. The inviter's caucus admits you when it next runs; this waits for it a while.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The invite code (caucus-invite:…).") var code: String
+    @Option(name: .long, help: "Seconds to wait for the inviter's answer.") var wait: Int = 30
+
+    func run() async throws {
+        let invite = try InviteCode(parsing: code)
+        try await withAccount(global) { account in
+            let outcome = try await account.join(invite, wait: .seconds(max(0, wait)))
+            switch outcome {
+            case .joined(let name):
+                if output.json { printJSON(["joined": true, "group": name]) } else {
+                    print("You joined \(name). Say hello: caucus chat \"\(name)\"")
+                }
+            case .pending:
+                if output.json { printJSON(["joined": false, "pending": true]) } else {
+                    print("Your request is with the inviter; their caucus admits you when it next runs. Check with `caucus read`.")
+                }
+            }
+        }
+    }
+}

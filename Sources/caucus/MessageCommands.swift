@@ -1,0 +1,140 @@
+import ArgumentParser
+import CaucusClient
+import Foundation
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a message to a group, a member or a DID.",
+        discussion: "If the relay cannot be reached the message is kept, encrypted, and sent the next time caucus runs.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "A group name, a member's display name, or a DID.") var target: String
+    @Argument(help: "The message.") var text: [String]
+
+    func run() async throws {
+        let message = text.joined(separator: " ")
+        try await withAccount(global) { account in
+            let conversation = try await account.resolve(target)
+            let outcome = try await account.send(message, to: conversation)
+            switch outcome {
+            case .sent:
+                if output.json { printJSON(["sent": true]) } else { print("Sent.") }
+            case .queued(let why):
+                if output.json { printJSON(["sent": false, "queued": true, "reason": why]) } else {
+                    print("Queued, encrypted: \(why). It will be sent the next time caucus reaches the relay.")
+                }
+            }
+        }
+    }
+}
+
+struct Read: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fetch new messages and print the unread ones, then mark them read.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+    @Flag(name: .long, help: "Leave them unread.") var keepUnread = false
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            do { try await account.sync() } catch { Console.warn("\(error); showing what is already here") }
+            let lines = try await account.unread(markRead: !keepUnread)
+            if output.json { printJSON(lines.map(\.json)) } else if lines.isEmpty { print("No new messages.") } else {
+                lines.forEach { print($0.line) }
+            }
+        }
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the latest messages of one conversation.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "A group name, a member's display name, or a DID.") var target: String
+    @Option(name: .long, help: "How many lines.") var limit: Int = 50
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            try? await account.sync()
+            let lines = try await account.history(try await account.resolve(target), limit: max(1, limit))
+            if output.json { printJSON(lines.map(\.json)) } else { lines.forEach { print($0.line) } }
+        }
+    }
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive what waits on the relay and send what is queued (also admits people who used your invites).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            let received = try await account.sync()
+            let queued = try await account.queuedCount()
+            if output.json { printJSON(["received": received, "queued": queued]) } else {
+                print("Received \(received), \(queued) still queued.")
+            }
+        }
+    }
+}
+
+struct Expire: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Set disappearing messages for a conversation (every member's caucus deletes them).",
+        discussion: "DURATION is like 30m, 12h, 1d or 1w, or off.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "A group name, a member's display name, or a DID.") var target: String
+    @Argument(help: "How long messages live, or off.") var duration: String
+
+    func run() async throws {
+        let seconds = try parseDuration(duration, what: "DURATION")
+        try await withAccount(global) { account in
+            let conversation = try await account.resolve(target)
+            _ = try await account.setExpiry(seconds, for: conversation)
+            print(seconds == 0 ? "Disappearing messages are off." : "New messages disappear after \(duration).")
+        }
+    }
+}
+
+struct FileCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "file", abstract: "Send and fetch encrypted files.", subcommands: [SendFile.self, GetFile.self])
+
+    struct SendFile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "send", abstract: "Encrypt a file and share it in a conversation.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "A group name, a member's display name, or a DID.") var target: String
+        @Argument(help: "The file.") var path: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let conversation = try await account.resolve(target)
+                let info = try await account.sendFile(at: path, to: conversation, progress: Console.progress("uploading"))
+                if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size]) } else {
+                    print("Sent \(info.name) (\(Account.describe(bytes: info.size))); its id is \(info.id).")
+                }
+            }
+        }
+    }
+
+    struct GetFile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Download, check and decrypt a shared file.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The file's id, as `caucus read` shows it.") var id: String
+        @Option(name: [.customShort("o"), .customLong("output")], help: "Where to write it (a file or a directory; default: the current directory).")
+        var destination: String = "."
+        @Flag(name: .long, help: "Replace an existing file.") var force = false
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try? await account.sync()
+                let (info, path) = try await account.getFile(id, to: destination, overwrite: force, progress: Console.progress("downloading"))
+                if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size, "path": path]) } else {
+                    print("Saved \(path) (\(Account.describe(bytes: info.size)), checked).")
+                }
+            }
+        }
+    }
+}

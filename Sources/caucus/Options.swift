@@ -1,0 +1,94 @@
+import ArgumentParser
+import CaucusClient
+import CaucusCrypto
+import Foundation
+import NIOSSL
+
+/// Options every command takes: where the identity lives and how to reach a wss:// relay.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Data directory of the identity to use.", discussion: "Default: $CAUCUS_HOME, else $XDG_DATA_HOME/caucus, else ~/.local/share/caucus.", valueName: "dir"))
+    var home: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also trust this CA certificate (PEM) for wss:// relays.", valueName: "file"))
+    var caFile: String?
+
+    var clientHome: ClientHome { ClientHome(explicit: home) }
+
+    func tls() throws -> TLSConfiguration? {
+        guard let path = caFile ?? ProcessInfo.processInfo.environment["CAUCUS_CA_FILE"] else { return nil }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(path)
+        return configuration
+    }
+
+    /// Opens the identity, asking for the passphrase (or reading CAUCUS_PASSPHRASE).
+    func open() async throws -> Account {
+        let home = clientHome
+        guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
+        return try Account.open(home: home, passphrase: try Prompt.passphrase("Passphrase for \(home.path): "), tls: try tls())
+    }
+}
+
+/// `--json` for commands that print data.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON for scripts instead of text.")
+    var json = false
+}
+
+/// Runs a command's body with an open account, closes it, and prints problems met on the way.
+func withAccount<T>(_ options: GlobalOptions, _ body: (Account) async throws -> T) async throws -> T {
+    let account = try await options.open()
+    do {
+        let result = try await body(account)
+        await finish(account)
+        return result
+    } catch {
+        await finish(account)
+        throw error
+    }
+}
+
+private func finish(_ account: Account) async {
+    await account.close()
+    for problem in await account.problems { Console.warn(problem) }
+}
+
+/// Writes JSON for `--json`.
+func printJSON(_ value: Any) {
+    let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Reads a timer or lifetime such as `1d`.
+func parseDuration(_ text: String, what: String) throws -> UInt32 {
+    guard let seconds = DurationText.seconds(text) else {
+        throw ValidationError("\(what) must look like 30s, 10m, 12h, 1d or 2w (got \(text))")
+    }
+    return seconds
+}
+
+extension MessageView {
+    /// The JSON object `read`, `history` and `send` print.
+    var json: [String: Any] {
+        var object: [String: Any] = [
+            "conversation": conversationName, "kind": message.kind.rawValue, "text": message.text,
+            "outgoing": message.outgoing, "sent_at_ms": message.sentAt,
+        ]
+        if case .group = conversation { object["group"] = true }
+        if let sender = message.sender { object["sender_did"] = sender }
+        if let senderName { object["sender"] = senderName }
+        if let fileID = message.fileID { object["file_id"] = fileID }
+        if let expiresAt { object["expires_at_ms"] = expiresAt }
+        return object
+    }
+
+    /// One line of text as `read` prints it.
+    var line: String {
+        let time = Date(timeIntervalSince1970: Double(message.sentAt) / 1000).formatted(date: .omitted, time: .shortened)
+        switch message.kind {
+        case .text, .file: return "[\(conversationName)] \(time) \(senderName ?? "?"): \(message.text)"
+        case .notice: return "[\(conversationName)] \(time) * \(message.text)"
+        case .warning: return "[\(conversationName)] \(time) !! \(message.text)"
+        }
+    }
+}
