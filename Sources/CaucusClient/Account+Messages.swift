@@ -106,6 +106,8 @@ extension Account {
         to conversation: Conversation,
         _ make: (Database, MessageStamp) throws -> (Payload, (Database) throws -> Void)
     ) async throws(ClientError) -> SendOutcome {
+        // Offline is fine: the message waits in the outbox.
+        try? await catchUp()
         if case .direct(let peer) = conversation {
             do { try await ensureSession(with: peer) } catch {
                 // With a session already here the message can wait in the outbox; a first one cannot.

@@ -72,6 +72,17 @@ extension Account {
         return handled
     }
 
+    /// Connects and waits until what the relay held at login has been handled (at most 10 s), so
+    /// that a message about to be sent is encrypted with the latest keys and timer.
+    func catchUp() async throws(ClientError) {
+        let client = try await connected()
+        let waiting = Int(client.authenticated?.pendingMessages ?? 0)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while handled < waiting, client.isOpen, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Handles one push: deliveries are opened, stored and then acknowledged.
     func handle(_ push: RelayClient.Push, from client: RelayClient) async {
         switch push {

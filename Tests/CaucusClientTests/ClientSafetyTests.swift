@@ -1,0 +1,188 @@
+@testable import CaucusClient
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import GRDB
+import Testing
+
+/// What must hold whatever goes wrong: wrong passphrases, damaged stores, replays, bad invites,
+/// tampered files; and what the store and relay may never hold in clear.
+@Suite("Client safety")
+struct ClientSafetyTests {
+    @Test func wrongPassphraseOpensNothingAndChangesNothing() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: nil)
+        let before = try [rosa.home.keystorePath, rosa.home.storePath].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        let error = await clientError { _ = try Account.open(home: rosa.home, passphrase: Passphrase("not it")) }
+        #expect(error == .wrongPassphrase)
+        let after = try [rosa.home.keystorePath, rosa.home.storePath].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(before == after)
+        #expect(try await rosa.run { try await $0.displayName() } == "Rosa")
+    }
+
+    @Test func damagedOrForeignStoreIsRefusedUntouched() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: nil)
+        let tomasz = try await Worker.make("Tomasz", in: directory, relay: nil)
+
+        // Another identity's store in Rosa's directory.
+        let own = try Data(contentsOf: URL(fileURLWithPath: rosa.home.storePath))
+        try FileManager.default.removeItem(atPath: rosa.home.storePath)
+        try FileManager.default.copyItem(atPath: tomasz.home.storePath, toPath: rosa.home.storePath)
+        guard case .damagedStore(_, let reason)? = await clientError({ _ = try Account.open(home: rosa.home, passphrase: Worker.passphrase) }) else {
+            Issue.record("a foreign store was opened")
+            return
+        }
+        #expect(reason.contains("another identity"))
+
+        // Bytes overwritten in the middle of the file.
+        var damaged = own
+        damaged.replaceSubrange(0..<4096, with: Data(Random.bytes(4096)))
+        try FileManager.default.removeItem(atPath: rosa.home.storePath)
+        try damaged.write(to: URL(fileURLWithPath: rosa.home.storePath))
+        let error = await clientError { _ = try Account.open(home: rosa.home, passphrase: Worker.passphrase) }
+        guard case .damagedStore? = error else {
+            Issue.record("a damaged store gave \(String(describing: error))")
+            return
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: rosa.home.storePath)) == damaged)
+    }
+
+    @Test func invitesWorkOnceAndExpire() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        let tomasz = try await Worker.make("Tomasz", in: directory, relay: nil)
+        let amira = try await Worker.make("Amira", in: directory, relay: nil)
+        _ = try await rosa.run { try await $0.createGroup(name: "Warehouse 5") }
+        let code = try await rosa.run { try await $0.createInvite(group: "Warehouse 5") }
+        let shortLived = try await rosa.run { try await $0.createInvite(group: "Warehouse 5", lifetime: 1) }
+
+        #expect(try await tomasz.run { try await $0.join(code, wait: .zero) } == .pending)
+        #expect(try await amira.run { try await $0.join(code, wait: .zero) } == .pending)
+        try await Task.sleep(for: .milliseconds(1100))
+        let nadia = try await Worker.make("Nadia", in: directory, relay: nil)
+        #expect(try await nadia.run { try await $0.join(shortLived, wait: .zero) } == .pending)
+        let problems = try await rosa.run { account in try await account.sync(); return await account.problems }
+        #expect(problems.count == 2)
+        #expect(problems.contains { $0.hasSuffix("this invite was already used") })
+        #expect(problems.contains { $0.hasSuffix("this invite has expired") })
+
+        #expect(try await tomasz.run { try await $0.join(code, wait: .seconds(10)) } == .joined("Warehouse 5"))
+        #expect(await clientError { _ = try await amira.run { try await $0.join(code, wait: .seconds(10)) } }
+            == .joinRefused("this invite was already used"))
+        #expect(await clientError { _ = try await nadia.run { try await $0.join(shortLived, wait: .seconds(10)) } }
+            == .joinRefused("this invite has expired"))
+        #expect(try await rosa.run { try await $0.members(of: "Warehouse 5") }.count == 2)
+        await relay.stop()
+    }
+
+    @Test func inviteCodesRefuseDamage() throws {
+        let code = InviteCode(inviter: Ed25519.PrivateKey().publicKey, inviteID: Random.bytes(16), secret: Random.bytes(16),
+                              relay: "wss://relay.example.org")
+        #expect(try InviteCode(parsing: code.text) == code)
+        #expect(try InviteCode(parsing: "  " + code.text + "\n") == code)
+        var chars = Array(code.text)
+        let index = chars.count - 5
+        chars[index] = chars[index] == "a" ? "b" : "a"
+        let cases = [
+            (String(chars), "checksum"), (String(code.text.dropLast(20)), "checksum"),
+            ("caucus-invite:0OIl", "cannot be in an invite"), ("hello", "starts with"), ("caucus-invite:abc", "too short"),
+        ]
+        for (text, reason) in cases {
+            do {
+                _ = try InviteCode(parsing: text)
+                Issue.record("\(text) parsed")
+            } catch {
+                guard case .invalidInvite(let why) = error, why.contains(reason) else {
+                    Issue.record("\(text): \(error), expected \(reason)")
+                    continue
+                }
+            }
+        }
+    }
+
+    @Test func redeliveryAndReplayShowNothingTwice() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, _) = try await GroupFlowTests.warehouse(directory, relay)
+        _ = try await tomasz.read()
+        // Capture what the relay delivers to Tomasz, as a hostile relay would.
+        let tomaszKey = try await tomasz.run { $0.did.publicKey }
+        try await rosa.run { account in
+            _ = try await account.send("only once, group", to: try await account.resolve("Warehouse 5"))
+            _ = try await account.send("only once, direct", to: .direct(tomaszKey))
+        }
+        let stored = try await relay.store.pendingDeliveries(recipient: Data(tomaszKey.rawRepresentation), afterSequence: 0, limit: 10)
+            .map { item in
+                WireDelivery.with {
+                    $0.messageID = item.messageID
+                    $0.payload = item.payload
+                    if let group = item.groupID { $0.groupID = group }
+                }
+            }
+        #expect(stored.count == 2)
+        try await tomasz.run { account in
+            try await account.sync()
+            // The same delivery again (a lost acknowledgement): recognised by its id, nothing new.
+            for delivery in stored { try await account.receive(delivery) }
+            // The same ciphertext under fresh ids (a replay): refused by the session and the group.
+            for delivery in stored {
+                var replay = delivery
+                replay.messageID = Data(Random.bytes(16))
+                try await account.receive(replay)
+            }
+            let lines = try await account.unread()
+            #expect(Worker.texts(lines).sorted() == ["only once, direct", "only once, group"])
+            #expect(lines.contains { $0.message.kind == .warning && $0.message.text.contains("replay") })
+            #expect(await account.problems.contains { $0.contains("replay") })
+        }
+        await relay.stop()
+    }
+
+    @Test func filesRoundTripAndTamperingIsCaught() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
+        let original = Data(Random.bytes(5 * 1024 * 1024 + 12345))
+        let path = directory.file("leaflet.pdf")
+        try original.write(to: URL(fileURLWithPath: path))
+        let sent = try await rosa.run { account in try await account.sendFile(at: path, to: try await account.resolve("Warehouse 5")) }
+        #expect(sent.size == UInt64(original.count))
+
+        let lines = try await amira.read()
+        let fileID = try #require(lines.first { $0.message.kind == .file }?.message.fileID)
+        #expect(fileID == sent.id)
+        let out = try TempDirectory()
+        defer { out.remove() }
+        let (info, written) = try await amira.run { try await $0.getFile(fileID, to: out.path) }
+        #expect(info.name == "leaflet.pdf")
+        #expect(written == out.file("leaflet.pdf"))
+        #expect(SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: written)))) == SHA256.hash(Array(original)))
+        let again = await clientError { _ = try await amira.run { try await $0.getFile(fileID, to: out.path) } }
+        #expect(again?.description.contains("already exists") == true)
+
+        // One flipped bit in the stored ciphertext: refused, and nothing is left on disk.
+        let queue = try DatabaseQueue(path: relay.databasePath)
+        try await queue.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT blob, offset, data FROM blob_chunks ORDER BY offset LIMIT 1 OFFSET 3") else { return }
+            var bytes = Array(row["data"] as Data)
+            bytes[bytes.count / 2] ^= 0x01
+            try db.execute(sql: "UPDATE blob_chunks SET data = ? WHERE blob = ? AND offset = ?",
+                           arguments: [Data(bytes), row["blob"] as Int64, row["offset"] as Int64])
+        }
+        try queue.close()
+        _ = try await tomasz.read()
+        let tamperedOut = try TempDirectory()
+        defer { tamperedOut.remove() }
+        let tampered = await clientError { _ = try await tomasz.run { try await $0.getFile(fileID, to: tamperedOut.path) } }
+        #expect(tampered?.description.contains("failed its integrity check") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tamperedOut.path).isEmpty)
+        await relay.stop()
+    }
+}

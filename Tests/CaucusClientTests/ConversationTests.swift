@@ -1,0 +1,88 @@
+@testable import CaucusClient
+import CaucusCrypto
+import Foundation
+import GRDB
+import Testing
+
+/// Disappearing messages, verification warnings and what the local store holds in clear.
+@Suite("Conversations")
+struct ConversationTests {
+    @Test func disappearingMessagesLeaveEveryStore() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
+        for worker in [tomasz, amira] { _ = try await worker.read() }
+        try await tomasz.run { account in _ = try await account.setExpiry(2, for: try await account.resolve("Warehouse 5")) }
+        try await rosa.run { account in
+            _ = try await account.send("gone soon", to: try await account.resolve("Warehouse 5"))
+        }
+        let lines = try await amira.read()
+        #expect(lines.contains { $0.message.text == "Tomasz set messages to disappear after 2 s" })
+        let timed = try #require(lines.first { $0.message.text == "gone soon" })
+        let expiresAt = try #require(timed.expiresAt)
+        #expect(abs(expiresAt - Int64(Date().timeIntervalSince1970 * 1000) - 2000) < 1500)
+        #expect(try await rosa.run { try await $0.groups() }.first?.expirySeconds == 2)
+
+        try await Task.sleep(for: .milliseconds(2200))
+        for worker in [rosa, tomasz, amira] {
+            let history = try await worker.run { account in try await account.history(try await account.resolve("Warehouse 5")) }
+            #expect(!history.contains { $0.message.text == "gone soon" }, "\(worker.name) still has it")
+        }
+        // The relay was told the same lifetime.
+        let queue = try DatabaseQueue(path: relay.databasePath)
+        let shortLived = try await queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE expires_at - accepted_at <= 2000") ?? 0
+        }
+        try queue.close()
+        #expect(shortLived >= 1)
+        await relay.stop()
+    }
+
+    @Test func verifiedNameTakenByAnotherKeyIsWarnedLoudly() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, _, amira) = try await GroupFlowTests.warehouse(directory, relay)
+        _ = try await amira.read()
+        let verification = try await amira.run { account in
+            try await account.setVerified("Rosa", true)
+            return try await account.verification(of: "Rosa")
+        }
+        #expect(verification.verified)
+        #expect(verification.safetyNumber == SafetyNumber(try await amira.run { $0.did }, try await rosa.run { $0.did }))
+
+        // Someone else joins calling themselves Rosa.
+        let impostor = try await Worker.make("Rosa", in: try TempDirectory(), relay: nil)
+        let code = try await rosa.run { try await $0.createInvite(group: "Warehouse 5") }
+        _ = try await impostor.run { try await $0.join(code, wait: .zero) }
+        try await rosa.run { try await $0.sync() }
+        _ = try await impostor.run { try await $0.join(code, wait: .seconds(10)) }
+        let warnings = try await amira.read().filter { $0.message.kind == .warning }.map(\.message.text)
+        #expect(warnings.contains { $0.hasPrefix("WARNING:") && $0.contains("\"Rosa\", the name of your verified contact") })
+        #expect(warnings.contains { $0.contains("is not verified") })
+        await relay.stop()
+    }
+
+    @Test func localStoreHoldsNoPlaintext() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, _) = try await GroupFlowTests.warehouse(directory, relay)
+        try await rosa.run { account in
+            _ = try await account.send("Strike vote Friday at noon", to: try await account.resolve("Warehouse 5"))
+            _ = try await account.send("Tomasz, bring the ballot box", to: try await account.resolve("Tomasz"))
+        }
+        _ = try await tomasz.read()
+        let tomaszDID = try await tomasz.run { $0.did }
+        for worker in [rosa, tomasz] {
+            let base = worker.home.storePath
+            let bytes = try [base, base + "-wal"].compactMap { FileManager.default.fileExists(atPath: $0) ? try Data(contentsOf: URL(fileURLWithPath: $0)) : nil }
+                .reduce(Data(), +)
+            for secret in ["Strike vote", "ballot box", "Warehouse 5", "Tomasz", "Rosa", tomaszDID.description] {
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(worker.name)'s store holds \"\(secret)\" in clear")
+            }
+        }
+        await relay.stop()
+    }
+}
