@@ -157,7 +157,11 @@ extension Account {
             do {
                 switch kind {
                 case .send:
-                    let message = try WireSendMessage(serializedBytes: body)
+                    var message = try WireSendMessage(serializedBytes: body)
+                    // A timer longer than the relay keeps anything: the relay's limit applies there.
+                    if let limit = client.welcome?.limits.maxTtlSeconds, limit > 0, message.ttlSeconds > limit {
+                        message.ttlSeconds = limit
+                    }
                     let reply = try await client.request(.send(message))
                     if case .sendAccepted(let accepted) = reply, !accepted.mailboxFull.isEmpty {
                         note("\(accepted.mailboxFull.count) recipient(s) have a full mailbox on the relay and will not get a message")
