@@ -140,11 +140,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // A real session through a running relay, step by step (scripts/demo).
-        .executableTarget(
-            name: "caucus-demo",
-            dependencies: ["CaucusCrypto", "CaucusProtocol", "CaucusRelayClient"]
-        ),
         // Load generator for scripts/bench-relay.
         .executableTarget(
             name: "caucus-bench-relay",
