@@ -190,6 +190,7 @@ let package = Package(
             dependencies: [
                 "CaucusClient", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(

@@ -58,29 +58,30 @@ extension Account {
     @discardableResult
     public func sync(idle: Duration = .milliseconds(600)) async throws(ClientError) -> Int {
         let client = try await connected()
-        let waiting = Int(client.authenticated?.pendingMessages ?? 0)
-        let clock = ContinuousClock()
-        var lastCount = -1, lastChange = clock.now
-        let deadline = clock.now + .seconds(30)
-        while clock.now < deadline {
-            if handled != lastCount { lastCount = handled; lastChange = clock.now }
-            if handled >= waiting && clock.now - lastChange >= idle { break }
-            if !client.isOpen { break }
-            try? await Task.sleep(for: .milliseconds(25))
-        }
+        await waitForBacklog(on: client, idle: idle)
         try await flushOutbox()
         return handled
     }
 
-    /// Connects and waits until what the relay held at login has been handled (at most 10 s), so
-    /// that a message about to be sent is encrypted with the latest keys and timer.
-    func catchUp() async throws(ClientError) {
-        let client = try await connected()
+    /// Waits until the deliveries the relay announced at login have been handled and nothing new
+    /// came for `idle`. A relay that announces more than it sends is waited for only until nothing
+    /// has arrived for `stalled`.
+    func waitForBacklog(on client: RelayClient, idle: Duration, stalled: Duration = .seconds(2)) async {
         let waiting = Int(client.authenticated?.pendingMessages ?? 0)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while handled < waiting, client.isOpen, ContinuousClock.now < deadline {
+        let clock = ContinuousClock()
+        var lastCount = -1, lastChange = clock.now
+        while client.isOpen {
+            if handled != lastCount { lastCount = handled; lastChange = clock.now }
+            let quiet = clock.now - lastChange
+            if (handled >= waiting && quiet >= idle) || quiet >= stalled { break }
             try? await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// Connects and waits until what the relay held at login has been handled, so that a message
+    /// about to be sent is encrypted with the latest keys and timer.
+    func catchUp() async throws(ClientError) {
+        await waitForBacklog(on: try await connected(), idle: .zero)
     }
 
     /// Handles one push: deliveries are opened, stored and then acknowledged.

@@ -9,51 +9,18 @@ import Testing
 /// wss:// with a certificate made for the test by openssl.
 @Suite("Relay: TLS", .timeLimit(.minutes(2)))
 struct RelayTLSTests {
-    /// A free TCP port on 127.0.0.1 (bound and released).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// A self-signed certificate for localhost and its key, as PEM files in `directory`.
-    static func makeCertificate(in directory: TempDirectory) throws -> (certificate: String, key: String) {
-        let certificate = directory.file("cert.pem"), key = directory.file("key.pem")
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                             "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=localhost",
-                             "-addext", "subjectAltName=DNS:localhost"]
-        openssl.standardOutput = FileHandle.nullDevice
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0, "openssl could not make a certificate (scripts/test installs openssl)")
-        return (certificate, key)
-    }
-
     @Test("A client that trusts the relay's certificate talks over wss://; one that does not is refused")
     func wss() async throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
-        let (certificatePath, keyPath) = try Self.makeCertificate(in: directory)
+        let (certificatePath, keyPath) = try TestCertificate.make(in: directory)
         let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath)
         let server = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
         // TLS clients send the host name (SNI), which cannot be an IP address: the relay listens on
         // 127.0.0.1 and clients dial it as localhost.
-        let port = try Self.freePort()
+        let port = try TestCertificate.freePort()
         let relay = try await TestRelay.start(tls: server) {
             $0.port = port
             $0.publicAddresses = ["wss://localhost:\(port)"]

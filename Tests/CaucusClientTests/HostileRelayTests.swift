@@ -1,0 +1,94 @@
+@testable import CaucusClient
+import CaucusCrypto
+import Foundation
+import GRDB
+import NIOSSL
+import Testing
+
+/// What a user is told when the relay drops messages, and that the client works over wss://.
+@Suite("Client: hostile relay and transport")
+struct HostileRelayTests {
+    /// Deletes, as a hostile relay would, the delivery of the `index`-th waiting message for `worker`.
+    static func drop(_ index: Int, for worker: Worker, on relay: TestRelay) async throws {
+        let key = try await worker.run { $0.did.publicKey }
+        let queue = try DatabaseQueue(path: relay.databasePath)
+        try await queue.write { db in
+            let device = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE key = ?", arguments: [Data(key.rawRepresentation)])
+            let seqs = try Int64.fetchAll(db, sql: "SELECT seq FROM deliveries WHERE device = ? ORDER BY seq", arguments: [device])
+            try db.execute(sql: "DELETE FROM deliveries WHERE seq = ?", arguments: [seqs[index]])
+        }
+        try queue.close()
+    }
+
+    @Test func droppedMessagesAreReported() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
+        for worker in [rosa, tomasz, amira] { _ = try await worker.read() }
+        // Warm up past a newcomer's quiet start, then let the relay drop one group message.
+        for index in 0..<10 {
+            try await tomasz.run { account in _ = try await account.send("warm-up \(index)", to: try await account.resolve("Warehouse 5")) }
+        }
+        _ = try await amira.read()
+        _ = try await rosa.read()
+        try await rosa.run { account in
+            let group = try await account.resolve("Warehouse 5")
+            for text in ["one", "two", "three"] { _ = try await account.send(text, to: group) }
+        }
+        try await Self.drop(1, for: amira, on: relay)
+        let lines = try await amira.read()
+        #expect(Worker.texts(lines) == ["one", "three"])
+        let warnings = lines.filter { $0.message.kind == .warning }.map(\.message.text)
+        #expect(warnings.contains("1 earlier message(s) from Rosa have not arrived (yet)"))
+        #expect(warnings.contains { $0.contains("Rosa had seen 1 message(s) you have not received") })
+
+        // One to one: the ratchet notices the gap too.
+        try await rosa.run { account in
+            let amiraChat = try await account.resolve("Amira")
+            for text in ["a", "b", "c"] { _ = try await account.send(text, to: amiraChat) }
+        }
+        try await Self.drop(1, for: amira, on: relay)
+        let direct = try await amira.read()
+        #expect(Worker.texts(direct) == ["a", "c"])
+        #expect(direct.contains { $0.message.text == "1 earlier message(s) from Rosa have not arrived (yet)" })
+        await relay.stop()
+    }
+
+    @Test func worksOverWSS() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (certificatePath, keyPath) = try TestCertificate.make(in: directory)
+        let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        let server = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificates.map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+        let port = try TestCertificate.freePort()
+        let relay = try await TestRelay.start(tls: server) {
+            $0.port = port
+            $0.publicAddresses = ["wss://localhost:\(port)"]
+        }
+        var trusting = TLSConfiguration.makeClientConfiguration()
+        trusting.trustRoots = .certificates(certificates)
+        let homes = try ["rosa", "tomasz"].map { ClientHome(explicit: directory.file($0)) }
+        let rosa = try Account.create(home: homes[0], passphrase: Worker.passphrase, displayName: "Rosa", parameters: .interactive, tls: trusting)
+        let tomasz = try Account.create(home: homes[1], passphrase: Worker.passphrase, displayName: "Tomasz", parameters: .interactive, tls: trusting)
+        try await rosa.addRelay(relay.url)
+        try await tomasz.addRelay(relay.url)
+        try await tomasz.sync()
+        #expect(try await rosa.send("over wss", to: .direct(tomasz.did.publicKey)) == .sent)
+        try await tomasz.sync()
+        #expect(Worker.texts(try await tomasz.unread()) == ["over wss"])
+
+        // Without trusting the certificate, the client refuses the relay.
+        let stranger = try Account.create(home: ClientHome(explicit: directory.file("x")), passphrase: Worker.passphrase,
+                                          displayName: "X", parameters: .interactive)
+        try await stranger.addRelay(relay.url)
+        guard case .relayUnreachable? = await clientError({ try await stranger.sync() }) else {
+            Issue.record("an untrusted certificate was accepted")
+            return
+        }
+        for account in [rosa, tomasz, stranger] { await account.close() }
+        await relay.stop()
+    }
+}
