@@ -64,6 +64,25 @@ public final class TestRelay: Sendable {
         self.running = running
     }
 
+    /// A relay speaking wss:// with a fresh self-signed certificate for localhost (in `directory`),
+    /// and a client TLS configuration that trusts it. TLS clients send the host name (SNI), which
+    /// cannot be an IP address: the relay listens on 127.0.0.1 and clients dial it as localhost.
+    public static func startTLS(in directory: TempDirectory) async throws -> (TestRelay, trusting: TLSConfiguration) {
+        let (certificatePath, keyPath) = try TestCertificate.make(in: directory)
+        let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        let server = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificates.map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+        let port = try TestCertificate.freePort()
+        let relay = try await start(tls: server) {
+            $0.port = port
+            $0.publicAddresses = ["wss://localhost:\(port)"]
+        }
+        var trusting = TLSConfiguration.makeClientConfiguration()
+        trusting.trustRoots = .certificates(certificates)
+        return (relay, trusting)
+    }
+
     /// An authenticated connection for `key`.
     public func connect(_ key: Ed25519.PrivateKey) async throws -> RelayClient {
         try await RelayClient.connect(url: url, deviceKey: key)

@@ -58,18 +58,7 @@ struct HostileRelayTests {
     @Test func worksOverWSS() async throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
-        let (certificatePath, keyPath) = try TestCertificate.make(in: directory)
-        let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath)
-        let server = TLSConfiguration.makeServerConfiguration(
-            certificateChain: certificates.map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-        let port = try TestCertificate.freePort()
-        let relay = try await TestRelay.start(tls: server) {
-            $0.port = port
-            $0.publicAddresses = ["wss://localhost:\(port)"]
-        }
-        var trusting = TLSConfiguration.makeClientConfiguration()
-        trusting.trustRoots = .certificates(certificates)
+        let (relay, trusting) = try await TestRelay.startTLS(in: directory)
         let homes = try ["rosa", "tomasz"].map { ClientHome(explicit: directory.file($0)) }
         let rosa = try Account.create(home: homes[0], passphrase: Worker.passphrase, displayName: "Rosa", parameters: .interactive, tls: trusting)
         let tomasz = try Account.create(home: homes[1], passphrase: Worker.passphrase, displayName: "Tomasz", parameters: .interactive, tls: trusting)

@@ -13,22 +13,10 @@ struct RelayTLSTests {
     func wss() async throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
-        let (certificatePath, keyPath) = try TestCertificate.make(in: directory)
-        let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath)
-        let server = TLSConfiguration.makeServerConfiguration(
-            certificateChain: certificates.map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-        // TLS clients send the host name (SNI), which cannot be an IP address: the relay listens on
-        // 127.0.0.1 and clients dial it as localhost.
-        let port = try TestCertificate.freePort()
-        let relay = try await TestRelay.start(tls: server) {
-            $0.port = port
-            $0.publicAddresses = ["wss://localhost:\(port)"]
-        }
+        let (relay, trusting) = try await TestRelay.startTLS(in: directory)
+        let port = relay.running.port
         #expect(relay.url == "wss://localhost:\(port)")
 
-        var trusting = TLSConfiguration.makeClientConfiguration()
-        trusting.trustRoots = .certificates(certificates)
         let alice = Device(), bob = Device()
         let a = try await RelayClient.connect(url: relay.url, deviceKey: alice.key, tls: trusting)
         let b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key, tls: trusting)
