@@ -149,7 +149,7 @@ extension Account {
     /// `u8 1 ‖ sealed box (80) of the sender's identity key ‖ session message`.
     nonisolated func sealPairwise(_ db: Database, _ payload: [UInt8], to peer: Ed25519.PublicKey) throws -> [UInt8] {
         var list = try sessions(db, peer: peer)
-        guard !list.isEmpty else { throw ClientError.relayUnreachable(url: "", reason: "no session with \(DID(publicKey: peer).short) yet") }
+        guard !list.isEmpty else { throw ClientError.invalidArgument("no conversation with \(DID(publicKey: peer).short) has been started") }
         let message = list[0].encrypt(payload)
         try saveSessions(db, peer: peer, list)
         let recipient = try X25519.PublicKey(converting: peer)

@@ -6,9 +6,9 @@ struct CaucusCommand: AsyncParsableCommand {
         commandName: "caucus",
         abstract: "End-to-end encrypted chat and union cards for workers who organize.",
         discussion: """
-            Start with `caucus init`, then join a group with the invite an organizer gave you
-            (`caucus join CODE`), or add a relay and create one (`caucus relay add URL`,
-            `caucus group create NAME`). Everything you send is encrypted on this computer; the
+            Start with `caucus init`, then join a group with the invite an organizer gave you \
+            (`caucus join CODE`), or add a relay and create one (`caucus relay add URL`, \
+            `caucus group create NAME`). Everything you send is encrypted on this computer; the \
             relay only stores and forwards ciphertext.
             """,
         subcommands: [

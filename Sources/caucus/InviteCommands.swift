@@ -11,8 +11,8 @@ struct InviteCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a one-time invite code (and its QR code) for a group (admins).",
             discussion: """
-                Give the code to one person, in person or over a channel you trust: whoever holds it can join.
-                It works once and expires. Your caucus admits the person the next time it runs (any command,
+                Give the code to one person, in person or over a channel you trust: whoever holds it can join. \
+                It works once and expires. Your caucus admits the person the next time it runs (any command, \
                 or `caucus chat`).
                 """)
         @OptionGroup var global: GlobalOptions
@@ -33,7 +33,7 @@ struct InviteCommand: AsyncParsableCommand {
                 }
                 print("One-time invite to \(group), valid for \(expires):\n\n\(code.text)\n")
                 if !noQR, let qr = try? QRCode(code.text) {
-                    print(qr.terminalRendering())
+                    print(qr.terminalRendering(), terminator: "")
                 }
                 print("They run: caucus join \(code.text)")
             }
