@@ -181,12 +181,22 @@ public actor Account {
     /// Deletes messages and files whose disappearing-message timer ran out.
     public nonisolated func pruneExpired() throws(ClientError) {
         let now = ClientStore.now()
+        let oldest = now - 90 * 86_400_000
         try store.run {
+            let due = try store.queue.read { db in
+                try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM messages WHERE expires_at <= ?1)
+                        OR EXISTS (SELECT 1 FROM files WHERE expires_at <= ?1)
+                        OR EXISTS (SELECT 1 FROM outbox WHERE expires_at <= ?1)
+                        OR EXISTS (SELECT 1 FROM processed WHERE at < ?2)
+                    """, arguments: [now, oldest]) ?? false
+            }
+            guard due else { return }
             try store.queue.write { db in
                 try db.execute(sql: "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
-                try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [now - 90 * 86_400_000])
+                try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [oldest])
             }
         }
     }

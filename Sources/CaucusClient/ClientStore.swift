@@ -78,16 +78,18 @@ final class ClientStore: Sendable {
 
     /// The first open writes a check value; later opens must read it back with this identity's key.
     private func checkOwner() throws(ClientError) {
+        let check = Array("check".utf8)
         do {
-            try queue.write { db in
-                if let sealed = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'check'") {
-                    guard let value = try? open(Array(sealed), table: "meta", tag: Array("check".utf8)),
-                          value == Self.checkValue
-                    else { throw ClientError.damagedStore(path: path, reason: "it belongs to another identity or was altered") }
-                } else {
-                    try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('check', ?)",
-                                   arguments: [Data(seal(Self.checkValue, table: "meta", tag: Array("check".utf8)))])
+            let sealed = try queue.read { db in try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'check'") }
+            if let sealed {
+                guard let value = try? open(Array(sealed), table: "meta", tag: check), value == Self.checkValue else {
+                    throw ClientError.damagedStore(path: path, reason: "it belongs to another identity or was altered")
                 }
+                return
+            }
+            try queue.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('check', ?)",
+                               arguments: [Data(seal(Self.checkValue, table: "meta", tag: check))])
             }
         } catch let error as ClientError {
             throw error
