@@ -12,10 +12,21 @@ extension Account {
         case route = 2
     }
 
-    /// The open connection, made (and prekeys topped up, outbox sent) when there is none.
+    /// The open connection, made (and prekeys topped up, outbox sent) when there is none. Callers
+    /// that arrive while a connection is being made wait for that one.
     @discardableResult
     func connected() async throws(ClientError) -> RelayClient {
         if let connection, connection.isOpen { return connection }
+        if let connecting { return try await connecting.value.get() }
+        let attempt = Task { () async -> Result<RelayClient, ClientError> in
+            do throws(ClientError) { return .success(try await self.connect()) } catch { return .failure(error) }
+        }
+        connecting = attempt
+        defer { connecting = nil }
+        return try await attempt.value.get()
+    }
+
+    private func connect() async throws(ClientError) -> RelayClient {
         guard let url = try relays().first else { throw ClientError.noRelay }
         let client: RelayClient
         do {
@@ -23,6 +34,7 @@ extension Account {
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
+        if let old = connection { await old.close() }
         connection = client
         handled = 0
         pushTask?.cancel()

@@ -21,6 +21,7 @@ public actor Account {
     let tls: TLSConfiguration?
 
     var connection: RelayClient?
+    var connecting: Task<Result<RelayClient, ClientError>, Never>?
     var pushTask: Task<Void, Never>?
     var handled = 0
     var flushing = false
