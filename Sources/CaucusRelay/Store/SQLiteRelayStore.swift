@@ -424,8 +424,12 @@ public final class SQLiteRelayStore: RelayStore {
             let end = min(size, offset + UInt64(length))
             var out = Data()
             out.reserveCapacity(Int(end - offset))
+            // Start at the stored chunk holding `offset` (found through the primary key), not at
+            // the blob's beginning: reading a blob piece by piece stays linear, not quadratic.
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT offset, data FROM blob_chunks WHERE blob = ? AND offset < ? AND offset + length > ?
+                SELECT offset, data FROM blob_chunks
+                WHERE blob = ?1 AND offset < ?2 AND offset + length > ?3
+                  AND offset >= COALESCE((SELECT MAX(offset) FROM blob_chunks WHERE blob = ?1 AND offset <= ?3), 0)
                 ORDER BY offset
                 """, arguments: [id, Int64(end), Int64(offset)])
             while let row = try rows.next() {
