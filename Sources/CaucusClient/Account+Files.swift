@@ -43,23 +43,23 @@ extension Account {
         var last = false
         do {
             while !last {
-                var request = [UInt8]()
+                var batch = [UInt8]()
                 for _ in 0..<chunksPerRequest where !last {
                     var chunk = [UInt8](try handle.read(upToCount: Self.fileChunkSize) ?? Data())
                     defer { wipe(&chunk) }
                     done += UInt64(chunk.count)
                     last = chunk.count < Self.fileChunkSize || done == size
                     hasher.update(chunk)
-                    request += XChaCha20Poly1305.seal(chunk, using: key, authenticating: Self.chunkAssociatedData(blobID: blobID, index: index, last: last))
+                    batch += XChaCha20Poly1305.seal(chunk, using: key, authenticating: Self.chunkAssociatedData(blobID: blobID, index: index, last: last))
                     index += 1
                 }
-                _ = try await client.request(.putBlobChunk(WirePutBlobChunk.with {
+                _ = try await request(client, .putBlobChunk(WirePutBlobChunk.with {
                     $0.blobID = Data(blobID)
                     $0.offset = uploaded
-                    $0.data = Data(request)
+                    $0.data = Data(batch)
                     $0.last = last
                 }))
-                uploaded += UInt64(request.count)
+                uploaded += UInt64(batch.count)
                 progress?(done, size)
             }
         } catch let error as ClientError {
@@ -136,7 +136,7 @@ extension Account {
         let refused = ClientError.file("the file \(offer.name) failed its integrity check (altered or cut short on the relay); nothing was kept")
         do {
             while !sawLast {
-                let reply = try await client.request(.getBlobChunk(WireGetBlobChunk.with {
+                let reply = try await request(client, .getBlobChunk(WireGetBlobChunk.with {
                     $0.blobID = Data(offer.blobID)
                     $0.offset = offset
                     $0.length = UInt32(perRequest)

@@ -18,7 +18,7 @@ extension Account {
         let session = GroupSession(founder: identity)
         let routing = Ed25519.PrivateKey()
         let update = routingUpdate(groupID: session.groupID, serial: 1, signer: routing, add: [identity.publicKey], remove: [])
-        do { _ = try await client.request(.updateGroupRouting(update)) } catch {
+        do { _ = try await request(client, .updateGroupRouting(update)) } catch {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)

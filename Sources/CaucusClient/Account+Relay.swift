@@ -52,6 +52,20 @@ extension Account {
         return client
     }
 
+    /// Sends a request, waiting and trying again (up to 100 times) while the relay answers
+    /// RATE_LIMITED, as long as it asks.
+    func request(_ client: RelayClient, _ body: WireClientFrame.OneOf_Body) async throws -> WireServerFrame.OneOf_Body {
+        var attempts = 0
+        while true {
+            do {
+                return try await client.request(body)
+            } catch let error as RelayError where error.code == .rateLimited && attempts < 100 {
+                attempts += 1
+                try await Task.sleep(for: .milliseconds(max(10, Int(error.retryAfterMilliseconds))))
+            }
+        }
+    }
+
     static func reason(_ error: any Error) -> String {
         switch error {
         case let error as RelayClientError:
@@ -109,7 +123,7 @@ extension Account {
                 return
             }
             // Stored: if the acknowledgement is lost, the redelivery is recognised and dropped.
-            _ = try? await client.request(.ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))
+            _ = try? await request(client, .ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))
             handled += 1
             try? await flushOutbox()
         case .prekeysLow(let remaining):
@@ -175,16 +189,16 @@ extension Account {
                     if let limit = client.welcome?.limits.maxTtlSeconds, limit > 0, message.ttlSeconds > limit {
                         message.ttlSeconds = limit
                     }
-                    let reply = try await client.request(.send(message))
+                    let reply = try await request(client, .send(message))
                     if case .sendAccepted(let accepted) = reply, !accepted.mailboxFull.isEmpty {
                         note("\(accepted.mailboxFull.count) recipient(s) have a full mailbox on the relay and will not get a message")
                     }
                 case .route:
-                    _ = try await client.request(.updateGroupRouting(try WireUpdateGroupRouting(serializedBytes: body)))
+                    _ = try await request(client, .updateGroupRouting(try WireUpdateGroupRouting(serializedBytes: body)))
                 }
             } catch let error as RelayError {
                 switch error.code {
-                case .rateLimited, .shuttingDown, .internal:
+                case .shuttingDown, .internal:
                     return
                 default:
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")

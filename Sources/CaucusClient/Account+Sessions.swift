@@ -67,7 +67,7 @@ extension Account {
                 return (signed, fresh)
             }
         }
-        _ = try await client.request(.publishPrekeys(WirePublishPrekeys.with {
+        _ = try await request(client, .publishPrekeys(WirePublishPrekeys.with {
             $0.signedPrekey = Data(signed.publishedBytes)
             $0.oneTimePrekeys = fresh.map { key in
                 WireOneTimePrekey.with { $0.id = key.id; $0.publicKey = Data(key.privateKey.publicKey.rawRepresentation) }
@@ -119,7 +119,7 @@ extension Account {
         let client = try await connected()
         let reply: WireServerFrame.OneOf_Body
         do {
-            reply = try await client.request(.fetchPrekeys(WireFetchPrekeys.with { $0.owner = Data(peer.rawRepresentation) }))
+            reply = try await request(client, .fetchPrekeys(WireFetchPrekeys.with { $0.owner = Data(peer.rawRepresentation) }))
         } catch let error as RelayError where error.code == .notFound {
             throw ClientError.unknownTarget("\(DID(publicKey: peer)) (no keys on the relay: this identity never used it)")
         } catch {
