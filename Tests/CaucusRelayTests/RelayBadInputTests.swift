@@ -3,6 +3,7 @@ import CaucusProtocol
 import CaucusRelay
 import CaucusRelayClient
 import Foundation
+import Synchronization
 import Testing
 
 /// Every kind of bad input gets its typed error, the relay keeps serving others, and no stored
@@ -247,6 +248,7 @@ struct RelayBadInputTests {
         let relay = try await TestRelay.start()
         let bob = Device()
         let a = try await relay.connect(Device().key)
+        let progress = Atomic<Int>(0)
         let sends = Task {
             // Sends until the relay refuses or closes: the shutdown always lands mid-load.
             var acknowledged = 0
@@ -254,11 +256,13 @@ struct RelayBadInputTests {
                 do {
                     try await a.send(Data("m\(acknowledged)".utf8), to: [bob.id])
                     acknowledged += 1
+                    progress.store(acknowledged, ordering: .relaxed)
                 } catch { break }
             }
             return acknowledged
         }
-        try await Task.sleep(for: .milliseconds(50))
+        // Stop once the load is under way (on a busy machine the first send can take a while).
+        for _ in 0..<1000 where progress.load(ordering: .relaxed) < 5 { try await Task.sleep(for: .milliseconds(10)) }
         await relay.running.stop()
         let acknowledged = await sends.value
         // The client was told why the connection closed.
