@@ -146,10 +146,11 @@ extension Account {
         for member in session.chain.roster.keys where member != identity.publicKey {
             if let name = try contact(db, member)?.name { names.append((member, name)) }
         }
-        // Welcome first, then the route, then the change told to the group in the epoch before it.
-        try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
-        try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
+        // The change goes to the group first (in the epoch before it), then the route, then the
+        // welcome: members know the newcomer before anything it sends can reach them.
         try commit(db, entry, to: session, info: info, routing: routing)
+        try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
+        try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
     }
 
     /// Joins with a welcome from an admin.

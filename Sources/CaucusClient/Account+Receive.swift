@@ -165,6 +165,8 @@ extension Account {
             if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
             try saveGroup(db, newInfo, state, routing: keepRouting)
             try describe(db, entry, in: conversation)
+            // Messages of the epoch this entry starts may have come first.
+            try retryPutAside(db)
         default:
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "\(try displayName(db, sender)) sent a message that does not belong in a group; ignored")

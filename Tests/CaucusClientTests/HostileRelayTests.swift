@@ -1,5 +1,6 @@
 @testable import CaucusClient
 import CaucusCrypto
+import CaucusProtocol
 import Foundation
 import GRDB
 import NIOSSL
@@ -52,6 +53,41 @@ struct HostileRelayTests {
         let direct = try await amira.read()
         #expect(Worker.texts(direct) == ["a", "c"])
         #expect(direct.contains { $0.message.text == "1 earlier message(s) from Rosa have not arrived (yet)" })
+        await relay.stop()
+    }
+
+    @Test func newcomerMessagesBeforeTheMembershipChangeAreHeld() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        let tomasz = try await Worker.make("Tomasz", in: directory, relay: nil)
+        let amira = try await Worker.make("Amira", in: directory, relay: nil)
+        _ = try await rosa.run { try await $0.createGroup(name: "Warehouse 5") }
+        for joiner in [tomasz, amira] {
+            let code = try await rosa.run { try await $0.createInvite(group: "Warehouse 5") }
+            _ = try await joiner.run { try await $0.join(code, wait: .zero) }
+            try await rosa.run { try await $0.sync() }
+            _ = try await joiner.run { try await $0.join(code, wait: .seconds(10)) }
+            if joiner.name == "Tomasz" { _ = try await tomasz.read() }
+        }
+        try await amira.run { account in _ = try await account.send("hello all", to: try await account.resolve("Warehouse 5")) }
+        // The relay hands Tomasz the newcomer's messages before the change that admitted her.
+        let key = try await tomasz.run { $0.did.publicKey }
+        let waiting = try await relay.store.pendingDeliveries(recipient: Data(key.rawRepresentation), afterSequence: 0, limit: 10)
+        #expect(waiting.count >= 3)
+        let lines = try await tomasz.run { account in
+            for item in waiting.reversed() {
+                try await account.receive(WireDelivery.with {
+                    $0.messageID = item.messageID
+                    $0.payload = item.payload
+                    if let group = item.groupID { $0.groupID = group }
+                })
+            }
+            return try await account.unread()
+        }
+        #expect(Worker.texts(lines) == ["hello all"])
+        #expect(lines.first { $0.message.text == "hello all" }?.senderName == "Amira")
         await relay.stop()
     }
 
