@@ -1,0 +1,168 @@
+@testable import CaucusCrypto
+import Testing
+
+@Suite("Cards: campaigns, signing, sealing and the tally")
+struct CardTests {
+    static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
+    static let now: UInt64 = 1_800_000_000_000
+    static let day: UInt64 = 86_400_000
+
+    static func campaign(organizer: Ed25519.PrivateKey = Ed25519.PrivateKey(), cardKey: Ed25519.PrivateKey, unitSize: UInt64 = 100) throws -> Campaign {
+        try Campaign.create(union: "Warehouse Workers Union", employer: "Acme Logistics", unitDescription: "All warehouse associates at DC 5",
+                            unitSize: unitSize, language: language, cardKey: cardKey.publicKey, organizer: organizer, createdAt: now - 30 * day)
+    }
+
+    static func fields(_ name: String, contact: String? = nil, date: String = "2027-01-15") -> CardFields {
+        CardFields(name: name, contact: contact ?? "\(name.lowercased().replacingOccurrences(of: " ", with: "."))@example.org",
+                   phone: "+1 555 010 \(name.count)", employer: "Acme Logistics", language: language, date: date)
+    }
+
+    @Test func campaignRecordsVerifyAndDetectAlteration() throws {
+        let organizer = Ed25519.PrivateKey(), cardKey = Ed25519.PrivateKey()
+        let campaign = try Self.campaign(organizer: organizer, cardKey: cardKey)
+        #expect(campaign.hasValidSignature)
+        let decoded = try Campaign(encoded: campaign.encoded())
+        #expect(decoded == campaign && decoded.hasValidSignature && decoded.hash == campaign.hash)
+
+        // The card language changed after signing.
+        var bytes = campaign.encoded()
+        let offset = bytes.count - 64 - 8 - 32 - 32 - 10
+        bytes[offset] ^= 0x20
+        #expect(try !Campaign(encoded: bytes).hasValidSignature)
+
+        // Signed by someone who is not the organizer it names.
+        let impostor = Ed25519.PrivateKey()
+        let forged = Campaign(id: campaign.id, union: campaign.union, employer: campaign.employer, unitDescription: campaign.unitDescription,
+                              unitSize: campaign.unitSize, language: campaign.language, cardKey: campaign.cardKey,
+                              organizer: organizer.publicKey, createdAt: campaign.createdAt,
+                              signature: impostor.signature(for: campaign.statement))
+        #expect(!forged.hasValidSignature)
+        #expect(throws: CardError.malformed("trailing bytes")) { try Campaign(encoded: campaign.encoded() + [0]) }
+        #expect(throws: CardError.malformed("truncated")) { try Campaign(encoded: Array(campaign.encoded().dropLast())) }
+    }
+
+    @Test func cardsAreSealedSignedAndOpenOnlyWithTheCardKey() throws {
+        let cardKey = Ed25519.PrivateKey(), worker = Ed25519.PrivateKey()
+        let campaign = try Self.campaign(cardKey: cardKey)
+        let card = try Card.sign(Self.fields("Rosa Martínez"), for: campaign, by: worker, at: Self.now)
+        #expect(card.hasValidSignature && card.campaign == campaign.hash && card.signer == worker.publicKey)
+        let sealed = try CardItem.card(card).sealed(for: campaign)
+        #expect(try CardItem(opening: sealed, with: cardKey) == .card(card))
+        #expect(throws: CardError.cannotOpen) { try CardItem(opening: sealed, with: Ed25519.PrivateKey()) }
+        var flipped = sealed
+        flipped[flipped.count / 2] ^= 1
+        #expect(throws: CardError.cannotOpen) { try CardItem(opening: flipped, with: cardKey) }
+        // The sealed bytes hold none of the fields in clear.
+        for value in ["Rosa", "example.org", "555"] {
+            #expect(!sealed.containsSubsequence(Array(value.utf8)))
+        }
+
+        let revocation = CardRevocation.sign(revoking: card, by: worker, at: Self.now + Self.day)
+        #expect(revocation.hasValidSignature && revocation.card == card.hash)
+        #expect(try CardItem(encoded: CardItem.revocation(revocation).encoded()) == .revocation(revocation))
+    }
+
+    @Test func fieldsTheBoardMustNotGetAreRefused() throws {
+        let campaign = try Self.campaign(cardKey: Ed25519.PrivateKey())
+        let worker = Ed25519.PrivateKey()
+        let bad: [(CardFields, String)] = [
+            (Self.fields("Rosa", contact: "rosa@example.org, SSN 123-45-6789"), "contact"),
+            (Self.fields("Rosa", contact: "123 45 6789"), "contact"),
+            (Self.fields("Rosa (DOB 1990-04-12)"), "name"),
+            (Self.fields("Rosa born 12/04/1990"), "name"),
+            (Self.fields("Rosa", contact: "date of birth: April 12"), "contact"),
+        ]
+        for (fields, field) in bad {
+            do {
+                _ = try Card.sign(fields, for: campaign, by: worker, at: Self.now)
+                Issue.record("signed a card with forbidden content in \(field)")
+            } catch let error {
+                guard case .forbiddenContent(let named, _) = error else { Issue.record("\(error)"); continue }
+                #expect(named == field)
+                #expect(!error.description.contains("6789") && !error.description.contains("1990"))
+            }
+        }
+        // Ordinary values pass: a phone number, an email with digits, an accented name.
+        _ = try Card.sign(CardFields(name: "Zoë O'Neil-Ramírez", contact: "zoe1987@example.org", phone: "(555) 123-4567",
+                                     employer: "Acme Logistics", language: Self.language, date: "2027-02-28"),
+                          for: campaign, by: worker, at: Self.now)
+        #expect(throws: CardError.invalidField("the date must be YYYY-MM-DD")) {
+            try Card.sign(Self.fields("Rosa", date: "15/01/2027"), for: campaign, by: worker, at: Self.now)
+        }
+        #expect(throws: CardError.invalidField("the language differs from the campaign's")) {
+            var altered = Self.fields("Rosa")
+            altered.language += " (except dues)"
+            return try Card.sign(altered, for: campaign, by: worker, at: Self.now)
+        }
+    }
+
+    @Test func tallyCountsOneCardPerSignerAndNamesEveryRejection() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try Self.campaign(cardKey: cardKey, unitSize: 100)
+        let other = try Self.campaign(cardKey: cardKey)
+        let workers = (0..<50).map { _ in Ed25519.PrivateKey() }
+        var items: [Result<CardItem, CardError>] = []
+        var cards: [Card] = []
+        for (index, worker) in workers.enumerated() {
+            let card = try Card.sign(Self.fields("Worker \(index)"), for: campaign, by: worker, at: Self.now - UInt64(index) * 1000)
+            cards.append(card)
+            items.append(.success(.card(card)))
+        }
+        // Three revoke.
+        for index in 0..<3 { items.append(.success(.revocation(CardRevocation.sign(revoking: cards[index], by: workers[index], at: Self.now)))) }
+        // One signs twice: the later card counts, the earlier is superseded.
+        items.append(.success(.card(try Card.sign(Self.fields("Worker 10"), for: campaign, by: workers[10], at: Self.now + 5000))))
+        // One card tampered with on the relay (does not open), one with a changed field after signing.
+        items.append(.failure(.cannotOpen))
+        let signed = try Card.sign(Self.fields("Nadia"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now)
+        var changed = signed.fields
+        changed.name = "Nadia Smith"
+        items.append(.success(.card(Card(campaign: signed.campaign, fields: changed, signer: signed.signer,
+                                         signedAt: signed.signedAt, signature: signed.signature))))
+        // One for another campaign, one stale, one revocation by someone else, one same person under a second DID.
+        items.append(.success(.card(try Card.sign(Self.fields("Omar"), for: other, by: Ed25519.PrivateKey(), at: Self.now))))
+        items.append(.success(.card(try Card.sign(Self.fields("Pat"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now - 400 * Self.day))))
+        items.append(.success(.revocation(CardRevocation.sign(revoking: cards[20], by: workers[21], at: Self.now))))
+        items.append(.success(.card(try Card.sign(Self.fields("worker  5"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now - 100_000))))
+
+        let tally = CardTally(campaign: campaign, items: items, now: Self.now)
+        #expect(tally.valid.count == 47)
+        #expect(Set(tally.valid.map(\.signer)) == Set(workers[3...].map(\.publicKey)))
+        #expect(tally.valid.first { $0.signer == workers[10].publicKey }?.signedAt == Self.now + 5000)
+        #expect(abs(tally.share - 0.47) < 1e-9)
+        #expect(tally.reachesPetition && !tally.reachesMajority)
+
+        let reasons = tally.rejected.map(\.reason)
+        #expect(reasons.filter { $0 == .revoked }.count == 3)
+        #expect(reasons.filter { $0 == .superseded }.count == 1)
+        #expect(reasons.contains(.unreadable(CardError.cannotOpen.description)))
+        #expect(reasons.contains(.badSignature))
+        #expect(reasons.contains(.otherCampaign))
+        #expect(reasons.contains(.stale))
+        #expect(reasons.contains(.revocationBySomeoneElse))
+        #expect(reasons.contains(.suspectedSamePerson(DID(publicKey: workers[5].publicKey))))
+        #expect(tally.rejected.count == 10)
+    }
+
+    @Test func thresholdsAreExact() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try Self.campaign(cardKey: cardKey, unitSize: 10)
+        func tally(_ count: Int) throws -> CardTally {
+            let items = try (0..<count).map { index in
+                Result<CardItem, CardError>.success(.card(try Card.sign(Self.fields("W \(index)"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now)))
+            }
+            return CardTally(campaign: campaign, items: items, now: Self.now)
+        }
+        #expect(try !tally(2).reachesPetition)
+        #expect(try tally(3).reachesPetition)
+        #expect(try !tally(5).reachesMajority)
+        #expect(try tally(6).reachesMajority)
+    }
+}
+
+extension Array where Element == UInt8 {
+    fileprivate func containsSubsequence(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, count >= needle.count else { return false }
+        return (0...(count - needle.count)).contains { Array(self[$0..<($0 + needle.count)]) == needle }
+    }
+}
