@@ -1,0 +1,81 @@
+@testable import CaucusCrypto
+import Foundation
+import Testing
+
+@Suite("Cards: the evidence bundle, checked by Caucus and by an independent PyNaCl script")
+struct EvidenceBundleTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func bundle(cards count: Int, unitSize: UInt64 = 20) throws -> EvidenceBundle {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try CardTests.campaign(cardKey: cardKey, unitSize: unitSize)
+        let items = try (0..<count).map { index in
+            Result<CardItem, CardError>.success(.card(try Card.sign(CardTests.fields("Worker \(index)"), for: campaign,
+                                                                   by: Ed25519.PrivateKey(), at: CardTests.now - UInt64(index))))
+        }
+        return EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now), talliedAt: CardTests.now)
+    }
+
+    /// Runs scripts/verify-evidence.py on `bundle`: its exit status and output.
+    static func python(_ bundle: EvidenceBundle) throws -> (Int32, String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-evidence-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("bundle.json")
+        try Data(bundle.json()).write(to: file)
+        let output = directory.appendingPathComponent("out.txt")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", repository.appendingPathComponent("scripts/verify-evidence.py").path, file.path]
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
+    }
+
+    @Test func aBundleVerifiesInCaucusAndInPython() throws {
+        let bundle = try Self.bundle(cards: 7)
+        let parsed = try EvidenceBundle(json: bundle.json())
+        #expect(parsed == bundle)
+        let verification = try parsed.verify()
+        #expect(verification.validCards == 7 && verification.failures.isEmpty)
+        #expect(verification.reachesPetition && !verification.reachesMajority)
+
+        let (status, output) = try Self.python(bundle)
+        #expect(!output.contains("No module named"), "PyNaCl is missing: scripts/test installs it")
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("7 of 7 cards verify: 35.0% of the unit (30% for a petition: yes; majority: no)"))
+    }
+
+    @Test func oneFlippedBitIsFoundByBoth() throws {
+        var bundle = try Self.bundle(cards: 5)
+        var signature = Array(Hex.decode(bundle.cards[2].signature)!)
+        signature[10] ^= 0x04
+        bundle.cards[2].signature = Hex.encode(signature)
+        let verification = try bundle.verify()
+        #expect(verification.validCards == 4)
+        #expect(verification.failures.map(\.index) == [2])
+        let (status, output) = try Self.python(bundle)
+        #expect(status == 1)
+        #expect(output.contains("card 2 (") && output.contains("4 of 5 cards verify"))
+
+        // A changed field is caught the same way.
+        var renamed = try Self.bundle(cards: 3)
+        renamed.cards[0].name = "Someone Else"
+        #expect(try renamed.verify().failures.map(\.index) == [0])
+        #expect(try Self.python(renamed).0 == 1)
+    }
+
+    @Test func anAlteredCampaignRecordIsRefused() throws {
+        var bundle = try Self.bundle(cards: 2)
+        bundle.campaign.language += " Dues are waived."
+        #expect(throws: CardError.badSignature) { try bundle.verify() }
+        let (status, output) = try Self.python(bundle)
+        #expect(status == 1 && output.contains("campaign record: BAD SIGNATURE"))
+        #expect(throws: CardError.self) { try EvidenceBundle(json: Array("{\"format\":\"other\"}".utf8)) }
+    }
+}
