@@ -86,10 +86,10 @@ def main(path):
         else:
             print(f"card {index} ({card['signer']}): BAD")
     total = len(bundle["cards"])
-    share = good / c["unit_size"]
-    print(f"{good} of {total} cards verify: {share:.1%} of the unit "
-          f"(30% for a petition: {'yes' if good * 10 >= c['unit_size'] * 3 else 'no'}; "
-          f"majority: {'yes' if good * 2 > c['unit_size'] else 'no'})")
+    unit = bundle["counted_unit_size"]
+    print(f"{good} of {total} cards verify: {good / unit:.1%} of the unit of {unit} "
+          f"(30% for a petition: {'yes' if good * 10 >= unit * 3 else 'no'}; "
+          f"majority: {'yes' if good * 2 > unit else 'no'})")
     return 0 if good == total else 1
 
 

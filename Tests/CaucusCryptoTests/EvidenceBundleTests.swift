@@ -48,7 +48,7 @@ struct EvidenceBundleTests {
         let (status, output) = try Self.python(bundle)
         #expect(!output.contains("No module named"), "PyNaCl is missing: scripts/test installs it")
         #expect(status == 0, "\(output)")
-        #expect(output.contains("7 of 7 cards verify: 35.0% of the unit (30% for a petition: yes; majority: no)"))
+        #expect(output.contains("7 of 7 cards verify: 35.0% of the unit of 20 (30% for a petition: yes; majority: no)"))
     }
 
     @Test func oneFlippedBitIsFoundByBoth() throws {
@@ -68,6 +68,21 @@ struct EvidenceBundleTests {
         renamed.cards[0].name = "Someone Else"
         #expect(try renamed.verify().failures.map(\.index) == [0])
         #expect(try Self.python(renamed).0 == 1)
+    }
+
+    @Test func aUnitListSizeIsCountedWithoutBreakingTheCampaignSignature() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try CardTests.campaign(cardKey: cardKey, unitSize: 100)
+        let items = try (0..<4).map { index in
+            Result<CardItem, CardError>.success(.card(try Card.sign(CardTests.fields("W \(index)"), for: campaign,
+                                                                   by: Ed25519.PrivateKey(), at: CardTests.now)))
+        }
+        let bundle = EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now, unitSize: 8), talliedAt: CardTests.now)
+        #expect(bundle.campaign.unitSize == 100 && bundle.countedUnitSize == 8)
+        let verification = try bundle.verify()
+        #expect(verification.validCards == 4 && verification.reachesPetition && !verification.reachesMajority)
+        let (status, output) = try Self.python(bundle)
+        #expect(status == 0 && output.contains("4 of 4 cards verify: 50.0% of the unit of 8"), "\(output)")
     }
 
     @Test func anAlteredCampaignRecordIsRefused() throws {

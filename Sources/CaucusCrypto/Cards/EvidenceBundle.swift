@@ -40,6 +40,8 @@ public struct EvidenceBundle: Codable, Equatable, Sendable {
     public var format: String
     /// When the tally was made (Unix ms): cards are judged stale against it.
     public var talliedAtMs: UInt64
+    /// The unit size the share is counted against: the campaign's, or an imported unit list's.
+    public var countedUnitSize: UInt64
     /// The campaign.
     public var campaign: CampaignRecord
     /// The cards that counted.
@@ -50,9 +52,10 @@ public struct EvidenceBundle: Codable, Equatable, Sendable {
         let campaign = tally.campaign
         format = Self.formatTag
         talliedAtMs = talliedAt
+        countedUnitSize = tally.unitSize
         self.campaign = CampaignRecord(
             id: Hex.encode(campaign.id), union: campaign.union, employer: campaign.employer,
-            unitDescription: campaign.unitDescription, unitSize: tally.unitSize, language: campaign.language,
+            unitDescription: campaign.unitDescription, unitSize: campaign.unitSize, language: campaign.language,
             cardKey: Hex.encode(campaign.cardKey.rawRepresentation), organizer: DID(publicKey: campaign.organizer).description,
             createdAtMs: campaign.createdAt, signature: Hex.encode(campaign.signature.rawRepresentation), hash: Hex.encode(campaign.hash))
         cards = tally.valid.map { card in
@@ -129,7 +132,7 @@ public struct EvidenceBundle: Codable, Equatable, Sendable {
                 items.append(.success(.card(rebuilt)))
             }
         }
-        let tally = CardTally(campaign: campaign, items: items, now: talliedAtMs, unitSize: record.unitSize)
+        let tally = CardTally(campaign: campaign, items: items, now: talliedAtMs, unitSize: countedUnitSize)
         for rejection in tally.rejected {
             guard case .card(let card)? = rejection.item,
                   let index = cards.firstIndex(where: { $0.hash == Hex.encode(card.hash) }) else { continue }
