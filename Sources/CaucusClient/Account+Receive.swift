@@ -78,6 +78,10 @@ extension Account {
             try acceptEpochKey(db, key, from: sender)
         case let .routingKey(groupID, seed):
             try acceptRoutingKey(db, groupID: groupID, seed: seed, from: sender)
+        case let .cardKey(campaign, seed):
+            try receiveCardKey(db, campaign: campaign, seed: seed, from: sender)
+        case .campaign:
+            noteLater("\(try displayName(db, sender)) sent a card campaign outside a group; ignored")
         case let .joinRefused(inviteID, reason):
             try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
             noteLater("\(try displayName(db, sender)) refused your request to join: \(reason)")
@@ -167,6 +171,9 @@ extension Account {
             try describe(db, entry, in: conversation)
             // Messages of the epoch this entry starts may have come first.
             try retryPutAside(db)
+        case .campaign(let campaign):
+            try saveGroup(db, newInfo, state, routing: routing)
+            try receiveCampaign(db, campaign, from: sender, in: groupID, session: state)
         default:
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "\(try displayName(db, sender)) sent a message that does not belong in a group; ignored")

@@ -73,6 +73,14 @@ final class ClientStore: Sendable {
                 CREATE TABLE deferred (id BLOB PRIMARY KEY, sealed BLOB NOT NULL, at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-campaigns") { db in
+            try db.execute(sql: """
+                CREATE TABLE campaigns (tag BLOB PRIMARY KEY, record BLOB NOT NULL, card_key BLOB,
+                                        conversation BLOB NOT NULL, at INTEGER NOT NULL);
+                CREATE TABLE my_cards (item_id BLOB PRIMARY KEY, campaign BLOB NOT NULL, sealed BLOB NOT NULL,
+                                       at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 

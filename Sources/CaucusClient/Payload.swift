@@ -50,11 +50,15 @@ public enum Payload: Sendable {
     case routingKey(groupID: [UInt8], seed: [UInt8])
     /// The inviter refuses a join request.
     case joinRefused(inviteID: [UInt8], reason: String)
+    /// A card campaign, signed by its organizer (group messages only).
+    case campaign(Campaign)
+    /// A campaign's card key, for a co-organizer (pairwise, from an admin).
+    case cardKey(campaign: [UInt8], seed: [UInt8])
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
-        case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused
+        case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -110,6 +114,13 @@ public enum Payload: Sendable {
             w.u8(Kind.joinRefused.rawValue)
             w.fixed(inviteID)
             w.text(reason)
+        case .campaign(let campaign):
+            w.u8(Kind.campaign.rawValue)
+            w.data(campaign.encoded())
+        case let .cardKey(campaign, seed):
+            w.u8(Kind.cardKey.rawValue)
+            w.fixed(campaign)
+            w.fixed(seed)
         }
         return w.bytes
     }
@@ -167,6 +178,14 @@ public enum Payload: Sendable {
             self = .routingKey(groupID: try r.fixed(32), seed: try r.fixed(32))
         case .joinRefused:
             self = .joinRefused(inviteID: try r.fixed(16), reason: try r.text(limit: 1024))
+        case .campaign:
+            do { self = .campaign(try Campaign(encoded: try r.data(limit: 64 << 10))) } catch let error as PayloadError {
+                throw error
+            } catch {
+                throw PayloadError.invalid("campaign record: \(error)")
+            }
+        case .cardKey:
+            self = .cardKey(campaign: try r.fixed(32), seed: try r.fixed(32))
         }
         try r.finish()
     }

@@ -1,0 +1,264 @@
+import ArgumentParser
+import CaucusClient
+import CaucusCrypto
+import Foundation
+
+struct CampaignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "campaign", abstract: "Start and list union card campaigns.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a card campaign in a group (admins): the record is signed by you and shared with the group.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The group whose members may sign.") var group: String
+        @Option(name: .long, help: "The union the cards authorize.") var union: String
+        @Option(name: .long, help: "The employer's name, exactly as it goes on every card.") var employer: String
+        @Option(name: .long, help: "The bargaining unit, in words.") var unit: String
+        @Option(name: .long, help: "How many employees are in the unit.") var unitSize: UInt64
+        @Option(name: .long, help: ArgumentHelp("A file holding the exact card language.", valueName: "file")) var languageFile: String
+
+        func run() async throws {
+            guard let language = try? String(contentsOfFile: languageFile, encoding: .utf8) else {
+                throw ValidationError("cannot read the card language from \(languageFile)")
+            }
+            try await withAccount(global) { account in
+                let summary = try await account.createCampaign(
+                    in: group, union: union, employer: employer, unitDescription: unit, unitSize: unitSize,
+                    language: language.trimmingCharacters(in: .whitespacesAndNewlines))
+                if output.json { printJSON(["id": summary.shortID, "group": summary.groupName]) } else {
+                    print("Campaign \(summary.shortID) announced to \(summary.groupName). Members sign with `caucus card sign \(summary.shortID)`;")
+                    print("you (and the group's other admins) tally with `caucus cards tally \(summary.shortID)`.")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the campaigns of your groups.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try? await account.sync()
+                let campaigns = try await account.campaigns()
+                if output.json {
+                    printJSON(campaigns.map { ["id": $0.shortID, "group": $0.groupName, "union": $0.campaign.union, "employer": $0.campaign.employer,
+                                               "unit_size": $0.campaign.unitSize, "organizer": $0.isOrganizer] as [String: Any] })
+                } else if campaigns.isEmpty {
+                    print("No card campaigns in your groups.")
+                } else {
+                    for summary in campaigns {
+                        print("\(summary.shortID)  \(summary.campaign.union) at \(summary.campaign.employer), unit of \(summary.campaign.unitSize), in \(summary.groupName)\(summary.isOrganizer ? "  [organizer]" : "")")
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct CardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "card", abstract: "Sign or revoke your union authorization card.", subcommands: [Sign.self, Revoke.self, Status.self])
+
+    struct Sign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read a campaign's card, fill in the six fields the labor board requires, and sign it.",
+            discussion: "The card is signed with your identity key and sealed so that only the campaign's organizers can read it. Never enter a date of birth or a social security number.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The campaign's id (from `caucus campaign list`) or its group.") var campaign: String
+        @Option(name: .long, help: "Your name.") var name: String?
+        @Option(name: .long, help: "Your email or another way to reach you.") var contact: String?
+        @Option(name: .long, help: "Your phone number.") var phone: String?
+        @Flag(name: .long, help: "Sign without asking for confirmation (scripts).") var yes = false
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try? await account.sync()
+                guard let summary = try await account.campaigns().first(where: { $0.shortID == campaign.lowercased() || $0.groupName == campaign }) else {
+                    throw ClientError.unknownTarget(campaign)
+                }
+                let date = Self.today()
+                print("Union authorization card for \(summary.campaign.union)")
+                print("Employer: \(summary.campaign.employer)")
+                print("Unit: \(summary.campaign.unitDescription)\n")
+                print(summary.campaign.language + "\n")
+                let name = try self.name ?? Self.ask("Your name: ")
+                let contact = try self.contact ?? Self.ask("Your email or other contact: ")
+                let phone = try self.phone ?? Self.ask("Your phone: ")
+                print("Date signed: \(date)")
+                if !yes {
+                    guard Prompt.line("Sign this card with your name, contact and phone above? Type yes to sign: ")?.lowercased() == "yes" else {
+                        print("Not signed.")
+                        return
+                    }
+                }
+                let card = try await account.signCard(summary.shortID, name: name, contact: contact, phone: phone, date: date)
+                if output.json { printJSON(["signed": true, "campaign": summary.shortID, "card": Hex.encode(card.hash)]) } else {
+                    print("Signed and sent, sealed for the organizers only. `caucus card status \(summary.shortID)` shows it.")
+                }
+            }
+        }
+
+        static func ask(_ prompt: String) throws -> String {
+            guard let answer = Prompt.line(prompt), !answer.isEmpty else { throw ValidationError("no answer; nothing was signed") }
+            return answer
+        }
+
+        static func today() -> String {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "yyyy-MM-dd"
+            return formatter.string(from: Date())
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Withdraw your card (a signed revocation, sealed like the card).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The campaign's id or its group.") var campaign: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                _ = try await account.revokeCard(campaign)
+                print("Your card is revoked; the organizers' tally no longer counts it.")
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the cards and revocations you signed for a campaign.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The campaign's id or its group.") var campaign: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                guard let summary = try await account.campaigns().first(where: { $0.shortID == campaign.lowercased() || $0.groupName == campaign }) else {
+                    throw ClientError.unknownTarget(campaign)
+                }
+                let items = try await account.myCards(summary.campaign)
+                if output.json {
+                    printJSON(items.map { item -> [String: Any] in
+                        switch item {
+                        case .card(let card): ["kind": "card", "hash": Hex.encode(card.hash), "date": card.fields.date, "name": card.fields.name]
+                        case .revocation(let revocation): ["kind": "revocation", "card": Hex.encode(revocation.card)]
+                        }
+                    })
+                } else if items.isEmpty {
+                    print("You have not signed a card for \(summary.shortID).")
+                } else {
+                    for item in items {
+                        switch item {
+                        case .card(let card): print("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
+                        case .revocation: print("revoked")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct CardsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cards", abstract: "Tally, export and verify a campaign's cards (organizers).",
+        subcommands: [Tally.self, Export.self, VerifyBundle.self])
+
+    struct Tally: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open and check every card and revocation, and count the unit.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The campaign's id or its group.") var campaign: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let tally = try await account.tally(campaign, progress: Console.progress("reading cards"))
+                if output.json {
+                    var reasons: [String: Int] = [:]
+                    for rejection in tally.rejected { reasons[rejection.reason.description, default: 0] += 1 }
+                    printJSON(["valid": tally.valid.count, "unit_size": tally.unitSize, "share": tally.share,
+                               "petition_30_percent": tally.reachesPetition, "majority": tally.reachesMajority,
+                               "rejected": tally.rejected.count, "rejections": reasons])
+                    return
+                }
+                print("\(tally.valid.count) valid cards of a unit of \(tally.unitSize): \(String(format: "%.1f", tally.share * 100))%")
+                print("  30% for an election petition: \(tally.reachesPetition ? "reached" : "not yet")")
+                print("  majority for a recognition demand: \(tally.reachesMajority ? "reached" : "not yet")")
+                if !tally.rejected.isEmpty {
+                    print("\(tally.rejected.count) not counted:")
+                    for rejection in tally.rejected {
+                        print("  \(Self.signer(rejection.item)): \(rejection.reason)")
+                    }
+                }
+            }
+        }
+
+        static func signer(_ item: CardItem?) -> String {
+            switch item {
+            case .card(let card)?: "card from \(DID(publicKey: card.signer).short)"
+            case .revocation(let revocation)?: "revocation from \(DID(publicKey: revocation.signer).short)"
+            case nil: "an item"
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the counted cards as a CSV for the filing and as an evidence bundle anyone can verify.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Option(name: .long, help: "Where to write the CSV of the six fields.") var csv: String
+        @Option(name: .long, help: "Where to write the evidence bundle (JSON, Protocol.md §10.5).") var bundle: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let tally = try await account.tally(campaign)
+                let evidence = EvidenceBundle(tally, talliedAt: UInt64(Date().timeIntervalSince1970 * 1000))
+                try CardExport.csv(tally).write(toFile: csv, atomically: true, encoding: .utf8)
+                try Data(evidence.json()).write(to: URL(fileURLWithPath: bundle), options: .atomic)
+                for path in [csv, bundle] { chmod(path, 0o600) }
+                print("Wrote \(tally.valid.count) cards to \(csv) and the evidence bundle to \(bundle).")
+            }
+        }
+    }
+
+    struct VerifyBundle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check an evidence bundle offline.")
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The bundle (JSON).") var path: String
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            let bundle = try EvidenceBundle(json: Array(data))
+            let result = try bundle.verify()
+            if output.json {
+                printJSON(["valid": result.validCards, "failures": result.failures.map { ["index": $0.index, "reason": $0.reason] as [String: Any] },
+                           "petition_30_percent": result.reachesPetition, "majority": result.reachesMajority])
+            } else {
+                print("campaign record: signed by \(bundle.campaign.organizer)")
+                print("\(result.validCards) of \(bundle.cards.count) cards verify (unit of \(bundle.countedUnitSize))")
+                for failure in result.failures { print("  card \(failure.index): \(failure.reason)") }
+            }
+            if !result.failures.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
+/// The CSV organizers file: one line per counted card, the six fields.
+enum CardExport {
+    static func csv(_ tally: CardTally) -> String {
+        var lines = ["name,contact,phone,employer,language,date_signed"]
+        for card in tally.valid {
+            lines.append(card.fields.named.map { quote($0.1) }.joined(separator: ","))
+        }
+        return lines.joined(separator: "\r\n") + "\r\n"
+    }
+
+    private static func quote(_ field: String) -> String {
+        "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,161 @@
+@testable import CaucusClient
+import CaucusCrypto
+import CaucusProtocol
+import Foundation
+import GRDB
+import Testing
+
+/// A card campaign through a real relay: announced to a group, signed by workers, tallied by a
+/// co-organizer from the relay's inbox, exported and verified.
+@Suite("Card campaigns end to end")
+struct CardCampaignTests {
+    static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
+
+    /// Rosa's group with `count` workers admitted in one round of invites.
+    static func group(_ count: Int, in directory: TempDirectory, relay: TestRelay) async throws -> (Worker, [Worker]) {
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        _ = try await rosa.run { try await $0.createGroup(name: "Warehouse 5") }
+        var workers: [Worker] = []
+        var codes: [InviteCode] = []
+        for index in 0..<count {
+            workers.append(try await Worker.make("Worker \(index)", in: directory, relay: nil))
+            codes.append(try await rosa.run { try await $0.createInvite(group: "Warehouse 5") })
+        }
+        for (worker, code) in zip(workers, codes) { _ = try await worker.run { try await $0.join(code, wait: .zero) } }
+        try await rosa.run { try await $0.sync() }
+        for (worker, code) in zip(workers, codes) {
+            #expect(try await worker.run { try await $0.join(code, wait: .seconds(10)) } == .joined("Warehouse 5"))
+        }
+        return (rosa, workers)
+    }
+
+    /// Posts a sealed item to an inbox straight through the wire protocol (as any device may).
+    static func post(_ sealed: [UInt8], to campaign: Campaign, on relay: TestRelay) async throws {
+        let client = try await relay.connect(Ed25519.PrivateKey())
+        _ = try await client.request(.postCard(WirePostCard.with {
+            $0.inboxKey = Data(campaign.cardKey.rawRepresentation)
+            $0.itemID = Data(Random.bytes(16))
+            $0.sealed = Data(sealed)
+        }))
+        await client.close()
+    }
+
+    @Test func tallyThroughTheRelayIsExact() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, workers) = try await Self.group(10, in: directory, relay: relay)
+        let tomasz = workers[0]
+        _ = try await tomasz.read()
+        try await rosa.run { try await $0.promote(member: "Worker 0", in: "Warehouse 5") }
+        _ = try await tomasz.read()
+
+        // Only admins start campaigns.
+        let refused = await clientError {
+            _ = try await workers[1].run { try await $0.createCampaign(in: "Warehouse 5", union: "U", employer: "E", unitDescription: "D",
+                                                                       unitSize: 5, language: "L") }
+        }
+        #expect(refused == .notAdmin(group: "Warehouse 5"))
+
+        let summary = try await rosa.run { account in
+            try await account.createCampaign(in: "Warehouse 5", union: "Warehouse Workers Union", employer: "Acme Logistics",
+                                             unitDescription: "All associates at DC 5", unitSize: 20, language: Self.language)
+        }
+        let id = summary.shortID
+        // Everyone sees it; the co-organizer also got the card key.
+        for worker in workers {
+            let campaigns = try await worker.run { account in try await account.sync(); return try await account.campaigns() }
+            #expect(campaigns.map(\.shortID) == [id])
+            #expect(campaigns.first?.isOrganizer == (worker.name == "Worker 0"))
+        }
+
+        for (index, worker) in workers.enumerated() {
+            _ = try await worker.run { try await $0.signCard(id, name: "Worker \(index)", contact: "w\(index)@example.org",
+                                                              phone: "555 01\(index)", date: "2026-11-24") }
+        }
+        // Two revoke, one signs again (the later card counts).
+        for worker in workers[1...2] { _ = try await worker.run { try await $0.revokeCard(id) } }
+        _ = try await workers[3].run { try await $0.signCard(id, name: "Worker 3", contact: "w3@example.org", phone: "555 013", date: "2026-11-25") }
+        // A forbidden field never leaves the worker's computer.
+        let forbidden = await clientError {
+            _ = try await workers[4].run { try await $0.signCard(id, name: "Worker 4", contact: "SSN 123-45-6789", phone: "555", date: "2026-11-24") }
+        }
+        #expect(forbidden?.description.contains("social security") == true)
+
+        // Items that must not count: a card for another campaign, a stale one, a damaged one.
+        let campaign = summary.campaign
+        let other = try Campaign.create(union: "Other", employer: "Acme Logistics", unitDescription: "x", unitSize: 5, language: Self.language,
+                                        cardKey: campaign.cardKey, organizer: Ed25519.PrivateKey(), createdAt: 1)
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        let stranger = CardFields(name: "Nadia", contact: "nadia@example.org", phone: "555 0199", employer: "Acme Logistics",
+                                  language: Self.language, date: "2025-01-02")
+        try await Self.post(try CardItem.card(try Card.sign(stranger, for: other, by: Ed25519.PrivateKey(), at: now)).sealed(for: campaign), to: campaign, on: relay)
+        try await Self.post(try CardItem.card(try Card.sign(stranger, for: campaign, by: Ed25519.PrivateKey(), at: now - 400 * 86_400_000))
+            .sealed(for: campaign), to: campaign, on: relay)
+        let queue = try DatabaseQueue(path: relay.databasePath)
+        try await queue.write { db in
+            let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM card_items ORDER BY seq LIMIT 1 OFFSET 5")!
+            var sealed = Array(try Data.fetchOne(db, sql: "SELECT sealed FROM card_items WHERE seq = ?", arguments: [seq])!)
+            sealed[sealed.count / 2] ^= 0x10
+            try db.execute(sql: "UPDATE card_items SET sealed = ? WHERE seq = ?", arguments: [Data(sealed), seq])
+        }
+        try queue.close()
+
+        // The co-organizer tallies.
+        let tally = try await tomasz.run { try await $0.tally(id) }
+        let reasons = tally.rejected.map(\.reason)
+        #expect(reasons.filter { $0 == .revoked }.count == 2)
+        #expect(reasons.filter { $0 == .superseded }.count == 1)
+        #expect(reasons.filter { $0 == .otherCampaign }.count == 1)
+        #expect(reasons.filter { $0 == .stale }.count == 1)
+        #expect(reasons.filter { if case .unreadable = $0 { true } else { false } }.count == 1)
+        #expect(tally.rejected.count == 6)
+        // 10 signed, 2 revoked, 1 damaged on the relay: 7 of 20.
+        #expect(tally.valid.count == 7)
+        #expect(tally.reachesPetition && !tally.reachesMajority)
+        #expect(tally.valid.first { $0.fields.name == "Worker 3" }?.fields.date == "2026-11-25")
+        // A worker cannot tally.
+        #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } } != nil)
+
+        // The relay never held a name, contact or phone in clear.
+        let files = try FileManager.default.contentsOfDirectory(atPath: relay.directory.path).filter { $0.hasPrefix("relay.sqlite") }
+        let stored = try files.map { try Data(contentsOf: URL(fileURLWithPath: relay.directory.file($0))) }.reduce(Data(), +)
+        for value in ["Worker 3", "w3@example.org", "555 013", "Nadia", "Acme Logistics"] {
+            #expect(stored.range(of: Data(value.utf8)) == nil, "the relay holds \(value)")
+        }
+
+        // The evidence bundle verifies.
+        let bundle = EvidenceBundle(tally, talliedAt: now)
+        #expect(try EvidenceBundle(json: bundle.json()).verify().validCards == 7)
+        await relay.stop()
+    }
+
+    @Test func aCampaignFromANonOrganizerIsRefused() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (_, workers) = try await Self.group(2, in: directory, relay: relay)
+        // A member (not an admin) announces a campaign by hand.
+        let fake = try Campaign.create(union: "Company Union", employer: "Acme Logistics", unitDescription: "x", unitSize: 5,
+                                       language: "I authorize management.", cardKey: Ed25519.PrivateKey().publicKey,
+                                       organizer: try await workers[0].run { await $0.identity }, createdAt: 1)
+        try await workers[0].run { account in
+            try await account.write { db in
+                try account.enqueue(db, .campaign(fake), in: try account.resolveSync(db, "Warehouse 5"), id: Random.bytes(16), ttl: 0)
+            }
+            try await account.sync()
+        }
+        let lines = try await workers[1].read()
+        #expect(lines.contains { $0.message.kind == .warning && $0.message.text.contains("not signed by an organizer") })
+        #expect(try await workers[1].run { try await $0.campaigns() }.isEmpty)
+        await relay.stop()
+    }
+}
+
+extension Account {
+    /// `resolve` for a group inside a transaction (tests only).
+    nonisolated func resolveSync(_ db: Database, _ name: String) throws -> Conversation {
+        guard let id = try findGroup(db, named: name) else { throw ClientError.unknownTarget(name) }
+        return .group(id)
+    }
+}
