@@ -235,6 +235,75 @@ extension Account {
         } catch {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
-        return CardTally(campaign: summary.campaign, items: items, now: UInt64(ClientStore.now()), unitSize: unitSize)
+        let tally = CardTally(campaign: summary.campaign, items: items, now: UInt64(ClientStore.now()), unitSize: unitSize)
+        await sendReceipts(for: tally, cardKey: cardKey)
+        return tally
+    }
+
+    // MARK: Receipts
+
+    /// Sends each counted card's signer a receipt signed by the card key, once per card. A receipt
+    /// that cannot be sent now is tried again at the next tally.
+    func sendReceipts(for tally: CardTally, cardKey: Ed25519.PrivateKey) async {
+        for card in tally.valid {
+            let tag = store.tag(card.hash)
+            let sent = try? read { db in try Data.fetchOne(db, sql: "SELECT tag FROM receipts_sent WHERE tag = ?", arguments: [Data(tag)]) != nil }
+            guard sent == false else { continue }
+            do {
+                if card.signer != identity.publicKey { try await ensureSession(with: card.signer) }
+                try write { db in
+                    let receipt = CardReceipt.sign(for: card, cardKey: cardKey, at: UInt64(ClientStore.now()))
+                    if card.signer == identity.publicKey {
+                        try storeReceipt(db, receipt, campaign: tally.campaign)
+                    } else {
+                        try enqueuePairwise(db, .receipt(receipt), to: card.signer)
+                    }
+                    try db.execute(sql: "INSERT INTO receipts_sent (tag, at) VALUES (?, ?)", arguments: [Data(tag), ClientStore.now()])
+                }
+            } catch {
+                note("a receipt to \(DID(publicKey: card.signer).short) could not be sent yet: \(error)")
+            }
+        }
+        try? await flushOutbox()
+    }
+
+    /// A receipt from the organizers: kept when it confirms one of this user's cards exactly.
+    nonisolated func receiveReceipt(_ db: Database, _ receipt: CardReceipt, from sender: Ed25519.PublicKey) throws {
+        guard let (summary, _) = try allCampaigns(db).first(where: { $0.0.campaign.hash == receipt.campaign }) else {
+            noteLater("a card receipt for an unknown campaign was ignored")
+            return
+        }
+        try storeReceipt(db, receipt, campaign: summary.campaign)
+    }
+
+    nonisolated func storeReceipt(_ db: Database, _ receipt: CardReceipt, campaign: Campaign) throws {
+        let mine = try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ?", arguments: [Data(store.tag(campaign.hash))])
+            .compactMap { row -> Card? in
+                let id = Array(row["item_id"] as Data)
+                guard case .card(let card)? = try? CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)) else { return nil }
+                return card
+            }
+        guard let card = mine.first(where: { receipt.confirms($0, of: campaign) }) else {
+            noteLater("a card receipt that does not match a card you signed (or is not signed by the campaign's card key) was refused")
+            return
+        }
+        let tag = store.tag(card.hash)
+        try db.execute(sql: "INSERT OR IGNORE INTO my_receipts (tag, campaign, sealed) VALUES (?, ?, ?)", arguments: [
+            Data(tag), Data(store.tag(campaign.hash)), Data(store.seal(receipt.encoded(), table: "my_receipts", tag: tag)),
+        ])
+        noteLater("the organizers confirmed your card for campaign \(Self.shortID(campaign)) (a receipt signed by its card key)")
+    }
+
+    /// The receipts the organizers sent for this user's cards of a campaign.
+    public func myReceipts(_ campaign: Campaign) throws(ClientError) -> [CardReceipt] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT tag, sealed FROM my_receipts WHERE campaign = ?", arguments: [Data(store.tag(campaign.hash))]).map { row in
+                do {
+                    return try CardReceipt(encoded: try store.open(Array(row["sealed"] as Data), table: "my_receipts", tag: Array(row["tag"] as Data)))
+                } catch {
+                    throw ClientError.damagedStore(path: store.path, reason: "a stored receipt cannot be read")
+                }
+            }
+        }
     }
 }

@@ -80,6 +80,8 @@ extension Account {
             try acceptRoutingKey(db, groupID: groupID, seed: seed, from: sender)
         case let .cardKey(campaign, seed):
             try receiveCardKey(db, campaign: campaign, seed: seed, from: sender)
+        case .receipt(let receipt):
+            try receiveReceipt(db, receipt, from: sender)
         case .campaign:
             noteLater("\(try displayName(db, sender)) sent a card campaign outside a group; ignored")
         case let .joinRefused(inviteID, reason):

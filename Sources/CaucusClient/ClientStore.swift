@@ -81,6 +81,12 @@ final class ClientStore: Sendable {
                                        at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v3-receipts") { db in
+            try db.execute(sql: """
+                CREATE TABLE receipts_sent (tag BLOB PRIMARY KEY, at INTEGER NOT NULL);
+                CREATE TABLE my_receipts (tag BLOB PRIMARY KEY, campaign BLOB NOT NULL, sealed BLOB NOT NULL);
+                """)
+        }
         return migrator
     }
 

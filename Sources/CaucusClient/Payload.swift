@@ -54,11 +54,13 @@ public enum Payload: Sendable {
     case campaign(Campaign)
     /// A campaign's card key, for a co-organizer (pairwise, from an admin).
     case cardKey(campaign: [UInt8], seed: [UInt8])
+    /// The organizers' signed confirmation of a card (pairwise, organizer to signer).
+    case receipt(CardReceipt)
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
-        case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey
+        case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -121,6 +123,9 @@ public enum Payload: Sendable {
             w.u8(Kind.cardKey.rawValue)
             w.fixed(campaign)
             w.fixed(seed)
+        case .receipt(let receipt):
+            w.u8(Kind.receipt.rawValue)
+            w.data(receipt.encoded())
         }
         return w.bytes
     }
@@ -186,6 +191,12 @@ public enum Payload: Sendable {
             }
         case .cardKey:
             self = .cardKey(campaign: try r.fixed(32), seed: try r.fixed(32))
+        case .receipt:
+            do { self = .receipt(try CardReceipt(encoded: try r.data(limit: 64 << 10))) } catch let error as PayloadError {
+                throw error
+            } catch {
+                throw PayloadError.invalid("card receipt: \(error)")
+            }
         }
         try r.finish()
     }

@@ -140,11 +140,15 @@ struct CardCommand: AsyncParsableCommand {
                 guard let summary = try await account.campaigns().first(where: { $0.shortID == campaign.lowercased() || $0.groupName == campaign }) else {
                     throw ClientError.unknownTarget(campaign)
                 }
+                try? await account.sync()
                 let items = try await account.myCards(summary.campaign)
+                let receipts = try await account.myReceipts(summary.campaign)
+                func receipt(_ card: Card) -> CardReceipt? { receipts.first { $0.card == card.hash } }
                 if output.json {
                     printJSON(items.map { item -> [String: Any] in
                         switch item {
-                        case .card(let card): ["kind": "card", "hash": Hex.encode(card.hash), "date": card.fields.date, "name": card.fields.name]
+                        case .card(let card): ["kind": "card", "hash": Hex.encode(card.hash), "date": card.fields.date, "name": card.fields.name,
+                                               "receipt": receipt(card).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull()]
                         case .revocation(let revocation): ["kind": "revocation", "card": Hex.encode(revocation.card)]
                         }
                     })
@@ -153,7 +157,15 @@ struct CardCommand: AsyncParsableCommand {
                 } else {
                     for item in items {
                         switch item {
-                        case .card(let card): print("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
+                        case .card(let card):
+                            print("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
+                            if let receipt = receipt(card) {
+                                let when = Date(timeIntervalSince1970: Double(receipt.receivedAt) / 1000).formatted(date: .abbreviated, time: .shortened)
+                                print("  receipt from the organizers, \(when), signed by the campaign's card key, confirming:")
+                                for (field, value) in receipt.fields.named { print("    \(field): \(value)") }
+                            } else {
+                                print("  no receipt yet (the organizers send one when they next tally)")
+                            }
                         case .revocation: print("revoked")
                         }
                     }

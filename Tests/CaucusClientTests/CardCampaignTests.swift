@@ -117,6 +117,17 @@ struct CardCampaignTests {
         // A worker cannot tally.
         #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } } != nil)
 
+        // Each counted signer gets a receipt with their six fields, signed by the card key; a
+        // revoked card's signer gets none.
+        let receipts = try await workers[3].run { account in try await account.sync(); return try await account.myReceipts(campaign) }
+        #expect(receipts.count == 1 && receipts[0].fields.date == "2026-11-25")
+        #expect(try await workers[3].run { try await $0.myCards(campaign) }.contains { if case .card(let card) = $0 { receipts[0].confirms(card, of: campaign) } else { false } })
+        #expect(try await workers[1].run { account in try await account.sync(); return try await account.myReceipts(campaign) }.isEmpty)
+        // A second tally sends no second receipt.
+        _ = try await tomasz.run { try await $0.tally(id) }
+        let worker3 = try await workers[3].run { $0.did.publicKey }
+        #expect(try await relay.store.pendingDeliveries(recipient: Data(worker3.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
+
         // The relay never held a name, contact or phone in clear.
         let files = try FileManager.default.contentsOfDirectory(atPath: relay.directory.path).filter { $0.hasPrefix("relay.sqlite") }
         let stored = try files.map { try Data(contentsOf: URL(fileURLWithPath: relay.directory.file($0))) }.reduce(Data(), +)

@@ -166,3 +166,22 @@ extension Array where Element == UInt8 {
         return (0...(count - needle.count)).contains { Array(self[$0..<($0 + needle.count)]) == needle }
     }
 }
+
+@Suite("Cards: receipts")
+struct CardReceiptTests {
+    @Test func aReceiptConfirmsExactlyOneCard() throws {
+        let cardKey = Ed25519.PrivateKey(), worker = Ed25519.PrivateKey()
+        let campaign = try CardTests.campaign(cardKey: cardKey)
+        let card = try Card.sign(CardTests.fields("Rosa"), for: campaign, by: worker, at: CardTests.now)
+        let receipt = CardReceipt.sign(for: card, cardKey: cardKey, at: CardTests.now + 10)
+        let decoded = try CardReceipt(encoded: receipt.encoded())
+        #expect(decoded == receipt && decoded.confirms(card, of: campaign))
+        // Not another card, not from another key.
+        let other = try Card.sign(CardTests.fields("Rosa"), for: campaign, by: worker, at: CardTests.now + 1)
+        #expect(!receipt.confirms(other, of: campaign))
+        #expect(!CardReceipt.sign(for: card, cardKey: Ed25519.PrivateKey(), at: CardTests.now).confirms(card, of: campaign))
+        var bytes = receipt.encoded()
+        bytes[70] ^= 1
+        #expect(try !CardReceipt(encoded: bytes).confirms(card, of: campaign))
+    }
+}
