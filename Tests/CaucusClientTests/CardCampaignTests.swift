@@ -44,7 +44,7 @@ struct CardCampaignTests {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()
         defer { directory.remove() }
-        let (rosa, workers) = try await Self.group(10, in: directory, relay: relay)
+        let (rosa, workers) = try await Self.group(50, in: directory, relay: relay)
         let tomasz = workers[0]
         _ = try await tomasz.read()
         try await rosa.run { try await $0.promote(member: "Worker 0", in: "Warehouse 5") }
@@ -59,7 +59,7 @@ struct CardCampaignTests {
 
         let summary = try await rosa.run { account in
             try await account.createCampaign(in: "Warehouse 5", union: "Warehouse Workers Union", employer: "Acme Logistics",
-                                             unitDescription: "All associates at DC 5", unitSize: 20, language: Self.language)
+                                             unitDescription: "All associates at DC 5", unitSize: 150, language: Self.language)
         }
         let id = summary.shortID
         // Everyone sees it; the co-organizer also got the card key.
@@ -73,12 +73,12 @@ struct CardCampaignTests {
             _ = try await worker.run { try await $0.signCard(id, name: "Worker \(index)", contact: "w\(index)@example.org",
                                                               phone: "555 01\(index)", date: "2026-11-24") }
         }
-        // Two revoke, one signs again (the later card counts).
-        for worker in workers[1...2] { _ = try await worker.run { try await $0.revokeCard(id) } }
-        _ = try await workers[3].run { try await $0.signCard(id, name: "Worker 3", contact: "w3@example.org", phone: "555 013", date: "2026-11-25") }
+        // Three revoke, one signs again (the later card counts).
+        for worker in workers[1...3] { _ = try await worker.run { try await $0.revokeCard(id) } }
+        _ = try await workers[4].run { try await $0.signCard(id, name: "Worker 4", contact: "w4@example.org", phone: "555 014", date: "2026-11-25") }
         // A forbidden field never leaves the worker's computer.
         let forbidden = await clientError {
-            _ = try await workers[4].run { try await $0.signCard(id, name: "Worker 4", contact: "SSN 123-45-6789", phone: "555", date: "2026-11-24") }
+            _ = try await workers[5].run { try await $0.signCard(id, name: "Worker 5", contact: "SSN 123-45-6789", phone: "555", date: "2026-11-24") }
         }
         #expect(forbidden?.description.contains("social security") == true)
 
@@ -94,7 +94,7 @@ struct CardCampaignTests {
             .sealed(for: campaign), to: campaign, on: relay)
         let queue = try DatabaseQueue(path: relay.databasePath)
         try await queue.write { db in
-            let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM card_items ORDER BY seq LIMIT 1 OFFSET 5")!
+            let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM card_items ORDER BY seq LIMIT 1 OFFSET 20")!
             var sealed = Array(try Data.fetchOne(db, sql: "SELECT sealed FROM card_items WHERE seq = ?", arguments: [seq])!)
             sealed[sealed.count / 2] ^= 0x10
             try db.execute(sql: "UPDATE card_items SET sealed = ? WHERE seq = ?", arguments: [Data(sealed), seq])
@@ -104,40 +104,40 @@ struct CardCampaignTests {
         // The co-organizer tallies.
         let tally = try await tomasz.run { try await $0.tally(id) }
         let reasons = tally.rejected.map(\.reason)
-        #expect(reasons.filter { $0 == .revoked }.count == 2)
+        #expect(reasons.filter { $0 == .revoked }.count == 3)
         #expect(reasons.filter { $0 == .superseded }.count == 1)
         #expect(reasons.filter { $0 == .otherCampaign }.count == 1)
         #expect(reasons.filter { $0 == .stale }.count == 1)
         #expect(reasons.filter { if case .unreadable = $0 { true } else { false } }.count == 1)
-        #expect(tally.rejected.count == 6)
-        // 10 signed, 2 revoked, 1 damaged on the relay: 7 of 20.
-        #expect(tally.valid.count == 7)
+        #expect(tally.rejected.count == 7)
+        // 50 signed, 3 revoked, 1 damaged on the relay: 46 of 150.
+        #expect(tally.valid.count == 46)
         #expect(tally.reachesPetition && !tally.reachesMajority)
-        #expect(tally.valid.first { $0.fields.name == "Worker 3" }?.fields.date == "2026-11-25")
+        #expect(tally.valid.first { $0.fields.name == "Worker 4" }?.fields.date == "2026-11-25")
         // A worker cannot tally.
         #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } } != nil)
 
         // Each counted signer gets a receipt with their six fields, signed by the card key; a
         // revoked card's signer gets none.
-        let receipts = try await workers[3].run { account in try await account.sync(); return try await account.myReceipts(campaign) }
+        let receipts = try await workers[4].run { account in try await account.sync(); return try await account.myReceipts(campaign) }
         #expect(receipts.count == 1 && receipts[0].fields.date == "2026-11-25")
-        #expect(try await workers[3].run { try await $0.myCards(campaign) }.contains { if case .card(let card) = $0 { receipts[0].confirms(card, of: campaign) } else { false } })
+        #expect(try await workers[4].run { try await $0.myCards(campaign) }.contains { if case .card(let card) = $0 { receipts[0].confirms(card, of: campaign) } else { false } })
         #expect(try await workers[1].run { account in try await account.sync(); return try await account.myReceipts(campaign) }.isEmpty)
         // A second tally sends no second receipt.
         _ = try await tomasz.run { try await $0.tally(id) }
-        let worker3 = try await workers[3].run { $0.did.publicKey }
-        #expect(try await relay.store.pendingDeliveries(recipient: Data(worker3.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
+        let worker4 = try await workers[4].run { $0.did.publicKey }
+        #expect(try await relay.store.pendingDeliveries(recipient: Data(worker4.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
 
         // The relay never held a name, contact or phone in clear.
         let files = try FileManager.default.contentsOfDirectory(atPath: relay.directory.path).filter { $0.hasPrefix("relay.sqlite") }
         let stored = try files.map { try Data(contentsOf: URL(fileURLWithPath: relay.directory.file($0))) }.reduce(Data(), +)
-        for value in ["Worker 3", "w3@example.org", "555 013", "Nadia", "Acme Logistics"] {
+        for value in ["Worker 4", "w4@example.org", "555 014", "Nadia", "Acme Logistics"] {
             #expect(stored.range(of: Data(value.utf8)) == nil, "the relay holds \(value)")
         }
 
         // The evidence bundle verifies.
         let bundle = EvidenceBundle(tally, talliedAt: now)
-        #expect(try EvidenceBundle(json: bundle.json()).verify().validCards == 7)
+        #expect(try EvidenceBundle(json: bundle.json()).verify().validCards == 46)
         await relay.stop()
     }
 
