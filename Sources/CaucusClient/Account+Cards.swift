@@ -291,7 +291,11 @@ extension Account {
         try db.execute(sql: "INSERT OR IGNORE INTO my_receipts (tag, campaign, sealed) VALUES (?, ?, ?)", arguments: [
             Data(tag), Data(store.tag(campaign.hash)), Data(store.seal(receipt.encoded(), table: "my_receipts", tag: tag)),
         ])
-        noteLater("the organizers confirmed your card for campaign \(Self.shortID(campaign)) (a receipt signed by its card key)")
+        let text = "the organizers confirmed your card for campaign \(Self.shortID(campaign)) (a receipt signed by its card key)"
+        if let conversation = try Data.fetchOne(db, sql: "SELECT conversation FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]),
+           let group = try knownConversations(db)[Array(conversation)] {
+            try addLine(db, group, .notice, text, expirySeconds: 0)
+        }
     }
 
     /// The receipts the organizers sent for this user's cards of a campaign.

@@ -185,21 +185,40 @@ struct CardsCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Option(name: .long, help: ArgumentHelp("A CSV of the unit's employees (name, then optionally email): the unit size comes from it and cards are matched to it.", valueName: "file"))
+        var unitList: String?
 
         func run() async throws {
+            let list = try unitList.map { path in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+                return try UnitList(csv: text)
+            }
             try await withAccount(global) { account in
-                let tally = try await account.tally(campaign, progress: Console.progress("reading cards"))
+                let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) },
+                                                    progress: Console.progress("reading cards"))
+                let coverage = list?.coverage(of: tally)
                 if output.json {
                     var reasons: [String: Int] = [:]
                     for rejection in tally.rejected { reasons[rejection.reason.description, default: 0] += 1 }
-                    printJSON(["valid": tally.valid.count, "unit_size": tally.unitSize, "share": tally.share,
-                               "petition_30_percent": tally.reachesPetition, "majority": tally.reachesMajority,
-                               "rejected": tally.rejected.count, "rejections": reasons])
+                    var object: [String: Any] = [
+                        "valid": tally.valid.count, "unit_size": tally.unitSize, "share": tally.share,
+                        "petition_30_percent": tally.reachesPetition, "majority": tally.reachesMajority,
+                        "rejected": tally.rejected.count, "rejections": reasons]
+                    if let coverage {
+                        object["unit_list"] = ["matched": coverage.matched.count, "unmatched": coverage.unmatched.count,
+                                               "missing": coverage.missing.count, "share": coverage.share]
+                    }
+                    printJSON(object)
                     return
                 }
                 print("\(tally.valid.count) valid cards of a unit of \(tally.unitSize): \(String(format: "%.1f", tally.share * 100))%")
                 print("  30% for an election petition: \(tally.reachesPetition ? "reached" : "not yet")")
                 print("  majority for a recognition demand: \(tally.reachesMajority ? "reached" : "not yet")")
+                if let coverage {
+                    print("unit list: \(coverage.matched.count) of \(coverage.unitSize) employees have a valid card "
+                        + "(\(String(format: "%.1f", coverage.share * 100))%); \(coverage.missing.count) without one")
+                    for card in coverage.unmatched { print("  card from \(DID(publicKey: card.signer).short) matches no one on the list") }
+                }
                 if !tally.rejected.isEmpty {
                     print("\(tally.rejected.count) not counted:")
                     for rejection in tally.rejected {

@@ -185,3 +185,32 @@ struct CardReceiptTests {
         #expect(try !CardReceipt(encoded: bytes).confirms(card, of: campaign))
     }
 }
+
+@Suite("Cards: unit lists")
+struct UnitListTests {
+    @Test func csvWithQuotesAndHeadersParses() throws {
+        let list = try UnitList(csv: "Name,Email\r\n\"O'Neil, Zoë\",zoe@example.org\r\nRosa Martínez,\n\"Said \"\"Sam\"\" Ali\",sam@example.org\n\n")
+        #expect(list.employees == [
+            .init(name: "O'Neil, Zoë", contact: "zoe@example.org"), .init(name: "Rosa Martínez", contact: nil),
+            .init(name: "Said \"Sam\" Ali", contact: "sam@example.org"),
+        ])
+        #expect(throws: CardError.malformed("unit list: a quote is never closed")) { try UnitList(csv: "\"Rosa,") }
+        #expect(throws: CardError.malformed("the unit list has no employees")) { try UnitList(csv: "name,email\n") }
+    }
+
+    @Test func cardsAreMatchedToTheList() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try CardTests.campaign(cardKey: cardKey, unitSize: 100)
+        let names = ["Rosa Martínez", "Tomasz Nowak", "Amira Haddad", "Not Listed"]
+        let items = try names.map { name in
+            Result<CardItem, CardError>.success(.card(try Card.sign(CardTests.fields(name), for: campaign, by: Ed25519.PrivateKey(), at: CardTests.now)))
+        }
+        let list = try UnitList(csv: "name,contact\nrosa  martínez,\nT. Nowak,tomasz.nowak@example.org\nAmira Haddad,\nLee Chen,\n")
+        let tally = CardTally(campaign: campaign, items: items, now: CardTests.now, unitSize: UInt64(list.employees.count))
+        let coverage = list.coverage(of: tally)
+        #expect(coverage.matched.map(\.fields.name).sorted() == ["Amira Haddad", "Rosa Martínez", "Tomasz Nowak"])
+        #expect(coverage.unmatched.map(\.fields.name) == ["Not Listed"])
+        #expect(coverage.missing.map(\.name) == ["Lee Chen"])
+        #expect(coverage.unitSize == 4 && coverage.share == 0.75)
+    }
+}
