@@ -210,7 +210,7 @@ extension Account {
         guard let cardKey = key else { throw ClientError.invalidArgument("only the campaign's organizers hold its card key") }
         let client = try await connected()
         let inbox = Data(summary.campaign.cardKey.rawRepresentation)
-        var items: [Result<CardItem, CardError>] = []
+        var sealed: [[UInt8]] = []
         do {
             let statement = RelayProtocol.cardInboxOpenStatement(
                 relayAddress: client.address, challenge: client.welcome?.challenge ?? Data(), inboxKey: inbox)
@@ -224,10 +224,10 @@ extension Account {
                 let reply = try await request(client, .readCards(WireReadCards.with { $0.inboxKey = inbox; $0.afterSequence = after }))
                 guard case .cards(let page) = reply else { throw ClientError.relayRefused("unexpected reply to reading cards") }
                 for item in page.items {
-                    items.append(Result { () throws(CardError) -> CardItem in try CardItem(opening: Array(item.sealed), with: cardKey) })
+                    sealed.append(Array(item.sealed))
                     after = item.sequence
                 }
-                progress?(UInt64(items.count), max(info.items, UInt64(items.count)))
+                progress?(UInt64(sealed.count), max(info.items, UInt64(sealed.count)))
                 if !page.more || page.items.isEmpty { break }
             }
         } catch let error as ClientError {
@@ -235,7 +235,7 @@ extension Account {
         } catch {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
-        let tally = CardTally(campaign: summary.campaign, items: items, now: UInt64(ClientStore.now()), unitSize: unitSize)
+        let tally = CardTally.opening(sealed, with: cardKey, campaign: summary.campaign, now: UInt64(ClientStore.now()), unitSize: unitSize)
         await sendReceipts(for: tally, cardKey: cardKey)
         return tally
     }

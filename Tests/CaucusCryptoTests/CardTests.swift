@@ -214,3 +214,29 @@ struct UnitListTests {
         #expect(coverage.unitSize == 4 && coverage.share == 0.75)
     }
 }
+
+@Suite("Cards: opening sealed items in parallel")
+struct ParallelTallyTests {
+    @Test func parallelOpeningAgreesWithOneByOne() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try CardTests.campaign(cardKey: cardKey, unitSize: 60)
+        var sealed: [[UInt8]] = []
+        var workers: [Ed25519.PrivateKey] = []
+        for index in 0..<40 {
+            let worker = Ed25519.PrivateKey()
+            workers.append(worker)
+            let card = try Card.sign(CardTests.fields("Worker \(index)"), for: campaign, by: worker, at: CardTests.now)
+            sealed.append(try CardItem.card(card).sealed(for: campaign))
+            if index % 10 == 0 { sealed.append(try CardItem.revocation(CardRevocation.sign(revoking: card, by: worker, at: CardTests.now)).sealed(for: campaign)) }
+        }
+        sealed[7][40] ^= 1
+        let one = CardTally(campaign: campaign, items: sealed.map { bytes in Result { () throws(CardError) in try CardItem(opening: bytes, with: cardKey) } },
+                            now: CardTests.now)
+        for threads in [1, 2, 7] {
+            let parallel = CardTally.opening(sealed, with: cardKey, campaign: campaign, now: CardTests.now, threads: threads)
+            #expect(parallel.valid == one.valid)
+            #expect(parallel.rejected.map(\.reason) == one.rejected.map(\.reason))
+        }
+        #expect(one.valid.count == 35)
+    }
+}

@@ -264,8 +264,13 @@ public enum CardItem: Hashable, Sendable {
 
     /// Opens a sealed item with the campaign's card key.
     public init(opening sealed: [UInt8], with cardKey: Ed25519.PrivateKey) throws(CardError) {
+        try self.init(opening: sealed, with: X25519.PrivateKey(converting: cardKey))
+    }
+
+    /// Opens a sealed item with the card key's X25519 form (converted once for many items).
+    public init(opening sealed: [UInt8], with agreementKey: X25519.PrivateKey) throws(CardError) {
         var bytes: [UInt8]
-        do { bytes = try SealedBox.open(sealed, with: X25519.PrivateKey(converting: cardKey)) } catch { throw CardError.cannotOpen }
+        do { bytes = try SealedBox.open(sealed, with: agreementKey) } catch { throw CardError.cannotOpen }
         defer { wipe(&bytes) }
         try self.init(encoded: bytes)
     }

@@ -64,6 +64,41 @@ public struct CardTally: Sendable {
     /// Tallies `items` (opened, or the reason they could not be) for `campaign` at time `now`
     /// (Unix ms); `unitSize` overrides the campaign's (for example from an imported unit list).
     public init(campaign: Campaign, items: [Result<CardItem, CardError>], now: UInt64, unitSize: UInt64? = nil) {
+        self.init(campaign: campaign, items: items, signaturesValid: nil, now: now, unitSize: unitSize)
+    }
+
+    /// Opens sealed inbox items with the card key and checks their signatures on `threads`
+    /// threads at once (the costly part), then tallies them as `init(campaign:items:now:unitSize:)`.
+    public static func opening(
+        _ sealed: [[UInt8]], with cardKey: Ed25519.PrivateKey, campaign: Campaign, now: UInt64, unitSize: UInt64? = nil,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> CardTally {
+        let agreementKey = X25519.PrivateKey(converting: cardKey)
+        let count = sealed.count
+        let items = UnsafeMutableBufferPointer<Result<CardItem, CardError>>.allocate(capacity: count)
+        let valid = UnsafeMutableBufferPointer<Bool>.allocate(capacity: count)
+        defer {
+            items.baseAddress!.deinitialize(count: count)
+            items.deallocate()
+            valid.deallocate()
+        }
+        nonisolated(unsafe) let itemsOut = items, validOut = valid
+        let slices = max(1, min(threads, count))
+        DispatchQueue.concurrentPerform(iterations: slices) { slice in
+            for index in stride(from: slice, to: count, by: slices) {
+                let result = Result { () throws(CardError) -> CardItem in try CardItem(opening: sealed[index], with: agreementKey) }
+                (itemsOut.baseAddress! + index).initialize(to: result)
+                validOut[index] = switch result {
+                case .success(.card(let card)): card.hasValidSignature
+                case .success(.revocation(let revocation)): revocation.hasValidSignature
+                case .failure: false
+                }
+            }
+        }
+        return CardTally(campaign: campaign, items: Array(items), signaturesValid: Array(valid), now: now, unitSize: unitSize)
+    }
+
+    init(campaign: Campaign, items: [Result<CardItem, CardError>], signaturesValid: [Bool]?, now: UInt64, unitSize: UInt64?) {
         self.campaign = campaign
         self.unitSize = unitSize ?? campaign.unitSize
         let campaignHash = campaign.hash
@@ -81,13 +116,14 @@ public struct CardTally: Sendable {
             case .revocation(let revocation):
                 if revocation.campaign != campaignHash {
                     rejected.append((index, item, .otherCampaign))
-                } else if !revocation.hasValidSignature {
+                } else if !(signaturesValid?[index] ?? revocation.hasValidSignature) {
                     rejected.append((index, item, .badSignature))
                 } else {
                     revocations.append((index, revocation))
                 }
             case .card(let card):
-                if let reason = Self.check(card, campaign: campaign, campaignHash: campaignHash, now: now) {
+                let signatureValid = signaturesValid?[index] ?? card.hasValidSignature
+                if let reason = Self.check(card, signatureValid: signatureValid, campaign: campaign, campaignHash: campaignHash, now: now) {
                     rejected.append((index, item, reason))
                 } else {
                     candidates.append((index, card))
@@ -133,9 +169,9 @@ public struct CardTally: Sendable {
         self.rejected = rejected.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
     }
 
-    private static func check(_ card: Card, campaign: Campaign, campaignHash: [UInt8], now: UInt64) -> Rejection? {
+    private static func check(_ card: Card, signatureValid: Bool, campaign: Campaign, campaignHash: [UInt8], now: UInt64) -> Rejection? {
         guard card.campaign == campaignHash else { return .otherCampaign }
-        guard card.hasValidSignature else { return .badSignature }
+        guard signatureValid else { return .badSignature }
         guard card.fields.employer == campaign.employer else { return .alteredText("employer") }
         guard card.fields.language == campaign.language else { return .alteredText("card language") }
         do { try card.fields.validate() } catch { return .invalidFields(error.description) }
