@@ -140,6 +140,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Times the card tally against the C baseline in one run (scripts/bench-cards).
+        .executableTarget(
+            name: "caucus-bench-cards",
+            dependencies: ["CaucusCrypto", "CaucusBenchC"]
+        ),
         // Load generator for scripts/bench-relay.
         .executableTarget(
             name: "caucus-bench-relay",

@@ -112,3 +112,24 @@ uint64_t cb_ratchet_floor(const uint8_t *key, const uint8_t *message, size_t len
     free(opened);
     return valid;
 }
+
+uint64_t cb_card_open_verify(const uint8_t *card_key_seed, const uint8_t *const *sealed, const size_t *sealed_lengths,
+                             const uint8_t *const *public_keys, const uint8_t *const *messages,
+                             const size_t *message_lengths, const uint8_t *const *signatures, size_t count) {
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    uint8_t xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
+    crypto_sign_seed_keypair(pk, sk, card_key_seed);
+    crypto_sign_ed25519_pk_to_curve25519(xpk, pk);
+    crypto_sign_ed25519_sk_to_curve25519(xsk, sk);
+    uint8_t *plain = malloc(1 << 20);
+    uint64_t good = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (sealed_lengths[i] < crypto_box_SEALBYTES || sealed_lengths[i] - crypto_box_SEALBYTES > (1 << 20)) continue;
+        if (crypto_box_seal_open(plain, sealed[i], sealed_lengths[i], xpk, xsk) != 0) continue;
+        if (crypto_sign_verify_detached(signatures[i], messages[i], message_lengths[i], public_keys[i]) == 0) good++;
+    }
+    free(plain);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(xsk, sizeof xsk);
+    return good;
+}

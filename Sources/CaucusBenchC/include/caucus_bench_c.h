@@ -24,4 +24,13 @@ uint64_t cb_ratchet_floor(const uint8_t *key, const uint8_t *message, size_t len
 /* Converts the Ed25519 key of a 32-byte seed to X25519 (as the Swift core does), then opens. */
 uint64_t cb_box_seal_open(const uint8_t *seed, const uint8_t *sealed, size_t sealed_length, uint64_t iterations);
 
+/* The cryptographic work of a card tally, item by item, on the calling thread: converts the card
+ * key's 32-byte Ed25519 seed to X25519 once, then for each of `count` items opens the sealed box
+ * (`sealed[i]`, `sealed_lengths[i]` bytes) and verifies the Ed25519 signature `signatures[i]` by
+ * `public_keys[i]` over `messages[i]` (`message_lengths[i]` bytes). Returns how many items both
+ * opened and verified. */
+uint64_t cb_card_open_verify(const uint8_t *card_key_seed, const uint8_t *const *sealed, const size_t *sealed_lengths,
+                             const uint8_t *const *public_keys, const uint8_t *const *messages,
+                             const size_t *message_lengths, const uint8_t *const *signatures, size_t count);
+
 #endif
