@@ -19,10 +19,9 @@ extension Account {
                 _ = try receiveGroup(db, delivery)
             }
         }
-        let notes = pendingNotes.withLock { notes in defer { notes = [] }; return notes }
-        for text in notes { note(text) }
     }
 
+    /// A problem for `note`, from inside a transaction: told only if the transaction commits.
     nonisolated func noteLater(_ text: String) { pendingNotes.withLock { $0.append(text) } }
 
     // MARK: Pairwise

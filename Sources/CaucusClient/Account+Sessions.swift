@@ -50,22 +50,20 @@ extension Account {
     /// Publishes the signed prekey and, when the relay holds fewer than the low-water mark, a new
     /// batch of one-time prekeys (kept here until a session start uses them).
     func publishPrekeys(on client: RelayClient, remaining: UInt32) async throws {
-        let (signed, fresh): (SignedPrekey, [OneTimePrekey]) = try store.run {
-            try store.queue.write { db in
-                let signed = try currentSignedPrekey(db)
-                guard remaining < Self.prekeyLowWater else { return (signed, []) }
-                var fresh: [OneTimePrekey] = []
-                for _ in 0..<Self.prekeyBatch {
-                    let key = OneTimePrekey(id: try counter(db, "next_one_time_prekey"))
-                    try db.execute(sql: "INSERT INTO prekeys (kind, id, sealed, created_at) VALUES (?, ?, ?, ?)", arguments: [
-                        Self.oneTimePrekeyKind, Int64(key.id),
-                        store.sealSecret(key.serialized(), table: "prekeys", tag: Self.prekeyTag(Self.oneTimePrekeyKind, key.id)),
-                        ClientStore.now(),
-                    ])
-                    fresh.append(key)
-                }
-                return (signed, fresh)
+        let (signed, fresh): (SignedPrekey, [OneTimePrekey]) = try write { db in
+            let signed = try currentSignedPrekey(db)
+            guard remaining < Self.prekeyLowWater else { return (signed, []) }
+            var fresh: [OneTimePrekey] = []
+            for _ in 0..<Self.prekeyBatch {
+                let key = OneTimePrekey(id: try counter(db, "next_one_time_prekey"))
+                try db.execute(sql: "INSERT INTO prekeys (kind, id, sealed, created_at) VALUES (?, ?, ?, ?)", arguments: [
+                    Self.oneTimePrekeyKind, Int64(key.id),
+                    store.sealSecret(key.serialized(), table: "prekeys", tag: Self.prekeyTag(Self.oneTimePrekeyKind, key.id)),
+                    ClientStore.now(),
+                ])
+                fresh.append(key)
             }
+            return (signed, fresh)
         }
         _ = try await request(client, .publishPrekeys(WirePublishPrekeys.with {
             $0.signedPrekey = Data(signed.publishedBytes)

@@ -31,7 +31,7 @@ public actor Account {
     var observer: (@Sendable (AccountEvent) -> Void)?
     /// Lines added by the transaction in progress, told to the observer once it commits.
     nonisolated let pendingLines = Mutex<[MessageView]>([])
-    /// Problems noticed inside a transaction, told once it commits.
+    /// Problems noticed inside a transaction (`noteLater`), told once it commits.
     nonisolated let pendingNotes = Mutex<[String]>([])
 
     /// How many one-time prekeys are kept on the relay, and when to top up.
@@ -109,9 +109,11 @@ public actor Account {
             let result = try store.run { try store.queue.write { db in try body(db) } }
             let lines = pendingLines.withLock { lines in defer { lines = [] }; return lines }
             if let observer { for line in lines { observer(.message(line)) } }
+            for text in pendingNotes.withLock({ notes in defer { notes = [] }; return notes }) { note(text) }
             return result
         } catch {
             pendingLines.withLock { $0 = [] }
+            pendingNotes.withLock { $0 = [] }
             throw error
         }
     }
@@ -124,9 +126,7 @@ public actor Account {
 
     /// The user's self-chosen display name.
     public func displayName() throws(ClientError) -> String {
-        try store.run {
-            try store.queue.read { db in String(decoding: try getMeta(db, "name") ?? [], as: UTF8.self) }
-        }
+        try read { db in try myName(db) }
     }
 
     static func validate(displayName: String) throws(ClientError) {
@@ -141,9 +141,7 @@ public actor Account {
 
     /// The relays this account uses, first one preferred.
     public func relays() throws(ClientError) -> [String] {
-        try store.run {
-            try store.queue.read { db in try String.fetchAll(db, sql: "SELECT url FROM relays ORDER BY position") }
-        }
+        try read { db in try String.fetchAll(db, sql: "SELECT url FROM relays ORDER BY position") }
     }
 
     /// Adds a relay after checking its address; the first added is the one used.
@@ -151,11 +149,9 @@ public actor Account {
         guard let normalized = RelayProtocol.normalizedAddress(url) else {
             throw ClientError.invalidArgument("not a relay address: \(url) (expected ws://HOST:PORT or wss://HOST)")
         }
-        try store.run {
-            try store.queue.write { db in
-                let position = (try Int.fetchOne(db, sql: "SELECT MAX(position) FROM relays") ?? -1) + 1
-                try db.execute(sql: "INSERT OR IGNORE INTO relays (url, position) VALUES (?, ?)", arguments: [normalized, position])
-            }
+        try write { db in
+            let position = (try Int.fetchOne(db, sql: "SELECT MAX(position) FROM relays") ?? -1) + 1
+            try db.execute(sql: "INSERT OR IGNORE INTO relays (url, position) VALUES (?, ?)", arguments: [normalized, position])
         }
     }
 
