@@ -68,7 +68,7 @@ extension Account {
     }
 
     nonisolated func findGroup(_ db: Database, named name: String) throws -> [UInt8]? {
-        try allGroups(db).first { $0.0.name.caseInsensitiveCompare(name) == .orderedSame }?.1.groupID
+        try allGroupInfos(db).first { $0.name.caseInsensitiveCompare(name) == .orderedSame }.flatMap { Hex.decode($0.groupID) }
     }
 
     /// The group a user typed, by name.

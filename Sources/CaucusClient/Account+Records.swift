@@ -85,6 +85,20 @@ extension Account {
         ])
     }
 
+    /// A group's name and settings, without opening its (possibly large) crypto state.
+    nonisolated func groupInfo(_ db: Database, _ groupID: [UInt8]) throws -> GroupInfo? {
+        let tag = store.tag(groupID)
+        guard let sealed = try Data.fetchOne(db, sql: "SELECT info FROM groups WHERE tag = ?", arguments: [Data(tag)]) else { return nil }
+        return try store.openJSON(GroupInfo.self, sealed, table: "groups.info", tag: tag)
+    }
+
+    /// Every group's name and settings, without their crypto state.
+    nonisolated func allGroupInfos(_ db: Database) throws -> [GroupInfo] {
+        try Row.fetchAll(db, sql: "SELECT tag, info FROM groups").map { row in
+            try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: Array(row["tag"] as Data))
+        }
+    }
+
     nonisolated func allGroups(_ db: Database) throws -> [(GroupInfo, GroupSession)] {
         try Row.fetchAll(db, sql: "SELECT tag, info, state FROM groups").map { row in
             let tag = Array(row["tag"] as Data)
@@ -116,14 +130,14 @@ extension Account {
     /// The disappearing-message timer of a conversation, in seconds (0: off).
     nonisolated func expiry(_ db: Database, _ conversation: Conversation) throws -> UInt32 {
         switch conversation {
-        case .group(let id): try groupRow(db, id)?.0.expirySeconds ?? 0
+        case .group(let id): try groupInfo(db, id)?.expirySeconds ?? 0
         case .direct: try conversationRecord(db, conversation).expirySeconds
         }
     }
 
     nonisolated func conversationName(_ db: Database, _ conversation: Conversation) throws -> String {
         switch conversation {
-        case .group(let id): try groupRow(db, id)?.0.name ?? "(unknown group)"
+        case .group(let id): try groupInfo(db, id)?.name ?? "(unknown group)"
         case .direct(let peer): try displayName(db, peer)
         }
     }
@@ -178,8 +192,9 @@ extension Account {
     /// Every conversation the store knows, by tag.
     nonisolated func knownConversations(_ db: Database) throws -> [[UInt8]: Conversation] {
         var result: [[UInt8]: Conversation] = [:]
-        for (_, session) in try allGroups(db) {
-            let conversation = Conversation.group(session.groupID)
+        for info in try allGroupInfos(db) {
+            guard let id = Hex.decode(info.groupID) else { continue }
+            let conversation = Conversation.group(id)
             result[store.tag(conversation.key)] = conversation
         }
         for (key, _) in try allContacts(db) {
