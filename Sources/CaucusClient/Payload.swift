@@ -152,11 +152,7 @@ public enum Payload: Sendable {
         case .expiry:
             self = .expiry(try Self.readStamp(&r))
         case .membership:
-            do { self = .membership(try MembershipEntry(encoded: try r.data())) } catch let error as PayloadError {
-                throw error
-            } catch {
-                throw PayloadError.invalid("membership entry: \(error)")
-            }
+            self = .membership(try r.record("membership entry", limit: 1 << 20) { try MembershipEntry(encoded: $0) })
         case .joinRequest:
             self = .joinRequest(inviteID: try r.fixed(16), secret: try r.fixed(16), name: try r.text(limit: 256))
         case .welcome:
@@ -184,19 +180,11 @@ public enum Payload: Sendable {
         case .joinRefused:
             self = .joinRefused(inviteID: try r.fixed(16), reason: try r.text(limit: 1024))
         case .campaign:
-            do { self = .campaign(try Campaign(encoded: try r.data(limit: 64 << 10))) } catch let error as PayloadError {
-                throw error
-            } catch {
-                throw PayloadError.invalid("campaign record: \(error)")
-            }
+            self = .campaign(try r.record("campaign record", limit: 64 << 10) { try Campaign(encoded: $0) })
         case .cardKey:
             self = .cardKey(campaign: try r.fixed(32), seed: try r.fixed(32))
         case .receipt:
-            do { self = .receipt(try CardReceipt(encoded: try r.data(limit: 64 << 10))) } catch let error as PayloadError {
-                throw error
-            } catch {
-                throw PayloadError.invalid("card receipt: \(error)")
-            }
+            self = .receipt(try r.record("card receipt", limit: 64 << 10) { try CardReceipt(encoded: $0) })
         }
         try r.finish()
     }

@@ -67,6 +67,12 @@ struct PayloadReader {
         do { return try Ed25519.PublicKey(rawRepresentation: try fixed(32)) } catch { throw PayloadError.truncated }
     }
 
+    /// `LP(bytes)` parsed by `parse`, whose errors become `invalid(what: …)`.
+    mutating func record<T>(_ what: String, limit: Int, _ parse: ([UInt8]) throws -> T) throws(PayloadError) -> T {
+        let bytes = try data(limit: limit)
+        do { return try parse(bytes) } catch { throw PayloadError.invalid("\(what): \(error)") }
+    }
+
     func finish() throws(PayloadError) {
         guard remaining == 0 else { throw PayloadError.trailingBytes(remaining) }
     }
