@@ -198,7 +198,7 @@ extension Account {
                 }
             } catch let error as RelayError {
                 switch error.code {
-                case .shuttingDown, .internal:
+                case .rateLimited, .shuttingDown, .internal:
                     return
                 default:
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
