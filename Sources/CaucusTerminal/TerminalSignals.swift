@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// Restores a raw terminal when SIGINT, SIGTERM or SIGHUP arrives, then lets the signal take its earlier course.
 ///
@@ -12,17 +13,18 @@ import Darwin
 enum TerminalSignals {
     nonisolated(unsafe) private static let savedAttributes = UnsafeMutablePointer<termios>.allocate(capacity: 1)
     nonisolated(unsafe) private static let previousActions = UnsafeMutablePointer<sigaction>.allocate(capacity: 3)
-    /// The terminal to restore, or -1 while disarmed.
-    nonisolated(unsafe) private static var armedFD: Int32 = -1
+    /// The terminal to restore, or -1 while disarmed. Atomic (lock-free), so the handler and
+    /// `disarm` can race for it and exactly one of them wins.
+    private static let armedFD = Atomic<Int32>(-1)
 
     /// Starts restoring `attributes` on `fd` when one of the signals arrives.
     static func arm(fd: Int32, restoring attributes: termios) {
-        disarm(fd: armedFD)
+        disarm(fd: armedFD.load(ordering: .acquiring))
         savedAttributes.pointee = attributes
         for index in 0..<3 {
             sigaction(signal(index), nil, previousActions + index)
         }
-        armedFD = fd
+        armedFD.store(fd, ordering: .releasing)
         for index in 0..<3 where !isIgnored(previousActions[index]) {
             var action = sigaction()
             sigemptyset(&action.sa_mask)
@@ -33,16 +35,17 @@ enum TerminalSignals {
 
     /// Stops watching `fd` and gives every signal back its former action; does nothing if `fd` is not armed.
     static func disarm(fd: Int32) {
-        guard fd >= 0, armedFD == fd else { return }
-        armedFD = -1
+        guard fd >= 0, armedFD.compareExchange(expected: fd, desired: -1, ordering: .acquiringAndReleasing).exchanged else { return }
         putBackPreviousActions()
     }
 
     /// The handler: restore the terminal, put the former actions back, and raise the signal again.
     private static func handle(_ number: Int32) {
-        let fd = armedFD
+        // The interrupted code may be about to read errno; tcsetattr and sigaction change it.
+        let savedErrno = errno
+        defer { errno = savedErrno }
+        let fd = armedFD.exchange(-1, ordering: .acquiringAndReleasing)
         guard fd >= 0 else { return }
-        armedFD = -1
         _ = tcsetattr(fd, TCSANOW, savedAttributes)
         putBackPreviousActions()
         raise(number)
