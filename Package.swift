@@ -193,6 +193,8 @@ let package = Package(
         .testTarget(
             name: "CaucusClientTests",
             dependencies: [
+                // The CLI and chat tests run the built binary: build it with the tests.
+                "caucus",
                 "CaucusClient", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

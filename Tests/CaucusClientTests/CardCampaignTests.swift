@@ -94,8 +94,8 @@ struct CardCampaignTests {
             .sealed(for: campaign), to: campaign, on: relay)
         let queue = try DatabaseQueue(path: relay.databasePath)
         try await queue.write { db in
-            let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM card_items ORDER BY seq LIMIT 1 OFFSET 20")!
-            var sealed = Array(try Data.fetchOne(db, sql: "SELECT sealed FROM card_items WHERE seq = ?", arguments: [seq])!)
+            let seq = try #require(try Int64.fetchOne(db, sql: "SELECT seq FROM card_items ORDER BY seq LIMIT 1 OFFSET 20"))
+            var sealed = Array(try #require(try Data.fetchOne(db, sql: "SELECT sealed FROM card_items WHERE seq = ?", arguments: [seq])))
             sealed[sealed.count / 2] ^= 0x10
             try db.execute(sql: "UPDATE card_items SET sealed = ? WHERE seq = ?", arguments: [Data(sealed), seq])
         }
@@ -115,7 +115,8 @@ struct CardCampaignTests {
         #expect(tally.reachesPetition && !tally.reachesMajority)
         #expect(tally.valid.first { $0.fields.name == "Worker 4" }?.fields.date == "2026-11-25")
         // A worker cannot tally.
-        #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } } != nil)
+        #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } }
+            == .invalidArgument("only the campaign's organizers hold its card key"))
 
         // Each counted signer gets a receipt with their six fields, signed by the card key; a
         // revoked card's signer gets none.

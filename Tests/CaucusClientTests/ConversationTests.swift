@@ -23,6 +23,12 @@ struct ConversationTests {
         let expiresAt = try #require(timed.expiresAt)
         #expect(abs(expiresAt - Int64(Date().timeIntervalSince1970 * 1000) - 2000) < 1500)
         #expect(try await rosa.run { try await $0.groups() }.first?.expirySeconds == 2)
+        // Every store holds it before its timer runs out, so its absence afterwards means something.
+        #expect(Worker.texts(try await tomasz.read()) == ["gone soon"])
+        for worker in [rosa, tomasz, amira] {
+            let history = try await worker.run { account in try await account.history(try await account.resolve("Warehouse 5")) }
+            #expect(history.contains { $0.message.text == "gone soon" }, "\(worker.name) never had it")
+        }
 
         try await Task.sleep(for: .milliseconds(2200))
         for worker in [rosa, tomasz, amira] {
@@ -53,7 +59,9 @@ struct ConversationTests {
         #expect(verification.safetyNumber == SafetyNumber(try await amira.run { $0.did }, try await rosa.run { $0.did }))
 
         // Someone else joins calling themselves Rosa.
-        let impostor = try await Worker.make("Rosa", in: try TempDirectory(), relay: nil)
+        let impostorHome = try TempDirectory()
+        defer { impostorHome.remove() }
+        let impostor = try await Worker.make("Rosa", in: impostorHome, relay: nil)
         let code = try await rosa.run { try await $0.createInvite(group: "Warehouse 5") }
         _ = try await impostor.run { try await $0.join(code, wait: .zero) }
         try await rosa.run { try await $0.sync() }

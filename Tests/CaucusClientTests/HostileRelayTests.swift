@@ -16,6 +16,7 @@ struct HostileRelayTests {
         try await queue.write { db in
             let device = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE key = ?", arguments: [Data(key.rawRepresentation)])
             let seqs = try Int64.fetchAll(db, sql: "SELECT seq FROM deliveries WHERE device = ? ORDER BY seq", arguments: [device])
+            try #require(seqs.count > index, "only \(seqs.count) deliveries wait")
             try db.execute(sql: "DELETE FROM deliveries WHERE seq = ?", arguments: [seqs[index]])
         }
         try queue.close()

@@ -25,10 +25,12 @@ struct CardTests {
         #expect(decoded == campaign && decoded.hasValidSignature && decoded.hash == campaign.hash)
 
         // The card language changed after signing.
-        var bytes = campaign.encoded()
-        let offset = bytes.count - 64 - 8 - 32 - 32 - 10
-        bytes[offset] ^= 0x20
-        #expect(try !Campaign(encoded: bytes).hasValidSignature)
+        let altered = Campaign(id: campaign.id, union: campaign.union, employer: campaign.employer,
+                               unitDescription: campaign.unitDescription, unitSize: campaign.unitSize,
+                               language: campaign.language + " Dues are waived.", cardKey: campaign.cardKey,
+                               organizer: campaign.organizer, createdAt: campaign.createdAt, signature: campaign.signature)
+        let decodedAltered = try Campaign(encoded: altered.encoded())
+        #expect(decodedAltered.language != campaign.language && !decodedAltered.hasValidSignature)
 
         // Signed by someone who is not the organizer it names.
         let impostor = Ed25519.PrivateKey()

@@ -53,7 +53,7 @@ struct EvidenceBundleTests {
 
     @Test func oneFlippedBitIsFoundByBoth() throws {
         var bundle = try Self.bundle(cards: 5)
-        var signature = Array(Hex.decode(bundle.cards[2].signature)!)
+        var signature = try #require(Hex.decode(bundle.cards[2].signature))
         signature[10] ^= 0x04
         bundle.cards[2].signature = Hex.encode(signature)
         let verification = try bundle.verify()
