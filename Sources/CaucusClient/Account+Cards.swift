@@ -46,12 +46,10 @@ extension Account {
         try write { db in
             try saveCampaign(db, campaign, cardKey: cardKey, conversation: .group(groupID))
             try enqueue(db, .campaign(campaign), in: .group(groupID), id: Random.bytes(16), ttl: 0)
-            var seed = cardKey.seed.withUnsafeBytes { Array($0) }
-            defer { wipe(&seed) }
-            for admin in admins { try enqueuePairwise(db, .cardKey(campaign: campaign.hash, seed: seed), to: admin) }
+            for admin in admins { try enqueueCardKey(db, campaign, cardKey, to: admin) }
             try addLine(db, .group(groupID), .notice, Self.announcement(campaign, by: "you"), expirySeconds: 0, unread: false)
         }
-        try? await connected()
+        _ = try? await connected()
         try await flushOutbox()
         return CampaignSummary(campaign: campaign, shortID: Self.shortID(campaign), groupName: groupName, isOrganizer: true)
     }
@@ -80,23 +78,38 @@ extension Account {
 
     nonisolated func allCampaigns(_ db: Database) throws -> [(CampaignSummary, Ed25519.PrivateKey?)] {
         let conversations = try knownConversations(db)
-        return try Row.fetchAll(db, sql: "SELECT tag, record, card_key, conversation FROM campaigns ORDER BY at").compactMap { row in
-            let tag = Array(row["tag"] as Data)
-            let campaign: Campaign
-            do { campaign = try Campaign(encoded: try store.open(Array(row["record"] as Data), table: "campaigns", tag: tag)) } catch {
-                throw ClientError.damagedStore(path: store.path, reason: "a campaign record cannot be read")
-            }
-            let key = try (row["card_key"] as Data?).map { try Ed25519.PrivateKey(seed: try store.openSecret($0, table: "campaigns.key", tag: tag)) }
+        return try Row.fetchAll(db, sql: "SELECT tag, record, card_key, conversation FROM campaigns ORDER BY at").map { row in
+            let (campaign, key) = try openCampaign(row)
             let groupName = try conversations[Array(row["conversation"] as Data)].map { try conversationName(db, $0) } ?? "?"
             return (CampaignSummary(campaign: campaign, shortID: Self.shortID(campaign), groupName: groupName, isOrganizer: key != nil), key)
         }
     }
 
+    /// The campaigns announced in one group, each with its card key when this user holds it.
+    nonisolated func campaigns(_ db: Database, in groupID: [UInt8]) throws -> [(Campaign, Ed25519.PrivateKey?)] {
+        try Row.fetchAll(db, sql: "SELECT tag, record, card_key FROM campaigns WHERE conversation = ? ORDER BY at",
+                         arguments: [Data(store.tag(Conversation.group(groupID).key))]).map(openCampaign)
+    }
+
+    private nonisolated func openCampaign(_ row: Row) throws -> (Campaign, Ed25519.PrivateKey?) {
+        let tag = Array(row["tag"] as Data)
+        let campaign: Campaign
+        do { campaign = try Campaign(encoded: try store.open(Array(row["record"] as Data), table: "campaigns", tag: tag)) } catch {
+            throw ClientError.damagedStore(path: store.path, reason: "a campaign record cannot be read")
+        }
+        let key = try (row["card_key"] as Data?).map { try Ed25519.PrivateKey(seed: try store.openSecret($0, table: "campaigns.key", tag: tag)) }
+        return (campaign, key)
+    }
+
     /// The campaign a user typed: its short id, or a group with one campaign.
+    public func findCampaign(_ text: String) throws(ClientError) -> CampaignSummary {
+        try campaign(text).0
+    }
+
     func campaign(_ text: String) throws(ClientError) -> (CampaignSummary, Ed25519.PrivateKey?) {
         let all = try read { db in try allCampaigns(db) }
         let matches = all.filter { $0.0.shortID == text.lowercased() || $0.0.groupName.caseInsensitiveCompare(text) == .orderedSame }
-        guard let first = matches.first else { throw ClientError.unknownTarget(text) }
+        guard let first = matches.first else { throw ClientError.unknownCampaign(text) }
         guard matches.count == 1 else {
             throw ClientError.ambiguousTarget(text, candidates: matches.map { "\($0.0.shortID) (\($0.0.campaign.union))" })
         }
@@ -107,7 +120,7 @@ extension Account {
     nonisolated func receiveCampaign(_ db: Database, _ campaign: Campaign, from sender: Ed25519.PublicKey,
                                      in groupID: [UInt8], session: GroupSession) throws {
         let conversation = Conversation.group(groupID)
-        guard campaign.hasValidSignature, campaign.organizer == sender, session.chain.roster[sender] == .admin else {
+        guard campaign.organizer == sender, Self.isAnnounceable(campaign, in: session) else {
             try addLine(db, conversation, .warning, """
                 a card campaign from \(try displayName(db, sender)) was refused: it is not signed by an organizer (admin) of this group
                 """)
@@ -115,6 +128,51 @@ extension Account {
         }
         try saveCampaign(db, campaign, cardKey: nil, conversation: conversation)
         try addLine(db, conversation, .notice, Self.announcement(campaign, by: try displayName(db, sender)), expirySeconds: 0)
+    }
+
+    /// A campaign counts in a group when its organizer signed it and is an admin of the group.
+    static func isAnnounceable(_ campaign: Campaign, in session: GroupSession) -> Bool {
+        campaign.hasValidSignature && session.chain.roster[campaign.organizer] == .admin
+    }
+
+    /// A campaign an admin passes on to a newcomer: accepted when the sender is an admin of the
+    /// group and the campaign's own organizer, who signed it, is one too.
+    nonisolated func receiveSharedCampaign(_ db: Database, _ campaign: Campaign, in groupID: [UInt8], from sender: Ed25519.PublicKey) throws {
+        guard let (info, session, _) = try groupRow(db, groupID), !info.removed else {
+            noteLater("a card campaign for a group you are not in was ignored")
+            return
+        }
+        let conversation = Conversation.group(groupID)
+        guard session.chain.roster[sender] == .admin, Self.isAnnounceable(campaign, in: session) else {
+            try addLine(db, conversation, .warning, """
+                a card campaign passed on by \(try displayName(db, sender)) was refused: it is not signed by an organizer (admin) of this group
+                """)
+            return
+        }
+        guard try Data.fetchOne(db, sql: "SELECT tag FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]) == nil else { return }
+        try saveCampaign(db, campaign, cardKey: nil, conversation: conversation)
+        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try displayName(db, campaign.organizer)), expirySeconds: 0)
+    }
+
+    /// Passes the group's campaigns to a member just admitted, who cannot read the announcements
+    /// made before it joined. Sent after the welcome, so the group is known when they arrive.
+    nonisolated func shareCampaigns(_ db: Database, of groupID: [UInt8], with newcomer: Ed25519.PublicKey) throws {
+        for (campaign, _) in try campaigns(db, in: groupID) {
+            try enqueuePairwise(db, .sharedCampaign(groupID: groupID, campaign: campaign), to: newcomer)
+        }
+    }
+
+    /// Hands a new admin the card keys of the group's campaigns this user organizes.
+    nonisolated func handOverCardKeys(_ db: Database, of groupID: [UInt8], to admin: Ed25519.PublicKey) throws {
+        for case let (campaign, cardKey?) in try campaigns(db, in: groupID) {
+            try enqueueCardKey(db, campaign, cardKey, to: admin)
+        }
+    }
+
+    private nonisolated func enqueueCardKey(_ db: Database, _ campaign: Campaign, _ cardKey: Ed25519.PrivateKey, to admin: Ed25519.PublicKey) throws {
+        var seed = cardKey.seed.withUnsafeBytes { Array($0) }
+        defer { wipe(&seed) }
+        try enqueuePairwise(db, .cardKey(campaign: campaign.hash, seed: seed), to: admin)
     }
 
     /// A campaign's card key from a co-organizer.
@@ -170,13 +228,15 @@ extension Account {
 
     /// This user's cards and revocations for a campaign, oldest first.
     public func myCards(_ campaign: Campaign) throws(ClientError) -> [CardItem] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ? ORDER BY at, rowid",
-                             arguments: [Data(store.tag(campaign.hash))]).map { row in
-                let id = Array(row["item_id"] as Data)
-                do { return try CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)) } catch {
-                    throw ClientError.damagedStore(path: store.path, reason: "a stored card cannot be read")
-                }
+        try read { db in try storedItems(db, campaign) }
+    }
+
+    private nonisolated func storedItems(_ db: Database, _ campaign: Campaign) throws -> [CardItem] {
+        try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ? ORDER BY at, rowid",
+                         arguments: [Data(store.tag(campaign.hash))]).map { row in
+            let id = Array(row["item_id"] as Data)
+            do { return try CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)) } catch {
+                throw ClientError.damagedStore(path: store.path, reason: "a stored card cannot be read")
             }
         }
     }
@@ -242,56 +302,93 @@ extension Account {
 
     // MARK: Receipts
 
-    /// Sends each counted card's signer a receipt signed by the card key, once per card. A receipt
-    /// that cannot be sent now is tried again at the next tally.
+    /// Sends each counted card's signer a receipt signed by the card key, and each withdrawal's
+    /// signer an acknowledgement, once per card. One that cannot be sent now is tried again at the
+    /// next tally.
     func sendReceipts(for tally: CardTally, cardKey: Ed25519.PrivateKey) async {
-        for card in tally.valid {
-            let tag = store.tag(card.hash)
+        let items = tally.valid.map(CardItem.card) + tally.withdrawals.map(CardItem.revocation)
+        for item in items {
+            let (signer, tag) = switch item {
+            case .card(let card): (card.signer, store.tag(card.hash))
+            case .revocation(let revocation): (revocation.signer, store.tag(Self.withdrawalPrefix + revocation.card))
+            }
             let sent = try? read { db in try Data.fetchOne(db, sql: "SELECT tag FROM receipts_sent WHERE tag = ?", arguments: [Data(tag)]) != nil }
             guard sent == false else { continue }
             do {
-                if card.signer != identity.publicKey { try await ensureSession(with: card.signer) }
+                if signer != identity.publicKey { try await ensureSession(with: signer) }
                 try write { db in
-                    let receipt = CardReceipt.sign(for: card, cardKey: cardKey, at: UInt64(ClientStore.now()))
-                    if card.signer == identity.publicKey {
-                        try storeReceipt(db, receipt, campaign: tally.campaign)
-                    } else {
-                        try enqueuePairwise(db, .receipt(receipt), to: card.signer)
+                    let now = UInt64(ClientStore.now())
+                    switch item {
+                    case .card(let card) where signer == identity.publicKey:
+                        try storeReceipt(db, CardReceipt.sign(for: card, cardKey: cardKey, at: now), campaign: tally.campaign)
+                    case .card(let card):
+                        try enqueuePairwise(db, .receipt(CardReceipt.sign(for: card, cardKey: cardKey, at: now)), to: signer)
+                    case .revocation(let revocation) where signer == identity.publicKey:
+                        try storeRevocationReceipt(db, RevocationReceipt.sign(for: revocation, cardKey: cardKey, at: now), campaign: tally.campaign)
+                    case .revocation(let revocation):
+                        try enqueuePairwise(db, .revocationReceipt(RevocationReceipt.sign(for: revocation, cardKey: cardKey, at: now)), to: signer)
                     }
                     try db.execute(sql: "INSERT INTO receipts_sent (tag, at) VALUES (?, ?)", arguments: [Data(tag), ClientStore.now()])
                 }
             } catch {
-                note("a receipt to \(DID(publicKey: card.signer).short) could not be sent yet: \(error)")
+                note("a receipt to \(DID(publicKey: signer).short) could not be sent yet: \(error)")
             }
         }
         try? await flushOutbox()
     }
 
+    /// Tags of withdrawal acknowledgements start with this, so they never equal a card's.
+    static let withdrawalPrefix = Array("withdrawal".utf8)
+
     /// A receipt from the organizers: kept when it confirms one of this user's cards exactly.
     nonisolated func receiveReceipt(_ db: Database, _ receipt: CardReceipt, from sender: Ed25519.PublicKey) throws {
-        guard let (summary, _) = try allCampaigns(db).first(where: { $0.0.campaign.hash == receipt.campaign }) else {
+        guard let campaign = try knownCampaign(db, receipt.campaign) else { return }
+        try storeReceipt(db, receipt, campaign: campaign)
+    }
+
+    /// An acknowledgement of a withdrawal: kept when it confirms one of this user's revocations exactly.
+    nonisolated func receiveRevocationReceipt(_ db: Database, _ receipt: RevocationReceipt) throws {
+        guard let campaign = try knownCampaign(db, receipt.campaign) else { return }
+        try storeRevocationReceipt(db, receipt, campaign: campaign)
+    }
+
+    private nonisolated func knownCampaign(_ db: Database, _ hash: [UInt8]) throws -> Campaign? {
+        guard let (summary, _) = try allCampaigns(db).first(where: { $0.0.campaign.hash == hash }) else {
             noteLater("a card receipt for an unknown campaign was ignored")
-            return
+            return nil
         }
-        try storeReceipt(db, receipt, campaign: summary.campaign)
+        return summary.campaign
     }
 
     nonisolated func storeReceipt(_ db: Database, _ receipt: CardReceipt, campaign: Campaign) throws {
-        let mine = try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ?", arguments: [Data(store.tag(campaign.hash))])
-            .compactMap { row -> Card? in
-                let id = Array(row["item_id"] as Data)
-                guard case .card(let card)? = try? CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)) else { return nil }
-                return card
-            }
-        guard let card = mine.first(where: { receipt.confirms($0, of: campaign) }) else {
+        guard case .card(let card)? = try storedItems(db, campaign).first(where: {
+            if case .card(let card) = $0 { receipt.confirms(card, of: campaign) } else { false }
+        }) else {
             noteLater("a card receipt that does not match a card you signed (or is not signed by the campaign's card key) was refused")
             return
         }
-        let tag = store.tag(card.hash)
+        try keepReceipt(db, receipt.encoded(), tag: store.tag(card.hash), campaign: campaign,
+                        telling: "the organizers confirmed your card for campaign \(Self.shortID(campaign)) (a receipt signed by its card key)")
+    }
+
+    nonisolated func storeRevocationReceipt(_ db: Database, _ receipt: RevocationReceipt, campaign: Campaign) throws {
+        guard case .revocation(let revocation)? = try storedItems(db, campaign).first(where: {
+            if case .revocation(let revocation) = $0 { receipt.confirms(revocation, of: campaign) } else { false }
+        }) else {
+            noteLater("a revocation receipt that does not match a card you withdrew (or is not signed by the campaign's card key) was refused")
+            return
+        }
+        try keepReceipt(db, receipt.encoded(), tag: store.tag(Self.withdrawalPrefix + revocation.card), campaign: campaign, telling: """
+            the organizers acknowledged that you withdrew your card for campaign \(Self.shortID(campaign)) \
+            (a receipt signed by its card key)
+            """)
+    }
+
+    private nonisolated func keepReceipt(_ db: Database, _ encoded: [UInt8], tag: [UInt8], campaign: Campaign, telling text: String) throws {
         try db.execute(sql: "INSERT OR IGNORE INTO my_receipts (tag, campaign, sealed) VALUES (?, ?, ?)", arguments: [
-            Data(tag), Data(store.tag(campaign.hash)), Data(store.seal(receipt.encoded(), table: "my_receipts", tag: tag)),
+            Data(tag), Data(store.tag(campaign.hash)), Data(store.seal(encoded, table: "my_receipts", tag: tag)),
         ])
-        let text = "the organizers confirmed your card for campaign \(Self.shortID(campaign)) (a receipt signed by its card key)"
+        guard db.changesCount > 0 else { return }
         if let conversation = try Data.fetchOne(db, sql: "SELECT conversation FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]),
            let group = try knownConversations(db)[Array(conversation)] {
             try addLine(db, group, .notice, text, expirySeconds: 0)
@@ -300,10 +397,26 @@ extension Account {
 
     /// The receipts the organizers sent for this user's cards of a campaign.
     public func myReceipts(_ campaign: Campaign) throws(ClientError) -> [CardReceipt] {
+        try storedReceipts(campaign).compactMap { if case .card(let receipt) = $0 { receipt } else { nil } }
+    }
+
+    /// The organizers' acknowledgements of this user's withdrawals for a campaign.
+    public func myRevocationReceipts(_ campaign: Campaign) throws(ClientError) -> [RevocationReceipt] {
+        try storedReceipts(campaign).compactMap { if case .revocation(let receipt) = $0 { receipt } else { nil } }
+    }
+
+    private enum StoredReceipt {
+        case card(CardReceipt)
+        case revocation(RevocationReceipt)
+    }
+
+    private func storedReceipts(_ campaign: Campaign) throws(ClientError) -> [StoredReceipt] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT tag, sealed FROM my_receipts WHERE campaign = ?", arguments: [Data(store.tag(campaign.hash))]).map { row in
+            try Row.fetchAll(db, sql: "SELECT tag, sealed FROM my_receipts WHERE campaign = ? ORDER BY rowid",
+                             arguments: [Data(store.tag(campaign.hash))]).map { row in
                 do {
-                    return try CardReceipt(encoded: try store.open(Array(row["sealed"] as Data), table: "my_receipts", tag: Array(row["tag"] as Data)))
+                    let bytes = try store.open(Array(row["sealed"] as Data), table: "my_receipts", tag: Array(row["tag"] as Data))
+                    return bytes.first == 0x24 ? .revocation(try RevocationReceipt(encoded: bytes)) : .card(try CardReceipt(encoded: bytes))
                 } catch {
                     throw ClientError.damagedStore(path: store.path, reason: "a stored receipt cannot be read")
                 }

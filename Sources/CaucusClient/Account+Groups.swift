@@ -151,6 +151,7 @@ extension Account {
         try commit(db, entry, to: session, info: info, routing: routing)
         try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
         try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
+        try shareCampaigns(db, of: groupID, with: joiner)
     }
 
     /// Joins with a welcome from an admin.
@@ -287,6 +288,7 @@ extension Account {
             var seed = routing.seed.withUnsafeBytes { Array($0) }
             defer { wipe(&seed) }
             try enqueuePairwise(db, .routingKey(groupID: id, seed: seed), to: member)
+            try handOverCardKeys(db, of: id, to: member)
         }
         try await flushOutbox()
     }

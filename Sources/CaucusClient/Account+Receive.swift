@@ -81,6 +81,10 @@ extension Account {
             try receiveCardKey(db, campaign: campaign, seed: seed, from: sender)
         case .receipt(let receipt):
             try receiveReceipt(db, receipt, from: sender)
+        case .revocationReceipt(let receipt):
+            try receiveRevocationReceipt(db, receipt)
+        case let .sharedCampaign(groupID, campaign):
+            try receiveSharedCampaign(db, campaign, in: groupID, from: sender)
         case .campaign:
             noteLater("\(try displayName(db, sender)) sent a card campaign outside a group; ignored")
         case let .joinRefused(inviteID, reason):

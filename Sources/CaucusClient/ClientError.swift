@@ -19,6 +19,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case relayRefused(String)
     /// No group, member or DID matches what was typed.
     case unknownTarget(String)
+    /// No campaign of this user's groups matches what was typed.
+    case unknownCampaign(String)
     /// More than one conversation matches what was typed.
     case ambiguousTarget(String, candidates: [String])
     /// An invite code that cannot be read.
@@ -58,6 +60,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "the relay refused: \(why)"
         case .unknownTarget(let target):
             "no group, member or DID called \"\(target)\" (see `caucus group list` and `caucus group members`)"
+        case .unknownCampaign(let text):
+            "no card campaign called \"\(text)\" in your groups (see `caucus campaign list`; a campaign announced while you were offline arrives when you sync)"
         case let .ambiguousTarget(target, candidates):
             "\"\(target)\" could mean any of: \(candidates.joined(separator: ", ")); type more of it, or use the DID"
         case .invalidInvite(let why):

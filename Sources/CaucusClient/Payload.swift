@@ -56,11 +56,16 @@ public enum Payload: Sendable {
     case cardKey(campaign: [UInt8], seed: [UInt8])
     /// The organizers' signed confirmation of a card (pairwise, organizer to signer).
     case receipt(CardReceipt)
+    /// The organizers' signed acknowledgement of a revocation (pairwise, organizer to signer).
+    case revocationReceipt(RevocationReceipt)
+    /// A campaign announced in a group before the recipient joined it (pairwise, admin to newcomer).
+    case sharedCampaign(groupID: [UInt8], campaign: Campaign)
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
-        case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt
+        case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt,
+            revocationReceipt, sharedCampaign
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -126,6 +131,13 @@ public enum Payload: Sendable {
         case .receipt(let receipt):
             w.u8(Kind.receipt.rawValue)
             w.data(receipt.encoded())
+        case .revocationReceipt(let receipt):
+            w.u8(Kind.revocationReceipt.rawValue)
+            w.data(receipt.encoded())
+        case let .sharedCampaign(groupID, campaign):
+            w.u8(Kind.sharedCampaign.rawValue)
+            w.fixed(groupID)
+            w.data(campaign.encoded())
         }
         return w.bytes
     }
@@ -185,6 +197,10 @@ public enum Payload: Sendable {
             self = .cardKey(campaign: try r.fixed(32), seed: try r.fixed(32))
         case .receipt:
             self = .receipt(try r.record("card receipt", limit: 64 << 10) { try CardReceipt(encoded: $0) })
+        case .revocationReceipt:
+            self = .revocationReceipt(try r.record("revocation receipt", limit: 1 << 10) { try RevocationReceipt(encoded: $0) })
+        case .sharedCampaign:
+            self = .sharedCampaign(groupID: try r.fixed(32), campaign: try r.record("campaign record", limit: 64 << 10) { try Campaign(encoded: $0) })
         }
         try r.finish()
     }

@@ -42,7 +42,7 @@ struct CampaignCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                try? await account.sync()
+                _ = try? await account.sync()
                 let campaigns = try await account.campaigns()
                 if output.json {
                     printJSON(campaigns.map { ["id": $0.shortID, "group": $0.groupName, "union": $0.campaign.union, "employer": $0.campaign.employer,
@@ -77,10 +77,8 @@ struct CardCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                try? await account.sync()
-                guard let summary = try await account.campaigns().first(where: { $0.shortID == campaign.lowercased() || $0.groupName == campaign }) else {
-                    throw ClientError.unknownTarget(campaign)
-                }
+                _ = try? await account.sync()
+                let summary = try await account.findCampaign(campaign)
                 let date = Self.today()
                 print("Union authorization card for \(summary.campaign.union)")
                 print("Employer: \(summary.campaign.employer)")
@@ -123,8 +121,10 @@ struct CardCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
+                _ = try? await account.sync()
                 _ = try await account.revokeCard(campaign)
-                print("Your card is revoked; the organizers' tally no longer counts it.")
+                print("Your card is revoked; the organizers' tally no longer counts it. They acknowledge it with a receipt")
+                print("at their next tally; `caucus card status \(campaign)` shows it.")
             }
         }
     }
@@ -137,19 +137,25 @@ struct CardCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                guard let summary = try await account.campaigns().first(where: { $0.shortID == campaign.lowercased() || $0.groupName == campaign }) else {
-                    throw ClientError.unknownTarget(campaign)
-                }
-                try? await account.sync()
+                _ = try? await account.sync()
+                let summary = try await account.findCampaign(campaign)
                 let items = try await account.myCards(summary.campaign)
                 let receipts = try await account.myReceipts(summary.campaign)
+                let acknowledgements = try await account.myRevocationReceipts(summary.campaign)
                 func receipt(_ card: Card) -> CardReceipt? { receipts.first { $0.card == card.hash } }
+                func acknowledgement(_ revocation: CardRevocation) -> RevocationReceipt? {
+                    acknowledgements.first { $0.card == revocation.card && $0.revokedAt == revocation.revokedAt }
+                }
+                func when(_ milliseconds: UInt64) -> String {
+                    Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(date: .abbreviated, time: .shortened)
+                }
                 if output.json {
                     printJSON(items.map { item -> [String: Any] in
                         switch item {
                         case .card(let card): ["kind": "card", "hash": Hex.encode(card.hash), "date": card.fields.date, "name": card.fields.name,
                                                "receipt": receipt(card).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull()]
-                        case .revocation(let revocation): ["kind": "revocation", "card": Hex.encode(revocation.card)]
+                        case .revocation(let revocation): ["kind": "revocation", "card": Hex.encode(revocation.card), "revoked_at_ms": revocation.revokedAt,
+                                                           "receipt": acknowledgement(revocation).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull()]
                         }
                     })
                 } else if items.isEmpty {
@@ -160,13 +166,18 @@ struct CardCommand: AsyncParsableCommand {
                         case .card(let card):
                             print("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
                             if let receipt = receipt(card) {
-                                let when = Date(timeIntervalSince1970: Double(receipt.receivedAt) / 1000).formatted(date: .abbreviated, time: .shortened)
-                                print("  receipt from the organizers, \(when), signed by the campaign's card key, confirming:")
+                                print("  receipt from the organizers, \(when(receipt.receivedAt)), signed by the campaign's card key, confirming:")
                                 for (field, value) in receipt.fields.named { print("    \(field): \(value)") }
                             } else {
                                 print("  no receipt yet (the organizers send one when they next tally)")
                             }
-                        case .revocation: print("revoked")
+                        case .revocation(let revocation):
+                            print("card withdrawn \(when(revocation.revokedAt))")
+                            if let receipt = acknowledgement(revocation) {
+                                print("  the organizers acknowledged it \(when(receipt.receivedAt)), signed by the campaign's card key")
+                            } else {
+                                print("  not acknowledged yet (the organizers send an acknowledgement when they next tally)")
+                            }
                         }
                     }
                 }

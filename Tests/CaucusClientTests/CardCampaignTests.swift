@@ -142,6 +142,77 @@ struct CardCampaignTests {
         await relay.stop()
     }
 
+    @Test func lateOrganizersNewcomersAndWithdrawals() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, workers) = try await Self.group(3, in: directory, relay: relay)
+        let summary = try await rosa.run { account in
+            try await account.createCampaign(in: "Warehouse 5", union: "Warehouse Workers Union", employer: "Acme Logistics",
+                                             unitDescription: "All associates at DC 5", unitSize: 10, language: Self.language)
+        }
+        let id = summary.shortID, campaign = summary.campaign
+
+        // An admin promoted after the campaign started receives its card key and can tally.
+        _ = try await workers[0].read()
+        #expect(try await workers[0].run { try await $0.campaigns() }.first?.isOrganizer == false)
+        try await rosa.run { try await $0.promote(member: "Worker 0", in: "Warehouse 5") }
+        let promoted = try await workers[0].read()
+        #expect(promoted.contains { $0.message.text.contains("made you a co-organizer of campaign \(id)") })
+        #expect(try await workers[0].run { try await $0.campaigns() }.first?.isOrganizer == true)
+
+        // A worker who joins after the announcement sees the campaign and can sign.
+        let newcomer = try await Worker.make("Newcomer", in: directory, relay: nil)
+        let code = try await rosa.run { try await $0.createInvite(group: "Warehouse 5") }
+        _ = try await newcomer.run { try await $0.join(code, wait: .zero) }
+        try await rosa.run { try await $0.sync() }
+        #expect(try await newcomer.run { try await $0.join(code, wait: .seconds(10)) } == .joined("Warehouse 5"))
+        let seen = try await newcomer.read()
+        #expect(seen.contains { $0.message.text.contains("Rosa started a card campaign") })
+        #expect(try await newcomer.run { try await $0.campaigns() }.map(\.shortID) == [id])
+        _ = try await newcomer.run { try await $0.signCard(id, name: "New Worker", contact: "new@example.org", phone: "555 0150", date: "2026-11-24") }
+
+        // A withdrawal is acknowledged by a receipt signed by the card key, once.
+        _ = try await workers[1].read()
+        _ = try await workers[1].run { try await $0.signCard(id, name: "Worker 1", contact: "w1@example.org", phone: "555 011", date: "2026-11-24") }
+        let revocation = try await workers[1].run { try await $0.revokeCard(id) }
+        let tally = try await workers[0].run { try await $0.tally(id) }
+        #expect(tally.valid.map(\.fields.name) == ["New Worker"])
+        #expect(tally.withdrawals == [revocation])
+        let acknowledged = try await workers[1].run { account in try await account.sync(); return try await account.myRevocationReceipts(campaign) }
+        #expect(acknowledged.count == 1 && acknowledged[0].confirms(revocation, of: campaign))
+        #expect(try await workers[1].run { try await $0.myReceipts(campaign) }.isEmpty)
+        #expect(try await newcomer.run { account in try await account.sync(); return try await account.myReceipts(campaign) }.count == 1)
+        _ = try await workers[0].run { try await $0.tally(id) }
+        let worker1 = try await workers[1].run { $0.did.publicKey }
+        #expect(try await relay.store.pendingDeliveries(recipient: Data(worker1.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
+
+        // An acknowledgement not signed by the card key is refused and not kept.
+        let forged = RevocationReceipt.sign(for: revocation, cardKey: Ed25519.PrivateKey(), at: 1)
+        try await workers[2].run { account in
+            try await account.ensureSession(with: worker1)
+            try await account.write { db in try account.enqueuePairwise(db, .revocationReceipt(forged), to: worker1) }
+            try await account.sync()
+        }
+        #expect(try await workers[1].run { account in try await account.sync(); return try await account.myRevocationReceipts(campaign) }.count == 1)
+
+        // A member who is not an admin cannot pass a campaign on, even one its organizer signed.
+        let fake = try Campaign.create(union: "Company Union", employer: "Acme Logistics", unitDescription: "x", unitSize: 5,
+                                       language: "I authorize management.", cardKey: Ed25519.PrivateKey().publicKey,
+                                       organizer: try await workers[2].run { await $0.identity }, createdAt: 1)
+        let groupID = try await workers[2].run { account in try await account.read { db in try #require(try account.findGroup(db, named: "Warehouse 5")) } }
+        let newcomerKey = try await newcomer.run { $0.did.publicKey }
+        try await workers[2].run { account in
+            try await account.ensureSession(with: newcomerKey)
+            try await account.write { db in try account.enqueuePairwise(db, .sharedCampaign(groupID: groupID, campaign: fake), to: newcomerKey) }
+            try await account.sync()
+        }
+        let warned = try await newcomer.read()
+        #expect(warned.contains { $0.message.kind == .warning && $0.message.text.contains("passed on by Worker 2 was refused") })
+        #expect(try await newcomer.run { try await $0.campaigns() }.map(\.shortID) == [id])
+        await relay.stop()
+    }
+
     @Test func aCampaignFromANonOrganizerIsRefused() async throws {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()

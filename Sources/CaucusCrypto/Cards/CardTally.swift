@@ -49,6 +49,9 @@ public struct CardTally: Sendable {
     public let campaign: Campaign
     /// The cards that count, one per signer, oldest first.
     public let valid: [Card]
+    /// The revocations that withdrew a card, in input order: signed by the card's own signer and
+    /// naming a card that passed the checks (one per card; a repeated withdrawal is not listed again).
+    public let withdrawals: [CardRevocation]
     /// Every item that does not count, in input order, with its reason (the item, when it parsed).
     public let rejected: [(item: CardItem?, reason: Rejection)]
     /// Unit size the share is computed against.
@@ -133,11 +136,12 @@ public struct CardTally: Sendable {
 
         // Revocations withdraw the card they name, if its own signer signed them.
         var revoked = Set<[UInt8]>()
+        var withdrawals: [CardRevocation] = []
         let byHash = Dictionary(candidates.map { ($0.1.hash, $0.1) }, uniquingKeysWith: { first, _ in first })
         for (index, revocation) in revocations {
             guard let card = byHash[revocation.card] else { continue }
             if card.signer == revocation.signer {
-                revoked.insert(card.hash)
+                if revoked.insert(card.hash).inserted { withdrawals.append(revocation) }
             } else {
                 rejected.append((index, .revocation(revocation), .revocationBySomeoneElse))
             }
@@ -165,6 +169,7 @@ public struct CardTally: Sendable {
                 }
             }
         }
+        self.withdrawals = withdrawals
         valid = counted.sorted { ($0.1.signedAt, $0.0) < ($1.1.signedAt, $1.0) }.map(\.1)
         self.rejected = rejected.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
     }
