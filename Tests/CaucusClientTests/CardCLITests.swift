@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+/// The card commands through the built `caucus` binary, as an organizer and two workers would type them.
+@Suite("caucus campaign, card and cards commands", .timeLimit(.minutes(3)))
+struct CardCLITests {
+    static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
+
+    @Test("Sign, revoke, tally, receipts, export and verify through the CLI; bad input refused without echoing it")
+    func cardCommands() async throws {
+        try await withRelay { relay, directory in
+            let workers = try await makeGroup(["Rosa", "Tomasz", "Amira"], relay: relay, in: directory)
+            let (rosa, tomasz, amira) = (workers[0], workers[1], workers[2])
+            let languageFile = directory.file("card.txt")
+            try (Self.language + "\n").write(toFile: languageFile, atomically: true, encoding: .utf8)
+
+            let created = try #require(try await rosa.json(
+                "campaign", "create", CLIWorker.group, "--union", "Warehouse Workers Union", "--employer", "Acme Logistics",
+                "--unit", "All associates at DC 5", "--unit-size", "4", "--language-file", languageFile) as? [String: Any])
+            let id = try #require(created["id"] as? String)
+
+            // A worker sees the campaign (fetched by the command itself) and signs it.
+            let listed = try #require(try await tomasz.json("campaign", "list") as? [[String: Any]])
+            #expect(listed.map { $0["id"] as? String } == [id] && listed.first?["organizer"] as? Bool == false)
+            let signing = try await tomasz.succeed("card", "sign", id, "--name", "Tomasz Nowak", "--contact", "tomasz@example.org",
+                                                   "--phone", "555 0102", "--yes")
+            #expect(signing.stdout.contains(Self.language) && signing.stdout.contains("Employer: Acme Logistics"), "\(signing)")
+
+            // A forbidden field is refused, named, and not echoed; nothing is posted.
+            let forbidden = try await amira.run("card", "sign", id, "--name", "Amira Haddad", "--contact", "SSN 123-45-6789",
+                                                "--phone", "555 0103", "--yes")
+            #expect(forbidden.status != 0 && forbidden.stderr.contains("social security"), "\(forbidden)")
+            #expect(!forbidden.stderr.contains("123-45-6789") && !forbidden.stdout.contains("123-45-6789"), "\(forbidden)")
+            #expect(try #require(try await amira.json("card", "status", id) as? [[String: Any]]).isEmpty)
+
+            try await amira.succeed("card", "sign", id, "--name", "Amira Haddad", "--contact", "amira@example.org", "--phone", "555 0103", "--yes")
+            let revoked = try await amira.succeed("card", "revoke", id)
+            #expect(revoked.stdout.contains("revoked"))
+            // An unknown campaign gets a clear error.
+            let unknown = try await amira.run("card", "revoke", "00000000")
+            #expect(unknown.status != 0 && unknown.stderr.contains("no card campaign called \"00000000\""), "\(unknown)")
+
+            let tally = try #require(try await rosa.json("cards", "tally", id) as? [String: Any])
+            #expect(tally["valid"] as? Int == 1 && tally["unit_size"] as? Int == 4)
+            #expect(tally["petition_30_percent"] as? Bool == false && tally["majority"] as? Bool == false)
+            #expect(tally["rejections"] as? [String: Int] == ["revoked by its signer": 1])
+
+            // Receipts: Tomasz's card is confirmed, Amira's withdrawal is acknowledged.
+            let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
+            #expect(tomaszStatus.count == 1 && tomaszStatus[0]["receipt"] is [String: Any], "\(tomaszStatus)")
+            let amiraStatus = try #require(try await amira.json("card", "status", id) as? [[String: Any]])
+            #expect(amiraStatus.map { $0["kind"] as? String } == ["card", "revocation"])
+            #expect(amiraStatus[1]["receipt"] is [String: Any], "\(amiraStatus)")
+            let text = try await amira.succeed("card", "status", id)
+            #expect(text.stdout.contains("the organizers acknowledged it"), "\(text)")
+
+            // A worker cannot tally; the organizer exports and anyone verifies the bundle offline.
+            let notOrganizer = try await tomasz.run("cards", "tally", id)
+            #expect(notOrganizer.status != 0 && notOrganizer.stderr.contains("only the campaign's organizers"), "\(notOrganizer)")
+            let csv = directory.file("cards.csv"), bundle = directory.file("bundle.json")
+            try await rosa.succeed("cards", "export", id, "--csv", csv, "--bundle", bundle)
+            let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\r\n")
+            #expect(rows.count == 2 && rows[1].hasPrefix("\"Tomasz Nowak\",\"tomasz@example.org\",\"555 0102\",\"Acme Logistics\""))
+            let verified = try #require(try await CLIWorker.caucus("cards", "verify", bundle, "--json").json as? [String: Any])
+            #expect(verified["valid"] as? Int == 1)
+
+            // One changed character in a card's name: the bundle no longer verifies, and says which card.
+            let tampered = directory.file("tampered.json")
+            let original = try String(contentsOfFile: bundle, encoding: .utf8)
+            try #require(original.contains("Tomasz Nowak"))
+            try original.replacingOccurrences(of: "Tomasz Nowak", with: "Tomasz Nowek").write(toFile: tampered, atomically: true, encoding: .utf8)
+            let failed = try await CLIWorker.caucus("cards", "verify", tampered)
+            #expect(failed.status == 1 && failed.stdout.contains("0 of 1 cards verify") && failed.stdout.contains("card 0:"), "\(failed)")
+        }
+    }
+}
