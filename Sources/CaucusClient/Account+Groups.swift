@@ -188,6 +188,10 @@ extension Account {
 
     nonisolated func acceptEpochKey(_ db: Database, _ key: GroupEpochKey, from author: Ed25519.PublicKey) throws {
         guard let (info, session, routing) = try groupRow(db, key.groupID) else { return }
+        if key.epoch >= session.chain.nextSequence, session.chain.roster[author] == .admin {
+            try holdEarlyEpochKey(db, key, from: author, info: info)
+            return
+        }
         var state = session
         do { try state.receive(epochKey: key, from: author) } catch {
             try addLine(db, .group(key.groupID), .warning, "an epoch key from \(try displayName(db, author)) was refused: \(error)")
@@ -196,6 +200,46 @@ extension Account {
         try saveGroup(db, info, state, routing: routing)
         try retryPutAside(db)
     }
+
+    /// Keeps the key of a membership change this member has not seen yet. It proves, signed over
+    /// the admin's session, that the group moved on: until the change itself arrives, sending in
+    /// the old epoch could reach someone it removed, so sending to the group waits.
+    private nonisolated func holdEarlyEpochKey(_ db: Database, _ key: GroupEpochKey, from author: Ed25519.PublicKey, info: GroupInfo) throws {
+        let tag = store.tag(key.groupID + Self.bigEndian(key.epoch))
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO early_epoch_keys (tag, group_tag, author, sealed, at) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [
+                Data(tag), Data(store.tag(key.groupID)),
+                Data(store.seal(author.rawRepresentation, table: "early_epoch_keys.author", tag: tag)),
+                store.sealSecret(key.serialized(), table: "early_epoch_keys", tag: tag), ClientStore.now(),
+            ])
+        try addLine(db, .group(key.groupID), .warning, """
+            \(try displayName(db, author)) changed the membership of \(info.name), but the change itself has not reached you: \
+            the relay may be withholding it. Sending to \(info.name) waits until it arrives, so that no one removed can read you.
+            """)
+    }
+
+    /// Applies the held epoch keys whose membership change has now arrived.
+    nonisolated func applyEarlyEpochKeys(_ db: Database, _ groupID: [UInt8]) throws {
+        guard let (_, session, _) = try groupRow(db, groupID) else { return }
+        let rows = try Row.fetchAll(db, sql: "SELECT tag, author, sealed FROM early_epoch_keys WHERE group_tag = ? ORDER BY at",
+                                    arguments: [Data(store.tag(groupID))])
+        for row in rows {
+            let tag = Array(row["tag"] as Data)
+            let key = try GroupEpochKey(serialized: try store.openSecret(row["sealed"], table: "early_epoch_keys", tag: tag))
+            guard key.epoch < session.chain.nextSequence else { continue }
+            let author = try Ed25519.PublicKey(rawRepresentation: try store.open(Array(row["author"] as Data), table: "early_epoch_keys.author", tag: tag))
+            try db.execute(sql: "DELETE FROM early_epoch_keys WHERE tag = ?", arguments: [Data(tag)])
+            try acceptEpochKey(db, key, from: author)
+        }
+    }
+
+    /// Whether a membership change of the group is known to exist but has not arrived.
+    nonisolated func isBehind(_ db: Database, _ groupID: [UInt8]) throws -> Bool {
+        try Data.fetchOne(db, sql: "SELECT tag FROM early_epoch_keys WHERE group_tag = ? LIMIT 1", arguments: [Data(store.tag(groupID))]) != nil
+    }
+
+    static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
 
     nonisolated func acceptRoutingKey(_ db: Database, groupID: [UInt8], seed: [UInt8], from author: Ed25519.PublicKey) throws {
         guard let (info, session, _) = try groupRow(db, groupID),

@@ -24,6 +24,12 @@ extension Account {
     /// Encrypts a payload once for a whole group and queues it; `session` is advanced in place.
     nonisolated func enqueueGroup(_ db: Database, _ session: inout GroupSession, _ payload: Payload, info: GroupInfo,
                                   id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws {
+        guard try !isBehind(db, session.groupID) else {
+            throw ClientError.groupRefused("""
+                a membership change of \(info.name) has not reached you yet (the relay may be withholding it); \
+                nothing was sent. Try again after `caucus sync` brings it
+                """)
+        }
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let message: [UInt8]

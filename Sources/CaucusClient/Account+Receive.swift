@@ -174,7 +174,8 @@ extension Account {
             if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
             try saveGroup(db, newInfo, state, routing: keepRouting)
             try describe(db, entry, in: conversation)
-            // Messages of the epoch this entry starts may have come first.
+            // The key of the epoch this entry starts, and its messages, may have come first.
+            try applyEarlyEpochKeys(db, groupID)
             try retryPutAside(db)
         case .campaign(let campaign):
             try saveGroup(db, newInfo, state, routing: routing)

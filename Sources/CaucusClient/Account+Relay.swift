@@ -200,6 +200,11 @@ extension Account {
                 switch error.code {
                 case .rateLimited, .shuttingDown, .internal:
                     return
+                case .conflict where kind == .route:
+                    note("""
+                        the relay's routing for a group does not follow its membership list (it was changed without an admin's key): \
+                        the relay may be hostile. \(error)
+                        """)
                 default:
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
                 }

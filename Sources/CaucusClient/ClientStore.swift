@@ -87,6 +87,13 @@ final class ClientStore: Sendable {
                 CREATE TABLE my_receipts (tag BLOB PRIMARY KEY, campaign BLOB NOT NULL, sealed BLOB NOT NULL);
                 """)
         }
+        migrator.registerMigration("v4-early-epoch-keys") { db in
+            // Epoch keys that came before the membership change they belong to (§9.3).
+            try db.execute(sql: """
+                CREATE TABLE early_epoch_keys (tag BLOB PRIMARY KEY, group_tag BLOB NOT NULL, author BLOB NOT NULL,
+                                               sealed BLOB NOT NULL, at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 

@@ -35,6 +35,8 @@ public final class TestRelay: Sendable {
     public let relay: Relay
     /// The listening server.
     public let running: RunningRelay
+    /// The lying layer between the relay and its store, when started `hostile`.
+    public let hostile: HostileStore?
 
     /// The address clients dial.
     public var url: String { relay.publicAddresses.first ?? "ws://127.0.0.1:\(running.port)" }
@@ -42,7 +44,8 @@ public final class TestRelay: Sendable {
     public var databasePath: String { store.path }
 
     /// Starts a relay; `directory` reuses a data directory (a restart), else a new one is made.
-    public static func start(tls: TLSConfiguration? = nil, directory existing: TempDirectory? = nil,
+    /// A `hostile` relay serves its data through a `HostileStore` that tests tell what to attack.
+    public static func start(tls: TLSConfiguration? = nil, directory existing: TempDirectory? = nil, hostile: Bool = false,
                              _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
@@ -52,16 +55,18 @@ public final class TestRelay: Sendable {
         let store = try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: configuration.storeLimits)
         var logger = Logger(label: "test.relay")
         logger.logLevel = .warning
-        let relay = Relay(configuration: configuration, store: store, logger: logger)
+        let liar = hostile ? HostileStore(wrapping: store) : nil
+        let relay = Relay(configuration: configuration, store: liar ?? store, logger: logger)
         let running = try await RelayServer(relay: relay, tls: tls, logger: logger).start()
-        return TestRelay(directory: directory, store: store, relay: relay, running: running)
+        return TestRelay(directory: directory, store: store, relay: relay, running: running, hostile: liar)
     }
 
-    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay) {
+    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay, hostile: HostileStore?) {
         self.directory = directory
         self.store = store
         self.relay = relay
         self.running = running
+        self.hostile = hostile
     }
 
     /// A relay speaking wss:// with a fresh self-signed certificate for localhost (in `directory`),

@@ -1,0 +1,139 @@
+// A relay store that lies, for tests that show what clients tell their users when the relay (or
+// whoever seized it) attacks them. Test-only code: no shipped target depends on this module.
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelay
+import Foundation
+import Synchronization
+
+/// Wraps a real store and changes what it serves, the way a hostile relay operator could: it
+/// withholds, drops, reorders, duplicates, replays, tampers with and injects deliveries, and swaps
+/// the keys it hands out. The relay engine on top is the ordinary one; only the data is hostile.
+///
+/// Attacks act on mailbox reads, which is how a device receives what waited while it was offline.
+public final class HostileStore: RelayStore {
+    /// What the store does to the deliveries it serves; several may be combined.
+    public struct Tactics: Sendable {
+        /// Serves each mailbox page newest first.
+        public var reorder = false
+        /// Serves every delivery twice.
+        public var duplicate = false
+        /// Flips one bit in the middle of every payload served.
+        public var tamper = false
+        /// Serves again, after the real ones and under fresh message ids (so the client cannot tell
+        /// them from new messages by id), every delivery served to that device before.
+        public var replay = false
+        /// Holds these messages back (they stay stored) until the id is removed from the set.
+        public var withhold: Set<Data> = []
+        /// Deletes these messages for every recipient instead of serving them.
+        public var drop: Set<Data> = []
+        /// Fabricated deliveries served once to a device (by its key), after the real ones.
+        public var inject: [Data: [StoredDelivery]] = [:]
+        /// Replaces the one-time prekey handed out for an owner (by its key) with this public key.
+        public var swapOneTimePrekey: [Data: Data] = [:]
+        /// Replaces the signed prekey handed out for an owner (by its key) with these bytes.
+        public var swapSignedPrekey: [Data: Data] = [:]
+
+        public init() {}
+    }
+
+    private struct State {
+        var tactics = Tactics()
+        /// Everything served, per device, for replays.
+        var served: [Data: [StoredDelivery]] = [:]
+    }
+
+    /// The honest store underneath, which the hostile operator can also edit directly.
+    public let inner: any RelayStore
+    private let state = Mutex(State())
+
+    public init(wrapping inner: any RelayStore) {
+        self.inner = inner
+    }
+
+    /// Changes the tactics in force.
+    public func attack(_ change: (inout Tactics) -> Void) {
+        state.withLock { change(&$0.tactics) }
+    }
+
+    /// Stops every attack (what was dropped stays dropped).
+    public func behave() {
+        state.withLock { $0.tactics = Tactics() }
+    }
+
+    public func pendingDeliveries(recipient: Data, afterSequence: Int64, limit: Int) async throws -> [StoredDelivery] {
+        let real = try await inner.pendingDeliveries(recipient: recipient, afterSequence: afterSequence, limit: limit)
+        let tactics = state.withLock { $0.tactics }
+        var page: [StoredDelivery] = []
+        for delivery in real {
+            if tactics.drop.contains(delivery.messageID) {
+                _ = try await inner.commit(WriteBatch(acknowledgements: [Acknowledgement(recipient: recipient, messageIDs: [delivery.messageID])]))
+            } else if !tactics.withhold.contains(delivery.messageID) {
+                page.append(delivery)
+            }
+        }
+        if tactics.reorder { page.reverse() }
+        if tactics.duplicate { page = page.flatMap { [$0, $0] } }
+        if tactics.tamper {
+            page = page.map { delivery in
+                var changed = delivery
+                var bytes = [UInt8](delivery.payload)
+                bytes[bytes.count / 2] ^= 0x01
+                changed.payload = Data(bytes)
+                return changed
+            }
+        }
+        // Whatever is added goes after the real page with the page's highest sequence, so the
+        // relay's cursor neither skips nor re-reads a real delivery.
+        let top = ([afterSequence] + real.map(\.sequence)).max()!
+        let extra: [StoredDelivery] = state.withLock { state in
+            var extra: [StoredDelivery] = []
+            if tactics.replay {
+                extra = state.served[recipient, default: []].map { delivery in
+                    var again = delivery
+                    again.messageID = Data(Random.bytes(16))
+                    return again
+                }
+            }
+            extra += state.tactics.inject.removeValue(forKey: recipient) ?? []
+            state.served[recipient, default: []] += page
+            return extra
+        }
+        return page + extra.map { var delivery = $0; delivery.sequence = top; return delivery }
+    }
+
+    public func takePrekeyBundle(owner: Data) async throws -> PrekeyBundleRecord? {
+        guard var bundle = try await inner.takePrekeyBundle(owner: owner) else { return nil }
+        let tactics = state.withLock { $0.tactics }
+        if let signed = tactics.swapSignedPrekey[owner] { bundle.signedPrekey = signed }
+        if let key = tactics.swapOneTimePrekey[owner], let taken = bundle.oneTime {
+            bundle.oneTime = OneTimePrekeyRecord(id: taken.id, publicKey: key)
+        }
+        return bundle
+    }
+
+    // Everything else is honest.
+
+    public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult { try await inner.commit(batch) }
+    public func pendingCount(recipient: Data) async throws -> Int { try await inner.pendingCount(recipient: recipient) }
+    public func groupRoute(_ groupID: Data) async throws -> GroupRoute? { try await inner.groupRoute(groupID) }
+    public func groupDevices(_ groupID: Data) async throws -> [Data] { try await inner.groupDevices(groupID) }
+    public func updateGroupRoute(_ update: GroupRouteUpdate) async throws -> GroupRoute { try await inner.updateGroupRoute(update) }
+    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
+        try await inner.publishPrekeys(owner: owner, signedPrekey: signedPrekey, oneTime: oneTime)
+    }
+    public func oneTimePrekeyCount(owner: Data) async throws -> Int { try await inner.oneTimePrekeyCount(owner: owner) }
+    public func putBlobChunk(_ chunk: BlobChunkWrite) async throws -> BlobState { try await inner.putBlobChunk(chunk) }
+    public func readBlob(blobID: Data, offset: UInt64, length: Int) async throws -> BlobRead {
+        try await inner.readBlob(blobID: blobID, offset: offset, length: length)
+    }
+    public func postCard(inboxKey: Data, itemID: Data, sealed: Data, postedAt: Int64) async throws -> Bool {
+        try await inner.postCard(inboxKey: inboxKey, itemID: itemID, sealed: sealed, postedAt: postedAt)
+    }
+    public func readCards(inboxKey: Data, afterSequence: Int64, limit: Int) async throws -> (items: [CardRecord], more: Bool) {
+        try await inner.readCards(inboxKey: inboxKey, afterSequence: afterSequence, limit: limit)
+    }
+    public func cardCount(inboxKey: Data) async throws -> Int { try await inner.cardCount(inboxKey: inboxKey) }
+    public func expire(now: Int64) async throws -> ExpiryCounts { try await inner.expire(now: now) }
+    public func close() async throws { try await inner.close() }
+}

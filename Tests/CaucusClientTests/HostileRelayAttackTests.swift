@@ -1,0 +1,237 @@
+@testable import CaucusClient
+import CaucusCrypto
+import CaucusRelay
+import Foundation
+import Testing
+
+/// A relay that attacks its users (`HostileStore` between the relay engine and its store): for each
+/// attack, what the client tells its user, and that nothing forged is ever shown as genuine.
+@Suite("Client: a hostile relay's attacks", .timeLimit(.minutes(3)))
+struct HostileRelayAttackTests {
+    /// Rosa's group with Tomasz and Amira on a hostile relay, everyone caught up.
+    struct Scene {
+        let relay: TestRelay
+        let liar: HostileStore
+        let directory: TempDirectory
+        let rosa: Worker, tomasz: Worker, amira: Worker
+
+        static func make() async throws -> Scene {
+            let relay = try await TestRelay.start(hostile: true)
+            let directory = try TempDirectory()
+            let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
+            for worker in [rosa, tomasz, amira] { _ = try await worker.read() }
+            return Scene(relay: relay, liar: try #require(relay.hostile), directory: directory, rosa: rosa, tomasz: tomasz, amira: amira)
+        }
+
+        func end() async {
+            await relay.stop()
+            directory.remove()
+        }
+
+        func key(_ worker: Worker) async throws -> Ed25519.PublicKey { try await worker.run { $0.did.publicKey } }
+
+        /// What waits for `worker` on the relay, oldest first.
+        func waiting(for worker: Worker) async throws -> [StoredDelivery] {
+            try await relay.store.pendingDeliveries(recipient: Data(try await key(worker).rawRepresentation), afterSequence: 0, limit: 1_000)
+        }
+
+        /// Rosa writes to the group while Amira is offline.
+        func rosaSays(_ texts: String...) async throws {
+            try await rosa.run { account in
+                let group = try await account.resolve("Warehouse 5")
+                for text in texts { _ = try await account.send(text, to: group) }
+            }
+        }
+    }
+
+    static func warnings(_ lines: [MessageView]) -> [String] { lines.filter { $0.message.kind == .warning }.map(\.message.text) }
+
+    @Test func reorderedAndDelayedMessagesAreShownOnceAndFlagged() async throws {
+        let scene = try await Scene.make()
+        try await scene.rosaSays("one", "two", "three")
+        scene.liar.attack { $0.reorder = true }
+        let reordered = try await scene.amira.read()
+        #expect(Worker.texts(reordered).sorted() == ["one", "three", "two"])
+        #expect(reordered.filter { $0.message.kind == .text }.allSatisfy { $0.senderName == "Rosa" })
+        #expect(reordered.contains { $0.message.text == "a delayed message from Rosa arrived out of order" })
+
+        // The relay holds one message back, then lets it through.
+        scene.liar.behave()
+        try await scene.rosaSays("four", "five", "six")
+        let held = try #require(try await scene.waiting(for: scene.amira).dropFirst().first).messageID
+        scene.liar.attack { $0.withhold = [held] }
+        let gap = try await scene.amira.read()
+        #expect(Worker.texts(gap) == ["four", "six"])
+        #expect(Self.warnings(gap).contains("1 earlier message(s) from Rosa have not arrived (yet)"))
+        scene.liar.behave()
+        let late = try await scene.amira.read()
+        #expect(Worker.texts(late) == ["five"])
+        #expect(late.contains { $0.message.text == "a delayed message from Rosa arrived out of order" })
+        await scene.end()
+    }
+
+    @Test func duplicatesAndReplaysUnderFreshIDsShowNothingTwice() async throws {
+        let scene = try await Scene.make()
+        let amiraKey = try await scene.key(scene.amira)
+        try await scene.rosaSays("once in the group")
+        try await scene.rosa.run { account in _ = try await account.send("once, directly", to: .direct(amiraKey)) }
+        scene.liar.attack { $0.duplicate = true }
+        #expect(Worker.texts(try await scene.amira.read()).sorted() == ["once in the group", "once, directly"])
+
+        // Everything served before, again, under ids the client has never seen.
+        scene.liar.attack { $0.replay = true }
+        let (lines, problems) = try await scene.amira.run { account in
+            try await account.sync()
+            return (try await account.unread(), await account.problems)
+        }
+        #expect(Worker.texts(lines).isEmpty)
+        #expect(Self.warnings(lines).contains { $0.contains("a group message the relay delivered again (a replay) was recognised and dropped") })
+        #expect(problems.contains { $0.contains("(a replay) was recognised and dropped") })
+        await scene.end()
+    }
+
+    @Test func tamperedMessagesAreDroppedAndTheLossReported() async throws {
+        let scene = try await Scene.make()
+        let amiraKey = try await scene.key(scene.amira)
+        try await scene.rosaSays("the meeting moved to Friday")
+        try await scene.rosa.run { account in _ = try await account.send("bring the cards", to: .direct(amiraKey)) }
+        scene.liar.attack { $0.tamper = true }
+        let (lines, problems) = try await scene.amira.run { account in
+            try await account.sync()
+            return (try await account.unread(), await account.problems)
+        }
+        #expect(Worker.texts(lines).isEmpty)
+        #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened was dropped") })
+        #expect(problems.contains { $0.hasPrefix("a message that could not be opened was dropped") })
+
+        // Honest again: the next messages arrive, and the ones lost to tampering are reported missing.
+        scene.liar.behave()
+        try await scene.rosaSays("after")
+        try await scene.rosa.run { account in _ = try await account.send("after, directly", to: .direct(amiraKey)) }
+        let after = try await scene.amira.read()
+        #expect(Worker.texts(after).sorted() == ["after", "after, directly"])
+        #expect(Self.warnings(after).filter { $0 == "1 earlier message(s) from Rosa have not arrived (yet)" }.count == 2)
+        await scene.end()
+    }
+
+    @Test func injectedMessagesThatClaimAMemberAreRefused() async throws {
+        let scene = try await Scene.make()
+        let amiraKey = try await scene.key(scene.amira), rosaKey = try await scene.key(scene.rosa)
+        let groupID = try await scene.amira.run { account in try await account.read { db in try #require(try account.findGroup(db, named: "Warehouse 5")) } }
+        // The relay starts a session with Amira's published prekeys under its own key and seals
+        // Rosa's identity into the envelope as the sender.
+        let published = try #require(try await scene.relay.store.takePrekeyBundle(owner: Data(amiraKey.rawRepresentation)))
+        let bundle = try PrekeyBundle(identity: amiraKey.rawRepresentation, publishedSignedPrekey: Array(published.signedPrekey),
+                                      oneTimePrekey: published.oneTime.map { ($0.id, Array($0.publicKey)) })
+        var session = try Session.initiate(identity: Ed25519.PrivateKey(), bundle: bundle)
+        let stamp = MessageStamp(id: Random.bytes(16), sentAt: UInt64(Date().timeIntervalSince1970 * 1000), expirySeconds: 0)
+        let forged = [Account.envelopeVersion] + SealedBox.seal(rosaKey.rawRepresentation, to: try X25519.PublicKey(converting: amiraKey))
+            + session.encrypt(Payload.text(stamp, "Rosa here: the meeting is cancelled").encoded())
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func delivery(_ payload: [UInt8], group: [UInt8]?) -> StoredDelivery {
+            StoredDelivery(sequence: 0, messageID: Data(Random.bytes(16)), payload: Data(payload), groupID: group.map { Data($0) },
+                           acceptedAt: now, expiresAt: now + 86_400_000)
+        }
+        scene.liar.attack {
+            $0.inject[Data(amiraKey.rawRepresentation)] = [delivery(forged, group: nil), delivery(Random.bytes(200), group: groupID)]
+        }
+        let (lines, problems) = try await scene.amira.run { account in
+            try await account.sync()
+            return (try await account.unread(), await account.problems)
+        }
+        #expect(Worker.texts(lines).isEmpty)
+        #expect(!lines.contains { $0.message.text.contains("cancelled") })
+        #expect(problems.contains { $0.hasPrefix("a message that could not be opened was dropped") })
+        #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened was dropped") })
+        // Rosa's real session with Amira still works.
+        try await scene.rosa.run { account in _ = try await account.send("the meeting is on", to: .direct(amiraKey)) }
+        #expect(Worker.texts(try await scene.amira.read()) == ["the meeting is on"])
+        await scene.end()
+    }
+
+    @Test func swappedPrekeysNeverLetTheRelayRead() async throws {
+        let scene = try await Scene.make()
+        let amiraKey = try await scene.key(scene.amira)
+        let nadia = try await Worker.make("Nadia", in: scene.directory, relay: scene.relay)
+        // A signed prekey the relay made itself: refused, nothing queued.
+        let impostor = SignedPrekey(id: 1, identity: Ed25519.PrivateKey())
+        scene.liar.attack { $0.swapSignedPrekey[Data(amiraKey.rawRepresentation)] = Data(impostor.publishedBytes) }
+        let refused = await clientError { try await nadia.run { account in _ = try await account.send("hello Amira", to: .direct(amiraKey)) } }
+        #expect(refused == .badPrekeys(peer: DID(publicKey: amiraKey).description))
+        #expect(refused?.description.contains("the relay may be hostile") == true)
+        #expect(try await nadia.run { try await $0.queuedCount() } == 0)
+
+        // A one-time prekey of the relay's own (it is not signed): the relay still cannot read, and
+        // Amira is told a message could not be opened instead of being shown anything.
+        scene.liar.attack {
+            $0.swapSignedPrekey = [:]
+            $0.swapOneTimePrekey[Data(amiraKey.rawRepresentation)] = Data(X25519.PrivateKey().publicKey.rawRepresentation)
+        }
+        try await nadia.run { account in _ = try await account.send("hello Amira", to: .direct(amiraKey)) }
+        let (lines, problems) = try await scene.amira.run { account in
+            try await account.sync()
+            return (try await account.unread(), await account.problems)
+        }
+        #expect(Worker.texts(lines).isEmpty)
+        #expect(problems.contains { $0.hasPrefix("a message that could not be opened was dropped") })
+        await scene.end()
+    }
+
+    @Test func aDeviceTheRelayAddsToGroupRoutingGetsOnlyCiphertext() async throws {
+        let scene = try await Scene.make()
+        let groupID = Data(try await scene.rosa.run { account in try await account.read { db in try #require(try account.findGroup(db, named: "Warehouse 5")) } })
+        // The operator edits the route directly, without the group's routing key.
+        let spy = Ed25519.PrivateKey().publicKey
+        let route = try #require(try await scene.relay.store.groupRoute(groupID))
+        _ = try await scene.relay.store.updateGroupRoute(GroupRouteUpdate(groupID: groupID, serial: route.serial + 1, adminKey: route.adminKey,
+                                                                          add: [Data(spy.rawRepresentation)], remove: []))
+        try await scene.rosaSays("strike vote on Monday")
+        let intercepted = try await scene.relay.store.pendingDeliveries(recipient: Data(spy.rawRepresentation), afterSequence: 0, limit: 10)
+        #expect(intercepted.count == 1)
+        #expect(intercepted.allSatisfy { $0.payload.range(of: Data("strike vote".utf8)) == nil })
+        // Members still see the signed membership list, which the relay cannot change.
+        let members = try await scene.amira.run { try await $0.members(of: "Warehouse 5") }
+        #expect(members.compactMap(\.name).sorted() == ["Amira", "Rosa", "Tomasz"])
+        #expect(Worker.texts(try await scene.amira.read()) == ["strike vote on Monday"])
+
+        // The admin's next route change no longer matches the relay's: the admin is told.
+        let problems = try await scene.rosa.run { account in
+            try await account.remove(member: "Tomasz", from: "Warehouse 5")
+            return await account.problems
+        }
+        #expect(problems.contains { $0.contains("does not follow its membership list") && $0.contains("the relay may be hostile") })
+        await scene.end()
+    }
+
+    @Test func aWithheldRemovalPausesSendingSoTheRemovedCannotRead() async throws {
+        let scene = try await Scene.make()
+        let tomaszKey = Data(try await scene.key(scene.tomasz).rawRepresentation)
+        let groupID = Data(try await scene.rosa.run { account in try await account.read { db in try #require(try account.findGroup(db, named: "Warehouse 5")) } })
+        try await scene.rosa.run { try await $0.remove(member: "Tomasz", from: "Warehouse 5") }
+        // The relay withholds the removal from Amira (her new group key still arrives, over her
+        // session with Rosa) and keeps routing the group to Tomasz.
+        let removal = try #require(try await scene.waiting(for: scene.amira).first { $0.groupID != nil }).messageID
+        scene.liar.attack { $0.withhold = [removal] }
+        let route = try #require(try await scene.relay.store.groupRoute(groupID))
+        _ = try await scene.relay.store.updateGroupRoute(GroupRouteUpdate(groupID: groupID, serial: route.serial + 1, adminKey: route.adminKey,
+                                                                          add: [tomaszKey], remove: []))
+
+        let warned = try await scene.amira.read()
+        #expect(Self.warnings(warned).contains { $0.contains("Rosa changed the membership of Warehouse 5, but the change itself has not reached you") })
+        let refused = await clientError {
+            try await scene.amira.run { account in _ = try await account.send("only for the group", to: try await account.resolve("Warehouse 5")) }
+        }
+        #expect(refused?.description.contains("a membership change of Warehouse 5 has not reached you yet") == true, "\(String(describing: refused))")
+        #expect(try await scene.amira.run { try await $0.queuedCount() } == 0)
+
+        // When the removal gets through, the held key applies and sending works, in an epoch Tomasz lacks.
+        scene.liar.behave()
+        let caughtUp = try await scene.amira.read()
+        #expect(caughtUp.contains { $0.message.text == "Rosa removed Tomasz" })
+        try await scene.amira.run { account in _ = try await account.send("after the removal", to: try await account.resolve("Warehouse 5")) }
+        #expect(try await scene.waiting(for: scene.tomasz).count >= 1, "the hostile route still feeds Tomasz")
+        #expect(!Worker.texts(try await scene.tomasz.read()).contains("after the removal"))
+        #expect(Worker.texts(try await scene.rosa.read()).contains("after the removal"))
+        await scene.end()
+    }
+}
