@@ -11,6 +11,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case keystore(String)
     /// The local store cannot be opened or read: damaged, or not a Caucus store.
     case damagedStore(path: String, reason: String)
+    /// The local store cannot be written now (a full disk, another process, permissions); nothing in it is damaged.
+    case storeUnavailable(path: String, reason: String)
     /// No relay is configured.
     case noRelay
     /// The relay could not be reached or dropped the connection.
@@ -52,6 +54,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "cannot open the identity keystore: \(why)"
         case let .damagedStore(path, reason):
             "the local store \(path) cannot be used: \(reason). Nothing was changed; restore it from a backup, or move it aside to start an empty one"
+        case let .storeUnavailable(path, reason):
+            "the local store \(path) cannot be written right now: \(reason). Nothing was lost: what the relay holds for you waits there; try again once that is fixed"
         case .noRelay:
             "no relay configured; add one with `caucus relay add wss://relay.example.org`"
         case let .relayUnreachable(url, reason):

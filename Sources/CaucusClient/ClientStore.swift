@@ -39,7 +39,7 @@ final class ClientStore: Sendable {
         } catch let error as ClientError {
             throw error
         } catch {
-            throw ClientError.damagedStore(path: path, reason: Self.describe(error))
+            throw Self.failure(error, path: path)
         }
         try checkOwner()
     }
@@ -115,7 +115,7 @@ final class ClientStore: Sendable {
         } catch let error as ClientError {
             throw error
         } catch {
-            throw ClientError.damagedStore(path: path, reason: Self.describe(error))
+            throw Self.failure(error, path: path)
         }
     }
 
@@ -175,22 +175,33 @@ final class ClientStore: Sendable {
     /// Runs a store operation, turning SQLite failures into `damagedStore` with the path.
     func run<T>(_ body: () throws -> T) throws(ClientError) -> T {
         do { return try body() } catch let error as ClientError { throw error } catch {
-            throw ClientError.damagedStore(path: path, reason: Self.describe(error))
+            throw Self.failure(error, path: path)
         }
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? DatabaseError {
-            switch error.resultCode {
-            case .SQLITE_NOTADB: return "it is not a SQLite database (damaged or replaced)"
-            case .SQLITE_CORRUPT: return "the database file is corrupt"
-            case .SQLITE_BUSY, .SQLITE_LOCKED: return "another caucus process holds it locked; try again"
-            case .SQLITE_FULL: return "the disk is full"
-            case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN: return "it cannot be opened for writing (permissions?)"
-            default: return error.message ?? "\(error.resultCode)"
-            }
+    /// What a SQLite failure means for the user: a damaged file, or a store that cannot be
+    /// written right now (which must never be answered by moving the store aside).
+    static func failure(_ error: any Error, path: String) -> ClientError {
+        guard let error = error as? DatabaseError else { return .damagedStore(path: path, reason: "\(error)") }
+        switch error.resultCode {
+        case .SQLITE_NOTADB: return .damagedStore(path: path, reason: "it is not a SQLite database (damaged or replaced)")
+        case .SQLITE_CORRUPT: return .damagedStore(path: path, reason: "the database file is corrupt")
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return .storeUnavailable(path: path, reason: "another caucus process holds it locked")
+        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN: return .storeUnavailable(path: path, reason: "it cannot be opened for writing (permissions?)")
+        case .SQLITE_FULL: return .storeUnavailable(path: path, reason: "the disk is full")
+        default:
+            // SQLite reports a write that found no space while growing its shared-memory or
+            // journal files as a plain I/O error: ask the file system.
+            if error.resultCode == .SQLITE_IOERR, isFull(directoryOf: path) { return .storeUnavailable(path: path, reason: "the disk is full") }
+            return .storeUnavailable(path: path, reason: error.message ?? "\(error.resultCode)")
         }
-        return "\(error)"
+    }
+
+    /// Whether the file system holding `path` has less than 64 KiB left for this user.
+    static func isFull(directoryOf path: String) -> Bool {
+        var stats = statvfs()
+        guard statvfs((path as NSString).deletingLastPathComponent, &stats) == 0 else { return false }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize) < 64 << 10
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -1,0 +1,98 @@
+@testable import CaucusClient
+import CaucusCrypto
+import Foundation
+import GRDB
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A worker whose disk fills up: nothing the relay holds for them is lost, nothing is shown twice,
+/// and they are told why. The disk is a real tmpfs of 4 MiB mounted for the test (needs root, as
+/// the test script runs; elsewhere the suite is skipped, and under CI=true it fails instead).
+@Suite("Client: a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(2)))
+struct DiskFullTests {
+    @Test func nothingIsLostWhileTheDiskIsFull() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        let disk = try SmallDisk(at: directory.file("amira"), bytes: 4 << 20)
+        defer {
+            disk.unmount()
+            directory.remove()
+        }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        let amira = try await Worker.make("Amira", in: directory, relay: relay)
+        let amiraKey = try await amira.run { account in
+            try await account.sync()   // publishes her prekeys
+            return account.did.publicKey
+        }
+        try await rosa.run { account in _ = try await account.send("before the disk filled", to: .direct(amiraKey)) }
+        #expect(Worker.texts(try await amira.read()) == ["before the disk filled"])
+
+        try disk.fill()
+        let texts = (1...5).map { "while the disk is full \($0)" }
+        try await rosa.run { account in for text in texts { _ = try await account.send(text, to: .direct(amiraKey)) } }
+        // Amira's caucus says why it cannot take them; the relay keeps every one.
+        let failure = await clientError { _ = try await amira.read() }
+        #expect(failure?.description.contains("the disk is full") == true, "\(String(describing: failure))")
+        let held = try await relay.store.pendingDeliveries(recipient: Data(amiraKey.rawRepresentation), afterSequence: 0, limit: 100)
+        #expect(held.count == texts.count)
+        // Her replies cannot be written either: refused with the reason, nothing claimed as sent.
+        let rosaKey = try await rosa.run { $0.did.publicKey }
+        let refused = await clientError { try await amira.run { account in _ = try await account.send("reply", to: .direct(rosaKey)) } }
+        #expect(refused?.description.contains("the disk is full") == true, "\(String(describing: refused))")
+
+        // Space again: everything arrives once, in order, and the store is intact.
+        disk.emptyFiller()
+        let after = try await amira.read()
+        #expect(Worker.texts(after) == texts)
+        #expect(Worker.texts(try await amira.read()).isEmpty)
+        let queue = try DatabaseQueue(path: (disk.path as NSString).appendingPathComponent("store.sqlite"))
+        #expect(try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } == "ok")
+        try queue.close()
+        await relay.stop()
+    }
+}
+
+/// A tmpfs of a fixed size, and a file that fills it.
+struct SmallDisk {
+    let path: String
+    var filler: String { (path as NSString).appendingPathComponent("filler") }
+
+    /// Whether this process may mount one (root). Under CI=true a machine that cannot fails the run.
+    static let canMount: Bool = {
+        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-mount-probe-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: probe) }
+        guard let disk = try? SmallDisk(at: probe, bytes: 1 << 20) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                fatalError("CI=true but a tmpfs cannot be mounted here: the full-disk test would not run")
+            }
+            print("note: cannot mount a tmpfs (not root?); the full-disk suite is skipped")
+            return false
+        }
+        disk.unmount()
+        return true
+    }()
+
+    init(at path: String, bytes: Int) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard Glibc.mount("tmpfs", path, "tmpfs", 0, "size=\(bytes),mode=0700") == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EPERM)
+        }
+    }
+
+    /// Writes a file until the disk has no space left.
+    func fill() throws {
+        let fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0xA5, count: 4_096)
+        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        try #require(errno == ENOSPC, "filling stopped for another reason: \(String(cString: strerror(errno)))")
+    }
+
+    func emptyFiller() { unlink(filler) }
+
+    func unmount() { umount2(path, Int32(MNT_DETACH)) }
+}
