@@ -159,6 +159,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Load and faults against a real caucus-relay process (scripts/soak).
+        .executableTarget(
+            name: "caucus-soak",
+            dependencies: [
+                "CaucusCrypto",
+                "CaucusProtocol",
+                "CaucusRelayClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Test helpers shared by several test targets: temporary directories, a relay on loopback.
         .target(
             name: "CaucusTestSupport",
@@ -197,6 +208,7 @@ let package = Package(
                 "caucus",
                 "CaucusClient", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

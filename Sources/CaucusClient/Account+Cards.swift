@@ -241,18 +241,27 @@ extension Account {
         }
     }
 
+    /// Posts a sealed card or revocation over a connection of its own, authenticated with a
+    /// throwaway key: nothing the relay stores or logs ties the item to the signer's identity
+    /// (their network address and the time still could; Tor hides the address).
     private func post(_ item: CardItem, for campaign: Campaign) async throws(ClientError) {
         let sealed: [UInt8]
         do { sealed = try item.sealed(for: campaign) } catch { throw ClientError.invalidArgument("\(error)") }
         let itemID = Random.bytes(16)
-        let client = try await connected()
+        guard let url = try relays().first else { throw ClientError.noRelay }
+        let client: RelayClient
+        do { client = try await RelayClient.connect(url: url, deviceKey: Ed25519.PrivateKey(), tls: tls, timeout: .seconds(10)) } catch {
+            throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
+        }
         do {
             _ = try await request(client, .postCard(WirePostCard.with {
                 $0.inboxKey = Data(campaign.cardKey.rawRepresentation)
                 $0.itemID = Data(itemID)
                 $0.sealed = Data(sealed)
             }))
+            await client.close()
         } catch {
+            await client.close()
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
         try write { db in

@@ -44,9 +44,10 @@ public final class TestRelay: Sendable {
     public var databasePath: String { store.path }
 
     /// Starts a relay; `directory` reuses a data directory (a restart), else a new one is made.
-    /// A `hostile` relay serves its data through a `HostileStore` that tests tell what to attack.
+    /// A `hostile` relay serves its data through a `HostileStore` that tests tell what to attack;
+    /// `logger` replaces the quiet default (warnings only).
     public static func start(tls: TLSConfiguration? = nil, directory existing: TempDirectory? = nil, hostile: Bool = false,
-                             _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
+                             logger custom: Logger? = nil, _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -55,6 +56,7 @@ public final class TestRelay: Sendable {
         let store = try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: configuration.storeLimits)
         var logger = Logger(label: "test.relay")
         logger.logLevel = .warning
+        if let custom { logger = custom }
         let liar = hostile ? HostileStore(wrapping: store) : nil
         let relay = Relay(configuration: configuration, store: liar ?? store, logger: logger)
         let running = try await RelayServer(relay: relay, tls: tls, logger: logger).start()

@@ -3,6 +3,7 @@ import CaucusCrypto
 import CaucusProtocol
 import Foundation
 import GRDB
+import Logging
 import Testing
 
 /// A card campaign through a real relay: announced to a group, signed by workers, tallied by a
@@ -213,6 +214,34 @@ struct CardCampaignTests {
         await relay.stop()
     }
 
+    @Test func cardsArePostedUnderAThrowawayKey() async throws {
+        let log = CapturedLog()
+        var logger = Logger(label: "test.relay") { _ in log }
+        logger.logLevel = .debug
+        let relay = try await TestRelay.start(logger: logger)
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, workers) = try await Self.group(1, in: directory, relay: relay)
+        let summary = try await rosa.run { account in
+            try await account.createCampaign(in: "Warehouse 5", union: "U", employer: "Acme Logistics", unitDescription: "D", unitSize: 5,
+                                             language: Self.language)
+        }
+        _ = try await workers[0].read()
+        let workerTag = logTag(Data(try await workers[0].run { $0.did.publicKey }.rawRepresentation))
+        let before = log.devices()
+        #expect(before.contains(workerTag), "the worker's own connections are logged by device")
+        _ = try await workers[0].run { account in
+            try await account.signCard(summary.shortID, name: "Worker 0", contact: "w0@example.org", phone: "555 0100", date: "2026-11-24")
+        }
+        _ = try await workers[0].run { try await $0.revokeCard(summary.shortID) }
+        // Signing and revoking opened connections, none of them under the worker's key.
+        let during = Array(log.devices().dropFirst(before.count))
+        #expect(during.count >= 2)
+        #expect(!during.contains(workerTag))
+        #expect(try await relay.store.cardCount(inboxKey: Data(summary.campaign.cardKey.rawRepresentation)) == 2)
+        await relay.stop()
+    }
+
     @Test func aCampaignFromANonOrganizerIsRefused() async throws {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()
@@ -241,4 +270,24 @@ extension Account {
         guard let id = try findGroup(db, named: name) else { throw ClientError.unknownTarget(name) }
         return .group(id)
     }
+}
+
+/// Keeps the device tags of the relay's "authenticated" log lines, in order.
+final class CapturedLog: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var tags: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        guard message.description == "authenticated", let device = metadata?["device"] else { return }
+        lock.withLock { tags.append(device.description) }
+    }
+
+    func devices() -> [String] { lock.withLock { tags } }
 }
