@@ -51,6 +51,35 @@ struct ChatTerminalTests {
         }
     }
 
+    @Test("A chat that crashes (SIGSEGV) puts the terminal back as it was before it dies")
+    func crashRestoresTheTerminal() async throws {
+        try await withRelay { relay, directory in
+            let rosa = try await makeGroup(["Rosa"], relay: relay, in: directory)[0]
+            try await withTmux { tmux in
+                // Under a plain `sh -c`, which (unlike an interactive bash) does not repair the terminal
+                // after a child dies, so what `stty` shows afterwards is what the chat left. Without the
+                // Swift runtime's crash report, which takes a minute to symbolicate a debug build.
+                let before = directory.file("before"), after = directory.file("after"), status = directory.file("status")
+                let chat = [try BuiltBinaries.caucus(), "chat", CLIWorker.group, "--home", rosa.home].map(Tmux.quoted).joined(separator: " ")
+                let script = "stty -a > \(Tmux.quoted(before)); SWIFT_BACKTRACE=enable=no CAUCUS_PASSPHRASE=\(Tmux.quoted(CLIWorker.passphrase)) "
+                    + "\(chat); echo $? > \(Tmux.quoted(status)); stty -a > \(Tmux.quoted(after)); sleep 600"
+                try await tmux.run(["new-session", "-d", "-s", "crash", "-x", "120", "-y", "40", "/bin/sh -c \(Tmux.quoted(script))"])
+                try await tmux.waitFor("crash", "the chat connected") { $0.contains("* connected to \(relay.url)") }
+                let raw = try await ChildProcess.run("/usr/bin/env", ["stty", "-a", "-F", try await tmux.tty("crash")],
+                                                     environment: ProcessInfo.processInfo.environment, within: .seconds(10))
+                #expect(Set(raw.stdout.split(whereSeparator: \.isWhitespace)).isSuperset(of: ["-icanon", "-echo"]), "\(raw)")
+
+                let killed = try await ChildProcess.run("/usr/bin/env", ["pkill", "-SEGV", "-f", "chat \(CLIWorker.group) --home \(rosa.home)"],
+                                                        environment: ProcessInfo.processInfo.environment, within: .seconds(10))
+                #expect(killed.status == 0, "\(killed)")
+                try await eventually("the terminal settings after the crash", within: .seconds(30)) { FileManager.default.fileExists(atPath: after) }
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(try String(contentsOfFile: status, encoding: .utf8) == "139\n")
+                #expect(try String(contentsOfFile: after, encoding: .utf8) == String(contentsOfFile: before, encoding: .utf8))
+            }
+        }
+    }
+
     /// Types the `caucus chat` command into the shell of the worker's session (named like them, in
     /// lower case) and waits until the chat is connected and has the terminal in raw mode.
     private func startChat(_ worker: CLIWorker, in tmux: Tmux, relay: TestRelay) async throws {
