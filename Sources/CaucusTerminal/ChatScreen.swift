@@ -61,8 +61,10 @@ public final class ChatScreen: Sendable {
         }
 
         var iterator = inputs.makeAsyncIterator()
+        var submitted = 0, answered = 0
         while let input = await iterator.next() {
-            guard session.handle(input, submit: { queue.yield($0) }) else { break }
+            if case .output = input { answered += 1 }
+            guard session.handle(input, submit: { submitted += 1; queue.yield($0) }) else { break }
         }
 
         reader.stop()
@@ -71,13 +73,18 @@ public final class ChatScreen: Sendable {
         if Task.isCancelled {
             submitter.cancel()
         }
+        // The terminal goes back to the shell before any wait on the network; lines still being
+        // sent are then reported plainly, and Ctrl-C works as it does anywhere else.
+        session.finish()
+        rawMode?.restore()
+        let plain = ChatSession(prompt: prompt, outputFD: outputFD, interactive: false, colour: session.colour)
+        if session.interactive, submitted > answered, !Task.isCancelled {
+            plain.printLine("sending \(submitted - answered) line(s) you typed… (Ctrl-C leaves now: what was already queued is sent next time)")
+        }
         await submitter.value
         sink.finish()
         while let input = await iterator.next() {
-            if case .output = input {
-                _ = session.handle(input, submit: { _ in })
-            }
+            if case .output(let lines) = input { plain.show(lines) }
         }
-        session.finish()
     }
 }

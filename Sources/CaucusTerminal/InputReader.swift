@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -13,6 +14,9 @@ final class InputReader: Sendable {
     private let fd: Int32
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// Signalled when the thread has returned.
+    private let finished = DispatchSemaphore(value: 0)
+    private let started = Atomic<Bool>(false)
 
     /// A reader of `fd`; nothing is read until `start`.
     init(fd: Int32) {
@@ -34,7 +38,9 @@ final class InputReader: Sendable {
 
     /// Starts the thread: `received` gets each chunk read, `ended` is called once if the input ends first.
     func start(received: @escaping @Sendable ([UInt8]) -> Void, ended: @escaping @Sendable () -> Void) {
+        started.store(true, ordering: .releasing)
         let thread = Thread { [self] in
+            defer { finished.signal() }
             if readUntilStopped(received: received) {
                 ended()
             }
@@ -43,10 +49,13 @@ final class InputReader: Sendable {
         thread.start()
     }
 
-    /// Ends the thread; input not read by then stays unread.
+    /// Ends the thread and waits (up to a second) until it has, so nothing typed afterwards is
+    /// read here: input not read by then stays for whoever reads the terminal next.
     func stop() {
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)
+        guard started.load(ordering: .acquiring) else { return }
+        if finished.wait(timeout: .now() + 1) == .success { finished.signal() }  // a later stop() need not wait
     }
 
     /// Reads until the input ends (true) or `stop()` is called (false).

@@ -75,6 +75,29 @@ extension TerminalDeviceTests {
         #expect(terminal.remaining().hasSuffix(Self.clear + "> \r\n"))
     }
 
+    @Test("leaving while a line is still being sent gives the terminal back first, then shows the line once sent")
+    func leavingWhileSending() async throws {
+        let terminal = try PseudoTerminal()
+        let before = terminal.attributes
+        let relayAnswers = Atomic<Bool>(false)
+        let screen = ChatScreen(title: "t", inputFD: terminal.slave, outputFD: terminal.slave)
+        let running = Task {
+            await screen.run(history: [], events: AsyncStream { _ in }) { line in
+                while !relayAnswers.load(ordering: .acquiring) { try? await Task.sleep(for: .milliseconds(5)) }
+                return [Submissions.outgoing(line)]
+            }
+        }
+        await terminal.waitFor(Self.clear + "> ")
+        terminal.type("slow line\r\u{3}")
+        await terminal.waitFor("sending 1 line(s) you typed")
+        #expect(sameSettings(terminal.attributes, before), "the terminal is restored while the line is still on its way")
+        relayAnswers.store(true, ordering: .releasing)
+        await running.value
+        let rest = terminal.remaining()
+        #expect(rest.contains(Submissions.outgoing("slow line").formatted(colour: false)), "\(rest)")
+        #expect(!rest.contains("\u{1B}["), "after the chat, lines are printed plainly: \(rest)")
+    }
+
     /// The ways out of a run besides /quit; `eventsEnded` ends the event stream first, which must not end the run.
     enum WayOut: String, CaseIterable, CustomTestStringConvertible {
         case controlC, controlD, quitEvent, cancellation, eventsEnded
