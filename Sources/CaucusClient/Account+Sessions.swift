@@ -47,10 +47,29 @@ extension Account {
         [UInt8(kind)] + withUnsafeBytes(of: id.bigEndian, Array.init)
     }
 
-    /// Publishes the signed prekey and, when the relay holds fewer than the low-water mark, a new
-    /// batch of one-time prekeys (kept here until a session start uses them).
+    /// A signed prekey is replaced when it is this old (milliseconds).
+    static let signedPrekeyRotation: Int64 = 7 * 86_400_000
+    /// A replaced signed prekey is kept this long, for session starts made with it while it was
+    /// published (they may wait in the mailbox), then erased.
+    static let signedPrekeyGrace: Int64 = 30 * 86_400_000
+
+    /// Replaces the signed prekey once it is a week old, and erases those replaced more than 30
+    /// days ago (a newer one exists that was made before then).
+    nonisolated func rotateSignedPrekey(_ db: Database) throws {
+        let now = ClientStore.now()
+        let newest = try Int64.fetchOne(db, sql: "SELECT MAX(created_at) FROM prekeys WHERE kind = ?", arguments: [Self.signedPrekeyKind])
+        if let newest, now - newest >= Self.signedPrekeyRotation { try makeSignedPrekey(db) }
+        try db.execute(sql: """
+            DELETE FROM prekeys WHERE kind = ? AND EXISTS (
+                SELECT 1 FROM prekeys AS newer WHERE newer.kind = prekeys.kind AND newer.id > prekeys.id AND newer.created_at < ?)
+            """, arguments: [Self.signedPrekeyKind, now - Self.signedPrekeyGrace])
+    }
+
+    /// Publishes the signed prekey (a new one each week) and, when the relay holds fewer than the
+    /// low-water mark, a new batch of one-time prekeys (kept here until a session start uses them).
     func publishPrekeys(on client: RelayClient, remaining: UInt32) async throws {
         let (signed, fresh): (SignedPrekey, [OneTimePrekey]) = try write { db in
+            try rotateSignedPrekey(db)
             let signed = try currentSignedPrekey(db)
             guard remaining < Self.prekeyLowWater else { return (signed, []) }
             var fresh: [OneTimePrekey] = []

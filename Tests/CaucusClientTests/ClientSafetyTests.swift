@@ -186,3 +186,57 @@ struct ClientSafetyTests {
         await relay.stop()
     }
 }
+
+@Suite("Client: signed prekey rotation")
+struct SignedPrekeyRotationTests {
+    /// Makes every signed prekey of `worker` look `days` older.
+    static func age(_ worker: Worker, days: Int64) async throws {
+        try await worker.run { account in
+            try await account.write { db in
+                try db.execute(sql: "UPDATE prekeys SET created_at = created_at - ? WHERE kind = ?",
+                               arguments: [days * 86_400_000, Account.signedPrekeyKind])
+            }
+        }
+    }
+
+    static func signedPrekeyIDs(_ worker: Worker) async throws -> [Int64] {
+        try await worker.run { account in
+            try await account.read { db in
+                try Int64.fetchAll(db, sql: "SELECT id FROM prekeys WHERE kind = ? ORDER BY id", arguments: [Account.signedPrekeyKind])
+            }
+        }
+    }
+
+    @Test func aWeekOldSignedPrekeyIsReplacedAndTheOldOneStillOpensWaitingSessionStarts() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        let amira = try await Worker.make("Amira", in: directory, relay: relay)
+        let amiraKey = try await amira.run { account in
+            try await account.sync()
+            return account.did.publicKey
+        }
+        let published = { try await relay.store.takePrekeyBundle(owner: Data(amiraKey.rawRepresentation))?.signedPrekey }
+        let first = try await published()
+        // Rosa starts a session against this week's signed prekey, and her message waits.
+        try await rosa.run { account in _ = try await account.send("sent against the old key", to: .direct(amiraKey)) }
+
+        try await Self.age(amira, days: 8)
+        _ = try await amira.run { try await $0.sync() }
+        #expect(try await Self.signedPrekeyIDs(amira).count == 2)
+        #expect(try await published() != first, "a new signed prekey is published")
+        #expect(Worker.texts(try await amira.read()) == ["sent against the old key"])
+
+        // Another week and a month later: the key replaced over 30 days ago is erased.
+        try await Self.age(amira, days: 31)
+        _ = try await amira.run { try await $0.sync() }
+        let ids = try await Self.signedPrekeyIDs(amira)
+        #expect(ids.count == 2 && !ids.contains(1))
+        // A new contact starts with the newest key, and it works.
+        let nadia = try await Worker.make("Nadia", in: directory, relay: relay)
+        try await nadia.run { account in _ = try await account.send("hello from Nadia", to: .direct(amiraKey)) }
+        #expect(Worker.texts(try await amira.read()) == ["hello from Nadia"])
+        await relay.stop()
+    }
+}
