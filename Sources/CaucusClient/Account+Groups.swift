@@ -114,6 +114,43 @@ extension Account {
         return InviteCode(inviter: identity.publicKey, inviteID: inviteID, secret: secret, relay: relay)
     }
 
+    /// An invite as `caucus invite list` shows it.
+    public struct InviteSummary: Sendable, Equatable {
+        /// What users type to withdraw it: hex of the invite id's first 4 bytes (also in the code).
+        public var shortID: String
+        public var groupName: String
+        public var expiresAt: Date
+        public var used: Bool
+        public var expired: Bool { expiresAt <= Date() }
+    }
+
+    static func shortID(invite id: [UInt8]) -> String { Hex.encode(id.prefix(4)) }
+
+    /// This user's invites, newest last.
+    public func invites() throws(ClientError) -> [InviteSummary] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, sealed, expires_at, used FROM invites ORDER BY rowid").map { row in
+                let id = Array(row["id"] as Data)
+                let record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: id)
+                let name = try Hex.decode(record.groupID).flatMap { try groupRow(db, $0)?.0.name } ?? "(a group you left)"
+                return InviteSummary(shortID: Self.shortID(invite: id), groupName: name,
+                                     expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000),
+                                     used: (row["used"] as Int64) != 0)
+            }
+        }
+    }
+
+    /// Withdraws an invite not yet used: whoever holds its code is refused from now on.
+    public func withdrawInvite(_ shortID: String) throws(ClientError) {
+        try write { db in
+            let ids = try Data.fetchAll(db, sql: "SELECT id FROM invites WHERE used = 0").filter { Self.shortID(invite: Array($0)) == shortID.lowercased() }
+            guard ids.count == 1 else {
+                throw ClientError.invalidArgument(ids.isEmpty ? "no unused invite \(shortID) (see `caucus invite list`)" : "more than one invite starts with \(shortID)")
+            }
+            try db.execute(sql: "DELETE FROM invites WHERE id = ?", arguments: [ids[0]])
+        }
+    }
+
     /// Handles a join request: checks the invite, adds the joiner, sends them the welcome, routes
     /// the group to them and tells the group. A bad request is answered with a refusal.
     nonisolated func admit(_ db: Database, _ joiner: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], name: String) throws {

@@ -19,6 +19,9 @@ public struct InviteCode: Sendable, Equatable {
     /// The relay where the inviter receives the join request.
     public let relay: String
 
+    /// What `caucus invite list` and `caucus invite withdraw` call it: hex of the invite id's first 4 bytes.
+    public var shortID: String { Account.shortID(invite: inviteID) }
+
     /// An invite with the given parts.
     public init(inviter: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], relay: String) {
         self.inviter = inviter

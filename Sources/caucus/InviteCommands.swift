@@ -5,7 +5,7 @@ import Foundation
 
 struct InviteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "invite", abstract: "Invite someone into a group.", subcommands: [Create.self])
+        commandName: "invite", abstract: "Invite someone into a group.", subcommands: [Create.self, List.self, Withdraw.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -36,6 +36,44 @@ struct InviteCommand: AsyncParsableCommand {
                     print(qr.terminalRendering(), terminator: "")
                 }
                 print("They run: caucus join \(code.text)")
+                print("(`caucus invite withdraw \(code.shortID)` takes it back while it is unused.)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the invites you made: open, used or expired.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let invites = try await account.invites()
+                if output.json {
+                    printJSON(invites.map { ["id": $0.shortID, "group": $0.groupName, "used": $0.used, "expired": $0.expired,
+                                             "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt)] as [String: Any] })
+                } else if invites.isEmpty {
+                    print("No invites.")
+                } else {
+                    for invite in invites {
+                        let state = invite.used ? "used" : invite.expired ? "expired" : "open until \(invite.expiresAt.formatted(date: .abbreviated, time: .shortened))"
+                        print("\(invite.shortID)  \(invite.groupName)  \(state)")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Withdraw: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take back an unused invite: whoever holds its code is refused.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The invite's id, from `caucus invite list`.") var id: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try await account.withdrawInvite(id)
+                print("Invite \(id) withdrawn; anyone who tries it is told so.")
             }
         }
     }

@@ -89,6 +89,33 @@ struct CLITests {
         }
     }
 
+    @Test("A withdrawn invite is refused as withdrawn; the list shows open and used invites")
+    func withdrawnInvite() async throws {
+        try await withRelay { relay, directory in
+            let rosa = try await makeGroup(["Rosa"], relay: relay, in: directory)[0]
+            let tomasz = try await CLIWorker.make("Tomasz", in: directory, relay: nil)
+            let amira = try await CLIWorker.make("Amira", in: directory, relay: nil)
+            let kept = try await rosa.invite(), withdrawn = try await rosa.invite()
+            let listed = try #require(try await rosa.json("invite", "list") as? [[String: Any]])
+            #expect(listed.count == 2 && listed.allSatisfy { $0["used"] as? Bool == false && $0["group"] as? String == CLIWorker.group })
+            let withdrawnID = try #require(listed[1]["id"] as? String)
+
+            let unknown = try await rosa.run("invite", "withdraw", "00000000")
+            expectRefused(unknown, saying: "no unused invite 00000000")
+            try await rosa.succeed("invite", "withdraw", withdrawnID)
+            let refused = try await amira.join(withdrawn, admittedBy: rosa)
+            expectRefused(refused, saying: "the inviter refused: this invite does not exist (or was withdrawn)")
+
+            let joined = try await tomasz.join(kept, admittedBy: rosa)
+            #expect(joined.status == 0, "\(joined)")
+            let after = try #require(try await rosa.json("invite", "list") as? [[String: Any]])
+            #expect(after.count == 1 && after[0]["used"] as? Bool == true && after[0]["id"] as? String != withdrawnID)
+            #expect(try await rosa.memberNames() == ["Rosa", "Tomasz"])
+            // A used invite cannot be withdrawn.
+            expectRefused(try await rosa.run("invite", "withdraw", try #require(after[0]["id"] as? String)), saying: "no unused invite")
+        }
+    }
+
     @Test("An expired invite is refused as expired and nobody is let in")
     func expiredInvite() async throws {
         try await withRelay { relay, directory in
