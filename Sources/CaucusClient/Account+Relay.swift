@@ -92,7 +92,7 @@ extension Account {
     /// Waits until the deliveries the relay announced at login have been handled and nothing new
     /// came for `idle`. A relay that announces more than it sends is waited for only until nothing
     /// has arrived for `stalled`.
-    func waitForBacklog(on client: RelayClient, idle: Duration, stalled: Duration = .seconds(2)) async {
+    func waitForBacklog(on client: RelayClient, idle: Duration, stalled: Duration = .seconds(5)) async {
         let waiting = Int(client.authenticated?.pendingMessages ?? 0)
         let clock = ContinuousClock()
         var lastCount = -1, lastChange = clock.now

@@ -8,7 +8,7 @@ import Testing
 
 /// A card campaign through a real relay: announced to a group, signed by workers, tallied by a
 /// co-organizer from the relay's inbox, exported and verified.
-@Suite("Card campaigns end to end")
+@Suite("Card campaigns end to end", .timeLimit(.minutes(5)))
 struct CardCampaignTests {
     static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
 

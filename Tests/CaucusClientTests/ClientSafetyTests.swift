@@ -7,7 +7,7 @@ import Testing
 
 /// What must hold whatever goes wrong: wrong passphrases, damaged stores, replays, bad invites,
 /// tampered files; and what the store and relay may never hold in clear.
-@Suite("Client safety")
+@Suite("Client safety", .timeLimit(.minutes(5)))
 struct ClientSafetyTests {
     @Test func wrongPassphraseOpensNothingAndChangesNothing() async throws {
         let directory = try TempDirectory()
@@ -187,7 +187,7 @@ struct ClientSafetyTests {
     }
 }
 
-@Suite("Client: signed prekey rotation")
+@Suite("Client: signed prekey rotation", .timeLimit(.minutes(3)))
 struct SignedPrekeyRotationTests {
     /// Makes every signed prekey of `worker` look `days` older.
     static func age(_ worker: Worker, days: Int64) async throws {

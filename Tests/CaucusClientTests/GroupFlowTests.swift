@@ -5,7 +5,7 @@ import Testing
 
 /// Three workers in separate data directories, through a real relay: invite, join, chat both
 /// ways with one of them offline, remove one, who then sees nothing new.
-@Suite("Groups end to end")
+@Suite("Groups end to end", .timeLimit(.minutes(5)))
 struct GroupFlowTests {
     /// Rosa founds "Warehouse 5"; Tomasz and Amira join with one-time invites.
     static func warehouse(_ directory: TempDirectory, _ relay: TestRelay) async throws -> (Worker, Worker, Worker) {

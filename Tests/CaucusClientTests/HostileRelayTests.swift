@@ -7,7 +7,7 @@ import NIOSSL
 import Testing
 
 /// What a user is told when the relay drops messages, and that the client works over wss://.
-@Suite("Client: hostile relay and transport")
+@Suite("Client: hostile relay and transport", .timeLimit(.minutes(5)))
 struct HostileRelayTests {
     /// Deletes, as a hostile relay would, the delivery of the `index`-th waiting message for `worker`.
     static func drop(_ index: Int, for worker: Worker, on relay: TestRelay) async throws {
