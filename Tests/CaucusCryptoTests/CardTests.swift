@@ -1,4 +1,5 @@
 @testable import CaucusCrypto
+import PropertyBased
 import Testing
 
 @Suite("Cards: campaigns, signing, sealing and the tally")
@@ -96,6 +97,23 @@ struct CardTests {
             altered.language += " (except dues)"
             return try Card.sign(altered, for: campaign, by: worker, at: Self.now)
         }
+    }
+
+    /// The byte scan of ASCII text finds what the character scan finds, on text made of the words,
+    /// digits and separators the checks look for (CR LF included).
+    @Test func asciiScanAgreesWithTheCharacterScan() async {
+        let pieces = ["dob", "DoB", "ssn", "SSNs", "born", "birth date", "date of Birth", "social security", "birthdate", "x", "Z", "é",
+                      " ", "-", "/", ".", "\r\n", "\r", "\n", "\t", "1", "23", "456", "7890", "12345", "123-45-6789", "123 45 6789"]
+        var found = 0
+        await propertyCheck(count: 3000, input: Gen.int(in: 0...(pieces.count - 1)).array(of: 0...14)) { picks in
+            let text = picks.map { pieces[$0] }.joined()
+            for datesAllowed in [false, true] {
+                let verdict = CardFields.forbiddenContent(in: text, datesAllowed: datesAllowed)
+                #expect(verdict == CardFields.Unicode.forbiddenContent(in: text, datesAllowed: datesAllowed), "\(text.debugDescription)")
+                if verdict != nil { found += 1 }
+            }
+        }
+        #expect(found > 1000)
     }
 
     @Test func tallyCountsOneCardPerSignerAndNamesEveryRejection() throws {
