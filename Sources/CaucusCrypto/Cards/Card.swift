@@ -51,10 +51,12 @@ public struct CardFields: Hashable, Sendable {
         !text.utf8.contains { (0x21...0x7E).contains($0) } && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
     }
 
+    /// `YYYY-MM-DD` with a year from 1900, a month 1-12 and a day 1-31. Split and counted as UTF-8
+    /// bytes: a date is ASCII, and text that is not never parses as three numbers.
     static func isDate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let parts = text.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+              let year = Int(Substring(parts[0])), let month = Int(Substring(parts[1])), let day = Int(Substring(parts[2]))
         else { return false }
         return year >= 1900 && (1...12).contains(month) && (1...31).contains(day)
     }

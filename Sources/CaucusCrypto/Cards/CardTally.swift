@@ -161,6 +161,37 @@ public struct CardTally: Sendable {
 
     /// Lower case, single spaces, no spaces at the ends: how names and contacts are compared.
     static func normalized(_ text: String) -> String {
+        var text = text
+        text.makeContiguousUTF8()
+        if let ascii = text.utf8.withContiguousStorageIfAvailable(normalizedASCII), let ascii { return ascii }
+        return normalizedUnicode(text)
+    }
+
+    /// `normalized` of any text, character by character.
+    static func normalizedUnicode(_ text: String) -> String {
         text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    /// `normalized` of ASCII text, byte by byte (in ASCII, lower case changes only A-Z, and the
+    /// whitespace characters are tab, LF, VT, FF, CR, CR LF and space); nil for other text.
+    static func normalizedASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        return String(unsafeUninitializedCapacity: bytes.count) { out in
+            var count = 0, spaced = true
+            for byte in bytes {
+                if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                    spaced = true
+                    continue
+                }
+                if spaced && count > 0 {
+                    out[count] = 0x20
+                    count += 1
+                }
+                spaced = false
+                out[count] = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+                count += 1
+            }
+            return count
+        }
     }
 }
