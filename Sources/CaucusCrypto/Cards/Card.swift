@@ -108,7 +108,10 @@ public struct Card: Hashable, Sendable {
     }
 
     static func statement(campaign: [UInt8], fields: CardFields, signer: Ed25519.PublicKey, signedAt: UInt64) -> CanonicalMessage {
-        CanonicalMessage(context, fields: [.bytes(campaign)] + fields.named.map { .text($0.1) } + [.publicKey(signer), .uint64(signedAt)])
+        CanonicalMessage(context, fields: [
+            .bytes(campaign), .text(fields.name), .text(fields.contact), .text(fields.phone), .text(fields.employer),
+            .text(fields.language), .text(fields.date), .publicKey(signer), .uint64(signedAt),
+        ])
     }
 
     /// The canonical bytes the signer signed.
