@@ -46,7 +46,13 @@ extension CardTally {
                 // The signed bytes are built once, for the signature and for the hash.
                 let statement = card.statement
                 if let reason = check(card, statement: statement) { return .rejected(item, reason) }
-                return .card(Candidate(card: card, hash: statement.hash(signedWith: card.signature),
+                // The card's campaign hash and language equal the campaign's (checked above): it keeps
+                // the campaign's copies, a third of the memory a card takes.
+                var fields = card.fields
+                fields.language = campaign.language
+                let shared = Card(campaign: campaignHash, fields: fields, signer: card.signer, signedAt: card.signedAt,
+                                  signature: card.signature)
+                return .card(Candidate(card: shared, hash: statement.hash(signedWith: card.signature),
                                        name: normalized(card.fields.name), contact: normalized(card.fields.contact)))
             }
         }

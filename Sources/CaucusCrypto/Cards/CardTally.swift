@@ -109,20 +109,24 @@ public struct CardTally: Sendable {
         self.campaign = campaign
         self.unitSize = unitSize ?? campaign.unitSize
         var rejected: [(Int, CardItem?, Rejection)] = []
-        var candidates: [(index: Int, candidate: Candidate)] = []
+        var candidates: [Int] = []
         var revocations: [(Int, CardRevocation)] = []
         for (index, item) in screened.enumerated() {
             switch item {
             case .rejected(let item, let reason): rejected.append((index, item, reason))
-            case .card(let candidate): candidates.append((index, candidate))
+            case .card: candidates.append(index)
             case .revocation(let revocation): revocations.append((index, revocation))
             }
+        }
+        func candidate(_ index: Int) -> Candidate {
+            guard case .card(let candidate) = screened[index] else { preconditionFailure("not a candidate") }
+            return candidate
         }
 
         // Revocations withdraw the card they name, if its own signer signed them.
         var revoked = Set<[UInt8]>()
         if !revocations.isEmpty {
-            let byHash = Dictionary(candidates.map { ($0.candidate.hash, $0.candidate.card) }, uniquingKeysWith: { first, _ in first })
+            let byHash = Dictionary(candidates.map { (candidate($0).hash, candidate($0).card) }, uniquingKeysWith: { first, _ in first })
             for (index, revocation) in revocations {
                 guard let card = byHash[revocation.card] else { continue }
                 if card.signer == revocation.signer {
@@ -134,14 +138,12 @@ public struct CardTally: Sendable {
         }
 
         // One card per signer: the latest not revoked; then one per person as far as names and
-        // contacts tell, the latest counting. Candidates are in input order, so their positions
-        // order ties as the items' indices do.
+        // contacts tell, the latest counting.
         var counted: [Card] = []
         var signersSeen = Set<Ed25519.PublicKey>()
         var nameOwner: [String: Ed25519.PublicKey] = [:], contactOwner: [String: Ed25519.PublicKey] = [:]
-        let latestFirst = candidates.indices.map { (candidates[$0].candidate.card.signedAt, $0) }.sorted(by: >)
-        for (_, position) in latestFirst {
-            let (index, candidate) = candidates[position]
+        for (_, index) in candidates.map({ (candidate($0).card.signedAt, $0) }).sorted(by: >) {
+            let candidate = candidate(index)
             let card = candidate.card
             if !revoked.isEmpty && revoked.contains(candidate.hash) {
                 rejected.append((index, .card(card), .revoked))
@@ -155,7 +157,8 @@ public struct CardTally: Sendable {
                 counted.append(card)
             }
         }
-        valid = counted.reversed()
+        counted.reverse()
+        valid = counted
         self.rejected = rejected.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
     }
 
