@@ -1,7 +1,8 @@
 // Times a card tally of many sealed cards against a plain C loop doing the same sealed-box opens
 // and Ed25519 verifications: on 1 core, then on all cores, C and Caucus back to back on the same
 // cores in each round. Reports each ratio against C on the same cores (and, on all cores, against
-// N times C on 1 core), the process's peak memory and the memory one tally adds.
+// N times C on 1 core), cards per CPU-second, the process's peak memory and the memory one
+// tally adds.
 // Usage: caucus-bench-cards [--quick] [--json] [--cards N]
 import CaucusBenchC
 import CaucusCrypto
@@ -16,7 +17,9 @@ let usage = """
     Each round runs C then Caucus on 1 core, then C then Caucus on all cores (like the tally's,
     C's threads take the next items whenever they are free: 256 at a time, each call deriving
     the card key once); the figures are medians of 3 rounds. The goal, at least 0.8 × C per
-    core used, is judged against C on the same cores in the same round.
+    core used, is judged against C on the same cores in the same round. Cards per CPU-second
+    (process CPU time, all threads) are printed too: on a machine that other work shares, they
+    compare the work done per card where wall-clock rates are skewed by whoever held the cores.
     """
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
@@ -148,27 +151,44 @@ var processPeak = 0.0
 
 // MARK: Timing, C and Caucus back to back on the same cores in each round
 
-var cSingle: [Double] = [], swiftSingle: [Double] = [], cAll: [Double] = [], swiftAll: [Double] = []
+/// CPU time this process has used so far, all threads, user and system, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// Cards per second of wall-clock time, and per second of CPU time (which time spent waiting for
+/// a core that other work holds does not count).
+struct Rate { var wall: Double, cpu: Double }
+
+/// Times `body`, which handles every card.
+func rate(_ body: () -> Void) -> Rate {
+    let start = now(), cpuStart = cpuSeconds()
+    body()
+    return Rate(wall: Double(count) / (now() - start), cpu: Double(count) / (cpuSeconds() - cpuStart))
+}
+
+var cSingle: [Rate] = [], swiftSingle: [Rate] = [], cAll: [Rate] = [], swiftAll: [Rate] = []
 var tallyMemory: Double?
-/// Tallies every card on `threads` threads; returns cards per second and the memory the tally added.
-@MainActor func tally(threads: Int) -> Double {
-    var seconds = 0.0
+/// Tallies every card on `threads` threads, and records the memory the tally added.
+@MainActor func tally(threads: Int) -> Rate {
+    var measured = Rate(wall: 0, cpu: 0)
     let added = memoryAdded {
-        let start = now()
-        let tally = CardTally.opening(sealed, with: cardKey, campaign: campaign, now: tallyTime, threads: threads)
-        seconds = now() - start
-        precondition(tally.valid.count == count && tally.rejected.isEmpty, "the tally did not count every card")
+        measured = rate {
+            let tally = CardTally.opening(sealed, with: cardKey, campaign: campaign, now: tallyTime, threads: threads)
+            precondition(tally.valid.count == count && tally.rejected.isEmpty, "the tally did not count every card")
+        }
     }
     if let added { tallyMemory = max(tallyMemory ?? 0, added) }
-    return Double(count) / seconds
+    return measured
 }
-/// Runs the C loop on `threads` threads; returns cards per second.
-func c(threads: Int) -> Double {
-    let start = now()
-    let good = threads == 1 ? cLoop(0..<count) : cLoop(threads: threads)
-    let seconds = now() - start
-    precondition(good == UInt64(count), "the C loop rejected \(UInt64(count) - good) cards")
-    return Double(count) / seconds
+/// Runs the C loop on `threads` threads.
+func c(threads: Int) -> Rate {
+    rate {
+        let good = threads == 1 ? cLoop(0..<count) : cLoop(threads: threads)
+        precondition(good == UInt64(count), "the C loop rejected \(UInt64(count) - good) cards")
+    }
 }
 for round in 1...rounds {
     FileHandle.standardError.write(Data("round \(round) of \(rounds)…\n".utf8))
@@ -180,7 +200,9 @@ for round in 1...rounds {
 processPeak = max(processPeak, statusMiB("VmHWM"))
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-let c1 = median(cSingle), s1 = median(swiftSingle), cn = median(cAll), sn = median(swiftAll)
+let c1 = median(cSingle.map(\.wall)), s1 = median(swiftSingle.map(\.wall)), cn = median(cAll.map(\.wall)), sn = median(swiftAll.map(\.wall))
+let cpuC1 = median(cSingle.map(\.cpu)), cpuS1 = median(swiftSingle.map(\.cpu))
+let cpuCN = median(cAll.map(\.cpu)), cpuSN = median(swiftAll.map(\.cpu))
 // Per core used, Caucus on N cores is set against C on the same N cores in the same round; against
 // N times C on one core, the machine's own scaling (a core busy elsewhere, shared caches) counts too.
 let ratio1 = s1 / c1, ratioN = sn / cn, ratioNOfSingle = sn / (c1 * Double(cores))
@@ -193,6 +215,9 @@ let figures: [(String, String)] = [
     ("Caucus tally, all \(cores) cores", String(format: "%.0f cards/s = %.2f × C on the same %d cores, %.2f × (%d × C on 1 core)",
                                                 sn, ratioN, cores, ratioNOfSingle, cores)),
     ("goal: ≥ 0.8 × C per core used, on 1 and on all cores", goalMet ? "met" : "NOT met"),
+    ("per CPU-second, 1 core (unskewed by other load)", String(format: "C %.0f, Caucus %.0f cards = %.2f × C",
+                                                                          cpuC1, cpuS1, cpuS1 / cpuC1)),
+    ("per CPU-second, all \(cores) cores", String(format: "C %.0f, Caucus %.0f cards = %.2f × C", cpuCN, cpuSN, cpuSN / cpuCN)),
     ("peak memory, whole process (cards and C inputs included)", String(format: "%.0f MiB", processPeak)),
     ("peak memory one tally adds (above what was resident)", tallyMemory.map { String(format: "%.0f MiB", $0) } ?? "unknown"),
 ]
@@ -202,6 +227,8 @@ if json {
         "c_cards_per_second_all_cores": cn, "caucus_cards_per_second_all_cores": sn, "ratio_1_thread": ratio1,
         "ratio_all_cores": ratioN, "ratio_all_cores_vs_cores_times_c_1_core": ratioNOfSingle,
         "goal_per_core": 0.8, "goal_met": goalMet, "peak_memory_mib": processPeak,
+        "c_cards_per_cpu_second_1_core": cpuC1, "caucus_cards_per_cpu_second_1_thread": cpuS1,
+        "c_cards_per_cpu_second_all_cores": cpuCN, "caucus_cards_per_cpu_second_all_cores": cpuSN,
     ]
     if let tallyMemory { object["tally_peak_memory_added_mib"] = tallyMemory }
     print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
