@@ -37,14 +37,15 @@ public struct CanonicalMessage: Hashable, Sendable {
 
     /// A message holding only its context tag.
     public init(_ context: SigningContext) {
-        self.context = context
-        bytes = []
-        appendField(Array(context.tag.utf8))
+        self.init(context, fields: [])
     }
 
     /// A message with `fields` appended in order.
     public init(_ context: SigningContext, fields: [CanonicalField]) {
-        self.init(context)
+        self.context = context
+        bytes = []
+        bytes.reserveCapacity(fields.reduce(4 + context.tag.utf8.count) { $0 + 4 + $1.byteCount })
+        appendField(context.tag.utf8)
         for field in fields { append(field) }
     }
 
@@ -52,13 +53,13 @@ public struct CanonicalMessage: Hashable, Sendable {
     public mutating func append(_ field: CanonicalField) {
         switch field {
         case .bytes(let value): appendField(value)
-        case .text(let value): appendField(Array(value.utf8))
-        case .uint64(let value): appendField(withUnsafeBytes(of: value.bigEndian, Array.init))
+        case .text(let value): appendField(value.utf8)
+        case .uint64(let value): withUnsafeBytes(of: value.bigEndian) { appendField($0) }
         case .publicKey(let key): appendField(key.rawRepresentation)
         }
     }
 
-    private mutating func appendField(_ field: [UInt8]) {
+    private mutating func appendField(_ field: some Collection<UInt8>) {
         precondition(field.count <= Int(UInt32.max), "canonical field over 4 GiB")
         withUnsafeBytes(of: UInt32(field.count).bigEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: field)
@@ -85,4 +86,14 @@ public enum CanonicalField: Hashable, Sendable {
     case uint64(UInt64)
     /// An Ed25519 public key's 32 bytes.
     case publicKey(Ed25519.PublicKey)
+
+    /// Length of the encoded value (without its length prefix).
+    var byteCount: Int {
+        switch self {
+        case .bytes(let value): value.count
+        case .text(let value): value.utf8.count
+        case .uint64: 8
+        case .publicKey(let key): key.rawRepresentation.count
+        }
+    }
 }

@@ -16,12 +16,9 @@ public final class SecureBytes: @unchecked Sendable {
         self.count = count
         pointer = LockedArena.shared.allocate(Swift.max(count, 1))
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(count, 1))
-        do {
-            try fill(UnsafeMutableRawBufferPointer(start: pointer, count: count))
-        } catch {
-            Self.release(pointer, count)
-            throw error
-        }
+        // If `fill` throws, `deinit` still runs (every stored property is set) and releases the
+        // block: releasing it here too would hand it to two later secrets.
+        try fill(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }
 
     /// `count` bytes from the system's secure random generator.

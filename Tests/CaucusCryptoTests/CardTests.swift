@@ -1,4 +1,5 @@
 @testable import CaucusCrypto
+import PropertyBased
 import Testing
 
 @Suite("Cards: campaigns, signing, sealing and the tally")
@@ -96,6 +97,51 @@ struct CardTests {
             altered.language += " (except dues)"
             return try Card.sign(altered, for: campaign, by: worker, at: Self.now)
         }
+    }
+
+    /// The byte scan of ASCII text finds what the character scan finds, on text made of the words,
+    /// digits and separators the checks look for (CR LF included).
+    @Test func asciiScanAgreesWithTheCharacterScan() async {
+        let pieces = ["dob", "DoB", "ssn", "SSNs", "born", "birth date", "date of Birth", "social security", "birthdate", "x", "Z", "é",
+                      " ", "-", "/", ".", "\r\n", "\r", "\n", "\t", "1", "23", "456", "7890", "12345", "123-45-6789", "123 45 6789"]
+        var found = 0
+        await propertyCheck(count: 3000, input: Gen.int(in: 0...(pieces.count - 1)).array(of: 0...14)) { picks in
+            let text = picks.map { pieces[$0] }.joined()
+            for datesAllowed in [false, true] {
+                let verdict = CardFields.forbiddenContent(in: text, datesAllowed: datesAllowed)
+                #expect(verdict == CardFields.Unicode.forbiddenContent(in: text, datesAllowed: datesAllowed), "\(text.debugDescription)")
+                if verdict != nil { found += 1 }
+            }
+        }
+        #expect(found > 1000)
+    }
+
+    /// Names and contacts in ASCII are normalized byte by byte as they are character by character.
+    @Test func asciiNormalizingAgreesWithTheCharacterWay() async {
+        let pieces = ["Rosa", "MARTÍNEZ", "x", "Z", "@", ".", " ", "  ", "\t", "\r\n", "\r", "\n", "\u{0B}", "\u{0C}", "\u{1F}", "\u{A0}", "9"]
+        await propertyCheck(count: 2000, input: Gen.int(in: 0...(pieces.count - 1)).array(of: 0...10)) { picks in
+            let text = picks.map { pieces[$0] }.joined()
+            #expect(CardTally.normalized(text) == CardTally.normalizedUnicode(text), "\(text.debugDescription)")
+        }
+    }
+
+    /// Dates are read as bytes exactly as they were read as characters.
+    @Test func datesReadAsBytesAsAsCharacters() async {
+        func asCharacters(_ text: String) -> Bool {
+            let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+                  let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+            else { return false }
+            return year >= 1900 && (1...12).contains(month) && (1...31).contains(day)
+        }
+        let pieces = ["2027-01-15", "2027-", "-01-", "2027", "1899", "-", "01", "12", "13", "31", "32", "00", "+1", "1", "é", "\u{301}", "\r\n", " ", "x"]
+        var valid = 0
+        await propertyCheck(count: 3000, input: Gen.int(in: 0...(pieces.count - 1)).array(of: 0...6)) { picks in
+            let text = picks.map { pieces[$0] }.joined()
+            #expect(CardFields.isDate(text) == asCharacters(text), "\(text.debugDescription)")
+            if asCharacters(text) { valid += 1 }
+        }
+        #expect(valid > 0)
     }
 
     @Test func tallyCountsOneCardPerSignerAndNamesEveryRejection() throws {

@@ -99,6 +99,16 @@ struct PrimitivesTests {
         #expect(throws: CryptoError.self) { try Argon2id.Parameters(iterations: 1, memoryKiB: 4) }
     }
 
+    @Test("a secret whose filling fails gives its memory back once, never to two later secrets")
+    func failedSecretIsReleasedOnce() {
+        struct Refused: Error {}
+        #expect(throws: Refused.self) { try SecureBytes(count: 32) { _ in throw Refused() } }
+        let first = SecureBytes(copying: [UInt8](repeating: 1, count: 32))
+        let second = SecureBytes(copying: [UInt8](repeating: 2, count: 32))
+        #expect(first.constantTimeEquals(SecureBytes(copying: [UInt8](repeating: 1, count: 32))))
+        #expect(!first.constantTimeEquals(second))
+    }
+
     @Test("padding rounds up to the block and strips back exactly")
     func padding() throws {
         for count in [0, 1, 15, 16, 17, 255] {

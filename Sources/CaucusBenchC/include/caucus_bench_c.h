@@ -33,4 +33,8 @@ uint64_t cb_card_open_verify(const uint8_t *card_key_seed, const uint8_t *const 
                              const uint8_t *const *public_keys, const uint8_t *const *messages,
                              const size_t *message_lengths, const uint8_t *const *signatures, size_t count);
 
+/* Returns the heap's free memory to the system (glibc malloc_trim), so that a measurement of
+ * resident memory that follows counts only what is allocated from then on. */
+void cb_release_free_memory(void);
+
 #endif

@@ -41,14 +41,22 @@ public struct CardFields: Hashable, Sendable {
     }
 
     static func check(_ field: String, _ value: String, limit: Int) throws(CardError) {
-        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw CardError.invalidField("\(field) is empty") }
+        guard !isBlank(value) else { throw CardError.invalidField("\(field) is empty") }
         guard value.utf8.count <= limit else { throw CardError.invalidField("\(field) is longer than \(limit) bytes") }
     }
 
+    /// Whether nothing is left once whitespace and newlines are trimmed from the ends.
+    static func isBlank(_ text: String) -> Bool {
+        // A printable ASCII character is never trimmed, so most values need no Foundation.
+        !text.utf8.contains { (0x21...0x7E).contains($0) } && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+    }
+
+    /// `YYYY-MM-DD` with a year from 1900, a month 1-12 and a day 1-31. Split and counted as UTF-8
+    /// bytes: a date is ASCII, and text that is not never parses as three numbers.
     static func isDate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let parts = text.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+              let year = Int(Substring(parts[0])), let month = Int(Substring(parts[1])), let day = Int(Substring(parts[2]))
         else { return false }
         return year >= 1900 && (1...12).contains(month) && (1...31).contains(day)
     }
@@ -57,53 +65,9 @@ public struct CardFields: Hashable, Sendable {
     /// card must never carry: a US social security number, or a date of birth.
     public var forbiddenContent: (field: String, what: String)? {
         for (field, value) in [("name", name), ("contact", contact), ("phone", phone)] {
-            let lowered = value.lowercased()
-            for word in ["social security", "ssn", "date of birth", "birth date", "birthdate", "dob", "born"] where Self.containsWord(lowered, word) {
-                return (field, "a social security number or date of birth")
-            }
-            if Self.containsSSN(value) { return (field, "a social security number") }
-            if field != "phone", Self.containsDateLike(value) { return (field, "a date (of birth?)") }
+            if let what = Self.forbiddenContent(in: value, datesAllowed: field == "phone") { return (field, what) }
         }
         return nil
-    }
-
-    private static func containsWord(_ text: String, _ word: String) -> Bool {
-        var rest = text[...]
-        while let range = rest.range(of: word) {
-            let before = range.lowerBound == text.startIndex ? nil : text[text.index(before: range.lowerBound)]
-            let after = range.upperBound == text.endIndex ? nil : text[range.upperBound]
-            if !(before?.isLetter ?? false) && !(after?.isLetter ?? false) { return true }
-            rest = text[range.upperBound...]
-        }
-        return false
-    }
-
-    /// `ddd-dd-dddd` or `ddd dd dddd`, not part of a longer number.
-    private static func containsSSN(_ text: String) -> Bool {
-        let chars = Array(text)
-        let shape = "ddd-dd-dddd"
-        guard chars.count >= shape.count else { return false }
-        for start in 0...(chars.count - shape.count) {
-            var matches = true
-            for (offset, expected) in shape.enumerated() {
-                let char = chars[start + offset]
-                if expected == "d" ? !char.isASCII || !char.isNumber : !(char == "-" || char == " ") { matches = false; break }
-            }
-            let beforeDigit = start > 0 && chars[start - 1].isNumber
-            let afterDigit = start + shape.count < chars.count && chars[start + shape.count].isNumber
-            if matches && !beforeDigit && !afterDigit { return true }
-        }
-        return false
-    }
-
-    /// A date such as `1990-04-12`, `12/04/1990` or `4.12.90` in a name or contact.
-    private static func containsDateLike(_ text: String) -> Bool {
-        let groups = text.split(whereSeparator: { !$0.isNumber && $0 != "/" && $0 != "-" && $0 != "." })
-        return groups.contains { group in
-            let numbers = group.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." })
-            return numbers.count == 3 && numbers.allSatisfy { !$0.isEmpty && $0.count <= 4 && $0.allSatisfy(\.isNumber) }
-                && group.contains(where: { $0 == "/" || $0 == "-" || $0 == "." })
-        }
     }
 }
 
@@ -144,7 +108,10 @@ public struct Card: Hashable, Sendable {
     }
 
     static func statement(campaign: [UInt8], fields: CardFields, signer: Ed25519.PublicKey, signedAt: UInt64) -> CanonicalMessage {
-        CanonicalMessage(context, fields: [.bytes(campaign)] + fields.named.map { .text($0.1) } + [.publicKey(signer), .uint64(signedAt)])
+        CanonicalMessage(context, fields: [
+            .bytes(campaign), .text(fields.name), .text(fields.contact), .text(fields.phone), .text(fields.employer),
+            .text(fields.language), .text(fields.date), .publicKey(signer), .uint64(signedAt),
+        ])
     }
 
     /// The canonical bytes the signer signed.

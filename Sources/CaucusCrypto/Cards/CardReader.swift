@@ -4,25 +4,25 @@ struct CardReader {
 
     init(_ bytes: [UInt8]) { inner = ByteReader(bytes) }
 
-    mutating func read(_ count: Int) throws(CardError) -> [UInt8] {
-        do { return try inner.read(count) } catch { throw CardError.malformed("truncated") }
+    /// Runs one read of the inner reader, whose only failure is running out of bytes.
+    private mutating func reading<T>(_ body: (inout ByteReader) throws(SessionError) -> T) throws(CardError) -> T {
+        do { return try body(&inner) } catch { throw CardError.malformed("truncated") }
     }
 
-    mutating func u8() throws(CardError) -> UInt8 { try read(1)[0] }
+    mutating func read(_ count: Int) throws(CardError) -> [UInt8] { try reading { reader throws(SessionError) in try reader.read(count) } }
 
-    mutating func u64() throws(CardError) -> UInt64 {
-        try read(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-    }
+    mutating func u8() throws(CardError) -> UInt8 { try reading { reader throws(SessionError) in try reader.u8() } }
+
+    mutating func u64() throws(CardError) -> UInt64 { try reading { reader throws(SessionError) in try reader.u64() } }
 
     mutating func key() throws(CardError) -> Ed25519.PublicKey { Ed25519.PublicKey(unchecked: try read(32)) }
 
     /// `LP(text)`, at most 64 KiB, valid UTF-8.
     mutating func text() throws(CardError) -> String {
-        let length = try read(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let length = try reading { reader throws(SessionError) in try reader.u32() }
         guard length <= 1 << 16 else { throw CardError.malformed("a text field is longer than 64 KiB") }
-        guard let text = String(validating: try read(Int(length)), as: UTF8.self) else {
-            throw CardError.malformed("a text field is not valid UTF-8")
-        }
+        let bytes = try reading { reader throws(SessionError) in try reader.slice(Int(length)) }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw CardError.malformed("a text field is not valid UTF-8") }
         return text
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Counts a campaign's cards the way the labor board would (Protocol.md §10.4): one card per
 /// signer (the latest one not revoked), every other item rejected with its reason.
@@ -67,125 +68,138 @@ public struct CardTally: Sendable {
     /// Tallies `items` (opened, or the reason they could not be) for `campaign` at time `now`
     /// (Unix ms); `unitSize` overrides the campaign's (for example from an imported unit list).
     public init(campaign: Campaign, items: [Result<CardItem, CardError>], now: UInt64, unitSize: UInt64? = nil) {
-        self.init(campaign: campaign, items: items, signaturesValid: nil, now: now, unitSize: unitSize)
+        let screening = Screening(campaign: campaign, now: now)
+        self.init(campaign: campaign, screened: items.map(screening.screen), unitSize: unitSize)
     }
 
-    /// Opens sealed inbox items with the card key and checks their signatures on `threads`
-    /// threads at once (the costly part), then tallies them as `init(campaign:items:now:unitSize:)`.
+    /// Opens sealed inbox items with the card key and checks each on its own (the costly part:
+    /// signature, campaign, fields, age) on `threads` threads at once, then tallies them as
+    /// `init(campaign:items:now:unitSize:)`.
     public static func opening(
         _ sealed: [[UInt8]], with cardKey: Ed25519.PrivateKey, campaign: Campaign, now: UInt64, unitSize: UInt64? = nil,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) -> CardTally {
         let agreementKey = X25519.PrivateKey(converting: cardKey)
-        let count = sealed.count
-        let items = UnsafeMutableBufferPointer<Result<CardItem, CardError>>.allocate(capacity: count)
-        let valid = UnsafeMutableBufferPointer<Bool>.allocate(capacity: count)
-        defer {
-            items.baseAddress!.deinitialize(count: count)
-            items.deallocate()
-            valid.deallocate()
+        let screening = Screening(campaign: campaign, now: now)
+        let screened = concurrentMap(count: sealed.count, threads: threads) { index in
+            screening.screen(Result { () throws(CardError) -> CardItem in try CardItem(opening: sealed[index], with: agreementKey) })
         }
-        nonisolated(unsafe) let itemsOut = items, validOut = valid
-        let slices = max(1, min(threads, count))
-        DispatchQueue.concurrentPerform(iterations: slices) { slice in
-            for index in stride(from: slice, to: count, by: slices) {
-                let result = Result { () throws(CardError) -> CardItem in try CardItem(opening: sealed[index], with: agreementKey) }
-                (itemsOut.baseAddress! + index).initialize(to: result)
-                validOut[index] = switch result {
-                case .success(.card(let card)): card.hasValidSignature
-                case .success(.revocation(let revocation)): revocation.hasValidSignature
-                case .failure: false
-                }
-            }
-        }
-        return CardTally(campaign: campaign, items: Array(items), signaturesValid: Array(valid), now: now, unitSize: unitSize)
+        return CardTally(campaign: campaign, screened: screened, unitSize: unitSize)
     }
 
-    init(campaign: Campaign, items: [Result<CardItem, CardError>], signaturesValid: [Bool]?, now: UInt64, unitSize: UInt64?) {
+    /// `[transform(0), …, transform(count - 1)]` on up to `threads` threads, each taking the next
+    /// few indices whenever it is free, so that a thread slowed down (by a busy core) holds up no one.
+    static func concurrentMap<T>(count: Int, threads: Int, _ transform: @Sendable (Int) -> T) -> [T] {
+        let threads = max(1, min(threads, count))
+        guard threads > 1 else { return (0..<count).map(transform) }
+        let batch = max(1, min(16, count / (threads * 16)))
+        return [T](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+            nonisolated(unsafe) let out = buffer
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                while case let start = next.add(batch, ordering: .relaxed).oldValue, start < count {
+                    for index in start..<min(start + batch, count) {
+                        (out.baseAddress! + index).initialize(to: transform(index))
+                    }
+                }
+            }
+            initializedCount = count
+        }
+    }
+
+    /// The steps that weigh items against each other: revocations, one card per signer, one per person.
+    init(campaign: Campaign, screened: [Screened], unitSize: UInt64?) {
         self.campaign = campaign
         self.unitSize = unitSize ?? campaign.unitSize
-        let campaignHash = campaign.hash
         var rejected: [(Int, CardItem?, Rejection)] = []
-        var candidates: [(Int, Card)] = []
+        var candidates: [Int] = []
         var revocations: [(Int, CardRevocation)] = []
-
-        for (index, result) in items.enumerated() {
-            let item: CardItem
-            switch result {
-            case .failure(let error): rejected.append((index, nil, .unreadable(error.description))); continue
-            case .success(let opened): item = opened
-            }
+        for (index, item) in screened.enumerated() {
             switch item {
-            case .revocation(let revocation):
-                if revocation.campaign != campaignHash {
-                    rejected.append((index, item, .otherCampaign))
-                } else if !(signaturesValid?[index] ?? revocation.hasValidSignature) {
-                    rejected.append((index, item, .badSignature))
-                } else {
-                    revocations.append((index, revocation))
-                }
-            case .card(let card):
-                let signatureValid = signaturesValid?[index] ?? card.hasValidSignature
-                if let reason = Self.check(card, signatureValid: signatureValid, campaign: campaign, campaignHash: campaignHash, now: now) {
-                    rejected.append((index, item, reason))
-                } else {
-                    candidates.append((index, card))
-                }
+            case .rejected(let item, let reason): rejected.append((index, item, reason))
+            case .card: candidates.append(index)
+            case .revocation(let revocation): revocations.append((index, revocation))
             }
+        }
+        func candidate(_ index: Int) -> Candidate {
+            guard case .card(let candidate) = screened[index] else { preconditionFailure("not a candidate") }
+            return candidate
         }
 
         // Revocations withdraw the card they name, if its own signer signed them.
         var revoked = Set<[UInt8]>()
         var withdrawals: [CardRevocation] = []
-        let byHash = Dictionary(candidates.map { ($0.1.hash, $0.1) }, uniquingKeysWith: { first, _ in first })
-        for (index, revocation) in revocations {
-            guard let card = byHash[revocation.card] else { continue }
-            if card.signer == revocation.signer {
-                if revoked.insert(card.hash).inserted { withdrawals.append(revocation) }
-            } else {
-                rejected.append((index, .revocation(revocation), .revocationBySomeoneElse))
+        if !revocations.isEmpty {
+            let byHash = Dictionary(candidates.map { (candidate($0).hash, candidate($0).card) }, uniquingKeysWith: { first, _ in first })
+            for (index, revocation) in revocations {
+                guard let card = byHash[revocation.card] else { continue }
+                if card.signer == revocation.signer {
+                    if revoked.insert(revocation.card).inserted { withdrawals.append(revocation) }
+                } else {
+                    rejected.append((index, .revocation(revocation), .revocationBySomeoneElse))
+                }
             }
         }
 
         // One card per signer: the latest not revoked; then one per person as far as names and
         // contacts tell, the latest counting.
-        var counted: [(Int, Card)] = []
+        var counted: [Card] = []
         var signersSeen = Set<Ed25519.PublicKey>()
         var nameOwner: [String: Ed25519.PublicKey] = [:], contactOwner: [String: Ed25519.PublicKey] = [:]
-        for (index, card) in candidates.sorted(by: { ($0.1.signedAt, $0.0) > ($1.1.signedAt, $1.0) }) {
-            if revoked.contains(card.hash) {
+        for (_, index) in candidates.map({ (candidate($0).card.signedAt, $0) }).sorted(by: >) {
+            let candidate = candidate(index)
+            let card = candidate.card
+            if !revoked.isEmpty && revoked.contains(candidate.hash) {
                 rejected.append((index, .card(card), .revoked))
-            } else if signersSeen.contains(card.signer) {
+            } else if !signersSeen.insert(card.signer).inserted {
                 rejected.append((index, .card(card), .superseded))
+            } else if let other = nameOwner[candidate.name] ?? contactOwner[candidate.contact], other != card.signer {
+                rejected.append((index, .card(card), .suspectedSamePerson(DID(publicKey: other))))
             } else {
-                signersSeen.insert(card.signer)
-                let name = Self.normalized(card.fields.name), contact = Self.normalized(card.fields.contact)
-                if let other = nameOwner[name] ?? contactOwner[contact], other != card.signer {
-                    rejected.append((index, .card(card), .suspectedSamePerson(DID(publicKey: other))))
-                } else {
-                    nameOwner[name] = card.signer
-                    contactOwner[contact] = card.signer
-                    counted.append((index, card))
-                }
+                nameOwner[candidate.name] = card.signer
+                contactOwner[candidate.contact] = card.signer
+                counted.append(card)
             }
         }
         self.withdrawals = withdrawals
-        valid = counted.sorted { ($0.1.signedAt, $0.0) < ($1.1.signedAt, $1.0) }.map(\.1)
+        counted.reverse()
+        valid = counted
         self.rejected = rejected.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
-    }
-
-    private static func check(_ card: Card, signatureValid: Bool, campaign: Campaign, campaignHash: [UInt8], now: UInt64) -> Rejection? {
-        guard card.campaign == campaignHash else { return .otherCampaign }
-        guard signatureValid else { return .badSignature }
-        guard card.fields.employer == campaign.employer else { return .alteredText("employer") }
-        guard card.fields.language == campaign.language else { return .alteredText("card language") }
-        do { try card.fields.validate() } catch { return .invalidFields(error.description) }
-        guard now <= card.signedAt || now - card.signedAt <= maximumAgeMilliseconds else { return .stale }
-        return nil
     }
 
     /// Lower case, single spaces, no spaces at the ends: how names and contacts are compared.
     static func normalized(_ text: String) -> String {
+        var text = text
+        text.makeContiguousUTF8()
+        if let ascii = text.utf8.withContiguousStorageIfAvailable(normalizedASCII), let ascii { return ascii }
+        return normalizedUnicode(text)
+    }
+
+    /// `normalized` of any text, character by character.
+    static func normalizedUnicode(_ text: String) -> String {
         text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    /// `normalized` of ASCII text, byte by byte (in ASCII, lower case changes only A-Z, and the
+    /// whitespace characters are tab, LF, VT, FF, CR, CR LF and space); nil for other text.
+    static func normalizedASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        return String(unsafeUninitializedCapacity: bytes.count) { out in
+            var count = 0, spaced = true
+            for byte in bytes {
+                if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                    spaced = true
+                    continue
+                }
+                if spaced && count > 0 {
+                    out[count] = 0x20
+                    count += 1
+                }
+                spaced = false
+                out[count] = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+                count += 1
+            }
+            return count
+        }
     }
 }

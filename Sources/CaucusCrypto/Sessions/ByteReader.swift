@@ -8,20 +8,23 @@ struct ByteReader {
     /// Bytes not yet read.
     var remaining: Int { bytes.count - offset }
 
-    mutating func read(_ count: Int) throws(SessionError) -> [UInt8] {
+    mutating func read(_ count: Int) throws(SessionError) -> [UInt8] { Array(try slice(count)) }
+
+    /// The next `count` bytes, as a slice of the input (no copy).
+    mutating func slice(_ count: Int) throws(SessionError) -> ArraySlice<UInt8> {
         guard count >= 0, remaining >= count else { throw SessionError.malformed("truncated") }
         defer { offset += count }
-        return Array(bytes[offset..<(offset + count)])
+        return bytes[offset..<(offset + count)]
     }
 
-    mutating func u8() throws(SessionError) -> UInt8 { try read(1)[0] }
+    mutating func u8() throws(SessionError) -> UInt8 { try slice(1).first! }
 
     mutating func u32() throws(SessionError) -> UInt32 {
-        try read(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        try slice(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 
     mutating func u64() throws(SessionError) -> UInt64 {
-        try read(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        try slice(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 
     mutating func x25519() throws(SessionError) -> X25519.PublicKey {
