@@ -1,5 +1,6 @@
 import CaucusRelay
 import Foundation
+import NIOCore
 import PostgresNIO
 
 extension PostgresRelayStore {
@@ -22,8 +23,8 @@ extension PostgresRelayStore {
         return payload[payload.index(after: colon)...].split(separator: " ").compactMap { Data(base64Encoded: String($0)) }
     }
 
-    /// LISTENs on one pooled connection (reconnecting after a second when it drops) and, every
-    /// `catchUp`, asks which connected devices have deliveries waiting.
+    /// LISTENs for the other instances' notices and, every `catchUp`, asks which connected
+    /// devices have deliveries waiting.
     public func watchDeliveries(catchUp: Duration, connected: @escaping @Sendable () -> [Data],
                                 storeChanged: @escaping @Sendable ([Data]) -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -34,20 +35,32 @@ extension PostgresRelayStore {
         }
     }
 
+    /// LISTENs on a connection of its own, made again a second after it drops. Cancelling closes
+    /// it: a notification sequence does not end on cancellation by itself.
     private func listen(_ storeChanged: @escaping @Sendable ([Data]) -> Void) async throws {
         let instance = self.instance
         while true {
             do {
-                try await withConnection { connection in
-                    try await connection.listen(on: Self.deliveryChannel) { notices in
-                        self.logger.debug("listening for deliveries of other instances")
-                        for try await notice in notices {
-                            if let keys = Self.keys(inNotice: notice.payload, ownInstance: instance), !keys.isEmpty {
-                                storeChanged(keys)
+                let connection = try await PostgresConnection.connect(configuration: listenerConfiguration, id: 1, logger: logger)
+                // Closed on every way out: a connection must not be dropped open.
+                do {
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: Self.deliveryChannel) { notices in
+                            for try await notice in notices {
+                                if let keys = Self.keys(inNotice: notice.payload, ownInstance: instance), !keys.isEmpty {
+                                    storeChanged(keys)
+                                }
                             }
                         }
+                    } onCancel: {
+                        let closing: EventLoopFuture<Void> = connection.close()
+                        _ = closing
                     }
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
+                try? await connection.close()
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 logger.warning("listening for deliveries failed; retrying (the catch-up still runs)",

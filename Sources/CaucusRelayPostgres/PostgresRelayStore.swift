@@ -13,6 +13,8 @@ import Synchronization
 /// anyway is retried. Each instance hears of deliveries the others commit through LISTEN/NOTIFY.
 public final class PostgresRelayStore: SharedRelayStore {
     let client: PostgresClient
+    /// The connection that LISTENs is its own, outside the pool, so that it can be closed.
+    let listenerConfiguration: PostgresConnection.Configuration
     private let runTask: Task<Void, Never>
     let limits: StoreLimits
     /// How long a request waits for a pooled connection before it fails.
@@ -38,7 +40,7 @@ public final class PostgresRelayStore: SharedRelayStore {
         case .prefer: .prefer(.makeClientConfiguration())
         case .require: .require(.makeClientConfiguration())
         }
-        // One plain connection first: it fails at once with the server's reason (refused, bad
+        // One plain connection first (the LISTEN connection is made the same way): it fails at once with the server's reason (refused, bad
         // password, no such database), where the pool would keep retrying for a minute.
         var probe = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.username,
                                                      password: url.password, database: url.database, tls: .disable)
@@ -63,7 +65,8 @@ public final class PostgresRelayStore: SharedRelayStore {
         var background = logger
         background.logLevel = max(logger.logLevel, .warning)
         let store = PostgresRelayStore(client: PostgresClient(configuration: configuration, backgroundLogger: background),
-                                       url: url, limits: limits, leaseTimeout: connectTimeout, logger: logger)
+                                       listenerConfiguration: probe, url: url, limits: limits,
+                                       leaseTimeout: connectTimeout, logger: logger)
         do {
             try await PostgresMigrations.migrate(store)
         } catch {
@@ -74,8 +77,10 @@ public final class PostgresRelayStore: SharedRelayStore {
         return store
     }
 
-    private init(client: PostgresClient, url: PostgresStoreURL, limits: StoreLimits, leaseTimeout: Duration, logger: Logger) {
+    private init(client: PostgresClient, listenerConfiguration: PostgresConnection.Configuration, url: PostgresStoreURL,
+                 limits: StoreLimits, leaseTimeout: Duration, logger: Logger) {
         self.client = client
+        self.listenerConfiguration = listenerConfiguration
         self.url = url
         self.limits = limits
         self.leaseTimeout = leaseTimeout
