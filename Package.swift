@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CaucusKeystore", targets: ["CaucusKeystore"]),
         .library(name: "CaucusProtocol", targets: ["CaucusProtocol"]),
         .library(name: "CaucusRelay", targets: ["CaucusRelay"]),
+        .library(name: "CaucusRelayPostgres", targets: ["CaucusRelayPostgres"]),
         .library(name: "CaucusRelayClient", targets: ["CaucusRelayClient"]),
         .library(name: "CaucusClient", targets: ["CaucusClient"]),
         .library(name: "CaucusTerminal", targets: ["CaucusTerminal"]),
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // libsodium, the only source of cryptographic primitives.
@@ -94,6 +96,16 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The relay's PostgreSQL store: several relay instances share one database.
+        .target(
+            name: "CaucusRelayPostgres",
+            dependencies: [
+                "CaucusRelay",
+                "CaucusProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A client of the relay's wire protocol over WebSocket (ws:// and wss://).
         .target(
             name: "CaucusRelayClient",
@@ -136,6 +148,7 @@ let package = Package(
             name: "caucus-relay",
             dependencies: [
                 "CaucusRelay",
+                "CaucusRelayPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -150,10 +163,12 @@ let package = Package(
             name: "caucus-bench-relay",
             dependencies: [
                 "CaucusRelay",
+                "CaucusRelayPostgres",
                 "CaucusRelayClient",
                 "CaucusProtocol",
                 "CaucusCrypto",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -175,22 +190,28 @@ let package = Package(
             name: "CaucusTestSupport",
             dependencies: [
                 "CaucusRelay",
+                "CaucusRelayPostgres",
                 "CaucusRelayClient",
                 "CaucusCrypto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(
             name: "CaucusRelayTests",
             dependencies: [
+                // The two-instance tests run the built relay daemon: build it with the tests.
+                "caucus-relay",
                 "CaucusTestSupport",
                 "CaucusRelay",
+                "CaucusRelayPostgres",
                 "CaucusRelayClient",
                 "CaucusProtocol",
                 "CaucusCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(

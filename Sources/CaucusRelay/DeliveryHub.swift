@@ -4,12 +4,14 @@ import Synchronization
 
 /// What a connected device's push loop waits on: deliveries just committed for it. The store
 /// stays the source of truth; when too many pile up the queue is dropped and the loop reads the
-/// store instead, so a slow reader costs bounded memory.
+/// store instead, so a slow reader costs bounded memory. The loop also reads the store when told
+/// that another relay instance committed deliveries for the device (`storeAhead`).
 final class PushQueue: Sendable {
     private struct State {
         var items: [StoredDelivery] = []
         var notices: [WireServerFrame] = []
-        var overflowed = false
+        /// The store may hold deliveries the queue does not: read it before anything queued.
+        var storeAhead = false
         var closed = false
         var waiter: CheckedContinuation<Void, Never>?
     }
@@ -22,10 +24,22 @@ final class PushQueue: Sendable {
             guard !state.closed else { return nil }
             if state.items.count >= Self.capacity {
                 state.items.removeAll(keepingCapacity: false)
-                state.overflowed = true
-            } else if !state.overflowed {
+                state.storeAhead = true
+            } else if !state.storeAhead {
                 state.items.append(delivery)
             }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Makes the loop read the store: deliveries were committed for the device elsewhere.
+    func storeChanged() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            guard !state.closed else { return nil }
+            state.items.removeAll(keepingCapacity: false)
+            state.storeAhead = true
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -70,8 +84,8 @@ final class PushQueue: Sendable {
                     defer { state.notices.removeAll() }
                     return .notices(state.notices)
                 }
-                if state.overflowed {
-                    state.overflowed = false
+                if state.storeAhead {
+                    state.storeAhead = false
                     state.items.removeAll()
                     return .readStore
                 }
@@ -84,7 +98,7 @@ final class PushQueue: Sendable {
             if let ready { return ready }
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.closed || state.overflowed || !state.items.isEmpty || !state.notices.isEmpty { return true }
+                    if state.closed || state.storeAhead || !state.items.isEmpty || !state.notices.isEmpty { return true }
                     state.waiter = continuation
                     return false
                 }
@@ -113,6 +127,15 @@ final class DeliveryHub: Sendable {
         guard let targets = queues.withLock({ $0[device].map { Array($0.values) } }) else { return }
         for queue in targets { queue.offer(delivery) }
     }
+
+    /// Makes the push loops of these devices (those connected here) read the store.
+    func storeChanged(for devices: [Data]) {
+        let targets = queues.withLock { queues in devices.flatMap { queues[$0].map { Array($0.values) } ?? [] } }
+        for queue in targets { queue.storeChanged() }
+    }
+
+    /// The devices connected here.
+    var connectedDevices: [Data] { queues.withLock { Array($0.keys) } }
 
     func queues(of device: Data) -> [PushQueue] {
         queues.withLock { $0[device].map { Array($0.values) } ?? [] }

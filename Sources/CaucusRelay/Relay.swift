@@ -29,6 +29,10 @@ public final class Relay: Sendable {
         self.addresses = Mutex(configuration.publicAddresses.compactMap(RelayProtocol.normalizedAddress))
         let hub = self.hub
         let metrics = self.metrics
+        // With a shared store, a delivery committed here must not be pushed ahead of one another
+        // instance committed just before for the same device (its notice may still be on its
+        // way): the push loops read the store, whose per-device order is the commit order.
+        let shared = store is any SharedRelayStore
         self.committer = GroupCommitter(store: store, maxBatch: configuration.maxCommitBatch) { messages, outcomes, size, duration in
             metrics.commitBatch.record(size)
             let (seconds, attoseconds) = duration.components
@@ -36,6 +40,10 @@ public final class Relay: Sendable {
             for (message, outcome) in zip(messages, outcomes) {
                 guard case .stored(let recipients, _) = outcome else { continue }
                 metrics.deliveriesStored.increment(by: recipients.count)
+                if shared {
+                    hub.storeChanged(for: recipients.map(\.key))
+                    continue
+                }
                 let groupID: Data? = if case .group(let id, _) = message.target { id } else { nil }
                 for recipient in recipients {
                     hub.deliver(to: recipient.key, StoredDelivery(

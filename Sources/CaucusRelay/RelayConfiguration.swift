@@ -27,6 +27,9 @@ public struct RelayConfiguration: Sendable {
     public var maxTTLSeconds: UInt32 = 30 * 24 * 3600
     /// How often expired data is removed.
     public var expirySweepSeconds: Double = 60
+    /// With a store shared by several instances: how often connected devices are checked for
+    /// deliveries whose notice from another instance was missed.
+    public var deliveryCatchUpSeconds: Double = 2
 
     /// Requests per second one device key may make (all its connections together), and the burst.
     public var rateLimitPerSecond: Double = 200

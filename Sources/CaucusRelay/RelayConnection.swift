@@ -24,6 +24,9 @@ final class RelayConnection: Sendable {
         var pushTask: Task<Void, Never>?
     }
 
+    /// How long a push loop waits before reading the store again after a failed read.
+    static let pushRetryDelay = Duration.seconds(1)
+
     /// Frames a connection may send before it authenticates.
     static let unauthenticatedFrameLimit = 32
 
@@ -286,16 +289,27 @@ final class RelayConnection: Sendable {
         var readStore = true
         while !Task.isCancelled {
             if readStore {
-                do {
-                    while true {
-                        let page = try await relay.store.pendingDeliveries(recipient: device, afterSequence: cursor, limit: 256)
-                        for delivery in page { try await push(delivery) }
-                        cursor = page.last?.sequence ?? cursor
-                        if page.count < 256 { break }
+                while true {
+                    let page: [StoredDelivery]
+                    do {
+                        page = try await relay.store.pendingDeliveries(recipient: device, afterSequence: cursor, limit: 256)
+                    } catch {
+                        // The store is unreachable (a database gone away): read again shortly.
+                        // What is stored stays stored; a closed connection ends the loop.
+                        if Task.isCancelled { return }
+                        logger.warning("reading deliveries failed; retrying", metadata: ["error": "\(type(of: error))"])
+                        try? await Task.sleep(for: Self.pushRetryDelay)
+                        continue
                     }
-                } catch {
-                    if !Task.isCancelled { logger.warning("push failed", metadata: ["error": "\(error)"]) }
-                    return
+                    do {
+                        for delivery in page {
+                            try await push(delivery)
+                            cursor = delivery.sequence
+                        }
+                    } catch {
+                        return
+                    }
+                    if page.count < 256 { break }
                 }
                 readStore = false
             }

@@ -12,7 +12,8 @@ import ServiceLifecycle
 import UnixSignals
 import Synchronization
 
-/// The relay behind HTTP: WebSocket on `/v1/ws`, `/healthz`, `/metrics`, and an expiry sweeper.
+/// The relay behind HTTP: WebSocket on `/v1/ws`, `/healthz`, `/metrics`, an expiry sweeper, and
+/// with a shared store a watcher for deliveries other relay instances commit.
 /// Run it as a service (it handles SIGTERM through swift-service-lifecycle) or start it in tests
 /// with `start()`, which returns once the port is bound.
 public struct RelayServer: Sendable {
@@ -140,12 +141,16 @@ public struct RelayServer: Sendable {
     public func serviceGroup(signals: [UnixSignal] = [.sigterm, .sigint],
                              onBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> ServiceGroup {
         let app = try application(onBound: onBound)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: app),
+            .init(service: ExpirySweeper(relay: relay)),
+        ]
+        if let shared = relay.store as? any SharedRelayStore {
+            services.append(.init(service: DeliveryWatcher(relay: relay, store: shared)))
+        }
+        services.append(.init(service: ShutdownWatcher(relay: relay)))
         return ServiceGroup(configuration: .init(
-            services: [
-                .init(service: app),
-                .init(service: ExpirySweeper(relay: relay)),
-                .init(service: ShutdownWatcher(relay: relay)),
-            ],
+            services: services,
             gracefulShutdownSignals: signals,
             logger: logger))
     }
@@ -211,6 +216,22 @@ struct ExpirySweeper: Service {
             } catch {
                 return
             }
+        }
+    }
+}
+
+/// With a store shared by several relay instances, makes the push loops of devices connected here
+/// read the store when another instance committed deliveries for them.
+struct DeliveryWatcher: Service {
+    let relay: Relay
+    let store: any SharedRelayStore
+
+    func run() async throws {
+        let hub = relay.hub
+        let catchUp = Duration.seconds(relay.configuration.deliveryCatchUpSeconds)
+        try? await cancelWhenGracefulShutdown {
+            try await store.watchDeliveries(catchUp: catchUp, connected: { hub.connectedDevices },
+                                            storeChanged: { hub.storeChanged(for: $0) })
         }
     }
 }

@@ -46,11 +46,11 @@ struct BenchReport: Codable, Sendable {
                        + String(format: "warm-up %.1f s before it excluded", first.warmupSeconds))
             out.append("   latency: send request issued -> Delivery push read by the receiver (HdrHistogram, µs), "
                        + "for every message sent inside the window")
-            var rows = [["connections", "senders", "receivers", "window s", "delivered", "msg/s", "samples",
+            var rows = [["store", "connections", "senders", "receivers", "window s", "delivered", "msg/s", "samples",
                          "p50 µs", "p90 µs", "p99 µs", "max µs", "errors", "connect s", "vs 1/commit", "vs 64/commit"]]
             for r in throughput {
                 rows.append([
-                    "\(r.connections)", "\(r.senders)", "\(r.receivers)", String(format: "%.2f", r.measuredSeconds),
+                    r.store, "\(r.connections)", "\(r.senders)", "\(r.receivers)", String(format: "%.2f", r.measuredSeconds),
                     "\(r.deliveredInWindow)", String(format: "%.0f", r.deliveredPerSecond), "\(r.latencySamples)",
                     "\(r.latencyP50Microseconds)", "\(r.latencyP90Microseconds)", "\(r.latencyP99Microseconds)",
                     "\(r.latencyMaxMicroseconds)", "\(r.sendErrors + r.ackErrors + r.undelivered)",
@@ -64,8 +64,26 @@ struct BenchReport: Codable, Sendable {
                 out.append("   vs …/commit: delivered msg/s divided by part 0's rows/s (each message also writes a delivery")
                 out.append("   row, its acknowledgement deletes it, and both travel over WebSocket)")
             }
+            let baselines = Dictionary(throughput.filter { $0.store == BenchStore.sqlite.label }.map { ($0.connections, $0) },
+                                       uniquingKeysWith: { first, _ in first })
+            let compared = throughput.filter { $0.store != BenchStore.sqlite.label && baselines[$0.connections] != nil }
+            if !compared.isEmpty {
+                out.append("   Against the single SQLite relay at the same connections, in this run "
+                           + "(msg/s: higher is better; p99: lower is better):")
+                var ratios = [["store", "connections", "msg/s ratio", "p99 ratio"]]
+                for r in compared {
+                    let base = baselines[r.connections]!
+                    ratios.append([r.store, "\(r.connections)",
+                                   String(format: "%.2f", r.deliveredPerSecond / max(base.deliveredPerSecond, 1e-9)),
+                                   String(format: "%.2f", Double(r.latencyP99Microseconds) / Double(max(base.latencyP99Microseconds, 1)))])
+                }
+                out.append(contentsOf: align(ratios).map { "   " + $0 })
+                out.append("   Every relay instance and every client run in this one process on these cores, beside the")
+                out.append("   PostgreSQL server: two instances here share the machine one would have; they show the cost")
+                out.append("   of crossing instances, not the gain of a second machine.")
+            }
             for r in throughput where r.sendErrors + r.ackErrors + r.undelivered > 0 {
-                out.append("   \(r.connections) connections: \(r.sendErrors) send errors, \(r.ackErrors) ack errors, "
+                out.append("   \(r.store), \(r.connections) connections: \(r.sendErrors) send errors, \(r.ackErrors) ack errors, "
                            + "\(r.undelivered) accepted but undelivered; first: \(r.firstError ?? "none")")
             }
         }

@@ -102,7 +102,8 @@ struct RelayUnderTest {
     let store: SQLiteRelayStore
     let url: String
 
-    static func start(directory: URL, name: String) async throws -> RelayUnderTest {
+    /// The configuration of every relay the benchmark starts.
+    static var configuration: RelayConfiguration {
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -110,6 +111,11 @@ struct RelayUnderTest {
         configuration.rateLimitBurst = 1e9
         configuration.maxConnections = 1_000_000
         configuration.storeLimits.mailboxMessages = 100_000_000
+        return configuration
+    }
+
+    static func start(directory: URL, name: String) async throws -> RelayUnderTest {
+        let configuration = Self.configuration
         let path = directory.appendingPathComponent("\(name).sqlite").path
         let store = try SQLiteRelayStore(path: path, limits: configuration.storeLimits)
         let logger = benchLogger("caucus.bench.relay")
@@ -134,6 +140,11 @@ func publicKey(_ key: Ed25519.PrivateKey) -> Data { Data(key.publicKey.rawRepres
 /// Opens and authenticates one connection per key, `parallel` handshakes at a time; the
 /// clients come back in the order of the keys.
 func connectAll(url: String, keys: [Ed25519.PrivateKey], parallel: Int = 64) async throws -> [RelayClient] {
+    try await connectAll(urls: { _ in url }, keys: keys, parallel: parallel)
+}
+
+/// As `connectAll(url:keys:)`, key `i` dialling `urls(i)`.
+func connectAll(urls: (Int) -> String, keys: [Ed25519.PrivateKey], parallel: Int = 64) async throws -> [RelayClient] {
     let logger = benchLogger("caucus.bench.client")
     return try await withThrowingTaskGroup(of: (Int, RelayClient).self) { group in
         var clients = [RelayClient?](repeating: nil, count: keys.count)
@@ -141,6 +152,7 @@ func connectAll(url: String, keys: [Ed25519.PrivateKey], parallel: Int = 64) asy
         func add() {
             let index = next
             let key = keys[index]
+            let url = urls(index)
             group.addTask { (index, try await RelayClient.connect(url: url, deviceKey: key, logger: logger)) }
             next += 1
         }

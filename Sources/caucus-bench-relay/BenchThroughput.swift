@@ -19,6 +19,8 @@ struct ThroughputSettings: Sendable {
 }
 
 struct ThroughputResult: Codable, Sendable {
+    /// The store and how many relay instances shared it.
+    var store: String
     var connections: Int
     var senders: Int
     var receivers: Int
@@ -203,16 +205,18 @@ private func runReceiver(_ client: RelayClient, state: LoadState) async -> Recei
     return stats
 }
 
-func runThroughput(_ settings: ThroughputSettings, directory: URL) async throws -> ThroughputResult {
+func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, directory: URL) async throws -> ThroughputResult {
     let pairs = settings.connections / 2
-    progress("throughput: \(settings.connections) connections (\(pairs) senders, \(pairs) receivers)")
-    let relay = try await RelayUnderTest.start(directory: directory, name: "throughput-\(settings.connections)")
+    progress("throughput (\(store.label)): \(settings.connections) connections (\(pairs) senders, \(pairs) receivers)")
+    let relay = try await BenchRelays.start(store, directory: directory, name: "throughput-\(settings.connections)")
     let receiverKeys = makeKeys(pairs)
     let senderKeys = makeKeys(pairs)
 
+    // With two instances, receiver i and its sender sit on different instances.
+    let urls = relay.urls
     let connectStart = monotonicNanos()
-    let receivers = try await connectAll(url: relay.url, keys: receiverKeys)
-    let senders = try await connectAll(url: relay.url, keys: senderKeys)
+    let receivers = try await connectAll(urls: { urls[$0 % urls.count] }, keys: receiverKeys)
+    let senders = try await connectAll(urls: { urls[($0 + 1) % urls.count] }, keys: senderKeys)
     let connectSeconds = seconds(from: connectStart, to: monotonicNanos())
     progress(String(format: "  connected in %.2f s; warm-up %.1f s, then %@", connectSeconds, settings.warmupSeconds,
                     settings.messages.map { "\($0) messages" } ?? String(format: "%.1f s", settings.durationSeconds ?? 0)))
@@ -248,7 +252,7 @@ func runThroughput(_ settings: ThroughputSettings, directory: URL) async throws 
     let accepted = state.accepted.load(ordering: .relaxed)
     let received = state.received.load(ordering: .relaxed)
     return ThroughputResult(
-        connections: pairs * 2, senders: pairs, receivers: pairs, payloadBytes: settings.payloadBytes,
+        store: store.label, connections: pairs * 2, senders: pairs, receivers: pairs, payloadBytes: settings.payloadBytes,
         inFlightPerSender: settings.inFlight, ackBatch: settings.ackBatch, warmupSeconds: settings.warmupSeconds,
         measuredSeconds: measuredSeconds, deliveredInWindow: inWindow,
         deliveredPerSecond: measuredSeconds > 0 ? Double(inWindow) / measuredSeconds : 0, latencySamples: measured,

@@ -3,6 +3,7 @@
 // WebSockets, and prints delivered messages per second with p50/p99 latency, resident memory
 // per idle connection, and the time to fan one group message out to 10,000 devices.
 import ArgumentParser
+import CaucusRelayPostgres
 import Foundation
 import Logging
 
@@ -57,6 +58,9 @@ struct BenchRelay: AsyncParsableCommand {
     @Option(help: "Parent of the temporary directory holding the SQLite files. (default: the system temporary directory)")
     var directory: String?
 
+    @Option(help: "A PostgreSQL server (postgres://user:password@host:port/database, a user that may create databases): the throughput part then also runs one relay and two relay instances on a fresh database there, beside the SQLite relay. scripts/bench-relay --postgres starts one. [CAUCUS_BENCH_POSTGRES_URL]")
+    var postgres: String?
+
     @Option(parsing: .upToNextOption, help: "Parts to run: throughput, memory, group. (default: all)")
     var only: [String] = []
 
@@ -100,6 +104,13 @@ struct BenchRelay: AsyncParsableCommand {
         }
     }
 
+    /// The PostgreSQL server to compare against, if any.
+    func postgresServer() throws -> PostgresStoreURL? {
+        guard let text = postgres ?? ProcessInfo.processInfo.environment["CAUCUS_BENCH_POSTGRES_URL"], !text.isEmpty
+        else { return nil }
+        do { return try PostgresStoreURL(text) } catch { throw ValidationError(error.description) }
+    }
+
     func run() async throws {
         try await benchmark()
     }
@@ -137,11 +148,16 @@ struct BenchRelay: AsyncParsableCommand {
         if parts.contains("throughput") {
             report.storageBaseline = try runStorageBaseline(payloadBytes: payloadBytes, seconds: quick ? 1 : 3,
                                                             directory: workDirectory)
+            let stores: [BenchStore] = try postgresServer().map {
+                [.sqlite, .postgres(url: $0, instances: 1), .postgres(url: $0, instances: 2)]
+            } ?? [.sqlite]
             for count in connectionCounts {
                 let settings = ThroughputSettings(
                     connections: count, warmupSeconds: warmupSeconds, durationSeconds: measuredSeconds,
                     messages: messages, inFlight: inFlight, ackBatch: ackBatch, payloadBytes: payloadBytes)
-                report.throughput.append(try await runThroughput(settings, directory: workDirectory))
+                for store in stores {
+                    report.throughput.append(try await runThroughput(settings, store: store, directory: workDirectory))
+                }
             }
         }
         if parts.contains("group") {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusRelay
+import CaucusRelayPostgres
 import Foundation
 import Logging
 import NIOSSL
@@ -13,7 +14,9 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         abstract: "Stores and forwards Caucus ciphertext: mailboxes, group fan-out, prekeys, blobs, card inboxes.",
         discussion: """
             The relay sees only ciphertext and pseudonymous routing ids. It keeps its data in one
-            SQLite file, relay.sqlite, in the data directory. Send SIGTERM to stop it gracefully.
+            SQLite file, relay.sqlite, in the data directory, or with --store postgres://… in a
+            PostgreSQL database that several relay instances may share. Send SIGTERM to stop it
+            gracefully.
             """)
 
     @Option(help: "Address to listen on. [CAUCUS_RELAY_HOST, default 127.0.0.1]")
@@ -24,6 +27,18 @@ struct CaucusRelayCommand: AsyncParsableCommand {
 
     @Option(help: "Directory for relay.sqlite. [CAUCUS_RELAY_DATA_DIR, default ./caucus-relay-data]")
     var dataDir: String?
+
+    @Option(help: "A PostgreSQL database instead of relay.sqlite, shared by every relay instance given the same URL: postgres://user:password@host:port/database[?sslmode=disable|prefer|require]. [CAUCUS_RELAY_STORE, default: SQLite in --data-dir]")
+    var store: String?
+
+    @Option(help: "Connections each relay instance opens to PostgreSQL at most. [CAUCUS_RELAY_STORE_CONNECTIONS, default 20]")
+    var storeConnections: Int?
+
+    @Option(help: "Seconds to wait for PostgreSQL before a start or a request fails. [CAUCUS_RELAY_STORE_CONNECT_TIMEOUT, default 10]")
+    var storeConnectTimeout: Double?
+
+    @Option(help: "With --store: seconds between checks for deliveries whose notice from another instance was missed. [CAUCUS_RELAY_DELIVERY_CATCH_UP_SECONDS, default 2]")
+    var deliveryCatchUpSeconds: Double?
 
     @Option(help: "An address clients use to reach this relay, such as wss://relay.example.org (repeatable). [CAUCUS_RELAY_PUBLIC_ADDRESS, comma-separated; default: the listen address]")
     var publicAddress: [String] = []
@@ -141,11 +156,31 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             throw ValidationError("give both --tls-cert and --tls-key, or neither")
         }
 
-        let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? "caucus-relay-data"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let storePath = (directory as NSString).appendingPathComponent("relay.sqlite")
-        let store = try SQLiteRelayStore(path: storePath, limits: configuration.storeLimits)
+        let store: any RelayStore
+        if let text = try setting(self.store, "CAUCUS_RELAY_STORE") {
+            guard PostgresStoreURL.isPostgres(text) else {
+                throw ValidationError("--store takes a postgres:// URL (without it the relay uses SQLite in --data-dir)")
+            }
+            let url: PostgresStoreURL
+            do { url = try PostgresStoreURL(text) } catch { throw ValidationError(error.description) }
+            let connections = try setting(storeConnections, "CAUCUS_RELAY_STORE_CONNECTIONS") ?? 20
+            let timeout = try setting(storeConnectTimeout, "CAUCUS_RELAY_STORE_CONNECT_TIMEOUT") ?? 10
+            guard connections >= 2 else { throw ValidationError("--store-connections must be at least 2") }
+            guard timeout > 0 else { throw ValidationError("--store-connect-timeout must be positive") }
+            configuration.deliveryCatchUpSeconds = try setting(deliveryCatchUpSeconds, "CAUCUS_RELAY_DELIVERY_CATCH_UP_SECONDS")
+                ?? configuration.deliveryCatchUpSeconds
+            guard configuration.deliveryCatchUpSeconds > 0 else {
+                throw ValidationError("--delivery-catch-up-seconds must be positive")
+            }
+            store = try await PostgresRelayStore.open(url: url, limits: configuration.storeLimits, maxConnections: connections,
+                                                      connectTimeout: .milliseconds(Int(timeout * 1000)), logger: logger)
+        } else {
+            let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? "caucus-relay-data"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let storePath = (directory as NSString).appendingPathComponent("relay.sqlite")
+            store = try SQLiteRelayStore(path: storePath, limits: configuration.storeLimits)
+        }
         let relay = Relay(configuration: configuration, store: store, logger: logger)
         let server = RelayServer(relay: relay, tls: tls, logger: logger)
         let group = try server.serviceGroup { port in

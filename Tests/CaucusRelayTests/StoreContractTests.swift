@@ -20,7 +20,22 @@ struct StoreKind: Sendable, CustomTestStringConvertible {
                 { directory.remove() })
     }
 
-    static let all: [StoreKind] = [.sqlite]
+    /// A fresh database on the PostgreSQL server scripts/test starts; dropped afterwards.
+    static let postgres = StoreKind(name: "PostgreSQL") { limits in
+        let database = try await TestPostgres.database()
+        let store = try await database.open(limits: limits)
+        return (store,
+                { try await database.open(limits: limits) },
+                { Task { try? await store.close(); await database.drop() } })
+    }
+
+    /// SQLite always; PostgreSQL when scripts/test started a server, or under CI=true, where a
+    /// missing server fails each PostgreSQL case instead of skipping it.
+    static let all: [StoreKind] = {
+        if TestPostgres.isConfigured || TestPostgres.isRequired { return [.sqlite, .postgres] }
+        print(TestPostgres.skipMessage)
+        return [.sqlite]
+    }()
 }
 
 private func key() -> Data { Data(Random.bytes(32)) }

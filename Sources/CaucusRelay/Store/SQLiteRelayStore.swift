@@ -126,41 +126,32 @@ public final class SQLiteRelayStore: RelayStore {
         let known = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE message_id = ?")
         if try Bool.fetchOne(known, arguments: [message.messageID]) != nil { return .duplicate }
 
-        // Recipients as (row id, key, pending count).
-        var recipients: [(id: Int64, key: Data, pending: Int)] = []
+        var recipients: [StoreRules.Recipient] = []
         var groupID: Data?
         switch message.target {
         case .devices(let keys):
-            var seen = Set<Data>()
-            for key in keys where seen.insert(key).inserted {
+            for key in StoreRules.unique(keys) {
                 let device = try deviceRow(key, db: db)
-                recipients.append((device.id, key, device.pending))
+                recipients.append(StoreRules.Recipient(id: device.id, key: key, pending: device.pending))
             }
         case .group(let id, let sender):
             guard let group = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM groups WHERE group_id = ?"), arguments: [id])
-            else { return .refused(RelayError(.notFound, "no such group")) }
-            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            else { return .refused(StoreRules.noSuchGroup) }
+            let members = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
                 WHERE m.grp = ?
-                """), arguments: [group])
-            var senderIsMember = false
-            for row in rows {
-                let key: Data = row[1]
-                if key == sender { senderIsMember = true; continue }
-                recipients.append((row[0], key, row[2]))
-            }
-            guard senderIsMember else {
-                return .refused(RelayError(.forbidden, "the sending device is not routed for this group"))
+                """), arguments: [group]).map { StoreRules.Recipient(id: $0[0], key: $0[1], pending: $0[2]) }
+            switch StoreRules.groupRecipients(members: members, sender: sender) {
+            case .success(let others): recipients = others
+            case .failure(let error): return .refused(error)
             }
             groupID = id
         }
-
-        let accepting = recipients.filter { $0.pending < limits.mailboxMessages }
-        let full = recipients.filter { $0.pending >= limits.mailboxMessages }.map(\.key)
-        // Refused outright: the id stays unused, so the sender can try again later.
-        if accepting.isEmpty && !full.isEmpty {
-            return .refused(RelayError(.mailboxFull, "every recipient's mailbox is full"))
+        let accepting: [StoreRules.Recipient], full: [Data]
+        switch StoreRules.split(recipients, limits: limits) {
+        case .success(let split): (accepting, full) = split
+        case .failure(let error): return .refused(error)
         }
         try db.cachedStatement(sql: """
             INSERT INTO messages (message_id, payload, group_id, accepted_at, expires_at, remaining)
@@ -273,9 +264,7 @@ public final class SQLiteRelayStore: RelayStore {
             let current = try Row.fetchOne(db, sql: "SELECT id, serial FROM groups WHERE group_id = ?",
                                            arguments: [update.groupID])
             let currentSerial: Int64 = current?[1] ?? 0
-            guard update.serial == UInt64(currentSerial) + 1 else {
-                throw RelayError(.conflict, "route serial is \(currentSerial); a change must carry \(currentSerial + 1)")
-            }
+            try StoreRules.checkSerial(update.serial, current: UInt64(currentSerial))
             let group: Int64
             if let current {
                 group = current[0]
@@ -299,7 +288,7 @@ public final class SQLiteRelayStore: RelayStore {
     // MARK: Prekeys
 
     public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
-        let limit = limits.maxOneTimePrekeys
+        let limits = self.limits
         return try await pool.write { db in
             let device = try Self.deviceID(owner, db: db)
             if let signedPrekey {
@@ -314,9 +303,7 @@ public final class SQLiteRelayStore: RelayStore {
             }
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE owner = ?",
                                          arguments: [device]) ?? 0
-            guard count <= limit else {
-                throw RelayError(.quotaExceeded, "at most \(limit) one-time prekeys may be stored; this would make \(count)")
-            }
+            try StoreRules.checkPrekeys(count: count, limits: limits)
             return count
         }
     }
@@ -359,10 +346,14 @@ public final class SQLiteRelayStore: RelayStore {
             let existing = try Row.fetchOne(db, sql: "SELECT id, owner, size, complete FROM blobs WHERE blob_id = ?",
                                             arguments: [chunk.blobID])
             let length = UInt64(chunk.data.count)
-            guard let existing else {
-                guard chunk.offset == 0 else {
-                    throw RelayError(.notFound, "no such blob: the first chunk must have offset 0")
-                }
+            let stored = existing.map { row -> StoreRules.StoredBlob in
+                let blobOwner: Int64 = row[1], size: Int64 = row[2]
+                return StoreRules.StoredBlob(sameOwner: blobOwner == owner, size: UInt64(size), complete: row[3])
+            }
+            switch try StoreRules.plan(chunk, stored: stored) {
+            case .resend(let state):
+                return state
+            case .create:
                 try Self.checkBlobLimits(owner: owner, adding: length, total: length, limits: limits, db: db)
                 try db.execute(sql: """
                     INSERT INTO blobs (blob_id, owner, size, complete, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -373,41 +364,25 @@ public final class SQLiteRelayStore: RelayStore {
                                    arguments: [blob, Int64(length), chunk.data])
                 }
                 return BlobState(size: length, complete: chunk.last)
+            case .append:
+                let blob: Int64 = existing![0]
+                let size = stored!.size
+                try Self.checkBlobLimits(owner: owner, adding: length, total: size + length, limits: limits, db: db)
+                if length > 0 {
+                    try db.execute(sql: "INSERT INTO blob_chunks (blob, offset, length, data) VALUES (?, ?, ?, ?)",
+                                   arguments: [blob, Int64(size), Int64(length), chunk.data])
+                }
+                try db.execute(sql: "UPDATE blobs SET size = ?, complete = ? WHERE id = ?",
+                               arguments: [Int64(size + length), chunk.last, blob])
+                return BlobState(size: size + length, complete: chunk.last)
             }
-            let blob: Int64 = existing[0]
-            let blobOwner: Int64 = existing[1]
-            let sizeValue: Int64 = existing[2]
-            let size = UInt64(sizeValue)
-            let complete: Bool = existing[3]
-            guard blobOwner == owner else { throw RelayError(.forbidden, "this blob id belongs to another device") }
-            // A resend of a chunk already stored.
-            if chunk.offset + length <= size, chunk.offset < size || complete {
-                return BlobState(size: size, complete: complete)
-            }
-            guard !complete else { throw RelayError(.conflict, "the blob is complete") }
-            guard chunk.offset == size else {
-                throw RelayError(.conflict, "the next chunk must start at offset \(size)")
-            }
-            try Self.checkBlobLimits(owner: owner, adding: length, total: size + length, limits: limits, db: db)
-            if length > 0 {
-                try db.execute(sql: "INSERT INTO blob_chunks (blob, offset, length, data) VALUES (?, ?, ?, ?)",
-                               arguments: [blob, Int64(size), Int64(length), chunk.data])
-            }
-            try db.execute(sql: "UPDATE blobs SET size = ?, complete = ? WHERE id = ?",
-                           arguments: [Int64(size + length), chunk.last, blob])
-            return BlobState(size: size + length, complete: chunk.last)
         }
     }
 
     private static func checkBlobLimits(owner: Int64, adding: UInt64, total: UInt64, limits: StoreLimits, db: Database) throws {
-        guard total <= limits.maxBlobBytes else {
-            throw RelayError(.payloadTooLarge, "a blob may hold at most \(limits.maxBlobBytes) bytes")
-        }
         let used = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM blobs WHERE owner = ?",
                                       arguments: [owner]) ?? 0
-        guard UInt64(used) + adding <= limits.blobQuotaBytes else {
-            throw RelayError(.quotaExceeded, "blob quota of \(limits.blobQuotaBytes) bytes reached")
-        }
+        try StoreRules.checkBlob(total: total, used: UInt64(used), adding: adding, limits: limits)
     }
 
     public func readBlob(blobID: Data, offset: UInt64, length: Int) async throws -> BlobRead {

@@ -1,0 +1,111 @@
+import CaucusProtocol
+import Foundation
+
+/// The decisions every store makes the same way, apart from its SQL: who gets a message, when a
+/// blob chunk is a resend, an append or a conflict, and the limits' refusals.
+public enum StoreRules {
+    /// A device a message may go to: its row id in the store, its key and its mailbox count.
+    public struct Recipient: Sendable, Equatable {
+        public var id: Int64
+        public var key: Data
+        public var pending: Int
+
+        public init(id: Int64, key: Data, pending: Int) {
+            self.id = id
+            self.key = key
+            self.pending = pending
+        }
+    }
+
+    /// The keys in their first order, each once.
+    public static func unique(_ keys: [Data]) -> [Data] {
+        var seen = Set<Data>()
+        return keys.filter { seen.insert($0).inserted }
+    }
+
+    /// A group's devices other than the sender; refused when the sender is not one of them.
+    public static func groupRecipients(members: [Recipient], sender: Data) -> Result<[Recipient], RelayError> {
+        guard members.contains(where: { $0.key == sender }) else {
+            return .failure(RelayError(.forbidden, "the sending device is not routed for this group"))
+        }
+        return .success(members.filter { $0.key != sender })
+    }
+
+    /// The refusal for a message to a group the store does not know.
+    public static let noSuchGroup = RelayError(.notFound, "no such group")
+
+    /// Splits recipients into those whose mailbox has room and the keys of those that are full.
+    /// Refused outright when every one is full, so the id stays unused and the sender can retry.
+    public static func split(_ recipients: [Recipient], limits: StoreLimits) -> Result<(accepting: [Recipient], full: [Data]), RelayError> {
+        let accepting = recipients.filter { $0.pending < limits.mailboxMessages }
+        let full = recipients.filter { $0.pending >= limits.mailboxMessages }.map(\.key)
+        if accepting.isEmpty && !full.isEmpty {
+            return .failure(RelayError(.mailboxFull, "every recipient's mailbox is full"))
+        }
+        return .success((accepting, full))
+    }
+
+    /// What a stored blob looks like to a new chunk.
+    public struct StoredBlob: Sendable {
+        public var sameOwner: Bool
+        public var size: UInt64
+        public var complete: Bool
+
+        public init(sameOwner: Bool, size: UInt64, complete: Bool) {
+            self.sameOwner = sameOwner
+            self.size = size
+            self.complete = complete
+        }
+    }
+
+    /// What to do with a blob chunk.
+    public enum ChunkPlan: Sendable, Equatable {
+        /// A new blob: store the chunk at offset 0.
+        case create
+        /// A chunk already stored: answer with the blob as it is.
+        case resend(BlobState)
+        /// Store the chunk at the blob's end.
+        case append
+    }
+
+    /// Decides a chunk against the stored blob (nil: none), or throws the refusal.
+    public static func plan(_ chunk: BlobChunkWrite, stored: StoredBlob?) throws(RelayError) -> ChunkPlan {
+        let length = UInt64(chunk.data.count)
+        guard let stored else {
+            guard chunk.offset == 0 else { throw RelayError(.notFound, "no such blob: the first chunk must have offset 0") }
+            return .create
+        }
+        guard stored.sameOwner else { throw RelayError(.forbidden, "this blob id belongs to another device") }
+        if chunk.offset + length <= stored.size, chunk.offset < stored.size || stored.complete {
+            return .resend(BlobState(size: stored.size, complete: stored.complete))
+        }
+        guard !stored.complete else { throw RelayError(.conflict, "the blob is complete") }
+        guard chunk.offset == stored.size else { throw RelayError(.conflict, "the next chunk must start at offset \(stored.size)") }
+        return .append
+    }
+
+    /// Refuses a blob that would grow past `maxBlobBytes` (`total`) or its owner past the quota
+    /// (`used` already stored plus `adding`).
+    public static func checkBlob(total: UInt64, used: UInt64, adding: UInt64, limits: StoreLimits) throws(RelayError) {
+        guard total <= limits.maxBlobBytes else {
+            throw RelayError(.payloadTooLarge, "a blob may hold at most \(limits.maxBlobBytes) bytes")
+        }
+        guard used + adding <= limits.blobQuotaBytes else {
+            throw RelayError(.quotaExceeded, "blob quota of \(limits.blobQuotaBytes) bytes reached")
+        }
+    }
+
+    /// Refuses more stored one-time prekeys than the limit.
+    public static func checkPrekeys(count: Int, limits: StoreLimits) throws(RelayError) {
+        guard count <= limits.maxOneTimePrekeys else {
+            throw RelayError(.quotaExceeded, "at most \(limits.maxOneTimePrekeys) one-time prekeys may be stored; this would make \(count)")
+        }
+    }
+
+    /// The route-serial refusal: a change must carry the stored serial plus one.
+    public static func checkSerial(_ serial: UInt64, current: UInt64) throws(RelayError) {
+        guard serial == current + 1 else {
+            throw RelayError(.conflict, "route serial is \(current); a change must carry \(current + 1)")
+        }
+    }
+}

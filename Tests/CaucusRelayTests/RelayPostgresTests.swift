@@ -1,0 +1,369 @@
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelay
+import CaucusRelayClient
+import CaucusRelayPostgres
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// A fresh database on the test server; nil (after printing SKIP) when there is none. Under
+/// CI=true a missing server throws, failing the test.
+private func testDatabase() async throws -> TestDatabase? {
+    guard TestPostgres.isConfigured || TestPostgres.isRequired else {
+        print(TestPostgres.skipMessage)
+        return nil
+    }
+    return try await TestPostgres.database()
+}
+
+/// Runs blocking work (starting, waiting for and reading processes) on a Dispatch thread: on two
+/// cores the cooperative pool has two threads, and tests blocking them would stall every other
+/// test running in parallel, the relays' clients included.
+private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// Stops the instances still running (SIGTERM) and returns their exit statuses.
+@discardableResult
+private func stopInstances(_ instances: [RelayProcess]) async throws -> [Int32] {
+    try await offPool { instances.filter(\.process.isRunning).map { $0.terminate() } }
+}
+
+/// `caucus-relay` processes on one database. The catch-up runs every `catchUp` seconds: tests of
+/// the LISTEN/NOTIFY path set it far beyond their timeouts, so only a notice can deliver in time.
+private func startInstances(_ database: TestDatabase, count: Int = 2, catchUp: Double = 600,
+                            directory: TempDirectory) async throws -> [RelayProcess] {
+    let arguments = ["--store", database.urlText, "--store-connections", "6", "--delivery-catch-up-seconds", "\(catchUp)"]
+    return try await offPool {
+        try (0..<count).map { _ in try RelayProcess.start(dataDirectory: directory.path, extra: arguments) }
+    }
+}
+
+/// Runs `caucus-relay` with `arguments` to its end (at most `timeout`); returns its exit status and stderr.
+private func runRelay(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: RelayProcess.executable)
+    process.arguments = ["--host", "127.0.0.1", "--port", "0"] + arguments
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let watchdog = Task {
+        try await Task.sleep(for: timeout)
+        process.terminate()
+    }
+    let text = try await offPool {
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text
+    }
+    watchdog.cancel()
+    return (process.terminationStatus, text)
+}
+
+/// Tells load loops to stop.
+private final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+@Suite("Relay: several instances on one PostgreSQL database", .timeLimit(.minutes(2)))
+struct RelayPostgresTests {
+    @Test("Clients on two instances chat one to one and in a group, pushed through LISTEN/NOTIFY")
+    func chatAcrossInstances() async throws {
+        guard let database = try await testDatabase() else { return }
+        let directory = try TempDirectory()
+        let instances = try await startInstances(database, directory: directory)
+        defer {
+            // After a failure: the end of the test stops them and checks how.
+            for instance in instances where instance.process.isRunning { instance.kill() }
+            directory.remove()
+        }
+        let (a, b) = (instances[0], instances[1])
+        let alice = Device(), bob = Device(), carol = Device(), dave = Device()
+        let onA = try await RelayClient.connect(url: a.url, deviceKey: alice.key)
+        let carolOnA = try await RelayClient.connect(url: a.url, deviceKey: carol.key)
+        let onB = try await RelayClient.connect(url: b.url, deviceKey: bob.key)
+        let daveOnB = try await RelayClient.connect(url: b.url, deviceKey: dave.key)
+
+        try await onA.send(Data("to bob".utf8), to: [bob.id])
+        #expect(try await onB.deliveries(1, timeout: .seconds(10)).map(\.payload) == [Data("to bob".utf8)])
+        try await onB.send(Data("to alice".utf8), to: [alice.id])
+        #expect(try await onA.deliveries(1, timeout: .seconds(10)).map(\.payload) == [Data("to alice".utf8)])
+
+        let group = Data(Random.bytes(RelayProtocol.groupIDLength))
+        let admin = Ed25519.PrivateKey()
+        let route = try await onA.updateRoute(group: group, serial: 1, signer: admin, add: [alice.id, bob.id, carol.id, dave.id])
+        #expect(route.devices == 4)
+        let accepted = try await onA.sendToGroup(Data("to the group".utf8), group: group)
+        #expect(accepted.recipients == 3)
+        for client in [onB, carolOnA, daveOnB] {
+            let got = try await client.deliveries(1, timeout: .seconds(10))
+            #expect(got.map(\.payload) == [Data("to the group".utf8)] && got.first?.groupID == group)
+        }
+        // A change made through B is the route A fans out by.
+        try await onB.updateRoute(group: group, serial: 2, signer: admin, remove: [carol.id])
+        #expect(try await onA.sendToGroup(Data("without carol".utf8), group: group).recipients == 2)
+        for client in [onA, carolOnA, onB, daveOnB] { await client.close() }
+        #expect(try await stopInstances(instances) == [0, 0], "SIGTERM stops both instances cleanly")
+        await database.drop()
+    }
+
+    @Test("Concurrent prekey fetches through two instances never hand out a one-time prekey twice")
+    func prekeysAcrossInstances() async throws {
+        guard let database = try await testDatabase() else { return }
+        let directory = try TempDirectory()
+        let instances = try await startInstances(database, directory: directory)
+        defer {
+            // After a failure: the end of the test stops them and checks how.
+            for instance in instances where instance.process.isRunning { instance.kill() }
+            directory.remove()
+        }
+        let owner = Device()
+        let o = try await RelayClient.connect(url: instances[0].url, deviceKey: owner.key)
+        let reply = try await o.request(.publishPrekeys(WirePublishPrekeys.with {
+            $0.signedPrekey = Data(Random.bytes(100))
+            $0.oneTimePrekeys = (1...40).map { i in WireOneTimePrekey.with { $0.id = UInt32(i); $0.publicKey = Data(Random.bytes(32)) } }
+        }))
+        guard case .prekeysPublished(let published) = reply, published.oneTimePrekeys == 40 else { Issue.record("\(reply)"); return }
+        let fetchers = try await withThrowingTaskGroup(of: RelayClient.self, returning: [RelayClient].self) { group in
+            for index in 0..<10 {
+                let url = instances[index % 2].url
+                group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let handedOut = try await withThrowingTaskGroup(of: UInt32?.self, returning: [UInt32].self) { group in
+            for fetcher in fetchers {
+                for _ in 0..<6 {
+                    group.addTask {
+                        let reply = try await fetcher.request(.fetchPrekeys(WireFetchPrekeys.with { $0.owner = owner.id }))
+                        guard case .prekeyBundle(let bundle) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
+                        return bundle.hasOneTimePrekey ? bundle.oneTimePrekey.id : nil
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { if let id = $1 { $0.append(id) } }
+        }
+        // 60 fetches, 40 keys: each key exactly once, 20 bundles without one.
+        #expect(handedOut.count == 40)
+        #expect(Set(handedOut) == Set(1...40))
+        for fetcher in fetchers { await fetcher.close() }
+        await o.close()
+        try await stopInstances(instances)
+        await database.drop()
+    }
+
+    @Test("One instance is killed with SIGKILL under load: every message it acknowledged is delivered through the other")
+    func killOneInstanceUnderLoad() async throws {
+        guard let database = try await testDatabase() else { return }
+        let directory = try TempDirectory()
+        var instances = try await startInstances(database, catchUp: 1, directory: directory)
+        defer {
+            // After a failure: the end of the test stops them and checks how.
+            for instance in instances where instance.process.isRunning { instance.kill() }
+            directory.remove()
+        }
+        let (a, b) = (instances[0], instances[1])
+        let bob = Device()
+        let receiver = try await RelayClient.connect(url: b.url, deviceKey: bob.key)
+        let acknowledged = IDSet()
+        // Three senders on A (to be killed) and one on B push 1 KiB messages to Bob on B.
+        let senders = try await withThrowingTaskGroup(of: RelayClient.self, returning: [RelayClient].self) { group in
+            for url in [a.url, a.url, a.url, b.url] { group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let stop = StopFlag()
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for sender in senders {
+                    for _ in 0..<4 {
+                        group.addTask {
+                            while !stop.isSet {
+                                let id = newMessageID()
+                                do {
+                                    try await sender.send(Data(repeating: 0xAB, count: 1024), to: [bob.id], id: id)
+                                    acknowledged.insert(id)
+                                } catch {
+                                    return
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        while acknowledged.count < 400 { try await Task.sleep(for: .milliseconds(20)) }
+        try await offPool { a.kill() }
+        try await Task.sleep(for: .milliseconds(300))
+        stop.set()
+        await load.value
+        for sender in senders { await sender.close() }
+        let sent = acknowledged.all
+
+        // Bob, still connected to B, is pushed every acknowledged message exactly once.
+        var received: [Data] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !sent.isSubset(of: Set(received)), ContinuousClock.now < deadline {
+            let missing = sent.subtracting(received).count
+            let pushed = try await receiver.deliveries(missing, timeout: .seconds(30))
+            received.append(contentsOf: pushed.map(\.messageID))
+        }
+        #expect(sent.isSubset(of: Set(received)), "an acknowledged message was lost")
+        #expect(Set(received).count == received.count, "a message was pushed twice on one connection")
+        await receiver.close()
+
+        // A restarted on the same database holds the same mailbox.
+        instances[0] = try await startInstances(database, count: 1, directory: directory)[0]
+        let again = try await RelayClient.open(url: instances[0].url)
+        try await again.hello()
+        let pending = try await again.authenticate(deviceKey: bob.key).pendingMessages
+        #expect(Int(pending) == Set(received).count)
+        await again.close()
+        try await stopInstances(instances)
+        await database.drop()
+    }
+
+    @Test("A notice tells another instance at once; the catch-up finds deliveries no notice announced")
+    func noticesAndCatchUp() async throws {
+        guard let database = try await testDatabase() else { return }
+        let watcher = try await database.open()
+        let writer = try await database.open()
+        let told = IDSet()
+        let bob = Data(Random.bytes(32)), carol = Data(Random.bytes(32))
+        func watch(catchUp: Duration) -> Task<Void, any Error> {
+            Task {
+                try await watcher.watchDeliveries(catchUp: catchUp, connected: { [bob, carol] },
+                                                  storeChanged: { keys in keys.forEach(told.insert) })
+            }
+        }
+        func waitTold(_ key: Data, within: Duration) async throws -> Bool {
+            let deadline = ContinuousClock.now + within
+            while ContinuousClock.now < deadline {
+                if told.all.contains(key) { return true }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return false
+        }
+
+        // No catch-up for ten minutes: only the NOTIFY of the writer's commit can tell the watcher.
+        var watching = watch(catchUp: .seconds(600))
+        try await Task.sleep(for: .milliseconds(300))  // LISTEN is in place
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await writer.commit(WriteBatch(messages: [
+            NewMessage(messageID: Data(Random.bytes(16)), target: .devices([carol]), payload: Data("x".utf8),
+                       acceptedAt: now, expiresAt: now + 60_000),
+        ]))
+        #expect(try await waitTold(carol, within: .seconds(10)))
+        #expect(!told.all.contains(bob))
+        watching.cancel()
+        _ = try? await watching.value
+
+        // A delivery written without any NOTIFY (as if the notice were lost) is found by the catch-up.
+        let hex = bob.map { String(format: "%02x", $0) }.joined()
+        try await database.execute("""
+            WITH d AS (INSERT INTO devices (key, pending) VALUES ('\\x\(hex)', 1) RETURNING id),
+                 m AS (INSERT INTO messages (message_id, payload, accepted_at, expires_at, remaining)
+                       VALUES ('\\x00112233445566778899aabbccddeeff', '\\x01', \(now), \(now + 60_000), 1) RETURNING id)
+            INSERT INTO deliveries (device, message) SELECT d.id, m.id FROM d, m
+            """)
+        watching = watch(catchUp: .milliseconds(200))
+        #expect(try await waitTold(bob, within: .seconds(10)))
+        watching.cancel()
+        _ = try? await watching.value
+        #expect(try await watcher.pendingDeliveries(recipient: bob, afterSequence: 0, limit: 10).count == 1)
+        try await watcher.close()
+        try await writer.close()
+        await database.drop()
+    }
+}
+
+@Suite("Relay: PostgreSQL store refusals and outages", .timeLimit(.minutes(2)))
+struct RelayPostgresBadInputTests {
+    @Test("A bad --store URL is refused at start with a clear error that does not show the password")
+    func badStoreURL() async throws {
+        for (url, expected) in [
+            ("mysql://relay:hunter2secret@127.0.0.1/caucus", "--store takes a postgres:// URL"),
+            ("postgres://relay:hunter2secret@/caucus", "names no host"),
+            ("postgres://relay:hunter2secret@127.0.0.1:5432/", "names no database"),
+            ("postgres://relay:hunter2secret@127.0.0.1/caucus?sslmode=sometimes", "sslmode must be"),
+        ] {
+            let (status, stderr) = try await runRelay(["--store", url])
+            #expect(status != 0, "\(url)")
+            #expect(stderr.contains(expected), "\(stderr)")
+            #expect(!stderr.contains("hunter2secret"), "\(stderr)")
+        }
+    }
+
+    @Test("An unreachable database or a wrong password stops the relay at start with a clear error")
+    func unreachableDatabase() async throws {
+        // Port 1 on loopback: nothing listens there.
+        var (status, stderr) = try await runRelay(["--store", "postgres://relay:hunter2secret@127.0.0.1:1/caucus",
+                                                   "--store-connect-timeout", "2"])
+        #expect(status != 0)
+        #expect(stderr.contains("cannot use the PostgreSQL store") && stderr.contains("127.0.0.1:1/caucus"), "\(stderr)")
+        #expect(!stderr.contains("hunter2secret"), "\(stderr)")
+
+        guard let database = try await testDatabase() else { return }
+        var wrong = database.url
+        wrong.password = "hunter2secret"
+        (status, stderr) = try await runRelay(["--store", "\(wrong.description.replacingOccurrences(of: "***", with: "hunter2secret"))"])
+        #expect(status != 0)
+        #expect(stderr.contains("28P01") && stderr.contains("password authentication failed"), "\(stderr)")
+        #expect(!stderr.contains("hunter2secret"), "\(stderr)")
+        await database.drop()
+    }
+
+    @Test("When the database goes away, requests fail with INTERNAL; when it is back, nothing acknowledged is lost")
+    func databaseGoesAway() async throws {
+        guard let database = try await testDatabase() else { return }
+        let store = try await database.open(connectTimeout: .seconds(1))
+        var configuration = RelayConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        var logger = Logger(label: "test.relay")
+        logger.logLevel = .critical
+        let relay = Relay(configuration: configuration, store: store, logger: logger)
+        let running = try await RelayServer(relay: relay, logger: logger).start()
+        let url = relay.publicAddresses.first!
+        let alice = Device(), bob = Device()
+        let sender = try await RelayClient.connect(url: url, deviceKey: alice.key)
+        var sent: [Data] = []
+        for _ in 0..<10 {
+            let id = newMessageID()
+            try await sender.send(Data("before".utf8), to: [bob.id], id: id)
+            sent.append(id)
+        }
+
+        let name = database.url.database
+        try await database.admin("ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
+        try await database.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)'")
+        let during = newMessageID()
+        let error = await relayError { try await sender.send(Data("during".utf8), to: [bob.id], id: during) }
+        #expect(error?.code == .internal, "\(String(describing: error))")
+
+        try await database.admin("ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
+        // The sender retries the same id until the relay takes it again.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var accepted = false
+        while !accepted, ContinuousClock.now < deadline {
+            accepted = await relayError { try await sender.send(Data("during".utf8), to: [bob.id], id: during) } == nil
+            if !accepted { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(accepted)
+        sent.append(during)
+        let receiver = try await RelayClient.connect(url: url, deviceKey: bob.key)
+        let got = try await receiver.deliveries(sent.count).map(\.messageID)
+        #expect(got == sent)
+        await sender.close()
+        await receiver.close()
+        await running.stop()
+        try await store.close()
+        await database.drop()
+    }
+}
