@@ -322,7 +322,8 @@ struct RelayPostgresBadInputTests {
     @Test("When the database goes away, requests fail with INTERNAL; when it is back, nothing acknowledged is lost")
     func databaseGoesAway() async throws {
         guard let database = try await testDatabase() else { return }
-        let store = try await database.open(connectTimeout: .seconds(1))
+        // Short enough that a request during the outage fails soon; long enough for a slow (sanitized) build to connect.
+        let store = try await database.open(connectTimeout: .seconds(5))
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
