@@ -200,6 +200,15 @@ struct UnitListTests {
         #expect(throws: CardError.malformed("the unit list has no employees")) { try UnitList(csv: "name,email\n") }
     }
 
+    /// Found by the unit-list fuzz target: read as Characters, a quote or comma followed by a
+    /// combining mark merged with it, so the field was not quoted or not split.
+    @Test func aQuoteOrCommaBeforeACombiningMarkStillCounts() throws {
+        let list = try UnitList(csv: "\"\u{302}Amira\",\"a@example.org\"\nRosa,\u{301}r@example.org\n")
+        #expect(list.employees == [
+            .init(name: "\u{302}Amira", contact: "a@example.org"), .init(name: "Rosa", contact: "\u{301}r@example.org"),
+        ])
+    }
+
     @Test func cardsAreMatchedToTheList() throws {
         let cardKey = Ed25519.PrivateKey()
         let campaign = try CardTests.campaign(cardKey: cardKey, unitSize: 100)
