@@ -30,6 +30,20 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeM
     return 0
 }
 
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// The program's entry: SwiftPM links an executable's `main` to `<module>_main`, so this one
+/// hands the command line to libFuzzer's driver (instead of libFuzzer's own `main`).
+@_cdecl("caucus_fuzz_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var argc = argc, argv = Optional(argv)
+    return runDriver(&argc, &argv) { data, size in fuzzerTestOneInput(data, size) }
+}
+
 /// libFuzzer's entry point: one input; a broken property stops the run like a crash does.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
