@@ -12,7 +12,7 @@ extension FuzzTargets {
             try require(entry.encoded() == input, "a membership entry does not re-encode to its bytes")
         })
 
-    /// A membership chain as a welcome carries it (entries of 233 bytes, one after another),
+    /// A membership chain as a welcome carries it (encoded entries, one after another),
     /// verified as received and again after the fixture admins re-sign each entry they appear to
     /// author, so that hostile admins' changes reach the roster rules. A verified chain keeps its
     /// entries, has an admin, and links its head to its last entry.
@@ -21,7 +21,7 @@ extension FuzzTargets {
         summary: "MembershipChain.verify on decoded entries, as sent and re-signed by fixture admins",
         seeds: { GroupFixture.shared.chains.map { $0.flatMap { $0.encoded() } } },
         check: { input throws(FuzzFailure) in
-            let size = 233
+            let size = MembershipEntry.encodedByteCount
             var entries: [MembershipEntry] = []
             for start in stride(from: 0, to: input.count - size + 1, by: size) {
                 guard let entry = try? MembershipEntry(encoded: Array(input[start..<(start + size)])) else { return }

@@ -1,6 +1,6 @@
 import CaucusClient
 import CaucusCrypto
-import CaucusFuzz
+@testable import CaucusFuzz
 import Foundation
 import Testing
 
@@ -68,6 +68,11 @@ struct FuzzTests {
         for seed in seeds("keystore") { _ = try KeystoreFormat.parameters(of: seed) }
         for seed in seeds("payload") { _ = try Payload(decoding: seed) }
         for seed in seeds("membership-entry") { _ = try MembershipEntry(encoded: seed) }
+        for seed in seeds("membership-chain") {
+            let entries = try stride(from: 0, to: seed.count, by: 202).map { try MembershipEntry(encoded: Array(seed[$0..<($0 + 202)])) }
+            #expect(try MembershipChain.verify(entries).entries.count == seed.count / 202)
+        }
+        for seed in seeds("group-welcome") { #expect((try? GroupWelcome(serialized: SecureBytes(copying: seed))) != nil || seed.count == 73) }
         for seed in seeds("unit-list") { _ = try UnitList(csv: String(decoding: seed, as: UTF8.self)) }
         for seed in seeds("evidence-bundle") { #expect(try EvidenceBundle(json: seed).verify().validCards == 2) }
         let cards = seeds("card-records")
@@ -76,6 +81,10 @@ struct FuzzTests {
         #expect(cards.filter { (try? CardReceipt(encoded: $0)) != nil }.count == 1)
         #expect(cards.filter { (try? RevocationReceipt(encoded: $0)) != nil }.count == 1)
         #expect(seeds("payload").count == 15)
+        var member = GroupFixture.shared.member
+        for message in GroupFixture.shared.messages { _ = try member.decrypt(message) }
+        var responder = SessionFixture.shared.responder
+        for message in SessionFixture.shared.messages.dropFirst() { _ = try responder.decrypt(message) }
     }
 
     @Test("the mutator is deterministic and changes its inputs")
