@@ -106,7 +106,16 @@ extension FuzzTargets {
                 try require(!employee.name.isEmpty && employee.name == employee.name.trimmingCharacters(in: .whitespaces),
                             "an employee name is empty or untrimmed")
             }
-            func quoted(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            // Quotes doubled scalar by scalar: as Characters, a quote before a combining mark is not a quote.
+            func quoted(_ text: String) -> String {
+                var out = String.UnicodeScalarView(["\""])
+                for scalar in text.unicodeScalars {
+                    if scalar == "\"" { out.append(scalar) }
+                    out.append(scalar)
+                }
+                out.append("\"")
+                return String(out)
+            }
             let written = "name,contact\n" + list.employees.map { quoted($0.name) + "," + quoted($0.contact ?? "") + "\n" }.joined()
             let again = try? UnitList(csv: written)
             try require(again == list, "a unit list does not survive being written back as quoted CSV")

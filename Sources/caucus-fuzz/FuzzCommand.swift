@@ -8,8 +8,9 @@ import Foundation
 nonisolated(unsafe) private var selected: FuzzTarget?
 
 /// libFuzzer's start-up hook: picks the target and builds its fixtures before any input runs.
-/// CAUCUS_FUZZ_TARGET=list prints the targets; CAUCUS_FUZZ_SEEDS=DIR writes the target's seeds
-/// into DIR; both then exit.
+/// CAUCUS_FUZZ_TARGET=list prints the targets and exits. CAUCUS_FUZZ_CORPUS=DIR writes the
+/// target's seeds into DIR first: made in this process, messages from the fixtures' sessions and
+/// groups (whose keys are random) decrypt, which seeds from another run would not.
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     let environment = ProcessInfo.processInfo.environment
@@ -21,10 +22,7 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeM
         FileHandle.standardError.write(Data("set CAUCUS_FUZZ_TARGET to one of: \(FuzzTargets.all.map(\.name).joined(separator: " "))\n".utf8))
         exit(2)
     }
-    if let directory = environment["CAUCUS_FUZZ_SEEDS"] {
-        writeSeeds(of: target, to: directory)
-        exit(0)
-    }
+    if let directory = environment["CAUCUS_FUZZ_CORPUS"] { writeSeeds(of: target, to: directory) }
     selected = target
     for seed in target.seeds() { try? target.check(seed) }
     return 0
