@@ -241,5 +241,25 @@ let package = Package(
             name: "CaucusKeystoreTests",
             dependencies: ["CaucusKeystore", "CaucusCrypto"]
         ),
+        // Fuzz targets for every decoder of untrusted bytes, and the seeded random-input harness
+        // (scripts/fuzz; a short run of each is part of the test suite).
+        .target(
+            name: "CaucusFuzz",
+            dependencies: [
+                "CaucusCrypto", "CaucusClient", "CaucusProtocol", "CaucusRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The fuzz driver: a libFuzzer binary when built by scripts/fuzz, else replay and random runs.
+        .executableTarget(
+            name: "caucus-fuzz",
+            dependencies: ["CaucusFuzz"]
+        ),
+        .testTarget(
+            name: "CaucusFuzzTests",
+            dependencies: ["CaucusFuzz", "CaucusCrypto", "CaucusClient"],
+            exclude: ["Regressions"]
+        ),
     ]
 )

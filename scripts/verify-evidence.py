@@ -62,6 +62,10 @@ def main(path):
         print("not a caucus-evidence/v1 bundle")
         return 1
     c = bundle["campaign"]
+    for size in (c["unit_size"], bundle["counted_unit_size"]):
+        if not (isinstance(size, int) and 1 <= size <= 1_000_000_000):
+            print("a unit size is out of range (1 to 1000000000)")
+            return 1
     statement = canonical("caucus/campaign/v1", [
         bytes.fromhex(c["id"]), c["union"], c["employer"], c["unit_description"], c["unit_size"], c["language"],
         bytes.fromhex(c["card_key"]), did_key(c["organizer"]), c["created_at_ms"]])

@@ -9,6 +9,9 @@ public struct InviteCode: Sendable, Equatable {
     public static let prefix = "caucus-invite:"
     static let version: UInt8 = 1
     static let checksumByteCount = 4
+    /// Longest invite text read (base58 decoding takes time quadratic in the length; a real
+    /// invite with a long relay URL is a few hundred characters).
+    static let maximumTextLength = 1024
 
     /// The inviting admin's identity.
     public let inviter: Ed25519.PublicKey
@@ -42,6 +45,9 @@ public struct InviteCode: Sendable, Equatable {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.hasPrefix(Self.prefix) else {
             throw ClientError.invalidInvite("an invite starts with \(Self.prefix)")
+        }
+        guard trimmed.utf8.count <= Self.maximumTextLength else {
+            throw ClientError.invalidInvite("it is far longer than an invite (\(Self.maximumTextLength) characters at most)")
         }
         let bytes: [UInt8]
         switch Base58.decode(String(trimmed.dropFirst(Self.prefix.count))) {

@@ -5,8 +5,9 @@ import Logging
 import Synchronization
 
 /// One client connection: the hello/authenticate handshake, then requests answered in any order
-/// (each exactly once, by id) and deliveries pushed as they are committed.
-final class RelayConnection: Sendable {
+/// (each exactly once, by id) and deliveries pushed as they are committed. Package-visible so that
+/// the fuzz targets can feed it frames without a socket.
+package final class RelayConnection: Sendable {
     enum Phase: Sendable {
         case new
         case welcomed(challenge: Data, at: ContinuousClock.Instant)
@@ -37,7 +38,7 @@ final class RelayConnection: Sendable {
     private let queue = PushQueue()
     let logger: Logger
 
-    init(relay: Relay, logger: Logger,
+    package init(relay: Relay, logger: Logger,
          send: @escaping @Sendable (WireServerFrame) async throws -> Void,
          close: @escaping @Sendable (String) async -> Void) {
         self.relay = relay
@@ -63,7 +64,7 @@ final class RelayConnection: Sendable {
 
     /// Decodes and answers one binary frame. Returns only once the request is accepted for work;
     /// the reply may come later (requests after authentication run concurrently).
-    func received(_ bytes: [UInt8]) async {
+    package func received(_ bytes: [UInt8]) async {
         relay.metrics.framesIn.increment()
         if await overUnauthenticatedLimit(id: { (try? WireClientFrame(serializedBytes: bytes))?.requestID ?? 0 }) {
             return
@@ -147,7 +148,7 @@ final class RelayConnection: Sendable {
 
     /// Waits while the connection has `maxInFlightPerConnection` requests in progress, so that a
     /// client pipelining requests is slowed by its socket rather than growing the relay's memory.
-    func waitForCapacity() async {
+    package func waitForCapacity() async {
         let limit = relay.configuration.maxInFlightPerConnection
         await withCheckedContinuation { continuation in
             let free = state.withLock { state -> Bool in
@@ -370,7 +371,7 @@ final class RelayConnection: Sendable {
     // MARK: Lifetime
 
     /// Called when the socket is gone.
-    func ended() {
+    package func ended() {
         let (phase, task) = state.withLock { ($0.phase, $0.pushTask) }
         queue.close()
         task?.cancel()
@@ -379,7 +380,7 @@ final class RelayConnection: Sendable {
     }
 
     /// Graceful shutdown: refuse new requests, wait for those in progress, say so, close.
-    func shutdown() async {
+    package func shutdown() async {
         state.withLock { $0.shuttingDown = true }
         await waitIdle()
         await reply(0, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",

@@ -105,6 +105,19 @@ struct ClientSafetyTests {
         }
     }
 
+    /// Found while fuzzing invites: base58 decoding is quadratic, so a pasted megabyte of base58
+    /// took hours to refuse. Text far longer than any invite is refused before decoding.
+    @Test func aHugeInviteTextIsRefusedAtOnce() throws {
+        let start = ContinuousClock.now
+        #expect(throws: ClientError.invalidInvite("it is far longer than an invite (1024 characters at most)")) {
+            try InviteCode(parsing: "caucus-invite:" + String(repeating: "2", count: 1 << 20))
+        }
+        #expect(ContinuousClock.now - start < .seconds(1))
+        let longRelay = InviteCode(inviter: Ed25519.PrivateKey().publicKey, inviteID: Array(0..<16), secret: Array(16..<32),
+                                   relay: "wss://" + String(repeating: "r", count: 600) + ".example.org")
+        #expect(try InviteCode(parsing: longRelay.text) == longRelay)
+    }
+
     @Test func redeliveryAndReplayShowNothingTwice() async throws {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()

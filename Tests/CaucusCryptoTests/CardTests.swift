@@ -234,6 +234,25 @@ struct CardReceiptTests {
     }
 }
 
+/// Found by the card-records fuzz target: a campaign stating a unit size near 2^64 made the tally's
+/// 30 % check (`unitSize * 3`) overflow and trap. Such records are refused when decoded.
+@Suite("Cards: unit sizes")
+struct UnitSizeTests {
+    @Test func aCampaignStatingAnAbsurdUnitSizeIsRefused() throws {
+        let campaign = try CardTests.campaign(cardKey: Ed25519.PrivateKey())
+        var bytes = campaign.encoded()
+        let offset = 1 + 16 + 12 + [campaign.union, campaign.employer, campaign.unitDescription].map(\.utf8.count).reduce(0, +)
+        #expect(Array(bytes[offset..<(offset + 8)]) == [0, 0, 0, 0, 0, 0, 0, 100])
+        for size in [UInt64.max / 3 + 1, Campaign.maximumUnitSize + 1, 0] {
+            bytes.replaceSubrange(offset..<(offset + 8), with: withUnsafeBytes(of: size.bigEndian, Array.init))
+            #expect(throws: CardError.malformed("unit size \(size) is out of range")) { try Campaign(encoded: bytes) }
+        }
+        #expect(throws: CardError.invalidField("the unit size must be between 1 and 1000000000")) {
+            try CardTests.campaign(cardKey: Ed25519.PrivateKey(), unitSize: Campaign.maximumUnitSize + 1)
+        }
+    }
+}
+
 @Suite("Cards: unit lists")
 struct UnitListTests {
     @Test func csvWithQuotesAndHeadersParses() throws {
@@ -244,6 +263,15 @@ struct UnitListTests {
         ])
         #expect(throws: CardError.malformed("unit list: a quote is never closed")) { try UnitList(csv: "\"Rosa,") }
         #expect(throws: CardError.malformed("the unit list has no employees")) { try UnitList(csv: "name,email\n") }
+    }
+
+    /// Found by the unit-list fuzz target: read as Characters, a quote or comma followed by a
+    /// combining mark merged with it, so the field was not quoted or not split.
+    @Test func aQuoteOrCommaBeforeACombiningMarkStillCounts() throws {
+        let list = try UnitList(csv: "\"\u{302}Amira\",\"a@example.org\"\nRosa,\u{301}r@example.org\n")
+        #expect(list.employees == [
+            .init(name: "\u{302}Amira", contact: "a@example.org"), .init(name: "Rosa", contact: "\u{301}r@example.org"),
+        ])
     }
 
     @Test func cardsAreMatchedToTheList() throws {

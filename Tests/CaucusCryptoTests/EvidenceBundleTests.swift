@@ -37,6 +37,18 @@ struct EvidenceBundleTests {
         return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
     }
 
+    /// Found by the card-records fuzz target: `counted_unit_size` is not signed, and near 2^64 it
+    /// made the tally's 30 % check overflow and trap; now the bundle is refused as malformed.
+    @Test func aBundleCountingAgainstAnAbsurdUnitSizeIsMalformed() throws {
+        var bundle = try Self.bundle(cards: 2)
+        for size in [UInt64.max, UInt64.max / 3 + 1, 0] {
+            bundle.countedUnitSize = size
+            #expect(throws: CardError.malformed("a unit size is out of range (1 to 1000000000)")) {
+                try EvidenceBundle(json: bundle.json()).verify()
+            }
+        }
+    }
+
     @Test func aBundleVerifiesInCaucusAndInPython() throws {
         let bundle = try Self.bundle(cards: 7)
         let parsed = try EvidenceBundle(json: bundle.json())

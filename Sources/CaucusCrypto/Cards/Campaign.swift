@@ -5,6 +5,9 @@ public struct Campaign: Hashable, Sendable {
     /// Context tag of the organizer's signature.
     public static let context = SigningContext("caucus/campaign/v1")
     static let version: UInt8 = 1
+    /// The largest unit size a record may state: more than any employer's workforce, and small
+    /// enough that the tally's share arithmetic never passes 64 bits.
+    public static let maximumUnitSize: UInt64 = 1_000_000_000
 
     /// 16 random bytes naming the campaign.
     public let id: [UInt8]
@@ -36,7 +39,9 @@ public struct Campaign: Hashable, Sendable {
                                      ("unit description", unitDescription, 4096), ("card language", language, 16384)] {
             try CardFields.check(name, value, limit: limit)
         }
-        guard unitSize > 0 else { throw CardError.invalidField("the unit size must be at least 1") }
+        guard (1...maximumUnitSize).contains(unitSize) else {
+            throw CardError.invalidField("the unit size must be between 1 and \(maximumUnitSize)")
+        }
         let unsigned = Campaign(id: Random.bytes(16), union: union, employer: employer, unitDescription: unitDescription,
                                 unitSize: unitSize, language: language, cardKey: cardKey, organizer: organizer.publicKey,
                                 createdAt: createdAt, signature: Ed25519.Signature(unchecked: []))
@@ -98,5 +103,6 @@ public struct Campaign: Hashable, Sendable {
                   cardKey: try reader.key(), organizer: try reader.key(), createdAt: try reader.u64(),
                   signature: Ed25519.Signature(unchecked: try reader.read(64)))
         try reader.finish()
+        guard (1...Self.maximumUnitSize).contains(unitSize) else { throw CardError.malformed("unit size \(unitSize) is out of range") }
     }
 }

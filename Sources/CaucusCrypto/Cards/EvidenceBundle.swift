@@ -107,6 +107,10 @@ public struct EvidenceBundle: Codable, Equatable, Sendable {
               let cardKeyBytes = Hex.decode(record.cardKey), let cardKey = try? Ed25519.PublicKey(rawRepresentation: cardKeyBytes),
               let signatureBytes = Hex.decode(record.signature), let signature = try? Ed25519.Signature(rawRepresentation: signatureBytes)
         else { throw CardError.malformed("the campaign record's keys or signature are not valid hex or DIDs") }
+        let unitSizes = 1...Campaign.maximumUnitSize
+        guard unitSizes.contains(record.unitSize), unitSizes.contains(countedUnitSize) else {
+            throw CardError.malformed("a unit size is out of range (1 to \(Campaign.maximumUnitSize))")
+        }
         let campaign = Campaign(id: id, union: record.union, employer: record.employer, unitDescription: record.unitDescription,
                                 unitSize: record.unitSize, language: record.language, cardKey: cardKey,
                                 organizer: organizer.publicKey, createdAt: record.createdAtMs, signature: signature)

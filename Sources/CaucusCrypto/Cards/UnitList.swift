@@ -29,26 +29,29 @@ public struct UnitList: Sendable, Equatable {
     static func rows(_ text: String) throws(CardError) -> [[String]] {
         var rows: [[String]] = [], row: [String] = [], field = ""
         var quoted = false, afterQuote = false
-        var chars = Array(text)[...]
+        // Unicode scalars, not Characters: a quote or comma followed by a combining mark is still a
+        // quote or a comma (as Characters they would merge into one).
+        var chars = Array(text.unicodeScalars)[...]
         while let char = chars.popFirst() {
             if quoted {
                 if char == "\"" {
                     if chars.first == "\"" { field.append("\""); chars.removeFirst() } else { quoted = false; afterQuote = true }
                 } else {
-                    field.append(char)
+                    field.unicodeScalars.append(char)
                 }
                 continue
             }
             switch char {
             case "\"" where field.isEmpty && !afterQuote: quoted = true
             case ",": row.append(field); field = ""; afterQuote = false
-            case "\n", "\r\n", "\r":
+            case "\n", "\r":
+                if char == "\r", chars.first == "\n" { chars.removeFirst() }
                 row.append(field)
                 if row != [""] { rows.append(row) }
                 row = []; field = ""; afterQuote = false
             default:
                 guard !afterQuote else { throw CardError.malformed("unit list: text after a closing quote on line \(rows.count + 1)") }
-                field.append(char)
+                field.unicodeScalars.append(char)
             }
         }
         guard !quoted else { throw CardError.malformed("unit list: a quote is never closed") }

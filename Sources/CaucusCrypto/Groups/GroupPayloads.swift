@@ -87,7 +87,7 @@ public struct GroupEpochKey: Sendable {
 
 extension MembershipEntry {
     /// Size of an encoded entry.
-    static let encodedByteCount = 32 + 8 + 32 + 1 + 32 + 1 + 32 + 64
+    package static let encodedByteCount = 32 + 8 + 32 + 1 + 32 + 1 + 32 + 64
 
     /// `group id (32) ‖ u64 sequence ‖ previous (32) ‖ u8 action ‖ subject (32) ‖ u8 role ‖ author (32) ‖ signature (64)`.
     public func encoded() -> [UInt8] {

@@ -125,7 +125,7 @@ extension GroupSession {
     }
 
     /// `u32 length ‖ plaintext ‖ u8 count ‖ count × hash (32) ‖ signature (64)`, then padding.
-    static func parseContent(_ padded: [UInt8]) throws(GroupError) -> ([UInt8], [[UInt8]], Ed25519.Signature) {
+    package static func parseContent(_ padded: [UInt8]) throws(GroupError) -> ([UInt8], [[UInt8]], Ed25519.Signature) {
         let content: [UInt8]
         do { content = try Padding.unpad(padded, blockSize: paddingBlock) } catch { throw GroupError.malformed("bad padding") }
         var reader = ByteReader(content)

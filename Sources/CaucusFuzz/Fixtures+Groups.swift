@@ -1,0 +1,75 @@
+import CaucusCrypto
+
+/// A group founded by `Fixtures.founder` with `Fixtures.member` and `Fixtures.outsider` as members,
+/// the member's view of it, and messages the founder sent (made once per process).
+struct GroupFixture: Sendable {
+    static let shared = GroupFixture()
+
+    /// The founder's and the member's state after the welcome, before any message.
+    let founder: GroupSession, member: GroupSession
+    let welcome: GroupWelcome
+    /// A removal of the outsider made later by the founder, and the epoch key it sent.
+    let removal: MembershipEntry, epochKey: GroupEpochKey
+    /// Group messages from the founder, in order, and their plaintexts.
+    let messages: [[UInt8]], plaintexts: Set<[UInt8]>
+    /// Chains of several shapes, each entry encoded.
+    let chains: [[MembershipEntry]]
+
+    private init() {
+        let keys = Fixtures.self
+        var (founder, welcome) = try! GroupSession.found(
+            founder: keys.founder, members: [(keys.member.publicKey, .member), (keys.outsider.publicKey, .admin)])
+        self.welcome = welcome!
+        member = try! GroupSession(welcome: self.welcome, me: keys.member.publicKey, from: keys.founder.publicKey)
+        self.founder = founder
+        var sender = founder
+        let texts = ["", "strike vote friday", String(repeating: "long message ", count: 40)].map { Array($0.utf8) }
+        messages = texts.map { try! sender.encrypt($0, identity: keys.founder) }
+        plaintexts = Set(texts)
+        (removal, epochKey) = try! founder.remove(keys.outsider.publicKey, by: keys.founder)
+
+        var grown = MembershipChain(founder: keys.founder)
+        _ = try! grown.make(.add(keys.member.publicKey, .member), by: keys.founder)
+        _ = try! grown.make(.add(keys.outsider.publicKey, .member), by: keys.founder)
+        _ = try! grown.make(.setRole(keys.member.publicKey, .admin), by: keys.founder)
+        _ = try! grown.make(.remove(keys.outsider.publicKey), by: keys.member)
+        _ = try! grown.make(.setRole(keys.founder.publicKey, .member), by: keys.member)
+        chains = [self.welcome.entries, grown.entries, [grown.entries[0]]]
+    }
+
+    /// The private key of a fixture identity, to re-sign entries a mutation changed.
+    static func privateKey(of key: Ed25519.PublicKey) -> Ed25519.PrivateKey? {
+        [Fixtures.founder, Fixtures.member, Fixtures.outsider, Fixtures.organizer, Fixtures.cardKey]
+            .first { $0.publicKey == key }
+    }
+}
+
+/// A one-to-one session from the founder to the member, started with the member's prekeys.
+struct SessionFixture: Sendable {
+    static let shared = SessionFixture()
+
+    let signedPrekey: SignedPrekey, oneTimePrekey: OneTimePrekey
+    /// The member's session after the first start message.
+    let responder: Session
+    /// Start messages, then (after the member's reply) normal ones, from the founder.
+    let messages: [[UInt8]], plaintexts: Set<[UInt8]>
+
+    private init() {
+        let keys = Fixtures.self
+        signedPrekey = SignedPrekey(id: 7, identity: keys.member)
+        oneTimePrekey = OneTimePrekey(id: 42)
+        let bundle = PrekeyBundle(identity: keys.member.publicKey, signedPrekey: signedPrekey, oneTimePrekey: oneTimePrekey)
+        var initiator = try! Session.initiate(identity: keys.founder, bundle: bundle)
+        let texts = ["hello", "", "second start", "after the reply", String(repeating: "x", count: 300)].map { Array($0.utf8) }
+        var messages = [initiator.encrypt(texts[0]), initiator.encrypt(texts[1]), initiator.encrypt(texts[2])]
+        let signed = signedPrekey, oneTime = oneTimePrekey
+        var (responder, _) = try! Session.respond(
+            to: messages[0], identity: keys.member, signedPrekey: { $0 == signed.id ? signed : nil },
+            oneTimePrekey: { $0 == oneTime.id ? oneTime : nil })
+        self.responder = responder
+        _ = try! initiator.decrypt(responder.encrypt(Array("reply".utf8)))
+        messages += [initiator.encrypt(texts[3]), initiator.encrypt(texts[4])]
+        self.messages = messages
+        plaintexts = Set(texts)
+    }
+}

@@ -1,0 +1,100 @@
+import CaucusCrypto
+
+extension FuzzTargets {
+    /// `MembershipEntry(encoded:)`: any bytes decode or throw `GroupError`; a decoded entry
+    /// encodes back to the same bytes.
+    static let membershipEntry = FuzzTarget(
+        name: "membership-entry",
+        summary: "MembershipEntry(encoded:) on any bytes; decoded entries re-encode to the same bytes",
+        seeds: { GroupFixture.shared.chains.flatMap { $0.map { $0.encoded() } } },
+        check: { input throws(FuzzFailure) in
+            guard let entry = try? MembershipEntry(encoded: input) else { return }
+            try require(entry.encoded() == input, "a membership entry does not re-encode to its bytes")
+        })
+
+    /// A membership chain as a welcome carries it (encoded entries, one after another),
+    /// verified as received and again after the fixture admins re-sign each entry they appear to
+    /// author, so that hostile admins' changes reach the roster rules. A verified chain keeps its
+    /// entries, has an admin, and links its head to its last entry.
+    static let membershipChain = FuzzTarget(
+        name: "membership-chain",
+        summary: "MembershipChain.verify on decoded entries, as sent and re-signed by fixture admins",
+        seeds: { GroupFixture.shared.chains.map { $0.flatMap { $0.encoded() } } },
+        check: { input throws(FuzzFailure) in
+            let size = MembershipEntry.encodedByteCount
+            var entries: [MembershipEntry] = []
+            for start in stride(from: 0, to: input.count - size + 1, by: size) {
+                guard let entry = try? MembershipEntry(encoded: Array(input[start..<(start + size)])) else { return }
+                entries.append(entry)
+            }
+            try checkChain(entries)
+            try checkChain(entries.map { entry in
+                guard let key = GroupFixture.privateKey(of: entry.author) else { return entry }
+                return MembershipEntry(groupID: entry.groupID, sequence: entry.sequence, previous: entry.previous,
+                                       action: entry.action, author: entry.author, signature: key.signature(for: entry.statement))
+            })
+        })
+
+    private static func checkChain(_ entries: [MembershipEntry]) throws(FuzzFailure) {
+        guard let chain = try? MembershipChain.verify(entries) else { return }
+        try require(chain.entries == entries, "a verified chain does not hold the entries it was given")
+        try require(chain.roster.values.contains(.admin), "a verified chain leaves the group without an admin")
+        try require(chain.head == entries.last?.hash, "a verified chain's head is not its last entry's hash")
+        try require(Set(chain.leaves.keys) == Set(chain.roster.keys), "a verified chain's leaves and roster differ")
+    }
+
+    /// `GroupWelcome(serialized:)` and `GroupEpochKey(serialized:)`: any bytes decode or throw; a
+    /// decoded one re-serializes to the same bytes; a welcome is then joined (chain verified) and an
+    /// epoch key received by the member, which may throw but never crash.
+    static let groupWelcome = FuzzTarget(
+        name: "group-welcome",
+        summary: "GroupWelcome / GroupEpochKey decoding, round trip, then joining or receiving them",
+        seeds: {
+            let fixture = GroupFixture.shared
+            return [fixture.welcome].map { $0.serialized().withUnsafeBytes { Array($0) } }
+                + [fixture.epochKey.serialized().withUnsafeBytes { Array($0) }]
+        },
+        check: { input throws(FuzzFailure) in
+            let secure = SecureBytes(copying: input)
+            if let welcome = try? GroupWelcome(serialized: secure) {
+                try require(welcome.serialized().withUnsafeBytes { Array($0) } == input, "a welcome does not re-serialize to its bytes")
+                if let joined = try? GroupSession(welcome: welcome, me: Fixtures.member.publicKey, from: Fixtures.founder.publicKey) {
+                    try require(joined.chain.roster[Fixtures.member.publicKey] != nil, "joined a group whose chain does not list me")
+                }
+            }
+            if let key = try? GroupEpochKey(serialized: secure) {
+                try require(key.serialized().withUnsafeBytes { Array($0) } == input, "an epoch key does not re-serialize to its bytes")
+                var member = GroupFixture.shared.member
+                if (try? member.apply(GroupFixture.shared.removal)) != nil {
+                    try? member.receive(epochKey: key, from: Fixtures.founder.publicKey)
+                }
+            }
+        })
+
+    /// Group messages as the member receives them: hostile bytes throw `GroupError` and change
+    /// nothing; whatever decrypts is one of the founder's messages, from the founder, and cannot be
+    /// decrypted twice. The same bytes are parsed as the content inside a message's encryption (what
+    /// a hostile member controls).
+    static let groupMessage = FuzzTarget(
+        name: "group-message",
+        summary: "GroupSession.decrypt and the content parser on hostile bytes",
+        seeds: {
+            let fixture = GroupFixture.shared
+            return fixture.messages + [try! Padding.pad(Fixtures.bigEndian(UInt32(2)) + [104, 105, 1] + [UInt8](repeating: 9, count: 96),
+                                                        blockSize: GroupSession.paddingBlock)]
+        },
+        check: { input throws(FuzzFailure) in
+            let fixture = GroupFixture.shared
+            var member = fixture.member
+            if let message = try? member.decrypt(input) {
+                try require(fixture.plaintexts.contains(message.plaintext) && message.sender == Fixtures.founder.publicKey,
+                            "a group decrypted bytes nobody sent")
+                try require((try? member.decrypt(input)) == nil, "a group message decrypted twice")
+            }
+            if let parsed = try? GroupSession.parseContent(input),
+               let content = try? Padding.unpad(input, blockSize: GroupSession.paddingBlock) {
+                try require(content.count == 4 + parsed.0.count + 1 + 32 * parsed.1.count + 64,
+                            "group content parsed to fields that do not add up to its length")
+            }
+        })
+}
