@@ -251,6 +251,15 @@ struct UnitSizeTests {
             try CardTests.campaign(cardKey: Ed25519.PrivateKey(), unitSize: Campaign.maximumUnitSize + 1)
         }
     }
+
+    @Test func theThresholdsHoldForAnyUnitSizeATallyIsGiven() throws {
+        let campaign = try CardTests.campaign(cardKey: Ed25519.PrivateKey())
+        let card = try Card.sign(CardTests.fields("Rosa"), for: campaign, by: Ed25519.PrivateKey(), at: CardTests.now)
+        let huge = CardTally(campaign: campaign, items: [.success(.card(card))], now: CardTests.now, unitSize: .max)
+        #expect(!huge.reachesPetition && !huge.reachesMajority)
+        let one = CardTally(campaign: campaign, items: [.success(.card(card))], now: CardTests.now, unitSize: 1)
+        #expect(one.reachesPetition && one.reachesMajority)
+    }
 }
 
 @Suite("Cards: unit lists")

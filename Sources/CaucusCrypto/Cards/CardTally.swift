@@ -61,9 +61,9 @@ public struct CardTally: Sendable {
     /// Share of the unit with a valid card, 0...1.
     public var share: Double { unitSize == 0 ? 0 : Double(valid.count) / Double(unitSize) }
     /// At least 30% of the unit: enough for an election petition.
-    public var reachesPetition: Bool { UInt64(valid.count) * 10 >= unitSize * 3 }
+    public var reachesPetition: Bool { UInt128(valid.count) * 10 >= UInt128(unitSize) * 3 }  // no overflow for any unit size
     /// More than half of the unit: enough for a recognition demand.
-    public var reachesMajority: Bool { UInt64(valid.count) * 2 > unitSize }
+    public var reachesMajority: Bool { UInt128(valid.count) * 2 > UInt128(unitSize) }
 
     /// Tallies `items` (opened, or the reason they could not be) for `campaign` at time `now`
     /// (Unix ms); `unitSize` overrides the campaign's (for example from an imported unit list).
