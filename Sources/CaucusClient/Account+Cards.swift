@@ -248,11 +248,7 @@ extension Account {
         let sealed: [UInt8]
         do { sealed = try item.sealed(for: campaign) } catch { throw ClientError.invalidArgument("\(error)") }
         let itemID = Random.bytes(16)
-        guard let url = try relays().first else { throw ClientError.noRelay }
-        let client: RelayClient
-        do { client = try await RelayClient.connect(url: url, deviceKey: Ed25519.PrivateKey(), tls: tls, timeout: .seconds(10)) } catch {
-            throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
-        }
+        let client = try await dial(as: Ed25519.PrivateKey())
         do {
             _ = try await request(client, .postCard(WirePostCard.with {
                 $0.inboxKey = Data(campaign.cardKey.rawRepresentation)

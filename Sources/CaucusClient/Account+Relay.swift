@@ -26,14 +26,20 @@ extension Account {
         return try await attempt.value.get()
     }
 
-    private func connect() async throws(ClientError) -> RelayClient {
+    /// An authenticated connection to the first relay, under `key` (the identity, or a throwaway
+    /// one for card posts); nothing is set up on it.
+    func dial(as key: Ed25519.PrivateKey) async throws(ClientError) -> RelayClient {
         guard let url = try relays().first else { throw ClientError.noRelay }
-        let client: RelayClient
         do {
-            client = try await RelayClient.connect(url: url, deviceKey: identity, tls: tls, timeout: .seconds(10))
+            return try await RelayClient.connect(url: url, deviceKey: key, tls: tls, timeout: .seconds(10))
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
+    }
+
+    private func connect() async throws(ClientError) -> RelayClient {
+        let client = try await dial(as: identity)
+        let url = client.address
         if let old = connection { await old.close() }
         connection = client
         handled = 0

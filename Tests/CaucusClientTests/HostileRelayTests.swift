@@ -9,21 +9,16 @@ import Testing
 /// What a user is told when the relay drops messages, and that the client works over wss://.
 @Suite("Client: hostile relay and transport", .timeLimit(.minutes(5)))
 struct HostileRelayTests {
-    /// Deletes, as a hostile relay would, the delivery of the `index`-th waiting message for `worker`.
+    /// Has the hostile relay drop the `index`-th message waiting for `worker` when it next serves it.
     static func drop(_ index: Int, for worker: Worker, on relay: TestRelay) async throws {
         let key = try await worker.run { $0.did.publicKey }
-        let queue = try DatabaseQueue(path: relay.databasePath)
-        try await queue.write { db in
-            let device = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE key = ?", arguments: [Data(key.rawRepresentation)])
-            let seqs = try Int64.fetchAll(db, sql: "SELECT seq FROM deliveries WHERE device = ? ORDER BY seq", arguments: [device])
-            try #require(seqs.count > index, "only \(seqs.count) deliveries wait")
-            try db.execute(sql: "DELETE FROM deliveries WHERE seq = ?", arguments: [seqs[index]])
-        }
-        try queue.close()
+        let waiting = try await relay.store.pendingDeliveries(recipient: Data(key.rawRepresentation), afterSequence: 0, limit: 1_000)
+        try #require(waiting.count > index, "only \(waiting.count) deliveries wait")
+        try #require(relay.hostile).attack { $0.drop = [waiting[index].messageID] }
     }
 
     @Test func droppedMessagesAreReported() async throws {
-        let relay = try await TestRelay.start()
+        let relay = try await TestRelay.start(hostile: true)
         let directory = try TempDirectory()
         defer { directory.remove() }
         let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
