@@ -264,10 +264,18 @@ extension RelayServer {
             line.append(chunk)
         }
         let text = String(decoding: line, as: UTF8.self)
-        guard let range = text.range(of: "(port "), let end = text[range.upperBound...].firstIndex(of: ")"),
-              let port = Int(text[range.upperBound..<end])
-        else { throw ListeningLineError(text: "unexpected first line from caucus-relay: \(text)") }
+        guard let port = listeningPort(inLine: text) else {
+            throw ListeningLineError(text: "unexpected first line from caucus-relay: \(text)")
+        }
         return port
+    }
+
+    /// The port a `listeningLine` names, or nil when `line` is not one.
+    public static func listeningPort(inLine line: String) -> Int? {
+        guard line.hasPrefix("caucus-relay listening on "), let range = line.range(of: "(port "),
+              let end = line[range.upperBound...].firstIndex(of: ")")
+        else { return nil }
+        return Int(line[range.upperBound..<end])
     }
 
     public struct ListeningLineError: Error, CustomStringConvertible {

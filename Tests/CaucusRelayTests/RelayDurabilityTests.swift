@@ -2,55 +2,10 @@ import CaucusCrypto
 import CaucusProtocol
 import CaucusRelay
 import CaucusRelayClient
+import CaucusTestSupport
 import Foundation
 import Synchronization
 import Testing
-
-/// The `caucus-relay` executable as operators run it, in its own process.
-final class RelayProcess: Sendable {
-    let process: Process
-    let port: Int
-    var url: String { "ws://127.0.0.1:\(port)" }
-
-    /// The built executable next to the test bundle (`swift build` builds both).
-    static var executable: String {
-        if let path = ProcessInfo.processInfo.environment["CAUCUS_RELAY_BIN"] { return path }
-        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        return me.deletingLastPathComponent().appendingPathComponent("caucus-relay").path
-    }
-
-    static func start(dataDirectory: String, extra: [String] = []) throws -> RelayProcess {
-        let executable = Self.executable
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw RelayClientError.connectionClosed("caucus-relay is not built at \(executable); run swift build first")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDirectory,
-                             "--rate-limit", "100000", "--rate-burst", "100000", "--log-level", "warning"] + extra
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let port = try RelayServer.readListeningPort(from: output.fileHandleForReading)
-        return RelayProcess(process: process, port: port)
-    }
-
-    private init(process: Process, port: Int) {
-        self.process = process
-        self.port = port
-    }
-
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func terminate() -> Int32 {
-        process.terminate()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
 
 /// Ids collected by concurrent tasks.
 final class IDSet: Sendable {
@@ -60,6 +15,13 @@ final class IDSet: Sendable {
     var all: Set<Data> { ids.withLock { $0 } }
 }
 
+/// The first error any of several concurrent tasks met.
+final class FirstFailure: Sendable {
+    private let first = Mutex<String?>(nil)
+    func record(_ error: any Error) { first.withLock { $0 = $0 ?? "\(error)" } }
+    var text: String? { first.withLock { $0 } }
+}
+
 @Suite("Relay: durability across SIGKILL", .serialized, .timeLimit(.minutes(2)))
 struct RelayDurabilityTests {
     @Test("Every message acknowledged to a sender before SIGKILL is delivered exactly once after restart")
@@ -67,10 +29,11 @@ struct RelayDurabilityTests {
         let directory = try TempDirectory()
         defer { directory.remove() }
         let bob = Device()
-        var relay = try RelayProcess.start(dataDirectory: directory.path)
+        var relay = try await RelayProcess.start(dataDirectory: directory.path)
 
-        // Four senders push messages as fast as the relay acknowledges them.
+        // Four senders push messages as fast as the relay acknowledges them, until the kill.
         let acknowledged = IDSet()
+        let firstFailure = FirstFailure()
         let url = relay.url
         let senders = try await withThrowingTaskGroup(of: RelayClient.self, returning: [RelayClient].self) { group in
             for _ in 0..<4 { group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key) } }
@@ -87,6 +50,7 @@ struct RelayDurabilityTests {
                                     try await sender.send(Data(repeating: 0xAB, count: 1024), to: [bob.id], id: id)
                                     acknowledged.insert(id)
                                 } catch {
+                                    firstFailure.record(error)
                                     return
                                 }
                             }
@@ -95,7 +59,15 @@ struct RelayDurabilityTests {
                 }
             }
         }
-        while acknowledged.count < 500 { try await Task.sleep(for: .milliseconds(20)) }
+        while acknowledged.count < 500 {
+            // A send that fails before the kill stops its loop; say why rather than wait for the time limit.
+            if let failure = firstFailure.text {
+                load.cancel()
+                Issue.record("a send failed before the relay was killed, after \(acknowledged.count) acknowledgements: \(failure)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         relay.kill()
         await load.value
         for sender in senders { await sender.close() }
@@ -103,7 +75,7 @@ struct RelayDurabilityTests {
         #expect(sent.count >= 500)
 
         // Restart on the same file: the recipient gets each acknowledged message exactly once.
-        relay = try RelayProcess.start(dataDirectory: directory.path)
+        relay = try await RelayProcess.start(dataDirectory: directory.path)
         var b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key)
         let firstHalf = try await b.deliveries(sent.count / 2)
         let ackedIDs = firstHalf.map(\.messageID)
@@ -113,7 +85,7 @@ struct RelayDurabilityTests {
         // Kill again after those acknowledgements; they must hold too.
         relay.kill()
         await b.close()
-        relay = try RelayProcess.start(dataDirectory: directory.path)
+        relay = try await RelayProcess.start(dataDirectory: directory.path)
         b = try await RelayClient.open(url: relay.url)
         try await b.hello()
         // Everything still pending arrives: the acknowledged ones not yet acked by Bob, plus any
@@ -127,6 +99,27 @@ struct RelayDurabilityTests {
         // Only messages that some sender got as far as sending can appear, none acked earlier twice.
         #expect(Set(rest.map(\.messageID)).isDisjoint(with: Set(ackedIDs)))
         await b.close()
-        #expect(relay.terminate() == 0)
+        #expect(try await relay.terminate() == 0)
+    }
+
+    @Test("A relay process a test started is killed when the test lets go of it, and holds none of the test's files")
+    func relayProcessDoesNotOutliveItsTest() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        // A descriptor of the test process's own, not marked close-on-exec, as a runner's pipe may be.
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { ends.forEach { close($0) } }
+        var pid: pid_t = 0
+        do {
+            let relay = try await RelayProcess.start(dataDirectory: directory.path)
+            pid = relay.child.pid
+            let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+            let targets = descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+            let ours = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(ends[1])")
+            #expect(!targets.contains(ours), "the relay inherited the test's pipe")
+        }
+        #expect(pid > 0)
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "caucus-relay \(pid) outlived the RelayProcess that started it")
     }
 }

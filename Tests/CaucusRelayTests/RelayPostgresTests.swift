@@ -18,19 +18,12 @@ private func testDatabase() async throws -> TestDatabase? {
     return try await TestPostgres.database()
 }
 
-/// Runs blocking work (starting, waiting for and reading processes) on a Dispatch thread: on two
-/// cores the cooperative pool has two threads, and tests blocking them would stall every other
-/// test running in parallel, the relays' clients included.
-private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
-}
-
 /// Stops the instances still running (SIGTERM) and returns their exit statuses.
 @discardableResult
 private func stopInstances(_ instances: [RelayProcess]) async throws -> [Int32] {
-    try await offPool { instances.filter(\.process.isRunning).map { $0.terminate() } }
+    var statuses: [Int32] = []
+    for instance in instances where instance.isRunning { statuses.append(try await instance.terminate()) }
+    return statuses
 }
 
 /// `caucus-relay` processes on one database. The catch-up runs every `catchUp` seconds: tests of
@@ -38,31 +31,16 @@ private func stopInstances(_ instances: [RelayProcess]) async throws -> [Int32] 
 private func startInstances(_ database: TestDatabase, count: Int = 2, catchUp: Double = 600,
                             directory: TempDirectory) async throws -> [RelayProcess] {
     let arguments = ["--store", database.urlText, "--store-connections", "6", "--delivery-catch-up-seconds", "\(catchUp)"]
-    return try await offPool {
-        try (0..<count).map { _ in try RelayProcess.start(dataDirectory: directory.path, extra: arguments) }
-    }
+    var instances: [RelayProcess] = []
+    for _ in 0..<count { instances.append(try await RelayProcess.start(dataDirectory: directory.path, extra: arguments)) }
+    return instances
 }
 
 /// Runs `caucus-relay` with `arguments` to its end (at most `timeout`); returns its exit status and stderr.
 private func runRelay(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: RelayProcess.executable)
-    process.arguments = ["--host", "127.0.0.1", "--port", "0"] + arguments
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let watchdog = Task {
-        try await Task.sleep(for: timeout)
-        process.terminate()
-    }
-    let text = try await offPool {
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text
-    }
-    watchdog.cancel()
-    return (process.terminationStatus, text)
+    let outcome = try await ChildProcess.run(RelayProcess.executable, ["--host", "127.0.0.1", "--port", "0"] + arguments,
+                                             environment: ProcessInfo.processInfo.environment, within: timeout)
+    return (outcome.status, outcome.stderr)
 }
 
 /// Tells load loops to stop.
@@ -81,7 +59,7 @@ struct RelayPostgresTests {
         let instances = try await startInstances(database, directory: directory)
         defer {
             // After a failure: the end of the test stops them and checks how.
-            for instance in instances where instance.process.isRunning { instance.kill() }
+            for instance in instances where instance.isRunning { instance.kill() }
             directory.remove()
         }
         let (a, b) = (instances[0], instances[1])
@@ -121,7 +99,7 @@ struct RelayPostgresTests {
         let instances = try await startInstances(database, directory: directory)
         defer {
             // After a failure: the end of the test stops them and checks how.
-            for instance in instances where instance.process.isRunning { instance.kill() }
+            for instance in instances where instance.isRunning { instance.kill() }
             directory.remove()
         }
         let owner = Device()
@@ -166,7 +144,7 @@ struct RelayPostgresTests {
         var instances = try await startInstances(database, catchUp: 1, directory: directory)
         defer {
             // After a failure: the end of the test stops them and checks how.
-            for instance in instances where instance.process.isRunning { instance.kill() }
+            for instance in instances where instance.isRunning { instance.kill() }
             directory.remove()
         }
         let (a, b) = (instances[0], instances[1])
@@ -199,7 +177,7 @@ struct RelayPostgresTests {
             }
         }
         while acknowledged.count < 400 { try await Task.sleep(for: .milliseconds(20)) }
-        try await offPool { a.kill() }
+        a.kill()
         try await Task.sleep(for: .milliseconds(300))
         stop.set()
         await load.value
