@@ -83,7 +83,7 @@ public struct TestDatabase: Sendable {
     }
 
     /// Opens a store on it (few connections: many tests share the server).
-    public func open(limits: StoreLimits = StoreLimits(), connectTimeout: Duration = .seconds(10)) async throws -> PostgresRelayStore {
+    public func open(limits: StoreLimits = StoreLimits(), connectTimeout: Duration = .seconds(60)) async throws -> PostgresRelayStore {
         try await PostgresRelayStore.open(url: url, limits: limits, maxConnections: 6, connectTimeout: connectTimeout,
                                           logger: TestPostgres.logger)
     }

@@ -284,8 +284,8 @@ final class CapturedLog: LogHandler, @unchecked Sendable {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        guard message.description == "authenticated", let device = metadata?["device"] else { return }
+    func log(event: LogEvent) {
+        guard event.message.description == "authenticated", let device = event.metadata?["device"] else { return }
         lock.withLock { tags.append(device.description) }
     }
 

@@ -91,7 +91,7 @@ struct HostileRelayTests {
         let directory = try TempDirectory()
         defer { directory.remove() }
         let (relay, trusting) = try await TestRelay.startTLS(in: directory)
-        let homes = try ["rosa", "tomasz"].map { ClientHome(explicit: directory.file($0)) }
+        let homes = ["rosa", "tomasz"].map { ClientHome(explicit: directory.file($0)) }
         let rosa = try Account.create(home: homes[0], passphrase: Worker.passphrase, displayName: "Rosa", parameters: .interactive, tls: trusting)
         let tomasz = try Account.create(home: homes[1], passphrase: Worker.passphrase, displayName: "Tomasz", parameters: .interactive, tls: trusting)
         try await rosa.addRelay(relay.url)

@@ -36,7 +36,7 @@ struct RelayDurabilityTests {
         let firstFailure = FirstFailure()
         let url = relay.url
         let senders = try await withThrowingTaskGroup(of: RelayClient.self, returning: [RelayClient].self) { group in
-            for _ in 0..<4 { group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key) } }
+            for _ in 0..<4 { group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key, timeout: processConnectTimeout) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         let load = Task {
@@ -76,7 +76,7 @@ struct RelayDurabilityTests {
 
         // Restart on the same file: the recipient gets each acknowledged message exactly once.
         relay = try await RelayProcess.start(dataDirectory: directory.path)
-        var b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key)
+        var b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key, timeout: processConnectTimeout)
         let firstHalf = try await b.deliveries(sent.count / 2)
         let ackedIDs = firstHalf.map(\.messageID)
         for start in stride(from: 0, to: ackedIDs.count, by: 1000) {
@@ -86,7 +86,7 @@ struct RelayDurabilityTests {
         relay.kill()
         await b.close()
         relay = try await RelayProcess.start(dataDirectory: directory.path)
-        b = try await RelayClient.open(url: relay.url)
+        b = try await RelayClient.open(url: relay.url, timeout: processConnectTimeout)
         try await b.hello()
         // Everything still pending arrives: the acknowledged ones not yet acked by Bob, plus any
         // whose commit landed just before the kill but whose reply never reached the sender.

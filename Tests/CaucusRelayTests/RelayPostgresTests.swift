@@ -30,7 +30,8 @@ private func stopInstances(_ instances: [RelayProcess]) async throws -> [Int32] 
 /// the LISTEN/NOTIFY path set it far beyond their timeouts, so only a notice can deliver in time.
 private func startInstances(_ database: TestDatabase, count: Int = 2, catchUp: Double = 600,
                             directory: TempDirectory) async throws -> [RelayProcess] {
-    let arguments = ["--store", database.urlText, "--store-connections", "6", "--delivery-catch-up-seconds", "\(catchUp)"]
+    let arguments = ["--store", database.urlText, "--store-connections", "6", "--delivery-catch-up-seconds", "\(catchUp)",
+                     "--store-connect-timeout", "60"]
     var instances: [RelayProcess] = []
     for _ in 0..<count { instances.append(try await RelayProcess.start(dataDirectory: directory.path, extra: arguments)) }
     return instances
@@ -64,10 +65,10 @@ struct RelayPostgresTests {
         }
         let (a, b) = (instances[0], instances[1])
         let alice = Device(), bob = Device(), carol = Device(), dave = Device()
-        let onA = try await RelayClient.connect(url: a.url, deviceKey: alice.key)
-        let carolOnA = try await RelayClient.connect(url: a.url, deviceKey: carol.key)
-        let onB = try await RelayClient.connect(url: b.url, deviceKey: bob.key)
-        let daveOnB = try await RelayClient.connect(url: b.url, deviceKey: dave.key)
+        let onA = try await RelayClient.connect(url: a.url, deviceKey: alice.key, timeout: processConnectTimeout)
+        let carolOnA = try await RelayClient.connect(url: a.url, deviceKey: carol.key, timeout: processConnectTimeout)
+        let onB = try await RelayClient.connect(url: b.url, deviceKey: bob.key, timeout: processConnectTimeout)
+        let daveOnB = try await RelayClient.connect(url: b.url, deviceKey: dave.key, timeout: processConnectTimeout)
 
         try await onA.send(Data("to bob".utf8), to: [bob.id])
         #expect(try await onB.deliveries(1, timeout: .seconds(10)).map(\.payload) == [Data("to bob".utf8)])
@@ -103,7 +104,7 @@ struct RelayPostgresTests {
             directory.remove()
         }
         let owner = Device()
-        let o = try await RelayClient.connect(url: instances[0].url, deviceKey: owner.key)
+        let o = try await RelayClient.connect(url: instances[0].url, deviceKey: owner.key, timeout: processConnectTimeout)
         let reply = try await o.request(.publishPrekeys(WirePublishPrekeys.with {
             $0.signedPrekey = Data(Random.bytes(100))
             $0.oneTimePrekeys = (1...40).map { i in WireOneTimePrekey.with { $0.id = UInt32(i); $0.publicKey = Data(Random.bytes(32)) } }
@@ -112,7 +113,7 @@ struct RelayPostgresTests {
         let fetchers = try await withThrowingTaskGroup(of: RelayClient.self, returning: [RelayClient].self) { group in
             for index in 0..<10 {
                 let url = instances[index % 2].url
-                group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key) }
+                group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key, timeout: processConnectTimeout) }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -149,11 +150,11 @@ struct RelayPostgresTests {
         }
         let (a, b) = (instances[0], instances[1])
         let bob = Device()
-        let receiver = try await RelayClient.connect(url: b.url, deviceKey: bob.key)
+        let receiver = try await RelayClient.connect(url: b.url, deviceKey: bob.key, timeout: processConnectTimeout)
         let acknowledged = IDSet()
         // Three senders on A (to be killed) and one on B push 1 KiB messages to Bob on B.
         let senders = try await withThrowingTaskGroup(of: RelayClient.self, returning: [RelayClient].self) { group in
-            for url in [a.url, a.url, a.url, b.url] { group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key) } }
+            for url in [a.url, a.url, a.url, b.url] { group.addTask { try await RelayClient.connect(url: url, deviceKey: Device().key, timeout: processConnectTimeout) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         let stop = StopFlag()
@@ -198,7 +199,7 @@ struct RelayPostgresTests {
 
         // A restarted on the same database holds the same mailbox.
         instances[0] = try await startInstances(database, count: 1, directory: directory)[0]
-        let again = try await RelayClient.open(url: instances[0].url)
+        let again = try await RelayClient.open(url: instances[0].url, timeout: processConnectTimeout)
         try await again.hello()
         let pending = try await again.authenticate(deviceKey: bob.key).pendingMessages
         #expect(Int(pending) == Set(received).count)
@@ -311,7 +312,7 @@ struct RelayPostgresBadInputTests {
         let running = try await RelayServer(relay: relay, logger: logger).start()
         let url = relay.publicAddresses.first!
         let alice = Device(), bob = Device()
-        let sender = try await RelayClient.connect(url: url, deviceKey: alice.key)
+        let sender = try await RelayClient.connect(url: url, deviceKey: alice.key, timeout: processConnectTimeout)
         var sent: [Data] = []
         for _ in 0..<10 {
             let id = newMessageID()
@@ -336,7 +337,7 @@ struct RelayPostgresBadInputTests {
         }
         #expect(accepted)
         sent.append(during)
-        let receiver = try await RelayClient.connect(url: url, deviceKey: bob.key)
+        let receiver = try await RelayClient.connect(url: url, deviceKey: bob.key, timeout: processConnectTimeout)
         let got = try await receiver.deliveries(sent.count).map(\.messageID)
         #expect(got == sent)
         await sender.close()

@@ -13,6 +13,11 @@ struct Device {
     var id: Data { Data(key.publicKey.rawRepresentation) }
 }
 
+/// How long tests wait to connect to a relay in another process. Generous: on a busy two-core
+/// machine a debug relay, its database and the test process share the CPU with every other suite,
+/// and only a connection that never comes should fail a test.
+let processConnectTimeout: Duration = .seconds(60)
+
 func newMessageID() -> Data { Data(Random.bytes(RelayProtocol.messageIDLength)) }
 
 extension RelayClient {
