@@ -33,6 +33,10 @@ struct SoakReport: Codable {
     var reconnects = 0
     /// Relay resident memory samples, KiB: one list per life of the process.
     var relayRSS: [[Int]] = []
+    /// The client whose disk filled up during the run; nil when it did not run.
+    var fullDisk: FullDiskReport?
+    /// Why the full-disk client did not run, when it did not.
+    var fullDiskSkipped: String?
 }
 
 /// Counts what was sent and what arrived.
@@ -177,12 +181,13 @@ final class SoakClient: Sendable {
 }
 
 /// The relay daemon as a child process on a fixed port, so that it can be killed and restarted.
-final class RelayProcess: @unchecked Sendable {
+final class RelayProcess: Sendable {
     let binary: String
     let dataDirectory: String
     let port: Int
-    private(set) var pid: pid_t = 0
     let logPath: String
+    /// The running process, 0 when there is none (a signal handler may kill it from another thread).
+    private let running = Mutex<pid_t>(0)
 
     init(binary: String, dataDirectory: String, port: Int) {
         self.binary = binary
@@ -205,8 +210,10 @@ final class RelayProcess: @unchecked Sendable {
                          "--rate-limit", "100000", "--rate-burst", "100000", "--max-connections", "100000", "--log-level", "warning"]
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
         let status = posix_spawn(&pid, binary, &actions, nil, &argv, environ)
         guard status == 0 else { throw SoakError("cannot start \(binary): \(String(cString: strerror(status)))") }
+        running.withLock { $0 = pid }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
         while clock.now < deadline {
@@ -218,25 +225,27 @@ final class RelayProcess: @unchecked Sendable {
 
     /// SIGKILL, and reap it.
     func kill() {
-        guard pid > 0 else { return }
-        Glibc.kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        pid = 0
+        _ = end(with: SIGKILL)
     }
 
     /// SIGTERM, and wait for a clean exit; returns the exit status.
     func stop() -> Int32 {
+        end(with: SIGTERM)
+    }
+
+    /// Sends `signal` to the running process and reaps it; returns its exit status (0 when none ran).
+    private func end(with signal: Int32) -> Int32 {
+        let pid = running.withLock { pid in defer { pid = 0 }; return pid }
         guard pid > 0 else { return 0 }
-        Glibc.kill(pid, SIGTERM)
+        Glibc.kill(pid, signal)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        pid = 0
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// Resident memory in KiB, from /proc.
     var residentKiB: Int? {
+        let pid = running.withLock { $0 }
         guard pid > 0, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         return status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.flatMap { Int($0.filter(\.isNumber)) }
     }
@@ -274,6 +283,9 @@ final class RelayProcess: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// Progress lines go to stderr, so that stdout holds only the report.
+func progress(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
 struct SoakError: Error, CustomStringConvertible {
     let description: String
