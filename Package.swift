@@ -167,6 +167,7 @@ let package = Package(
                 "CaucusRelayClient",
                 "CaucusProtocol",
                 "CaucusCrypto",
+                "CaucusTestSupport",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
