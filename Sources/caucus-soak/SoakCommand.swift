@@ -162,7 +162,10 @@ struct Soak: AsyncParsableCommand {
             }
         }
         if report.lost > 0 || report.corrupted > 0 || report.redeliveredAfterConfirmedAck > 0 || status != 0 { throw ExitCode(1) }
-        if report.fullDisk?.failure(killed: report.kills > 0) != nil { throw ExitCode(1) }
+        if let failure = report.fullDisk?.failure(killed: report.kills > 0) {
+            if json { progress("full-disk client FAILED: \(failure)") }
+            throw ExitCode(1)
+        }
     }
 
     /// Mounts the receiver's small disk and makes the full-disk client; where mounting is refused
