@@ -167,6 +167,7 @@ let package = Package(
                 "CaucusRelayClient",
                 "CaucusProtocol",
                 "CaucusCrypto",
+                "CaucusTestSupport",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -174,18 +175,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Load and faults against a real caucus-relay process (scripts/soak).
+        // Load and faults against a real caucus-relay process (scripts/soak), with one real client
+        // whose disk fills up (a tmpfs from CaucusTestSupport, which holds no test framework).
         .executableTarget(
             name: "caucus-soak",
             dependencies: [
+                "CaucusClient",
                 "CaucusCrypto",
                 "CaucusProtocol",
                 "CaucusRelayClient",
+                "CaucusTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // Test helpers shared by several test targets: temporary directories, a relay on loopback.
+        // Helpers shared by test targets and the soak: temporary directories, a relay on loopback, a
+        // disk that fills up. No test framework: executables may depend on it.
         .target(
             name: "CaucusTestSupport",
             dependencies: [

@@ -80,7 +80,7 @@ public final class TestRelay: Sendable {
         let server = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-        let port = try TestCertificate.freePort()
+        let port = try freeLoopbackPort()
         let relay = try await start(tls: server) {
             $0.port = port
             $0.publicAddresses = ["wss://localhost:\(port)"]

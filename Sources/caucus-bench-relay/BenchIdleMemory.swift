@@ -4,6 +4,7 @@
 import CaucusCrypto
 import CaucusRelay
 import CaucusRelayClient
+import CaucusTestSupport
 import Foundation
 
 struct IdleMemoryResult: Codable, Sendable {

@@ -27,17 +27,6 @@ func progress(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// A process's resident set size in KiB (VmRSS of /proc/PID/status, this process by default);
-/// nil where there is none.
-func residentKiB(process: String = "self") -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return nil }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
-        return Int(digits)
-    }
-    return nil
-}
-
 /// Hands the allocator's free pages back to the system (glibc `malloc_trim(0)`, looked up at run
 /// time: the Glibc module does not export it), so that memory freed by earlier work and reused
 /// by new allocations shows up in VmRSS again. Returns whether it ran.

@@ -3,6 +3,7 @@
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
+import CaucusTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -33,6 +34,10 @@ struct SoakReport: Codable {
     var reconnects = 0
     /// Relay resident memory samples, KiB: one list per life of the process.
     var relayRSS: [[Int]] = []
+    /// The client whose disk filled up during the run; nil when it did not run.
+    var fullDisk: FullDiskReport?
+    /// Why the full-disk client did not run, when it did not.
+    var fullDiskSkipped: String?
 }
 
 /// Counts what was sent and what arrived.
@@ -177,12 +182,13 @@ final class SoakClient: Sendable {
 }
 
 /// The relay daemon as a child process on a fixed port, so that it can be killed and restarted.
-final class RelayProcess: @unchecked Sendable {
+final class RelayProcess: Sendable {
     let binary: String
     let dataDirectory: String
     let port: Int
-    private(set) var pid: pid_t = 0
     let logPath: String
+    /// The running process, 0 when there is none (a signal handler may kill it from another thread).
+    private let running = Mutex<pid_t>(0)
 
     init(binary: String, dataDirectory: String, port: Int) {
         self.binary = binary
@@ -205,8 +211,10 @@ final class RelayProcess: @unchecked Sendable {
                          "--rate-limit", "100000", "--rate-burst", "100000", "--max-connections", "100000", "--log-level", "warning"]
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
         let status = posix_spawn(&pid, binary, &actions, nil, &argv, environ)
         guard status == 0 else { throw SoakError("cannot start \(binary): \(String(cString: strerror(status)))") }
+        running.withLock { $0 = pid }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
         while clock.now < deadline {
@@ -218,27 +226,28 @@ final class RelayProcess: @unchecked Sendable {
 
     /// SIGKILL, and reap it.
     func kill() {
-        guard pid > 0 else { return }
-        Glibc.kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        pid = 0
+        _ = end(with: SIGKILL)
     }
 
     /// SIGTERM, and wait for a clean exit; returns the exit status.
     func stop() -> Int32 {
+        end(with: SIGTERM)
+    }
+
+    /// Sends `signal` to the running process and reaps it; returns its exit status (0 when none ran).
+    private func end(with signal: Int32) -> Int32 {
+        let pid = running.withLock { pid in defer { pid = 0 }; return pid }
         guard pid > 0 else { return 0 }
-        Glibc.kill(pid, SIGTERM)
+        Glibc.kill(pid, signal)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        pid = 0
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// Resident memory in KiB, from /proc.
     var residentKiB: Int? {
-        guard pid > 0, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        return status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.flatMap { Int($0.filter(\.isNumber)) }
+        let pid = running.withLock { $0 }
+        return pid > 0 ? CaucusTestSupport.residentKiB(process: "\(pid)") : nil
     }
 
     static func canConnect(port: Int) -> Bool {
@@ -253,27 +262,10 @@ final class RelayProcess: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
     }
-
-    /// A port nothing listens on now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SoakError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw SoakError("bind: \(String(cString: strerror(errno)))") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
+
+/// Progress lines go to stderr, so that stdout holds only the report.
+func progress(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
 struct SoakError: Error, CustomStringConvertible {
     let description: String

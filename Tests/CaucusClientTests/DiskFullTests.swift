@@ -3,9 +3,6 @@ import CaucusCrypto
 import Foundation
 import GRDB
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A worker whose disk fills up: nothing the relay holds for them is lost, nothing is shown twice,
 /// and they are told why. The disk is a real tmpfs of 4 MiB mounted for the test (needs root, as
@@ -54,11 +51,7 @@ struct DiskFullTests {
     }
 }
 
-/// A tmpfs of a fixed size, and a file that fills it.
-struct SmallDisk {
-    let path: String
-    var filler: String { (path as NSString).appendingPathComponent("filler") }
-
+extension SmallDisk {
     /// Whether this process may mount one (root). Under CI=true a machine that cannot fails the run.
     static let canMount: Bool = {
         let probe = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-mount-probe-\(UUID().uuidString)").path
@@ -73,26 +66,4 @@ struct SmallDisk {
         disk.unmount()
         return true
     }()
-
-    init(at path: String, bytes: Int) throws {
-        self.path = path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        guard Glibc.mount("tmpfs", path, "tmpfs", 0, "size=\(bytes),mode=0700") == 0 else {
-            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EPERM)
-        }
-    }
-
-    /// Writes a file until the disk has no space left.
-    func fill() throws {
-        let fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        let chunk = [UInt8](repeating: 0xA5, count: 4_096)
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-        try #require(errno == ENOSPC, "filling stopped for another reason: \(String(cString: strerror(errno)))")
-    }
-
-    func emptyFiller() { unlink(filler) }
-
-    func unmount() { umount2(path, Int32(MNT_DETACH)) }
 }
