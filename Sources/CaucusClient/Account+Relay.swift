@@ -16,7 +16,11 @@ extension Account {
     /// that arrive while a connection is being made wait for that one.
     @discardableResult
     func connected() async throws(ClientError) -> RelayClient {
-        if let connection, connection.isOpen { return connection }
+        if let connection, connection.isOpen {
+            guard unstored > 0 else { return connection }
+            // What this connection could not store comes again only on a new one.
+            await connection.close()
+        }
         if let connecting { return try await connecting.value.get() }
         let attempt = Task { () async -> Result<RelayClient, ClientError> in
             do throws(ClientError) { return .success(try await self.connect()) } catch { return .failure(error) }
@@ -43,6 +47,8 @@ extension Account {
         if let old = connection { await old.close() }
         connection = client
         handled = 0
+        unstored = 0
+        unstoredSince = nil
         pushTask?.cancel()
         pushTask = Task { [weak self] in
             for await push in client.pushes {
@@ -125,7 +131,12 @@ extension Account {
             do {
                 try receive(delivery)
             } catch {
-                note("could not store a message from the relay: \(error)")
+                // Not acknowledged: the relay keeps it and pushes it again on the next connection.
+                if unstored == 0 {
+                    unstoredSince = .now
+                    note("could not store a message from the relay (it keeps it and will send it again): \(error)")
+                }
+                unstored += 1
                 return
             }
             // Stored: if the acknowledgement is lost, the redelivery is recognised and dropped.
@@ -233,9 +244,15 @@ extension Account {
                 observer?(.connection("connected to \(client.address)"))
                 delay = 1.0
                 while client.isOpen, !Task.isCancelled {
+                    if let since = unstoredSince, ContinuousClock.now - since >= retryUnstoredAfter, connection === client {
+                        observer?(.connection("\(unstored) message(s) could not be stored; reconnecting to receive them again"))
+                        await client.close()
+                        break
+                    }
                     try? await Task.sleep(for: .milliseconds(200))
                 }
                 if Task.isCancelled { return }
+                if unstored > 0, connection === client { continue }
                 observer?(.connection("lost the relay: \(client.closeReason ?? "closed")"))
             } catch {
                 observer?(.connection("\(error.description); retrying in \(Int(delay)) s"))

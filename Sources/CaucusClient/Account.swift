@@ -24,6 +24,14 @@ public actor Account {
     var connecting: Task<Result<RelayClient, ClientError>, Never>?
     var pushTask: Task<Void, Never>?
     var handled = 0
+    /// Deliveries this connection pushed that could not be stored (so were not acknowledged), and
+    /// when the first of them came. The relay pushes them again only on a new connection.
+    var unstored = 0
+    var unstoredSince: ContinuousClock.Instant?
+    /// How long a connection that could not store a delivery stays up before it is replaced, so
+    /// that the relay pushes what it holds again (`stayConnected`).
+    var retryUnstoredAfter: Duration = .seconds(10)
+    func setRetryUnstoredAfter(_ wait: Duration) { retryUnstoredAfter = wait }
     var flushing = false
     var receiving = 0
     /// Problems met while receiving that belong to no conversation, for the command to print.

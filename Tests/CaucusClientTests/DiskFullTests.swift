@@ -2,6 +2,7 @@
 import CaucusCrypto
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 /// A worker whose disk fills up: nothing the relay holds for them is lost, nothing is shown twice,
@@ -48,6 +49,66 @@ struct DiskFullTests {
         #expect(try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } == "ok")
         try queue.close()
         await relay.stop()
+    }
+
+    /// A chat left open: deliveries the full disk refused come again on a new connection, which
+    /// the open account makes by itself once it has waited `retryUnstoredAfter`.
+    @Test func anOpenChatGetsWhatTheFullDiskRefusedOnceThereIsSpace() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        let disk = try SmallDisk(at: directory.file("amira"), bytes: 4 << 20)
+        defer {
+            disk.unmount()
+            directory.remove()
+        }
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        let amira = try await Worker.make("Amira", in: directory, relay: relay)
+        let open = try Account.open(home: amira.home, passphrase: Worker.passphrase)
+        let events = Events()
+        await open.observe { event in if case .connection(let text) = event { events.append(text) } }
+        await open.setRetryUnstoredAfter(.seconds(1))
+        let amiraKey = open.did.publicKey
+        let staying = Task { await open.stayConnected() }
+        defer { staying.cancel() }
+        try await events.wait(for: "connected to")
+        try await rosa.run { account in _ = try await account.send("before the disk filled", to: .direct(amiraKey)) }
+        try await waitUntil { Worker.texts(try await open.unread(markRead: false)).count == 1 }
+
+        try disk.fill()
+        let texts = (1...3).map { "while the disk is full \($0)" }
+        try await rosa.run { account in for text in texts { _ = try await account.send(text, to: .direct(amiraKey)) } }
+        try await events.wait(for: "the disk is full")
+        // Still full: the account keeps replacing its connection, and the relay keeps every one.
+        try await events.wait(for: "reconnecting to receive them again")
+        #expect(try await relay.store.pendingCount(recipient: Data(amiraKey.rawRepresentation)) == texts.count)
+
+        disk.emptyFiller()
+        try await waitUntil { Worker.texts(try await open.unread(markRead: false)).count == 1 + texts.count }
+        #expect(Worker.texts(try await open.unread()) == ["before the disk filled"] + texts)
+        try await waitUntil { try await relay.store.pendingCount(recipient: Data(amiraKey.rawRepresentation)) == 0 }
+        staying.cancel()
+        await staying.value
+        await open.close()
+        await relay.stop()
+    }
+}
+
+/// Connection notes an account told its observer.
+private final class Events: Sendable {
+    private let texts = Mutex<[String]>([])
+    func append(_ text: String) { texts.withLock { $0.append(text) } }
+    /// Waits (at most 60 s) for a note containing `fragment`.
+    func wait(for fragment: String) async throws {
+        try await waitUntil { self.texts.withLock { $0.contains { $0.contains(fragment) } } }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; fails the test after `limit`.
+private func waitUntil(_ limit: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        try #require(ContinuousClock.now < deadline, "the condition did not hold within \(limit)")
+        try await Task.sleep(for: .milliseconds(50))
     }
 }
 
