@@ -10,10 +10,15 @@ import Testing
 /// the test script runs; elsewhere the suite is skipped, and under CI=true it fails instead).
 @Suite("Client: a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(2)))
 struct DiskFullTests {
-    @Test func nothingIsLostWhileTheDiskIsFull() async throws {
+    /// A relay, and a directory where Amira's home is a 4 MiB tmpfs.
+    static func scene() async throws -> (TestRelay, TempDirectory, SmallDisk) {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()
-        let disk = try SmallDisk(at: directory.file("amira"), bytes: 4 << 20)
+        return (relay, directory, try SmallDisk(at: directory.file("amira"), bytes: 4 << 20))
+    }
+
+    @Test func nothingIsLostWhileTheDiskIsFull() async throws {
+        let (relay, directory, disk) = try await Self.scene()
         defer {
             disk.unmount()
             directory.remove()
@@ -54,9 +59,7 @@ struct DiskFullTests {
     /// A chat left open: deliveries the full disk refused come again on a new connection, which
     /// the open account makes by itself once it has waited `retryUnstoredAfter`.
     @Test func anOpenChatGetsWhatTheFullDiskRefusedOnceThereIsSpace() async throws {
-        let relay = try await TestRelay.start()
-        let directory = try TempDirectory()
-        let disk = try SmallDisk(at: directory.file("amira"), bytes: 4 << 20)
+        let (relay, directory, disk) = try await Self.scene()
         defer {
             disk.unmount()
             directory.remove()
