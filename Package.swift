@@ -46,7 +46,7 @@ let package = Package(
         // of the crypto core the relay may use. Pure, no I/O.
         .target(
             name: "CaucusIdentity",
-            dependencies: ["CSodium"]
+            dependencies: ["CSodium", "CaucusLock"]
         ),
         // The rest of the crypto core: AEAD, sealed boxes, KDFs, passphrases, the keystore format,
         // sessions and groups (everything that opens messages). Pure, no I/O.
@@ -82,6 +82,7 @@ let package = Package(
         .target(
             name: "CaucusRelay",
             dependencies: [
+                "CaucusLock",
                 "CaucusIdentity",
                 "CaucusProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -112,6 +113,7 @@ let package = Package(
         .target(
             name: "CaucusRelayClient",
             dependencies: [
+                "CaucusLock",
                 "CaucusIdentity",
                 "CaucusProtocol",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -124,6 +126,7 @@ let package = Package(
         .target(
             name: "CaucusClient",
             dependencies: [
+                "CaucusLock",
                 "CaucusCrypto",
                 "CaucusKeystore",
                 "CaucusProtocol",
@@ -164,6 +167,7 @@ let package = Package(
         .executableTarget(
             name: "caucus-bench-relay",
             dependencies: [
+                "CaucusLock",
                 "CaucusRelay",
                 "CaucusRelayPostgres",
                 "CaucusRelayClient",
@@ -180,6 +184,7 @@ let package = Package(
         .executableTarget(
             name: "caucus-soak",
             dependencies: [
+                "CaucusLock",
                 "CaucusCrypto",
                 "CaucusProtocol",
                 "CaucusRelayClient",
@@ -191,6 +196,7 @@ let package = Package(
         .target(
             name: "CaucusTestSupport",
             dependencies: [
+                "CaucusLock",
                 "CaucusRelay",
                 "CaucusRelayPostgres",
                 "CaucusRelayClient",
@@ -206,6 +212,7 @@ let package = Package(
                 // The two-instance tests run the built relay daemon: build it with the tests.
                 "caucus-relay",
                 "CaucusTestSupport",
+                "CaucusLock",
                 "CaucusRelay",
                 "CaucusRelayPostgres",
                 "CaucusRelayClient",
@@ -241,7 +248,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaucusTerminalTests",
-            dependencies: ["CaucusTerminal"]
+            dependencies: ["CaucusLock", "CaucusTerminal"]
         ),
         .testTarget(
             name: "CaucusKeystoreTests",
@@ -252,7 +259,7 @@ let package = Package(
         .target(
             name: "CaucusFuzz",
             dependencies: [
-                "CaucusCrypto", "CaucusClient", "CaucusProtocol", "CaucusRelay",
+                "CaucusCrypto", "CaucusClient", "CaucusLock", "CaucusProtocol", "CaucusRelay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]

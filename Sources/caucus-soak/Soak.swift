@@ -1,11 +1,11 @@
 // Load and faults against a real `caucus-relay` process: many clients send and receive for minutes
 // while the relay is killed with SIGKILL and restarted; then every accepted message is accounted for.
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
 import Logging
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,7 +47,7 @@ final class Ledger: Sendable {
         var report = SoakReport()
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     static func key(_ recipient: Int, _ id: Data) -> [UInt8] {
         withUnsafeBytes(of: UInt32(recipient).bigEndian) { Array($0) } + id
@@ -103,7 +103,7 @@ final class SoakClient: Sendable {
     let key: Ed25519.PrivateKey
     private let url: String
     private let ledger: Ledger
-    private let connection = Mutex<RelayClient?>(nil)
+    private let connection = Locked<RelayClient?>(nil)
     private let logger: Logger
 
     init(index: Int, url: String, ledger: Ledger, logger: Logger) {

@@ -1,9 +1,9 @@
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import CaucusRelayClient
 import Foundation
-import Synchronization
 import Testing
 
 /// The `caucus-relay` executable as operators run it, in its own process.
@@ -54,7 +54,7 @@ final class RelayProcess: Sendable {
 
 /// Ids collected by concurrent tasks.
 final class IDSet: Sendable {
-    private let ids = Mutex<Set<Data>>([])
+    private let ids = Locked<Set<Data>>([])
     func insert(_ id: Data) { ids.withLock { _ = $0.insert(id) } }
     var count: Int { ids.withLock { $0.count } }
     var all: Set<Data> { ids.withLock { $0 } }
