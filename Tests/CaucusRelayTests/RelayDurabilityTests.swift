@@ -68,6 +68,8 @@ struct RelayDurabilityTests {
         defer { directory.remove() }
         let bob = Device()
         var relay = try RelayProcess.start(dataDirectory: directory.path)
+        // After a failure: a relay left running keeps the test's output open, and `swift test` waits on it.
+        defer { if relay.process.isRunning { relay.kill() } }
 
         // Four senders push messages as fast as the relay acknowledges them.
         let acknowledged = IDSet()
