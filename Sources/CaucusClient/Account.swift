@@ -1,11 +1,11 @@
 import CaucusCrypto
 import CaucusKeystore
+import CaucusLock
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
 import GRDB
 import NIOSSL
-import Synchronization
 
 /// One identity on this device: its keys, its encrypted store and its relay connection. Every
 /// `caucus` command opens an account, does its work through it and closes it; `caucus chat` keeps
@@ -38,9 +38,9 @@ public actor Account {
     public internal(set) var problems: [String] = []
     var observer: (@Sendable (AccountEvent) -> Void)?
     /// Lines added by the transaction in progress, told to the observer once it commits.
-    nonisolated let pendingLines = Mutex<[MessageView]>([])
+    nonisolated let pendingLines = Locked<[MessageView]>([])
     /// Problems noticed inside a transaction (`noteLater`), told once it commits.
-    nonisolated let pendingNotes = Mutex<[String]>([])
+    nonisolated let pendingNotes = Locked<[String]>([])
 
     /// How many one-time prekeys are kept on the relay, and when to top up.
     static let prekeyBatch = 50

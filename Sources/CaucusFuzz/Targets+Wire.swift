@@ -1,11 +1,11 @@
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import Dispatch
 import Foundation
 import Logging
 import SwiftProtobuf
-import Synchronization
 
 extension FuzzTargets {
     /// The relay protocol's frames (`WireClientFrame`, which the relay reads, and `WireServerFrame`,
@@ -141,11 +141,11 @@ final class RelayFixture: Sendable {
     /// Authenticates a new connection, sends `frames` as binary messages, lets every request
     /// finish, and returns what the relay sent after authenticating (nil if it did not).
     func exchange(_ frames: [[UInt8]]) -> [WireServerFrame]? {
-        let result = Mutex<[WireServerFrame]?>(nil)
+        let result = Locked<[WireServerFrame]?>(nil)
         let relay = self.relay, logger = self.logger
         let done = DispatchSemaphore(value: 0)
         Task {
-            let sent = Mutex<[WireServerFrame]>([])
+            let sent = Locked<[WireServerFrame]>([])
             let connection = RelayConnection(relay: relay, logger: logger, send: { frame in sent.withLock { $0.append(frame) } },
                                              close: { _ in })
             await connection.received(try! WireClientFrame.with { $0.requestID = 1; $0.hello = WireHello.with { $0.versions = [1] } }.serializedBytes())

@@ -1,5 +1,5 @@
 import CSodium
-import Synchronization
+import CaucusLock
 
 /// Memory for small secrets, carved from slabs that are locked in RAM once (`sodium_mlock`), so
 /// that creating and dropping keys costs no system call. Freed blocks are zeroed by their owner
@@ -16,7 +16,7 @@ final class LockedArena: Sendable {
         var free: [[UInt]] = LockedArena.blockSizes.map { _ in [] }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The size class for `count` bytes, or nil if it is served directly.
     static func sizeClass(_ count: Int) -> Int? { blockSizes.firstIndex { count <= $0 } }

@@ -1,6 +1,6 @@
+import CaucusLock
 import CaucusProtocol
 import Foundation
-import Synchronization
 
 /// What a connected device's push loop waits on: deliveries just committed for it. The store
 /// stays the source of truth; when too many pile up the queue is dropped and the loop reads the
@@ -17,7 +17,7 @@ final class PushQueue: Sendable {
     }
 
     static let capacity = 1_024
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func offer(_ delivery: StoredDelivery) {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
@@ -110,7 +110,7 @@ final class PushQueue: Sendable {
 
 /// Which devices are connected here, and their push queues.
 final class DeliveryHub: Sendable {
-    private let queues = Mutex<[Data: [ObjectIdentifier: PushQueue]]>([:])
+    private let queues = Locked<[Data: [ObjectIdentifier: PushQueue]]>([:])
 
     func register(_ device: Data, _ queue: PushQueue) {
         queues.withLock { $0[device, default: [:]][ObjectIdentifier(queue)] = queue }

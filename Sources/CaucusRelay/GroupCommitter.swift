@@ -1,6 +1,6 @@
+import CaucusLock
 import CaucusProtocol
 import Foundation
-import Synchronization
 
 /// Gathers the message accepts and acknowledgements that arrive while a commit is running into
 /// the next commit, so many requests share one fsync. Replies go out only after their commit.
@@ -19,7 +19,7 @@ final class GroupCommitter: Sendable {
     private let store: any RelayStore
     private let maxBatch: Int
     private let afterCommit: @Sendable (_ messages: [NewMessage], _ outcomes: [AcceptOutcome], _ batchSize: Int, _ duration: Duration) -> Void
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(store: any RelayStore, maxBatch: Int,
          afterCommit: @escaping @Sendable ([NewMessage], [AcceptOutcome], Int, Duration) -> Void) {

@@ -1,5 +1,5 @@
+import CaucusLock
 import Foundation
-import Synchronization
 
 /// Token buckets, one per device key, shared by all of that key's connections.
 final class RateLimiter: Sendable {
@@ -10,7 +10,7 @@ final class RateLimiter: Sendable {
 
     private let rate: Double
     private let burst: Double
-    private let buckets = Mutex<[Data: Bucket]>([:])
+    private let buckets = Locked<[Data: Bucket]>([:])
 
     init(ratePerSecond: Double, burst: Double) {
         self.rate = ratePerSecond

@@ -1,4 +1,5 @@
 import CaucusIdentity
+import CaucusLock
 import CaucusProtocol
 import Foundation
 import Logging
@@ -16,8 +17,8 @@ public final class Relay: Sendable {
     let challenges: ChallengeRegistry
     let logger: Logger
     private let committer: GroupCommitter
-    private let addresses: Mutex<[String]>
-    private let connections = Mutex<[ObjectIdentifier: RelayConnection]>([:])
+    private let addresses: Locked<[String]>
+    private let connections = Locked<[ObjectIdentifier: RelayConnection]>([:])
     private let shuttingDown = Atomic<Bool>(false)
 
     public init(configuration: RelayConfiguration, store: any RelayStore, logger: Logger) {
@@ -26,7 +27,7 @@ public final class Relay: Sendable {
         self.logger = logger
         self.limiter = RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
         self.challenges = ChallengeRegistry(lifetime: configuration.challengeLifetimeSeconds)
-        self.addresses = Mutex(configuration.publicAddresses.compactMap(RelayProtocol.normalizedAddress))
+        self.addresses = Locked(configuration.publicAddresses.compactMap(RelayProtocol.normalizedAddress))
         let hub = self.hub
         let metrics = self.metrics
         // With a shared store, a delivery committed here must not be pushed ahead of one another
@@ -139,7 +140,7 @@ public final class Relay: Sendable {
 /// already used, is told apart from one that is simply old.
 final class ChallengeRegistry: Sendable {
     private let lifetime: Double
-    private let issued = Mutex<[Data: ContinuousClock.Instant]>([:])
+    private let issued = Locked<[Data: ContinuousClock.Instant]>([:])
 
     init(lifetime: Double) { self.lifetime = lifetime }
 

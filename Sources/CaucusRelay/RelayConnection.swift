@@ -1,8 +1,8 @@
 import CaucusIdentity
+import CaucusLock
 import CaucusProtocol
 import Foundation
 import Logging
-import Synchronization
 
 /// One client connection: the hello/authenticate handshake, then requests answered in any order
 /// (each exactly once, by id) and deliveries pushed as they are committed. Package-visible so that
@@ -34,7 +34,7 @@ package final class RelayConnection: Sendable {
     let relay: Relay
     private let sendFrame: @Sendable (WireServerFrame) async throws -> Void
     private let closeConnection: @Sendable (_ reason: String) async -> Void
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let queue = PushQueue()
     let logger: Logger
 

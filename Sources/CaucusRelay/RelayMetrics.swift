@@ -1,8 +1,8 @@
+import CaucusLock
 import CaucusProtocol
 import CoreMetrics
 import Foundation
 import Prometheus
-import Synchronization
 
 /// The relay's counters, published on `/metrics` in Prometheus text format. Each relay has its
 /// own registry, so several relays can run in one process (tests) without sharing figures.
@@ -21,7 +21,7 @@ final class RelayMetrics: Sendable {
     let commitSeconds: CoreMetrics.Timer
     let expired: CoreMetrics.Counter
     private let factory: PrometheusMetricsFactory
-    private let errors = Mutex<[WireErrorCode: CoreMetrics.Counter]>([:])
+    private let errors = Locked<[WireErrorCode: CoreMetrics.Counter]>([:])
 
     init() {
         let registry = PrometheusCollectorRegistry()

@@ -1,4 +1,5 @@
 import CaucusIdentity
+import CaucusLock
 import CaucusProtocol
 import Foundation
 import HummingbirdWSClient
@@ -52,11 +53,11 @@ public final class RelayClient: Sendable {
     /// Pushes from the relay, in the order they arrived.
     public let pushes: AsyncStream<Push>
     private let pushContinuation: AsyncStream<Push>.Continuation
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let nextID = Atomic<UInt64>(1)
-    private let runTask = Mutex<Task<Void, Never>?>(nil)
-    private let welcomeState = Mutex<WireWelcome?>(nil)
-    private let authenticatedState = Mutex<WireAuthenticated?>(nil)
+    private let runTask = Locked<Task<Void, Never>?>(nil)
+    private let welcomeState = Locked<WireWelcome?>(nil)
+    private let authenticatedState = Locked<WireAuthenticated?>(nil)
 
     private init(address: String) {
         self.address = address

@@ -15,7 +15,7 @@ extension Terminal {
         /// The terminal descriptor.
         public let fd: Int32
         private let saved: termios
-        private let active = Mutex(true)
+        private let active = Atomic(true)
 
         /// Switches the terminal on `fd` to raw input.
         public init(fd: Int32 = STDIN_FILENO) throws(TerminalError) {
@@ -46,11 +46,7 @@ extension Terminal {
 
         /// Puts back the settings the terminal had before; later calls do nothing.
         public func restore() {
-            let wasActive = active.withLock { active in
-                defer { active = false }
-                return active
-            }
-            guard wasActive else { return }
+            guard active.exchange(false, ordering: .acquiringAndReleasing) else { return }
             var attributes = saved
             _ = tcsetattr(fd, TCSANOW, &attributes)
             TerminalSignals.disarm(fd: fd)

@@ -2,7 +2,7 @@
 // way a shell would run them, and never outliving the test that started them.
 import CaucusRelay
 import Foundation
-import Synchronization
+import CaucusLock
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +44,7 @@ public final class ChildProcess: Sendable {
     public let command: String
     /// Its process id, which is also its process group's.
     public let pid: pid_t
-    private let waitStatus = Mutex<Int32?>(nil)
+    private let waitStatus = Locked<Int32?>(nil)
     private let stdoutPath: String
     private let stderrPath: String
 

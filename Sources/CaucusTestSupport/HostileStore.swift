@@ -1,10 +1,10 @@
 // A relay store that lies, for tests that show what clients tell their users when the relay (or
 // whoever seized it) attacks them. Test-only code: no shipped target depends on this module.
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import Foundation
-import Synchronization
 
 /// Wraps a real store and changes what it serves, the way a hostile relay operator could: it
 /// withholds, drops, reorders, duplicates, replays, tampers with and injects deliveries, and swaps
@@ -45,7 +45,7 @@ public final class HostileStore: RelayStore {
 
     /// The honest store underneath, which the hostile operator can also edit directly.
     public let inner: any RelayStore
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init(wrapping inner: any RelayStore) {
         self.inner = inner

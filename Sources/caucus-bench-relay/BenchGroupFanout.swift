@@ -2,6 +2,7 @@
 // stores the message once and one delivery row per device, durably, before SendAccepted.
 // (b) some recipients connected: how long until each of them has the Delivery push.
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
@@ -35,7 +36,7 @@ private final class FanoutState: Sendable {
     let measuredID: Data
     let backlogReceived = Atomic<Int>(0)
     let measuredReceived = Atomic<Int>(0)
-    let arrivals = Mutex<[UInt64]>([])
+    let arrivals = Locked<[UInt64]>([])
 
     init(backlogID: Data, measuredID: Data) {
         self.backlogID = backlogID

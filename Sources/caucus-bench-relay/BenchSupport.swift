@@ -1,12 +1,12 @@
 // Shared pieces of the relay benchmark: the clock, process memory, the relay under test and
 // opening many authenticated client connections.
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import CaucusRelayClient
 import Foundation
 import Logging
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -172,7 +172,7 @@ func waitUntil(timeout: Double, every interval: Duration = .milliseconds(5), _ d
 
 /// The first error of a kind, kept for the report.
 final class FirstError: Sendable {
-    private let text = Mutex<String?>(nil)
+    private let text = Locked<String?>(nil)
     func note(_ error: any Error) {
         text.withLock { if $0 == nil { $0 = "\(error)" } }
     }

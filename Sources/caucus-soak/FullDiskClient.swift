@@ -6,7 +6,7 @@ import CaucusCrypto
 import CaucusTestSupport
 import Foundation
 import GRDB
-import Synchronization
+import CaucusLock
 
 /// What the full-disk client saw. Every count of something wrong must be 0; `diskFullFailures`,
 /// `deliveriesRefused` and (when the soak kills the relay) `killsWhileFull` must not be; and
@@ -93,7 +93,7 @@ final class FullDiskClient: Sendable {
     private let passphrase: Passphrase
     private let conversation: Conversation
     private let senderKey: Ed25519.PublicKey
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         /// Texts the sender's client took, in order.

@@ -1,12 +1,12 @@
 // Load and faults against a real `caucus-relay` process: many clients send and receive for minutes
 // while the relay is killed with SIGKILL and restarted; then every accepted message is accounted for.
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelayClient
 import CaucusTestSupport
 import Foundation
 import Logging
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,7 +52,7 @@ final class Ledger: Sendable {
         var report = SoakReport()
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     static func key(_ recipient: Int, _ id: Data) -> [UInt8] {
         withUnsafeBytes(of: UInt32(recipient).bigEndian) { Array($0) } + id
@@ -108,7 +108,7 @@ final class SoakClient: Sendable {
     let key: Ed25519.PrivateKey
     private let url: String
     private let ledger: Ledger
-    private let connection = Mutex<RelayClient?>(nil)
+    private let connection = Locked<RelayClient?>(nil)
     private let logger: Logger
 
     init(index: Int, url: String, ledger: Ledger, logger: Logger) {
@@ -188,7 +188,7 @@ final class RelayProcess: Sendable {
     let port: Int
     let logPath: String
     /// The running process, 0 when there is none (a signal handler may kill it from another thread).
-    private let running = Mutex<pid_t>(0)
+    private let running = Locked<pid_t>(0)
 
     init(binary: String, dataDirectory: String, port: Int) {
         self.binary = binary

@@ -1,11 +1,11 @@
 import Foundation
-import Synchronization
+import CaucusLock
 import UnixSignals
 
 /// What the run must undo (the relay process, the tmpfs mount, the temporary directory), done
 /// once: when the run ends, however it ends, or when SIGINT or SIGTERM stop it early.
 final class Teardown: Sendable {
-    private let actions = Mutex<[@Sendable () -> Void]>([])
+    private let actions = Locked<[@Sendable () -> Void]>([])
 
     /// Adds an action; they run last added first.
     func add(_ action: @escaping @Sendable () -> Void) {

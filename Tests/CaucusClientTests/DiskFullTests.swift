@@ -2,7 +2,7 @@
 import CaucusCrypto
 import Foundation
 import GRDB
-import Synchronization
+import CaucusLock
 import Testing
 
 /// A worker whose disk fills up: nothing the relay holds for them is lost, nothing is shown twice,
@@ -98,7 +98,7 @@ struct DiskFullTests {
 
 /// Connection notes an account told its observer.
 private final class Events: Sendable {
-    private let texts = Mutex<[String]>([])
+    private let texts = Locked<[String]>([])
     func append(_ text: String) { texts.withLock { $0.append(text) } }
     /// Waits (at most 60 s) for a note containing `fragment`.
     func wait(for fragment: String) async throws {

@@ -1,13 +1,13 @@
+import CaucusLock
 import CaucusRelay
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 @Suite("Relay: JSON logs")
 struct JSONLogHandlerTests {
     final class Lines: Sendable {
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
     }
 
     @Test("Each entry is one JSON object per line with level, label, message and metadata")

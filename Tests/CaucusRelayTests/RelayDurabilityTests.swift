@@ -1,15 +1,15 @@
 import CaucusCrypto
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import CaucusRelayClient
 import CaucusTestSupport
 import Foundation
-import Synchronization
 import Testing
 
 /// Ids collected by concurrent tasks.
 final class IDSet: Sendable {
-    private let ids = Mutex<Set<Data>>([])
+    private let ids = Locked<Set<Data>>([])
     func insert(_ id: Data) { ids.withLock { _ = $0.insert(id) } }
     var count: Int { ids.withLock { $0.count } }
     var all: Set<Data> { ids.withLock { $0 } }
@@ -17,7 +17,7 @@ final class IDSet: Sendable {
 
 /// The first error any of several concurrent tasks met.
 final class FirstFailure: Sendable {
-    private let first = Mutex<String?>(nil)
+    private let first = Locked<String?>(nil)
     func record(_ error: any Error) { first.withLock { $0 = $0 ?? "\(error)" } }
     var text: String? { first.withLock { $0 } }
 }

@@ -1,3 +1,4 @@
+import CaucusLock
 import Foundation
 import Synchronization
 import Testing
@@ -10,7 +11,7 @@ import Darwin
 
 /// Records what the screen submits and answers each line with the outgoing message it would show.
 final class Submissions: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = Locked<[String]>([])
     static let time = Date(timeIntervalSince1970: 1_700_000_000)
 
     var received: [String] { lines.withLock { $0 } }
