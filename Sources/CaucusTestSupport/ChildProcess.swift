@@ -47,22 +47,27 @@ public final class ChildProcess: Sendable {
     private let waitStatus = Locked<Int32?>(nil)
     private let stdoutPath: String
     private let stderrPath: String
+    /// Whether the output files are this object's own, removed with it.
+    private let ownsOutput: Bool
 
     /// Starts `executable` with `arguments` in `environment`, in its own process group, with every
-    /// signal unblocked and at its default action.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
+    /// signal unblocked and at its default action. Its output goes to temporary files, or, with
+    /// `log`, both streams are appended to that file, which is kept.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String], log: String? = nil) throws {
         command = ([(executable as NSString).lastPathComponent] + arguments).joined(separator: " ")
         // Files rather than pipes: a child never blocks on a full pipe while the test waits for it.
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-child-\(UUID().uuidString)").path
-        stdoutPath = base + ".out"
-        stderrPath = base + ".err"
+        stdoutPath = log ?? base + ".out"
+        stderrPath = log ?? base + ".err"
+        ownsOutput = log == nil
+        let flags = O_WRONLY | O_CREAT | (log == nil ? O_TRUNC : O_APPEND)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, flags, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, flags, 0o600)
         // Nothing else of the test process's: a pipe the test runner reads to its end must not stay open
         // in a child that outlives a crashed test.
         closeFrom(3, in: &actions)
@@ -88,6 +93,7 @@ public final class ChildProcess: Sendable {
 
     deinit {
         kill()
+        guard ownsOutput else { return }
         try? FileManager.default.removeItem(atPath: stdoutPath)
         try? FileManager.default.removeItem(atPath: stderrPath)
     }

@@ -187,8 +187,8 @@ final class RelayProcess: Sendable {
     let dataDirectory: String
     let port: Int
     let logPath: String
-    /// The running process, 0 when there is none (a signal handler may kill it from another thread).
-    private let running = Locked<pid_t>(0)
+    /// The running process, nil when there is none (a signal handler may kill it from another thread).
+    private let running = Locked<ChildProcess?>(nil)
 
     init(binary: String, dataDirectory: String, port: Int) {
         self.binary = binary
@@ -199,25 +199,20 @@ final class RelayProcess: Sendable {
 
     var url: String { "ws://127.0.0.1:\(port)" }
 
-    /// Starts it and waits until it answers on its port.
+    /// Starts it (its output appended to `logPath`) and waits until it answers on its port.
     func start() async throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        let arguments = [binary, "--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDirectory,
+        let arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDirectory,
                          "--rate-limit", "100000", "--rate-burst", "100000", "--max-connections", "100000", "--log-level", "warning"]
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, binary, &actions, nil, &argv, environ)
-        guard status == 0 else { throw SoakError("cannot start \(binary): \(String(cString: strerror(status)))") }
-        running.withLock { $0 = pid }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(binary, arguments, environment: ProcessInfo.processInfo.environment, log: logPath)
+        } catch {
+            throw SoakError("\(error)")
+        }
+        running.withLock { $0 = child }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
-        while clock.now < deadline {
+        while clock.now < deadline, child.isRunning {
             if Self.canConnect(port: port) { return }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -226,28 +221,19 @@ final class RelayProcess: Sendable {
 
     /// SIGKILL, and reap it.
     func kill() {
-        _ = end(with: SIGKILL)
+        running.withLock { child in defer { child = nil }; return child }?.kill()
     }
 
-    /// SIGTERM, and wait for a clean exit; returns the exit status.
-    func stop() -> Int32 {
-        end(with: SIGTERM)
-    }
-
-    /// Sends `signal` to the running process and reaps it; returns its exit status (0 when none ran).
-    private func end(with signal: Int32) -> Int32 {
-        let pid = running.withLock { pid in defer { pid = 0 }; return pid }
-        guard pid > 0 else { return 0 }
-        Glibc.kill(pid, signal)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    /// SIGTERM, and wait (at most 60 s) for it to exit; returns the exit status (0 when none ran).
+    func stop() async throws -> Int32 {
+        guard let child = running.withLock({ child in defer { child = nil }; return child }) else { return 0 }
+        child.signal(SIGTERM)
+        return try await child.finish(within: .seconds(60)).status
     }
 
     /// Resident memory in KiB, from /proc.
     var residentKiB: Int? {
-        let pid = running.withLock { $0 }
-        return pid > 0 ? CaucusTestSupport.residentKiB(process: "\(pid)") : nil
+        running.withLock { $0?.pid }.flatMap { CaucusTestSupport.residentKiB(process: "\($0)") }
     }
 
     static func canConnect(port: Int) -> Bool {

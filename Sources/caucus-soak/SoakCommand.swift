@@ -126,7 +126,7 @@ struct Soak: AsyncParsableCommand {
         let fullDiskReport = await fullDisk?.finish(deadline: clock.now + .seconds(120))
         runners.forEach { $0.cancel() }
         for runner in runners { await runner.value }
-        let status = process.stop()
+        let status = try await process.stop()
 
         var report = ledger.finish()
         report.clients = clients
