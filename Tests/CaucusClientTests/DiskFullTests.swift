@@ -10,21 +10,43 @@ import Testing
 /// the test script runs; elsewhere the suite is skipped, and under CI=true it fails instead).
 @Suite("Client: a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(2)))
 struct DiskFullTests {
-    /// A relay, and a directory where Amira's home is a 4 MiB tmpfs.
-    static func scene() async throws -> (TestRelay, TempDirectory, SmallDisk) {
-        let relay = try await TestRelay.start()
-        let directory = try TempDirectory()
-        return (relay, directory, try SmallDisk(at: directory.file("amira"), bytes: 4 << 20))
-    }
+    /// A relay, Rosa, and Amira, whose home is a 4 MiB tmpfs.
+    struct Scene {
+        let relay: TestRelay
+        let directory: TempDirectory
+        let disk: SmallDisk
+        let rosa: Worker
+        let amira: Worker
 
-    @Test func nothingIsLostWhileTheDiskIsFull() async throws {
-        let (relay, directory, disk) = try await Self.scene()
-        defer {
+        init() async throws {
+            relay = try await TestRelay.start()
+            directory = try TempDirectory()
+            do {
+                disk = try SmallDisk(at: directory.file("amira"), bytes: 4 << 20)
+            } catch {
+                directory.remove()
+                throw error
+            }
+            do {
+                rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+                amira = try await Worker.make("Amira", in: directory, relay: relay)
+            } catch {
+                disk.unmount()
+                directory.remove()
+                throw error
+            }
+        }
+
+        func remove() {
             disk.unmount()
             directory.remove()
         }
-        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
-        let amira = try await Worker.make("Amira", in: directory, relay: relay)
+    }
+
+    @Test func nothingIsLostWhileTheDiskIsFull() async throws {
+        let scene = try await Scene()
+        defer { scene.remove() }
+        let (relay, disk, rosa, amira) = (scene.relay, scene.disk, scene.rosa, scene.amira)
         let amiraKey = try await amira.run { account in
             try await account.sync()   // publishes her prekeys
             return account.did.publicKey
@@ -59,13 +81,9 @@ struct DiskFullTests {
     /// A chat left open: deliveries the full disk refused come again on a new connection, which
     /// the open account makes by itself once it has waited `retryUnstoredAfter`.
     @Test func anOpenChatGetsWhatTheFullDiskRefusedOnceThereIsSpace() async throws {
-        let (relay, directory, disk) = try await Self.scene()
-        defer {
-            disk.unmount()
-            directory.remove()
-        }
-        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
-        let amira = try await Worker.make("Amira", in: directory, relay: relay)
+        let scene = try await Scene()
+        defer { scene.remove() }
+        let (relay, disk, rosa, amira) = (scene.relay, scene.disk, scene.rosa, scene.amira)
         let open = try Account.open(home: amira.home, passphrase: Worker.passphrase)
         let events = Events()
         await open.observe { event in if case .connection(let text) = event { events.append(text) } }

@@ -58,11 +58,8 @@ struct RelayPostgresTests {
         guard let database = try await testDatabase() else { return }
         let directory = try TempDirectory()
         let instances = try await startInstances(database, directory: directory)
-        defer {
-            // After a failure: the end of the test stops them and checks how.
-            for instance in instances where instance.isRunning { instance.kill() }
-            directory.remove()
-        }
+        // After a failure the instances die with their last reference; the end of the test stops them and checks how.
+        defer { directory.remove() }
         let (a, b) = (instances[0], instances[1])
         let alice = Device(), bob = Device(), carol = Device(), dave = Device()
         let onA = try await RelayClient.connect(url: a.url, deviceKey: alice.key, timeout: processConnectTimeout)
@@ -98,11 +95,8 @@ struct RelayPostgresTests {
         guard let database = try await testDatabase() else { return }
         let directory = try TempDirectory()
         let instances = try await startInstances(database, directory: directory)
-        defer {
-            // After a failure: the end of the test stops them and checks how.
-            for instance in instances where instance.isRunning { instance.kill() }
-            directory.remove()
-        }
+        // After a failure the instances die with their last reference; the end of the test stops them and checks how.
+        defer { directory.remove() }
         let owner = Device()
         let o = try await RelayClient.connect(url: instances[0].url, deviceKey: owner.key, timeout: processConnectTimeout)
         let reply = try await o.request(.publishPrekeys(WirePublishPrekeys.with {
@@ -143,11 +137,8 @@ struct RelayPostgresTests {
         guard let database = try await testDatabase() else { return }
         let directory = try TempDirectory()
         var instances = try await startInstances(database, catchUp: 1, directory: directory)
-        defer {
-            // After a failure: the end of the test stops them and checks how.
-            for instance in instances where instance.isRunning { instance.kill() }
-            directory.remove()
-        }
+        // After a failure the instances die with their last reference; the end of the test stops them and checks how.
+        defer { directory.remove() }
         let (a, b) = (instances[0], instances[1])
         let bob = Device()
         let receiver = try await RelayClient.connect(url: b.url, deviceKey: bob.key, timeout: processConnectTimeout)
