@@ -181,8 +181,9 @@ final class SoakClient: Sendable {
     }
 }
 
-/// The relay daemon as a child process on a fixed port, so that it can be killed and restarted.
-final class RelayProcess: Sendable {
+/// The relay daemon as a child process on a fixed port, so that it can be killed and restarted
+/// (CaucusTestSupport's RelayProcess takes any free port, once).
+final class RestartableRelay: Sendable {
     let binary: String
     let dataDirectory: String
     let port: Int

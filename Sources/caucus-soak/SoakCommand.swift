@@ -60,7 +60,7 @@ struct Soak: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-soak-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         teardown.add { try? FileManager.default.removeItem(atPath: directory) }
-        let process = RelayProcess(binary: relay, dataDirectory: directory, port: try freeLoopbackPort())
+        let process = RestartableRelay(binary: relay, dataDirectory: directory, port: try freeLoopbackPort())
         teardown.add { process.kill() }
         try await process.start()
         let (fullDisk, skipped) = try await startFullDiskClient(relayURL: process.url, directory: directory, teardown: teardown)
