@@ -34,6 +34,15 @@ final class ClientStore: Sendable {
                 let result = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
                 guard result == "ok" else { throw ClientError.damagedStore(path: path, reason: "SQLite integrity check failed: \(result ?? "no answer")") }
             }
+            // GRDB's WAL set-up runs `PRAGMA synchronous = NORMAL` after `prepareDatabase`; FULL
+            // is set on the open connection, so the WAL is synced at each commit and a delivery
+            // is acknowledged only once it would survive an OS crash (Protocol.md §9.9).
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                    throw DatabaseError(message: "SQLite refused synchronous = FULL")
+                }
+            }
             try Self.migrator.migrate(queue)
             chmod(path, 0o600)
         } catch let error as ClientError {

@@ -18,10 +18,10 @@ func runStorageBaseline(payloadBytes: Int, seconds: Double, directory: URL) thro
     defer {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
-    var configuration = Configuration()
-    configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-    let pool = try DatabasePool(path: path, configuration: configuration)
+    let pool = try DatabasePool(path: path)
     defer { try? pool.close() }
+    // After opening: GRDB's WAL set-up sets NORMAL after `prepareDatabase` would have run.
+    try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
     try pool.write { db in
         try db.execute(sql: "CREATE TABLE rows (id INTEGER PRIMARY KEY, message_id BLOB NOT NULL UNIQUE, payload BLOB NOT NULL)")
     }

@@ -2,9 +2,10 @@ import CaucusProtocol
 import Foundation
 import GRDB
 
-/// The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, so a commit that
-/// returned survives a killed process. Writes are serialised by SQLite; the relay batches
-/// message accepts and acknowledgements into one transaction (`commit`).
+/// The embedded store: one SQLite file in WAL mode with `synchronous = FULL` on the writer, so the
+/// WAL is synced before a commit returns and a commit that returned survives an OS crash or a
+/// power cut, not only a killed process. Writes are serialised by SQLite; the relay batches
+/// message accepts and acknowledgements into one transaction (`commit`), which shares the sync.
 public final class SQLiteRelayStore: RelayStore {
     private let pool: DatabasePool
     private let limits: StoreLimits
@@ -16,10 +17,18 @@ public final class SQLiteRelayStore: RelayStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB's WAL set-up runs `PRAGMA synchronous = NORMAL` on the writer after
+        // `prepareDatabase`, so FULL is set here, once the pool is open (the writer connection
+        // lives as long as the pool), and read back.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                throw DatabaseError(message: "SQLite refused synchronous = FULL on \(path)")
+            }
+        }
         self.limits = limits
         self.path = path
         try Self.migrator.migrate(pool)
@@ -475,6 +484,11 @@ public final class SQLiteRelayStore: RelayStore {
             counts.blobs = db.changesCount
             return counts
         }
+    }
+
+    /// `PRAGMA synchronous` on the writer connection (2 is FULL), for tests of the durability promise.
+    package func writerSynchronous() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     public func close() async throws {
