@@ -120,7 +120,7 @@ uint64_t cb_card_open_verify(const uint8_t *card_key_seed, const uint8_t *const 
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
     uint8_t xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
     crypto_sign_seed_keypair(pk, sk, card_key_seed);
-    crypto_sign_ed25519_pk_to_curve25519(xpk, pk);
+    if (crypto_sign_ed25519_pk_to_curve25519(xpk, pk) != 0) return 0;
     crypto_sign_ed25519_sk_to_curve25519(xsk, sk);
     uint8_t *plain = malloc(1 << 20);
     uint64_t good = 0;

@@ -24,7 +24,7 @@ struct EvidenceBundleTests {
         let file = directory.appendingPathComponent("bundle.json")
         try Data(bundle.json()).write(to: file)
         let output = directory.appendingPathComponent("out.txt")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        try Data().write(to: output)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", repository.appendingPathComponent("scripts/verify-evidence.py").path, file.path]
