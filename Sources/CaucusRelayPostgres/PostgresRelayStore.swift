@@ -7,10 +7,10 @@ import PostgresNIO
 import Synchronization
 
 /// The relay's store in PostgreSQL, for several relay instances sharing one database. Every
-/// change is one transaction; a commit returns after PostgreSQL's COMMIT (durable with the
-/// server's default `synchronous_commit = on`). Rows are locked in a fixed order (devices by id,
-/// then messages) so instances do not deadlock; a deadlock or serialization failure that happens
-/// anyway is retried. Each instance hears of deliveries the others commit through LISTEN/NOTIFY.
+/// change is one transaction; a commit returns after PostgreSQL's COMMIT, synced to its WAL
+/// (every session sets `synchronous_commit = on`, whatever the server's default). Rows are
+/// locked in a fixed order (devices by id, then messages) so instances do not deadlock; a
+/// deadlock or serialization failure that happens anyway is retried. Each instance hears of deliveries the others commit through LISTEN/NOTIFY.
 public final class PostgresRelayStore: SharedRelayStore {
     let client: PostgresClient
     /// The connection that LISTENs is its own, outside the pool, so that it can be closed.
@@ -61,6 +61,9 @@ public final class PostgresRelayStore: SharedRelayStore {
                                                          password: url.password, database: url.database, tls: tls)
         configuration.options.maximumConnections = maxConnections
         configuration.options.connectTimeout = connectTimeout
+        // Every pooled session commits synchronously, whatever the server's or the database's
+        // default: a reply follows a COMMIT that reached PostgreSQL's WAL on disk (Protocol.md §7.11).
+        configuration.options.additionalStartupParameters = [("synchronous_commit", "on")]
         // The pool logs every failed reconnection attempt at info; the store logs what matters.
         var background = logger
         background.logLevel = max(logger.logLevel, .warning)
@@ -131,6 +134,15 @@ public final class PostgresRelayStore: SharedRelayStore {
                 }
             }
             throw CancellationError()
+        }
+    }
+
+    /// A setting as a pooled session sees it (`SHOW name`), for tests of the durability promise.
+    package func sessionSetting(_ name: String) async throws -> String {
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await Self.rows(PostgresQuery(unsafeSQL: "SHOW \(name)"), on: connection, logger: logger, as: String.self)
+                .first ?? ""
         }
     }
 

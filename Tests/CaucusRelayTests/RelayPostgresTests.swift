@@ -253,6 +253,24 @@ struct RelayPostgresTests {
     }
 }
 
+@Suite("Relay: PostgreSQL store durability", .timeLimit(.minutes(2)))
+struct RelayPostgresSyncTests {
+    @Test("Every pooled session commits with synchronous_commit = on, even where the database's default is off")
+    func sessionsCommitSynchronously() async throws {
+        guard let database = try await testDatabase() else { return }
+        try await database.admin("ALTER DATABASE \(database.url.database) SET synchronous_commit = off")
+        let store = try await database.open()
+        // Several requests at once, so that more than one pooled session answers.
+        let settings = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<6 { group.addTask { try await store.sessionSetting("synchronous_commit") } }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(settings == Array(repeating: "on", count: 6), "\(settings)")
+        try await store.close()
+        await database.drop()
+    }
+}
+
 @Suite("Relay: PostgreSQL store refusals and outages", .timeLimit(.minutes(2)))
 struct RelayPostgresBadInputTests {
     @Test("A bad --store URL is refused at start with a clear error that does not show the password")
