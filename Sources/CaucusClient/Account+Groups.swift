@@ -179,16 +179,22 @@ extension Account {
 
         var scratch = session
         let (entry, welcome) = try scratch.add(joiner, role: .member, by: identity)
-        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
-        for member in session.chain.roster.keys where member != identity.publicKey {
-            if let name = try contact(db, member)?.name { names.append((member, name)) }
-        }
+        let names = try knownNames(db, session.chain.roster.keys)
         // The change goes to the group first (in the epoch before it), then the route, then the
         // welcome: members know the newcomer before anything it sends can reach them.
         try commit(db, entry, to: session, info: info, routing: routing)
         try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
         try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
         try shareCampaigns(db, of: groupID, with: joiner)
+    }
+
+    /// This user's name and the names it knows of `members`, for a welcome.
+    nonisolated func knownNames(_ db: Database, _ members: some Sequence<Ed25519.PublicKey>) throws -> [(Ed25519.PublicKey, String)] {
+        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
+        for member in members where member != identity.publicKey {
+            if let name = try contact(db, member)?.name { names.append((member, name)) }
+        }
+        return names
     }
 
     /// Joins with a welcome from an admin.
@@ -201,8 +207,9 @@ extension Account {
             noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
             return
         }
-        if let (existing, _, _) = try groupRow(db, session.groupID), !existing.removed {
-            noteLater("a second welcome to \(existing.name) was ignored")
+        if let (existing, current, _) = try groupRow(db, session.groupID), !existing.removed {
+            // One an admin sent again after a restore (§9.10) repeats history this member has.
+            if !current.chain.entries.starts(with: welcome.entries) { noteLater("a second welcome to \(existing.name) was ignored") }
             return
         }
         var groupName = name

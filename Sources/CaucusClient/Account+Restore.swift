@@ -62,8 +62,8 @@ extension Account {
 
     /// Repairs a group whose route the relay had at `routeSerial` while the chain is longer: queues
     /// the route re-asserted with every member (and without everyone the chain removed), and hands
-    /// each member, over the pairwise sessions, the entries from `routeSerial - 1` on and the epoch
-    /// keys of this admin's removals among them.
+    /// each member, over the pairwise sessions, the entries from `routeSerial - 1` on, the epoch
+    /// keys of this admin's removals among them, and to those this admin added, their welcome.
     func repairGroup(_ groupID: [UInt8], routeSerial: UInt64) async throws(ClientError) {
         guard let (_, session, _) = try read({ db in try groupRow(db, groupID) }) else { return }
         let first = Int(max(routeSerial, 1) - 1)
@@ -92,6 +92,11 @@ extension Account {
                 // Those who got the entry in the group: the members before it.
                 for member in rosters[index].keys where member != identity.publicKey && !unreachable.contains(member) {
                     try enqueuePairwise(db, .membership(entry), to: member)
+                }
+                if case .add(let joiner, _) = entry.action, entry.author == identity.publicKey, !unreachable.contains(joiner),
+                   let welcome = session.welcome(forAdditionAt: entry.sequence) {
+                    try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds,
+                                                     names: try knownNames(db, rosters[index].keys)), to: joiner)
                 }
                 guard case .remove = entry.action, entry.author == identity.publicKey,
                       let key = try keptEpochKey(db, groupID, epoch: entry.sequence) else { continue }

@@ -8,7 +8,7 @@ import Testing
 /// follow, and the relay is restored from the copy: real relay and client processes, real files.
 @Suite("Relay backup and restore: groups stay safe", .serialized, .timeLimit(.minutes(5)))
 struct RelayRestoreTests {
-    @Test("After a restore that lost a removal and a join request, one admin sync repairs the group: the removed member reads nothing new, the others write and read, the joiner gets in")
+    @Test("After a restore that lost a removal, a welcome and a join request, one admin sync repairs the group: the removed member reads nothing new, the others write and read, the joiners get in")
     func restoreLosesMembershipChanges() async throws {
         try await withRelayProcess { relay, directory in
             let workers = try await makeGroup(["Rosa", "Tomasz", "Amira", "Chen"], relayURL: relay.url, in: directory)
@@ -23,10 +23,18 @@ struct RelayRestoreTests {
             let again = try await relay.backup(to: backup)
             #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again)")
 
-            // After the backup: Rosa removes Chen (Tomasz takes it in, Amira and Chen do not), and
-            // Dana asks to join while Rosa's caucus is not running.
+            // After the backup: Rosa removes Chen (Tomasz takes it in, Amira and Chen do not); Rosa
+            // admits Ed, who does not come back for his welcome before the restore; and Dana asks
+            // to join while Rosa's caucus is not running.
             try await rosa.succeed("group", "remove", CLIWorker.group, "Chen")
             try await tomasz.succeed("sync")
+            let ed = try await CLIWorker.make("Ed", in: directory, relayURL: nil)
+            let asked = try await ed.succeed("join", try await rosa.invite(), "--wait", "0", "--json")
+            #expect((asked.json as? [String: Any])?["pending"] as? Bool == true, "\(asked)")
+            try await eventually("Rosa to admit Ed", within: .seconds(30)) {
+                try await rosa.succeed("sync")
+                return try await rosa.memberNames() == ["Amira", "Ed", "Rosa", "Tomasz"]
+            }
             let dana = try await CLIWorker.make("Dana", in: directory, relayURL: nil)
             let pending = try await dana.succeed("join", try await rosa.invite(), "--wait", "0", "--json")
             #expect((pending.json as? [String: Any])?["pending"] as? Bool == true, "\(pending)")
@@ -34,20 +42,26 @@ struct RelayRestoreTests {
             try await relay.restore(from: backup)
 
             // One sync by Rosa repairs the group: Amira, who had seen neither the removal nor its
-            // key, gets both from Rosa, and Chen learns he was removed.
+            // key, gets both from Rosa, Chen learns he was removed, and Ed gets his welcome again.
             try await rosa.succeed("sync")
             for worker in [tomasz, chen] { try await worker.succeed("sync") }
-            try await eventually("Amira to see Chen removed", within: .seconds(30)) {
+            try await eventually("Amira to see Chen removed and Ed added", within: .seconds(30)) {
                 try await amira.succeed("sync")
-                return try await amira.memberNames() == ["Amira", "Rosa", "Tomasz"]
+                // Ed has not told the group his name yet: four members, Chen not among them.
+                let members = try #require(try await amira.json("group", "members", CLIWorker.group) as? [[String: Any]])
+                return members.count == 4 && !members.contains { $0["name"] as? String == "Chen" }
+            }
+            try await eventually("Ed to be in the group", within: .seconds(30)) {
+                try await ed.succeed("sync")
+                return try await ed.groupNames() == [CLIWorker.group]
             }
             let chenGroups = try #require(try await chen.json("group", "list") as? [[String: Any]])
             #expect(chenGroups.first?["removed"] as? Bool == true, "Chen's caucus should know he was removed: \(chenGroups)")
-            let texts = ["Amira after the restore", "Tomasz after the restore", "Rosa after the restore"]
-            for (worker, text) in zip([amira, tomasz, rosa], texts) {
+            let texts = ["Amira after the restore", "Tomasz after the restore", "Rosa after the restore", "Ed after the restore"]
+            for (worker, text) in zip([amira, tomasz, rosa, ed], texts) {
                 try await worker.succeed("send", CLIWorker.group, text)
             }
-            try await expectRead(texts, by: [rosa, tomasz, amira])
+            try await expectRead(texts, by: [rosa, tomasz, amira, ed])
 
             // Dana's caucus sends her unanswered request again; Rosa's next sync admits her.
             try await dana.succeed("sync")
@@ -57,7 +71,7 @@ struct RelayRestoreTests {
                 return try await dana.groupNames() == [CLIWorker.group]
             }
             try await dana.succeed("send", CLIWorker.group, "Dana after the restore")
-            try await expectRead(["Dana after the restore"], by: [rosa, tomasz, amira])
+            try await expectRead(["Dana after the restore"], by: [rosa, tomasz, amira, ed])
 
             try await chen.succeed("sync")
             for text in texts + ["Dana after the restore"] {
