@@ -19,9 +19,8 @@ extension Account {
     /// serial tells whether the relay lost changes; those groups are repaired.
     func checkRoutes(on client: RelayClient) async throws(ClientError) {
         let administered: [(GroupInfo, [UInt8], UInt64, Ed25519.PrivateKey)] = try read { db in
-            try Row.fetchAll(db, sql: "SELECT tag FROM groups WHERE routing IS NOT NULL").compactMap { row in
-                guard let info = try groupInfo(db, tagged: Array(row["tag"] as Data)), !info.removed,
-                      let id = Hex.decode(info.groupID), let (_, session, routing) = try groupRow(db, id), let routing,
+            try allGroupInfos(db).compactMap { info in
+                guard !info.removed, let id = Hex.decode(info.groupID), let (_, session, routing) = try groupRow(db, id), let routing,
                       session.chain.roster[identity.publicKey] == .admin
                 else { return nil }
                 return (info, id, session.chain.nextSequence, routing)
@@ -44,11 +43,6 @@ extension Account {
                 return
             }
         }
-    }
-
-    nonisolated func groupInfo(_ db: Database, tagged tag: [UInt8]) throws -> GroupInfo? {
-        guard let sealed = try Data.fetchOne(db, sql: "SELECT info FROM groups WHERE tag = ?", arguments: [Data(tag)]) else { return nil }
-        return try store.openJSON(GroupInfo.self, sealed, table: "groups.info", tag: tag)
     }
 
     static func routeAheadWarning(_ group: String, _ why: String) -> String {
@@ -104,10 +98,10 @@ extension Account {
                     try enqueuePairwise(db, .epochKey(key), to: member)
                 }
             }
-            let lost = entries.count - Int(routeSerial)
             try addLine(db, .group(groupID), .warning, """
-                the relay had lost \(lost) membership change(s) of \(info.name) (it was probably restored from a backup): \
-                its route was published again and the changes handed to the members again
+                the relay had lost changes of \(info.name) (it was probably restored from a backup): its route was \
+                \(entries.count - Int(routeSerial)) membership change(s) behind. The route was published again and the \
+                changes handed to the members again
                 """, expirySeconds: 0)
             if !unreachable.isEmpty {
                 try addLine(db, .group(groupID), .warning, """
