@@ -179,16 +179,22 @@ extension Account {
 
         var scratch = session
         let (entry, welcome) = try scratch.add(joiner, role: .member, by: identity)
-        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
-        for member in session.chain.roster.keys where member != identity.publicKey {
-            if let name = try contact(db, member)?.name { names.append((member, name)) }
-        }
+        let names = try knownNames(db, session.chain.roster.keys)
         // The change goes to the group first (in the epoch before it), then the route, then the
         // welcome: members know the newcomer before anything it sends can reach them.
         try commit(db, entry, to: session, info: info, routing: routing)
         try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
         try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
         try shareCampaigns(db, of: groupID, with: joiner)
+    }
+
+    /// This user's name and the names it knows of `members`, for a welcome.
+    nonisolated func knownNames(_ db: Database, _ members: some Sequence<Ed25519.PublicKey>) throws -> [(Ed25519.PublicKey, String)] {
+        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
+        for member in members where member != identity.publicKey {
+            if let name = try contact(db, member)?.name { names.append((member, name)) }
+        }
+        return names
     }
 
     /// Joins with a welcome from an admin.
@@ -201,8 +207,9 @@ extension Account {
             noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
             return
         }
-        if let (existing, _, _) = try groupRow(db, session.groupID), !existing.removed {
-            noteLater("a second welcome to \(existing.name) was ignored")
+        if let (existing, current, _) = try groupRow(db, session.groupID), !existing.removed {
+            // One an admin sent again after a restore (§9.10) repeats history this member has.
+            if !current.chain.entries.starts(with: welcome.entries) { noteLater("a second welcome to \(existing.name) was ignored") }
             return
         }
         var groupName = name
@@ -211,6 +218,7 @@ extension Account {
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: groupName, expirySeconds: expiry,
                              quietPredecessors: Self.newcomerQuietMessages)
         try saveGroup(db, info, session, routing: nil)
+        try forgetJoinRequests(db, to: admin)
         let conversation = Conversation.group(session.groupID)
         for (key, memberName) in names where session.chain.roster[key] != nil {
             try learnName(db, key, memberName, in: conversation)
@@ -305,8 +313,10 @@ extension Account {
         try await ensureSession(with: code.inviter)
         let name = try displayName()
         try write { db in
-            try enqueuePairwise(db, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
-            try enqueuePairwise(db, .profile(name: name), to: code.inviter)
+            let asking = try enqueuePairwise(db, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
+            let profile = try enqueuePairwise(db, .profile(name: name), to: code.inviter)
+            // Sent again, byte for byte, on every connection until answered (§9.10).
+            try keepJoinRequest(db, inviteID: code.inviteID, [asking, profile])
         }
         try await flushOutbox()
         let clock = ContinuousClock()
@@ -336,18 +346,34 @@ extension Account {
         for other in session.chain.roster.keys where other != identity.publicKey && other != member {
             try await ensureSession(with: other)
         }
-        try write { db in
+        let route = try write { db in
             guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
             var scratch = current
             let (entry, epochKey): (MembershipEntry, GroupEpochKey)
             do { (entry, epochKey) = try scratch.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
             try commit(db, entry, to: current, info: info, routing: routing, epochKey: epochKey)
-            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: [member]))
+            let route = try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: [member]))
             for other in scratch.chain.roster.keys where other != identity.publicKey {
                 try enqueuePairwise(db, .epochKey(epochKey), to: other)
             }
+            // Handed out again if a restored relay loses it (§9.10).
+            try keepEpochKey(db, epochKey)
+            return route
         }
         try await flushOutbox()
+        try confirmRoute(route, change: "the removal", group: groupName)
+    }
+
+    /// Throws unless the relay took the queued route change `id`: a membership change is not
+    /// done while the route does not follow it.
+    func confirmRoute(_ id: Data, change: String, group: String) throws(ClientError) {
+        if let refusal = routeRefusals.removeValue(forKey: id) {
+            throw ClientError.routeNotUpdated(change: change, group: group, reason: "the relay refused it: \(refusal)")
+        }
+        let queued = try read { db in try Data.fetchOne(db, sql: "SELECT id FROM outbox WHERE id = ?", arguments: [id]) != nil }
+        if queued {
+            throw ClientError.routeNotUpdated(change: change, group: group, reason: "the relay has not taken it yet; it stays queued for the next `caucus sync`")
+        }
     }
 
     /// Makes a member an admin (admins only) and hands them the group's routing key.
@@ -358,20 +384,22 @@ extension Account {
         guard session.chain.roster[member] != .admin else { throw ClientError.invalidArgument("\(target) is already an admin") }
         try await connected()
         try await ensureSession(with: member)
-        try write { db in
+        let route = try write { db in
             guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
             var scratch = current
             let entry: MembershipEntry
             do { entry = try scratch.setRole(member, to: .admin, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
             try commit(db, entry, to: current, info: info, routing: routing)
             // The route's serial follows the chain's length, so a role change moves it too.
-            try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: []))
+            let route = try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: []))
             var seed = routing.seed.withUnsafeBytes { Array($0) }
             defer { wipe(&seed) }
             try enqueuePairwise(db, .routingKey(groupID: id, seed: seed), to: member)
             try handOverCardKeys(db, of: id, to: member)
+            return route
         }
         try await flushOutbox()
+        try confirmRoute(route, change: "the promotion", group: groupName)
     }
 
     /// Tells the group about an entry this admin made (encrypted in the epoch before it, so every

@@ -8,17 +8,20 @@ extension Account {
     // MARK: Encrypting into the outbox
 
     /// Encrypts a payload for one person and queues it, saving the session in the same transaction.
+    @discardableResult
     nonisolated func enqueuePairwise(_ db: Database, _ payload: Payload, to peer: Ed25519.PublicKey,
-                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws {
+                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws -> WireSendMessage {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let envelope = try sealPairwise(db, plaintext, to: peer)
-        try enqueue(db, WireSendMessage.with {
+        let message = WireSendMessage.with {
             $0.messageID = Data(id)
             $0.recipients = [Data(peer.rawRepresentation)]
             $0.payload = Data(envelope)
             $0.ttlSeconds = ttl
-        })
+        }
+        try enqueue(db, message)
+        return message
     }
 
     /// Encrypts a payload once for a whole group and queues it; `session` is advanced in place.

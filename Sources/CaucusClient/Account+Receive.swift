@@ -67,8 +67,8 @@ extension Account {
             record.expirySeconds = stamp.expirySeconds
             try saveConversation(db, conversation, record)
             try addLine(db, conversation, .notice, "\(try displayName(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
-        case .membership:
-            noteLater("\(try displayName(db, sender)) sent a group change outside its group; ignored")
+        case .membership(let entry):
+            try receiveRepairedEntry(db, entry, from: sender)
         case let .joinRequest(inviteID, secret, name):
             try admit(db, sender, inviteID: inviteID, secret: secret, name: name)
         case let .welcome(welcome, groupName, expiry, names):
@@ -88,6 +88,8 @@ extension Account {
         case .campaign:
             noteLater("\(try displayName(db, sender)) sent a card campaign outside a group; ignored")
         case let .joinRefused(inviteID, reason):
+            // A refusal of a request already answered (one sent again, §9.10) changes nothing.
+            guard try forgetJoinRequest(db, inviteID: inviteID) else { return }
             try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
             noteLater("\(try displayName(db, sender)) refused your request to join: \(reason)")
         }
@@ -158,25 +160,8 @@ extension Account {
             newInfo.expirySeconds = stamp.expirySeconds
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .notice, "\(try displayName(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
-        case .membership(let entry):
-            do {
-                try state.apply(entry)
-            } catch {
-                try saveGroup(db, newInfo, state, routing: routing)
-                try addLine(db, conversation, .warning, "a membership change that does not follow the group's signed history was refused: \(error)")
-                return true
-            }
-            var keepRouting = routing
-            if case .remove(let member) = entry.action, member == identity.publicKey {
-                newInfo.removed = true
-                keepRouting = nil
-            }
-            if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
-            try saveGroup(db, newInfo, state, routing: keepRouting)
-            try describe(db, entry, in: conversation)
-            // The key of the epoch this entry starts, and its messages, may have come first.
-            try applyEarlyEpochKeys(db, groupID)
-            try retryPutAside(db)
+        case .membership(let entry) where entry.groupID == groupID:
+            try applyMembership(db, entry, info: newInfo, session: state, routing: routing)
         case .campaign(let campaign):
             try saveGroup(db, newInfo, state, routing: routing)
             try receiveCampaign(db, campaign, from: sender, in: groupID, session: state)

@@ -9,7 +9,10 @@ import SwiftProtobuf
 extension Account {
     enum OutboxKind: UInt8 {
         case send = 1
+        /// A route change that goes with a membership entry (its serial is the chain's new length).
         case route = 2
+        /// The route published again at the serial it already has, after a restore (§9.10).
+        case reassert = 3
     }
 
     /// The open connection, made (and prekeys topped up, outbox sent) when there is none. Callers
@@ -60,6 +63,9 @@ extension Account {
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
+        try await flushOutbox()
+        try await checkRoutes(on: client)
+        try await resendJoinRequests(on: client)
         try await flushOutbox()
         return client
     }
@@ -164,9 +170,12 @@ extension Account {
                     expiresAt: message.ttlSeconds > 0 ? ClientStore.now() + Int64(message.ttlSeconds) * 1000 : nil)
     }
 
-    /// Queues a routing change in the transaction that produced it.
-    nonisolated func enqueue(_ db: Database, _ update: WireUpdateGroupRouting) throws {
-        try enqueue(db, .route, id: Random.bytes(16), try update.serializedBytes(), expiresAt: nil)
+    /// Queues a routing change in the transaction that produced it; returns its outbox id.
+    @discardableResult
+    nonisolated func enqueue(_ db: Database, _ update: WireUpdateGroupRouting, kind: OutboxKind = .route) throws -> Data {
+        let id = Random.bytes(16)
+        try enqueue(db, kind, id: id, try update.serializedBytes(), expiresAt: nil)
+        return Data(id)
     }
 
     private nonisolated func enqueue(_ db: Database, _ kind: OutboxKind, id: [UInt8], _ body: [UInt8], expiresAt: Int64?) throws {
@@ -180,8 +189,19 @@ extension Account {
         try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
     }
 
-    /// Sends the outbox in order; stops at the first failure to reach the relay (the rest stays queued).
+    /// Sends the outbox in order; stops at the first failure to reach the relay (the rest stays
+    /// queued). A route change that finds the relay's route behind the chain repairs the group
+    /// (§9.10) and sends what the repair queued.
     func flushOutbox() async throws(ClientError) {
+        var behind: [[UInt8]: UInt64] = [:]
+        try await sendOutbox(routesBehind: &behind)
+        guard !behind.isEmpty else { return }
+        for (group, serial) in behind { try await repairGroup(group, routeSerial: serial) }
+        var again: [[UInt8]: UInt64] = [:]
+        try await sendOutbox(routesBehind: &again)
+    }
+
+    private func sendOutbox(routesBehind behind: inout [[UInt8]: UInt64]) async throws(ClientError) {
         // One flush at a time: two would send the same entry twice.
         while flushing { try? await Task.sleep(for: .milliseconds(10)) }
         guard let client = connection, client.isOpen else { return }
@@ -210,19 +230,28 @@ extension Account {
                     if case .sendAccepted(let accepted) = reply, !accepted.mailboxFull.isEmpty {
                         note("\(accepted.mailboxFull.count) recipient(s) have a full mailbox on the relay and will not get a message")
                     }
-                case .route:
-                    _ = try await request(client, .updateGroupRouting(try WireUpdateGroupRouting(serializedBytes: body)))
+                case .route, .reassert:
+                    let update = try WireUpdateGroupRouting(serializedBytes: body)
+                    let reply = try await request(client, .updateGroupRouting(update))
+                    guard case .groupRoutingUpdated(let updated) = reply else { break }
+                    if kind == .route, updated.previousSerial == update.serial {
+                        // Another change took this serial first: ours only re-asserted the route.
+                        let refusal = "another change of the group's route took serial \(update.serial) first"
+                        routeRefusals[id] = refusal
+                        note(Self.routeAheadWarning("a group", refusal))
+                    } else if kind == .route, updated.previousSerial + 1 < update.serial {
+                        behind[Array(update.groupID)] = min(behind[Array(update.groupID)] ?? .max, updated.previousSerial)
+                    }
                 }
             } catch let error as RelayError {
                 switch error.code {
                 case .rateLimited, .shuttingDown, .internal:
                     return
-                case .conflict where kind == .route:
-                    note("""
-                        the relay's routing for a group does not follow its membership list (it was changed without an admin's key): \
-                        the relay may be hostile. \(error)
-                        """)
+                case .conflict where kind != .send:
+                    routeRefusals[id] = error.description
+                    note(Self.routeAheadWarning("a group", error.description))
                 default:
+                    if kind != .send { routeRefusals[id] = error.description }
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
                 }
             } catch {

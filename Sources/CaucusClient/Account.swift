@@ -33,6 +33,8 @@ public actor Account {
     var retryUnstoredAfter: Duration = .seconds(10)
     func setRetryUnstoredAfter(_ wait: Duration) { retryUnstoredAfter = wait }
     var flushing = false
+    /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
+    var routeRefusals: [Data: String] = [:]
     var receiving = 0
     /// Problems met while receiving that belong to no conversation, for the command to print.
     public internal(set) var problems: [String] = []

@@ -35,6 +35,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case notMember(group: String)
     /// A group operation the membership rules refuse.
     case groupRefused(String)
+    /// A membership change was made and told to the group, but the relay's route did not take it.
+    case routeNotUpdated(change: String, group: String, reason: String)
     /// A peer's prekeys on the relay do not verify against their identity: a swapped key.
     case badPrekeys(peer: String)
     /// A file could not be read, written or verified.
@@ -60,6 +62,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "no relay configured; add one with `caucus relay add wss://relay.example.org`"
         case let .relayUnreachable(url, reason):
             "cannot reach the relay \(url): \(reason)"
+        case let .routeNotUpdated(change, group, reason):
+            "\(change) is recorded in \(group)'s membership list and the members were told, but the relay's route does not follow it: \(reason)"
         case .relayRefused(let why):
             "the relay refused: \(why)"
         case .unknownTarget(let target):

@@ -103,6 +103,12 @@ final class ClientStore: Sendable {
                                                sealed BLOB NOT NULL, at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v5-kept-epoch-keys") { db in
+            // The epoch keys of this admin's removals, handed out again after a relay restore (§9.10).
+            try db.execute(sql: """
+                CREATE TABLE kept_epoch_keys (tag BLOB PRIMARY KEY, sealed BLOB NOT NULL, at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 

@@ -816,6 +816,8 @@ public nonisolated struct WireGroupRoutingUpdated: Sendable {
 
   public var devices: UInt32 = 0
 
+  public var previousSerial: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2372,7 +2374,7 @@ nonisolated extension WireUpdateGroupRouting: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension WireGroupRoutingUpdated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GroupRoutingUpdated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}serial\0\u{1}devices\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}serial\0\u{1}devices\0\u{3}previous_serial\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2382,6 +2384,7 @@ nonisolated extension WireGroupRoutingUpdated: SwiftProtobuf.Message, SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.serial) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.devices) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.previousSerial) }()
       default: break
       }
     }
@@ -2394,12 +2397,16 @@ nonisolated extension WireGroupRoutingUpdated: SwiftProtobuf.Message, SwiftProto
     if self.devices != 0 {
       try visitor.visitSingularUInt32Field(value: self.devices, fieldNumber: 2)
     }
+    if self.previousSerial != 0 {
+      try visitor.visitSingularUInt64Field(value: self.previousSerial, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireGroupRoutingUpdated, rhs: WireGroupRoutingUpdated) -> Bool {
     if lhs.serial != rhs.serial {return false}
     if lhs.devices != rhs.devices {return false}
+    if lhs.previousSerial != rhs.previousSerial {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -150,16 +150,14 @@ extension RelayConnection {
         }
         for key in request.add + request.remove { try check(key, length: RelayProtocol.keyLength, "a device key") }
         let signer: Data
-        if request.serial == 1 {
+        let existing = try await relay.store.groupRoute(request.groupID)
+        if let route = existing {
+            try StoreRules.checkSerial(request.serial, current: route.serial)
+            signer = route.adminKey
+        } else if request.serial == 1 {
             signer = request.adminKey
         } else {
-            guard let route = try await relay.store.groupRoute(request.groupID) else {
-                throw RelayError(.notFound, "no such group route; create it with serial 1")
-            }
-            guard route.serial + 1 == request.serial else {
-                throw RelayError(.conflict, "route serial is \(route.serial); a change must carry \(route.serial + 1)")
-            }
-            signer = route.adminKey
+            throw RelayError(.notFound, "no such group route; create it with serial 1")
         }
         let statement = RelayProtocol.groupRoutingStatement(
             groupID: request.groupID, serial: request.serial, adminKey: request.adminKey,
@@ -167,12 +165,22 @@ extension RelayConnection {
         guard Self.verify(key: signer, signature: request.signature, statement: statement) else {
             throw RelayError(.badSignature, "the change is not signed by the group's routing admin key")
         }
+        if let route = existing, route.serial == request.serial, route.adminKey == request.adminKey,
+           request.add.isEmpty, request.remove.isEmpty {
+            // A bare re-assertion of the current serial changes nothing: answered without a write.
+            return .groupRoutingUpdated(WireGroupRoutingUpdated.with {
+                $0.serial = route.serial
+                $0.devices = UInt32(route.deviceCount)
+                $0.previousSerial = route.serial
+            })
+        }
         let route = try await relay.store.updateGroupRoute(GroupRouteUpdate(
             groupID: request.groupID, serial: request.serial, adminKey: request.adminKey,
             add: request.add, remove: request.remove))
         return .groupRoutingUpdated(WireGroupRoutingUpdated.with {
             $0.serial = route.serial
             $0.devices = UInt32(route.deviceCount)
+            $0.previousSerial = route.previousSerial
         })
     }
 

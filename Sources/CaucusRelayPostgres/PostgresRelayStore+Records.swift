@@ -83,7 +83,9 @@ extension PostgresRelayStore {
                     ON CONFLICT DO NOTHING
                     """, logger: logger)
             }
-            return try await Self.route(update.groupID, on: connection, logger: logger)!
+            var route = try await Self.route(update.groupID, on: connection, logger: logger)!
+            route.previousSerial = UInt64(current?.1 ?? 0)
+            return route
         }
     }
 

@@ -30,7 +30,7 @@ extension ChatLine {
     }
 
     /// `text` with tabs as spaces and every control character or bidirectional override as U+FFFD.
-    static func displayable(_ text: some StringProtocol) -> String {
+    public static func displayable(_ text: some StringProtocol) -> String {
         var scalars = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             if scalar == "\t" {

@@ -184,16 +184,17 @@ public final class RelayProcess: Sendable {
         public let description: String
     }
 
-    /// Starts `caucus-relay` on `dataDirectory` with generous rate limits and `extra` arguments, and
-    /// waits (at most `limit`) for the line that names its port. With a `launcher` (a command and
-    /// its arguments, such as `SyncTrace.launcher()`), the relay runs under that command.
-    public static func start(executable: String = RelayProcess.executable, dataDirectory: String,
+    /// Starts `caucus-relay` on `dataDirectory` and `port` (0: a free one) with generous rate limits
+    /// and `extra` arguments, and waits (at most `limit`) for the line that names its port. With a
+    /// `launcher` (a command and its arguments, such as `SyncTrace.launcher()`), the relay runs
+    /// under that command.
+    public static func start(executable: String = RelayProcess.executable, dataDirectory: String, port: Int = 0,
                              extra: [String] = [], launcher: [String] = [],
                              within limit: Duration = .seconds(60)) async throws -> RelayProcess {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw StartFailed(description: "caucus-relay is not built at \(executable); run swift build first")
         }
-        let arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDirectory,
+        let arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDirectory,
                          "--rate-limit", "100000", "--rate-burst", "100000", "--log-level", "warning"] + extra
         let command = launcher + [executable] + arguments
         let child = try ChildProcess(command[0], Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment)

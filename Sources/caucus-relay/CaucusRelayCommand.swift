@@ -17,7 +17,8 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             SQLite file, relay.sqlite, in the data directory, or with --store postgres://… in a
             PostgreSQL database that several relay instances may share. Send SIGTERM to stop it
             gracefully.
-            """)
+            """,
+        subcommands: [BackupCommand.self])
 
     @Option(help: "Address to listen on. [CAUCUS_RELAY_HOST, default 127.0.0.1]")
     var host: String?
@@ -81,6 +82,9 @@ struct CaucusRelayCommand: AsyncParsableCommand {
 
     @Option(help: "Log format on stderr: text, or json (one object per line). [CAUCUS_RELAY_LOG_FORMAT, default text]")
     var logFormat: String?
+
+    /// Where relay.sqlite lives without --data-dir or CAUCUS_RELAY_DATA_DIR.
+    static let defaultDataDirectory = "caucus-relay-data"
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -175,7 +179,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             store = try await PostgresRelayStore.open(url: url, limits: configuration.storeLimits, maxConnections: connections,
                                                       connectTimeout: .milliseconds(Int(timeout * 1000)), logger: logger)
         } else {
-            let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? "caucus-relay-data"
+            let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? Self.defaultDataDirectory
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
             let storePath = (directory as NSString).appendingPathComponent("relay.sqlite")

@@ -1,5 +1,6 @@
 import CaucusClient
 import CaucusCrypto
+import CaucusTerminal
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +38,10 @@ enum Prompt {
 enum Console {
     static let isTTY = isatty(2) == 1
 
+    /// A problem for the user; names in it come from others, so it is made displayable first.
     static func warn(_ text: String) {
-        FileHandle.standardError.write(Data("caucus: warning: \(text)\n".utf8))
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(ChatLine.displayable)
+        FileHandle.standardError.write(Data("caucus: warning: \(lines.joined(separator: "\n"))\n".utf8))
     }
 
     static func info(_ text: String) {

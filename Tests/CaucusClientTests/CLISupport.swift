@@ -48,8 +48,13 @@ struct CLIWorker: Sendable {
 
     /// `caucus init` with fast passphrase hardening, in its own directory under `directory`.
     static func make(_ name: String, in directory: TempDirectory, relay: TestRelay?) async throws -> CLIWorker {
+        try await make(name, in: directory, relayURL: relay?.url)
+    }
+
+    /// `caucus init` as above, with the relay given by its address.
+    static func make(_ name: String, in directory: TempDirectory, relayURL: String?) async throws -> CLIWorker {
         let worker = CLIWorker(name: name, home: directory.file(name.lowercased()))
-        try await worker.succeed(["init", "--name", name, "--kdf", "interactive"] + (relay.map { ["--relay", $0.url] } ?? []))
+        try await worker.succeed(["init", "--name", name, "--kdf", "interactive"] + (relayURL.map { ["--relay", $0] } ?? []))
         return worker
     }
 
@@ -155,7 +160,12 @@ private func remove(_ directory: TempDirectory) async {
 
 /// The group made by the first of `names` (its admin), the others joined through `caucus join`.
 func makeGroup(_ names: [String], relay: TestRelay, in directory: TempDirectory) async throws -> [CLIWorker] {
-    let admin = try await CLIWorker.make(names[0], in: directory, relay: relay)
+    try await makeGroup(names, relayURL: relay.url, in: directory)
+}
+
+/// The same, on the relay at `relayURL`.
+func makeGroup(_ names: [String], relayURL: String, in directory: TempDirectory) async throws -> [CLIWorker] {
+    let admin = try await CLIWorker.make(names[0], in: directory, relayURL: relayURL)
     try await admin.succeed("group", "create", CLIWorker.group)
     var workers = [admin]
     for name in names.dropFirst() {

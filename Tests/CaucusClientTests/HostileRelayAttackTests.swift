@@ -194,12 +194,14 @@ struct HostileRelayAttackTests {
         #expect(members.compactMap(\.name).sorted() == ["Amira", "Rosa", "Tomasz"])
         #expect(Worker.texts(try await scene.amira.read()) == ["strike vote on Monday"])
 
-        // The admin's next route change no longer matches the relay's: the admin is told.
-        let problems = try await scene.rosa.run { account in
-            try await account.remove(member: "Tomasz", from: "Warehouse 5")
-            return await account.problems
+        // The admin's next route change no longer matches the relay's: the admin is told, and the
+        // removal is not reported as done.
+        let (refused, problems) = try await scene.rosa.run { account in
+            let refused = await clientError { try await account.remove(member: "Tomasz", from: "Warehouse 5") }
+            return (refused, await account.problems)
         }
-        #expect(problems.contains { $0.contains("does not follow its membership list") && $0.contains("the relay may be hostile") })
+        #expect(refused?.description.contains("the relay's route does not follow it") == true, "\(String(describing: refused))")
+        #expect(problems.contains { $0.contains("ahead of its membership list") && $0.contains("the relay is hostile") }, "\(problems)")
         await scene.end()
     }
 

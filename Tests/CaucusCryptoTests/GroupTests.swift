@@ -72,6 +72,26 @@ struct GroupTests {
         #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: Ed25519.PrivateKey().publicKey, from: t.founder.publicKey) }
     }
 
+    @Test("a welcome made again after a lost one opens the same epoch; only additions with the epoch before them held get one")
+    func welcomeMadeAgain() throws {
+        var t = try Trio()
+        let carol = Ed25519.PrivateKey()
+        let (entry, lost) = try t.f.add(carol.publicKey, role: .member, by: t.founder)
+        try t.a.apply(entry)
+        // The founder sends and removes Bob before the welcome is made again.
+        let first = try t.f.encrypt(text("welcome carol"), identity: t.founder)
+        let again = try #require(t.f.welcome(forAdditionAt: entry.sequence))
+        #expect(again.serialized().withUnsafeBytes { Array($0) } == lost.serialized().withUnsafeBytes { Array($0) })
+        var c = try GroupSession(welcome: GroupWelcome(serialized: again.serialized()), me: carol.publicKey, from: t.founder.publicKey)
+        #expect(try c.decrypt(first).plaintext == text("welcome carol"))
+        #expect(try t.a.decrypt(c.encrypt(text("hi"), identity: carol)).sender == carol.publicKey)
+        // Not an addition, or past the chain: nothing.
+        #expect(t.f.welcome(forAdditionAt: 0) == nil && t.f.welcome(forAdditionAt: entry.sequence + 1) == nil)
+        // A group founded with its first members drew that epoch's secret at random.
+        let (founded, _) = try GroupSession.found(founder: t.founder, members: [(carol.publicKey, .member)])
+        #expect(founded.welcome(forAdditionAt: 1) == nil)
+    }
+
     @Test("replays, gaps, late arrivals and withheld messages are reported")
     func deliveryAnomalies() throws {
         var t = try Trio()

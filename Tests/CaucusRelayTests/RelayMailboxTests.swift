@@ -104,7 +104,7 @@ struct RelayMailboxTests {
         await relay.stop()
     }
 
-    @Test("Group routes change only with the admin key's signature and the next serial")
+    @Test("Group routes change only with the admin key's signature and a serial not below the route's")
     func groupRouting() async throws {
         let relay = try await TestRelay.start()
         let admin = Ed25519.PrivateKey(), intruder = Ed25519.PrivateKey()
@@ -115,11 +115,19 @@ struct RelayMailboxTests {
         // A change signed by someone else is refused.
         let forged = await relayError { try await m.updateRoute(group: group, serial: 2, signer: intruder, newAdmin: admin, add: [outsider.id]) }
         #expect(forged?.code == .badSignature)
-        // A replayed or skipped serial is refused.
+        // A change below the route's serial (a replay) is refused; the current serial re-asserts the
+        // route, and a later one skips ahead (a route restored from a backup catching up); each
+        // reply says the serial before it.
+        let added = try await m.updateRoute(group: group, serial: 2, signer: admin, add: [outsider.id])
+        #expect(added.serial == 2 && added.previousSerial == 1 && added.devices == 2)
         let replay = await relayError { try await m.updateRoute(group: group, serial: 1, signer: admin, add: [outsider.id]) }
         #expect(replay?.code == .conflict)
-        let skipped = await relayError { try await m.updateRoute(group: group, serial: 3, signer: admin, add: [outsider.id]) }
-        #expect(skipped?.code == .conflict)
+        let reasserted = try await m.updateRoute(group: group, serial: 2, signer: admin)
+        #expect(reasserted.serial == 2 && reasserted.previousSerial == 2 && reasserted.devices == 2)
+        let skipped = try await m.updateRoute(group: group, serial: 5, signer: admin, remove: [outsider.id])
+        #expect(skipped.serial == 5 && skipped.previousSerial == 2 && skipped.devices == 1)
+        let hijack = await relayError { try await m.updateRoute(group: group, serial: 1, signer: intruder, add: [outsider.id]) }
+        #expect(hijack?.code == .conflict)
         #expect(try await relay.store.groupDevices(group) == [member.id])
         // A device not routed for the group cannot send to it.
         let o = try await relay.connect(outsider.key)
@@ -127,10 +135,10 @@ struct RelayMailboxTests {
         #expect(refused?.code == .forbidden)
         // The admin can hand over to a new key; the old one then stops working.
         let next = Ed25519.PrivateKey()
-        try await m.updateRoute(group: group, serial: 2, signer: admin, newAdmin: next, add: [outsider.id])
-        let old = await relayError { try await m.updateRoute(group: group, serial: 3, signer: admin, remove: [outsider.id]) }
+        try await m.updateRoute(group: group, serial: 6, signer: admin, newAdmin: next, add: [outsider.id])
+        let old = await relayError { try await m.updateRoute(group: group, serial: 7, signer: admin, remove: [outsider.id]) }
         #expect(old?.code == .badSignature)
-        try await m.updateRoute(group: group, serial: 3, signer: next, remove: [outsider.id])
+        try await m.updateRoute(group: group, serial: 7, signer: next, remove: [outsider.id])
         #expect(try await relay.store.groupDevices(group) == [member.id])
         await m.close(); await o.close()
         await relay.stop()

@@ -108,21 +108,23 @@ struct StoreContractTests {
         guard case .stored = retried.outcomes[0] else { Issue.record("\(retried.outcomes)"); return }
     }
 
-    @Test("Group routes: serials in order, add and remove, fan-out excludes the sender and needs membership", arguments: StoreKind.all)
+    @Test("Group routes: serials never go back, add and remove, fan-out excludes the sender and needs membership", arguments: StoreKind.all)
     func groups(_ kind: StoreKind) async throws {
         let (store, _, cleanup) = try await kind.make(StoreLimits())
         defer { cleanup() }
         let group = key(), admin = key(), members = (0..<50).map { _ in key() }, outsider = key()
         let created = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 1, adminKey: admin, add: members, remove: []))
-        #expect(created.serial == 1 && created.deviceCount == 50 && created.adminKey == admin)
+        #expect(created.serial == 1 && created.deviceCount == 50 && created.adminKey == admin && created.previousSerial == 0)
         await #expect(throws: RelayError.self) {
-            try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 1, adminKey: admin, add: [outsider], remove: []))
+            try await store.updateGroupRoute(GroupRouteUpdate(groupID: key(), serial: 3, adminKey: admin, add: [outsider], remove: []))
         }
+        let skipped = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 3, adminKey: admin, add: [outsider], remove: []))
+        #expect(skipped.serial == 3 && skipped.previousSerial == 1 && skipped.deviceCount == 51)
         await #expect(throws: RelayError.self) {
-            try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 3, adminKey: admin, add: [outsider], remove: []))
+            try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 2, adminKey: admin, add: [], remove: [outsider]))
         }
-        let changed = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 2, adminKey: admin, add: [members[0]], remove: [members[49]]))
-        #expect(changed.deviceCount == 49)
+        let changed = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 3, adminKey: admin, add: [members[0]], remove: [members[49], outsider]))
+        #expect(changed.deviceCount == 49 && changed.previousSerial == 3)
         #expect(Set(try await store.groupDevices(group)) == Set(members.dropLast()))
 
         let sent = try await store.commit(WriteBatch(messages: [

@@ -146,6 +146,17 @@ public struct GroupSession: Sendable {
         epochs = epochs.filter { $0.key >= epoch || $0.key == currentEpoch }
     }
 
+    /// The welcome of the member the entry at `sequence` added, made again from the epoch before
+    /// it, for an admin handing it out a second time after the relay lost the first (Protocol.md
+    /// §9.10). Nil unless that entry is an addition and the epoch before it is held here.
+    public func welcome(forAdditionAt sequence: UInt64) -> GroupWelcome? {
+        guard sequence < chain.nextSequence else { return nil }
+        let entry = chain.entries[Int(sequence)]
+        guard case .add = entry.action, let before = epochs[requiredEpochBefore(entry)] else { return nil }
+        return GroupWelcome(entries: Array(chain.entries[...Int(sequence)]), epoch: sequence,
+                            secret: before.additionSecret(entryHash: entry.hash))
+    }
+
     /// The epoch the last chain entry requires for sending; pending if its key has not arrived.
     public var requiredEpoch: UInt64 {
         chain.entries.last(where: \.startsEpoch)!.sequence

@@ -180,12 +180,15 @@ public struct GroupRoute: Sendable, Equatable {
     public var serial: UInt64
     public var adminKey: Data
     public var deviceCount: Int
+    /// After `updateGroupRoute`: the serial the route had before the change (0 when it created it).
+    public var previousSerial: UInt64
 
-    public init(groupID: Data, serial: UInt64, adminKey: Data, deviceCount: Int) {
+    public init(groupID: Data, serial: UInt64, adminKey: Data, deviceCount: Int, previousSerial: UInt64 = 0) {
         self.groupID = groupID
         self.serial = serial
         self.adminKey = adminKey
         self.deviceCount = deviceCount
+        self.previousSerial = previousSerial
     }
 }
 

@@ -290,7 +290,9 @@ public final class SQLiteRelayStore: RelayStore {
             for key in update.remove { try remove.execute(arguments: [group, key]) }
             let add = try db.cachedStatement(sql: "INSERT OR IGNORE INTO group_members (grp, device) VALUES (?, ?)")
             for key in update.add { try add.execute(arguments: [group, try Self.deviceID(key, db: db)]) }
-            return try Self.route(update.groupID, db: db)!
+            var route = try Self.route(update.groupID, db: db)!
+            route.previousSerial = UInt64(currentSerial)
+            return route
         }
     }
 

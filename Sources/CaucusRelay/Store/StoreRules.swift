@@ -102,10 +102,12 @@ public enum StoreRules {
         }
     }
 
-    /// The route-serial refusal: a change must carry the stored serial plus one.
+    /// The route-serial refusal (Protocol.md §7.6): a route is created with serial 1; a change
+    /// carries a serial above the stored one (one more, or more when the route lost changes to a
+    /// restored backup), or the stored one itself to re-assert the route.
     public static func checkSerial(_ serial: UInt64, current: UInt64) throws(RelayError) {
-        guard serial == current + 1 else {
-            throw RelayError(.conflict, "route serial is \(current); a change must carry \(current + 1)")
+        guard current == 0 ? serial == 1 : serial >= current else {
+            throw RelayError(.conflict, "route serial is \(current); a change must carry \(max(current, 1)) or more")
         }
     }
 }

@@ -1,0 +1,254 @@
+import CaucusCrypto
+import CaucusProtocol
+import CaucusRelayClient
+import Foundation
+import GRDB
+
+/// A relay that went back in time (restored from a backup) lost route changes, membership
+/// entries, epoch keys and join requests that clients had seen it accept. Admins' clients find
+/// such routes and repair them; joiners send their request again (Protocol.md §9.10).
+extension Account {
+    /// How long an admin keeps the epoch keys of its removals, to hand them out again after a
+    /// restore (Protocol.md §9.10).
+    static let keptEpochKeyLifetime: Int64 = 30 * 86_400_000
+
+    // MARK: Finding routes behind the chain
+
+    /// For every group this client administers, re-asserts the route at the serial the chain
+    /// gives it (an `UpdateGroupRouting` with that serial and no change). The reply's previous
+    /// serial tells whether the relay lost changes; those groups are repaired.
+    func checkRoutes(on client: RelayClient) async throws(ClientError) {
+        let administered: [(GroupInfo, [UInt8], UInt64, Ed25519.PrivateKey)] = try read { db in
+            try allGroupInfos(db).compactMap { info in
+                guard !info.removed, let id = Hex.decode(info.groupID), let (_, session, routing) = try groupRow(db, id), let routing,
+                      session.chain.roster[identity.publicKey] == .admin
+                else { return nil }
+                return (info, id, session.chain.nextSequence, routing)
+            }
+        }
+        for (info, id, serial, routing) in administered {
+            let probe = routingUpdate(groupID: id, serial: serial, signer: routing, add: [], remove: [])
+            do {
+                guard case .groupRoutingUpdated(let updated) = try await request(client, .updateGroupRouting(probe)) else { continue }
+                if updated.previousSerial < serial { try await repairGroup(id, routeSerial: updated.previousSerial) }
+            } catch let error as RelayError where error.code == .notFound {
+                try await repairGroup(id, routeSerial: 0)
+            } catch let error as RelayError where error.code == .conflict {
+                // A change this client made meanwhile (an admission while connecting) moved it on.
+                let now = try read { db in try groupRow(db, id)?.1.chain.nextSequence }
+                if now == serial { note(Self.routeAheadWarning(info.name, Self.reason(error))) }
+            } catch let error as ClientError {
+                throw error
+            } catch {
+                return
+            }
+        }
+    }
+
+    static func routeAheadWarning(_ group: String, _ why: String) -> String {
+        """
+        the relay's route for \(group) is ahead of its membership list as you know it: another admin's change has not \
+        reached you yet, or the relay is hostile (\(why))
+        """
+    }
+
+    // MARK: Repairing
+
+    /// Repairs a group whose route the relay had at `routeSerial` while the chain is longer: queues
+    /// the route re-asserted with every member (and without everyone the chain removed), and hands
+    /// each member, over the pairwise sessions, the entries from `routeSerial - 1` on, the epoch
+    /// keys of this admin's removals among them, and to those this admin added, their welcome.
+    func repairGroup(_ groupID: [UInt8], routeSerial: UInt64) async throws(ClientError) {
+        guard let (_, session, _) = try read({ db in try groupRow(db, groupID) }) else { return }
+        let first = Int(max(routeSerial, 1) - 1)
+        var everyone = Set<Ed25519.PublicKey>()
+        for roster in Self.rosters(session.chain.entries).dropFirst(first) { everyone.formUnion(roster.keys) }
+        everyone.remove(identity.publicKey)
+        var unreachable = Set<Ed25519.PublicKey>()
+        for member in everyone {
+            do { try await ensureSession(with: member) } catch { unreachable.insert(member) }
+        }
+        try write { db in
+            guard let (info, session, routing) = try groupRow(db, groupID), let routing else { return }
+            let entries = session.chain.entries, serial = session.chain.nextSequence
+            let members = Array(session.chain.roster.keys)
+            let gone = Set(entries.compactMap { entry -> Ed25519.PublicKey? in
+                if case .remove(let member) = entry.action { return member }
+                return nil
+            }).subtracting(members)
+            if routeSerial == 0 {
+                try enqueue(db, routingUpdate(groupID: groupID, serial: 1, signer: routing, add: members, remove: []), kind: .reassert)
+            }
+            try enqueue(db, routingUpdate(groupID: groupID, serial: serial, signer: routing, add: members, remove: Array(gone)), kind: .reassert)
+            let rosters = Self.rosters(entries)
+            for index in first..<entries.count {
+                let entry = entries[index]
+                // Those who got the entry in the group: the members before it.
+                for member in rosters[index].keys where member != identity.publicKey && !unreachable.contains(member) {
+                    try enqueuePairwise(db, .membership(entry), to: member)
+                }
+                if case .add(let joiner, _) = entry.action, entry.author == identity.publicKey, !unreachable.contains(joiner),
+                   let welcome = session.welcome(forAdditionAt: entry.sequence) {
+                    try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds,
+                                                     names: try knownNames(db, rosters[index].keys)), to: joiner)
+                }
+                guard case .remove = entry.action, entry.author == identity.publicKey,
+                      let key = try keptEpochKey(db, groupID, epoch: entry.sequence) else { continue }
+                for member in rosters[index + 1].keys where member != identity.publicKey && !unreachable.contains(member) {
+                    try enqueuePairwise(db, .epochKey(key), to: member)
+                }
+            }
+            try addLine(db, .group(groupID), .warning, """
+                the relay had lost changes of \(info.name) (it was probably restored from a backup): its route was \
+                \(entries.count - Int(routeSerial)) membership change(s) behind. The route was published again and the \
+                changes handed to the members again
+                """, expirySeconds: 0)
+            if !unreachable.isEmpty {
+                try addLine(db, .group(groupID), .warning, """
+                    \(unreachable.count) member(s) could not be reached to repair \(info.name) (no keys on the relay)
+                    """, expirySeconds: 0)
+            }
+        }
+    }
+
+    /// The roster before each entry and after the last: `rosters(entries)[i]` is who was a member
+    /// when entry `i` was made; the last element is the roster after the whole chain.
+    static func rosters(_ entries: [MembershipEntry]) -> [[Ed25519.PublicKey: GroupRole]] {
+        var roster: [Ed25519.PublicKey: GroupRole] = [:]
+        var result: [[Ed25519.PublicKey: GroupRole]] = []
+        for entry in entries {
+            result.append(roster)
+            switch entry.action {
+            case .create: roster[entry.author] = .admin
+            case let .add(member, role), let .setRole(member, role): roster[member] = role
+            case .remove(let member): roster[member] = nil
+            }
+        }
+        result.append(roster)
+        return result
+    }
+
+    // MARK: Keeping this admin's epoch keys
+
+    /// Keeps, sealed, the epoch key of a removal this admin made, to hand it out again if the
+    /// relay loses it; forgets those older than `keptEpochKeyLifetime`.
+    nonisolated func keepEpochKey(_ db: Database, _ key: GroupEpochKey) throws {
+        let tag = store.tag(key.groupID + Self.bigEndian(key.epoch))
+        try db.execute(sql: "DELETE FROM kept_epoch_keys WHERE at < ?", arguments: [ClientStore.now() - Self.keptEpochKeyLifetime])
+        try db.execute(sql: "INSERT OR REPLACE INTO kept_epoch_keys (tag, sealed, at) VALUES (?, ?, ?)", arguments: [
+            Data(tag), store.sealSecret(key.serialized(), table: "kept_epoch_keys", tag: tag), ClientStore.now(),
+        ])
+    }
+
+    nonisolated func keptEpochKey(_ db: Database, _ groupID: [UInt8], epoch: UInt64) throws -> GroupEpochKey? {
+        let tag = store.tag(groupID + Self.bigEndian(epoch))
+        guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM kept_epoch_keys WHERE tag = ? AND at >= ?",
+                                             arguments: [Data(tag), ClientStore.now() - Self.keptEpochKeyLifetime])
+        else { return nil }
+        return try GroupEpochKey(serialized: try store.openSecret(sealed, table: "kept_epoch_keys", tag: tag))
+    }
+
+    // MARK: Entries handed over pairwise
+
+    /// A membership entry an admin handed over a pairwise session (after a restore): applied when
+    /// it follows this member's chain; one it already has is ignored.
+    nonisolated func receiveRepairedEntry(_ db: Database, _ entry: MembershipEntry, from sender: Ed25519.PublicKey) throws {
+        guard let (info, session, routing) = try groupRow(db, entry.groupID), !info.removed else { return }
+        guard session.chain.roster[sender] == .admin || entry.author == sender else {
+            noteLater("\(try displayName(db, sender)) sent a change of \(info.name) without being its admin; ignored")
+            return
+        }
+        if entry.sequence < session.chain.nextSequence, session.chain.entries[Int(entry.sequence)] == entry { return }
+        try applyMembership(db, entry, info: info, session: session, routing: routing)
+    }
+
+    /// Applies a membership entry from the group or from an admin, telling the conversation.
+    nonisolated func applyMembership(_ db: Database, _ entry: MembershipEntry, info: GroupInfo, session: GroupSession,
+                                     routing: Ed25519.PrivateKey?) throws {
+        var state = session, newInfo = info
+        let conversation = Conversation.group(entry.groupID)
+        do {
+            try state.apply(entry)
+        } catch {
+            try saveGroup(db, newInfo, state, routing: routing)
+            try addLine(db, conversation, .warning, "a membership change that does not follow the group's signed history was refused: \(error)")
+            return
+        }
+        var keepRouting = routing
+        if case .remove(let member) = entry.action, member == identity.publicKey {
+            newInfo.removed = true
+            keepRouting = nil
+        }
+        if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
+        try saveGroup(db, newInfo, state, routing: keepRouting)
+        try describe(db, entry, in: conversation)
+        // The key of the epoch this entry starts, and its messages, may have come first.
+        try applyEarlyEpochKeys(db, entry.groupID)
+        try retryPutAside(db)
+    }
+
+    // MARK: Join requests the relay lost
+
+    /// Keeps the exact messages of a join request until it is answered, to send them again.
+    nonisolated func keepJoinRequest(_ db: Database, inviteID: [UInt8], _ messages: [WireSendMessage]) throws {
+        var bytes: [UInt8] = []
+        for message in messages {
+            let encoded: [UInt8] = try message.serializedBytes()
+            bytes += Self.bigEndian(UInt64(encoded.count)) + encoded
+        }
+        try setMeta(db, Self.joinRequestKey(inviteID), bytes)
+    }
+
+    static func joinRequestKey(_ inviteID: [UInt8]) -> String { "join-request:" + Hex.encode(inviteID) }
+
+    /// Forgets a join request once it is answered; true when one was waiting.
+    @discardableResult
+    nonisolated func forgetJoinRequest(_ db: Database, inviteID: [UInt8]) throws -> Bool {
+        try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [Self.joinRequestKey(inviteID)])
+        return db.changesCount > 0
+    }
+
+    /// Forgets the join requests to `inviter`: a welcome from them answered them.
+    nonisolated func forgetJoinRequests(_ db: Database, to inviter: Ed25519.PublicKey) throws {
+        for key in try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key LIKE 'join-request:%'") {
+            let messages = try decodeMessages(try getMeta(db, key) ?? [])
+            if messages.contains(where: { $0.recipients == [Data(inviter.rawRepresentation)] }) {
+                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+            }
+        }
+    }
+
+    /// Sends every unanswered join request again, with the same message ids and bytes: a relay
+    /// that still knows them answers `duplicate` and delivers nothing twice; one restored from a
+    /// backup taken before them delivers them now.
+    func resendJoinRequests(on client: RelayClient) async throws(ClientError) {
+        let waiting = try read { db in
+            try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key LIKE 'join-request:%'").map { key in
+                try decodeMessages(try getMeta(db, key) ?? [])
+            }
+        }
+        for messages in waiting {
+            for message in messages {
+                do {
+                    if case .sendAccepted(let accepted) = try await request(client, .send(message)), !accepted.duplicate {
+                        note("the relay had lost your request to join a group (it was probably restored from a backup); it was sent again")
+                    }
+                } catch {
+                    return
+                }
+            }
+        }
+    }
+
+    private nonisolated func decodeMessages(_ bytes: [UInt8]) throws -> [WireSendMessage] {
+        var messages: [WireSendMessage] = [], offset = 0
+        while offset + 8 <= bytes.count {
+            let length = Int(bytes[offset..<offset + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            offset += 8
+            guard length <= bytes.count - offset else { throw ClientError.damagedStore(path: store.path, reason: "a kept join request is cut short") }
+            messages.append(try WireSendMessage(serializedBytes: Array(bytes[offset..<offset + length])))
+            offset += length
+        }
+        return messages
+    }
+}

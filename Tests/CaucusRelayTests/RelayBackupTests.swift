@@ -1,0 +1,51 @@
+import CaucusCrypto
+import CaucusRelay
+import Foundation
+import Testing
+
+/// `SQLiteRelayBackup`, which `caucus-relay backup` runs: a copy of a store that a running relay
+/// keeps writing to.
+@Suite("Relay: backup of the SQLite store", .timeLimit(.minutes(2)))
+struct RelayBackupTests {
+    @Test("A backup taken while the relay accepts messages holds every message accepted before it and passes its check")
+    func backupWhileWriting() async throws {
+        let relay = try await TestRelay.start()
+        let sender = Device(), recipient = Device()
+        let s = try await relay.connect(sender.key)
+        for _ in 0..<50 { try await s.send(Data("before".utf8), to: [recipient.id]) }
+        // Sends keep going while the copy is taken.
+        let writing = Task {
+            for _ in 0..<200 { try await s.send(Data("during".utf8), to: [recipient.id]) }
+        }
+        let destination = relay.directory.file("copy.sqlite")
+        let report = try SQLiteRelayBackup.backup(from: relay.databasePath, to: destination)
+        try await writing.value
+        #expect(report.destination == destination && report.pages > 0 && report.bytes > 0)
+        // The copy carries no WAL: its main file is complete.
+        #expect(!FileManager.default.fileExists(atPath: destination + "-wal"))
+        let copied = try countRows(destination, "SELECT COUNT(*) FROM messages")
+        #expect(copied >= 50 && copied <= 250, "\(copied) messages in the copy")
+        #expect(try SQLiteInspector.scalar(path: destination, sql: "SELECT COUNT(*) FROM deliveries") == copied)
+        await s.close()
+        await relay.stop()
+    }
+
+    @Test("An existing destination is refused unless overwriting is asked for, and a missing store is named")
+    func refusals() async throws {
+        let relay = try await TestRelay.start()
+        let destination = relay.directory.file("copy.sqlite")
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: destination))
+        #expect(throws: SQLiteRelayBackup.Failure.destinationExists(destination)) {
+            try SQLiteRelayBackup.backup(from: relay.databasePath, to: destination)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: destination)) == Data("keep me".utf8))
+        _ = try SQLiteRelayBackup.backup(from: relay.databasePath, to: destination, overwrite: true)
+        #expect(try countRows(destination, "SELECT COUNT(*) FROM groups") == 0)
+
+        let nowhere = relay.directory.file("no-such-dir/relay.sqlite")
+        #expect(throws: SQLiteRelayBackup.Failure.noStore(nowhere)) {
+            try SQLiteRelayBackup.backup(from: nowhere, to: relay.directory.file("other.sqlite"))
+        }
+        await relay.stop()
+    }
+}
