@@ -22,7 +22,7 @@ struct Chat: AsyncParsableCommand {
         let account = try await global.open()
         let conversation = try await account.resolve(target)
         let title = try await account.name(of: conversation)
-        try? await account.sync()
+        _ = try? await account.sync()
         let history = try await account.history(conversation, limit: 50).map(\.chatLine)
         let (events, continuation) = AsyncStream<ChatScreenEvent>.makeStream()
         await account.observe { event in

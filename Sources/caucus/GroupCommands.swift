@@ -53,7 +53,7 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                try? await account.sync()
+                _ = try? await account.sync()
                 let members = try await account.members(of: group)
                 if output.json {
                     printJSON(members.map { ["did": $0.did.description, "name": $0.name ?? NSNull(), "admin": $0.isAdmin,
@@ -78,7 +78,7 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                try? await account.sync()
+                _ = try? await account.sync()
                 try await account.remove(member: member, from: group)
                 print("Removed \(member) from \(group); the others were sent new keys.")
             }
@@ -93,7 +93,7 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                try? await account.sync()
+                _ = try? await account.sync()
                 try await account.promote(member: member, in: group)
                 print("\(member) is now an admin of \(group).")
             }

@@ -122,7 +122,7 @@ struct Verify: AsyncParsableCommand {
             if confirm || unverify { try await account.setVerified(member, confirm) }
             let result = try await account.verification(of: member)
             if output.json {
-                printJSON(["did": result.did.description, "name": result.name ?? NSNull(), "safety_number": result.safetyNumber.digits,
+                printJSON(["did": result.did.description, "name": result.name.map { $0 as Any } ?? NSNull(), "safety_number": result.safetyNumber.digits,
                            "verified": result.verified])
                 return
             }

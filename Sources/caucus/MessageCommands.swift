@@ -54,7 +54,7 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         try await withAccount(global) { account in
-            try? await account.sync()
+            _ = try? await account.sync()
             let lines = try await account.history(try await account.resolve(target), limit: max(1, limit))
             if output.json { printJSON(lines.map(\.json)) } else { lines.forEach { print($0.line) } }
         }
@@ -129,7 +129,7 @@ struct FileCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                try? await account.sync()
+                _ = try? await account.sync()
                 let (info, path) = try await account.getFile(id, to: destination, overwrite: force, progress: Console.progress("downloading"))
                 if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size, "path": path]) } else {
                     print("Saved \(path) (\(Account.describe(bytes: info.size)), checked).")
