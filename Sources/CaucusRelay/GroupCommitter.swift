@@ -3,11 +3,12 @@ import CaucusProtocol
 import Foundation
 
 /// Gathers the message accepts and acknowledgements that arrive while a commit is running into
-/// the next commit, so many requests share one fsync. Replies go out only after their commit.
+/// the next commit, so many requests share one fsync. Each request's completion runs only after
+/// the commit that holds it returned; completions take no task of their own.
 final class GroupCommitter: Sendable {
     private enum Request {
-        case accept(NewMessage, CheckedContinuation<AcceptOutcome, any Error>)
-        case acknowledge(Acknowledgement, CheckedContinuation<Int, any Error>)
+        case accept(NewMessage, @Sendable (Result<AcceptOutcome, any Error>) -> Void)
+        case acknowledge(Acknowledgement, @Sendable (Result<Int, any Error>) -> Void)
     }
 
     private struct State {
@@ -28,16 +29,15 @@ final class GroupCommitter: Sendable {
         self.afterCommit = afterCommit
     }
 
-    func accept(_ message: NewMessage) async throws -> AcceptOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue(.accept(message, continuation))
-        }
+    /// Queues a message for the next commit; `completion` gets its outcome once that commit returned.
+    func accept(_ message: NewMessage, completion: @escaping @Sendable (Result<AcceptOutcome, any Error>) -> Void) {
+        enqueue(.accept(message, completion))
     }
 
-    func acknowledge(_ ack: Acknowledgement) async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue(.acknowledge(ack, continuation))
-        }
+    /// Queues an acknowledgement for the next commit; `completion` gets how many deliveries it
+    /// removed once that commit returned.
+    func acknowledge(_ ack: Acknowledgement, completion: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+        enqueue(.acknowledge(ack, completion))
     }
 
     /// Returns when nothing is queued or being committed (graceful shutdown).
@@ -102,15 +102,15 @@ final class GroupCommitter: Sendable {
             var removed = result.removed.makeIterator()
             for request in batch {
                 switch request {
-                case .accept(_, let continuation): continuation.resume(returning: outcomes.next()!)
-                case .acknowledge(_, let continuation): continuation.resume(returning: removed.next()!)
+                case .accept(_, let completion): completion(.success(outcomes.next()!))
+                case .acknowledge(_, let completion): completion(.success(removed.next()!))
                 }
             }
         } catch {
             for request in batch {
                 switch request {
-                case .accept(_, let continuation): continuation.resume(throwing: error)
-                case .acknowledge(_, let continuation): continuation.resume(throwing: error)
+                case .accept(_, let completion): completion(.failure(error))
+                case .acknowledge(_, let completion): completion(.failure(error))
                 }
             }
         }
