@@ -21,6 +21,7 @@ final class GroupCommitter: Sendable {
     private let maxBatch: Int
     private let afterCommit: @Sendable (_ messages: [NewMessage], _ outcomes: [AcceptOutcome], _ batchSize: Int, _ duration: Duration) -> Void
     private let state = Locked(State())
+    private let executor = CommitExecutor()
 
     init(store: any RelayStore, maxBatch: Int,
          afterCommit: @escaping @Sendable ([NewMessage], [AcceptOutcome], Int, Duration) -> Void) {
@@ -59,7 +60,7 @@ final class GroupCommitter: Sendable {
             state.running = true
             return true
         }
-        if start { Task { await self.run() } }
+        if start { Task(executorPreference: executor) { await self.run() } }
     }
 
     private func run() async {
