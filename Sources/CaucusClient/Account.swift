@@ -34,6 +34,10 @@ public actor Account {
     func setRetryUnstoredAfter(_ wait: Duration) { retryUnstoredAfter = wait }
     var flushing = false
     var receiving = 0
+    /// Ids of stored deliveries whose acknowledgement is not sent yet, and the task sending them
+    /// while one runs: what is stored while an `AckMessages` waits for its reply goes in the next.
+    var unacknowledged: [Data] = []
+    var acknowledging: Task<Void, Never>?
     /// Problems met while receiving that belong to no conversation, for the command to print.
     public internal(set) var problems: [String] = []
     var observer: (@Sendable (AccountEvent) -> Void)?
@@ -99,6 +103,7 @@ public actor Account {
     public func close() async {
         // Let a delivery being stored finish and be acknowledged first.
         for _ in 0..<200 where receiving > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        await acknowledging?.value
         pushTask?.cancel()
         pushTask = nil
         if let connection { await connection.close() }
