@@ -97,7 +97,13 @@ final class GroupCommitter: Sendable {
         }
         do {
             let started = ContinuousClock.now
-            let result = try await store.commit(writes)
+            // This task runs on the committer's own thread (CommitExecutor): a store that can
+            // commit on it does, without a hop to its queue and back.
+            let result = if let store = store as? any BlockingCommitStore {
+                try store.commitBlocking(writes)
+            } else {
+                try await store.commit(writes)
+            }
             afterCommit(writes.messages, result.outcomes, batch.count, ContinuousClock.now - started)
             var outcomes = result.outcomes.makeIterator()
             var removed = result.removed.makeIterator()

@@ -6,7 +6,7 @@ import GRDB
 /// WAL is synced before a commit returns and a commit that returned survives an OS crash or a
 /// power cut, not only a killed process. Writes are serialised by SQLite; the relay batches
 /// message accepts and acknowledgements into one transaction (`commit`), which shares the sync.
-public final class SQLiteRelayStore: RelayStore {
+public final class SQLiteRelayStore: BlockingCommitStore {
     private let pool: DatabasePool
     private let limits: StoreLimits
     /// The database file.
@@ -126,21 +126,27 @@ public final class SQLiteRelayStore: RelayStore {
 
     public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
         let limits = self.limits
-        return try await pool.write { db in
-            var mailboxes = SQLiteMailboxes()
-            var outcomes: [AcceptOutcome] = []
-            outcomes.reserveCapacity(batch.messages.count)
-            for message in batch.messages {
-                outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, db: db))
-            }
-            var removed: [Int] = []
-            removed.reserveCapacity(batch.acknowledgements.count)
-            for ack in batch.acknowledgements {
-                removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, db: db))
-            }
-            try mailboxes.save(db: db)
-            return WriteBatchResult(outcomes: outcomes, removed: removed)
+        return try await pool.write { db in try Self.commit(batch, limits: limits, db: db) }
+    }
+
+    public func commitBlocking(_ batch: WriteBatch) throws -> WriteBatchResult {
+        try pool.write { db in try Self.commit(batch, limits: limits, db: db) }
+    }
+
+    private static func commit(_ batch: WriteBatch, limits: StoreLimits, db: Database) throws -> WriteBatchResult {
+        var mailboxes = SQLiteMailboxes()
+        var outcomes: [AcceptOutcome] = []
+        outcomes.reserveCapacity(batch.messages.count)
+        for message in batch.messages {
+            outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, db: db))
         }
+        var removed: [Int] = []
+        removed.reserveCapacity(batch.acknowledgements.count)
+        for ack in batch.acknowledgements {
+            removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, db: db))
+        }
+        try mailboxes.save(db: db)
+        return WriteBatchResult(outcomes: outcomes, removed: removed)
     }
 
     private static func accept(_ message: NewMessage, limits: StoreLimits, mailboxes: inout SQLiteMailboxes,
