@@ -103,6 +103,7 @@ extension Account {
     public func sync(idle: Duration = .milliseconds(600)) async throws(ClientError) -> Int {
         let client = try await connected()
         await waitForBacklog(on: client, idle: idle)
+        await acknowledging?.value
         try await flushOutbox()
         return handled
     }
@@ -146,7 +147,7 @@ extension Account {
                 return
             }
             // Stored: if the acknowledgement is lost, the redelivery is recognised and dropped.
-            _ = try? await request(client, .ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))
+            acknowledge(delivery.messageID)
             handled += 1
             try? await flushOutbox()
         case .prekeysLow(let remaining):
@@ -154,6 +155,28 @@ extension Account {
         case .error(let error):
             note(error.code == .shuttingDown ? "the relay is shutting down" : "the relay reported: \(error)")
         }
+    }
+
+    /// Acknowledges a stored delivery in batches (Protocol.md §9.6): one `AckMessages` at a time,
+    /// carrying every id stored since the last one was sent, up to the relay's limit per request.
+    /// An acknowledgement holds for the device, so it goes on whichever connection is open; with
+    /// none, the ids are dropped and the relay's redelivery is recognised and acknowledged then.
+    func acknowledge(_ messageID: Data) {
+        unacknowledged.append(messageID)
+        guard acknowledging == nil else { return }
+        acknowledging = Task {
+            await self.sendAcknowledgements()
+        }
+    }
+
+    private func sendAcknowledgements() async {
+        while !unacknowledged.isEmpty {
+            let batch = Array(unacknowledged.prefix(RelayProtocol.maxAcknowledgedIDs))
+            unacknowledged.removeFirst(batch.count)
+            guard let client = connection, client.isOpen else { continue }
+            _ = try? await request(client, .ack(WireAckMessages.with { $0.messageIds = batch }))
+        }
+        acknowledging = nil
     }
 
     /// A problem worth telling the user that belongs to no conversation.

@@ -36,6 +36,10 @@ public actor Account {
     /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
     var routeRefusals: [Data: String] = [:]
     var receiving = 0
+    /// Ids of stored deliveries whose acknowledgement is not sent yet, and the task sending them
+    /// while one runs: what is stored while an `AckMessages` waits for its reply goes in the next.
+    var unacknowledged: [Data] = []
+    var acknowledging: Task<Void, Never>?
     /// Problems met while receiving that belong to no conversation, for the command to print.
     public internal(set) var problems: [String] = []
     var observer: (@Sendable (AccountEvent) -> Void)?
@@ -101,6 +105,7 @@ public actor Account {
     public func close() async {
         // Let a delivery being stored finish and be acknowledged first.
         for _ in 0..<200 where receiving > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        await acknowledging?.value
         pushTask?.cancel()
         pushTask = nil
         if let connection { await connection.close() }

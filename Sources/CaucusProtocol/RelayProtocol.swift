@@ -15,6 +15,8 @@ public enum RelayProtocol {
     public static let groupIDLength = 32
     public static let blobIDLength = 16
     public static let cardItemIDLength = 16
+    /// Message ids one `AckMessages` may carry.
+    public static let maxAcknowledgedIDs = 1_000
 
     /// `caucus/relay-auth/v1`: what a device signs to authenticate a connection.
     public static let authContext = SigningContext("caucus/relay-auth/v1")

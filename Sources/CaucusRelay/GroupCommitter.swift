@@ -3,11 +3,12 @@ import CaucusProtocol
 import Foundation
 
 /// Gathers the message accepts and acknowledgements that arrive while a commit is running into
-/// the next commit, so many requests share one fsync. Replies go out only after their commit.
+/// the next commit, so many requests share one fsync. Each request's completion runs only after
+/// the commit that holds it returned; completions take no task of their own.
 final class GroupCommitter: Sendable {
     private enum Request {
-        case accept(NewMessage, CheckedContinuation<AcceptOutcome, any Error>)
-        case acknowledge(Acknowledgement, CheckedContinuation<Int, any Error>)
+        case accept(NewMessage, @Sendable (Result<AcceptOutcome, any Error>) -> Void)
+        case acknowledge(Acknowledgement, @Sendable (Result<Int, any Error>) -> Void)
     }
 
     private struct State {
@@ -20,6 +21,7 @@ final class GroupCommitter: Sendable {
     private let maxBatch: Int
     private let afterCommit: @Sendable (_ messages: [NewMessage], _ outcomes: [AcceptOutcome], _ batchSize: Int, _ duration: Duration) -> Void
     private let state = Locked(State())
+    private let executor = CommitExecutor()
 
     init(store: any RelayStore, maxBatch: Int,
          afterCommit: @escaping @Sendable ([NewMessage], [AcceptOutcome], Int, Duration) -> Void) {
@@ -28,16 +30,15 @@ final class GroupCommitter: Sendable {
         self.afterCommit = afterCommit
     }
 
-    func accept(_ message: NewMessage) async throws -> AcceptOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue(.accept(message, continuation))
-        }
+    /// Queues a message for the next commit; `completion` gets its outcome once that commit returned.
+    func accept(_ message: NewMessage, completion: @escaping @Sendable (Result<AcceptOutcome, any Error>) -> Void) {
+        enqueue(.accept(message, completion))
     }
 
-    func acknowledge(_ ack: Acknowledgement) async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue(.acknowledge(ack, continuation))
-        }
+    /// Queues an acknowledgement for the next commit; `completion` gets how many deliveries it
+    /// removed once that commit returned.
+    func acknowledge(_ ack: Acknowledgement, completion: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+        enqueue(.acknowledge(ack, completion))
     }
 
     /// Returns when nothing is queued or being committed (graceful shutdown).
@@ -59,7 +60,7 @@ final class GroupCommitter: Sendable {
             state.running = true
             return true
         }
-        if start { Task { await self.run() } }
+        if start { Task(executorPreference: executor) { await self.run() } }
     }
 
     private func run() async {
@@ -96,21 +97,27 @@ final class GroupCommitter: Sendable {
         }
         do {
             let started = ContinuousClock.now
-            let result = try await store.commit(writes)
+            // This task runs on the committer's own thread (CommitExecutor): a store that can
+            // commit on it does, without a hop to its queue and back.
+            let result = if let store = store as? any BlockingCommitStore {
+                try store.commitBlocking(writes)
+            } else {
+                try await store.commit(writes)
+            }
             afterCommit(writes.messages, result.outcomes, batch.count, ContinuousClock.now - started)
             var outcomes = result.outcomes.makeIterator()
             var removed = result.removed.makeIterator()
             for request in batch {
                 switch request {
-                case .accept(_, let continuation): continuation.resume(returning: outcomes.next()!)
-                case .acknowledge(_, let continuation): continuation.resume(returning: removed.next()!)
+                case .accept(_, let completion): completion(.success(outcomes.next()!))
+                case .acknowledge(_, let completion): completion(.success(removed.next()!))
                 }
             }
         } catch {
             for request in batch {
                 switch request {
-                case .accept(_, let continuation): continuation.resume(throwing: error)
-                case .acknowledge(_, let continuation): continuation.resume(throwing: error)
+                case .accept(_, let completion): completion(.failure(error))
+                case .acknowledge(_, let completion): completion(.failure(error))
                 }
             }
         }

@@ -120,12 +120,12 @@ public final class Relay: Sendable {
 
     // MARK: Writes through the group committer
 
-    func accept(_ message: NewMessage) async throws -> AcceptOutcome {
-        try await committer.accept(message)
+    func accept(_ message: NewMessage, completion: @escaping @Sendable (Result<AcceptOutcome, any Error>) -> Void) {
+        committer.accept(message, completion: completion)
     }
 
-    func acknowledge(_ ack: Acknowledgement) async throws -> Int {
-        try await committer.acknowledge(ack)
+    func acknowledge(_ ack: Acknowledgement, completion: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+        committer.acknowledge(ack, completion: completion)
     }
 
     /// Tells the owner's connections that its one-time prekeys are running low.

@@ -42,8 +42,10 @@ public struct RelayConfiguration: Sendable {
     public var challengeLifetimeSeconds: Double = 60
     /// Warn a device when it has fewer one-time prekeys than this.
     public var prekeyLowWatermark: Int = 10
-    /// Messages accepted or acknowledgements in one commit at most.
-    public var maxCommitBatch: Int = 256
+    /// Messages accepted or acknowledgements in one commit at most. Under saturation every commit
+    /// is full; a commit costs a sync and rewrites the index pages its rows share, so more per
+    /// commit is more per second (256 gave about two thirds of 4096's rate at 100 busy pairs).
+    public var maxCommitBatch: Int = 4_096
 
     public init() {}
 }

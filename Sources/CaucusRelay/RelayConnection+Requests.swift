@@ -3,34 +3,70 @@ import Foundation
 
 /// The requests of an authenticated connection, one handler each. A handler returns the reply
 /// body or throws a `RelayError`; anything else thrown becomes INTERNAL (and is logged without
-/// payloads).
+/// payloads). Sends and acknowledgements are answered from their commit's completion; the other
+/// requests each run in a task. Either way the reply goes to the connection's reply queue.
 extension RelayConnection {
-    func answer(_ body: WireClientFrame.OneOf_Body, _ context: RequestContext) async {
-        do {
-            let result: WireServerFrame.OneOf_Body
-            switch body {
-            case .send(let request): result = try await send(request, context)
-            case .ack(let request): result = try await acknowledge(request, context)
-            case .publishPrekeys(let request): result = try await publishPrekeys(request, context)
-            case .fetchPrekeys(let request): result = try await fetchPrekeys(request)
-            case .updateGroupRouting(let request): result = try await updateGroupRouting(request)
-            case .putBlobChunk(let request): result = try await putBlobChunk(request, context)
-            case .getBlobChunk(let request): result = try await getBlobChunk(request)
-            case .postCard(let request): result = try await postCard(request)
-            case .openCardInbox(let request): result = try await openCardInbox(request, context)
-            case .readCards(let request): result = try await readCards(request)
-            case .hello, .authenticate:
-                throw RelayError(.protocolViolation, "already authenticated")
-            case .ping(let ping):
-                result = .pong(WirePong.with { $0.data = ping.data })
+    func start(_ body: WireClientFrame.OneOf_Body, _ context: RequestContext) {
+        switch body {
+        case .send(let request):
+            do {
+                relay.accept(try newMessage(request, context)) { outcome in
+                    self.complete(context.id) { try self.sendAccepted(outcome.get()) }
+                }
+            } catch {
+                complete(context.id) { throw error }
             }
-            await reply(context.id, result)
+        case .ack(let request):
+            do {
+                relay.acknowledge(try acknowledgement(request, context)) { removed in
+                    self.complete(context.id) { self.ackDone(try removed.get()) }
+                }
+            } catch {
+                complete(context.id) { throw error }
+            }
+        case .publishPrekeys(let request): run(context) { try await self.publishPrekeys(request, context) }
+        case .fetchPrekeys(let request): run(context) { try await self.fetchPrekeys(request) }
+        case .updateGroupRouting(let request): run(context) { try await self.updateGroupRouting(request) }
+        case .putBlobChunk(let request): run(context) { try await self.putBlobChunk(request, context) }
+        case .getBlobChunk(let request): run(context) { try await self.getBlobChunk(request) }
+        case .postCard(let request): run(context) { try await self.postCard(request) }
+        case .openCardInbox(let request): run(context) { try await self.openCardInbox(request, context) }
+        case .readCards(let request): run(context) { try await self.readCards(request) }
+        case .hello, .authenticate:
+            complete(context.id) { throw RelayError(.protocolViolation, "already authenticated") }
+        case .ping(let ping):
+            complete(context.id) { .pong(WirePong.with { $0.data = ping.data }) }
+        }
+    }
+
+    /// Runs a request that is not part of a group commit in a task of its own.
+    private func run(_ context: RequestContext, _ handler: @escaping @Sendable () async throws -> WireServerFrame.OneOf_Body) {
+        Task {
+            do {
+                let body = try await handler()
+                self.complete(context.id) { body }
+            } catch {
+                self.complete(context.id) { throw error }
+            }
+        }
+    }
+
+    /// Queues the reply to a request: the body `reply` returns, or the error it throws.
+    private func complete(_ id: UInt64, _ reply: () throws -> WireServerFrame.OneOf_Body) {
+        var frame = WireServerFrame()
+        frame.requestID = id
+        do {
+            frame.body = try reply()
         } catch let error as RelayError {
-            await reply(context.id, error: error)
+            relay.metrics.error(error.code)
+            frame.body = .error(error.wire)
         } catch {
             logger.error("request failed", metadata: ["error": "\(type(of: error))"])
-            await reply(context.id, error: RelayError(.internal, "the relay could not complete the request; retry later"))
+            let refusal = RelayError(.internal, "the relay could not complete the request; retry later")
+            relay.metrics.error(refusal.code)
+            frame.body = .error(refusal.wire)
         }
+        queueReply(frame)
     }
 
     // MARK: Checks
@@ -56,7 +92,7 @@ extension RelayConnection {
 
     // MARK: Mailboxes
 
-    private func send(_ request: WireSendMessage, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+    private func newMessage(_ request: WireSendMessage, _ context: RequestContext) throws(RelayError) -> NewMessage {
         let configuration = relay.configuration
         try check(request.messageID, length: RelayProtocol.messageIDLength, "message_id")
         guard request.payload.count <= configuration.maxPayloadBytes else {
@@ -77,9 +113,12 @@ extension RelayConnection {
             throw RelayError(.invalidArgument, "name either recipients or a group_id")
         }
         let now = Self.nowMilliseconds
-        let message = NewMessage(messageID: request.messageID, target: target, payload: request.payload,
-                                 acceptedAt: now, expiresAt: try expiry(ttl: request.ttlSeconds, now: now))
-        switch try await relay.accept(message) {
+        return NewMessage(messageID: request.messageID, target: target, payload: request.payload,
+                          acceptedAt: now, expiresAt: try expiry(ttl: request.ttlSeconds, now: now))
+    }
+
+    private func sendAccepted(_ outcome: AcceptOutcome) throws(RelayError) -> WireServerFrame.OneOf_Body {
+        switch outcome {
         case .duplicate:
             relay.metrics.messagesDuplicate.increment()
             return .sendAccepted(WireSendAccepted.with { $0.duplicate = true })
@@ -94,12 +133,15 @@ extension RelayConnection {
         }
     }
 
-    private func acknowledge(_ request: WireAckMessages, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
-        guard request.messageIds.count <= 1_000 else {
-            throw RelayError(.invalidArgument, "at most 1000 message ids per acknowledgement")
+    private func acknowledgement(_ request: WireAckMessages, _ context: RequestContext) throws(RelayError) -> Acknowledgement {
+        guard request.messageIds.count <= RelayProtocol.maxAcknowledgedIDs else {
+            throw RelayError(.invalidArgument, "at most \(RelayProtocol.maxAcknowledgedIDs) message ids per acknowledgement")
         }
         for id in request.messageIds { try check(id, length: RelayProtocol.messageIDLength, "a message id") }
-        let removed = try await relay.acknowledge(Acknowledgement(recipient: context.device, messageIDs: request.messageIds))
+        return Acknowledgement(recipient: context.device, messageIDs: request.messageIds)
+    }
+
+    private func ackDone(_ removed: Int) -> WireServerFrame.OneOf_Body {
         relay.metrics.acknowledged.increment(by: removed)
         return .ackDone(WireAckDone.with { $0.removed = UInt32(removed) })
     }

@@ -36,6 +36,7 @@ package final class RelayConnection: Sendable {
     private let closeConnection: @Sendable (_ reason: String) async -> Void
     private let state = Locked(State())
     private let queue = PushQueue()
+    private let replies = ReplyQueue()
     let logger: Logger
 
     package init(relay: Relay, logger: Logger,
@@ -107,11 +108,7 @@ package final class RelayConnection: Sendable {
             return
         }
         state.withLock { $0.inFlight += 1 }
-        let context = RequestContext(id: id, device: device, address: address, challenge: challenge)
-        Task {
-            await self.answer(body, context)
-            self.finishedRequest()
-        }
+        start(body, RequestContext(id: id, device: device, address: address, challenge: challenge))
     }
 
     /// Counts a frame that arrived before authentication, whatever it held. Past the limit it
@@ -269,6 +266,8 @@ package final class RelayConnection: Sendable {
             return
         }
         relay.metrics.authenticated.increment()
+        // Ends once `ended` closes the queue and what it held is written.
+        Task { await self.writeReplies() }
         relay.hub.register(device, queue)
         let pending = (try? await relay.store.pendingCount(recipient: device)) ?? 0
         let prekeys = (try? await relay.store.oneTimePrekeyCount(owner: device)) ?? 0
@@ -352,6 +351,25 @@ package final class RelayConnection: Sendable {
 
     // MARK: Replies
 
+    /// Queues the reply to a request counted in `inFlight`; it stops counting once written.
+    func queueReply(_ frame: WireServerFrame) {
+        if !replies.append(frame) { finishedRequest() }
+    }
+
+    /// Writes queued replies until the connection is gone.
+    private func writeReplies() async {
+        while let frames = await replies.next() {
+            for frame in frames {
+                do {
+                    try await sendFrame(frame)
+                } catch {
+                    logger.debug("reply not sent: connection closed")
+                }
+                finishedRequest()
+            }
+        }
+    }
+
     func reply(_ id: UInt64, _ body: WireServerFrame.OneOf_Body) async {
         var frame = WireServerFrame()
         frame.requestID = id
@@ -374,6 +392,7 @@ package final class RelayConnection: Sendable {
     package func ended() {
         let (phase, task) = state.withLock { ($0.phase, $0.pushTask) }
         queue.close()
+        replies.close()
         task?.cancel()
         if case .authenticated(let device, _, _) = phase { relay.hub.unregister(device, queue) }
         relay.closed(self)

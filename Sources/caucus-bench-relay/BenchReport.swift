@@ -40,12 +40,14 @@ struct BenchReport: Codable, Sendable {
         if !throughput.isEmpty {
             let first = throughput[0]
             out.append("")
+            let load = first.offeredPerSecond.map { String(format: "open loop at %.0f msg/s offered in all", $0) }
+                ?? "\(first.inFlightPerSender) sends in flight per sender"
             out.append("1. End-to-end delivery: \(bytes(first.payloadBytes)) messages, each sender to one receiver, "
-                       + "\(first.inFlightPerSender) sends in flight per sender, acks in batches of \(first.ackBatch)")
+                       + "\(load), acks in batches of \(first.ackBatch)")
             out.append("   msg/s: Delivery pushes read by receivers inside the window; "
                        + String(format: "warm-up %.1f s before it excluded", first.warmupSeconds))
-            out.append("   latency: send request issued -> Delivery push read by the receiver (HdrHistogram, µs), "
-                       + "for every message sent inside the window")
+            out.append("   latency: send request \(first.offeredPerSecond == nil ? "issued" : "planned") -> Delivery push read "
+                       + "by the receiver (HdrHistogram, µs), for every message sent inside the window")
             var rows = [["store", "connections", "senders", "receivers", "window s", "delivered", "msg/s", "samples",
                          "p50 µs", "p90 µs", "p99 µs", "max µs", "errors", "connect s", "vs 1/commit", "vs 64/commit"]]
             for r in throughput {
@@ -64,9 +66,10 @@ struct BenchReport: Codable, Sendable {
                 out.append("   vs …/commit: delivered msg/s divided by part 0's rows/s (each message also writes a delivery")
                 out.append("   row, its acknowledgement deletes it, and both travel over WebSocket)")
             }
-            let baselines = Dictionary(throughput.filter { $0.store == BenchStore.sqlite.label }.map { ($0.connections, $0) },
+            let sqlite = [BenchStore.sqlite.label, BenchStore.sqliteProcess.label]
+            let baselines = Dictionary(throughput.filter { sqlite.contains($0.store) }.map { ($0.connections, $0) },
                                        uniquingKeysWith: { first, _ in first })
-            let compared = throughput.filter { $0.store != BenchStore.sqlite.label && baselines[$0.connections] != nil }
+            let compared = throughput.filter { !sqlite.contains($0.store) && baselines[$0.connections] != nil }
             if !compared.isEmpty {
                 out.append("   Against the single SQLite relay at the same connections, in this run "
                            + "(msg/s: higher is better; p99: lower is better):")

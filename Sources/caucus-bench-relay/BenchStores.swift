@@ -9,12 +9,16 @@ import PostgresNIO
 
 enum BenchStore: Sendable {
     case sqlite
+    /// The caucus-relay daemon built next to this program, in its own process, on SQLite: the
+    /// clients in this process then share no threads with the relay.
+    case sqliteProcess
     /// `instances` relays on a fresh database of the server at the URL.
     case postgres(url: PostgresStoreURL, instances: Int)
 
     var label: String {
         switch self {
         case .sqlite: "SQLite, 1 relay"
+        case .sqliteProcess: "SQLite, caucus-relay process"
         case .postgres(_, let instances): "PostgreSQL, \(instances) relay\(instances == 1 ? "" : "s")"
         }
     }
@@ -26,12 +30,18 @@ struct BenchRelays {
     let stores: [any RelayStore]
     let urls: [String]
     let cleanup: @Sendable () async -> Void
+    var daemon: RelayDaemon?
 
     static func start(_ kind: BenchStore, directory: URL, name: String) async throws -> BenchRelays {
         switch kind {
         case .sqlite:
             let relay = try await RelayUnderTest.start(directory: directory, name: name)
             return BenchRelays(relays: [relay.running], stores: [relay.store], urls: [relay.url], cleanup: {})
+        case .sqliteProcess:
+            guard let daemon = try RelayDaemon.start(directory: directory) else {
+                throw BenchError("--relay-process needs the caucus-relay executable next to this program (swift build -c release)")
+            }
+            return BenchRelays(relays: [], stores: [], urls: [daemon.url], cleanup: {}, daemon: daemon)
         case .postgres(let server, let instances):
             let database = "caucus_bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             try await adminQuery(server, "CREATE DATABASE \(database)")
@@ -56,6 +66,7 @@ struct BenchRelays {
     func stop() async {
         for relay in relays { await relay.stop() }
         for store in stores { try? await store.close() }
+        daemon?.stop()
         await cleanup()
     }
 }

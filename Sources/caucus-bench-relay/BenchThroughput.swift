@@ -16,6 +16,9 @@ struct ThroughputSettings: Sendable {
     var inFlight: Int
     var ackBatch: Int
     var payloadBytes: Int
+    /// Messages per second offered by all senders together (open loop); nil: closed loop, each
+    /// sender keeping `inFlight` sends in flight.
+    var rate: Double?
 }
 
 struct ThroughputResult: Codable, Sendable {
@@ -26,6 +29,8 @@ struct ThroughputResult: Codable, Sendable {
     var receivers: Int
     var payloadBytes: Int
     var inFlightPerSender: Int
+    /// Open loop: messages per second offered by all senders together; nil for a closed loop.
+    var offeredPerSecond: Double?
     var ackBatch: Int
     var warmupSeconds: Double
     /// The measurement window: the duration, or (with a message count) from its start to the
@@ -61,6 +66,8 @@ private final class LoadState: Sendable {
     let inFlight: Int
     let ackBatch: Int
     let payload: Data
+    /// Open loop: nanoseconds between one sender's sends.
+    let interval: UInt64?
 
     let measuredIssued = Atomic<Int>(0)
     let accepted = Atomic<Int>(0)
@@ -78,6 +85,18 @@ private final class LoadState: Sendable {
         inFlight = settings.inFlight
         ackBatch = settings.ackBatch
         payload = Data(Random.bytes(settings.payloadBytes))
+        interval = settings.rate.map { UInt64(Double(settings.connections / 2) / $0 * 1e9) }
+    }
+
+    /// Whether a message sent (or planned) at `time` is measured; nil when the run is over.
+    func measured(at time: UInt64) -> Bool? {
+        guard time >= measureStart else { return false }
+        if let end = measureEnd, time >= end { return nil }
+        if time >= hardStop { return nil }
+        if let limit = messageLimit {
+            guard measuredIssued.wrappingAdd(1, ordering: .relaxed).newValue <= limit else { return nil }
+        }
+        return true
     }
 }
 
@@ -123,42 +142,58 @@ private func runSender(_ client: RelayClient, to recipient: Data, state: LoadSta
             group.addTask {
                 var payload = state.payload
                 while true {
-                    var send = WireSendMessage()
-                    send.messageID = Data(Random.bytes(RelayProtocol.messageIDLength))
-                    send.recipients = [recipient]
                     let now = monotonicNanos()
-                    var measured = false
-                    if now >= state.measureStart {
-                        if let end = state.measureEnd, now >= end { return }
-                        if now >= state.hardStop { return }
-                        if let limit = state.messageLimit {
-                            guard state.measuredIssued.wrappingAdd(1, ordering: .relaxed).newValue <= limit else { return }
-                        }
-                        measured = true
-                    }
+                    guard let measured = state.measured(at: now) else { return }
                     stamp(&payload, at: now, measured: measured)
-                    send.payload = payload
-                    do {
-                        let reply = try await client.request(.send(send))
-                        guard case .sendAccepted(let accepted) = reply, accepted.recipients == 1 else {
-                            state.sendErrors.add(1, ordering: .relaxed)
-                            state.firstError.note(RelayClientError.unexpectedReply("\(reply)"))
-                            continue
-                        }
-                        state.accepted.add(1, ordering: .relaxed)
-                    } catch let error as RelayError {
-                        state.sendErrors.add(1, ordering: .relaxed)
-                        state.firstError.note(error)
-                        try? await Task.sleep(for: .milliseconds(max(Int(error.retryAfterMilliseconds), 10)))
-                    } catch {
-                        state.sendErrors.add(1, ordering: .relaxed)
-                        state.firstError.note(error)
-                        return
-                    }
+                    guard await send(payload, to: recipient, on: client, state: state) else { return }
                 }
             }
         }
     }
+}
+
+/// One open-loop sender: a send every `state.interval`, from a random phase, each without waiting
+/// for the replies of earlier ones, so a relay that falls behind does not slow the offered load.
+/// A message is stamped with its planned time, so the latency of a late send includes its delay.
+private func runPacedSender(_ client: RelayClient, to recipient: Data, interval: UInt64, state: LoadState) async {
+    var planned = monotonicNanos() + UInt64.random(in: 0..<max(interval, 1))
+    await withDiscardingTaskGroup { group in
+        while true {
+            let now = monotonicNanos()
+            if planned > now { try? await Task.sleep(for: .nanoseconds(Int64(planned - now))) }
+            guard let measured = state.measured(at: planned) else { return }
+            var payload = state.payload
+            stamp(&payload, at: planned, measured: measured)
+            group.addTask { _ = await send(payload, to: recipient, on: client, state: state) }
+            planned += interval
+        }
+    }
+}
+
+/// Sends one message and counts the outcome; false when the connection is gone.
+private func send(_ payload: Data, to recipient: Data, on client: RelayClient, state: LoadState) async -> Bool {
+    var send = WireSendMessage()
+    send.messageID = Data(Random.bytes(RelayProtocol.messageIDLength))
+    send.recipients = [recipient]
+    send.payload = payload
+    do {
+        let reply = try await client.request(.send(send))
+        guard case .sendAccepted(let accepted) = reply, accepted.recipients == 1 else {
+            state.sendErrors.add(1, ordering: .relaxed)
+            state.firstError.note(RelayClientError.unexpectedReply("\(reply)"))
+            return true
+        }
+        state.accepted.add(1, ordering: .relaxed)
+    } catch let error as RelayError {
+        state.sendErrors.add(1, ordering: .relaxed)
+        state.firstError.note(error)
+        try? await Task.sleep(for: .milliseconds(max(Int(error.retryAfterMilliseconds), 10)))
+    } catch {
+        state.sendErrors.add(1, ordering: .relaxed)
+        state.firstError.note(error)
+        return false
+    }
+    return true
 }
 
 /// One receiver: records latency of measured deliveries and acknowledges everything in batches,
@@ -225,6 +260,9 @@ func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, 
     let receiverTasks = receivers.map { client in Task { await runReceiver(client, state: state) } }
     let senderTasks = zip(senders, receiverKeys).map { client, key in
         let recipient = publicKey(key)
+        if let interval = state.interval {
+            return Task { await runPacedSender(client, to: recipient, interval: interval, state: state) }
+        }
         return Task { await runSender(client, to: recipient, state: state) }
     }
     for task in senderTasks { await task.value }
@@ -253,7 +291,7 @@ func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, 
     let received = state.received.load(ordering: .relaxed)
     return ThroughputResult(
         store: store.label, connections: pairs * 2, senders: pairs, receivers: pairs, payloadBytes: settings.payloadBytes,
-        inFlightPerSender: settings.inFlight, ackBatch: settings.ackBatch, warmupSeconds: settings.warmupSeconds,
+        inFlightPerSender: settings.inFlight, offeredPerSecond: settings.rate, ackBatch: settings.ackBatch, warmupSeconds: settings.warmupSeconds,
         measuredSeconds: measuredSeconds, deliveredInWindow: inWindow,
         deliveredPerSecond: measuredSeconds > 0 ? Double(inWindow) / measuredSeconds : 0, latencySamples: measured,
         latencyP50Microseconds: histogram.valueAtPercentile(50),

@@ -40,6 +40,12 @@ struct BenchRelay: AsyncParsableCommand {
     @Option(help: "Sends each sender keeps in flight.")
     var inFlight = 8
 
+    @Option(help: "Open loop: messages per second offered by all senders together, each sender at fixed intervals without waiting for replies; latency counts from each message's planned send time. (default: closed loop, --in-flight per sender)")
+    var rate: Double?
+
+    @Flag(help: "Run the throughput part's SQLite relay as the caucus-relay daemon built next to this program, in its own process, instead of in this one.")
+    var relayProcess = false
+
     @Option(help: "Deliveries a receiver acknowledges per Ack request.")
     var ackBatch = 32
 
@@ -95,6 +101,7 @@ struct BenchRelay: AsyncParsableCommand {
         if let messages { guard messages > 0 else { throw ValidationError("--messages must be positive") } }
         guard duration == nil || messages == nil else { throw ValidationError("give --duration or --messages, not both") }
         guard inFlight >= 1 else { throw ValidationError("--in-flight must be at least 1") }
+        if let rate { guard rate > 0 else { throw ValidationError("--rate must be positive") } }
         guard (1...1_000).contains(ackBatch) else { throw ValidationError("--ack-batch must be 1 to 1000") }
         guard (9...(512 << 10)).contains(payloadBytes) else { throw ValidationError("--payload-bytes must be 9 to 524288") }
         guard idleCount >= 1 else { throw ValidationError("--idle-connections must be at least 1") }
@@ -148,13 +155,14 @@ struct BenchRelay: AsyncParsableCommand {
         if parts.contains("throughput") {
             report.storageBaseline = try runStorageBaseline(payloadBytes: payloadBytes, seconds: quick ? 1 : 3,
                                                             directory: workDirectory)
+            let sqlite: BenchStore = relayProcess ? .sqliteProcess : .sqlite
             let stores: [BenchStore] = try postgresServer().map {
-                [.sqlite, .postgres(url: $0, instances: 1), .postgres(url: $0, instances: 2)]
-            } ?? [.sqlite]
+                [sqlite, .postgres(url: $0, instances: 1), .postgres(url: $0, instances: 2)]
+            } ?? [sqlite]
             for count in connectionCounts {
                 let settings = ThroughputSettings(
                     connections: count, warmupSeconds: warmupSeconds, durationSeconds: measuredSeconds,
-                    messages: messages, inFlight: inFlight, ackBatch: ackBatch, payloadBytes: payloadBytes)
+                    messages: messages, inFlight: inFlight, ackBatch: ackBatch, payloadBytes: payloadBytes, rate: rate)
                 for store in stores {
                     report.throughput.append(try await runThroughput(settings, store: store, directory: workDirectory))
                 }

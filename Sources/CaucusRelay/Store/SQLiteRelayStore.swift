@@ -6,7 +6,7 @@ import GRDB
 /// WAL is synced before a commit returns and a commit that returned survives an OS crash or a
 /// power cut, not only a killed process. Writes are serialised by SQLite; the relay batches
 /// message accepts and acknowledgements into one transaction (`commit`), which shares the sync.
-public final class SQLiteRelayStore: RelayStore {
+public final class SQLiteRelayStore: BlockingCommitStore {
     private let pool: DatabasePool
     private let limits: StoreLimits
     /// The database file.
@@ -32,7 +32,16 @@ public final class SQLiteRelayStore: RelayStore {
         self.limits = limits
         self.path = path
         try Self.migrator.migrate(pool)
+        // Every commit walks the message-id index at random places and appends to the message
+        // and delivery tables; SQLite's default 2 MiB page cache makes the writer read pages back
+        // from the file at every commit.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
+        }
     }
+
+    /// The writer connection's page cache, in KiB.
+    static let writerCacheKiB = 65_536
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -117,21 +126,31 @@ public final class SQLiteRelayStore: RelayStore {
 
     public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
         let limits = self.limits
-        return try await pool.write { db in
-            var outcomes: [AcceptOutcome] = []
-            outcomes.reserveCapacity(batch.messages.count)
-            for message in batch.messages {
-                outcomes.append(try Self.accept(message, limits: limits, db: db))
-            }
-            var removed: [Int] = []
-            for ack in batch.acknowledgements {
-                removed.append(try Self.acknowledge(ack, db: db))
-            }
-            return WriteBatchResult(outcomes: outcomes, removed: removed)
-        }
+        return try await pool.write { db in try Self.commit(batch, limits: limits, db: db) }
     }
 
-    private static func accept(_ message: NewMessage, limits: StoreLimits, db: Database) throws -> AcceptOutcome {
+    public func commitBlocking(_ batch: WriteBatch) throws -> WriteBatchResult {
+        try pool.write { db in try Self.commit(batch, limits: limits, db: db) }
+    }
+
+    private static func commit(_ batch: WriteBatch, limits: StoreLimits, db: Database) throws -> WriteBatchResult {
+        var mailboxes = SQLiteMailboxes()
+        var outcomes: [AcceptOutcome] = []
+        outcomes.reserveCapacity(batch.messages.count)
+        for message in batch.messages {
+            outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, db: db))
+        }
+        var removed: [Int] = []
+        removed.reserveCapacity(batch.acknowledgements.count)
+        for ack in batch.acknowledgements {
+            removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, db: db))
+        }
+        try mailboxes.save(db: db)
+        return WriteBatchResult(outcomes: outcomes, removed: removed)
+    }
+
+    private static func accept(_ message: NewMessage, limits: StoreLimits, mailboxes: inout SQLiteMailboxes,
+                               db: Database) throws -> AcceptOutcome {
         let known = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE message_id = ?")
         if try Bool.fetchOne(known, arguments: [message.messageID]) != nil { return .duplicate }
 
@@ -140,7 +159,7 @@ public final class SQLiteRelayStore: RelayStore {
         switch message.target {
         case .devices(let keys):
             for key in StoreRules.unique(keys) {
-                let device = try deviceRow(key, db: db)
+                let device = try mailboxes.device(key, db: db)
                 recipients.append(StoreRules.Recipient(id: device.id, key: key, pending: device.pending))
             }
         case .group(let id, let sender):
@@ -150,7 +169,10 @@ public final class SQLiteRelayStore: RelayStore {
             let members = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
                 WHERE m.grp = ?
-                """), arguments: [group]).map { StoreRules.Recipient(id: $0[0], key: $0[1], pending: $0[2]) }
+                """), arguments: [group]).map { row in
+                    let id: Int64 = row[0], key: Data = row[1]
+                    return StoreRules.Recipient(id: id, key: key, pending: mailboxes.pending(id: id, key: key, stored: row[2]))
+                }
             switch StoreRules.groupRecipients(members: members, sender: sender) {
             case .success(let others): recipients = others
             case .failure(let error): return .refused(error)
@@ -171,21 +193,18 @@ public final class SQLiteRelayStore: RelayStore {
             ])
         let messageRow = db.lastInsertedRowID
         let insert = try db.cachedStatement(sql: "INSERT INTO deliveries (device, message) VALUES (?, ?)")
-        let bump = try db.cachedStatement(sql: "UPDATE devices SET pending = pending + 1 WHERE id = ?")
         var stored: [(key: Data, sequence: Int64)] = []
         stored.reserveCapacity(accepting.count)
         for recipient in accepting {
             try insert.execute(arguments: [recipient.id, messageRow])
             stored.append((recipient.key, db.lastInsertedRowID))
-            try bump.execute(arguments: [recipient.id])
+            mailboxes.add(1, to: recipient.key)
         }
         return .stored(recipients: stored, mailboxFull: full)
     }
 
-    private static func acknowledge(_ ack: Acknowledgement, db: Database) throws -> Int {
-        guard let device = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM devices WHERE key = ?"), arguments: [ack.recipient])
-        else { return 0 }
+    private static func acknowledge(_ ack: Acknowledgement, mailboxes: inout SQLiteMailboxes, db: Database) throws -> Int {
+        guard let device = try mailboxes.existingDevice(ack.recipient, db: db) else { return 0 }
         let find = try db.cachedStatement(sql: "SELECT id FROM messages WHERE message_id = ?")
         let delete = try db.cachedStatement(sql: "DELETE FROM deliveries WHERE message = ? AND device = ?")
         let settle = try db.cachedStatement(sql: """
@@ -201,26 +220,14 @@ public final class SQLiteRelayStore: RelayStore {
             try settle.execute(arguments: [message])
             removed += 1
         }
-        if removed > 0 {
-            try db.cachedStatement(sql: "UPDATE devices SET pending = pending - ? WHERE id = ?")
-                .execute(arguments: [removed, device])
-        }
+        mailboxes.add(-removed, to: ack.recipient)
         return removed
     }
 
     /// The row id of a device key, inserting the key the first time it is seen.
     private static func deviceID(_ key: Data, db: Database) throws -> Int64 {
-        try deviceRow(key, db: db).id
-    }
-
-    /// A device's row id and mailbox count, in one lookup; a new key gets a row with count 0.
-    private static func deviceRow(_ key: Data, db: Database) throws -> (id: Int64, pending: Int) {
-        if let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, pending FROM devices WHERE key = ?"), arguments: [key]) {
-            return (row[0], row[1])
-        }
-        try db.cachedStatement(sql: "INSERT INTO devices (key) VALUES (?)").execute(arguments: [key])
-        return (db.lastInsertedRowID, 0)
+        var mailboxes = SQLiteMailboxes()
+        return try mailboxes.device(key, db: db).id
     }
 
     public func pendingDeliveries(recipient: Data, afterSequence: Int64, limit: Int) async throws -> [StoredDelivery] {
