@@ -158,9 +158,10 @@ extension Account {
     }
 
     /// Acknowledges a stored delivery in batches (Protocol.md §9.6): one `AckMessages` at a time,
-    /// carrying every id stored since the last one was sent, up to the relay's limit per request.
-    /// An acknowledgement holds for the device, so it goes on whichever connection is open; with
-    /// none, the ids are dropped and the relay's redelivery is recognised and acknowledged then.
+    /// carrying every id stored while the ids gathered (`ackGathering`) and while the one before
+    /// waited for its answer, up to the relay's limit per request. An acknowledgement holds for
+    /// the device, so it goes on whichever connection is open; with none, the ids are dropped and
+    /// the relay's redelivery is recognised and acknowledged then.
     func acknowledge(_ messageID: Data) {
         unacknowledged.append(messageID)
         guard acknowledging == nil else { return }
@@ -171,6 +172,9 @@ extension Account {
 
     private func sendAcknowledgements() async {
         while !unacknowledged.isEmpty {
+            // Storing a delivery takes about as long as an acknowledgement's round trip (both
+            // sync a disk), so without a pause a backlog would go out nearly one id per request.
+            if unacknowledged.count < Self.ackBatchTarget { try? await Task.sleep(for: Self.ackGathering) }
             let batch = Array(unacknowledged.prefix(RelayProtocol.maxAcknowledgedIDs))
             unacknowledged.removeFirst(batch.count)
             guard let client = connection, client.isOpen else { continue }

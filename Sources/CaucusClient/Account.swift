@@ -49,6 +49,10 @@ public actor Account {
     nonisolated let pendingNotes = Locked<[String]>([])
 
     /// How many one-time prekeys are kept on the relay, and when to top up.
+    /// How long the ids of stored deliveries gather before an `AckMessages` carries them, unless
+    /// `ackBatchTarget` of them are waiting already (Protocol.md §9.6).
+    static let ackGathering = Duration.milliseconds(50)
+    static let ackBatchTarget = 100
     static let prekeyBatch = 50
     static let prekeyLowWater = 10
 

@@ -1,0 +1,41 @@
+@testable import CaucusClient
+import Foundation
+import Testing
+
+/// Protocol.md §7.8 and §9.6: every request counts against the relay's rate limit, so a client
+/// acknowledges a backlog in batches, never with one `AckMessages` per delivery.
+@Suite("Acknowledgements in batches", .timeLimit(.minutes(5)))
+struct AckBatchingTests {
+    @Test("Taking in a backlog of 150 group messages costs far fewer requests than deliveries, and each is acknowledged")
+    func backlogIsAcknowledgedInBatches() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
+        for worker in [rosa, tomasz, amira] { _ = try await worker.read() }
+        let tomaszDevice = Data(try await tomasz.run { await $0.identity.publicKey }.rawRepresentation)
+        let texts = (1...150).map { "backlog \($0)" }
+        try await amira.run { account in
+            let group = try await account.resolve("Warehouse 5")
+            for text in texts { _ = try await account.send(text, to: group) }
+            try await account.sync()
+        }
+        #expect(try await relay.store.pendingCount(recipient: tomaszDevice) >= texts.count)
+
+        let before = Self.framesReceived(relay)
+        let lines = try await tomasz.read()
+        let requests = Self.framesReceived(relay) - before
+        #expect(Worker.texts(lines).filter { $0.hasPrefix("backlog ") }.count == texts.count)
+        // Every delivery was acknowledged: nothing is left for Tomasz on the relay.
+        #expect(try await relay.store.pendingCount(recipient: tomaszDevice) == 0)
+        print("AckBatching: \(texts.count) deliveries taken in with \(requests) requests")
+        #expect(requests * 2 <= texts.count, "\(requests) requests for \(texts.count) deliveries")
+    }
+
+    /// `caucus_relay_frames_received_total` on the relay's metrics page.
+    static func framesReceived(_ relay: TestRelay) -> Int {
+        let line = relay.relay.metricsText().split(separator: "\n")
+            .first { $0.hasPrefix("caucus_relay_frames_received_total") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+    }
+}
