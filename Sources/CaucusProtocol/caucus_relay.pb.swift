@@ -787,7 +787,8 @@ public nonisolated struct WireUpdateGroupRouting: Sendable {
   /// 32 bytes, random, chosen by the group's creator
   public var groupID: Data = Data()
 
-  /// 1 creates the route; each change is exactly one more
+  /// 1 creates the route; a change carries more than the route's serial (one more, unless
+  /// changes were lost), or the same serial to re-assert it
   public var serial: UInt64 = 0
 
   /// Ed25519 routing admin key after this change
@@ -816,6 +817,7 @@ public nonisolated struct WireGroupRoutingUpdated: Sendable {
 
   public var devices: UInt32 = 0
 
+  /// the route's serial before this request (0 when it created the route)
   public var previousSerial: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
