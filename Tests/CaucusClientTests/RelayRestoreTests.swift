@@ -6,7 +6,7 @@ import Testing
 
 /// An operator backs up a running `caucus-relay` with `caucus-relay backup`, membership changes
 /// follow, and the relay is restored from the copy: real relay and client processes, real files.
-@Suite("Relay backup and restore: groups stay safe", .serialized, .timeLimit(.minutes(5)))
+@Suite("Relay backup and restore: groups stay safe", .serialized, .timeLimit(.minutes(8)))
 struct RelayRestoreTests {
     @Test("After a restore that lost a removal, a welcome and a join request, one admin sync repairs the group: the removed member reads nothing new, the others write and read, the joiners get in")
     func restoreLosesMembershipChanges() async throws {
@@ -31,7 +31,7 @@ struct RelayRestoreTests {
             let ed = try await CLIWorker.make("Ed", in: directory, relayURL: nil)
             let asked = try await ed.succeed("join", try await rosa.invite(), "--wait", "0", "--json")
             #expect((asked.json as? [String: Any])?["pending"] as? Bool == true, "\(asked)")
-            try await eventually("Rosa to admit Ed", within: .seconds(30)) {
+            try await eventually("Rosa to admit Ed", within: .seconds(90)) {
                 try await rosa.succeed("sync")
                 return try await rosa.memberNames() == ["Amira", "Ed", "Rosa", "Tomasz"]
             }
@@ -45,13 +45,13 @@ struct RelayRestoreTests {
             // key, gets both from Rosa, Chen learns he was removed, and Ed gets his welcome again.
             try await rosa.succeed("sync")
             for worker in [tomasz, chen] { try await worker.succeed("sync") }
-            try await eventually("Amira to see Chen removed and Ed added", within: .seconds(30)) {
+            try await eventually("Amira to see Chen removed and Ed added", within: .seconds(90)) {
                 try await amira.succeed("sync")
                 // Ed has not told the group his name yet: four members, Chen not among them.
                 let members = try #require(try await amira.json("group", "members", CLIWorker.group) as? [[String: Any]])
                 return members.count == 4 && !members.contains { $0["name"] as? String == "Chen" }
             }
-            try await eventually("Ed to be in the group", within: .seconds(30)) {
+            try await eventually("Ed to be in the group", within: .seconds(90)) {
                 try await ed.succeed("sync")
                 return try await ed.groupNames() == [CLIWorker.group]
             }
@@ -66,7 +66,7 @@ struct RelayRestoreTests {
             // Dana's caucus sends her unanswered request again; Rosa's next sync admits her.
             try await dana.succeed("sync")
             try await rosa.succeed("sync")
-            try await eventually("Dana to be admitted", within: .seconds(30)) {
+            try await eventually("Dana to be admitted", within: .seconds(90)) {
                 try await dana.succeed("sync")
                 return try await dana.groupNames() == [CLIWorker.group]
             }
@@ -84,7 +84,7 @@ struct RelayRestoreTests {
     /// Waits until each reader has every one of `texts` that it did not write itself.
     private func expectRead(_ texts: [String], by readers: [CLIWorker]) async throws {
         for reader in readers {
-            try await eventually("\(reader.name) to read every message sent after the restore", within: .seconds(30)) {
+            try await eventually("\(reader.name) to read every message sent after the restore", within: .seconds(90)) {
                 try await reader.succeed("sync")
                 for text in texts where !text.hasPrefix(reader.name) {
                     guard try await !reader.historyLines(withText: text).isEmpty else { return false }
@@ -108,7 +108,7 @@ struct RelayRestoreTests {
             #expect(removal.stderr.contains("the relay's route does not follow it"), "\(removal)")
             // The group itself moved on: the others still hear from Rosa, in the new epoch.
             try await rosa.succeed("send", CLIWorker.group, "after the refused route change")
-            try await eventually("Tomasz to read Rosa", within: .seconds(30)) {
+            try await eventually("Tomasz to read Rosa", within: .seconds(90)) {
                 try await tomasz.succeed("sync")
                 return try await !tomasz.historyLines(withText: "after the refused route change").isEmpty
             }
