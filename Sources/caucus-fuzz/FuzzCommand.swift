@@ -112,8 +112,8 @@ struct FuzzCommand {
                 CrashWriter.keep(input)
                 do { try target.check(input) } catch {
                     let path = "\(artifacts)/failure-\(target.name)-seed\(seed)-\(iterations)"
-                    FileManager.default.createFile(atPath: path, contents: Data(input))
-                    fail("\(target.name): \(error)\ninput written to \(path)")
+                    let written = FileManager.default.createFile(atPath: path, contents: Data(input))
+                    fail("\(target.name): \(error)\ninput \(written ? "written to" : "could not be written to") \(path)")
                 }
                 iterations += 1
             }
@@ -163,6 +163,9 @@ enum CrashWriter {
 func writeSeeds(of target: FuzzTarget, to directory: String) {
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     for (index, seed) in target.seeds().enumerated() {
-        FileManager.default.createFile(atPath: "\(directory)/seed-\(index)", contents: Data(seed))
+        let path = "\(directory)/seed-\(index)"
+        if !FileManager.default.createFile(atPath: path, contents: Data(seed)) {
+            FileHandle.standardError.write(Data("caucus-fuzz: could not write \(path)\n".utf8))
+        }
     }
 }
