@@ -103,7 +103,7 @@ extension Account {
     public func sync(idle: Duration = .milliseconds(600)) async throws(ClientError) -> Int {
         let client = try await connected()
         await waitForBacklog(on: client, idle: idle)
-        await acknowledging?.value
+        await waitForAcknowledgements()
         try await flushOutbox()
         return handled
     }
@@ -168,6 +168,24 @@ extension Account {
         acknowledging = Task {
             await self.sendAcknowledgements()
         }
+    }
+
+    /// Waits for the acknowledgements being sent, at most `ackWaitLimit`: a relay that stops
+    /// answering must not hold a command. Those not answered are pushed again next time and
+    /// recognised then (Protocol.md §9.6).
+    func waitForAcknowledgements() async {
+        guard let sending = acknowledging else { return }
+        let (ended, finish) = AsyncStream<Void>.makeStream()
+        let timer = Task {
+            try? await Task.sleep(for: Self.ackWaitLimit)
+            finish.finish()
+        }
+        Task {
+            await sending.value
+            finish.finish()
+        }
+        for await _ in ended {}
+        timer.cancel()
     }
 
     private func sendAcknowledgements() async {

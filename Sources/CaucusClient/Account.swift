@@ -53,6 +53,8 @@ public actor Account {
     /// `ackBatchTarget` of them are waiting already (Protocol.md §9.6).
     static let ackGathering = Duration.milliseconds(50)
     static let ackBatchTarget = 100
+    /// How long `sync` and `close` wait for acknowledgements in flight.
+    static let ackWaitLimit = Duration.seconds(10)
     static let prekeyBatch = 50
     static let prekeyLowWater = 10
 
@@ -109,7 +111,7 @@ public actor Account {
     public func close() async {
         // Let a delivery being stored finish and be acknowledged first.
         for _ in 0..<200 where receiving > 0 { try? await Task.sleep(for: .milliseconds(10)) }
-        await acknowledging?.value
+        await waitForAcknowledgements()
         pushTask?.cancel()
         pushTask = nil
         if let connection { await connection.close() }

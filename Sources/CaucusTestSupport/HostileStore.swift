@@ -33,6 +33,9 @@ public final class HostileStore: RelayStore {
         public var swapOneTimePrekey: [Data: Data] = [:]
         /// Replaces the signed prekey handed out for an owner (by its key) with these bytes.
         public var swapSignedPrekey: [Data: Data] = [:]
+        /// Holds every commit that carries an acknowledgement until the attack stops, so
+        /// `AckMessages` is never answered meanwhile.
+        public var stallAcknowledgements = false
 
         public init() {}
     }
@@ -114,7 +117,12 @@ public final class HostileStore: RelayStore {
 
     // Everything else is honest.
 
-    public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult { try await inner.commit(batch) }
+    public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
+        if !batch.acknowledgements.isEmpty {
+            while state.withLock({ $0.tactics.stallAcknowledgements }) { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        return try await inner.commit(batch)
+    }
     public func pendingCount(recipient: Data) async throws -> Int { try await inner.pendingCount(recipient: recipient) }
     public func groupRoute(_ groupID: Data) async throws -> GroupRoute? { try await inner.groupRoute(groupID) }
     public func groupDevices(_ groupID: Data) async throws -> [Data] { try await inner.groupDevices(groupID) }

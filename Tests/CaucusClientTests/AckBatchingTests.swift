@@ -32,6 +32,23 @@ struct AckBatchingTests {
         #expect(requests * 2 <= texts.count, "\(requests) requests for \(texts.count) deliveries")
     }
 
+    @Test("A relay that never answers an acknowledgement does not hold a read: it ends, and what it showed is not shown again")
+    func unansweredAcknowledgementIsBounded() async throws {
+        let relay = try await TestRelay.start(hostile: true)
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, _) = try await GroupFlowTests.warehouse(directory, relay)
+        _ = try await tomasz.read()
+        try await rosa.run { account in _ = try await account.send("ack never answered", to: try await account.resolve("Warehouse 5")) }
+        try #require(relay.hostile).attack { $0.stallAcknowledgements = true }
+        // Without a bound on the wait for its acknowledgement this read never returns (the suite's time limit fails it).
+        #expect(Worker.texts(try await tomasz.read()) == ["ack never answered"])
+        try #require(relay.hostile).behave()
+        // Redelivered on the next connection, recognised, acknowledged, not shown twice.
+        #expect(Worker.texts(try await tomasz.read()).isEmpty)
+        await relay.stop()
+    }
+
     /// `caucus_relay_frames_received_total` on the relay's metrics page.
     static func framesReceived(_ relay: TestRelay) -> Int {
         let line = relay.relay.metricsText().split(separator: "\n")
