@@ -145,9 +145,9 @@ final class RelayFixture: Sendable {
         let relay = self.relay, logger = self.logger
         let done = DispatchSemaphore(value: 0)
         Task {
-            let sent = Locked<[WireServerFrame]>([])
-            let connection = RelayConnection(relay: relay, logger: logger, send: { frame in sent.withLock { $0.append(frame) } },
-                                             close: { _ in })
+            let sink = FrameSink()
+            let sent = sink.frames
+            let connection = RelayConnection(relay: relay, logger: logger, transport: sink)
             await connection.received(try! WireClientFrame.with { $0.requestID = 1; $0.hello = WireHello.with { $0.versions = [1] } }.serializedBytes())
             let challenge = sent.withLock { $0.last?.welcome.challenge } ?? Data()
             let key = Fixtures.member
@@ -179,4 +179,18 @@ final class RelayFixture: Sendable {
         done.wait()
         return result.withLock { $0 }
     }
+}
+
+/// A transport that keeps what the relay sends, for the wire fuzz target.
+private final class FrameSink: RelayTransport {
+    let frames = Locked<[WireServerFrame]>([])
+
+    func send(_ frames: [WireServerFrame]) -> Bool {
+        self.frames.withLock { $0.append(contentsOf: frames) }
+        return true
+    }
+
+    func writable() async {}
+    func resumeReading() {}
+    func close(code: UInt16, reason: String) {}
 }

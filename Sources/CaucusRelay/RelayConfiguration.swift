@@ -38,6 +38,9 @@ public struct RelayConfiguration: Sendable {
     public var maxConnections: Int = 10_000
     /// Requests one connection may have in progress at once.
     public var maxInFlightPerConnection: Int = 64
+    /// Seconds between the relay's WebSocket pings; a connection whose pong has not come by the
+    /// next ping is closed (Protocol.md §7.1).
+    public var pingIntervalSeconds: Double = 30
     /// Seconds a challenge stays valid.
     public var challengeLifetimeSeconds: Double = 60
     /// Warn a device when it has fewer one-time prekeys than this.

@@ -7,6 +7,11 @@ import Logging
 /// One client connection: the hello/authenticate handshake, then requests answered in any order
 /// (each exactly once, by id) and deliveries pushed as they are committed. Package-visible so that
 /// the fuzz targets can feed it frames without a socket.
+///
+/// Messages arrive in order through `receive`. Once the connection is authenticated, each is
+/// handled at once on the thread that read it (sends and acknowledgements go to the group
+/// committer, other requests to a task); the handshake, and messages that find the in-flight
+/// window full, go through a queue that one task works off in order.
 package final class RelayConnection: Sendable {
     enum Phase: Sendable {
         case new
@@ -23,7 +28,15 @@ package final class RelayConnection: Sendable {
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var capacityWaiters: [CheckedContinuation<Void, Never>] = []
         var pushTask: Task<Void, Never>?
+        /// Messages waiting for their turn, in arrival order, and whether a task works them off.
+        var waiting: [InboundMessage] = []
+        var pumping = false
+        /// True once `receive` asked the transport to stop reading (the queue was full).
+        var readingPaused = false
     }
+
+    /// Messages that may wait in the queue before reading from the socket stops.
+    static let waitingLimit = 64
 
     /// How long a push loop waits before reading the store again after a failed read.
     static let pushRetryDelay = Duration.seconds(1)
@@ -32,96 +45,161 @@ package final class RelayConnection: Sendable {
     static let unauthenticatedFrameLimit = 32
 
     let relay: Relay
-    private let sendFrame: @Sendable (WireServerFrame) async throws -> Void
-    private let closeConnection: @Sendable (_ reason: String) async -> Void
+    private let transport: any RelayTransport
     private let state = Locked(State())
     private let queue = PushQueue()
-    private let replies = ReplyQueue()
     let logger: Logger
 
-    package init(relay: Relay, logger: Logger,
-         send: @escaping @Sendable (WireServerFrame) async throws -> Void,
-         close: @escaping @Sendable (String) async -> Void) {
+    package init(relay: Relay, logger: Logger, transport: any RelayTransport) {
         self.relay = relay
         self.logger = logger
-        self.sendFrame = send
-        self.closeConnection = close
+        self.transport = transport
     }
 
-    // MARK: Frames in
+    // MARK: Messages in
+
+    /// Takes the next message from the socket. Returns false when the queue of messages waiting
+    /// for their turn is full: the caller stops reading until the transport's `resumeReading`.
+    package func receive(_ message: InboundMessage) -> Bool {
+        enum Route { case now([UInt8]), queued(startTask: Bool, room: Bool) }
+        let limit = relay.configuration.maxInFlightPerConnection
+        let route = state.withLock { state -> Route in
+            if !state.pumping, state.waiting.isEmpty, !state.shuttingDown, state.inFlight < limit,
+               case .authenticated = state.phase, case .binary(let bytes) = message {
+                return .now(bytes)
+            }
+            state.waiting.append(message)
+            let room = state.waiting.count < Self.waitingLimit
+            if !room { state.readingPaused = true }
+            if state.pumping { return .queued(startTask: false, room: room) }
+            state.pumping = true
+            return .queued(startTask: true, room: room)
+        }
+        switch route {
+        case .now(let bytes):
+            if let handshake = handle(bytes) {
+                // Not reached once authenticated; kept in order all the same.
+                Task { await self.handshake(handshake.id, handshake.body, phase: handshake.phase) }
+            }
+            return true
+        case .queued(let startTask, let room):
+            if startTask { Task { await self.workOffWaiting() } }
+            return room
+        }
+    }
+
+    /// Works off the queued messages in order, then lets `receive` handle messages at once again.
+    private func workOffWaiting() async {
+        while true {
+            let (next, resume) = state.withLock { state -> (InboundMessage?, Bool) in
+                guard !state.waiting.isEmpty else {
+                    state.pumping = false
+                    defer { state.readingPaused = false }
+                    return (nil, state.readingPaused)
+                }
+                let next = state.waiting.removeFirst()
+                let resume = state.readingPaused && state.waiting.count < Self.waitingLimit / 2
+                if resume { state.readingPaused = false }
+                return (next, resume)
+            }
+            if resume { transport.resumeReading() }
+            switch next {
+            case .binary(let bytes)?:
+                await waitForCapacity()
+                await received(bytes)
+            case .text?: receivedText()
+            case .oversize(let size)?: receivedOversize(size)
+            case nil: return
+            }
+        }
+    }
 
     /// Handles a WebSocket text message: not part of the protocol.
-    func receivedText() async {
-        if await overUnauthenticatedLimit(id: { 0 }) { return }
-        await reply(0, error: RelayError(.malformedFrame, "text frames are not part of the protocol; send binary frames"))
+    func receivedText() {
+        if overUnauthenticatedLimit(id: { 0 }) { return }
+        reply(0, error: RelayError(.malformedFrame, "text frames are not part of the protocol; send binary frames"))
     }
 
     /// Handles a message larger than the frame limit, which was discarded unread.
-    func receivedOversize(_ size: Int) async {
-        if await overUnauthenticatedLimit(id: { 0 }) { return }
-        await reply(0, error: RelayError(.frameTooLarge,
+    func receivedOversize(_ size: Int) {
+        if overUnauthenticatedLimit(id: { 0 }) { return }
+        reply(0, error: RelayError(.frameTooLarge,
             "a frame may hold at most \(relay.configuration.maxFrameBytes) bytes; this one held at least \(size)"))
     }
 
     /// Decodes and answers one binary frame. Returns only once the request is accepted for work;
     /// the reply may come later (requests after authentication run concurrently).
     package func received(_ bytes: [UInt8]) async {
+        if let handshake = handle(bytes) {
+            await self.handshake(handshake.id, handshake.body, phase: handshake.phase)
+        }
+    }
+
+    private struct HandshakeStep {
+        let id: UInt64
+        let body: WireClientFrame.OneOf_Body
+        let phase: Phase
+    }
+
+    /// Decodes one binary frame and answers it or starts its work, except a handshake step, which
+    /// it returns for the caller to run.
+    private func handle(_ bytes: [UInt8]) -> HandshakeStep? {
         relay.metrics.framesIn.increment()
-        if await overUnauthenticatedLimit(id: { (try? WireClientFrame(serializedBytes: bytes))?.requestID ?? 0 }) {
-            return
+        if overUnauthenticatedLimit(id: { (try? WireClientFrame(serializedBytes: bytes))?.requestID ?? 0 }) {
+            return nil
         }
         let frame: WireClientFrame
         do {
             frame = try WireClientFrame(serializedBytes: bytes)
         } catch {
-            await reply(0, error: RelayError(.malformedFrame, "the frame is not a valid ClientFrame"))
-            return
+            reply(0, error: RelayError(.malformedFrame, "the frame is not a valid ClientFrame"))
+            return nil
         }
         let id = frame.requestID
         guard id != 0 else {
-            await reply(0, error: RelayError(.malformedFrame, "request_id must be nonzero"))
-            return
+            reply(0, error: RelayError(.malformedFrame, "request_id must be nonzero"))
+            return nil
         }
         guard let body = frame.body else {
-            await reply(id, error: RelayError(.malformedFrame, "the frame carries no request"))
-            return
+            reply(id, error: RelayError(.malformedFrame, "the frame carries no request"))
+            return nil
         }
 
         let (phase, shuttingDown) = state.withLock { ($0.phase, $0.shuttingDown) }
         if shuttingDown {
-            await reply(id, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
-                                              retryAfterMilliseconds: 1_000))
-            return
+            reply(id, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
+                                        retryAfterMilliseconds: 1_000))
+            return nil
         }
         guard case .authenticated(let device, let address, let challenge) = phase else {
-            await handshake(id, body, phase: phase)
-            return
+            return HandshakeStep(id: id, body: body, phase: phase)
         }
         if case .ping(let ping) = body {
-            await reply(id, .pong(WirePong.with { $0.data = ping.data }))
-            return
+            reply(id, .pong(WirePong.with { $0.data = ping.data }))
+            return nil
         }
         if let wait = relay.limiter.take(device) {
             let ms = UInt32(clamping: wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
-            await reply(id, error: RelayError(.rateLimited, "too many requests; slow down",
-                                              retryAfterMilliseconds: max(ms, 1)))
-            return
+            reply(id, error: RelayError(.rateLimited, "too many requests; slow down",
+                                        retryAfterMilliseconds: max(ms, 1)))
+            return nil
         }
         state.withLock { $0.inFlight += 1 }
         start(body, RequestContext(id: id, device: device, address: address, challenge: challenge))
+        return nil
     }
 
     /// Counts a frame that arrived before authentication, whatever it held. Past the limit it
     /// answers PROTOCOL_VIOLATION (to the frame's id when it can be read), closes, and returns true.
-    private func overUnauthenticatedLimit(id: () -> UInt64) async -> Bool {
+    private func overUnauthenticatedLimit(id: () -> UInt64) -> Bool {
         let tooMany = state.withLock { state -> Bool in
             if case .authenticated = state.phase { return false }
             state.unauthenticatedFrames += 1
             return state.unauthenticatedFrames > Self.unauthenticatedFrameLimit
         }
         guard tooMany else { return false }
-        await reply(id(), error: RelayError(.protocolViolation, "too many frames before authentication"))
-        await closeConnection("too many frames before authentication")
+        reply(id(), error: RelayError(.protocolViolation, "too many frames before authentication"))
+        transport.close(code: CloseCode.goingAway, reason: "too many frames before authentication")
         return true
     }
 
@@ -174,18 +252,18 @@ package final class RelayConnection: Sendable {
         switch body {
         case .hello(let hello):
             guard case .new = phase else {
-                await reply(id, error: RelayError(.protocolViolation, "Hello was already answered"))
+                reply(id, error: RelayError(.protocolViolation, "Hello was already answered"))
                 return
             }
             guard hello.versions.contains(RelayProtocol.version) else {
-                await reply(id, error: RelayError(.unsupportedVersion,
+                reply(id, error: RelayError(.unsupportedVersion,
                     "this relay speaks protocol version \(RelayProtocol.version) only; the client offered \(hello.versions)"))
                 return
             }
             let (challenge, at) = relay.challenges.issue()
             state.withLock { $0.phase = .welcomed(challenge: challenge, at: at) }
             let configuration = relay.configuration
-            await reply(id, .welcome(WireWelcome.with {
+            reply(id, .welcome(WireWelcome.with {
                 $0.version = RelayProtocol.version
                 $0.challenge = challenge
                 $0.relayAddress = relay.publicAddresses.first ?? ""
@@ -202,7 +280,7 @@ package final class RelayConnection: Sendable {
             }))
         case .authenticate(let request):
             guard case .welcomed(let challenge, let issuedAt) = phase else {
-                await reply(id, error: RelayError(.protocolViolation, "send Hello and wait for Welcome before Authenticate"))
+                reply(id, error: RelayError(.protocolViolation, "send Hello and wait for Welcome before Authenticate"))
                 return
             }
             do {
@@ -210,12 +288,12 @@ package final class RelayConnection: Sendable {
                 await authenticated(id, device: request.deviceKey, address: address, challenge: challenge)
             } catch {
                 relay.logger.notice("authentication refused", metadata: ["code": "\(error.code.name)"])
-                await reply(id, error: error)
+                reply(id, error: error)
             }
         case .ping(let ping):
-            await reply(id, .pong(WirePong.with { $0.data = ping.data }))
+            reply(id, .pong(WirePong.with { $0.data = ping.data }))
         default:
-            await reply(id, error: RelayError(.unauthenticated, "authenticate before making requests"))
+            reply(id, error: RelayError(.unauthenticated, "authenticate before making requests"))
         }
     }
 
@@ -262,16 +340,14 @@ package final class RelayConnection: Sendable {
             return true
         }
         guard changed else {
-            await reply(id, error: RelayError(.protocolViolation, "already authenticated"))
+            reply(id, error: RelayError(.protocolViolation, "already authenticated"))
             return
         }
         relay.metrics.authenticated.increment()
-        // Ends once `ended` closes the queue and what it held is written.
-        Task { await self.writeReplies() }
         relay.hub.register(device, queue)
         let pending = (try? await relay.store.pendingCount(recipient: device)) ?? 0
         let prekeys = (try? await relay.store.oneTimePrekeyCount(owner: device)) ?? 0
-        await reply(id, .authenticated(WireAuthenticated.with {
+        reply(id, .authenticated(WireAuthenticated.with {
             $0.pendingMessages = UInt64(pending)
             $0.oneTimePrekeys = UInt32(prekeys)
         }))
@@ -284,6 +360,7 @@ package final class RelayConnection: Sendable {
 
     /// Sends the mailbox's backlog, then deliveries as they are committed. The cursor is the
     /// highest sequence sent; the store is read whenever the in-memory queue cannot be trusted.
+    /// Before each batch it waits until the device has read enough of what was sent before.
     private func pushLoop(device: Data) async {
         var cursor: Int64 = 0
         var readStore = true
@@ -301,14 +378,9 @@ package final class RelayConnection: Sendable {
                         try? await Task.sleep(for: Self.pushRetryDelay)
                         continue
                     }
-                    do {
-                        for delivery in page {
-                            try await push(delivery)
-                            cursor = delivery.sequence
-                        }
-                    } catch {
-                        return
-                    }
+                    // The page goes out as the store gave it; the cursor is its last sequence.
+                    guard await push(page) else { return }
+                    if let last = page.last { cursor = last.sequence }
                     if page.count < 256 { break }
                 }
                 readStore = false
@@ -319,71 +391,63 @@ package final class RelayConnection: Sendable {
             case .readStore:
                 readStore = true
             case .notices(let frames):
-                for frame in frames { try? await sendFrame(frame) }
+                await transport.writable()
+                transport.send(frames)
             case .deliver(let deliveries):
-                do {
-                    for delivery in deliveries where delivery.sequence > cursor {
-                        try await push(delivery)
-                        cursor = delivery.sequence
-                    }
-                } catch {
-                    return
-                }
+                // Only those past the cursor: the store read may have sent the others.
+                let fresh = deliveries.filter { $0.sequence > cursor }
+                guard await push(fresh) else { return }
+                if let last = fresh.last { cursor = last.sequence }
             }
         }
     }
 
-    private func push(_ delivery: StoredDelivery) async throws {
+    /// Sends the deliveries that have not expired, in order, as one batch; false once the
+    /// connection is gone.
+    private func push(_ deliveries: [StoredDelivery]) async -> Bool {
+        guard !deliveries.isEmpty else { return true }
+        await transport.writable()
         // Expired but not yet swept: never delivered.
-        guard delivery.expiresAt > Int64(Date().timeIntervalSince1970 * 1000) else { return }
-        var frame = WireServerFrame()
-        frame.delivery = WireDelivery.with {
-            $0.messageID = delivery.messageID
-            $0.sequence = UInt64(delivery.sequence)
-            $0.payload = delivery.payload
-            if let group = delivery.groupID { $0.groupID = group }
-            $0.acceptedAtMs = UInt64(delivery.acceptedAt)
-            $0.expiresAtMs = UInt64(delivery.expiresAt)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var frames: [WireServerFrame] = []
+        frames.reserveCapacity(deliveries.count)
+        for delivery in deliveries {
+            guard delivery.expiresAt > now else { continue }
+            var frame = WireServerFrame()
+            frame.delivery = WireDelivery.with {
+                $0.messageID = delivery.messageID
+                $0.sequence = UInt64(delivery.sequence)
+                $0.payload = delivery.payload
+                if let group = delivery.groupID { $0.groupID = group }
+                $0.acceptedAtMs = UInt64(delivery.acceptedAt)
+                $0.expiresAtMs = UInt64(delivery.expiresAt)
+            }
+            frames.append(frame)
         }
-        try await sendFrame(frame)
-        relay.metrics.deliveriesPushed.increment()
+        guard !frames.isEmpty else { return true }
+        guard transport.send(frames) else { return false }
+        relay.metrics.deliveriesPushed.increment(by: frames.count)
+        return true
     }
 
     // MARK: Replies
 
-    /// Queues the reply to a request counted in `inFlight`; it stops counting once written.
+    /// Sends the reply to a request counted in `inFlight`, which stops counting it.
     func queueReply(_ frame: WireServerFrame) {
-        if !replies.append(frame) { finishedRequest() }
+        transport.send(frame)
+        finishedRequest()
     }
 
-    /// Writes queued replies until the connection is gone.
-    private func writeReplies() async {
-        while let frames = await replies.next() {
-            for frame in frames {
-                do {
-                    try await sendFrame(frame)
-                } catch {
-                    logger.debug("reply not sent: connection closed")
-                }
-                finishedRequest()
-            }
-        }
-    }
-
-    func reply(_ id: UInt64, _ body: WireServerFrame.OneOf_Body) async {
+    func reply(_ id: UInt64, _ body: WireServerFrame.OneOf_Body) {
         var frame = WireServerFrame()
         frame.requestID = id
         frame.body = body
-        do {
-            try await sendFrame(frame)
-        } catch {
-            logger.debug("reply not sent: connection closed")
-        }
+        transport.send(frame)
     }
 
-    func reply(_ id: UInt64, error: RelayError) async {
+    func reply(_ id: UInt64, error: RelayError) {
         relay.metrics.error(error.code)
-        await reply(id, .error(error.wire))
+        reply(id, .error(error.wire))
     }
 
     // MARK: Lifetime
@@ -392,7 +456,6 @@ package final class RelayConnection: Sendable {
     package func ended() {
         let (phase, task) = state.withLock { ($0.phase, $0.pushTask) }
         queue.close()
-        replies.close()
         task?.cancel()
         if case .authenticated(let device, _, _) = phase { relay.hub.unregister(device, queue) }
         relay.closed(self)
@@ -402,9 +465,9 @@ package final class RelayConnection: Sendable {
     package func shutdown() async {
         state.withLock { $0.shuttingDown = true }
         await waitIdle()
-        await reply(0, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
-                                         retryAfterMilliseconds: 1_000))
-        await closeConnection("relay shutting down")
+        reply(0, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
+                                   retryAfterMilliseconds: 1_000))
+        transport.close(code: CloseCode.goingAway, reason: "relay shutting down")
     }
 
     // MARK: Inbox access (per connection)

@@ -1,21 +1,23 @@
+import CaucusLock
 import CaucusProtocol
 import Foundation
-import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
-import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import ServiceLifecycle
 import UnixSignals
-import Synchronization
 
 /// The relay behind HTTP: WebSocket on `/v1/ws`, `/healthz`, `/metrics`, an expiry sweeper, and
 /// with a shared store a watcher for deliveries other relay instances commit.
 /// Run it as a service (it handles SIGTERM through swift-service-lifecycle) or start it in tests
 /// with `start()`, which returns once the port is bound.
+///
+/// The WebSocket connections run on SwiftNIO's event loops directly (`WebSocketRelayHandler`):
+/// a frame is decoded and its request handed to the group committer on the thread that read it,
+/// and the replies and pushes a commit produces for a connection go out with one flush.
 public struct RelayServer: Sendable {
     public let relay: Relay
     let tls: TLSConfiguration?
@@ -27,122 +29,14 @@ public struct RelayServer: Sendable {
         self.logger = logger
     }
 
-    /// Builds the Hummingbird application. `onBound` receives the bound port.
-    public func application(onBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let relay = self.relay
-        let configuration = relay.configuration
-        let router = Router(context: BasicWebSocketRequestContext.self)
-        router.get("/healthz") { _, _ -> Response in
-            let healthy = !relay.isShuttingDown
-            return Response(status: healthy ? .ok : .serviceUnavailable,
-                            headers: [.contentType: "text/plain"],
-                            body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "shutting down\n")))
-        }
-        router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: relay.metricsText())))
-        }
-        router.ws(RouterPath(RelayProtocol.path)) { inbound, outbound, context in
-            await Self.serve(relay: relay, inbound: inbound, outbound: outbound, logger: context.logger)
-        }
-        // The WebSocket layer's own limit is a backstop well above the relay's, so that an
-        // oversize message reaches the relay and is answered with FRAME_TOO_LARGE.
-        let ws = WebSocketServerConfiguration(maxFrameSize: max(configuration.maxFrameBytes * 2, 1 << 16))
-        let http = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: ws))
-        let server = try tls.map { try HTTPServerBuilder.tls(http, tlsConfiguration: $0) } ?? http
-        let scheme = tls == nil ? "ws" : "wss"
-        let host = configuration.host
-        return Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                let shownHost = host.contains(":") ? "[\(host)]" : host
-                relay.useDefaultAddress("\(scheme)://\(shownHost):\(port)")
-                relay.logger.info("relay listening", metadata: [
-                    "address": "\(relay.publicAddresses.first ?? "")", "port": "\(port)",
-                ])
-                await onBound(port)
-            },
-            logger: logger
-        )
-    }
-
-    /// Reads WebSocket frames, assembling fragmented messages, and hands each to the connection.
-    /// An oversize message is read to its end without being kept, then refused with a typed
-    /// error; the connection stays open.
-    static func serve(relay: Relay, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
-        let connection = RelayConnection(relay: relay, logger: logger, send: { frame in
-            let bytes: [UInt8] = try frame.serializedBytes()
-            try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
-        }, close: { reason in
-            try? await outbound.close(.goingAway, reason: reason)
-        })
-        // A connection the relay cannot take is refused in answer to its first frame (normally
-        // Hello), so the client reads a typed error as the reply to its own request.
-        guard relay.open(connection) else {
-            await refuse(connection, inbound: inbound, outbound: outbound, error: RelayError(.connectionLimit,
-                "the relay has \(relay.configuration.maxConnections) connections; try again later",
-                retryAfterMilliseconds: 5_000), closeCode: .unknown(1013))
-            return
-        }
-        defer { connection.ended() }
-        if relay.isShuttingDown {
-            await refuse(connection, inbound: inbound, outbound: outbound, error: RelayError(.shuttingDown,
-                "the relay is shutting down", retryAfterMilliseconds: 1_000), closeCode: .goingAway)
-            return
-        }
-        let limit = relay.configuration.maxFrameBytes
-        var message = ByteBuffer()
-        var isText = false
-        var oversize = 0
-        do {
-            for try await frame in inbound {
-                switch frame.opcode {
-                case .text, .binary:
-                    message.clear()
-                    isText = frame.opcode == .text
-                    oversize = 0
-                case .continuation:
-                    break
-                }
-                if oversize == 0 {
-                    var data = frame.data
-                    if message.readableBytes + data.readableBytes > limit {
-                        oversize = message.readableBytes + data.readableBytes
-                        message.clear()
-                    } else {
-                        message.writeBuffer(&data)
-                    }
-                } else {
-                    oversize += frame.data.readableBytes
-                }
-                guard frame.fin else { continue }
-                if oversize > 0 {
-                    await connection.receivedOversize(oversize)
-                } else if isText {
-                    await connection.receivedText()
-                } else {
-                    await connection.waitForCapacity()
-                    await connection.received(Array(message.readableBytesView))
-                }
-                message.clear()
-                oversize = 0
-            }
-        } catch {
-            logger.debug("connection ended", metadata: ["error": "\(error)"])
-        }
-    }
-
     /// The service group that runs the relay: the HTTP server, the expiry sweeper and the
     /// shutdown watcher. On graceful shutdown the watcher goes first (services stop in reverse
     /// order), so clients are told and in-flight writes land before the server closes sockets.
     public func serviceGroup(signals: [UnixSignal] = [.sigterm, .sigint],
                              onBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> ServiceGroup {
-        let app = try application(onBound: onBound)
+        let listener = try RelayListener(relay: relay, tls: tls, logger: logger, onBound: onBound)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: app),
+            .init(service: listener),
             .init(service: ExpirySweeper(relay: relay)),
         ]
         if let shared = relay.store as? any SharedRelayStore {
@@ -153,31 +47,6 @@ public struct RelayServer: Sendable {
             services: services,
             gracefulShutdownSignals: signals,
             logger: logger))
-    }
-
-    /// Answers the connection's first frame with `error` (to its request id when it can be read,
-    /// else as a push; after 5 seconds of silence, as a push), then closes with `closeCode`.
-    static func refuse(_ connection: RelayConnection, inbound: WebSocketInboundStream,
-                       outbound: WebSocketOutboundWriter, error: RelayError, closeCode: WebSocketErrorCode) async {
-        let first = await withTaskGroup(of: WebSocketDataFrame?.self) { group in
-            group.addTask {
-                var iterator = inbound.makeAsyncIterator()
-                return try? await iterator.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(5))
-                return nil
-            }
-            let frame = await group.next() ?? nil
-            group.cancelAll()
-            return frame
-        }
-        var id: UInt64 = 0
-        if let first, first.opcode == .binary, let frame = try? WireClientFrame(serializedBytes: Array(first.data.readableBytesView)) {
-            id = frame.requestID
-        }
-        await connection.reply(id, error: error)
-        try? await outbound.close(closeCode, reason: error.code.name)
     }
 
     /// Starts the relay in a task and returns once its port is bound (tests and benchmarks).

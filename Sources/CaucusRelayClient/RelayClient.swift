@@ -46,6 +46,9 @@ public final class RelayClient: Sendable {
         var outbound: WebSocketOutboundWriter?
         var pending: [UInt64: CheckedContinuation<WireServerFrame, any Error>] = [:]
         var closedReason: String?
+        /// A refusal the relay pushed before closing (CONNECTION_LIMIT, SHUTTING_DOWN): requests
+        /// still waiting, and later ones, fail with it rather than with a bare "closed".
+        var refusal: RelayError?
     }
 
     /// The address as dialled, normalised (what authentication signs).
@@ -191,7 +194,8 @@ public final class RelayClient: Sendable {
         let reply: WireServerFrame = try await withCheckedThrowingContinuation { continuation in
             let outbound: WebSocketOutboundWriter? = state.withLock { state in
                 guard let outbound = state.outbound, state.closedReason == nil else {
-                    continuation.resume(throwing: RelayClientError.connectionClosed(state.closedReason ?? "not open"))
+                    continuation.resume(throwing: state.refusal
+                        ?? RelayClientError.connectionClosed(state.closedReason ?? "not open"))
                     return nil
                 }
                 state.pending[id] = continuation
@@ -202,7 +206,7 @@ public final class RelayClient: Sendable {
                 do {
                     try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
                 } catch {
-                    self.fail(id, RelayClientError.connectionClosed("\(error)"))
+                    self.fail(id, self.state.withLock { $0.refusal } ?? RelayClientError.connectionClosed("\(error)"))
                 }
             }
         }
@@ -262,7 +266,12 @@ public final class RelayClient: Sendable {
         switch frame.body {
         case .delivery(let delivery): pushContinuation.yield(.delivery(delivery))
         case .prekeysLow(let low): pushContinuation.yield(.prekeysLow(remaining: low.remaining))
-        case .error(let error): pushContinuation.yield(.error(RelayError(error)))
+        case .error(let wire):
+            let error = RelayError(wire)
+            if error.code == .connectionLimit || error.code == .shuttingDown {
+                state.withLock { $0.refusal = error }
+            }
+            pushContinuation.yield(.error(error))
         default: break
         }
     }
@@ -273,12 +282,13 @@ public final class RelayClient: Sendable {
     }
 
     private func ended(_ reason: String) {
-        let pending = state.withLock { state -> [CheckedContinuation<WireServerFrame, any Error>] in
+        let (pending, refusal) = state.withLock { state -> ([CheckedContinuation<WireServerFrame, any Error>], RelayError?) in
             if state.closedReason == nil { state.closedReason = reason }
             defer { state.pending = [:] }
-            return Array(state.pending.values)
+            return (Array(state.pending.values), state.refusal)
         }
-        for continuation in pending { continuation.resume(throwing: RelayClientError.connectionClosed(reason)) }
+        let error: any Error = refusal ?? RelayClientError.connectionClosed(reason)
+        for continuation in pending { continuation.resume(throwing: error) }
         pushContinuation.finish()
     }
 }

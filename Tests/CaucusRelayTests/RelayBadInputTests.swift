@@ -246,6 +246,24 @@ struct RelayBadInputTests {
         await relay.stop()
     }
 
+    @Test("A refused client that says nothing gets the refusal pushed, and a request after it fails with that refusal")
+    func silentRefusedClient() async throws {
+        let relay = try await TestRelay.start { $0.maxConnections = 1 }
+        let c1 = try await relay.connect(Device().key)
+        let c2 = try await RelayClient.open(url: relay.url)
+        // The relay pushes the refusal after 5 s of silence (Protocol.md §7.9), then closes.
+        var pushed: RelayError?
+        for await push in c2.pushes {
+            if case .error(let error) = push { pushed = error; break }
+        }
+        #expect(pushed?.code == .connectionLimit)
+        // A client that speaks too late (a stalled machine) is told why, not only "closed".
+        let late = await relayError { try await c2.hello() }
+        #expect(late?.code == .connectionLimit)
+        await c2.close(); await c1.close()
+        await relay.stop()
+    }
+
     @Test("Graceful shutdown answers in-flight requests, tells clients, and keeps what was accepted")
     func gracefulShutdown() async throws {
         let relay = try await TestRelay.start()

@@ -151,8 +151,12 @@ public final class SQLiteRelayStore: BlockingCommitStore {
 
     private static func accept(_ message: NewMessage, limits: StoreLimits, mailboxes: inout SQLiteMailboxes,
                                db: Database) throws -> AcceptOutcome {
-        let known = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE message_id = ?")
-        if try Bool.fetchOne(known, arguments: [message.messageID]) != nil { return .duplicate }
+        // A message id already stored is a duplicate, whatever else would refuse it now. The
+        // usual case (a new id) learns that from the insert below, without a lookup of its own.
+        func refusal(_ error: RelayError) throws -> AcceptOutcome {
+            let known = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE message_id = ?")
+            return try Bool.fetchOne(known, arguments: [message.messageID]) != nil ? .duplicate : .refused(error)
+        }
 
         var recipients: [StoreRules.Recipient] = []
         var groupID: Data?
@@ -165,7 +169,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         case .group(let id, let sender):
             guard let group = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM groups WHERE group_id = ?"), arguments: [id])
-            else { return .refused(StoreRules.noSuchGroup) }
+            else { return try refusal(StoreRules.noSuchGroup) }
             let members = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
                 WHERE m.grp = ?
@@ -175,22 +179,23 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 }
             switch StoreRules.groupRecipients(members: members, sender: sender) {
             case .success(let others): recipients = others
-            case .failure(let error): return .refused(error)
+            case .failure(let error): return try refusal(error)
             }
             groupID = id
         }
         let accepting: [StoreRules.Recipient], full: [Data]
         switch StoreRules.split(recipients, limits: limits) {
         case .success(let split): (accepting, full) = split
-        case .failure(let error): return .refused(error)
+        case .failure(let error): return try refusal(error)
         }
         try db.cachedStatement(sql: """
             INSERT INTO messages (message_id, payload, group_id, accepted_at, expires_at, remaining)
-            VALUES (?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING
             """).execute(arguments: [
                 message.messageID, accepting.isEmpty ? nil : message.payload, groupID,
                 message.acceptedAt, message.expiresAt, accepting.count,
             ])
+        guard db.changesCount > 0 else { return .duplicate }
         let messageRow = db.lastInsertedRowID
         let insert = try db.cachedStatement(sql: "INSERT INTO deliveries (device, message) VALUES (?, ?)")
         var stored: [(key: Data, sequence: Int64)] = []

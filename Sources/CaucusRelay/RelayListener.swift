@@ -1,0 +1,160 @@
+import CaucusLock
+import CaucusProtocol
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import ServiceLifecycle
+
+/// The relay's listening socket as a service: HTTP/1.1 (optionally over TLS) with the WebSocket
+/// upgrade on `/v1/ws`, `/healthz` and `/metrics`. On graceful shutdown (after the relay has told
+/// its clients, see `ShutdownWatcher`) it stops accepting and closes what is still open.
+struct RelayListener: Service {
+    let relay: Relay
+    let sslContext: NIOSSLContext?
+    let logger: Logger
+    let onBound: @Sendable (Int) async -> Void
+
+    /// Bytes queued for a socket above which the relay stops reading from it and pushes wait;
+    /// writing resumes below the low mark.
+    static let writeBuffer = ChannelOptions.Types.WriteBufferWaterMark(low: 256 << 10, high: 1 << 20)
+
+    init(relay: Relay, tls: TLSConfiguration?, logger: Logger, onBound: @escaping @Sendable (Int) async -> Void) throws {
+        self.relay = relay
+        self.sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    func run() async throws {
+        let relay = self.relay, logger = self.logger, sslContext = self.sslContext
+        let configuration = relay.configuration
+        let open = Locked<[ObjectIdentifier: any Channel]>([:])
+        // The WebSocket layer's own limit is a backstop well above the relay's, so that an
+        // oversize message reaches the relay and is answered with FRAME_TOO_LARGE.
+        let maxWebSocketFrame = max(configuration.maxFrameBytes * 2, 1 << 16)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: Self.writeBuffer)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let id = ObjectIdentifier(channel)
+                    open.withLock { $0[id] = channel }
+                    channel.closeFuture.whenComplete { _ in open.withLock { _ = $0.removeValue(forKey: id) } }
+                    try Self.setUp(channel, relay: relay, sslContext: sslContext, maxWebSocketFrame: maxWebSocketFrame,
+                                   logger: logger)
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        let port = server.localAddress?.port ?? configuration.port
+        let scheme = sslContext == nil ? "ws" : "wss"
+        let host = configuration.host
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        relay.useDefaultAddress("\(scheme)://\(shownHost):\(port)")
+        relay.logger.info("relay listening", metadata: [
+            "address": "\(relay.publicAddresses.first ?? "")", "port": "\(port)",
+        ])
+        await onBound(port)
+        // Runs until graceful shutdown (or cancellation), then closes everything.
+        try? await gracefulShutdown()
+        try? await server.close()
+        let remaining = open.withLock { Array($0.values) }
+        for channel in remaining {
+            try? await channel.close()
+        }
+    }
+
+    /// The pipeline of a new connection: TLS when configured, HTTP/1.1, and the upgrade to the
+    /// relay's WebSocket handler on `/v1/ws`.
+    private static func setUp(_ channel: any Channel, relay: Relay, sslContext: NIOSSLContext?, maxWebSocketFrame: Int,
+                              logger: Logger) throws {
+        let pipeline = channel.pipeline.syncOperations
+        if let sslContext {
+            try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
+        }
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: maxWebSocketFrame,
+            automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                return channel.eventLoop.makeSucceededFuture(path == RelayProtocol.path ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        WebSocketRelayHandler(relay: relay, channel: channel, logger: logger))
+                }
+            })
+        try pipeline.configureHTTPServerPipeline(
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                context.pipeline.removeHandler(name: RelayHTTPHandler.name, promise: nil)
+            }))
+        try pipeline.addHandler(RelayHTTPHandler(relay: relay), name: RelayHTTPHandler.name)
+    }
+}
+
+/// Plain HTTP requests: `GET /healthz`, `GET /metrics`; anything else is 404 (and `/v1/ws`
+/// without a WebSocket upgrade, 426).
+final class RelayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let name = "caucus.relay.http"
+
+    private let relay: Relay
+    private var head: HTTPRequestHead?
+
+    init(relay: Relay) {
+        self.relay = relay
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let (status, contentType, body): (HTTPResponseStatus, String, String)
+        switch (head.method, path) {
+        case (.GET, "/healthz"):
+            let healthy = !relay.isShuttingDown
+            (status, contentType, body) = (healthy ? .ok : .serviceUnavailable, "text/plain",
+                                           healthy ? "ok\n" : "shutting down\n")
+        case (.GET, "/metrics"):
+            (status, contentType, body) = (.ok, "text/plain; version=0.0.4", relay.metricsText())
+        case (_, RelayProtocol.path):
+            (status, contentType, body) = (.upgradeRequired, "text/plain", "this path takes WebSocket connections only\n")
+        default:
+            (status, contentType, body) = (.notFound, "text/plain", "not found\n")
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        if status == .upgradeRequired { headers.add(name: "Upgrade", value: "websocket") }
+        let keepAlive = head.isKeepAlive
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                      promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
