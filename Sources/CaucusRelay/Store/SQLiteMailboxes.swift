@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The mailbox counters of the devices one SQLite commit touches. Each device's row is read once
 /// per commit and its `pending` count written once, when the commit's messages and
@@ -14,31 +15,33 @@ struct SQLiteMailboxes {
     }
 
     private var mailboxes: [Data: Mailbox] = [:]
+    private let statements: SQLiteWriterStatements
+
+    init(_ statements: SQLiteWriterStatements) {
+        self.statements = statements
+    }
 
     /// A device's row id and mailbox count; a key seen for the first time gets a row with count 0.
-    mutating func device(_ key: Data, db: Database) throws -> (id: Int64, pending: Int) {
-        if let mailbox = mailboxes[key] { return (mailbox.id, mailbox.pending) }
-        if let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, pending FROM devices WHERE key = ?"), arguments: [key]) {
-            let mailbox = Mailbox(id: row[0], pending: row[1])
-            mailboxes[key] = mailbox
-            return (mailbox.id, mailbox.pending)
-        }
-        try db.cachedStatement(sql: "INSERT INTO devices (key) VALUES (?)").execute(arguments: [key])
-        let id = db.lastInsertedRowID
+    mutating func device(_ key: Data) throws -> (id: Int64, pending: Int) {
+        if let mailbox = try lookUp(key) { return (mailbox.id, mailbox.pending) }
+        try statements.execute(statements.insertDevice, [.blob(key)])
+        let id = statements.lastInsertedRowID
         mailboxes[key] = Mailbox(id: id, pending: 0)
         return (id, 0)
     }
 
     /// A device's row id, or nil when the key has no row (nothing is inserted).
-    mutating func existingDevice(_ key: Data, db: Database) throws -> Int64? {
-        if let mailbox = mailboxes[key] { return mailbox.id }
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, pending FROM devices WHERE key = ?"), arguments: [key])
-        else { return nil }
-        let mailbox = Mailbox(id: row[0], pending: row[1])
+    mutating func existingDevice(_ key: Data) throws -> Int64? {
+        try lookUp(key)?.id
+    }
+
+    private mutating func lookUp(_ key: Data) throws -> Mailbox? {
+        if let mailbox = mailboxes[key] { return mailbox }
+        guard let mailbox = try statements.run(statements.deviceByKey, [.blob(key)], row: { row in
+            Mailbox(id: sqlite3_column_int64(row, 0), pending: Int(sqlite3_column_int64(row, 1)))
+        }) else { return nil }
         mailboxes[key] = mailbox
-        return mailbox.id
+        return mailbox
     }
 
     /// The mailbox count of a device read by a query of its own (a group's members): the count
@@ -56,10 +59,9 @@ struct SQLiteMailboxes {
     }
 
     /// Writes the counts that moved, one statement per device.
-    func save(db: Database) throws {
-        let update = try db.cachedStatement(sql: "UPDATE devices SET pending = pending + ? WHERE id = ?")
+    func save() throws {
         for mailbox in mailboxes.values where mailbox.change != 0 {
-            try update.execute(arguments: [mailbox.change, mailbox.id])
+            try statements.execute(statements.addPending, [.integer(Int64(mailbox.change)), .integer(mailbox.id)])
         }
     }
 }

@@ -1,6 +1,7 @@
 import CaucusProtocol
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous = FULL` on the writer, so the
 /// WAL is synced before a commit returns and a commit that returned survives an OS crash or a
@@ -9,6 +10,8 @@ import GRDB
 public final class SQLiteRelayStore: BlockingCommitStore {
     private let pool: DatabasePool
     private let limits: StoreLimits
+    /// The per-message statements, prepared on the writer connection.
+    private let statements: SQLiteWriterStatements
     /// The database file.
     public let path: String
 
@@ -35,8 +38,9 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         // Every commit walks the message-id index at random places and appends to the message
         // and delivery tables; SQLite's default 2 MiB page cache makes the writer read pages back
         // from the file at every commit.
-        try pool.writeWithoutTransaction { db in
+        statements = try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
+            return try SQLiteWriterStatements(db)
         }
     }
 
@@ -125,37 +129,38 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     // MARK: Messages
 
     public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
-        let limits = self.limits
-        return try await pool.write { db in try Self.commit(batch, limits: limits, db: db) }
+        let limits = self.limits, statements = self.statements
+        return try await pool.write { db in try Self.commit(batch, limits: limits, statements: statements, db: db) }
     }
 
     public func commitBlocking(_ batch: WriteBatch) throws -> WriteBatchResult {
-        try pool.write { db in try Self.commit(batch, limits: limits, db: db) }
+        try pool.write { db in try Self.commit(batch, limits: limits, statements: statements, db: db) }
     }
 
-    private static func commit(_ batch: WriteBatch, limits: StoreLimits, db: Database) throws -> WriteBatchResult {
-        var mailboxes = SQLiteMailboxes()
+    private static func commit(_ batch: WriteBatch, limits: StoreLimits, statements: SQLiteWriterStatements,
+                               db: Database) throws -> WriteBatchResult {
+        var mailboxes = SQLiteMailboxes(statements)
         var outcomes: [AcceptOutcome] = []
         outcomes.reserveCapacity(batch.messages.count)
         for message in batch.messages {
-            outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, db: db))
+            outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, statements: statements, db: db))
         }
         var removed: [Int] = []
         removed.reserveCapacity(batch.acknowledgements.count)
         for ack in batch.acknowledgements {
-            removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, db: db))
+            removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, statements: statements))
         }
-        try mailboxes.save(db: db)
+        try mailboxes.save()
         return WriteBatchResult(outcomes: outcomes, removed: removed)
     }
 
     private static func accept(_ message: NewMessage, limits: StoreLimits, mailboxes: inout SQLiteMailboxes,
-                               db: Database) throws -> AcceptOutcome {
+                               statements: SQLiteWriterStatements, db: Database) throws -> AcceptOutcome {
         // A message id already stored is a duplicate, whatever else would refuse it now. The
         // usual case (a new id) learns that from the insert below, without a lookup of its own.
         func refusal(_ error: RelayError) throws -> AcceptOutcome {
-            let known = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE message_id = ?")
-            return try Bool.fetchOne(known, arguments: [message.messageID]) != nil ? .duplicate : .refused(error)
+            let known = try statements.run(statements.messageByID, [.blob(message.messageID)]) { _ in true } ?? false
+            return known ? .duplicate : .refused(error)
         }
 
         var recipients: [StoreRules.Recipient] = []
@@ -163,7 +168,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         switch message.target {
         case .devices(let keys):
             for key in StoreRules.unique(keys) {
-                let device = try mailboxes.device(key, db: db)
+                let device = try mailboxes.device(key)
                 recipients.append(StoreRules.Recipient(id: device.id, key: key, pending: device.pending))
             }
         case .group(let id, let sender):
@@ -188,41 +193,31 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         case .success(let split): (accepting, full) = split
         case .failure(let error): return try refusal(error)
         }
-        try db.cachedStatement(sql: """
-            INSERT INTO messages (message_id, payload, group_id, accepted_at, expires_at, remaining)
-            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING
-            """).execute(arguments: [
-                message.messageID, accepting.isEmpty ? nil : message.payload, groupID,
-                message.acceptedAt, message.expiresAt, accepting.count,
-            ])
-        guard db.changesCount > 0 else { return .duplicate }
-        let messageRow = db.lastInsertedRowID
-        let insert = try db.cachedStatement(sql: "INSERT INTO deliveries (device, message) VALUES (?, ?)")
+        let inserted = try statements.execute(statements.insertMessage, [
+            .blob(message.messageID), .optionalBlob(accepting.isEmpty ? nil : message.payload), .optionalBlob(groupID),
+            .integer(message.acceptedAt), .integer(message.expiresAt), .integer(Int64(accepting.count)),
+        ])
+        guard inserted > 0 else { return .duplicate }
+        let messageRow = statements.lastInsertedRowID
         var stored: [(key: Data, sequence: Int64)] = []
         stored.reserveCapacity(accepting.count)
         for recipient in accepting {
-            try insert.execute(arguments: [recipient.id, messageRow])
-            stored.append((recipient.key, db.lastInsertedRowID))
+            try statements.execute(statements.insertDelivery, [.integer(recipient.id), .integer(messageRow)])
+            stored.append((recipient.key, statements.lastInsertedRowID))
             mailboxes.add(1, to: recipient.key)
         }
         return .stored(recipients: stored, mailboxFull: full)
     }
 
-    private static func acknowledge(_ ack: Acknowledgement, mailboxes: inout SQLiteMailboxes, db: Database) throws -> Int {
-        guard let device = try mailboxes.existingDevice(ack.recipient, db: db) else { return 0 }
-        let find = try db.cachedStatement(sql: "SELECT id FROM messages WHERE message_id = ?")
-        let delete = try db.cachedStatement(sql: "DELETE FROM deliveries WHERE message = ? AND device = ?")
-        let settle = try db.cachedStatement(sql: """
-            UPDATE messages SET remaining = remaining - 1,
-                payload = CASE WHEN remaining = 1 THEN NULL ELSE payload END
-            WHERE id = ?
-            """)
+    private static func acknowledge(_ ack: Acknowledgement, mailboxes: inout SQLiteMailboxes,
+                                    statements: SQLiteWriterStatements) throws -> Int {
+        guard let device = try mailboxes.existingDevice(ack.recipient) else { return 0 }
         var removed = 0
         for id in ack.messageIDs {
-            guard let message = try Int64.fetchOne(find, arguments: [id]) else { continue }
-            try delete.execute(arguments: [message, device])
-            guard db.changesCount > 0 else { continue }
-            try settle.execute(arguments: [message])
+            guard let message = try statements.run(statements.messageByID, [.blob(id)], row: { sqlite3_column_int64($0, 0) })
+            else { continue }
+            guard try statements.execute(statements.deleteDelivery, [.integer(message), .integer(device)]) > 0 else { continue }
+            try statements.execute(statements.settle, [.integer(message)])
             removed += 1
         }
         mailboxes.add(-removed, to: ack.recipient)
@@ -230,9 +225,9 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     }
 
     /// The row id of a device key, inserting the key the first time it is seen.
-    private static func deviceID(_ key: Data, db: Database) throws -> Int64 {
-        var mailboxes = SQLiteMailboxes()
-        return try mailboxes.device(key, db: db).id
+    private func deviceID(_ key: Data) throws -> Int64 {
+        var mailboxes = SQLiteMailboxes(statements)
+        return try mailboxes.device(key).id
     }
 
     public func pendingDeliveries(recipient: Data, afterSequence: Int64, limit: Int) async throws -> [StoredDelivery] {
@@ -301,7 +296,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 """)
             for key in update.remove { try remove.execute(arguments: [group, key]) }
             let add = try db.cachedStatement(sql: "INSERT OR IGNORE INTO group_members (grp, device) VALUES (?, ?)")
-            for key in update.add { try add.execute(arguments: [group, try Self.deviceID(key, db: db)]) }
+            for key in update.add { try add.execute(arguments: [group, try self.deviceID(key)]) }
             var route = try Self.route(update.groupID, db: db)!
             route.previousSerial = UInt64(currentSerial)
             return route
@@ -313,7 +308,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
         let limits = self.limits
         return try await pool.write { db in
-            let device = try Self.deviceID(owner, db: db)
+            let device = try self.deviceID(owner)
             if let signedPrekey {
                 try db.execute(sql: "INSERT OR REPLACE INTO signed_prekeys (owner, data) VALUES (?, ?)",
                                arguments: [device, signedPrekey])
@@ -365,7 +360,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     public func putBlobChunk(_ chunk: BlobChunkWrite) async throws -> BlobState {
         let limits = self.limits
         return try await pool.write { db in
-            let owner = try Self.deviceID(chunk.owner, db: db)
+            let owner = try self.deviceID(chunk.owner)
             let existing = try Row.fetchOne(db, sql: "SELECT id, owner, size, complete FROM blobs WHERE blob_id = ?",
                                             arguments: [chunk.blobID])
             let length = UInt64(chunk.data.count)
@@ -506,6 +501,15 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     }
 
     public func close() async throws {
+        let statements = self.statements
+        try await pool.writeWithoutTransaction { _ in statements.finalize() }
         try pool.close()
+    }
+
+    deinit {
+        // A store dropped without `close`: the pool closes its connections as it goes, which
+        // SQLite refuses while statements are left unfinalized. Nothing else can be using the
+        // writer connection now.
+        statements.finalize()
     }
 }
