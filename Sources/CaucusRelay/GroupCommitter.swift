@@ -4,7 +4,9 @@ import Foundation
 
 /// Gathers the message accepts and acknowledgements that arrive while a commit is running into
 /// the next commit, so many requests share one fsync. Each request's completion runs only after
-/// the commit that holds it returned; completions take no task of their own.
+/// the commit that holds it returned; completions take no task of their own. They run, with the
+/// after-commit hook (pushes), on a second serial queue, in commit order, so the committing
+/// thread goes on to the next batch at once.
 final class GroupCommitter: Sendable {
     private enum Request {
         case accept(NewMessage, @Sendable (Result<AcceptOutcome, any Error>) -> Void)
@@ -15,6 +17,8 @@ final class GroupCommitter: Sendable {
         var queue: [Request] = []
         var running = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Committed batches whose completions have not run yet.
+        var completing = 0
     }
 
     private let store: any RelayStore
@@ -22,6 +26,7 @@ final class GroupCommitter: Sendable {
     private let afterCommit: @Sendable (_ messages: [NewMessage], _ outcomes: [AcceptOutcome], _ batchSize: Int, _ duration: Duration) -> Void
     private let state = Locked(State())
     private let executor = CommitExecutor()
+    private let completions = DispatchQueue(label: "caucus.relay.commit.completions")
 
     init(store: any RelayStore, maxBatch: Int,
          afterCommit: @escaping @Sendable ([NewMessage], [AcceptOutcome], Int, Duration) -> Void) {
@@ -45,7 +50,7 @@ final class GroupCommitter: Sendable {
     func drain() async {
         await withCheckedContinuation { continuation in
             let idle = state.withLock { state -> Bool in
-                if !state.running && state.queue.isEmpty { return true }
+                if !state.running && state.queue.isEmpty && state.completing == 0 { return true }
                 state.idleWaiters.append(continuation)
                 return false
             }
@@ -75,15 +80,29 @@ final class GroupCommitter: Sendable {
                 return batch
             }
             guard let batch = taken else {
-                let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                    guard !state.running else { return [] }
-                    defer { state.idleWaiters = [] }
-                    return state.idleWaiters
-                }
-                for waiter in waiters { waiter.resume() }
+                resumeIdleWaiters()
                 return
             }
             await commit(batch)
+        }
+    }
+
+    private func resumeIdleWaiters() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.running, state.queue.isEmpty, state.completing == 0 else { return [] }
+            defer { state.idleWaiters = [] }
+            return state.idleWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Runs a committed batch's completions on the completions queue, in commit order.
+    private func complete(_ body: @escaping @Sendable () -> Void) {
+        state.withLock { $0.completing += 1 }
+        completions.async {
+            body()
+            self.state.withLock { $0.completing -= 1 }
+            self.resumeIdleWaiters()
         }
     }
 
@@ -104,20 +123,26 @@ final class GroupCommitter: Sendable {
             } else {
                 try await store.commit(writes)
             }
-            afterCommit(writes.messages, result.outcomes, batch.count, ContinuousClock.now - started)
-            var outcomes = result.outcomes.makeIterator()
-            var removed = result.removed.makeIterator()
-            for request in batch {
-                switch request {
-                case .accept(_, let completion): completion(.success(outcomes.next()!))
-                case .acknowledge(_, let completion): completion(.success(removed.next()!))
+            let duration = ContinuousClock.now - started
+            let afterCommit = self.afterCommit, messages = writes.messages
+            complete {
+                afterCommit(messages, result.outcomes, batch.count, duration)
+                var outcomes = result.outcomes.makeIterator()
+                var removed = result.removed.makeIterator()
+                for request in batch {
+                    switch request {
+                    case .accept(_, let completion): completion(.success(outcomes.next()!))
+                    case .acknowledge(_, let completion): completion(.success(removed.next()!))
+                    }
                 }
             }
         } catch {
-            for request in batch {
-                switch request {
-                case .accept(_, let completion): completion(.failure(error))
-                case .acknowledge(_, let completion): completion(.failure(error))
+            complete {
+                for request in batch {
+                    switch request {
+                    case .accept(_, let completion): completion(.failure(error))
+                    case .acknowledge(_, let completion): completion(.failure(error))
+                    }
                 }
             }
         }

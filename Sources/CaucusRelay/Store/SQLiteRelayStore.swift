@@ -12,6 +12,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     private let limits: StoreLimits
     /// The per-message statements, prepared on the writer connection.
     private let statements: SQLiteWriterStatements
+    /// Checkpoints the log off the writer's thread.
+    private let checkpointer: SQLiteCheckpointer
     /// The database file.
     public let path: String
 
@@ -40,8 +42,10 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         // from the file at every commit.
         statements = try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(SQLiteCheckpointer.backstopPages)")
             return try SQLiteWriterStatements(db)
         }
+        checkpointer = try SQLiteCheckpointer(path: path)
     }
 
     /// The writer connection's page cache, in KiB.
@@ -501,6 +505,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     }
 
     public func close() async throws {
+        try checkpointer.stop()
         let statements = self.statements
         try await pool.writeWithoutTransaction { _ in statements.finalize() }
         try pool.close()
@@ -511,5 +516,6 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         // SQLite refuses while statements are left unfinalized. Nothing else can be using the
         // writer connection now.
         statements.finalize()
+        checkpointer.cancel()
     }
 }
