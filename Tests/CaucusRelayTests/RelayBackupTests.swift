@@ -1,6 +1,7 @@
 import CaucusCrypto
 import CaucusRelay
 import Foundation
+import GRDB
 import Testing
 
 /// `SQLiteRelayBackup`, which `caucus-relay backup` runs: a copy of a store that a running relay
@@ -47,5 +48,36 @@ struct RelayBackupTests {
             try SQLiteRelayBackup.backup(from: nowhere, to: relay.directory.file("other.sqlite"))
         }
         await relay.stop()
+    }
+}
+
+/// Stores written by an older relay (or backups of one) open with the current schema.
+@Suite("Relay: SQLite schema upgrades", .timeLimit(.minutes(1)))
+struct RelaySchemaUpgradeTests {
+    @Test("A store from before payloads had their own table opens with every undelivered payload intact")
+    func payloadsMoveToTheirTable() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let path = directory.file("old.sqlite")
+        let recipient = Data(repeating: 7, count: 32), messageID = Data(repeating: 9, count: 16)
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteRelayStore.migrator.migrate(old, upTo: "v1")
+            try await old.write { db in
+                try db.execute(sql: "INSERT INTO devices (id, key, pending) VALUES (1, ?, 1)", arguments: [recipient])
+                try db.execute(sql: """
+                    INSERT INTO messages (id, message_id, payload, accepted_at, expires_at, remaining)
+                    VALUES (1, ?, ?, 1, 32503680000000, 1)
+                    """, arguments: [messageID, Data("kept".utf8)])
+                try db.execute(sql: "INSERT INTO deliveries (device, message) VALUES (1, 1)")
+            }
+            try old.close()
+        }
+        let store = try SQLiteRelayStore(path: path)
+        let waiting = try await store.pendingDeliveries(recipient: recipient, afterSequence: 0, limit: 10)
+        #expect(waiting.map(\.payload) == [Data("kept".utf8)])
+        #expect(waiting.map(\.messageID) == [messageID])
+        try await store.close()
+        #expect(try countRows(path, "SELECT COUNT(*) FROM payloads") == 1)
     }
 }

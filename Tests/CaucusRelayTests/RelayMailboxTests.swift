@@ -88,17 +88,26 @@ struct RelayMailboxTests {
         for device in devices { clients.append(try await relay.connect(device.key)) }
         let accepted = try await s.sendToGroup(Data("to all".utf8), group: group)
         #expect(accepted.recipients == 100)
-        try await withThrowingTaskGroup(of: WireDelivery.self) { tasks in
-            for client in clients { tasks.addTask { try await client.deliveries(1)[0] } }
-            for try await delivery in tasks {
+        var received: [(RelayClient, WireDelivery)] = []
+        try await withThrowingTaskGroup(of: (RelayClient, WireDelivery).self) { tasks in
+            for client in clients { tasks.addTask { (client, try await client.deliveries(1)[0]) } }
+            for try await (client, delivery) in tasks {
                 #expect(delivery.payload == Data("to all".utf8))
                 #expect(delivery.groupID == group)
+                received.append((client, delivery))
             }
         }
         // One stored payload, one delivery row per device.
-        let payloads = try countRows(relay.databasePath, "SELECT COUNT(*) FROM messages WHERE payload IS NOT NULL")
+        let payloads = try countRows(relay.databasePath, "SELECT COUNT(*) FROM payloads")
         let rows = try countRows(relay.databasePath, "SELECT COUNT(*) FROM deliveries")
         #expect(payloads == 1 && rows == 100)
+        // The payload goes with the last acknowledgement; the message's id stays until it expires.
+        for (client, delivery) in received.dropLast() { try await client.ack([delivery.messageID]) }
+        #expect(try countRows(relay.databasePath, "SELECT COUNT(*) FROM payloads") == 1)
+        let (last, delivery) = try #require(received.last)
+        try await last.ack([delivery.messageID])
+        #expect(try countRows(relay.databasePath, "SELECT COUNT(*) FROM payloads") == 0)
+        #expect(try countRows(relay.databasePath, "SELECT COUNT(*) FROM messages") == 1)
         for client in clients { await client.close() }
         await s.close()
         await relay.stop()

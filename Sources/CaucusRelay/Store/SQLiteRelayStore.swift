@@ -51,7 +51,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 65_536
 
-    static var migrator: DatabaseMigrator {
+    package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -127,6 +127,20 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 CREATE INDEX card_items_inbox ON card_items(inbox, seq);
                 """)
         }
+        // Payloads live in a table of their own, deleted with the last acknowledgement: nulling
+        // a column in place left the message rows' pages half empty for good (rows are appended
+        // by row id, so new ones never filled them), and the file grew with every message until
+        // expiry. A message's row stays until expiry for its id (duplicates are recognised).
+        migrator.registerMigration("v2-payloads") { db in
+            try db.execute(sql: """
+                CREATE TABLE payloads (
+                    message INTEGER PRIMARY KEY,
+                    data BLOB NOT NULL
+                );
+                INSERT INTO payloads (message, data) SELECT id, payload FROM messages WHERE payload IS NOT NULL;
+                ALTER TABLE messages DROP COLUMN payload;
+                """)
+        }
         return migrator
     }
 
@@ -198,11 +212,14 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         case .failure(let error): return try refusal(error)
         }
         let inserted = try statements.execute(statements.insertMessage, [
-            .blob(message.messageID), .optionalBlob(accepting.isEmpty ? nil : message.payload), .optionalBlob(groupID),
+            .blob(message.messageID), .optionalBlob(groupID),
             .integer(message.acceptedAt), .integer(message.expiresAt), .integer(Int64(accepting.count)),
         ])
         guard inserted > 0 else { return .duplicate }
         let messageRow = statements.lastInsertedRowID
+        if !accepting.isEmpty {
+            try statements.execute(statements.insertPayload, [.integer(messageRow), .blob(message.payload)])
+        }
         var stored: [(key: Data, sequence: Int64)] = []
         stored.reserveCapacity(accepting.count)
         for recipient in accepting {
@@ -221,7 +238,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
             guard let message = try statements.run(statements.messageByID, [.blob(id)], row: { sqlite3_column_int64($0, 0) })
             else { continue }
             guard try statements.execute(statements.deleteDelivery, [.integer(message), .integer(device)]) > 0 else { continue }
-            try statements.execute(statements.settle, [.integer(message)])
+            let remaining = try statements.run(statements.settle, [.integer(message)]) { sqlite3_column_int64($0, 0) }
+            if remaining == 0 { try statements.execute(statements.deletePayload, [.integer(message)]) }
             removed += 1
         }
         mailboxes.add(-removed, to: ack.recipient)
@@ -237,8 +255,9 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     public func pendingDeliveries(recipient: Data, afterSequence: Int64, limit: Int) async throws -> [StoredDelivery] {
         try await pool.read { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT q.seq, m.message_id, m.payload, m.group_id, m.accepted_at, m.expires_at
+                SELECT q.seq, m.message_id, p.data, m.group_id, m.accepted_at, m.expires_at
                 FROM devices d JOIN deliveries q ON q.device = d.id JOIN messages m ON m.id = q.message
+                LEFT JOIN payloads p ON p.message = m.id
                 WHERE d.key = ? AND q.seq > ? ORDER BY q.seq LIMIT ?
                 """), arguments: [recipient, afterSequence, limit])
             return rows.map { row in
@@ -488,6 +507,9 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 DELETE FROM deliveries WHERE message IN (SELECT id FROM messages WHERE expires_at <= ?)
                 """, arguments: [now])
             counts.deliveries = db.changesCount
+            try db.execute(sql: """
+                DELETE FROM payloads WHERE message IN (SELECT id FROM messages WHERE expires_at <= ?)
+                """, arguments: [now])
             try db.execute(sql: "DELETE FROM messages WHERE expires_at <= ?", arguments: [now])
             counts.messages = db.changesCount
             try db.execute(sql: """

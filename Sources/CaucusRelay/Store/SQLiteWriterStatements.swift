@@ -12,10 +12,12 @@ final class SQLiteWriterStatements: @unchecked Sendable {
     let deviceByKey: OpaquePointer
     let insertDevice: OpaquePointer
     let insertMessage: OpaquePointer
+    let insertPayload: OpaquePointer
     let insertDelivery: OpaquePointer
     let messageByID: OpaquePointer
     let deleteDelivery: OpaquePointer
     let settle: OpaquePointer
+    let deletePayload: OpaquePointer
     let addPending: OpaquePointer
     private var finalized = false
 
@@ -34,17 +36,15 @@ final class SQLiteWriterStatements: @unchecked Sendable {
         deviceByKey = try prepare("SELECT id, pending FROM devices WHERE key = ?1")
         insertDevice = try prepare("INSERT INTO devices (key) VALUES (?1)")
         insertMessage = try prepare("""
-            INSERT INTO messages (message_id, payload, group_id, accepted_at, expires_at, remaining)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (message_id) DO NOTHING
+            INSERT INTO messages (message_id, group_id, accepted_at, expires_at, remaining)
+            VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO NOTHING
             """)
+        insertPayload = try prepare("INSERT INTO payloads (message, data) VALUES (?1, ?2)")
         insertDelivery = try prepare("INSERT INTO deliveries (device, message) VALUES (?1, ?2)")
         messageByID = try prepare("SELECT id FROM messages WHERE message_id = ?1")
         deleteDelivery = try prepare("DELETE FROM deliveries WHERE message = ?1 AND device = ?2")
-        settle = try prepare("""
-            UPDATE messages SET remaining = remaining - 1,
-                payload = CASE WHEN remaining = 1 THEN NULL ELSE payload END
-            WHERE id = ?1
-            """)
+        settle = try prepare("UPDATE messages SET remaining = remaining - 1 WHERE id = ?1 RETURNING remaining")
+        deletePayload = try prepare("DELETE FROM payloads WHERE message = ?1")
         addPending = try prepare("UPDATE devices SET pending = pending + ?1 WHERE id = ?2")
     }
 
@@ -52,8 +52,8 @@ final class SQLiteWriterStatements: @unchecked Sendable {
     func finalize() {
         guard !finalized else { return }
         finalized = true
-        for statement in [deviceByKey, insertDevice, insertMessage, insertDelivery, messageByID, deleteDelivery, settle,
-                          addPending] {
+        for statement in [deviceByKey, insertDevice, insertMessage, insertPayload, insertDelivery, messageByID,
+                          deleteDelivery, settle, deletePayload, addPending] {
             sqlite3_finalize(statement)
         }
     }
