@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CaucusRelayPostgres", targets: ["CaucusRelayPostgres"]),
         .library(name: "CaucusRelayClient", targets: ["CaucusRelayClient"]),
         .library(name: "CaucusClient", targets: ["CaucusClient"]),
+        .library(name: "CaucusText", targets: ["CaucusText"]),
         .library(name: "CaucusTerminal", targets: ["CaucusTerminal"]),
         .executable(name: "caucus", targets: ["caucus"]),
         .executable(name: "caucus-relay", targets: ["caucus-relay"]),
@@ -134,14 +135,17 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // Text others chose, made safe to show: the one terminal sanitiser. No Caucus knowledge.
+        .target(name: "CaucusText"),
         // Terminal pieces with no Caucus knowledge: raw mode, a line editor, the chat screen, QR codes.
-        .target(name: "CaucusTerminal"),
+        .target(name: "CaucusTerminal", dependencies: ["CaucusText"]),
         // The terminal client workers and organizers use.
         .executableTarget(
             name: "caucus",
             dependencies: [
                 "CaucusClient",
                 "CaucusTerminal",
+                "CaucusText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -253,7 +257,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CaucusTerminalTests",
-            dependencies: ["CaucusLock", "CaucusTerminal"]
+            dependencies: ["CaucusLock", "CaucusTerminal", "CaucusText"]
+        ),
+        .testTarget(
+            name: "CaucusTextTests",
+            dependencies: ["CaucusText"]
         ),
         .testTarget(
             name: "CaucusKeystoreTests",
