@@ -245,7 +245,7 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol",
+                "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

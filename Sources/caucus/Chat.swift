@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusTerminal
+import CaucusText
 import Foundation
 
 struct Chat: AsyncParsableCommand {
@@ -30,7 +31,7 @@ struct Chat: AsyncParsableCommand {
             case .message(let view) where view.conversation == conversation:
                 continuation.yield(.line(view.chatLine))
             case .message(let view):
-                continuation.yield(.line(ChatLine(time: Date(), sender: "", text: "new message in \(view.conversationName)", kind: .notice)))
+                continuation.yield(.line(ChatLine(time: Date(), sender: "", text: "new message in \(view.conversationLabel)", kind: .notice)))
             case .connection(let status):
                 continuation.yield(.status(status))
             }
@@ -86,7 +87,7 @@ struct ChatCommands: Sendable {
                 _ = try await account.setExpiry(seconds, for: conversation)
                 return []
             case "/help":
-                return ["/members", "/invite", "/file PATH", "/verify NAME [confirm]", "/expire 1d|off", "/quit"].map(notice)
+                return ["/members", "/invite", "/file PATH", "/verify NAME [confirm]", "/expire 1d|off", "/quit"].map { notice("\($0)") }
             default:
                 return [warning("unknown command \(parts[0]); /help lists them")]
             }
@@ -95,8 +96,8 @@ struct ChatCommands: Sendable {
         }
     }
 
-    private func notice(_ text: String) -> ChatLine { ChatLine(time: Date(), sender: "", text: text, kind: .notice) }
-    private func warning(_ text: String) -> ChatLine { ChatLine(time: Date(), sender: "", text: text, kind: .warning) }
+    private func notice(_ text: TerminalLine) -> ChatLine { ChatLine(time: Date(), sender: "", text: text.text, kind: .notice) }
+    private func warning(_ text: TerminalLine) -> ChatLine { ChatLine(time: Date(), sender: "", text: text.text, kind: .warning) }
 }
 
 extension MessageView {
@@ -105,7 +106,7 @@ extension MessageView {
         let time = Date(timeIntervalSince1970: Double(message.sentAt) / 1000)
         switch message.kind {
         case .text, .file:
-            return ChatLine(time: time, sender: senderName ?? "?", text: message.text, kind: message.outgoing ? .outgoing : .incoming)
+            return ChatLine(time: time, sender: senderLabel.text, text: message.text, kind: message.outgoing ? .outgoing : .incoming)
         case .notice: return ChatLine(time: time, sender: "", text: message.text, kind: .notice)
         case .warning: return ChatLine(time: time, sender: "", text: message.text, kind: .warning)
         }

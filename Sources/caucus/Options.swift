@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusCrypto
+import CaucusText
 import Foundation
 import NIOSSL
 
@@ -53,12 +54,6 @@ private func finish(_ account: Account) async {
     for problem in await account.problems { Console.warn(problem) }
 }
 
-/// Writes JSON for `--json`.
-func printJSON(_ value: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
-    print(String(decoding: data, as: UTF8.self))
-}
-
 /// Reads a timer or lifetime such as `1d`.
 func parseDuration(_ text: String, what: String) throws -> UInt32 {
     guard let seconds = DurationText.seconds(text) else {
@@ -82,13 +77,21 @@ extension MessageView {
         return object
     }
 
-    /// One line of text as `read` prints it.
-    var line: String {
+    /// The conversation as `read` names it.
+    var conversationLabel: TerminalLine { "\(conversationName)" }
+
+    /// Who sent a message ("you" for the user).
+    var senderLabel: TerminalLine { "\(senderName ?? "?")" }
+
+    /// The line `read` and `history` print: later lines of a text indented under its first (Protocol.md §9.5).
+    var line: TerminalLine {
         let time = Date(timeIntervalSince1970: Double(message.sentAt) / 1000).formatted(date: .omitted, time: .shortened)
+        let head: TerminalLine = "[\(conversationLabel)] \(time) "
         switch message.kind {
-        case .text, .file: return "[\(conversationName)] \(time) \(senderName ?? "?"): \(message.text)"
-        case .notice: return "[\(conversationName)] \(time) * \(message.text)"
-        case .warning: return "[\(conversationName)] \(time) !! \(message.text)"
+        case .text: return .block("\(head)\(senderLabel): ", message.text)
+        case .file: return "\(head)\(senderLabel): \(message.text)"
+        case .notice: return .block("\(head)* ", message.text)
+        case .warning: return .block("\(head)!! ", message.text)
         }
     }
 }
