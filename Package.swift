@@ -135,7 +135,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
-        // Text others chose, made safe to show: the one terminal sanitiser. No Caucus knowledge.
+        // Text others chose, made safe to show and to compare: the one terminal sanitiser, and
+        // confusable names (Unicode TS #39 skeletons from Unicode's data). No Caucus knowledge.
         .target(name: "CaucusText"),
         // Terminal pieces with no Caucus knowledge: raw mode, a line editor, the chat screen, QR codes.
         .target(name: "CaucusTerminal", dependencies: ["CaucusText"]),
