@@ -130,6 +130,7 @@ let package = Package(
                 "CaucusKeystore",
                 "CaucusProtocol",
                 "CaucusRelayClient",
+                "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

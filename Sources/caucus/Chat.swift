@@ -38,7 +38,7 @@ struct Chat: AsyncParsableCommand {
         }
         let live = Task { await account.stayConnected() }
         let commands = ChatCommands(account: account, conversation: conversation, title: title)
-        let screen = ChatScreen(title: title)
+        let screen = ChatScreen(title: try await account.peer(of: conversation)?.label.text ?? title)
         await screen.run(history: history, events: events) { line in await commands.handle(line) }
         live.cancel()
         continuation.finish()
@@ -67,7 +67,8 @@ struct ChatCommands: Sendable {
             switch parts[0] {
             case "/members":
                 return try await account.members(of: title).map { member in
-                    notice("\(member.name ?? "(no name yet)")  \(member.did.short)\(member.isAdmin ? "  admin" : "")\(member.isMe || member.verified ? "" : "  not verified")")
+                    let label: TerminalLine = member.isMe ? member.name.map(PersonView.shown) ?? "you" : member.person.label
+                    return notice("\(label)  \(member.did.short)\(member.isAdmin ? "  admin" : "")\(member.isMe || member.verified ? "" : "  not verified")")
                 }
             case "/invite":
                 return [notice("one-time invite to \(title): \(try await account.createInvite(group: title).text)")]
@@ -80,7 +81,7 @@ struct ChatCommands: Sendable {
                 guard let who = words.first else { return [warning("usage: /verify NAME [confirm]")] }
                 if words.count > 1, words[1] == "confirm" { try await account.setVerified(who, true) }
                 let result = try await account.verification(of: who)
-                return [notice("safety number with \(result.name ?? result.did.short): \(result.safetyNumber)"),
+                return [notice("safety number with \(result.person.label): \(result.safetyNumber)"),
                         notice(result.verified ? "verified" : "not verified: compare in person, then /verify \(who) confirm")]
             case "/expire":
                 guard let seconds = DurationText.seconds(argument) else { return [warning("usage: /expire 1d (or 30m, 12h, 1w, off)")] }

@@ -57,13 +57,14 @@ struct GroupCommand: AsyncParsableCommand {
                 _ = try? await account.sync()
                 let members = try await account.members(of: group)
                 if output.json {
-                    printJSON(members.map { ["did": $0.did.description, "name": $0.name ?? NSNull(), "admin": $0.isAdmin,
-                                             "verified": $0.verified, "you": $0.isMe] as [String: Any] })
+                    printJSON(members.map { $0.person.json.merging(["admin": $0.isAdmin, "you": $0.isMe]) { $1 } })
                 } else {
                     for member in members {
-                        let tags = [member.isMe ? "you" : nil, member.isAdmin ? "admin" : nil, member.isMe || member.verified ? nil : "not verified"]
+                        let tags = [member.isMe ? "you" : nil, member.isAdmin ? "admin" : nil, member.isMe || member.verified ? nil : "not verified",
+                                    member.lookalikes.isEmpty ? nil : "same or look-alike name as " + member.lookalikes.map(\.short).joined(separator: ", ")]
                             .compactMap { $0 }.joined(separator: ", ")
-                        say("\(member.name ?? "(no name yet)")  \(member.did)\(tags.isEmpty ? "" : "  [\(tags)]")")
+                        let label: TerminalLine = member.isMe ? member.name.map(PersonView.shown) ?? "(no name yet)" : member.person.label
+                        say("\(label)  \(member.did)\(tags.isEmpty ? "" : "  [\(tags)]")")
                     }
                 }
             }

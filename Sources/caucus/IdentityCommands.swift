@@ -107,6 +107,30 @@ struct RelayCommand: AsyncParsableCommand {
     }
 }
 
+struct Contacts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the people you know from your groups and conversations.",
+        discussion: """
+            \(PersonView.verifiedMark) marks someone you verified (`caucus verify`). A name that is the same as, or looks like, \
+            another person's (yours included) is shown with its DID fragment, and with \(PersonView.lookAlikeMark) unless verified.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            let people = try await account.contacts()
+            if output.json {
+                printJSON(people.map(\.json))
+            } else if people.isEmpty {
+                say("No contacts yet: the people of your groups and conversations appear here.")
+            } else {
+                for person in people { say("\(person.label)  \(person.did)\(person.verified ? "" : "  [not verified]")") }
+            }
+        }
+    }
+}
+
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the safety number you share with someone, and mark them verified.",
@@ -127,12 +151,12 @@ struct Verify: AsyncParsableCommand {
                            "verified": result.verified])
                 return
             }
-            say("Safety number with \(result.name ?? result.did.short) (\(result.did)):\n")
+            say("Safety number with \(result.person.label) (\(result.did)):\n")
             say("    \(result.safetyNumber)\n")
             if result.verified {
-                say("Verified. Caucus warns loudly if someone else starts using this name.")
+                say("Verified (\(PersonView.verifiedMark)). Caucus warns loudly if someone else starts using this name or one like it.")
             } else {
-                say("Not verified. Compare these digits with \(result.name ?? "them") in person; if they match, run:")
+                say("Not verified. Compare these digits with \(result.name.map(PersonView.shown) ?? "them") in person; if they match, run:")
                 say("    caucus verify \(member) --confirm")
             }
         }

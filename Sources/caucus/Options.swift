@@ -62,6 +62,14 @@ func parseDuration(_ text: String, what: String) throws -> UInt32 {
     return seconds
 }
 
+extension PersonView {
+    /// The JSON object for a person: `did`, `name` (null before they sent one), `verified`, and `lookalikes`, the DIDs
+    /// of the others with the same or a look-alike name.
+    var json: [String: Any] {
+        ["did": did.description, "name": name ?? NSNull(), "verified": verified, "lookalikes": lookalikes.map(\.description)]
+    }
+}
+
 extension MessageView {
     /// The JSON object `read`, `history` and `send` print.
     var json: [String: Any] {
@@ -72,16 +80,20 @@ extension MessageView {
         if case .group = conversation { object["group"] = true }
         if let sender = message.sender { object["sender_did"] = sender }
         if let senderName { object["sender"] = senderName }
+        if let author, !author.isMe {
+            object["sender_verified"] = author.verified
+            object["sender_lookalikes"] = author.lookalikes.map(\.description)
+        }
         if let fileID = message.fileID { object["file_id"] = fileID }
         if let expiresAt { object["expires_at_ms"] = expiresAt }
         return object
     }
 
-    /// The conversation as `read` names it.
-    var conversationLabel: TerminalLine { "\(conversationName)" }
+    /// The conversation as `read` names it: the group, or the person with their marks.
+    var conversationLabel: TerminalLine { peer?.label ?? "\(conversationName)" }
 
-    /// Who sent a message ("you" for the user).
-    var senderLabel: TerminalLine { "\(senderName ?? "?")" }
+    /// Who sent a message, with their marks ("you" for the user).
+    var senderLabel: TerminalLine { message.outgoing ? "you" : author?.label ?? "?" }
 
     /// The line `read` and `history` print: later lines of a text indented under its first (Protocol.md §9.5).
     var line: TerminalLine {

@@ -9,8 +9,8 @@ import Testing
 struct HostileTextCLITests {
     /// The name from issue 16: it wiped its own line and wrote a line that looked like Rosa's.
     static let forgedName = "Tom\u{1B}[2K\u{1B}[1G02:20 Rosa: strike vote cancelled\u{1B}[8m"
-    /// How every name line must show it: escapes visible.
-    static let forgedNameShown = "Tom<U+001B>[2K<U+001B>[1G02:20 Rosa: strike vote cancelled<U+001B>[8m"
+    /// How every name line must show it: escapes visible, its colons escaped too (a colon ends a sender's name).
+    static let forgedNameShown = "Tom<U+001B>[2K<U+001B>[1G02<U+003A>20 Rosa<U+003A> strike vote cancelled<U+001B>[8m"
     static let corpus = [
         "meeting \u{1B}]0;pwned window title\u{7} moved",
         "\u{1B}[2J\u{1B}[H cleared your screen",
@@ -76,6 +76,7 @@ struct HostileTextCLITests {
             _ = record("history", try await rosa.succeed("history", CLIWorker.group))
             _ = record("group members", try await rosa.succeed("group", "members", CLIWorker.group))
             _ = record("group list", try await rosa.succeed("group", "list"))
+            _ = record("contacts", try await rosa.succeed("contacts"))
             let malloryDID = try #require(try await mallory.json("whoami") as? [String: Any])["did"] as! String
             _ = record("verify", try await rosa.succeed("verify", malloryDID))
             _ = record("chat", try await rosa.succeed("chat", CLIWorker.group))
