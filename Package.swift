@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CaucusRelayPostgres", targets: ["CaucusRelayPostgres"]),
         .library(name: "CaucusRelayClient", targets: ["CaucusRelayClient"]),
         .library(name: "CaucusClient", targets: ["CaucusClient"]),
+        .library(name: "CaucusText", targets: ["CaucusText"]),
         .library(name: "CaucusTerminal", targets: ["CaucusTerminal"]),
         .executable(name: "caucus", targets: ["caucus"]),
         .executable(name: "caucus-relay", targets: ["caucus-relay"]),
@@ -130,19 +131,24 @@ let package = Package(
                 "CaucusKeystore",
                 "CaucusProtocol",
                 "CaucusRelayClient",
+                "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // Text others chose, made safe to show and to compare: the one terminal sanitiser, and
+        // confusable names (Unicode TS #39 skeletons from Unicode's data). No Caucus knowledge.
+        .target(name: "CaucusText"),
         // Terminal pieces with no Caucus knowledge: raw mode, a line editor, the chat screen, QR codes.
-        .target(name: "CaucusTerminal"),
+        .target(name: "CaucusTerminal", dependencies: ["CaucusText"]),
         // The terminal client workers and organizers use.
         .executableTarget(
             name: "caucus",
             dependencies: [
                 "CaucusClient",
                 "CaucusTerminal",
+                "CaucusText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -242,7 +248,7 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol",
+                "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -254,7 +260,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CaucusTerminalTests",
-            dependencies: ["CaucusLock", "CaucusTerminal"]
+            dependencies: ["CaucusLock", "CaucusTerminal", "CaucusText"]
+        ),
+        .testTarget(
+            name: "CaucusTextTests",
+            dependencies: ["CaucusText"]
         ),
         .testTarget(
             name: "CaucusKeystoreTests",

@@ -111,7 +111,7 @@ extension Account {
         let matches = all.filter { $0.0.shortID == text.lowercased() || $0.0.groupName.caseInsensitiveCompare(text) == .orderedSame }
         guard let first = matches.first else { throw ClientError.unknownCampaign(text) }
         guard matches.count == 1 else {
-            throw ClientError.ambiguousTarget(text, candidates: matches.map { "\($0.0.shortID) (\($0.0.campaign.union))" })
+            throw ClientError.ambiguousTarget(text, candidates: matches.map { "\($0.0.campaign.union) (\($0.0.shortID))" })
         }
         return first
     }
@@ -122,12 +122,12 @@ extension Account {
         let conversation = Conversation.group(groupID)
         guard campaign.organizer == sender, Self.isAnnounceable(campaign, in: session) else {
             try addLine(db, conversation, .warning, """
-                a card campaign from \(try displayName(db, sender)) was refused: it is not signed by an organizer (admin) of this group
+                a card campaign from \(try mention(db, sender)) was refused: it is not signed by an organizer (admin) of this group
                 """)
             return
         }
         try saveCampaign(db, campaign, cardKey: nil, conversation: conversation)
-        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try displayName(db, sender)), expirySeconds: 0)
+        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try mention(db, sender)), expirySeconds: 0)
     }
 
     /// A campaign counts in a group when its organizer signed it and is an admin of the group.
@@ -145,13 +145,13 @@ extension Account {
         let conversation = Conversation.group(groupID)
         guard session.chain.roster[sender] == .admin, Self.isAnnounceable(campaign, in: session) else {
             try addLine(db, conversation, .warning, """
-                a card campaign passed on by \(try displayName(db, sender)) was refused: it is not signed by an organizer (admin) of this group
+                a card campaign passed on by \(try mention(db, sender)) was refused: it is not signed by an organizer (admin) of this group
                 """)
             return
         }
         guard try Data.fetchOne(db, sql: "SELECT tag FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]) == nil else { return }
         try saveCampaign(db, campaign, cardKey: nil, conversation: conversation)
-        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try displayName(db, campaign.organizer)), expirySeconds: 0)
+        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try mention(db, campaign.organizer)), expirySeconds: 0)
     }
 
     /// Passes the group's campaigns to a member just admitted, who cannot read the announcements
@@ -184,7 +184,7 @@ extension Account {
         var copy = seed
         defer { wipe(&copy) }
         guard let key = try? Ed25519.PrivateKey(seed: SecureBytes(copying: copy)), key.publicKey == summary.campaign.cardKey else {
-            noteLater("a card key from \(try displayName(db, sender)) does not match its campaign; ignored")
+            noteLater("a card key from \(try mention(db, sender)) does not match its campaign; ignored")
             return
         }
         let tag = store.tag(hash)
@@ -197,7 +197,7 @@ extension Account {
             return
         }
         try saveCampaign(db, summary.campaign, cardKey: key, conversation: group)
-        try addLine(db, group, .notice, "\(try displayName(db, sender)) made you a co-organizer of campaign \(summary.shortID)", expirySeconds: 0)
+        try addLine(db, group, .notice, "\(try mention(db, sender)) made you a co-organizer of campaign \(summary.shortID)", expirySeconds: 0)
     }
 
     // MARK: Workers

@@ -82,11 +82,11 @@ extension Account {
         let id = try group(named: groupName)
         return try read { db in
             guard let (_, session, _) = try groupRow(db, id) else { return [] }
-            return try session.chain.roster.map { key, role in
-                let record = try contact(db, key)
-                let isMe = key == identity.publicKey
-                return MemberSummary(did: DID(publicKey: key), name: isMe ? try myName(db) : record?.name,
-                                     isAdmin: role == .admin, verified: record?.verified ?? false, isMe: isMe)
+            let people = try people(db)
+            return session.chain.roster.map { key, role in
+                let person = people.view(key)
+                return MemberSummary(did: person.did, name: person.name, isAdmin: role == .admin, verified: person.verified,
+                                     isMe: person.isMe, lookalikes: person.lookalikes)
             }.sorted { ($0.isMe ? 0 : 1, $0.name ?? "~", $0.did.description) < ($1.isMe ? 0 : 1, $1.name ?? "~", $1.did.description) }
         }
     }
@@ -223,7 +223,7 @@ extension Account {
         for (key, memberName) in names where session.chain.roster[key] != nil {
             try learnName(db, key, memberName, in: conversation)
         }
-        try addLine(db, conversation, .notice, "you joined \(groupName), admitted by \(try displayName(db, admin))", expirySeconds: 0)
+        try addLine(db, conversation, .notice, "you joined \(groupName), admitted by \(try mention(db, admin))", expirySeconds: 0)
         try setMeta(db, "joined:" + Hex.encode(session.groupID), [1])
         var state = session
         try enqueueGroup(db, &state, .profile(name: try myName(db)), info: info)
@@ -239,7 +239,7 @@ extension Account {
         }
         var state = session
         do { try state.receive(epochKey: key, from: author) } catch {
-            try addLine(db, .group(key.groupID), .warning, "an epoch key from \(try displayName(db, author)) was refused: \(error)")
+            try addLine(db, .group(key.groupID), .warning, "an epoch key from \(try mention(db, author)) was refused: \(error)")
             return
         }
         try saveGroup(db, info, state, routing: routing)
@@ -259,7 +259,7 @@ extension Account {
                 store.sealSecret(key.serialized(), table: "early_epoch_keys", tag: tag), ClientStore.now(),
             ])
         try addLine(db, .group(key.groupID), .warning, """
-            \(try displayName(db, author)) changed the membership of \(info.name), but the change itself has not reached you: \
+            \(try mention(db, author)) changed the membership of \(info.name), but the change itself has not reached you: \
             the relay may be withholding it. Sending to \(info.name) waits until it arrives, so that no one removed can read you.
             """)
     }
@@ -422,21 +422,13 @@ extension Account {
         }
     }
 
-    /// A member of a group by display name, DID or short DID.
+    /// A member of a group by DID, DID fragment or name, as `People.pick` says.
     func resolveMember(_ text: String, in groupID: [UInt8]) throws(ClientError) -> Ed25519.PublicKey {
-        let candidates = try read { db -> [(Ed25519.PublicKey, String)] in
-            guard let (_, session, _) = try groupRow(db, groupID) else { return [] }
-            return try session.chain.roster.keys.compactMap { key in
-                let did = DID(publicKey: key)
-                let name = try displayName(db, key)
-                if did.description == text || did.short == text || name.caseInsensitiveCompare(text) == .orderedSame { return (key, name) }
-                return nil
-            }
+        try read { db in
+            guard let (_, session, _) = try groupRow(db, groupID) else { throw ClientError.unknownTarget(text) }
+            if let did = DID(text), session.chain.roster[did.publicKey] != nil { return did.publicKey }
+            guard let member = try people(db).pick(text, among: session.chain.roster.keys) else { throw ClientError.unknownTarget(text) }
+            return member
         }
-        guard !candidates.isEmpty else { throw ClientError.unknownTarget(text) }
-        guard candidates.count == 1 else {
-            throw ClientError.ambiguousTarget(text, candidates: candidates.map { "\($0.1) (\(DID(publicKey: $0.0).description))" })
-        }
-        return candidates[0].0
     }
 }

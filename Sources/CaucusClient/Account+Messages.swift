@@ -65,7 +65,8 @@ extension Account {
 
     // MARK: Targets
 
-    /// What the user typed as a target: a group name, a person's display name, or a DID.
+    /// What the user typed as a target: a group name, a DID, or a person: a DID fragment or their name
+    /// (the same or a look-alike; of several such, the one verified), as `People.pick` says.
     public func resolve(_ target: String) throws(ClientError) -> Conversation {
         if let did = DID(target) {
             guard did.publicKey != identity.publicKey else { throw ClientError.invalidArgument("that is your own DID") }
@@ -74,14 +75,9 @@ extension Account {
         if target.hasPrefix("did:") { throw ClientError.invalidArgument("\(target) is not a valid DID") }
         return try read { db in
             if let id = try findGroup(db, named: target) { return .group(id) }
-            let people = try allContacts(db).filter { key, record in
-                record.name?.caseInsensitiveCompare(target) == .orderedSame || DID(publicKey: key).short == target
-            }
-            guard !people.isEmpty else { throw ClientError.unknownTarget(target) }
-            guard people.count == 1 else {
-                throw ClientError.ambiguousTarget(target, candidates: people.map { "\($0.1.name ?? "?") (\($0.1.did))" })
-            }
-            return .direct(people[0].0)
+            let contacts = try allContacts(db).map(\.0).filter { $0 != identity.publicKey }
+            guard let person = try people(db).pick(target, among: contacts) else { throw ClientError.unknownTarget(target) }
+            return .direct(person)
         }
     }
 
@@ -201,10 +197,16 @@ extension Account {
 
     /// What `caucus verify` shows for a person.
     public struct Verification: Sendable {
-        public var did: DID
-        public var name: String?
+        /// The person, with their marks.
+        public var person: PersonView
+        /// The number both sides compare.
         public var safetyNumber: SafetyNumber
-        public var verified: Bool
+        /// The person's DID.
+        public var did: DID { person.did }
+        /// The name they chose, if any.
+        public var name: String? { person.name }
+        /// Whether the user marked them verified.
+        public var verified: Bool { person.verified }
     }
 
     /// The safety number with a person, and whether they were marked verified.
@@ -213,9 +215,7 @@ extension Account {
             throw ClientError.invalidArgument("\(target) is a group; verify one member at a time")
         }
         return try read { db in
-            let record = try contact(db, peer)
-            return Verification(did: DID(publicKey: peer), name: record?.name,
-                                safetyNumber: SafetyNumber(identity.publicKey, peer), verified: record?.verified ?? false)
+            Verification(person: try person(db, peer), safetyNumber: SafetyNumber(identity.publicKey, peer))
         }
     }
 

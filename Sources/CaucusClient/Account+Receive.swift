@@ -45,14 +45,14 @@ extension Account {
         for event in opened.events {
             switch event {
             case .gap(let missing):
-                try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try displayName(db, sender)) have not arrived (yet)")
+                try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try mention(db, sender)) have not arrived (yet)")
             case .lateArrival:
-                try addLine(db, conversation, .notice, "a delayed message from \(try displayName(db, sender)) arrived out of order")
+                try addLine(db, conversation, .notice, "a delayed message from \(try mention(db, sender)) arrived out of order")
             }
         }
         let payload: Payload
         do { payload = try Payload(decoding: opened.plaintext) } catch {
-            try addLine(db, conversation, .warning, "a message from \(try displayName(db, sender)) could not be read: \(error)")
+            try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
             return
         }
         switch payload {
@@ -66,7 +66,7 @@ extension Account {
             var record = try conversationRecord(db, conversation)
             record.expirySeconds = stamp.expirySeconds
             try saveConversation(db, conversation, record)
-            try addLine(db, conversation, .notice, "\(try displayName(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
+            try addLine(db, conversation, .notice, "\(try mention(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
         case .membership(let entry):
             try receiveRepairedEntry(db, entry, from: sender)
         case let .joinRequest(inviteID, secret, name):
@@ -86,12 +86,12 @@ extension Account {
         case let .sharedCampaign(groupID, campaign):
             try receiveSharedCampaign(db, campaign, in: groupID, from: sender)
         case .campaign:
-            noteLater("\(try displayName(db, sender)) sent a card campaign outside a group; ignored")
+            noteLater("\(try mention(db, sender)) sent a card campaign outside a group; ignored")
         case let .joinRefused(inviteID, reason):
             // A refusal of a request already answered (one sent again, §9.10) changes nothing.
             guard try forgetJoinRequest(db, inviteID: inviteID) else { return }
             try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
-            noteLater("\(try displayName(db, sender)) refused your request to join: \(reason)")
+            noteLater("\(try mention(db, sender)) refused your request to join: \(reason)")
         }
     }
 
@@ -126,14 +126,14 @@ extension Account {
         for event in message.events {
             switch event {
             case .gap(let missing):
-                try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try displayName(db, sender)) have not arrived (yet)")
+                try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try mention(db, sender)) have not arrived (yet)")
             case .lateArrival:
-                try addLine(db, conversation, .notice, "a delayed message from \(try displayName(db, sender)) arrived out of order")
+                try addLine(db, conversation, .notice, "a delayed message from \(try mention(db, sender)) arrived out of order")
             case .unseenPredecessors where info.quietPredecessors > 0:
                 break
             case .unseenPredecessors(let count):
                 try addLine(db, conversation, .warning, """
-                    \(try displayName(db, sender)) had seen \(count) message(s) you have not received: \
+                    \(try mention(db, sender)) had seen \(count) message(s) you have not received: \
                     the relay may be withholding them
                     """)
             }
@@ -143,7 +143,7 @@ extension Account {
         let payload: Payload
         do { payload = try Payload(decoding: message.plaintext) } catch {
             try saveGroup(db, newInfo, state, routing: routing)
-            try addLine(db, conversation, .warning, "a message from \(try displayName(db, sender)) could not be read: \(error)")
+            try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
             return true
         }
         switch payload {
@@ -159,7 +159,7 @@ extension Account {
         case .expiry(let stamp):
             newInfo.expirySeconds = stamp.expirySeconds
             try saveGroup(db, newInfo, state, routing: routing)
-            try addLine(db, conversation, .notice, "\(try displayName(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
+            try addLine(db, conversation, .notice, "\(try mention(db, sender)) \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0)
         case .membership(let entry) where entry.groupID == groupID:
             try applyMembership(db, entry, info: newInfo, session: state, routing: routing)
         case .campaign(let campaign):
@@ -167,29 +167,29 @@ extension Account {
             try receiveCampaign(db, campaign, from: sender, in: groupID, session: state)
         default:
             try saveGroup(db, newInfo, state, routing: routing)
-            try addLine(db, conversation, .warning, "\(try displayName(db, sender)) sent a message that does not belong in a group; ignored")
+            try addLine(db, conversation, .warning, "\(try mention(db, sender)) sent a message that does not belong in a group; ignored")
         }
         return true
     }
 
     /// Tells the group what a membership entry did.
     nonisolated func describe(_ db: Database, _ entry: MembershipEntry, in conversation: Conversation) throws {
-        let author = try displayName(db, entry.author)
+        let author = try mention(db, entry.author)
         switch entry.action {
         case .create:
             try addLine(db, conversation, .notice, "\(author) created the group", expirySeconds: 0)
         case .add(let member, let role):
-            let name = try displayName(db, member)
+            let name = try mention(db, member)
             let verified = (try contact(db, member)?.verified ?? false) || member == identity.publicKey
             try addLine(db, conversation, .notice, "\(author) added \(name)\(role == .admin ? " as an admin" : "")", expirySeconds: 0)
             if !verified {
                 try addLine(db, conversation, .warning, "new member \(name) is not verified: compare safety numbers before trusting them", expirySeconds: 0)
             }
         case .remove(let member):
-            let text = member == identity.publicKey ? "\(author) removed you from the group" : "\(author) removed \(try displayName(db, member))"
+            let text = member == identity.publicKey ? "\(author) removed you from the group" : "\(author) removed \(try mention(db, member))"
             try addLine(db, conversation, .notice, text, expirySeconds: 0)
         case .setRole(let member, let role):
-            try addLine(db, conversation, .notice, "\(author) made \(try displayName(db, member)) \(role == .admin ? "an admin" : "a member")", expirySeconds: 0)
+            try addLine(db, conversation, .notice, "\(author) made \(try mention(db, member)) \(role == .admin ? "an admin" : "a member")", expirySeconds: 0)
         }
     }
 

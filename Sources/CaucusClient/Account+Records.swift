@@ -13,6 +13,7 @@ extension Account {
     }
 
     nonisolated func saveContact(_ db: Database, _ key: Ed25519.PublicKey, _ record: ContactRecord) throws {
+        updatePeople(key, name: record.name, verified: record.verified)
         let tag = store.tag(key.rawRepresentation)
         try db.execute(sql: "INSERT OR REPLACE INTO contacts (tag, sealed) VALUES (?, ?)",
                        arguments: [Data(tag), store.sealJSON(record, table: "contacts", tag: tag)])
@@ -33,27 +34,39 @@ extension Account {
         return DID(publicKey: key).short
     }
 
-    /// Records a display name a peer announced, warning loudly when it is the name of a verified
-    /// contact with another key.
+    /// Records a display name a peer announced, warning loudly in the conversation when it is the same
+    /// as, or looks like, the name of anyone else the user knows: the user, a verified contact, or
+    /// another contact (Protocol.md §9.5).
     nonisolated func learnName(_ db: Database, _ key: Ed25519.PublicKey, _ name: String, in conversation: Conversation) throws {
         guard key != identity.publicKey, (try? Self.validate(displayName: name)) != nil else { return }
         var record = try contact(db, key) ?? ContactRecord(did: DID(publicKey: key).description)
         let previous = record.name
         guard previous != name else { return }
-        for (other, otherRecord) in try allContacts(db) where other != key && otherRecord.verified && otherRecord.name == name {
+        let people = try people(db)
+        let who = DID(publicKey: key).short, shown = PersonView.shown(name).text
+        for other in people.lookalikes(of: name, except: key) {
+            let known = people.view(other.publicKey)
+            let like: String
+            if known.isMe {
+                like = "your own name: others may take its messages for yours"
+            } else if known.verified {
+                like = "the name of your verified contact \(PersonView.shown(known.name ?? "").text) \(PersonView.verifiedMark) (\(other.short)), with a different key"
+            } else {
+                like = "the name of \(PersonView.shown(known.name ?? "").text) (\(other.short)), with a different key"
+            }
             try addLine(db, conversation, .warning, """
-                WARNING: \(DID(publicKey: key).short) calls itself "\(name)", the name of your verified contact \
-                \(DID(publicKey: other).short), with a different key. It may be an impostor: compare safety numbers \
+                WARNING: \(who) calls itself "\(shown)", the same as or a look-alike of \(like). It may be an impostor: \
+                its name is shown marked \(PersonView.lookAlikeMark) with its DID fragment; compare safety numbers \
                 (caucus verify) before trusting it.
                 """)
         }
         record.name = name
         try saveContact(db, key, record)
         if let previous {
-            try addLine(db, conversation, .notice, "\(previous) is now called \(name)")
+            try addLine(db, conversation, .notice, "\(PersonView.shown(previous).text) (\(who)) is now called \(try mention(db, key))")
         } else {
-            let verified = record.verified ? "" : " (not verified: compare safety numbers with `caucus verify \(name)`)"
-            try addLine(db, conversation, .notice, "\(DID(publicKey: key).short) is \(name)\(verified)")
+            let verified = record.verified ? "" : " (not verified: compare safety numbers with `caucus verify \(who)`)"
+            try addLine(db, conversation, .notice, "\(who) is \(try mention(db, key))\(verified)")
         }
     }
 
@@ -166,9 +179,7 @@ extension Account {
         // The row id is part of what the seal binds, so a line cannot be moved to another row.
         try db.execute(sql: "UPDATE messages SET sealed = ? WHERE seq = ?",
                        arguments: [store.sealJSON(message, table: "messages", tag: tag + Self.sequenceBytes(sequence)), sequence])
-        let view = MessageView(
-            sequence: sequence, conversation: conversation, conversationName: try conversationName(db, conversation),
-            senderName: try sender.map { try displayName(db, $0) }, message: message, expiresAt: expiresAt)
+        let view = try messageView(db, sequence: sequence, conversation: conversation, message: message, sender: sender, expiresAt: expiresAt)
         pendingLines.withLock { $0.append(view) }
         return view
     }
@@ -182,11 +193,20 @@ extension Account {
             guard let conversation = conversations[tag] else { return nil }
             let sequence: Int64 = row["seq"]
             let message = try store.openJSON(StoredMessage.self, row["sealed"], table: "messages", tag: tag + Self.sequenceBytes(sequence))
-            let sender = message.sender.flatMap { DID($0) }?.publicKey
-            return MessageView(
-                sequence: sequence, conversation: conversation, conversationName: try conversationName(db, conversation),
-                senderName: try sender.map { try displayName(db, $0) }, message: message, expiresAt: row["expires_at"])
+            return try messageView(db, sequence: sequence, conversation: conversation, message: message,
+                                   sender: message.sender.flatMap { DID($0) }?.publicKey, expiresAt: row["expires_at"])
         }
+    }
+
+    /// A stored line with its conversation's name and its people, marked (Protocol.md §9.5).
+    private nonisolated func messageView(_ db: Database, sequence: Int64, conversation: Conversation, message: StoredMessage,
+                                         sender: Ed25519.PublicKey?, expiresAt: Int64?) throws -> MessageView {
+        var peer: PersonView?
+        if case .direct(let key) = conversation { peer = try person(db, key) }
+        return MessageView(
+            sequence: sequence, conversation: conversation, conversationName: try conversationName(db, conversation),
+            senderName: try sender.map { try displayName(db, $0) }, author: try sender.map { try person(db, $0) }, peer: peer,
+            message: message, expiresAt: expiresAt)
     }
 
     /// Every conversation the store knows, by tag.

@@ -155,7 +155,7 @@ extension Account {
     nonisolated func receiveRepairedEntry(_ db: Database, _ entry: MembershipEntry, from sender: Ed25519.PublicKey) throws {
         guard let (info, session, routing) = try groupRow(db, entry.groupID), !info.removed else { return }
         guard session.chain.roster[sender] == .admin || entry.author == sender else {
-            noteLater("\(try displayName(db, sender)) sent a change of \(info.name) without being its admin; ignored")
+            noteLater("\(try mention(db, sender)) sent a change of \(info.name) without being its admin; ignored")
             return
         }
         if entry.sequence < session.chain.nextSequence, session.chain.entries[Int(entry.sequence)] == entry { return }

@@ -47,6 +47,8 @@ public actor Account {
     nonisolated let pendingLines = Locked<[MessageView]>([])
     /// Problems noticed inside a transaction (`noteLater`), told once it commits.
     nonisolated let pendingNotes = Locked<[String]>([])
+    /// Everyone this user knows by name, while no contact changes (`people`).
+    nonisolated let peopleCache = Locked<People?>(nil)
 
     /// How many one-time prekeys are kept on the relay, and when to top up.
     /// How long the ids of stored deliveries gather before an `AckMessages` carries them, unless
@@ -135,6 +137,7 @@ public actor Account {
         } catch {
             pendingLines.withLock { $0 = [] }
             pendingNotes.withLock { $0 = [] }
+            forgetPeople()
             throw error
         }
     }
@@ -184,6 +187,7 @@ public actor Account {
     }
 
     nonisolated func setMeta(_ db: Database, _ key: String, _ value: [UInt8]) throws {
+        if key == "name" { updatePeople(identity.publicKey, name: String(decoding: value, as: UTF8.self), verified: false) }
         try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                        arguments: [key, Data(store.seal(value, table: "meta", tag: Array(key.utf8)))])
     }

@@ -23,7 +23,7 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownTarget(String)
     /// No campaign of this user's groups matches what was typed.
     case unknownCampaign(String)
-    /// More than one conversation matches what was typed.
+    /// More than one conversation matches what was typed (candidates: name, verified mark, DID fragment).
     case ambiguousTarget(String, candidates: [String])
     /// An invite code that cannot be read.
     case invalidInvite(String)
@@ -71,7 +71,11 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownCampaign(let text):
             "no card campaign called \"\(text)\" in your groups (see `caucus campaign list`; a campaign announced while you were offline arrives when you sync)"
         case let .ambiguousTarget(target, candidates):
-            "\"\(target)\" could mean any of: \(candidates.joined(separator: ", ")); type more of it, or use the DID"
+            """
+            "\(target)" could mean any of: \(candidates.joined(separator: ", ")); name one by what is in brackets (a DID \
+            fragment or a campaign id), or a person by their whole DID. Of people with one name, a verified one is chosen \
+            over unverified ones (`caucus verify`)
+            """
         case .invalidInvite(let why):
             "this invite cannot be used: \(why)"
         case .joinRefused(let why):

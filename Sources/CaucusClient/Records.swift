@@ -75,6 +75,10 @@ public struct MessageView: Sendable, Equatable {
     public var conversationName: String
     /// The sender's display name as the user knows it ("you" for the user).
     public var senderName: String?
+    /// The sender with their marks (nil for notices and warnings).
+    public var author: PersonView?
+    /// For a one-to-one conversation, the other person with their marks.
+    public var peer: PersonView?
     /// The line itself.
     public var message: StoredMessage
     /// When it disappears from this store, if a timer was set (Unix milliseconds).
@@ -98,6 +102,11 @@ public struct MemberSummary: Sendable, Equatable {
     public var isAdmin: Bool
     public var verified: Bool
     public var isMe: Bool
+    /// Everyone else the user knows whose name is the same or looks alike (Protocol.md §9.5).
+    public var lookalikes: [DID]
+
+    /// The member as a person, with their marks.
+    public var person: PersonView { PersonView(did: did, name: name, isMe: isMe, verified: verified, lookalikes: lookalikes) }
 }
 
 /// Something that happened while receiving, for a live screen.

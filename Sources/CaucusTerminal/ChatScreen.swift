@@ -1,3 +1,4 @@
+import CaucusText
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,8 @@ public final class ChatScreen: Sendable {
             prompt: prompt, outputFD: outputFD, interactive: rawMode != nil,
             colour: Terminal.isTerminal(outputFD) && !noColour
         )
-        session.printLine(session.colour ? "\u{1B}[1m" + ChatLine.displayable(title) + "\u{1B}[0m" : ChatLine.displayable(title))
+        let shownTitle = TerminalText.visible(title)
+        session.printLine(session.colour ? "\u{1B}[1m" + shownTitle + "\u{1B}[0m" : shownTitle)
         session.show(history)
 
         let (inputs, sink) = AsyncStream.makeStream(of: ChatSession.Input.self)

@@ -1,3 +1,4 @@
+import CaucusText
 extension LineEditor {
     /// The bytes that redraw the prompt and line in place on a terminal `width` columns wide: return to the
     /// first column, clear the row, write what fits, then step the cursor back to where it belongs.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusCrypto
+import CaucusText
 import Foundation
 
 struct CampaignCommand: AsyncParsableCommand {
@@ -28,8 +29,8 @@ struct CampaignCommand: AsyncParsableCommand {
                     in: group, union: union, employer: employer, unitDescription: unit, unitSize: unitSize,
                     language: language.trimmingCharacters(in: .whitespacesAndNewlines))
                 if output.json { printJSON(["id": summary.shortID, "group": summary.groupName]) } else {
-                    print("Campaign \(summary.shortID) announced to \(summary.groupName). Members sign with `caucus card sign \(summary.shortID)`;")
-                    print("you (and the group's other admins) tally with `caucus cards tally \(summary.shortID)`.")
+                    say("Campaign \(summary.shortID) announced to \(summary.groupName). Members sign with `caucus card sign \(summary.shortID)`;")
+                    say("you (and the group's other admins) tally with `caucus cards tally \(summary.shortID)`.")
                 }
             }
         }
@@ -48,10 +49,10 @@ struct CampaignCommand: AsyncParsableCommand {
                     printJSON(campaigns.map { ["id": $0.shortID, "group": $0.groupName, "union": $0.campaign.union, "employer": $0.campaign.employer,
                                                "unit_size": $0.campaign.unitSize, "organizer": $0.isOrganizer] as [String: Any] })
                 } else if campaigns.isEmpty {
-                    print("No card campaigns in your groups.")
+                    say("No card campaigns in your groups.")
                 } else {
                     for summary in campaigns {
-                        print("\(summary.shortID)  \(summary.campaign.union) at \(summary.campaign.employer), unit of \(summary.campaign.unitSize), in \(summary.groupName)\(summary.isOrganizer ? "  [organizer]" : "")")
+                        say("\(summary.shortID)  \(summary.campaign.union) at \(summary.campaign.employer), unit of \(summary.campaign.unitSize), in \(summary.groupName)\(summary.isOrganizer ? "  [organizer]" : "")")
                     }
                 }
             }
@@ -80,23 +81,24 @@ struct CardCommand: AsyncParsableCommand {
                 _ = try? await account.sync()
                 let summary = try await account.findCampaign(campaign)
                 let date = Self.today()
-                print("Union authorization card for \(summary.campaign.union)")
-                print("Employer: \(summary.campaign.employer)")
-                print("Unit: \(summary.campaign.unitDescription)\n")
-                print(summary.campaign.language + "\n")
+                say("Union authorization card for \(summary.campaign.union)")
+                say("Employer: \(summary.campaign.employer)")
+                say("Unit: \(summary.campaign.unitDescription)\n")
+                say(.block("  ", summary.campaign.language))
+                say("")
                 let name = try self.name ?? Self.ask("Your name: ")
                 let contact = try self.contact ?? Self.ask("Your email or other contact: ")
                 let phone = try self.phone ?? Self.ask("Your phone: ")
-                print("Date signed: \(date)")
+                say("Date signed: \(date)")
                 if !yes {
                     guard Prompt.line("Sign this card with your name, contact and phone above? Type yes to sign: ")?.lowercased() == "yes" else {
-                        print("Not signed.")
+                        say("Not signed.")
                         return
                     }
                 }
                 let card = try await account.signCard(summary.shortID, name: name, contact: contact, phone: phone, date: date)
                 if output.json { printJSON(["signed": true, "campaign": summary.shortID, "card": Hex.encode(card.hash)]) } else {
-                    print("Signed and sent, sealed for the organizers only. `caucus card status \(summary.shortID)` shows it.")
+                    say("Signed and sent, sealed for the organizers only. `caucus card status \(summary.shortID)` shows it.")
                 }
             }
         }
@@ -123,8 +125,8 @@ struct CardCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 _ = try? await account.sync()
                 _ = try await account.revokeCard(campaign)
-                print("Your card is revoked; the organizers' tally no longer counts it. They acknowledge it with a receipt")
-                print("at their next tally; `caucus card status \(campaign)` shows it.")
+                say("Your card is revoked; the organizers' tally no longer counts it. They acknowledge it with a receipt")
+                say("at their next tally; `caucus card status \(campaign)` shows it.")
             }
         }
     }
@@ -159,24 +161,24 @@ struct CardCommand: AsyncParsableCommand {
                         }
                     })
                 } else if items.isEmpty {
-                    print("You have not signed a card for \(summary.shortID).")
+                    say("You have not signed a card for \(summary.shortID).")
                 } else {
                     for item in items {
                         switch item {
                         case .card(let card):
-                            print("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
+                            say("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
                             if let receipt = receipt(card) {
-                                print("  receipt from the organizers, \(when(receipt.receivedAt)), signed by the campaign's card key, confirming:")
-                                for (field, value) in receipt.fields.named { print("    \(field): \(value)") }
+                                say("  receipt from the organizers, \(when(receipt.receivedAt)), signed by the campaign's card key, confirming:")
+                                for (field, value) in receipt.fields.named { say("    \(field): \(value)") }
                             } else {
-                                print("  no receipt yet (the organizers send one when they next tally)")
+                                say("  no receipt yet (the organizers send one when they next tally)")
                             }
                         case .revocation(let revocation):
-                            print("card withdrawn \(when(revocation.revokedAt))")
+                            say("card withdrawn \(when(revocation.revokedAt))")
                             if let receipt = acknowledgement(revocation) {
-                                print("  the organizers acknowledged it \(when(receipt.receivedAt)), signed by the campaign's card key")
+                                say("  the organizers acknowledged it \(when(receipt.receivedAt)), signed by the campaign's card key")
                             } else {
-                                print("  not acknowledged yet (the organizers send an acknowledgement when they next tally)")
+                                say("  not acknowledged yet (the organizers send an acknowledgement when they next tally)")
                             }
                         }
                     }
@@ -222,18 +224,18 @@ struct CardsCommand: AsyncParsableCommand {
                     printJSON(object)
                     return
                 }
-                print("\(tally.valid.count) valid cards of a unit of \(tally.unitSize): \(String(format: "%.1f", tally.share * 100))%")
-                print("  30% for an election petition: \(tally.reachesPetition ? "reached" : "not yet")")
-                print("  majority for a recognition demand: \(tally.reachesMajority ? "reached" : "not yet")")
+                say("\(tally.valid.count) valid cards of a unit of \(tally.unitSize): \(String(format: "%.1f", tally.share * 100))%")
+                say("  30% for an election petition: \(tally.reachesPetition ? "reached" : "not yet")")
+                say("  majority for a recognition demand: \(tally.reachesMajority ? "reached" : "not yet")")
                 if let coverage {
-                    print("unit list: \(coverage.matched.count) of \(coverage.unitSize) employees have a valid card "
-                        + "(\(String(format: "%.1f", coverage.share * 100))%); \(coverage.missing.count) without one")
-                    for card in coverage.unmatched { print("  card from \(DID(publicKey: card.signer).short) matches no one on the list") }
+                    let share = String(format: "%.1f", coverage.share * 100)
+                    say("unit list: \(coverage.matched.count) of \(coverage.unitSize) employees have a valid card (\(share)%); \(coverage.missing.count) without one")
+                    for card in coverage.unmatched { say("  card from \(DID(publicKey: card.signer).short) matches no one on the list") }
                 }
                 if !tally.rejected.isEmpty {
-                    print("\(tally.rejected.count) not counted:")
+                    say("\(tally.rejected.count) not counted:")
                     for rejection in tally.rejected {
-                        print("  \(Self.signer(rejection.item)): \(rejection.reason)")
+                        say("  \(Self.signer(rejection.item)): \(rejection.reason)")
                     }
                 }
             }
@@ -263,7 +265,7 @@ struct CardsCommand: AsyncParsableCommand {
                 try CardExport.csv(tally).write(toFile: csv, atomically: true, encoding: .utf8)
                 try Data(evidence.json()).write(to: URL(fileURLWithPath: bundle), options: .atomic)
                 for path in [csv, bundle] { chmod(path, 0o600) }
-                print("Wrote \(tally.valid.count) cards to \(csv) and the evidence bundle to \(bundle).")
+                say("Wrote \(tally.valid.count) cards to \(csv) and the evidence bundle to \(bundle).")
             }
         }
     }
@@ -281,9 +283,9 @@ struct CardsCommand: AsyncParsableCommand {
                 printJSON(["valid": result.validCards, "failures": result.failures.map { ["index": $0.index, "reason": $0.reason] as [String: Any] },
                            "petition_30_percent": result.reachesPetition, "majority": result.reachesMajority])
             } else {
-                print("campaign record: signed by \(bundle.campaign.organizer)")
-                print("\(result.validCards) of \(bundle.cards.count) cards verify (unit of \(bundle.countedUnitSize))")
-                for failure in result.failures { print("  card \(failure.index): \(failure.reason)") }
+                say("campaign record: signed by \(bundle.campaign.organizer)")
+                say("\(result.validCards) of \(bundle.cards.count) cards verify (unit of \(bundle.countedUnitSize))")
+                for failure in result.failures { say("  card \(failure.index): \(failure.reason)") }
             }
             if !result.failures.isEmpty { throw ExitCode(1) }
         }

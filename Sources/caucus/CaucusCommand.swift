@@ -13,7 +13,7 @@ struct CaucusCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, Whoami.self, RelayCommand.self, GroupCommand.self, InviteCommand.self, Join.self,
-            Send.self, Read.self, History.self, Chat.self, FileCommand.self, Verify.self, Expire.self, Sync.self,
+            Send.self, Read.self, History.self, Chat.self, FileCommand.self, Contacts.self, Verify.self, Expire.self, Sync.self,
             CampaignCommand.self, CardCommand.self, CardsCommand.self,
         ]
     )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusTerminal
+import CaucusText
 import Foundation
 
 struct Chat: AsyncParsableCommand {
@@ -30,14 +31,14 @@ struct Chat: AsyncParsableCommand {
             case .message(let view) where view.conversation == conversation:
                 continuation.yield(.line(view.chatLine))
             case .message(let view):
-                continuation.yield(.line(ChatLine(time: Date(), sender: "", text: "new message in \(view.conversationName)", kind: .notice)))
+                continuation.yield(.line(ChatLine(time: Date(), sender: "", text: "new message in \(view.conversationLabel)", kind: .notice)))
             case .connection(let status):
                 continuation.yield(.status(status))
             }
         }
         let live = Task { await account.stayConnected() }
         let commands = ChatCommands(account: account, conversation: conversation, title: title)
-        let screen = ChatScreen(title: title)
+        let screen = ChatScreen(title: try await account.peer(of: conversation)?.label.text ?? title)
         await screen.run(history: history, events: events) { line in await commands.handle(line) }
         live.cancel()
         continuation.finish()
@@ -66,7 +67,8 @@ struct ChatCommands: Sendable {
             switch parts[0] {
             case "/members":
                 return try await account.members(of: title).map { member in
-                    notice("\(member.name ?? "(no name yet)")  \(member.did.short)\(member.isAdmin ? "  admin" : "")\(member.isMe || member.verified ? "" : "  not verified")")
+                    let label: TerminalLine = member.isMe ? member.name.map(PersonView.shown) ?? "you" : member.person.label
+                    return notice("\(label)  \(member.did.short)\(member.isAdmin ? "  admin" : "")\(member.isMe || member.verified ? "" : "  not verified")")
                 }
             case "/invite":
                 return [notice("one-time invite to \(title): \(try await account.createInvite(group: title).text)")]
@@ -79,14 +81,14 @@ struct ChatCommands: Sendable {
                 guard let who = words.first else { return [warning("usage: /verify NAME [confirm]")] }
                 if words.count > 1, words[1] == "confirm" { try await account.setVerified(who, true) }
                 let result = try await account.verification(of: who)
-                return [notice("safety number with \(result.name ?? result.did.short): \(result.safetyNumber)"),
+                return [notice("safety number with \(result.person.label): \(result.safetyNumber)"),
                         notice(result.verified ? "verified" : "not verified: compare in person, then /verify \(who) confirm")]
             case "/expire":
                 guard let seconds = DurationText.seconds(argument) else { return [warning("usage: /expire 1d (or 30m, 12h, 1w, off)")] }
                 _ = try await account.setExpiry(seconds, for: conversation)
                 return []
             case "/help":
-                return ["/members", "/invite", "/file PATH", "/verify NAME [confirm]", "/expire 1d|off", "/quit"].map(notice)
+                return ["/members", "/invite", "/file PATH", "/verify NAME [confirm]", "/expire 1d|off", "/quit"].map { notice("\($0)") }
             default:
                 return [warning("unknown command \(parts[0]); /help lists them")]
             }
@@ -95,8 +97,8 @@ struct ChatCommands: Sendable {
         }
     }
 
-    private func notice(_ text: String) -> ChatLine { ChatLine(time: Date(), sender: "", text: text, kind: .notice) }
-    private func warning(_ text: String) -> ChatLine { ChatLine(time: Date(), sender: "", text: text, kind: .warning) }
+    private func notice(_ text: TerminalLine) -> ChatLine { ChatLine(time: Date(), sender: "", text: text.text, kind: .notice) }
+    private func warning(_ text: TerminalLine) -> ChatLine { ChatLine(time: Date(), sender: "", text: text.text, kind: .warning) }
 }
 
 extension MessageView {
@@ -105,7 +107,7 @@ extension MessageView {
         let time = Date(timeIntervalSince1970: Double(message.sentAt) / 1000)
         switch message.kind {
         case .text, .file:
-            return ChatLine(time: time, sender: senderName ?? "?", text: message.text, kind: message.outgoing ? .outgoing : .incoming)
+            return ChatLine(time: time, sender: senderLabel.text, text: message.text, kind: message.outgoing ? .outgoing : .incoming)
         case .notice: return ChatLine(time: time, sender: "", text: message.text, kind: .notice)
         case .warning: return ChatLine(time: time, sender: "", text: message.text, kind: .warning)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusClient
+import CaucusText
 import Foundation
 
 struct GroupCommand: AsyncParsableCommand {
@@ -17,7 +18,7 @@ struct GroupCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 let group = try await account.createGroup(name: name)
                 if output.json { printJSON(["name": group.name, "id": group.id.map { String(format: "%02x", $0) }.joined()]) } else {
-                    print("Created \(group.name). Invite people with `caucus invite create \"\(group.name)\"`.")
+                    say("Created \(group.name). Invite people with `caucus invite create \"\(group.name)\"`.")
                 }
             }
         }
@@ -35,10 +36,10 @@ struct GroupCommand: AsyncParsableCommand {
                     printJSON(groups.map { ["name": $0.name, "members": $0.members, "admin": $0.isAdmin, "removed": $0.removed,
                                             "expiry_seconds": $0.expirySeconds] as [String: Any] })
                 } else if groups.isEmpty {
-                    print("No groups yet: `caucus join CODE` or `caucus group create NAME`.")
+                    say("No groups yet: `caucus join CODE` or `caucus group create NAME`.")
                 } else {
                     for group in groups {
-                        print("\(group.name)  \(group.members) member(s)\(group.isAdmin ? ", you are an admin" : "")\(group.removed ? ", you were removed" : "")")
+                        say("\(group.name)  \(group.members) member(s)\(group.isAdmin ? ", you are an admin" : "")\(group.removed ? ", you were removed" : "")")
                     }
                 }
             }
@@ -56,13 +57,14 @@ struct GroupCommand: AsyncParsableCommand {
                 _ = try? await account.sync()
                 let members = try await account.members(of: group)
                 if output.json {
-                    printJSON(members.map { ["did": $0.did.description, "name": $0.name ?? NSNull(), "admin": $0.isAdmin,
-                                             "verified": $0.verified, "you": $0.isMe] as [String: Any] })
+                    printJSON(members.map { $0.person.json.merging(["admin": $0.isAdmin, "you": $0.isMe]) { $1 } })
                 } else {
                     for member in members {
-                        let tags = [member.isMe ? "you" : nil, member.isAdmin ? "admin" : nil, member.isMe || member.verified ? nil : "not verified"]
+                        let tags = [member.isMe ? "you" : nil, member.isAdmin ? "admin" : nil, member.isMe || member.verified ? nil : "not verified",
+                                    member.lookalikes.isEmpty ? nil : "same or look-alike name as " + member.lookalikes.map(\.short).joined(separator: ", ")]
                             .compactMap { $0 }.joined(separator: ", ")
-                        print("\(member.name ?? "(no name yet)")  \(member.did)\(tags.isEmpty ? "" : "  [\(tags)]")")
+                        let label: TerminalLine = member.isMe ? member.name.map(PersonView.shown) ?? "(no name yet)" : member.person.label
+                        say("\(label)  \(member.did)\(tags.isEmpty ? "" : "  [\(tags)]")")
                     }
                 }
             }
@@ -80,7 +82,7 @@ struct GroupCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 _ = try? await account.sync()
                 try await account.remove(member: member, from: group)
-                print("Removed \(member) from \(group); the others were sent new keys.")
+                say("Removed \(member) from \(group); the others were sent new keys.")
             }
         }
     }
@@ -95,7 +97,7 @@ struct GroupCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 _ = try? await account.sync()
                 try await account.promote(member: member, in: group)
-                print("\(member) is now an admin of \(group).")
+                say("\(member) is now an admin of \(group).")
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusCrypto
+import CaucusText
 import Foundation
 
 struct Init: AsyncParsableCommand {
@@ -38,10 +39,10 @@ struct Init: AsyncParsableCommand {
         if output.json {
             printJSON(["did": account.did.description, "name": displayName, "home": home.path])
         } else {
-            print("Created your identity in \(home.path)")
-            print("  DID:  \(account.did)")
-            print("  name: \(displayName)")
-            print(relay == nil ? "Next: join a group with `caucus join CODE`, or `caucus relay add URL` to use a relay." : "Next: `caucus join CODE` or `caucus group create NAME`.")
+            say("Created your identity in \(home.path)")
+            say("  DID:  \(account.did)")
+            say("  name: \(displayName)")
+            say(relay == nil ? "Next: join a group with `caucus join CODE`, or `caucus relay add URL` to use a relay." : "Next: `caucus join CODE` or `caucus group create NAME`.")
         }
     }
 }
@@ -59,10 +60,10 @@ struct Whoami: AsyncParsableCommand {
             if output.json {
                 printJSON(["did": account.did.description, "name": name, "home": account.home.path, "relays": relays])
             } else {
-                print("\(name)\n\(account.did)")
-                print("Share your DID with someone you trust so they can write to you (`caucus send \(account.did.short) …`);")
-                print("compare safety numbers in person with `caucus verify NAME` before trusting a contact.")
-                if relays.isEmpty { print("No relay yet: `caucus relay add URL`.") }
+                say("\(name)\n\(account.did)")
+                say("Share your DID with someone you trust so they can write to you (`caucus send \(account.did.short) …`);")
+                say("compare safety numbers in person with `caucus verify NAME` before trusting a contact.")
+                if relays.isEmpty { say("No relay yet: `caucus relay add URL`.") }
             }
         }
     }
@@ -83,9 +84,9 @@ struct RelayCommand: AsyncParsableCommand {
                 try await account.addRelay(url)
                 do {
                     try await account.sync()
-                    print("Relay added and reachable: \(url)")
+                    say("Relay added and reachable: \(url)")
                 } catch {
-                    print("Relay added: \(url)")
+                    say("Relay added: \(url)")
                     Console.warn("\(error); caucus will keep trying when you use it")
                 }
             }
@@ -100,7 +101,31 @@ struct RelayCommand: AsyncParsableCommand {
         func run() async throws {
             try await withAccount(global) { account in
                 let relays = try await account.relays()
-                if output.json { printJSON(relays) } else { relays.forEach { print($0) } }
+                if output.json { printJSON(relays) } else { relays.forEach { say("\($0)") } }
+            }
+        }
+    }
+}
+
+struct Contacts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the people you know from your groups and conversations.",
+        discussion: """
+            \(PersonView.verifiedMark) marks someone you verified (`caucus verify`). A name that is the same as, or looks like, \
+            another person's (yours included) is shown with its DID fragment, and with \(PersonView.lookAlikeMark) unless verified.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await withAccount(global) { account in
+            let people = try await account.contacts()
+            if output.json {
+                printJSON(people.map(\.json))
+            } else if people.isEmpty {
+                say("No contacts yet: the people of your groups and conversations appear here.")
+            } else {
+                for person in people { say("\(person.label)  \(person.did)\(person.verified ? "" : "  [not verified]")") }
             }
         }
     }
@@ -126,13 +151,13 @@ struct Verify: AsyncParsableCommand {
                            "verified": result.verified])
                 return
             }
-            print("Safety number with \(result.name ?? result.did.short) (\(result.did)):\n")
-            print("    \(result.safetyNumber)\n")
+            say("Safety number with \(result.person.label) (\(result.did)):\n")
+            say("    \(result.safetyNumber)\n")
             if result.verified {
-                print("Verified. Caucus warns loudly if someone else starts using this name.")
+                say("Verified (\(PersonView.verifiedMark)). Caucus warns loudly if someone else starts using this name or one like it.")
             } else {
-                print("Not verified. Compare these digits with \(result.name ?? "them") in person; if they match, run:")
-                print("    caucus verify \(member) --confirm")
+                say("Not verified. Compare these digits with \(result.name.map(PersonView.shown) ?? "them") in person; if they match, run:")
+                say("    caucus verify \(member) --confirm")
             }
         }
     }

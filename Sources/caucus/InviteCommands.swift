@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusTerminal
+import CaucusText
 import Foundation
 
 struct InviteCommand: AsyncParsableCommand {
@@ -31,12 +32,12 @@ struct InviteCommand: AsyncParsableCommand {
                     printJSON(["code": code.text, "group": group, "expires_in_seconds": lifetime])
                     return
                 }
-                print("One-time invite to \(group), valid for \(expires):\n\n\(code.text)\n")
+                say("One-time invite to \(group), valid for \(expires):\n\n\(code.text)\n")
                 if !noQR, let qr = try? QRCode(code.text) {
                     print(qr.terminalRendering(), terminator: "")
                 }
-                print("They run: caucus join \(code.text)")
-                print("(`caucus invite withdraw \(code.shortID)` takes it back while it is unused.)")
+                say("They run: caucus join \(code.text)")
+                say("(`caucus invite withdraw \(code.shortID)` takes it back while it is unused.)")
             }
         }
     }
@@ -53,11 +54,11 @@ struct InviteCommand: AsyncParsableCommand {
                     printJSON(invites.map { ["id": $0.shortID, "group": $0.groupName, "used": $0.used, "expired": $0.expired,
                                              "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt)] as [String: Any] })
                 } else if invites.isEmpty {
-                    print("No invites.")
+                    say("No invites.")
                 } else {
                     for invite in invites {
                         let state = invite.used ? "used" : invite.expired ? "expired" : "open until \(invite.expiresAt.formatted(date: .abbreviated, time: .shortened))"
-                        print("\(invite.shortID)  \(invite.groupName)  \(state)")
+                        say("\(invite.shortID)  \(invite.groupName)  \(state)")
                     }
                 }
             }
@@ -73,7 +74,7 @@ struct InviteCommand: AsyncParsableCommand {
         func run() async throws {
             try await withAccount(global) { account in
                 try await account.withdrawInvite(id)
-                print("Invite \(id) withdrawn; anyone who tries it is told so.")
+                say("Invite \(id) withdrawn; anyone who tries it is told so.")
             }
         }
     }
@@ -95,11 +96,11 @@ struct Join: AsyncParsableCommand {
             switch outcome {
             case .joined(let name):
                 if output.json { printJSON(["joined": true, "group": name]) } else {
-                    print("You joined \(name). Say hello: caucus chat \"\(name)\"")
+                    say("You joined \(name). Say hello: caucus chat \"\(name)\"")
                 }
             case .pending:
                 if output.json { printJSON(["joined": false, "pending": true]) } else {
-                    print("Your request is with the inviter; their caucus admits you when it next runs. Check with `caucus read`.")
+                    say("Your request is with the inviter; their caucus admits you when it next runs. Check with `caucus read`.")
                 }
             }
         }

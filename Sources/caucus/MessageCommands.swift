@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusClient
+import CaucusText
 import Foundation
 
 struct Send: AsyncParsableCommand {
@@ -18,10 +19,10 @@ struct Send: AsyncParsableCommand {
             let outcome = try await account.send(message, to: conversation)
             switch outcome {
             case .sent:
-                if output.json { printJSON(["sent": true]) } else { print("Sent.") }
+                if output.json { printJSON(["sent": true]) } else { say("Sent.") }
             case .queued(let why):
                 if output.json { printJSON(["sent": false, "queued": true, "reason": why]) } else {
-                    print("Queued, encrypted: \(why). It will be sent the next time caucus reaches the relay.")
+                    say("Queued, encrypted: \(why). It will be sent the next time caucus reaches the relay.")
                 }
             }
         }
@@ -38,8 +39,8 @@ struct Read: AsyncParsableCommand {
         try await withAccount(global) { account in
             do { try await account.sync() } catch { Console.warn("\(error); showing what is already here") }
             let lines = try await account.unread(markRead: !keepUnread)
-            if output.json { printJSON(lines.map(\.json)) } else if lines.isEmpty { print("No new messages.") } else {
-                lines.forEach { print($0.line) }
+            if output.json { printJSON(lines.map(\.json)) } else if lines.isEmpty { say("No new messages.") } else {
+                lines.forEach { say($0.line) }
             }
         }
     }
@@ -56,7 +57,7 @@ struct History: AsyncParsableCommand {
         try await withAccount(global) { account in
             _ = try? await account.sync()
             let lines = try await account.history(try await account.resolve(target), limit: max(1, limit))
-            if output.json { printJSON(lines.map(\.json)) } else { lines.forEach { print($0.line) } }
+            if output.json { printJSON(lines.map(\.json)) } else { lines.forEach { say($0.line) } }
         }
     }
 }
@@ -72,7 +73,7 @@ struct Sync: AsyncParsableCommand {
             let received = try await account.sync()
             let queued = try await account.queuedCount()
             if output.json { printJSON(["received": received, "queued": queued]) } else {
-                print("Received \(received), \(queued) still queued.")
+                say("Received \(received), \(queued) still queued.")
             }
         }
     }
@@ -91,7 +92,7 @@ struct Expire: AsyncParsableCommand {
         try await withAccount(global) { account in
             let conversation = try await account.resolve(target)
             _ = try await account.setExpiry(seconds, for: conversation)
-            print(seconds == 0 ? "Disappearing messages are off." : "New messages disappear after \(duration).")
+            say(seconds == 0 ? "Disappearing messages are off." : "New messages disappear after \(duration).")
         }
     }
 }
@@ -112,7 +113,7 @@ struct FileCommand: AsyncParsableCommand {
                 let conversation = try await account.resolve(target)
                 let info = try await account.sendFile(at: path, to: conversation, progress: Console.progress("uploading"))
                 if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size]) } else {
-                    print("Sent \(info.name) (\(Account.describe(bytes: info.size))); its id is \(info.id).")
+                    say("Sent \(info.name) (\(Account.describe(bytes: info.size))); its id is \(info.id).")
                 }
             }
         }
@@ -132,7 +133,7 @@ struct FileCommand: AsyncParsableCommand {
                 _ = try? await account.sync()
                 let (info, path) = try await account.getFile(id, to: destination, overwrite: force, progress: Console.progress("downloading"))
                 if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size, "path": path]) } else {
-                    print("Saved \(path) (\(Account.describe(bytes: info.size)), checked).")
+                    say("Saved \(path) (\(Account.describe(bytes: info.size)), checked).")
                 }
             }
         }

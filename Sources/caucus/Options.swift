@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaucusClient
 import CaucusCrypto
+import CaucusText
 import Foundation
 import NIOSSL
 
@@ -53,18 +54,20 @@ private func finish(_ account: Account) async {
     for problem in await account.problems { Console.warn(problem) }
 }
 
-/// Writes JSON for `--json`.
-func printJSON(_ value: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
-    print(String(decoding: data, as: UTF8.self))
-}
-
 /// Reads a timer or lifetime such as `1d`.
 func parseDuration(_ text: String, what: String) throws -> UInt32 {
     guard let seconds = DurationText.seconds(text) else {
         throw ValidationError("\(what) must look like 30s, 10m, 12h, 1d or 2w (got \(text))")
     }
     return seconds
+}
+
+extension PersonView {
+    /// The JSON object for a person: `did`, `name` (null before they sent one), `verified`, and `lookalikes`, the DIDs
+    /// of the others with the same or a look-alike name.
+    var json: [String: Any] {
+        ["did": did.description, "name": name ?? NSNull(), "verified": verified, "lookalikes": lookalikes.map(\.description)]
+    }
 }
 
 extension MessageView {
@@ -77,18 +80,30 @@ extension MessageView {
         if case .group = conversation { object["group"] = true }
         if let sender = message.sender { object["sender_did"] = sender }
         if let senderName { object["sender"] = senderName }
+        if let author, !author.isMe {
+            object["sender_verified"] = author.verified
+            object["sender_lookalikes"] = author.lookalikes.map(\.description)
+        }
         if let fileID = message.fileID { object["file_id"] = fileID }
         if let expiresAt { object["expires_at_ms"] = expiresAt }
         return object
     }
 
-    /// One line of text as `read` prints it.
-    var line: String {
+    /// The conversation as `read` names it: the group, or the person with their marks.
+    var conversationLabel: TerminalLine { peer?.label ?? "\(conversationName)" }
+
+    /// Who sent a message, with their marks ("you" for the user).
+    var senderLabel: TerminalLine { message.outgoing ? "you" : author?.label ?? "?" }
+
+    /// The line `read` and `history` print: later lines of a text indented under its first (Protocol.md §9.5).
+    var line: TerminalLine {
         let time = Date(timeIntervalSince1970: Double(message.sentAt) / 1000).formatted(date: .omitted, time: .shortened)
+        let head: TerminalLine = "[\(conversationLabel)] \(time) "
         switch message.kind {
-        case .text, .file: return "[\(conversationName)] \(time) \(senderName ?? "?"): \(message.text)"
-        case .notice: return "[\(conversationName)] \(time) * \(message.text)"
-        case .warning: return "[\(conversationName)] \(time) !! \(message.text)"
+        case .text: return .block("\(head)\(senderLabel): ", message.text)
+        case .file: return "\(head)\(senderLabel): \(message.text)"
+        case .notice: return .block("\(head)* ", message.text)
+        case .warning: return .block("\(head)!! ", message.text)
         }
     }
 }

@@ -1,6 +1,6 @@
 import CaucusClient
 import CaucusCrypto
-import CaucusTerminal
+import CaucusText
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -38,14 +38,10 @@ enum Prompt {
 enum Console {
     static let isTTY = isatty(2) == 1
 
-    /// A problem for the user; names in it come from others, so it is made displayable first.
+    /// A problem for the user. Names in it come from others: it passes the sanitiser, and its later lines
+    /// are indented under the first.
     static func warn(_ text: String) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(ChatLine.displayable)
-        FileHandle.standardError.write(Data("caucus: warning: \(lines.joined(separator: "\n"))\n".utf8))
-    }
-
-    static func info(_ text: String) {
-        FileHandle.standardError.write(Data("\(text)\n".utf8))
+        FileHandle.standardError.write(Data((TerminalLine.block("caucus: warning: ", text).text + "\n").utf8))
     }
 
     /// A progress callback drawing `[#####     ]  45%  2.3 MiB / 5.0 MiB` on standard error.

@@ -76,7 +76,7 @@ struct ConversationTests {
         try await rosa.run { try await $0.sync() }
         _ = try await impostor.run { try await $0.join(code, wait: .seconds(10)) }
         let warnings = try await amira.read().filter { $0.message.kind == .warning }.map(\.message.text)
-        #expect(warnings.contains { $0.hasPrefix("WARNING:") && $0.contains("\"Rosa\", the name of your verified contact") })
+        #expect(warnings.contains { $0.hasPrefix("WARNING:") && $0.contains("\"Rosa\", the same as or a look-alike of the name of your verified contact Rosa ✓") })
         #expect(warnings.contains { $0.contains("is not verified") })
         await relay.stop()
     }

@@ -33,11 +33,17 @@ struct ChatLineFormattingTests {
         #expect(notice.formatted(colour: false, timeZone: Self.utc) == "13:07 * a\n        b")
     }
 
-    @Test("escape sequences, control characters and bidirectional overrides from others are neutralised")
+    @Test("escape sequences, control characters and bidirectional overrides from others are shown escaped, never interpreted")
     func hostileText() {
         let line = ChatLine(time: Self.afternoon, sender: "m\u{1B}[2Jallory", text: "hi\u{1B}]0;pwned\u{7}\tthere\u{9B}1m \u{202E}txt.exe", kind: .incoming)
         #expect(line.formatted(colour: false, timeZone: Self.utc)
-            == "13:07 m\u{FFFD}[2Jallory: hi\u{FFFD}]0;pwned\u{FFFD} there\u{FFFD}1m \u{FFFD}txt.exe")
+            == "13:07 m<U+001B>[2Jallory: hi<U+001B>]0;pwned<U+0007> there<U+009B>1m <U+202E>txt.exe")
+    }
+
+    @Test("a line break in a sender's name is shown escaped, not started")
+    func senderOnOneLine() {
+        let line = ChatLine(time: Self.afternoon, sender: "Tom\n13:08 Rosa", text: "hi", kind: .incoming)
+        #expect(line.formatted(colour: false, timeZone: Self.utc) == "13:07 Tom<U+000A>13:08 Rosa: hi")
     }
 
     @Test("emoji sequences joined with ZWJ are kept")

@@ -1,6 +1,6 @@
 extension Character {
     /// Terminal columns the character takes: 2 for East Asian wide characters and emoji, otherwise 1.
-    var terminalColumns: Int {
+    public var terminalColumns: Int {
         guard let first = unicodeScalars.first else { return 0 }
         if unicodeScalars.contains(where: { $0.properties.isEmojiPresentation || $0.value == 0xFE0F }) {
             return 2
