@@ -131,6 +131,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         // a column in place left the message rows' pages half empty for good (rows are appended
         // by row id, so new ones never filled them), and the file grew with every message until
         // expiry. A message's row stays until expiry for its id (duplicates are recognised).
+        // `remaining` is no longer counted down: a payload goes when no delivery of its message
+        // is left, and the column keeps the number of recipients at acceptance.
         migrator.registerMigration("v2-payloads") { db in
             try db.execute(sql: """
                 CREATE TABLE payloads (
@@ -235,11 +237,10 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         guard let device = try mailboxes.existingDevice(ack.recipient) else { return 0 }
         var removed = 0
         for id in ack.messageIDs {
-            guard let message = try statements.run(statements.messageByID, [.blob(id)], row: { sqlite3_column_int64($0, 0) })
+            guard let message = try statements.run(statements.acknowledge, [.integer(device), .blob(id)],
+                                                   row: { sqlite3_column_int64($0, 0) })
             else { continue }
-            guard try statements.execute(statements.deleteDelivery, [.integer(message), .integer(device)]) > 0 else { continue }
-            let remaining = try statements.run(statements.settle, [.integer(message)]) { sqlite3_column_int64($0, 0) }
-            if remaining == 0 { try statements.execute(statements.deletePayload, [.integer(message)]) }
+            try statements.execute(statements.deletePayload, [.integer(message)])
             removed += 1
         }
         mailboxes.add(-removed, to: ack.recipient)

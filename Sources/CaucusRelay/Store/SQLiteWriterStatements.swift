@@ -15,8 +15,7 @@ final class SQLiteWriterStatements: @unchecked Sendable {
     let insertPayload: OpaquePointer
     let insertDelivery: OpaquePointer
     let messageByID: OpaquePointer
-    let deleteDelivery: OpaquePointer
-    let settle: OpaquePointer
+    let acknowledge: OpaquePointer
     let deletePayload: OpaquePointer
     let addPending: OpaquePointer
     private var finalized = false
@@ -42,9 +41,15 @@ final class SQLiteWriterStatements: @unchecked Sendable {
         insertPayload = try prepare("INSERT INTO payloads (message, data) VALUES (?1, ?2)")
         insertDelivery = try prepare("INSERT INTO deliveries (device, message) VALUES (?1, ?2)")
         messageByID = try prepare("SELECT id FROM messages WHERE message_id = ?1")
-        deleteDelivery = try prepare("DELETE FROM deliveries WHERE message = ?1 AND device = ?2")
-        settle = try prepare("UPDATE messages SET remaining = remaining - 1 WHERE id = ?1 RETURNING remaining")
-        deletePayload = try prepare("DELETE FROM payloads WHERE message = ?1")
+        // The delivery of a message id to a device, removed; its message's row id when there was one.
+        acknowledge = try prepare("""
+            DELETE FROM deliveries WHERE device = ?1 AND message = (SELECT id FROM messages WHERE message_id = ?2)
+            RETURNING message
+            """)
+        // The payload goes with the message's last delivery.
+        deletePayload = try prepare("""
+            DELETE FROM payloads WHERE message = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message = ?1)
+            """)
         addPending = try prepare("UPDATE devices SET pending = pending + ?1 WHERE id = ?2")
     }
 
@@ -53,7 +58,7 @@ final class SQLiteWriterStatements: @unchecked Sendable {
         guard !finalized else { return }
         finalized = true
         for statement in [deviceByKey, insertDevice, insertMessage, insertPayload, insertDelivery, messageByID,
-                          deleteDelivery, settle, deletePayload, addPending] {
+                          acknowledge, deletePayload, addPending] {
             sqlite3_finalize(statement)
         }
     }
