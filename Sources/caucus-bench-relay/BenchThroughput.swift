@@ -152,20 +152,33 @@ private func runSender(_ client: RelayClient, to recipient: Data, state: LoadSta
     }
 }
 
-/// One open-loop sender: a send every `state.interval`, from a random phase, each without waiting
-/// for the replies of earlier ones, so a relay that falls behind does not slow the offered load.
-/// A message is stamped with its planned time, so the latency of a late send includes its delay.
-private func runPacedSender(_ client: RelayClient, to recipient: Data, interval: UInt64, state: LoadState) async {
-    var planned = monotonicNanos() + UInt64.random(in: 0..<max(interval, 1))
+/// The open-loop senders, all paced by one loop: each sender sends every `state.interval` from a
+/// random phase, without waiting for the replies of earlier sends, so a relay that falls behind
+/// does not slow the offered load. The loop wakes at most every `pacingTick` and starts every send
+/// that is due; a message is stamped with its planned time, so the latency of a late send
+/// (the tick included) counts its delay. One loop instead of a sleeping task per sender keeps
+/// the generator's own cost low enough to offer tens of thousands of messages a second.
+private func runPacedSenders(_ senders: [(client: RelayClient, recipient: Data)], interval: UInt64,
+                             state: LoadState) async {
+    let pacingTick: UInt64 = 500_000
+    var planned = senders.map { _ in monotonicNanos() + UInt64.random(in: 0..<max(interval, 1)) }
     await withDiscardingTaskGroup { group in
         while true {
             let now = monotonicNanos()
-            if planned > now { try? await Task.sleep(for: .nanoseconds(Int64(planned - now))) }
-            guard let measured = state.measured(at: planned) else { return }
-            var payload = state.payload
-            stamp(&payload, at: planned, measured: measured)
-            group.addTask { _ = await send(payload, to: recipient, on: client, state: state) }
-            planned += interval
+            var next = UInt64.max
+            for index in senders.indices {
+                while planned[index] <= now {
+                    guard let measured = state.measured(at: planned[index]) else { return }
+                    var payload = state.payload
+                    stamp(&payload, at: planned[index], measured: measured)
+                    let (client, recipient) = senders[index]
+                    group.addTask { _ = await send(payload, to: recipient, on: client, state: state) }
+                    planned[index] += interval
+                }
+                next = min(next, planned[index])
+            }
+            let wake = max(next, now + pacingTick), current = monotonicNanos()
+            if wake > current { try? await Task.sleep(for: .nanoseconds(Int64(wake - current))) }
         }
     }
 }
@@ -258,12 +271,11 @@ func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, 
 
     let state = LoadState(settings: settings)
     let receiverTasks = receivers.map { client in Task { await runReceiver(client, state: state) } }
-    let senderTasks = zip(senders, receiverKeys).map { client, key in
-        let recipient = publicKey(key)
-        if let interval = state.interval {
-            return Task { await runPacedSender(client, to: recipient, interval: interval, state: state) }
-        }
-        return Task { await runSender(client, to: recipient, state: state) }
+    let pairsOfSenders = zip(senders, receiverKeys).map { (client: $0, recipient: publicKey($1)) }
+    let senderTasks = if let interval = state.interval {
+        [Task { await runPacedSenders(pairsOfSenders, interval: interval, state: state) }]
+    } else {
+        pairsOfSenders.map { sender in Task { await runSender(sender.client, to: sender.recipient, state: state) } }
     }
     for task in senderTasks { await task.value }
     // Every accepted message must reach its receiver: wait for the stragglers.
