@@ -123,8 +123,11 @@ extension Account {
             return true
         }
         let sender = message.sender
+        var removedBy: Ed25519.PublicKey?
         for event in message.events {
             switch event {
+            case .senderRemoved(let entry):
+                removedBy = state.chain.entries[Int(entry)].author
             case .gap(let missing):
                 try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try mention(db, sender)) have not arrived (yet)")
             case .lateArrival:
@@ -145,6 +148,23 @@ extension Account {
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
             return true
+        }
+        if let admin = removedBy {
+            // Sent in an epoch before the sender's removal, opened after it (§8.4): a text or file
+            // is shown behind a warning; anything that would change the group is refused.
+            let name = try mention(db, sender), by = try mention(db, admin)
+            switch payload {
+            case .text, .file:
+                try addLine(db, conversation, .warning, """
+                    \(by) removed \(name) from the group; the next message from \(name) is from before that epoch \
+                    and may have been written after the removal, while the relay kept \(name) unaware of it
+                    """, expirySeconds: 0)
+            default:
+                try saveGroup(db, newInfo, state, routing: routing)
+                try addLine(db, conversation, .warning, "\(by) removed \(name) from the group; a change \(name) sent from before that was refused",
+                            expirySeconds: 0)
+                return true
+            }
         }
         switch payload {
         case let .text(stamp, text):

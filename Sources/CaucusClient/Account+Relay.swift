@@ -296,7 +296,7 @@ extension Account {
                     routeRefusals[id] = error.description
                     note(Self.routeAheadWarning("a group", error.description))
                 default:
-                    if kind != .send { routeRefusals[id] = error.description }
+                    if kind == .send { sendRefusals[id] = error.description } else { routeRefusals[id] = error.description }
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
                 }
             } catch {

@@ -35,6 +35,8 @@ public actor Account {
     var flushing = false
     /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
     var routeRefusals: [Data: String] = [:]
+    /// Queued messages the relay refused, by message id, with its reason (§9.6).
+    var sendRefusals: [Data: String] = [:]
     var receiving = 0
     /// Ids of stored deliveries whose acknowledgement is not sent yet, and the task sending them
     /// while one runs: what is stored while an `AckMessages` waits for its reply goes in the next.

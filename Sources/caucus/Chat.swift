@@ -57,10 +57,11 @@ struct ChatCommands: Sendable {
         guard !trimmed.isEmpty else { return [] }
         do {
             guard trimmed.hasPrefix("/") else {
-                if case .queued(let why) = try await account.send(trimmed, to: conversation) {
-                    return [notice("queued, encrypted (\(why)); it will be sent when the relay is back")]
+                switch try await account.send(trimmed, to: conversation) {
+                case .sent: return []
+                case .queued(let why): return [notice("queued, encrypted (\(why)); it will be sent when the relay is back")]
+                case .refused(let why): return [warning("not sent: the relay refused it (\(why))")]
                 }
-                return []
             }
             let parts = trimmed.split(separator: " ", maxSplits: 1).map(String.init)
             let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""

@@ -236,4 +236,34 @@ struct HostileRelayAttackTests {
         #expect(Worker.texts(try await scene.rosa.read()).contains("after the removal"))
         await scene.end()
     }
+
+    @Test func aRemovedMemberKeptUnawareIsRefusedByTheRelayAndFlaggedToTheMembers() async throws {
+        let scene = try await Scene.make()
+        let tomaszKey = Data(try await scene.key(scene.tomasz).rawRepresentation)
+        let groupID = Data(try await scene.rosa.run { account in try await account.read { db in try #require(try account.findGroup(db, named: "Warehouse 5")) } })
+        try await scene.rosa.run { try await $0.remove(member: "Tomasz", from: "Warehouse 5") }
+        #expect(try await scene.amira.read().contains { $0.message.text == "Rosa removed Tomasz" })
+        // The relay keeps Tomasz unaware of his removal; its route (honest so far) no longer has him.
+        let removal = try #require(try await scene.waiting(for: scene.tomasz).first { $0.groupID != nil }).messageID
+        scene.liar.attack { $0.withhold = [removal] }
+        let refused = try await scene.tomasz.run { account in try await account.send("still here?", to: try await account.resolve("Warehouse 5")) }
+        guard case .refused(let why) = refused else { Issue.record("reported as \(refused)"); return }
+        #expect(why.hasPrefix("FORBIDDEN"), "\(why)")
+        #expect(try await scene.tomasz.run { try await $0.queuedCount() } == 0)
+        #expect(Self.warnings(try await scene.tomasz.run { try await $0.history(try await $0.resolve("Warehouse 5")) })
+            .contains { $0.hasPrefix("the relay refused your message above; it was not sent: FORBIDDEN") })
+
+        // The relay routes the group to Tomasz again and forwards what he writes in the old epoch.
+        let route = try #require(try await scene.relay.store.groupRoute(groupID))
+        _ = try await scene.relay.store.updateGroupRoute(GroupRouteUpdate(groupID: groupID, serial: route.serial + 1, adminKey: route.adminKey,
+                                                                          add: [tomaszKey], remove: []))
+        let forwarded = try await scene.tomasz.run { account in try await account.send("the strike is off", to: try await account.resolve("Warehouse 5")) }
+        #expect(forwarded == .sent)
+        let lines = try await scene.amira.read()
+        let text = try #require(lines.firstIndex { $0.message.kind == .text && $0.message.text == "the strike is off" })
+        #expect(text > 0 && lines[text - 1].message.kind == .warning)
+        #expect(lines[text - 1].message.text.hasPrefix("Rosa removed Tomasz from the group; the next message from Tomasz is from before that epoch"),
+                "\(lines.map(\.message.text))")
+        await scene.end()
+    }
 }
