@@ -7,17 +7,39 @@ import SwiftProtobuf
 /// Opening what the relay delivers. Each delivery is handled in one transaction that also records
 /// its id, so a crash before the acknowledgement neither loses it nor shows it twice.
 extension Account {
-    /// Opens, checks and stores one delivery.
-    func receive(_ delivery: WireDelivery) throws(ClientError) {
+    /// How many copies of one relay message id may fail to open before it is acknowledged as
+    /// unreadable (Protocol.md §9.6): a copy damaged on the way must not cost the genuine one.
+    static let openAttempts = 3
+
+    /// Opens, checks and stores one delivery. Returns true when it is handled (to acknowledge), false
+    /// when this copy failed to open and the next one should be tried: it is then not acknowledged,
+    /// and the relay sends it again on the next connection.
+    @discardableResult
+    func receive(_ delivery: WireDelivery) throws(ClientError) -> Bool {
         try write { db in
             let id = Data(delivery.messageID)
-            guard try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) == nil else { return }
-            try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, ClientStore.now()])
-            if delivery.groupID.isEmpty {
-                try receivePairwise(db, delivery)
-            } else {
-                _ = try receiveGroup(db, delivery)
+            guard try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) == nil else { return true }
+            let failure = delivery.groupID.isEmpty ? try receivePairwise(db, delivery) : try receiveGroup(db, delivery).failure
+            if let failure {
+                let attempts = (try Int.fetchOne(db, sql: "SELECT attempts FROM unopened WHERE id = ?", arguments: [id]) ?? 0) + 1
+                guard attempts >= Self.openAttempts else {
+                    try db.execute(sql: """
+                        INSERT INTO unopened (id, attempts, at) VALUES (?1, ?2, ?3)
+                        ON CONFLICT (id) DO UPDATE SET attempts = ?2
+                        """, arguments: [id, attempts, ClientStore.now()])
+                    return false
+                }
+                // Garbage is acknowledged in the end, so it cannot fill the mailbox.
+                let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
+                if delivery.groupID.isEmpty {
+                    noteLater("a message that \(lost)")
+                } else {
+                    try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that \(lost)")
+                }
             }
+            try db.execute(sql: "DELETE FROM unopened WHERE id = ?", arguments: [id])
+            try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, ClientStore.now()])
+            return true
         }
     }
 
@@ -26,19 +48,18 @@ extension Account {
 
     // MARK: Pairwise
 
-    private nonisolated func receivePairwise(_ db: Database, _ delivery: WireDelivery) throws {
+    /// Opens a pairwise delivery; returns why it failed to open (nothing is changed then), or nil.
+    private nonisolated func receivePairwise(_ db: Database, _ delivery: WireDelivery) throws -> String? {
         let sender: Ed25519.PublicKey, opened: DecryptedMessage
         do {
             (sender, opened) = try openPairwise(db, Array(delivery.payload))
         } catch SessionError.duplicate {
             noteLater("a message the relay delivered again (a replay) was recognised and dropped")
-            return
+            return nil
         } catch let error as SessionError {
-            noteLater("a message that could not be opened was dropped: \(error)")
-            return
+            return "\(error)"
         } catch let error as CryptoError {
-            noteLater("a message that could not be opened was dropped: \(error)")
-            return
+            return "\(error)"
         }
         let conversation = Conversation.direct(sender)
         if try contact(db, sender) == nil { try saveContact(db, sender, ContactRecord(did: DID(publicKey: sender).description)) }
@@ -53,7 +74,7 @@ extension Account {
         let payload: Payload
         do { payload = try Payload(decoding: opened.plaintext) } catch {
             try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
-            return
+            return nil
         }
         switch payload {
         case let .text(stamp, text):
@@ -89,20 +110,33 @@ extension Account {
             noteLater("\(try mention(db, sender)) sent a card campaign outside a group; ignored")
         case let .joinRefused(inviteID, reason):
             // A refusal of a request already answered (one sent again, §9.10) changes nothing.
-            guard try forgetJoinRequest(db, inviteID: inviteID) else { return }
+            guard try forgetJoinRequest(db, inviteID: inviteID) else { return nil }
             try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
             noteLater("\(try mention(db, sender)) refused your request to join: \(reason)")
         }
+        return nil
     }
 
     // MARK: Groups
 
-    /// Opens a group delivery; returns false when it was put aside until its keys arrive.
-    nonisolated func receiveGroup(_ db: Database, _ delivery: WireDelivery) throws -> Bool {
+    /// What became of a group delivery.
+    enum GroupReceipt {
+        /// Shown, refused with a warning, or recognised as a replay.
+        case handled
+        /// Put aside until its group or epoch key arrives.
+        case putAside
+        /// It failed to open (why); nothing was changed.
+        case unopened(String)
+
+        var failure: String? { if case .unopened(let why) = self { why } else { nil } }
+    }
+
+    /// Opens a group delivery.
+    nonisolated func receiveGroup(_ db: Database, _ delivery: WireDelivery) throws -> GroupReceipt {
         let groupID = Array(delivery.groupID)
         guard let (info, session, routing) = try groupRow(db, groupID) else {
             try putAside(db, delivery)
-            return false
+            return .putAside
         }
         var state = session
         let conversation = Conversation.group(groupID)
@@ -111,16 +145,15 @@ extension Account {
             message = try state.decrypt(Array(delivery.payload))
         } catch GroupError.unknownEpoch(let epoch) where epoch > state.currentEpoch {
             try putAside(db, delivery)
-            return false
+            return .putAside
         } catch GroupError.replay {
             try addLine(db, conversation, .warning, "a group message the relay delivered again (a replay) was recognised and dropped")
-            return true
+            return .handled
         } catch GroupError.unknownEpoch {
             // From before this member joined (or an epoch already discarded): not ours to read.
-            return true
+            return .handled
         } catch {
-            try addLine(db, conversation, .warning, "a group message that could not be opened was dropped: \(error)")
-            return true
+            return .unopened("\(error)")
         }
         let sender = message.sender
         var removedBy: Ed25519.PublicKey?
@@ -147,7 +180,7 @@ extension Account {
         do { payload = try Payload(decoding: message.plaintext) } catch {
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
-            return true
+            return .handled
         }
         if let admin = removedBy {
             // Sent in an epoch before the sender's removal, opened after it (§8.4): a text or file
@@ -163,7 +196,7 @@ extension Account {
                 try saveGroup(db, newInfo, state, routing: routing)
                 try addLine(db, conversation, .warning, "\(by) removed \(name) from the group; a change \(name) sent from before that was refused",
                             expirySeconds: 0)
-                return true
+                return .handled
             }
         }
         switch payload {
@@ -189,7 +222,7 @@ extension Account {
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "\(try mention(db, sender)) sent a message that does not belong in a group; ignored")
         }
-        return true
+        return .handled
     }
 
     /// Tells the group what a membership entry did.
@@ -233,7 +266,10 @@ extension Account {
             try db.execute(sql: "DELETE FROM deferred WHERE id = ?", arguments: [id])
             let bytes = try store.open(Array(row["sealed"] as Data), table: "deferred", tag: Array(id))
             guard let delivery = try? WireDelivery(serializedBytes: bytes) else { continue }
-            _ = try receiveGroup(db, delivery)
+            // A copy kept here is the only one: if it does not open, it is dropped with a warning.
+            if let failure = try receiveGroup(db, delivery).failure {
+                try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that could not be opened was dropped: \(failure)")
+            }
         }
     }
 }

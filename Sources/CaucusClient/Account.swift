@@ -213,6 +213,7 @@ public actor Account {
                         OR EXISTS (SELECT 1 FROM files WHERE expires_at <= ?1)
                         OR EXISTS (SELECT 1 FROM outbox WHERE expires_at <= ?1)
                         OR EXISTS (SELECT 1 FROM processed WHERE at < ?2)
+                        OR EXISTS (SELECT 1 FROM unopened WHERE at < ?2)
                     """, arguments: [now, oldest]) ?? false
             }
             guard due else { return }
@@ -221,6 +222,7 @@ public actor Account {
                 try db.execute(sql: "DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [oldest])
+                try db.execute(sql: "DELETE FROM unopened WHERE at < ?", arguments: [oldest])
             }
         }
     }

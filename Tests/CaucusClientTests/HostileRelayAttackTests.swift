@@ -96,13 +96,19 @@ struct HostileRelayAttackTests {
         try await scene.rosaSays("the meeting moved to Friday")
         try await scene.rosa.run { account in _ = try await account.send("bring the cards", to: .direct(amiraKey)) }
         scene.liar.attack { $0.tamper = true }
-        let (lines, problems) = try await scene.amira.run { account in
-            try await account.sync()
-            return (try await account.unread(), await account.problems)
+        // Each damaged copy is left unacknowledged for the next one, up to three deliveries of its
+        // id; then it is acknowledged, so the mailbox empties, and the loss is reported.
+        for attempt in 1...Account.openAttempts {
+            let (lines, problems) = try await scene.amira.run { account in
+                try await account.sync()
+                return (try await account.unread(), await account.problems)
+            }
+            #expect(Worker.texts(lines).isEmpty)
+            let final = attempt == Account.openAttempts
+            #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened in 3 deliveries and was dropped") } == final)
+            #expect(problems.contains { $0.hasPrefix("a message that could not be opened in 3 deliveries and was dropped") } == final)
+            #expect(try await scene.waiting(for: scene.amira).count == (final ? 0 : 2))
         }
-        #expect(Worker.texts(lines).isEmpty)
-        #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened was dropped") })
-        #expect(problems.contains { $0.hasPrefix("a message that could not be opened was dropped") })
 
         // Honest again: the next messages arrive, and the ones lost to tampering are reported missing.
         scene.liar.behave()
@@ -111,6 +117,35 @@ struct HostileRelayAttackTests {
         let after = try await scene.amira.read()
         #expect(Worker.texts(after).sorted() == ["after", "after, directly"])
         #expect(Self.warnings(after).filter { $0 == "1 earlier message(s) from Rosa have not arrived (yet)" }.count == 2)
+        await scene.end()
+    }
+
+    @Test func aDamagedCopyNeverCostsTheGenuineOne() async throws {
+        let scene = try await Scene.make()
+        let amiraKey = try await scene.key(scene.amira)
+        try await scene.rosaSays("strike vote on Friday")
+        try await scene.rosa.run { account in _ = try await account.send("bring the cards", to: .direct(amiraKey)) }
+        // The first copies are damaged on the way and Amira's acknowledgements are lost.
+        scene.liar.attack {
+            $0.tamperFirstCopy = true
+            $0.loseAcknowledgements = true
+        }
+        let (damaged, problems) = try await scene.amira.run { account in
+            try await account.sync()
+            return (try await account.unread(), await account.problems)
+        }
+        #expect(Worker.texts(damaged).isEmpty)
+        #expect(Self.warnings(damaged).isEmpty, "\(damaged.map(\.message.text))")
+        #expect(!problems.contains { $0.contains("could not be opened") }, "\(problems)")
+        // The same ids again, intact: both are shown, once.
+        let intact = try await scene.amira.read()
+        #expect(Worker.texts(intact).sorted() == ["bring the cards", "strike vote on Friday"], "\(intact.map(\.message.text))")
+        #expect(Self.warnings(intact).isEmpty, "\(intact.map(\.message.text))")
+        // Those acknowledgements were lost too: served yet again, they are recognised, shown
+        // nothing twice, and acknowledged for good.
+        scene.liar.behave()
+        #expect(try await scene.amira.read().isEmpty)
+        #expect(try await scene.waiting(for: scene.amira).isEmpty)
         await scene.end()
     }
 
@@ -132,17 +167,22 @@ struct HostileRelayAttackTests {
             StoredDelivery(sequence: 0, messageID: Data(Random.bytes(16)), payload: Data(payload), groupID: group.map { Data($0) },
                            acceptedAt: now, expiresAt: now + 86_400_000)
         }
-        scene.liar.attack {
-            $0.inject[Data(amiraKey.rawRepresentation)] = [delivery(forged, group: nil), delivery(Random.bytes(200), group: groupID)]
-        }
-        let (lines, problems) = try await scene.amira.run { account in
-            try await account.sync()
-            return (try await account.unread(), await account.problems)
+        let injected = [delivery(forged, group: nil), delivery(Random.bytes(200), group: groupID)]
+        // The relay serves the same fabrications again on each connection until they are acknowledged.
+        var lines: [MessageView] = [], problems: [String] = []
+        for _ in 1...Account.openAttempts {
+            scene.liar.attack { $0.inject[Data(amiraKey.rawRepresentation)] = injected }
+            let (more, noted) = try await scene.amira.run { account in
+                try await account.sync()
+                return (try await account.unread(), await account.problems)
+            }
+            lines += more
+            problems = noted
         }
         #expect(Worker.texts(lines).isEmpty)
         #expect(!lines.contains { $0.message.text.contains("cancelled") })
-        #expect(problems.contains { $0.hasPrefix("a message that could not be opened was dropped") })
-        #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened was dropped") })
+        #expect(problems.contains { $0.hasPrefix("a message that could not be opened in 3 deliveries and was dropped") })
+        #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened in 3 deliveries and was dropped") })
         // Rosa's real session with Amira still works.
         try await scene.rosa.run { account in _ = try await account.send("the meeting is on", to: .direct(amiraKey)) }
         #expect(Worker.texts(try await scene.amira.read()) == ["the meeting is on"])
@@ -168,12 +208,17 @@ struct HostileRelayAttackTests {
             $0.swapOneTimePrekey[Data(amiraKey.rawRepresentation)] = Data(X25519.PrivateKey().publicKey.rawRepresentation)
         }
         try await nadia.run { account in _ = try await account.send("hello Amira", to: .direct(amiraKey)) }
-        let (lines, problems) = try await scene.amira.run { account in
-            try await account.sync()
-            return (try await account.unread(), await account.problems)
+        var lines: [MessageView] = [], problems: [String] = []
+        for _ in 1...Account.openAttempts {
+            let (more, noted) = try await scene.amira.run { account in
+                try await account.sync()
+                return (try await account.unread(), await account.problems)
+            }
+            lines += more
+            problems = noted
         }
         #expect(Worker.texts(lines).isEmpty)
-        #expect(problems.contains { $0.hasPrefix("a message that could not be opened was dropped") })
+        #expect(problems.contains { $0.hasPrefix("a message that could not be opened in 3 deliveries and was dropped") })
         await scene.end()
     }
 
