@@ -32,7 +32,17 @@ extension Account {
                 // Garbage is acknowledged in the end, so it cannot fill the mailbox.
                 let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
                 if delivery.groupID.isEmpty {
-                    noteLater("a message that \(lost)")
+                    if let peer = try unreadableStart(db, delivery) {
+                        try addLine(db, .direct(peer), .warning, """
+                            the first message(s) from \(try mention(db, peer)) could not be opened (in \(attempts) deliveries): \(failure). \
+                            The relay may have replaced your one-time prekey; a new conversation is starting, and \(try mention(db, peer)) \
+                            is asked to send them again
+                            """, expirySeconds: 0)
+                    } else if let peer = try knownSender(db, delivery) {
+                        try addLine(db, .direct(peer), .warning, "a message claiming to be from \(try mention(db, peer)) \(lost)", expirySeconds: 0)
+                    } else {
+                        noteLater("a message that \(lost)")
+                    }
                 } else {
                     try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that \(lost)")
                 }
@@ -54,7 +64,12 @@ extension Account {
         do {
             (sender, opened) = try openPairwise(db, Array(delivery.payload))
         } catch SessionError.duplicate {
-            noteLater("a message the relay delivered again (a replay) was recognised and dropped")
+            let replay = "the relay delivered again (a replay) was recognised and dropped"
+            if let peer = try knownSender(db, delivery) {
+                try addLine(db, .direct(peer), .warning, "a message from \(try mention(db, peer)) \(replay)", expirySeconds: 0)
+            } else {
+                noteLater("a message \(replay)")
+            }
             return nil
         } catch let error as SessionError {
             return "\(error)"
@@ -108,6 +123,11 @@ extension Account {
             try receiveSharedCampaign(db, campaign, in: groupID, from: sender)
         case .campaign:
             noteLater("\(try mention(db, sender)) sent a card campaign outside a group; ignored")
+        case .unreadable(let count):
+            try addLine(db, conversation, .warning, """
+                \(try mention(db, sender)) could not open \(count) message(s) that claimed to be from you (the relay may have \
+                replaced their one-time prekey) and started a new conversation: if you wrote to them, send it again
+                """, expirySeconds: 0)
         case let .joinRefused(inviteID, reason):
             // A refusal of a request already answered (one sent again, §9.10) changes nothing.
             guard try forgetJoinRequest(db, inviteID: inviteID) else { return nil }
@@ -115,6 +135,68 @@ extension Account {
             noteLater("\(try mention(db, sender)) refused your request to join: \(reason)")
         }
         return nil
+    }
+
+    /// For a session start that could not be opened: the sender it claims, who is then asked (once
+    /// this transaction commits, by `askToResend`) to send again over a session this client starts.
+    /// A swapped one-time prekey (not signed, §6.1) breaks every start message of that session.
+    private nonisolated func unreadableStart(_ db: Database, _ delivery: WireDelivery) throws -> Ed25519.PublicKey? {
+        let payload = Array(delivery.payload), start = 1 + 32 + SealedBox.overhead
+        guard payload.count > start, payload[start] == 0x01, let peer = claimedSender(payload), peer != identity.publicKey else { return nil }
+        if try contact(db, peer) == nil { try saveContact(db, peer, ContactRecord(did: DID(publicKey: peer).description)) }
+        let key = Self.unreadableKey + Hex.encode(store.tag(peer.rawRepresentation))
+        let count = (try getMeta(db, key)).map { $0.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 0
+        try setMeta(db, key, peer.rawRepresentation + withUnsafeBytes(of: (count + 1).bigEndian, Array.init))
+        resendWanted.withLock { $0 = true }
+        return peer
+    }
+
+    static let unreadableKey = "unreadable:"
+
+    /// Starts a new session with each sender whose session start could not be opened and asks them
+    /// to send again (`Payload.unreadable`); what cannot go now stays pending for the next time.
+    func askToResend() async {
+        let pending = (try? read { db in
+            try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key LIKE ?", arguments: [Self.unreadableKey + "%"]).compactMap { key in
+                try getMeta(db, key).map { (key, $0) }
+            }
+        }) ?? []
+        for (key, value) in pending where value.count == 36 {
+            guard let peer = try? Ed25519.PublicKey(rawRepresentation: Array(value.prefix(32))) else { continue }
+            let count = value.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            do {
+                try await ensureSession(with: peer)
+                try write { db in
+                    _ = try enqueuePairwise(db, .unreadable(count: count), to: peer)
+                    try forgetUnreadable(db, key, asked: count)
+                }
+            } catch .relayUnreachable(let url, let reason) {
+                note("could not ask \(DID(publicKey: peer).short) to send again yet (the relay \(url) cannot be reached: \(reason))")
+            } catch {
+                // No keys for them, or keys not signed by them: asking cannot work.
+                note("could not ask \(DID(publicKey: peer).short) to send again: \(error)")
+                try? write { db in try forgetUnreadable(db, key, asked: count) }
+            }
+        }
+        if !pending.isEmpty { try? await flushOutbox() }
+    }
+
+    /// Removes a pending request once `asked` lost starts were reported; starts lost meanwhile stay.
+    private nonisolated func forgetUnreadable(_ db: Database, _ key: String, asked: UInt32) throws {
+        guard let value = try getMeta(db, key), value.count == 36 else { return }
+        let now = value.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        if now > asked {
+            try setMeta(db, key, Array(value.prefix(32)) + withUnsafeBytes(of: (now - asked).bigEndian, Array.init))
+        } else {
+            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+        }
+    }
+
+    /// The sender a pairwise delivery claims, when this user already knows them: a failure is told
+    /// in that conversation (a stranger's name opens no conversation).
+    private nonisolated func knownSender(_ db: Database, _ delivery: WireDelivery) throws -> Ed25519.PublicKey? {
+        guard let peer = claimedSender(Array(delivery.payload)), try contact(db, peer) != nil else { return nil }
+        return peer
     }
 
     // MARK: Groups

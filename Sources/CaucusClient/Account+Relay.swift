@@ -104,6 +104,7 @@ extension Account {
         let client = try await connected()
         await waitForBacklog(on: client, idle: idle)
         await waitForAcknowledgements()
+        await askToResend()
         try await flushOutbox()
         return handled
     }
@@ -327,6 +328,7 @@ extension Account {
                 observer?(.connection("connected to \(client.address)"))
                 delay = 1.0
                 while client.isOpen, !Task.isCancelled {
+                    if resendWanted.withLock({ wanted in defer { wanted = false }; return wanted }) { await askToResend() }
                     if let since = unstoredSince, ContinuousClock.now - since >= retryUnstoredAfter, connection === client {
                         observer?(.connection("\(unstored) message(s) could not be stored or opened; reconnecting to receive them again"))
                         await client.close()

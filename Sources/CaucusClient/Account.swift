@@ -49,6 +49,8 @@ public actor Account {
     nonisolated let pendingLines = Locked<[MessageView]>([])
     /// Problems noticed inside a transaction (`noteLater`), told once it commits.
     nonisolated let pendingNotes = Locked<[String]>([])
+    /// Set when a session start could not be opened and its sender is to be asked to send again.
+    nonisolated let resendWanted = Locked(false)
     /// Everyone this user knows by name, while no contact changes (`people`).
     nonisolated let peopleCache = Locked<People?>(nil)
 

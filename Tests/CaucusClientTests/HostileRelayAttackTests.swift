@@ -86,13 +86,20 @@ struct HostileRelayAttackTests {
         }
         #expect(Worker.texts(lines).isEmpty)
         #expect(Self.warnings(lines).contains { $0.contains("a group message the relay delivered again (a replay) was recognised and dropped") })
-        #expect(problems.contains { $0.contains("(a replay) was recognised and dropped") })
+        // The 1:1 replay is told in the conversation with its sender, not only on the terminal.
+        let rosaKey = try await scene.key(scene.rosa)
+        #expect(lines.contains {
+            $0.conversation == .direct(rosaKey) && $0.message.kind == .warning
+                && $0.message.text == "a message from Rosa the relay delivered again (a replay) was recognised and dropped"
+        }, "\(lines.map(\.message.text))")
+        #expect(!problems.contains { $0.contains("(a replay) was recognised and dropped") })
         await scene.end()
     }
 
     @Test func tamperedMessagesAreDroppedAndTheLossReported() async throws {
         let scene = try await Scene.make()
         let amiraKey = try await scene.key(scene.amira)
+        let rosaKey = try await scene.key(scene.rosa)
         try await scene.rosaSays("the meeting moved to Friday")
         try await scene.rosa.run { account in _ = try await account.send("bring the cards", to: .direct(amiraKey)) }
         scene.liar.attack { $0.tamper = true }
@@ -106,7 +113,10 @@ struct HostileRelayAttackTests {
             #expect(Worker.texts(lines).isEmpty)
             let final = attempt == Account.openAttempts
             #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened in 3 deliveries and was dropped") } == final)
-            #expect(problems.contains { $0.hasPrefix("a message that could not be opened in 3 deliveries and was dropped") } == final)
+            #expect(lines.contains {
+                $0.conversation == .direct(rosaKey) && $0.message.kind == .warning
+                    && $0.message.text.hasPrefix("a message claiming to be from Rosa could not be opened in 3 deliveries and was dropped")
+            } == final, "\(lines.map(\.message.text)) \(problems)")
             #expect(try await scene.waiting(for: scene.amira).count == (final ? 0 : 2))
         }
 
@@ -181,8 +191,13 @@ struct HostileRelayAttackTests {
         }
         #expect(Worker.texts(lines).isEmpty)
         #expect(!lines.contains { $0.message.text.contains("cancelled") })
-        #expect(problems.contains { $0.hasPrefix("a message that could not be opened in 3 deliveries and was dropped") })
+        // The forged session start claims Rosa: Amira is told in her conversation with Rosa, and Rosa is
+        // asked to send again (over their real session) in case she had written.
+        #expect(lines.contains {
+            $0.conversation == .direct(rosaKey) && $0.message.kind == .warning && $0.message.text.hasPrefix("the first message(s) from Rosa could not be opened")
+        }, "\(lines.map(\.message.text)) \(problems)")
         #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened in 3 deliveries and was dropped") })
+        #expect(Self.warnings(try await scene.rosa.read()).contains { $0.hasPrefix("Amira could not open 1 message(s) that claimed to be from you") })
         // Rosa's real session with Amira still works.
         try await scene.rosa.run { account in _ = try await account.send("the meeting is on", to: .direct(amiraKey)) }
         #expect(Worker.texts(try await scene.amira.read()) == ["the meeting is on"])
@@ -207,18 +222,28 @@ struct HostileRelayAttackTests {
             $0.swapSignedPrekey = [:]
             $0.swapOneTimePrekey[Data(amiraKey.rawRepresentation)] = Data(X25519.PrivateKey().publicKey.rawRepresentation)
         }
-        try await nadia.run { account in _ = try await account.send("hello Amira", to: .direct(amiraKey)) }
-        var lines: [MessageView] = [], problems: [String] = []
-        for _ in 1...Account.openAttempts {
-            let (more, noted) = try await scene.amira.run { account in
-                try await account.sync()
-                return (try await account.unread(), await account.problems)
-            }
-            lines += more
-            problems = noted
+        // Both of Nadia's first messages are session starts with the relay's key: neither opens.
+        try await nadia.run { account in
+            _ = try await account.send("hello Amira", to: .direct(amiraKey))
+            _ = try await account.send("are you coming on Friday?", to: .direct(amiraKey))
         }
+        var lines: [MessageView] = []
+        for _ in 1...Account.openAttempts { lines += try await scene.amira.read() }
         #expect(Worker.texts(lines).isEmpty)
-        #expect(problems.contains { $0.hasPrefix("a message that could not be opened in 3 deliveries and was dropped") })
+        // The conversation recovers by itself: Amira starts a new session and asks Nadia to send
+        // again; both are told, in their conversation.
+        let nadiaKey = try await scene.key(nadia)
+        #expect(lines.contains {
+            $0.conversation == .direct(nadiaKey) && $0.message.kind == .warning && $0.message.text.contains("could not be opened")
+                && $0.message.text.contains("is asked to send them again")
+        }, "\(lines.map(\.message.text))")
+        let told = try await nadia.read()
+        #expect(told.contains {
+            $0.conversation == .direct(amiraKey) && $0.message.kind == .warning
+                && $0.message.text.contains("could not open 2 message(s) that claimed to be from you")
+        }, "\(told.map(\.message.text))")
+        try await nadia.run { account in _ = try await account.send("hello again", to: .direct(amiraKey)) }
+        #expect(Worker.texts(try await scene.amira.read()) == ["hello again"])
         await scene.end()
     }
 
