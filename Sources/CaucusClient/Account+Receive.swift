@@ -30,26 +30,32 @@ extension Account {
                     return false
                 }
                 // Garbage is acknowledged in the end, so it cannot fill the mailbox.
-                let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
-                if delivery.groupID.isEmpty {
-                    if let peer = try unreadableStart(db, delivery) {
-                        try addLine(db, .direct(peer), .warning, """
-                            the first message(s) from \(try mention(db, peer)) could not be opened (in \(attempts) deliveries): \(failure). \
-                            The relay may have replaced your one-time prekey; a new conversation is starting, and \(try mention(db, peer)) \
-                            is asked to send them again
-                            """, expirySeconds: 0)
-                    } else if let peer = try knownSender(db, delivery) {
-                        try addLine(db, .direct(peer), .warning, "a message claiming to be from \(try mention(db, peer)) \(lost)", expirySeconds: 0)
-                    } else {
-                        noteLater("a message that \(lost)")
-                    }
-                } else {
-                    try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that \(lost)")
-                }
+                try reportDropped(db, delivery, attempts: attempts, failure: failure)
             }
             try db.execute(sql: "DELETE FROM unopened WHERE id = ?", arguments: [id])
             try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, ClientStore.now()])
             return true
+        }
+    }
+
+    /// Tells where it belongs that a delivery was dropped after `attempts` copies failed to open.
+    private nonisolated func reportDropped(_ db: Database, _ delivery: WireDelivery, attempts: Int, failure: String) throws {
+        let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
+        guard delivery.groupID.isEmpty else {
+            try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that \(lost)")
+            return
+        }
+        if let peer = try unreadableStart(db, delivery) {
+            let name = try mention(db, peer)
+            try addLine(db, .direct(peer), .warning, """
+                the first message(s) from \(name) could not be opened (in \(attempts) deliveries): \(failure). \
+                The relay may have replaced your one-time prekey; a new conversation is starting, and \(name) \
+                is asked to send them again
+                """, expirySeconds: 0)
+        } else if let peer = try knownSender(db, delivery) {
+            try addLine(db, .direct(peer), .warning, "a message claiming to be from \(try mention(db, peer)) \(lost)", expirySeconds: 0)
+        } else {
+            noteLater("a message that \(lost)")
         }
     }
 
