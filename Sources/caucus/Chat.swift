@@ -86,7 +86,9 @@ struct ChatCommands: Sendable {
                         notice(result.verified ? "verified" : "not verified: compare in person, then /verify \(who) confirm")]
             case "/expire":
                 guard let seconds = DurationText.seconds(argument) else { return [warning("usage: /expire 1d (or 30m, 12h, 1w, off)")] }
-                _ = try await account.setExpiry(seconds, for: conversation)
+                if case .refused(let why) = try await account.setExpiry(seconds, for: conversation) {
+                    return [warning("the timer was not changed for the others: the relay refused it (\(why))")]
+                }
                 return []
             case "/help":
                 return ["/members", "/invite", "/file PATH", "/verify NAME [confirm]", "/expire 1d|off", "/quit"].map { notice("\($0)") }
