@@ -179,8 +179,12 @@ struct HostileRelayAttackTests {
         }
         let injected = [delivery(forged, group: nil), delivery(Random.bytes(200), group: groupID)]
         // The relay serves the same fabrications again on each connection until they are acknowledged.
+        // The relay announces none of them at login, so a sync may end before one is handled (and the
+        // next then keeps the connection): sync until both are reported, at most 10 times.
         var lines: [MessageView] = [], problems: [String] = []
-        for _ in 1...Account.openAttempts {
+        let groupDropped = "a group message that could not be opened in 3 deliveries and was dropped"
+        for _ in 0..<10 where !(Self.warnings(lines).contains { $0.hasPrefix(groupDropped) }
+                                && lines.contains { $0.message.text.hasPrefix("the first message(s) from Rosa could not be opened") }) {
             scene.liar.attack { $0.inject[Data(amiraKey.rawRepresentation)] = injected }
             let (more, noted) = try await scene.amira.run { account in
                 try await account.sync()
@@ -196,7 +200,7 @@ struct HostileRelayAttackTests {
         #expect(lines.contains {
             $0.conversation == .direct(rosaKey) && $0.message.kind == .warning && $0.message.text.hasPrefix("the first message(s) from Rosa could not be opened")
         }, "\(lines.map(\.message.text)) \(problems)")
-        #expect(Self.warnings(lines).contains { $0.hasPrefix("a group message that could not be opened in 3 deliveries and was dropped") })
+        #expect(Self.warnings(lines).contains { $0.hasPrefix(groupDropped) })
         #expect(Self.warnings(try await scene.rosa.read()).contains { $0.hasPrefix("Amira could not open 1 message(s) that claimed to be from you") })
         // Rosa's real session with Amira still works.
         try await scene.rosa.run { account in _ = try await account.send("the meeting is on", to: .direct(amiraKey)) }
