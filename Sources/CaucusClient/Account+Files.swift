@@ -73,9 +73,10 @@ extension Account {
         let name = (path as NSString).lastPathComponent
         let offer = FileOffer(blobID: blobID, key: key.bytes.withUnsafeBytes { Array($0) }, size: done, chunkSize: UInt32(Self.fileChunkSize),
                               digest: hasher.finalize(), name: name)
-        _ = try await deliver(to: conversation) { db, stamp in
+        let outcome = try await deliver(to: conversation) { db, stamp in
             (.file(stamp, offer), { db in try self.storeFile(db, offer, stamp: stamp, from: self.identity.publicKey, in: conversation) })
         }
+        if case .refused(let why) = outcome { throw ClientError.relayRefused("\(why); the file was uploaded but not offered to anyone") }
         return FileInfo(id: Self.fileID(blobID), name: name, size: done)
     }
 

@@ -94,6 +94,8 @@ extension Account {
         case sent
         /// Saved here, encrypted, and sent the next time the relay is reachable (the reason why not now).
         case queued(String)
+        /// The relay refused it (its reason); it will not be sent.
+        case refused(String)
     }
 
     /// Sends a text message to a conversation.
@@ -119,9 +121,10 @@ extension Account {
                 guard case .relayUnreachable = error, try read({ db in try hasSession(db, peer: peer) }) else { throw error }
             }
         }
+        let id = Random.bytes(16)
         try write { db in
             let timer = try expiry(db, conversation)
-            let stamp = MessageStamp(id: Random.bytes(16), sentAt: UInt64(ClientStore.now()), expirySeconds: timer)
+            let stamp = MessageStamp(id: id, sentAt: UInt64(ClientStore.now()), expirySeconds: timer)
             let (payload, record) = try make(db, stamp)
             try enqueue(db, payload, in: conversation, id: stamp.id, ttl: timer)
             try record(db)
@@ -134,6 +137,10 @@ extension Account {
             try await flushOutbox()
         } catch {
             return .queued(error.description)
+        }
+        if let refusal = sendRefusals.removeValue(forKey: Data(id)) {
+            try write { db in _ = try addLine(db, conversation, .warning, "the relay refused your message above; it was not sent: \(refusal)", expirySeconds: 0) }
+            return .refused(refusal)
         }
         let left = try queuedCount()
         return left == 0 ? .sent : .queued("\(left) request(s) still queued")

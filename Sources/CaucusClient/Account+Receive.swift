@@ -7,17 +7,55 @@ import SwiftProtobuf
 /// Opening what the relay delivers. Each delivery is handled in one transaction that also records
 /// its id, so a crash before the acknowledgement neither loses it nor shows it twice.
 extension Account {
-    /// Opens, checks and stores one delivery.
-    func receive(_ delivery: WireDelivery) throws(ClientError) {
+    /// How many copies of one relay message id may fail to open before it is acknowledged as
+    /// unreadable (Protocol.md §9.6): a copy damaged on the way must not cost the genuine one.
+    static let openAttempts = 3
+
+    /// Opens, checks and stores one delivery. Returns true when it is handled (to acknowledge), false
+    /// when this copy failed to open and the next one should be tried: it is then not acknowledged,
+    /// and the relay sends it again on the next connection.
+    @discardableResult
+    func receive(_ delivery: WireDelivery) throws(ClientError) -> Bool {
         try write { db in
             let id = Data(delivery.messageID)
-            guard try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) == nil else { return }
-            try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, ClientStore.now()])
-            if delivery.groupID.isEmpty {
-                try receivePairwise(db, delivery)
-            } else {
-                _ = try receiveGroup(db, delivery)
+            guard try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) == nil else { return true }
+            let failure = delivery.groupID.isEmpty ? try receivePairwise(db, delivery) : try receiveGroup(db, delivery).failure
+            if let failure {
+                let attempts = (try Int.fetchOne(db, sql: "SELECT attempts FROM unopened WHERE id = ?", arguments: [id]) ?? 0) + 1
+                guard attempts >= Self.openAttempts else {
+                    try db.execute(sql: """
+                        INSERT INTO unopened (id, attempts, at) VALUES (?1, ?2, ?3)
+                        ON CONFLICT (id) DO UPDATE SET attempts = ?2
+                        """, arguments: [id, attempts, ClientStore.now()])
+                    return false
+                }
+                // Garbage is acknowledged in the end, so it cannot fill the mailbox.
+                try reportDropped(db, delivery, attempts: attempts, failure: failure)
             }
+            try db.execute(sql: "DELETE FROM unopened WHERE id = ?", arguments: [id])
+            try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, ClientStore.now()])
+            return true
+        }
+    }
+
+    /// Tells where it belongs that a delivery was dropped after `attempts` copies failed to open.
+    private nonisolated func reportDropped(_ db: Database, _ delivery: WireDelivery, attempts: Int, failure: String) throws {
+        let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
+        guard delivery.groupID.isEmpty else {
+            try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that \(lost)")
+            return
+        }
+        if let peer = try unreadableStart(db, delivery) {
+            let name = try mention(db, peer)
+            try addLine(db, .direct(peer), .warning, """
+                the first message(s) from \(name) could not be opened (in \(attempts) deliveries): \(failure). \
+                The relay may have replaced your one-time prekey; a new conversation is starting, and \(name) \
+                is asked to send them again
+                """, expirySeconds: 0)
+        } else if let peer = try knownSender(db, delivery) {
+            try addLine(db, .direct(peer), .warning, "a message claiming to be from \(try mention(db, peer)) \(lost)", expirySeconds: 0)
+        } else {
+            noteLater("a message that \(lost)")
         }
     }
 
@@ -26,19 +64,23 @@ extension Account {
 
     // MARK: Pairwise
 
-    private nonisolated func receivePairwise(_ db: Database, _ delivery: WireDelivery) throws {
+    /// Opens a pairwise delivery; returns why it failed to open (nothing is changed then), or nil.
+    private nonisolated func receivePairwise(_ db: Database, _ delivery: WireDelivery) throws -> String? {
         let sender: Ed25519.PublicKey, opened: DecryptedMessage
         do {
             (sender, opened) = try openPairwise(db, Array(delivery.payload))
         } catch SessionError.duplicate {
-            noteLater("a message the relay delivered again (a replay) was recognised and dropped")
-            return
+            let replay = "the relay delivered again (a replay) was recognised and dropped"
+            if let peer = try knownSender(db, delivery) {
+                try addLine(db, .direct(peer), .warning, "a message from \(try mention(db, peer)) \(replay)", expirySeconds: 0)
+            } else {
+                noteLater("a message \(replay)")
+            }
+            return nil
         } catch let error as SessionError {
-            noteLater("a message that could not be opened was dropped: \(error)")
-            return
+            return "\(error)"
         } catch let error as CryptoError {
-            noteLater("a message that could not be opened was dropped: \(error)")
-            return
+            return "\(error)"
         }
         let conversation = Conversation.direct(sender)
         if try contact(db, sender) == nil { try saveContact(db, sender, ContactRecord(did: DID(publicKey: sender).description)) }
@@ -53,7 +95,7 @@ extension Account {
         let payload: Payload
         do { payload = try Payload(decoding: opened.plaintext) } catch {
             try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
-            return
+            return nil
         }
         switch payload {
         case let .text(stamp, text):
@@ -87,22 +129,102 @@ extension Account {
             try receiveSharedCampaign(db, campaign, in: groupID, from: sender)
         case .campaign:
             noteLater("\(try mention(db, sender)) sent a card campaign outside a group; ignored")
+        case .unreadable(let count):
+            try addLine(db, conversation, .warning, """
+                \(try mention(db, sender)) could not open \(count) message(s) that claimed to be from you (the relay may have \
+                replaced their one-time prekey) and started a new conversation: if you wrote to them, send it again
+                """, expirySeconds: 0)
         case let .joinRefused(inviteID, reason):
             // A refusal of a request already answered (one sent again, §9.10) changes nothing.
-            guard try forgetJoinRequest(db, inviteID: inviteID) else { return }
+            guard try forgetJoinRequest(db, inviteID: inviteID) else { return nil }
             try setMeta(db, "refused:" + Hex.encode(inviteID), Array(reason.utf8))
             noteLater("\(try mention(db, sender)) refused your request to join: \(reason)")
         }
+        return nil
+    }
+
+    /// For a session start that could not be opened: the sender it claims, who is then asked (once
+    /// this transaction commits, by `askToResend`) to send again over a session this client starts.
+    /// A swapped one-time prekey (not signed, §6.1) breaks every start message of that session.
+    private nonisolated func unreadableStart(_ db: Database, _ delivery: WireDelivery) throws -> Ed25519.PublicKey? {
+        let payload = Array(delivery.payload), start = 1 + 32 + SealedBox.overhead
+        guard payload.count > start, payload[start] == 0x01, let peer = claimedSender(payload), peer != identity.publicKey else { return nil }
+        if try contact(db, peer) == nil { try saveContact(db, peer, ContactRecord(did: DID(publicKey: peer).description)) }
+        let key = Self.unreadableKey + Hex.encode(store.tag(peer.rawRepresentation))
+        let count = (try getMeta(db, key)).map { $0.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 0
+        try setMeta(db, key, peer.rawRepresentation + withUnsafeBytes(of: (count + 1).bigEndian, Array.init))
+        resendWanted.withLock { $0 = true }
+        return peer
+    }
+
+    static let unreadableKey = "unreadable:"
+
+    /// Starts a new session with each sender whose session start could not be opened and asks them
+    /// to send again (`Payload.unreadable`); what cannot go now stays pending for the next time.
+    func askToResend() async {
+        let pending = (try? read { db in
+            try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key LIKE ?", arguments: [Self.unreadableKey + "%"]).compactMap { key in
+                try getMeta(db, key).map { (key, $0) }
+            }
+        }) ?? []
+        for (key, value) in pending where value.count == 36 {
+            guard let peer = try? Ed25519.PublicKey(rawRepresentation: Array(value.prefix(32))) else { continue }
+            let count = value.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            do {
+                try await ensureSession(with: peer)
+                try write { db in
+                    _ = try enqueuePairwise(db, .unreadable(count: count), to: peer)
+                    try forgetUnreadable(db, key, asked: count)
+                }
+            } catch .relayUnreachable(let url, let reason) {
+                note("could not ask \(DID(publicKey: peer).short) to send again yet (the relay \(url) cannot be reached: \(reason))")
+            } catch {
+                // No keys for them, or keys not signed by them: asking cannot work.
+                note("could not ask \(DID(publicKey: peer).short) to send again: \(error)")
+                try? write { db in try forgetUnreadable(db, key, asked: count) }
+            }
+        }
+        if !pending.isEmpty { try? await flushOutbox() }
+    }
+
+    /// Removes a pending request once `asked` lost starts were reported; starts lost meanwhile stay.
+    private nonisolated func forgetUnreadable(_ db: Database, _ key: String, asked: UInt32) throws {
+        guard let value = try getMeta(db, key), value.count == 36 else { return }
+        let now = value.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        if now > asked {
+            try setMeta(db, key, Array(value.prefix(32)) + withUnsafeBytes(of: (now - asked).bigEndian, Array.init))
+        } else {
+            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+        }
+    }
+
+    /// The sender a pairwise delivery claims, when this user already knows them: a failure is told
+    /// in that conversation (a stranger's name opens no conversation).
+    private nonisolated func knownSender(_ db: Database, _ delivery: WireDelivery) throws -> Ed25519.PublicKey? {
+        guard let peer = claimedSender(Array(delivery.payload)), try contact(db, peer) != nil else { return nil }
+        return peer
     }
 
     // MARK: Groups
 
-    /// Opens a group delivery; returns false when it was put aside until its keys arrive.
-    nonisolated func receiveGroup(_ db: Database, _ delivery: WireDelivery) throws -> Bool {
+    /// What became of a group delivery.
+    enum GroupReceipt {
+        /// Shown, refused with a warning, or recognised as a replay.
+        case handled
+        /// Put aside until its group or epoch key arrives.
+        case putAside
+        /// It failed to open (why); nothing was changed.
+        case unopened(String)
+
+        var failure: String? { if case .unopened(let why) = self { why } else { nil } }
+    }
+
+    /// Opens a group delivery.
+    nonisolated func receiveGroup(_ db: Database, _ delivery: WireDelivery) throws -> GroupReceipt {
         let groupID = Array(delivery.groupID)
         guard let (info, session, routing) = try groupRow(db, groupID) else {
             try putAside(db, delivery)
-            return false
+            return .putAside
         }
         var state = session
         let conversation = Conversation.group(groupID)
@@ -111,20 +233,22 @@ extension Account {
             message = try state.decrypt(Array(delivery.payload))
         } catch GroupError.unknownEpoch(let epoch) where epoch > state.currentEpoch {
             try putAside(db, delivery)
-            return false
+            return .putAside
         } catch GroupError.replay {
             try addLine(db, conversation, .warning, "a group message the relay delivered again (a replay) was recognised and dropped")
-            return true
+            return .handled
         } catch GroupError.unknownEpoch {
             // From before this member joined (or an epoch already discarded): not ours to read.
-            return true
+            return .handled
         } catch {
-            try addLine(db, conversation, .warning, "a group message that could not be opened was dropped: \(error)")
-            return true
+            return .unopened("\(error)")
         }
         let sender = message.sender
+        var removedBy: Ed25519.PublicKey?
         for event in message.events {
             switch event {
+            case .senderRemoved(let entry):
+                removedBy = state.chain.entries[Int(entry)].author
             case .gap(let missing):
                 try addLine(db, conversation, .warning, "\(missing) earlier message(s) from \(try mention(db, sender)) have not arrived (yet)")
             case .lateArrival:
@@ -144,7 +268,24 @@ extension Account {
         do { payload = try Payload(decoding: message.plaintext) } catch {
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "a message from \(try mention(db, sender)) could not be read: \(error)")
-            return true
+            return .handled
+        }
+        if let admin = removedBy {
+            // Sent in an epoch before the sender's removal, opened after it (§8.4): a text or file
+            // is shown behind a warning; anything that would change the group is refused.
+            let name = try mention(db, sender), by = try mention(db, admin)
+            switch payload {
+            case .text, .file:
+                try addLine(db, conversation, .warning, """
+                    \(by) removed \(name) from the group; the next message from \(name) is from before that epoch \
+                    and may have been written after the removal, while the relay kept \(name) unaware of it
+                    """, expirySeconds: 0)
+            default:
+                try saveGroup(db, newInfo, state, routing: routing)
+                try addLine(db, conversation, .warning, "\(by) removed \(name) from the group; a change \(name) sent from before that was refused",
+                            expirySeconds: 0)
+                return .handled
+            }
         }
         switch payload {
         case let .text(stamp, text):
@@ -169,7 +310,7 @@ extension Account {
             try saveGroup(db, newInfo, state, routing: routing)
             try addLine(db, conversation, .warning, "\(try mention(db, sender)) sent a message that does not belong in a group; ignored")
         }
-        return true
+        return .handled
     }
 
     /// Tells the group what a membership entry did.
@@ -213,7 +354,10 @@ extension Account {
             try db.execute(sql: "DELETE FROM deferred WHERE id = ?", arguments: [id])
             let bytes = try store.open(Array(row["sealed"] as Data), table: "deferred", tag: Array(id))
             guard let delivery = try? WireDelivery(serializedBytes: bytes) else { continue }
-            _ = try receiveGroup(db, delivery)
+            // A copy kept here is the only one: if it does not open, it is dropped with a warning.
+            if let failure = try receiveGroup(db, delivery).failure {
+                try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that could not be opened was dropped: \(failure)")
+            }
         }
     }
 }

@@ -104,6 +104,7 @@ extension Account {
         let client = try await connected()
         await waitForBacklog(on: client, idle: idle)
         await waitForAcknowledgements()
+        await askToResend()
         try await flushOutbox()
         return handled
     }
@@ -135,8 +136,9 @@ extension Account {
         case .delivery(let delivery):
             receiving += 1
             defer { receiving -= 1 }
+            let opened: Bool
             do {
-                try receive(delivery)
+                opened = try receive(delivery)
             } catch {
                 // Not acknowledged: the relay keeps it and pushes it again on the next connection.
                 if unstored == 0 {
@@ -144,6 +146,14 @@ extension Account {
                     note("could not store a message from the relay (it keeps it and will send it again): \(error)")
                 }
                 unstored += 1
+                return
+            }
+            guard opened else {
+                // This copy failed to open: not acknowledged, so the relay's next copy (pushed on the
+                // next connection) gets its chance (§9.6).
+                if unstored == 0 { unstoredSince = .now }
+                unstored += 1
+                handled += 1
                 return
             }
             // Stored: if the acknowledgement is lost, the redelivery is recognised and dropped.
@@ -296,7 +306,7 @@ extension Account {
                     routeRefusals[id] = error.description
                     note(Self.routeAheadWarning("a group", error.description))
                 default:
-                    if kind != .send { routeRefusals[id] = error.description }
+                    if kind == .send { sendRefusals[id] = error.description } else { routeRefusals[id] = error.description }
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
                 }
             } catch {
@@ -318,8 +328,9 @@ extension Account {
                 observer?(.connection("connected to \(client.address)"))
                 delay = 1.0
                 while client.isOpen, !Task.isCancelled {
+                    if resendWanted.withLock({ wanted in defer { wanted = false }; return wanted }) { await askToResend() }
                     if let since = unstoredSince, ContinuousClock.now - since >= retryUnstoredAfter, connection === client {
-                        observer?(.connection("\(unstored) message(s) could not be stored; reconnecting to receive them again"))
+                        observer?(.connection("\(unstored) message(s) could not be stored or opened; reconnecting to receive them again"))
                         await client.close()
                         break
                     }

@@ -175,6 +175,16 @@ extension Account {
 
     /// Opens an envelope: who sent it, and the decrypted payload with what was noticed on the way.
     /// Session state is saved in the same transaction.
+    /// The sender an envelope names inside its seal, before anything proves it: nil when the seal
+    /// does not open. Only for saying whose conversation a failure belongs to.
+    nonisolated func claimedSender(_ envelope: [UInt8]) -> Ed25519.PublicKey? {
+        let boxLength = 32 + SealedBox.overhead
+        guard envelope.count > 1 + boxLength, envelope[0] == Self.envelopeVersion,
+              let bytes = try? SealedBox.open(Array(envelope[1...boxLength]), with: X25519.PrivateKey(converting: identity))
+        else { return nil }
+        return try? Ed25519.PublicKey(rawRepresentation: bytes)
+    }
+
     nonisolated func openPairwise(_ db: Database, _ envelope: [UInt8]) throws -> (Ed25519.PublicKey, DecryptedMessage) {
         let boxLength = 32 + SealedBox.overhead
         guard envelope.count > 1 + boxLength, envelope[0] == Self.envelopeVersion else {

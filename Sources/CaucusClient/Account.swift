@@ -35,6 +35,8 @@ public actor Account {
     var flushing = false
     /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
     var routeRefusals: [Data: String] = [:]
+    /// Queued messages the relay refused, by message id, with its reason (§9.6).
+    var sendRefusals: [Data: String] = [:]
     var receiving = 0
     /// Ids of stored deliveries whose acknowledgement is not sent yet, and the task sending them
     /// while one runs: what is stored while an `AckMessages` waits for its reply goes in the next.
@@ -47,6 +49,8 @@ public actor Account {
     nonisolated let pendingLines = Locked<[MessageView]>([])
     /// Problems noticed inside a transaction (`noteLater`), told once it commits.
     nonisolated let pendingNotes = Locked<[String]>([])
+    /// Set when a session start could not be opened and its sender is to be asked to send again.
+    nonisolated let resendWanted = Locked(false)
     /// Everyone this user knows by name, while no contact changes (`people`).
     nonisolated let peopleCache = Locked<People?>(nil)
 
@@ -211,6 +215,7 @@ public actor Account {
                         OR EXISTS (SELECT 1 FROM files WHERE expires_at <= ?1)
                         OR EXISTS (SELECT 1 FROM outbox WHERE expires_at <= ?1)
                         OR EXISTS (SELECT 1 FROM processed WHERE at < ?2)
+                        OR EXISTS (SELECT 1 FROM unopened WHERE at < ?2)
                     """, arguments: [now, oldest]) ?? false
             }
             guard due else { return }
@@ -219,6 +224,7 @@ public actor Account {
                 try db.execute(sql: "DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [oldest])
+                try db.execute(sql: "DELETE FROM unopened WHERE at < ?", arguments: [oldest])
             }
         }
     }

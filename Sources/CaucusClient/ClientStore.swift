@@ -109,6 +109,12 @@ final class ClientStore: Sendable {
                 CREATE TABLE kept_epoch_keys (tag BLOB PRIMARY KEY, sealed BLOB NOT NULL, at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v6-unopened-deliveries") { db in
+            // Relay message ids whose copies failed to open so far, and how often (§9.6).
+            try db.execute(sql: """
+                CREATE TABLE unopened (id BLOB PRIMARY KEY, attempts INTEGER NOT NULL, at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 

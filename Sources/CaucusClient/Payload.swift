@@ -60,12 +60,15 @@ public enum Payload: Sendable {
     case revocationReceipt(RevocationReceipt)
     /// A campaign announced in a group before the recipient joined it (pairwise, admin to newcomer).
     case sharedCampaign(groupID: [UInt8], campaign: Campaign)
+    /// Tells the sender that this many of their messages could not be opened here and that this
+    /// message starts a new session: send them again (pairwise, §9.6).
+    case unreadable(count: UInt32)
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
         case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt,
-            revocationReceipt, sharedCampaign
+            revocationReceipt, sharedCampaign, unreadable
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -138,6 +141,9 @@ public enum Payload: Sendable {
             w.u8(Kind.sharedCampaign.rawValue)
             w.fixed(groupID)
             w.data(campaign.encoded())
+        case .unreadable(let count):
+            w.u8(Kind.unreadable.rawValue)
+            w.u32(count)
         }
         return w.bytes
     }
@@ -201,6 +207,8 @@ public enum Payload: Sendable {
             self = .revocationReceipt(try r.record("revocation receipt", limit: 1 << 10) { try RevocationReceipt(encoded: $0) })
         case .sharedCampaign:
             self = .sharedCampaign(groupID: try r.fixed(32), campaign: try r.record("campaign record", limit: 64 << 10) { try Campaign(encoded: $0) })
+        case .unreadable:
+            self = .unreadable(count: try r.u32())
         }
         try r.finish()
     }

@@ -92,6 +92,7 @@ enum PayloadSeeds {
             .campaign(cards.campaign), .cardKey(campaign: cards.campaign.hash, seed: Array(repeating: 6, count: 32)),
             .receipt(cards.receipt), .revocationReceipt(cards.revocationReceipt),
             .sharedCampaign(groupID: group.founder.groupID, campaign: cards.campaign),
+            .unreadable(count: 2),
         ] + stamped
     }
 }

@@ -20,6 +20,12 @@ public final class HostileStore: RelayStore {
         public var duplicate = false
         /// Flips one bit in the middle of every payload served.
         public var tamper = false
+        /// Flips one bit in the middle of the first copy of each message served to a device; the
+        /// copies served after it are intact (damage on the way, not in the store).
+        public var tamperFirstCopy = false
+        /// Answers acknowledgements without applying them, as if they were lost on the way: the
+        /// messages stay stored and are served again on the device's next connection.
+        public var loseAcknowledgements = false
         /// Serves again, after the real ones and under fresh message ids (so the client cannot tell
         /// them from new messages by id), every delivery served to that device before.
         public var replay = false
@@ -44,6 +50,8 @@ public final class HostileStore: RelayStore {
         var tactics = Tactics()
         /// Everything served, per device, for replays.
         var served: [Data: [StoredDelivery]] = [:]
+        /// Device key ‖ message id of each first copy damaged under `tamperFirstCopy`.
+        var damagedCopies = Set<Data>()
     }
 
     /// The honest store underneath, which the hostile operator can also edit directly.
@@ -78,12 +86,11 @@ public final class HostileStore: RelayStore {
         if tactics.reorder { page.reverse() }
         if tactics.duplicate { page = page.flatMap { [$0, $0] } }
         if tactics.tamper {
-            page = page.map { delivery in
-                var changed = delivery
-                var bytes = [UInt8](delivery.payload)
-                bytes[bytes.count / 2] ^= 0x01
-                changed.payload = Data(bytes)
-                return changed
+            page = page.map(Self.damaged)
+        }
+        if tactics.tamperFirstCopy {
+            page = state.withLock { state in
+                page.map { state.damagedCopies.insert(recipient + $0.messageID).inserted ? Self.damaged($0) : $0 }
             }
         }
         // Whatever is added goes after the real page with the page's highest sequence, so the
@@ -105,6 +112,15 @@ public final class HostileStore: RelayStore {
         return page + extra.map { var delivery = $0; delivery.sequence = top; return delivery }
     }
 
+    /// The delivery with one bit flipped in the middle of its payload.
+    private static func damaged(_ delivery: StoredDelivery) -> StoredDelivery {
+        var changed = delivery
+        var bytes = [UInt8](delivery.payload)
+        bytes[bytes.count / 2] ^= 0x01
+        changed.payload = Data(bytes)
+        return changed
+    }
+
     public func takePrekeyBundle(owner: Data) async throws -> PrekeyBundleRecord? {
         guard var bundle = try await inner.takePrekeyBundle(owner: owner) else { return nil }
         let tactics = state.withLock { $0.tactics }
@@ -120,6 +136,10 @@ public final class HostileStore: RelayStore {
     public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
         if !batch.acknowledgements.isEmpty {
             while state.withLock({ $0.tactics.stallAcknowledgements }) { try await Task.sleep(for: .milliseconds(20)) }
+            if state.withLock({ $0.tactics.loseAcknowledgements }) {
+                let result = try await inner.commit(WriteBatch(messages: batch.messages))
+                return WriteBatchResult(outcomes: result.outcomes, removed: batch.acknowledgements.map { _ in 0 })
+            }
         }
         return try await inner.commit(batch)
     }

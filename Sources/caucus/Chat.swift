@@ -57,10 +57,11 @@ struct ChatCommands: Sendable {
         guard !trimmed.isEmpty else { return [] }
         do {
             guard trimmed.hasPrefix("/") else {
-                if case .queued(let why) = try await account.send(trimmed, to: conversation) {
-                    return [notice("queued, encrypted (\(why)); it will be sent when the relay is back")]
+                switch try await account.send(trimmed, to: conversation) {
+                case .sent: return []
+                case .queued(let why): return [notice("queued, encrypted (\(why)); it will be sent when the relay is back")]
+                case .refused(let why): return [warning("not sent: the relay refused it (\(why))")]
                 }
-                return []
             }
             let parts = trimmed.split(separator: " ", maxSplits: 1).map(String.init)
             let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
@@ -85,7 +86,9 @@ struct ChatCommands: Sendable {
                         notice(result.verified ? "verified" : "not verified: compare in person, then /verify \(who) confirm")]
             case "/expire":
                 guard let seconds = DurationText.seconds(argument) else { return [warning("usage: /expire 1d (or 30m, 12h, 1w, off)")] }
-                _ = try await account.setExpiry(seconds, for: conversation)
+                if case .refused(let why) = try await account.setExpiry(seconds, for: conversation) {
+                    return [warning("the timer was not changed for the others: the relay refused it (\(why))")]
+                }
                 return []
             case "/help":
                 return ["/members", "/invite", "/file PATH", "/verify NAME [confirm]", "/expire 1d|off", "/quit"].map { notice("\($0)") }

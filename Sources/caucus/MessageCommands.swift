@@ -24,6 +24,10 @@ struct Send: AsyncParsableCommand {
                 if output.json { printJSON(["sent": false, "queued": true, "reason": why]) } else {
                     say("Queued, encrypted: \(why). It will be sent the next time caucus reaches the relay.")
                 }
+            case .refused(let why):
+                // Never reported as sent: the message was dropped, and the command fails.
+                if output.json { printJSON(["sent": false, "refused": true, "reason": why]) }
+                throw ClientError.relayRefused("\(why); the message was not sent")
             }
         }
     }
@@ -91,7 +95,9 @@ struct Expire: AsyncParsableCommand {
         let seconds = try parseDuration(duration, what: "DURATION")
         try await withAccount(global) { account in
             let conversation = try await account.resolve(target)
-            _ = try await account.setExpiry(seconds, for: conversation)
+            if case .refused(let why) = try await account.setExpiry(seconds, for: conversation) {
+                throw ClientError.relayRefused("\(why); the timer was not changed for the others")
+            }
             say(seconds == 0 ? "Disappearing messages are off." : "New messages disappear after \(duration).")
         }
     }

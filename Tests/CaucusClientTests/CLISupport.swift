@@ -132,11 +132,12 @@ struct CLIWorker: Sendable {
     }
 }
 
-/// Runs `body` with a new relay on 127.0.0.1 and a directory for the workers' homes, then removes both.
-func withRelay(_ body: (TestRelay, TempDirectory) async throws -> Void) async throws {
+/// Runs `body` with a new relay on 127.0.0.1 (`hostile`: over a `HostileStore`) and a directory for the
+/// workers' homes, then removes both.
+func withRelay(hostile: Bool = false, _ body: (TestRelay, TempDirectory) async throws -> Void) async throws {
     let directory = try TempDirectory()
     let relay: TestRelay
-    do { relay = try await TestRelay.start() } catch {
+    do { relay = try await TestRelay.start(hostile: hostile) } catch {
         directory.remove()
         throw error
     }

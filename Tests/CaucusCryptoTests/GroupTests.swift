@@ -158,6 +158,29 @@ struct GroupTests {
         #expect(try t.f.decrypt(t.a.encrypt(text("new epoch"), identity: t.alice)).epoch == entry.sequence)
     }
 
+    @Test("a removed member's message from before the removal is flagged; one claiming a later epoch is refused")
+    func removedSender() throws {
+        var t = try Trio()
+        let before = try t.a.decrypt(t.b.encrypt(text("before"), identity: t.bob))
+        #expect(before.events.isEmpty)
+        let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
+        // Bob was kept unaware of the removal and writes in the old epoch; Alice applied it.
+        let stale = try t.b.encrypt(text("after, unaware"), identity: t.bob)
+        try t.a.apply(entry)
+        try t.a.receive(epochKey: epochKey, from: t.founder.publicKey)
+        #expect(try t.a.decrypt(stale).events == [.senderRemoved(atEntry: entry.sequence)])
+        #expect(try t.f.decrypt(t.a.encrypt(text("alice"), identity: t.alice)).events.allSatisfy { $0 != .senderRemoved(atEntry: entry.sequence) })
+        // Bob has no leaf in the new epoch: a message that claims him there is refused before its body opens.
+        var forger = t.f
+        let claim = try forger.encrypt(text("posing"), identity: t.founder)
+        var header = try XChaCha20Poly1305.open(Array(claim[9..<(9 + GroupSession.encryptedHeaderByteCount)]),
+                                                using: try #require(t.a.epochs[entry.sequence]?.headerKey), authenticating: Array(claim[0..<9]))
+        header.replaceSubrange(0..<32, with: t.bob.publicKey.rawRepresentation)
+        let forged = Array(claim[0..<9]) + XChaCha20Poly1305.seal(header, using: try #require(t.a.epochs[entry.sequence]?.headerKey),
+                                                                   authenticating: Array(claim[0..<9])) + Array(claim[(9 + GroupSession.encryptedHeaderByteCount)...])
+        #expect(throws: GroupError.notMember) { try t.a.decrypt(forged) }
+    }
+
     @Test("discarded epochs no longer open late messages; the current one always stays")
     func discardEpochs() throws {
         var t = try Trio()

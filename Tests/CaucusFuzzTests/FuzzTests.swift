@@ -82,7 +82,7 @@ struct FuzzTests {
         #expect(cards.filter { (try? Campaign(encoded: $0)) != nil }.count == 1)
         #expect(cards.filter { (try? CardReceipt(encoded: $0)) != nil }.count == 1)
         #expect(cards.filter { (try? RevocationReceipt(encoded: $0)) != nil }.count == 1)
-        #expect(seeds("payload").count == 15)
+        #expect(seeds("payload").count == 16)
         var member = GroupFixture.shared.member
         for message in GroupFixture.shared.messages { _ = try member.decrypt(message) }
         var responder = SessionFixture.shared.responder

@@ -23,6 +23,10 @@ public enum GroupEvent: Equatable, Sendable {
     /// The sender had seen messages that this member has not (yet): how many. A relay that drops
     /// or withholds messages shows up here.
     case unseenPredecessors(Int)
+    /// The membership chain removes the sender at this entry, after the message's epoch: the
+    /// message is genuine but may have been written after the removal, by someone the relay kept
+    /// unaware of it (Protocol.md §8.4).
+    case senderRemoved(atEntry: UInt64)
 }
 
 extension GroupSession {
@@ -112,6 +116,9 @@ extension GroupSession {
         if skipped > 0 { events.append(.gap(missing: skipped)) }
         if late { events.append(.lateArrival) }
         if unseen > 0 { events.append(.unseenPredecessors(unseen)) }
+        if let removal = self.chain.entries.first(where: { $0.sequence > epochNumber && $0.action == .remove(sender) }) {
+            events.append(.senderRemoved(atEntry: removal.sequence))
+        }
         return GroupMessage(sender: sender, epoch: epochNumber, counter: counter, plaintext: plaintext, hash: hash, events: events)
     }
 
