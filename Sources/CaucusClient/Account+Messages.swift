@@ -136,7 +136,7 @@ extension Account {
             return .queued(error.description)
         }
         let left = try queuedCount()
-        return left == 0 ? .sent : .queued("\(left) request(s) still queued")
+        return left == 0 ? .sent : .queued(outboxHalt ?? "\(left) request(s) still queued")
     }
 
     /// Sends this user's display name to a person (so they know who wrote).

@@ -19,6 +19,10 @@ public actor Account {
     public nonisolated let did: DID
     /// Trust settings for wss:// relays (nil: the system's trust roots).
     let tls: TLSConfiguration?
+    /// How long the relay is waited for (Protocol.md §7.12).
+    var relayTimeouts = RelayTimeouts.standard
+    /// Sets how long the relay is waited for, from the next connection on.
+    public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }
 
     var connection: RelayClient?
     var connecting: Task<Result<RelayClient, ClientError>, Never>?
@@ -33,6 +37,9 @@ public actor Account {
     var retryUnstoredAfter: Duration = .seconds(10)
     func setRetryUnstoredAfter(_ wait: Duration) { retryUnstoredAfter = wait }
     var flushing = false
+    /// Why the last flush of the outbox stopped early (the relay did not answer, the connection
+    /// closed), naming the relay; nil when it ran to the end.
+    var outboxHalt: String?
     /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
     var routeRefusals: [Data: String] = [:]
     var receiving = 0

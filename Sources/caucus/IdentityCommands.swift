@@ -35,6 +35,7 @@ struct Init: AsyncParsableCommand {
         }
         let account = try Account.create(home: home, passphrase: try Prompt.newPassphrase(), displayName: displayName,
                                          parameters: parameters, tls: try global.tls())
+        await account.setRelayTimeouts(try global.relayTimeouts())
         if let relay { try await account.addRelay(relay) }
         if output.json {
             printJSON(["did": account.did.description, "name": displayName, "home": home.path])

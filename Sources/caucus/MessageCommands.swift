@@ -37,11 +37,17 @@ struct Read: AsyncParsableCommand {
 
     func run() async throws {
         try await withAccount(global) { account in
-            do { try await account.sync() } catch { Console.warn("\(error); showing what is already here") }
+            var unreachable = false
+            do { try await account.sync() } catch {
+                Console.warn("\(error); showing what is already here")
+                unreachable = true
+            }
             let lines = try await account.unread(markRead: !keepUnread)
             if output.json { printJSON(lines.map(\.json)) } else if lines.isEmpty { say("No new messages.") } else {
                 lines.forEach { say($0.line) }
             }
+            // What is here was shown; the exit status says that nothing new could be fetched.
+            if unreachable { throw ExitCode(1) }
         }
     }
 }

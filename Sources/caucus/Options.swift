@@ -26,7 +26,24 @@ struct GlobalOptions: ParsableArguments {
     func open() async throws -> Account {
         let home = clientHome
         guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
-        return try Account.open(home: home, passphrase: try Prompt.passphrase("Passphrase for \(home.path): "), tls: try tls())
+        let account = try Account.open(home: home, passphrase: try Prompt.passphrase("Passphrase for \(home.path): "), tls: try tls())
+        await account.setRelayTimeouts(try relayTimeouts())
+        return account
+    }
+
+    /// How long the relay is waited for: `CAUCUS_HANDSHAKE_TIMEOUT` and `CAUCUS_REQUEST_TIMEOUT`
+    /// (seconds) when set, else the defaults (Protocol.md §7.12).
+    func relayTimeouts() throws -> RelayTimeouts {
+        var timeouts = RelayTimeouts.standard
+        let environment = ProcessInfo.processInfo.environment
+        for (name, path) in [("CAUCUS_HANDSHAKE_TIMEOUT", \RelayTimeouts.handshake), ("CAUCUS_REQUEST_TIMEOUT", \RelayTimeouts.request)] {
+            guard let text = environment[name] else { continue }
+            guard let seconds = Double(text), seconds > 0, seconds <= 3_600 else {
+                throw ValidationError("\(name) is a number of seconds from 0 to 3600 (got \(text))")
+            }
+            timeouts[keyPath: path] = .milliseconds(Int(seconds * 1_000))
+        }
+        return timeouts
     }
 }
 
