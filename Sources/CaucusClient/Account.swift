@@ -75,14 +75,15 @@ public actor Account {
         did = DID(publicKey: identity.publicKey)
     }
 
-    /// Makes a new identity in `home`, sealed under `passphrase`, with a display name.
+    /// Makes a new identity in `home`, sealed under `passphrase`, with a display name. A passphrase
+    /// below the strength floor is refused unless `allowWeakPassphrase`.
     public static func create(
         home: ClientHome, passphrase: Passphrase, displayName: String,
-        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil
+        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil, allowWeakPassphrase: Bool = false
     ) throws(ClientError) -> Account {
         let keystore = Keystore(path: home.keystorePath)
         guard !keystore.exists else { throw ClientError.identityExists(home: home.path) }
-        guard !passphrase.isEmpty else { throw ClientError.invalidArgument("the passphrase must not be empty") }
+        try checkStrength(of: passphrase, allowWeak: allowWeakPassphrase)
         try validate(displayName: displayName)
         try home.create()
         let identity = Ed25519.PrivateKey()
