@@ -54,6 +54,11 @@ public actor Account {
     nonisolated let pendingLines = Locked<[MessageView]>([])
     /// Problems noticed inside a transaction (`noteLater`), told once it commits.
     nonisolated let pendingNotes = Locked<[String]>([])
+    /// People this user let into a group since the account was opened, as sentences naming them, the
+    /// group and the invite ("admitted Tomasz (z6Mk…) to Warehouse 5 with invite 1a2b3c4d").
+    public internal(set) var admissions: [String] = []
+    /// Admissions made inside a transaction, added to `admissions` once it commits.
+    nonisolated let pendingAdmissions = Locked<[String]>([])
     /// Everyone this user knows by name, while no contact changes (`people`).
     nonisolated let peopleCache = Locked<People?>(nil)
 
@@ -141,10 +146,12 @@ public actor Account {
             let lines = pendingLines.withLock { lines in defer { lines = [] }; return lines }
             if let observer { for line in lines { observer(.message(line)) } }
             for text in pendingNotes.withLock({ notes in defer { notes = [] }; return notes }) { note(text) }
+            admissions += pendingAdmissions.withLock { admitted in defer { admitted = [] }; return admitted }
             return result
         } catch {
             pendingLines.withLock { $0 = [] }
             pendingNotes.withLock { $0 = [] }
+            pendingAdmissions.withLock { $0 = [] }
             forgetPeople()
             throw error
         }

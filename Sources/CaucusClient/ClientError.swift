@@ -30,7 +30,7 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An invite code that cannot be read.
     case invalidInvite(String)
     /// The inviter refused the join request.
-    case joinRefused(String)
+    case joinRefused(inviter: String, reason: String)
     /// Only a group admin may do this.
     case notAdmin(group: String)
     /// The user is not (or no longer) a member of the group.
@@ -82,8 +82,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             """
         case .invalidInvite(let why):
             "this invite cannot be used: \(why)"
-        case .joinRefused(let why):
-            "the inviter refused: \(why)"
+        case let .joinRefused(inviter, why):
+            "the inviter (\(inviter)) refused: \(why)"
         case .notAdmin(let group):
             "only an admin of \(group) can do that"
         case .notMember(let group):

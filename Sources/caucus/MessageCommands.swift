@@ -97,7 +97,9 @@ struct Sync: AsyncParsableCommand {
         try await withAccount(global) { account in
             let received = try await account.sync()
             let queued = try await account.queuedCount()
-            if output.json { printJSON(["received": received, "queued": queued]) } else {
+            let admitted = await account.admissions
+            if output.json { printJSON(["received": received, "queued": queued, "admitted": admitted]) } else {
+                admitted.forEach { say("You \($0).") }
                 say("Received \(received), \(queued) still queued.")
             }
         }

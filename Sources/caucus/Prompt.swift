@@ -137,6 +137,11 @@ enum Prompt {
 enum Console {
     static let isTTY = isatty(2) == 1
 
+    /// Progress for the person waiting, on standard error (standard output stays for results).
+    static func tell(_ text: String) {
+        FileHandle.standardError.write(Data((TerminalLine.block("", text).text + "\n").utf8))
+    }
+
     /// Whether `fd` is a terminal.
     static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
