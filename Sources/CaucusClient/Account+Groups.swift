@@ -102,16 +102,17 @@ extension Account {
         let id = try group(named: groupName)
         guard let relay = try relays().first else { throw ClientError.noRelay }
         let inviteID = Random.bytes(16), secret = Random.bytes(16)
+        let expiresAt = ClientStore.now() + Int64(lifetime) * 1000
         try write { db in
             guard let (info, session, _) = try groupRow(db, id), !info.removed else { throw ClientError.notMember(group: groupName) }
             guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: groupName) }
             let record = InviteRecord(groupID: Hex.encode(id), secret: Hex.encode(secret))
             try db.execute(sql: "INSERT INTO invites (id, sealed, expires_at) VALUES (?, ?, ?)", arguments: [
-                Data(inviteID), store.sealJSON(record, table: "invites", tag: inviteID),
-                ClientStore.now() + Int64(lifetime) * 1000,
+                Data(inviteID), store.sealJSON(record, table: "invites", tag: inviteID), expiresAt,
             ])
         }
-        return InviteCode(inviter: identity.publicKey, inviteID: inviteID, secret: secret, relay: relay)
+        return InviteCode(inviter: identity.publicKey, inviteID: inviteID, secret: secret, relay: relay,
+                          expiresAt: Date(timeIntervalSince1970: Double(expiresAt / 1000)))
     }
 
     /// An invite as `caucus invite list` shows it.
@@ -121,6 +122,8 @@ extension Account {
         public var groupName: String
         public var expiresAt: Date
         public var used: Bool
+        /// Who used it (nil while unused, and for invites used before this was recorded).
+        public var usedBy: PersonView?
         public var expired: Bool { expiresAt <= Date() }
     }
 
@@ -133,9 +136,10 @@ extension Account {
                 let id = Array(row["id"] as Data)
                 let record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: id)
                 let name = try Hex.decode(record.groupID).flatMap { try groupRow(db, $0)?.0.name } ?? "(a group you left)"
+                let usedBy = try record.usedBy.flatMap { DID($0) }.map { try person(db, $0.publicKey) }
                 return InviteSummary(shortID: Self.shortID(invite: id), groupName: name,
                                      expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000),
-                                     used: (row["used"] as Int64) != 0)
+                                     used: (row["used"] as Int64) != 0, usedBy: usedBy)
             }
         }
     }
@@ -155,18 +159,19 @@ extension Account {
     /// the group to them and tells the group. A bad request is answered with a refusal.
     nonisolated func admit(_ db: Database, _ joiner: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], name: String) throws {
         func refuse(_ reason: String) throws {
-            noteLater("refused a join request from \(DID(publicKey: joiner).short): \(reason)")
+            noteLater("refused a join request from \(name) (\(DID(publicKey: joiner).short)): \(reason)")
             try enqueuePairwise(db, .joinRefused(inviteID: inviteID, reason: reason), to: joiner)
         }
         guard let row = try Row.fetchOne(db, sql: "SELECT sealed, expires_at, used FROM invites WHERE id = ?", arguments: [Data(inviteID)]) else {
             return try refuse("this invite does not exist (or was withdrawn)")
         }
-        let record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: inviteID)
+        var record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: inviteID)
         guard let expected = Hex.decode(record.secret), ConstantTime.equals(expected, secret) else {
             return try refuse("this invite's secret does not match")
         }
-        guard (row["used"] as Int64) == 0 else { return try refuse("this invite was already used") }
-        guard (row["expires_at"] as Int64) > ClientStore.now() else { return try refuse("this invite has expired") }
+        let groupName = try Hex.decode(record.groupID).flatMap { try groupRow(db, $0)?.0.name }.map { " to \($0)" } ?? ""
+        guard (row["used"] as Int64) == 0 else { return try refuse("this invite\(groupName) was already used") }
+        guard (row["expires_at"] as Int64) > ClientStore.now() else { return try refuse("this invite\(groupName) has expired") }
         guard let groupID = Hex.decode(record.groupID), let (info, session, routing) = try groupRow(db, groupID), !info.removed else {
             return try refuse("the group no longer exists")
         }
@@ -174,8 +179,12 @@ extension Account {
             return try refuse("the inviter is no longer an admin of the group")
         }
         guard session.chain.roster[joiner] == nil else { return try refuse("you are already a member") }
-        try db.execute(sql: "UPDATE invites SET used = 1 WHERE id = ?", arguments: [Data(inviteID)])
+        record.usedBy = DID(publicKey: joiner).description
+        try db.execute(sql: "UPDATE invites SET used = 1, sealed = ? WHERE id = ?",
+                       arguments: [store.sealJSON(record, table: "invites", tag: inviteID), Data(inviteID)])
         try learnName(db, joiner, name, in: .group(groupID))
+        let admission = "admitted \(name) (\(DID(publicKey: joiner).short)) to \(info.name) with invite \(Self.shortID(invite: inviteID))"
+        pendingAdmissions.withLock { $0.append(admission) }
 
         var scratch = session
         let (entry, welcome) = try scratch.add(joiner, role: .member, by: identity)
@@ -298,6 +307,14 @@ extension Account {
 
     // MARK: Joining
 
+    /// How a join is going, for the person waiting.
+    public enum JoinProgress: Sendable, Equatable {
+        /// The request went to the relay (or, `queued`, waits here for it) for the inviter (a DID fragment).
+        case asked(inviter: String, relay: String, queued: Bool)
+        /// Still no answer after the first duration, of the second at most.
+        case waiting(for: Duration, of: Duration)
+    }
+
     /// What became of a join request.
     public enum JoinOutcome: Sendable, Equatable {
         /// Admitted: the group's name.
@@ -306,9 +323,18 @@ extension Account {
         case pending
     }
 
-    /// Redeems an invite: asks the inviter to admit this user and waits up to `wait` for the answer.
-    public func join(_ code: InviteCode, wait: Duration = .seconds(30)) async throws(ClientError) -> JoinOutcome {
+    /// Redeems an invite: asks the inviter to admit this user and waits up to `wait` for the answer,
+    /// telling `progress` once the request is on its way and then every 5 seconds (with the time
+    /// waited so far). An expired code is refused at once, without asking.
+    public func join(_ code: InviteCode, wait: Duration = .seconds(30),
+                     progress: @Sendable (JoinProgress) -> Void = { _ in }) async throws(ClientError) -> JoinOutcome {
         guard code.inviter != identity.publicKey else { throw ClientError.invalidInvite("it is your own invite") }
+        if let expiresAt = code.expiresAt, code.hasExpired() {
+            throw ClientError.invalidInvite("""
+                it expired \(expiresAt.formatted(date: .abbreviated, time: .shortened)); \
+                ask the inviter (\(DID(publicKey: code.inviter).short)) for a new one
+                """)
+        }
         if try relays().isEmpty { try addRelay(code.relay) }
         try await ensureSession(with: code.inviter)
         let name = try displayName()
@@ -319,16 +345,24 @@ extension Account {
             try keepJoinRequest(db, inviteID: code.inviteID, [asking, profile])
         }
         try await flushOutbox()
+        let inviter = DID(publicKey: code.inviter).short
+        progress(.asked(inviter: inviter, relay: try relays().first ?? code.relay, queued: try queuedCount() > 0))
         let clock = ContinuousClock()
-        let deadline = clock.now + wait
+        let started = clock.now
+        let deadline = started + wait
+        var told = started
         let refusalKey = "refused:" + Hex.encode(code.inviteID)
         let joinedBefore = Set(try groups().map(\.id))
         repeat {
             try await sync(idle: .milliseconds(200))
             if let reason = try read({ db in try getMeta(db, refusalKey) }) {
-                throw ClientError.joinRefused(String(decoding: reason, as: UTF8.self))
+                throw ClientError.joinRefused(inviter: inviter, reason: String(decoding: reason, as: UTF8.self))
             }
             if let group = try groups().first(where: { !joinedBefore.contains($0.id) }) { return .joined(group.name) }
+            if clock.now - told >= .seconds(5), clock.now < deadline {
+                told = clock.now
+                progress(.waiting(for: clock.now - started, of: wait))
+            }
             try? await Task.sleep(for: .milliseconds(300))
         } while clock.now < deadline
         return .pending

@@ -143,7 +143,7 @@ extension Account {
             return .refused(refusal)
         }
         let left = try queuedCount()
-        return left == 0 ? .sent : .queued("\(left) request(s) still queued")
+        return left == 0 ? .sent : .queued(outboxHalt ?? "\(left) request(s) still queued")
     }
 
     /// Sends this user's display name to a person (so they know who wrote).
@@ -179,9 +179,15 @@ extension Account {
 
     // MARK: Disappearing messages
 
-    /// Sets a conversation's disappearing-message timer (0: off) for every member.
+    /// Sets a conversation's disappearing-message timer (0: off) for every member; a group's only
+    /// when this user is one of its admins (§9.8).
     public func setExpiry(_ seconds: UInt32, for conversation: Conversation) async throws(ClientError) -> SendOutcome {
-        try await deliver(to: conversation) { db, stamp in
+        if case .group(let id) = conversation {
+            let row = try read { db in try groupRow(db, id) }
+            guard let (info, session, _) = row else { throw ClientError.unknownTarget(Hex.encode(id)) }
+            guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: info.name) }
+        }
+        return try await deliver(to: conversation) { db, stamp in
             let set = MessageStamp(id: stamp.id, sentAt: stamp.sentAt, expirySeconds: seconds)
             return (.expiry(set), { db in
                 switch conversation {

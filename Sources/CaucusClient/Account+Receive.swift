@@ -297,6 +297,13 @@ extension Account {
         case .profile(let name):
             try saveGroup(db, newInfo, state, routing: routing)
             try learnName(db, sender, name, in: conversation)
+        case .expiry where state.chain.roster[sender] != .admin:
+            // Only admins set a group's timer (§9.8): a member could otherwise turn it off for everyone.
+            try saveGroup(db, newInfo, state, routing: routing)
+            try addLine(db, conversation, .warning, """
+                \(try mention(db, sender)) tried to change the disappearing-message timer, which only an admin may do; \
+                refused: the timer stays \(info.expirySeconds == 0 ? "off" : Duration.describe(seconds: info.expirySeconds))
+                """)
         case .expiry(let stamp):
             newInfo.expirySeconds = stamp.expirySeconds
             try saveGroup(db, newInfo, state, routing: routing)

@@ -38,7 +38,8 @@ extension Account {
     func dial(as key: Ed25519.PrivateKey) async throws(ClientError) -> RelayClient {
         guard let url = try relays().first else { throw ClientError.noRelay }
         do {
-            return try await RelayClient.connect(url: url, deviceKey: key, tls: tls, timeout: .seconds(10))
+            return try await RelayClient.connect(url: url, deviceKey: key, tls: tls, timeout: relayTimeouts.handshake,
+                                                 requestTimeout: relayTimeouts.request)
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
@@ -260,6 +261,7 @@ extension Account {
         // One flush at a time: two would send the same entry twice.
         while flushing { try? await Task.sleep(for: .milliseconds(10)) }
         guard let client = connection, client.isOpen else { return }
+        outboxHalt = nil
         flushing = true
         defer { flushing = false }
         while true {
@@ -310,6 +312,7 @@ extension Account {
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
                 }
             } catch {
+                outboxHalt = ClientError.relayUnreachable(url: client.address, reason: Self.reason(error)).description
                 return
             }
             try write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }

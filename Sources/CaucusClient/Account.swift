@@ -19,6 +19,10 @@ public actor Account {
     public nonisolated let did: DID
     /// Trust settings for wss:// relays (nil: the system's trust roots).
     let tls: TLSConfiguration?
+    /// How long the relay is waited for (Protocol.md §7.12).
+    var relayTimeouts = RelayTimeouts.standard
+    /// Sets how long the relay is waited for, from the next connection on.
+    public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }
 
     var connection: RelayClient?
     var connecting: Task<Result<RelayClient, ClientError>, Never>?
@@ -33,6 +37,9 @@ public actor Account {
     var retryUnstoredAfter: Duration = .seconds(10)
     func setRetryUnstoredAfter(_ wait: Duration) { retryUnstoredAfter = wait }
     var flushing = false
+    /// Why the last flush of the outbox stopped early (the relay did not answer, the connection
+    /// closed), naming the relay; nil when it ran to the end.
+    var outboxHalt: String?
     /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
     var routeRefusals: [Data: String] = [:]
     /// Queued messages the relay refused, by message id, with its reason (§9.6).
@@ -51,6 +58,11 @@ public actor Account {
     nonisolated let pendingNotes = Locked<[String]>([])
     /// Set when a session start could not be opened and its sender is to be asked to send again.
     nonisolated let resendWanted = Locked(false)
+    /// People this user let into a group since the account was opened, as sentences naming them, the
+    /// group and the invite ("admitted Tomasz (z6Mk…) to Warehouse 5 with invite 1a2b3c4d").
+    public internal(set) var admissions: [String] = []
+    /// Admissions made inside a transaction, added to `admissions` once it commits.
+    nonisolated let pendingAdmissions = Locked<[String]>([])
     /// Everyone this user knows by name, while no contact changes (`people`).
     nonisolated let peopleCache = Locked<People?>(nil)
 
@@ -72,14 +84,15 @@ public actor Account {
         did = DID(publicKey: identity.publicKey)
     }
 
-    /// Makes a new identity in `home`, sealed under `passphrase`, with a display name.
+    /// Makes a new identity in `home`, sealed under `passphrase`, with a display name. A passphrase
+    /// below the strength floor is refused unless `allowWeakPassphrase`.
     public static func create(
         home: ClientHome, passphrase: Passphrase, displayName: String,
-        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil
+        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil, allowWeakPassphrase: Bool = false
     ) throws(ClientError) -> Account {
         let keystore = Keystore(path: home.keystorePath)
         guard !keystore.exists else { throw ClientError.identityExists(home: home.path) }
-        guard !passphrase.isEmpty else { throw ClientError.invalidArgument("the passphrase must not be empty") }
+        try checkStrength(of: passphrase, allowWeak: allowWeakPassphrase)
         try validate(displayName: displayName)
         try home.create()
         let identity = Ed25519.PrivateKey()
@@ -137,10 +150,12 @@ public actor Account {
             let lines = pendingLines.withLock { lines in defer { lines = [] }; return lines }
             if let observer { for line in lines { observer(.message(line)) } }
             for text in pendingNotes.withLock({ notes in defer { notes = [] }; return notes }) { note(text) }
+            admissions += pendingAdmissions.withLock { admitted in defer { admitted = [] }; return admitted }
             return result
         } catch {
             pendingLines.withLock { $0 = [] }
             pendingNotes.withLock { $0 = [] }
+            pendingAdmissions.withLock { $0 = [] }
             forgetPeople()
             throw error
         }

@@ -7,6 +7,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case identityExists(home: String)
     /// The passphrase does not open the keystore.
     case wrongPassphrase
+    /// A new passphrase below the strength floor (`PassphraseStrength`), and why.
+    case weakPassphrase(String)
     /// The keystore could not be read (damaged, wrong permissions, ...).
     case keystore(String)
     /// The local store cannot be opened or read: damaged, or not a Caucus store.
@@ -28,7 +30,7 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An invite code that cannot be read.
     case invalidInvite(String)
     /// The inviter refused the join request.
-    case joinRefused(String)
+    case joinRefused(inviter: String, reason: String)
     /// Only a group admin may do this.
     case notAdmin(group: String)
     /// The user is not (or no longer) a member of the group.
@@ -52,6 +54,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "an identity already exists in \(home); refusing to replace it (use another --home for a second identity)"
         case .wrongPassphrase:
             "wrong passphrase; nothing was changed"
+        case .weakPassphrase(let why):
+            "that passphrase is too easy to guess: \(why) (set CAUCUS_ALLOW_WEAK_PASSPHRASE=1 to use it anyway)"
         case .keystore(let why):
             "cannot open the identity keystore: \(why)"
         case let .damagedStore(path, reason):
@@ -78,8 +82,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             """
         case .invalidInvite(let why):
             "this invite cannot be used: \(why)"
-        case .joinRefused(let why):
-            "the inviter refused: \(why)"
+        case let .joinRefused(inviter, why):
+            "the inviter (\(inviter)) refused: \(why)"
         case .notAdmin(let group):
             "only an admin of \(group) can do that"
         case .notMember(let group):

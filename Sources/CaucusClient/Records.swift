@@ -44,6 +44,8 @@ struct ConversationRecord: Codable, Sendable {
 struct InviteRecord: Codable, Sendable {
     var groupID: String
     var secret: String
+    /// The DID of whoever used it, once used.
+    var usedBy: String?
 }
 
 /// One line of a conversation as the store keeps it (sealed at rest).

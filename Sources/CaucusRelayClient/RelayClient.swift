@@ -18,6 +18,12 @@ public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertibl
     case unexpectedReply(String)
     /// The relay announced an address other than the one dialled.
     case addressMismatch(expected: String, announced: String)
+    /// The relay did not answer `request` (the name of a request, such as `hello` or `send`)
+    /// within `after`.
+    case timedOut(relay: String, request: String, after: Duration)
+    /// The relay sent a frame that is not a `ServerFrame` of Protocol.md section 7; the
+    /// connection was closed.
+    case malformedFrame(relay: String, detail: String)
 
     public var description: String {
         switch self {
@@ -26,6 +32,10 @@ public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case .unexpectedReply(let what): "unexpected reply from the relay: \(what)"
         case .addressMismatch(let expected, let announced):
             "the relay calls itself \(announced), but \(expected) was dialled"
+        case let .timedOut(relay, request, after):
+            "the relay \(relay) did not answer \(request) within \(after.secondsText)"
+        case let .malformedFrame(relay, detail):
+            "the relay \(relay) sent \(detail); connection closed"
         }
     }
 }
@@ -42,17 +52,27 @@ public final class RelayClient: Sendable {
         case error(RelayError)
     }
 
+    /// A request waiting for its reply, and the timer that fails it when none comes.
+    private struct Pending {
+        let continuation: CheckedContinuation<WireServerFrame, any Error>
+        let timer: Task<Void, Never>
+    }
+
     private struct State {
         var outbound: WebSocketOutboundWriter?
-        var pending: [UInt64: CheckedContinuation<WireServerFrame, any Error>] = [:]
+        var pending: [UInt64: Pending] = [:]
         var closedReason: String?
         /// A refusal the relay pushed before closing (CONNECTION_LIMIT, SHUTTING_DOWN): requests
         /// still waiting, and later ones, fail with it rather than with a bare "closed".
         var refusal: RelayError?
+        /// The frame that broke the protocol, when one did: requests fail with it.
+        var violation: RelayClientError?
     }
 
     /// The address as dialled, normalised (what authentication signs).
     public let address: String
+    /// How long each request waits for its reply before failing with `timedOut`.
+    public let requestTimeout: Duration
     /// Pushes from the relay, in the order they arrived.
     public let pushes: AsyncStream<Push>
     private let pushContinuation: AsyncStream<Push>.Continuation
@@ -62,8 +82,9 @@ public final class RelayClient: Sendable {
     private let welcomeState = Locked<WireWelcome?>(nil)
     private let authenticatedState = Locked<WireAuthenticated?>(nil)
 
-    private init(address: String) {
+    private init(address: String, requestTimeout: Duration) {
         self.address = address
+        self.requestTimeout = requestTimeout
         (pushes, pushContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
@@ -75,20 +96,30 @@ public final class RelayClient: Sendable {
 
     // MARK: Connecting
 
-    /// Opens a connection, negotiates the version and authenticates with `deviceKey`.
+    /// Opens a connection, negotiates the version and authenticates with `deviceKey`. The whole
+    /// handshake (socket, TLS, WebSocket, Hello, Authenticate) must finish within `timeout`; each
+    /// later request waits at most `requestTimeout` for its reply (Protocol.md section 7.12).
     public static func connect(
         url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
-        logger: Logger = Logger(label: "caucus.relay-client")
+        requestTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "caucus.relay-client")
     ) async throws -> RelayClient {
-        let client = try await open(url: url, tls: tls, timeout: timeout, logger: logger)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        let client = try await open(url: url, tls: tls, timeout: timeout, requestTimeout: requestTimeout, logger: logger)
         do {
-            let welcome = try await client.hello()
+            let welcome = try await client.hello(timeout: max(deadline - clock.now, .zero))
             guard RelayProtocol.normalizedAddress(welcome.relayAddress) == client.address else {
                 throw RelayClientError.addressMismatch(expected: client.address, announced: welcome.relayAddress)
             }
-            let authenticated = try await client.authenticate(deviceKey: deviceKey)
+            let request = client.authenticationRequest(deviceKey: deviceKey)
+            let reply = try await client.request(.authenticate(request), timeout: max(deadline - clock.now, .zero))
+            guard case .authenticated(let authenticated) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
             client.authenticatedState.withLock { $0 = authenticated }
             return client
+        } catch RelayClientError.timedOut(let relay, let request, _) {
+            // Each step had what was left of the handshake's time; the error gives the whole of it.
+            await client.close()
+            throw RelayClientError.timedOut(relay: relay, request: request, after: timeout)
         } catch {
             await client.close()
             throw error
@@ -99,6 +130,7 @@ public final class RelayClient: Sendable {
     /// `connectionClosed` when the socket, TLS and WebSocket handshakes take longer than
     /// `timeout`.
     public static func open(url: String, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
+                            requestTimeout: Duration = .seconds(30),
                             logger: Logger = Logger(label: "caucus.relay-client")) async throws -> RelayClient {
         guard let address = RelayProtocol.normalizedAddress(url) else { throw RelayClientError.invalidAddress(url) }
         // TLS sends the host name (SNI), which may not be an IP address.
@@ -106,7 +138,7 @@ public final class RelayClient: Sendable {
            host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) {
             throw RelayClientError.invalidAddress("\(url): wss:// needs a host name, not an IP address")
         }
-        let client = RelayClient(address: address)
+        let client = RelayClient(address: address, requestTimeout: requestTimeout)
         let endpoint = address + RelayProtocol.path
         let (opened, openedContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()
         let task = Task {
@@ -120,8 +152,10 @@ public final class RelayClient: Sendable {
                     client.state.withLock { $0.outbound = outbound }
                     openedContinuation.yield(.success(()))
                     for try await message in inbound.messages(maxSize: 1 << 26) {
-                        guard case .binary(let buffer) = message else { continue }
-                        client.received(Array(buffer.readableBytesView))
+                        switch message {
+                        case .binary(let buffer): client.received(Array(buffer.readableBytesView))
+                        case .text: client.violated("a text message")
+                        }
                     }
                 }
                 client.ended("closed by the relay")
@@ -134,7 +168,7 @@ public final class RelayClient: Sendable {
         client.runTask.withLock { $0 = task }
         let timer = Task {
             try await Task.sleep(for: timeout)
-            openedContinuation.yield(.failure(RelayClientError.connectionClosed("no connection within \(timeout)")))
+            openedContinuation.yield(.failure(RelayClientError.connectionClosed("no connection to \(address) within \(timeout.secondsText)")))
             task.cancel()
         }
         defer { timer.cancel() }
@@ -148,10 +182,11 @@ public final class RelayClient: Sendable {
         throw RelayClientError.connectionClosed("the connection did not open")
     }
 
-    /// Sends Hello and returns the relay's Welcome.
+    /// Sends Hello and returns the relay's Welcome, waiting at most `timeout` (else `requestTimeout`).
     @discardableResult
-    public func hello(versions: [UInt32] = [RelayProtocol.version]) async throws -> WireWelcome {
-        let reply = try await request(.hello(WireHello.with { $0.versions = versions; $0.client = "caucus/0.1" }))
+    public func hello(versions: [UInt32] = [RelayProtocol.version], timeout: Duration? = nil) async throws -> WireWelcome {
+        let hello = WireHello.with { $0.versions = versions; $0.client = "caucus/0.1" }
+        let reply = try await request(.hello(hello), timeout: timeout)
         guard case .welcome(let welcome) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
         welcomeState.withLock { $0 = welcome }
         return welcome
@@ -184,9 +219,12 @@ public final class RelayClient: Sendable {
 
     // MARK: Requests
 
-    /// Sends one request and waits for its reply; an Error reply is thrown as `RelayError`.
-    public func request(_ body: WireClientFrame.OneOf_Body) async throws -> WireServerFrame.OneOf_Body {
+    /// Sends one request and waits for its reply, at most `timeout` (else `requestTimeout`), then
+    /// fails with `timedOut`; an Error reply is thrown as `RelayError`.
+    public func request(_ body: WireClientFrame.OneOf_Body, timeout: Duration? = nil) async throws -> WireServerFrame.OneOf_Body {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let timeout = timeout ?? requestTimeout
+        let timedOut = RelayClientError.timedOut(relay: address, request: Self.name(of: body), after: timeout)
         var frame = WireClientFrame()
         frame.requestID = id
         frame.body = body
@@ -194,11 +232,15 @@ public final class RelayClient: Sendable {
         let reply: WireServerFrame = try await withCheckedThrowingContinuation { continuation in
             let outbound: WebSocketOutboundWriter? = state.withLock { state in
                 guard let outbound = state.outbound, state.closedReason == nil else {
-                    continuation.resume(throwing: state.refusal
+                    continuation.resume(throwing: state.refusal ?? state.violation
                         ?? RelayClientError.connectionClosed(state.closedReason ?? "not open"))
                     return nil
                 }
-                state.pending[id] = continuation
+                let timer = Task { [weak self] in
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    self?.fail(id, timedOut)
+                }
+                state.pending[id] = Pending(continuation: continuation, timer: timer)
                 return outbound
             }
             guard let outbound else { return }
@@ -213,6 +255,11 @@ public final class RelayClient: Sendable {
         if case .error(let error) = reply.body { throw RelayError(error) }
         guard let body = reply.body else { throw RelayClientError.unexpectedReply("an empty frame") }
         return body
+    }
+
+    /// The request's kind as Protocol.md names it in errors (`hello`, `send`, ...).
+    private static func name(of body: WireClientFrame.OneOf_Body) -> String {
+        Mirror(reflecting: body).children.first?.label ?? "a request"
     }
 
     /// Sends raw bytes as one binary message (tests of malformed input).
@@ -257,10 +304,14 @@ public final class RelayClient: Sendable {
     // MARK: Frames in
 
     private func received(_ bytes: [UInt8]) {
-        guard let frame = try? WireServerFrame(serializedBytes: bytes) else { return }
+        guard let frame = try? WireServerFrame(serializedBytes: bytes) else {
+            return violated("an undecodable frame of \(bytes.count) bytes")
+        }
         if frame.requestID != 0 {
-            let continuation = state.withLock { $0.pending.removeValue(forKey: frame.requestID) }
-            continuation?.resume(returning: frame)
+            // A reply to no waiting request (one that timed out, or never made) is dropped.
+            guard let pending = state.withLock({ $0.pending.removeValue(forKey: frame.requestID) }) else { return }
+            pending.timer.cancel()
+            pending.continuation.resume(returning: frame)
             return
         }
         switch frame.body {
@@ -276,19 +327,41 @@ public final class RelayClient: Sendable {
         }
     }
 
+    /// A frame no relay speaking this protocol sends: waiting requests fail with
+    /// `malformedFrame` and the connection closes (Protocol.md section 7.12).
+    private func violated(_ what: String) {
+        let error = RelayClientError.malformedFrame(relay: address, detail: what)
+        state.withLock { if $0.violation == nil { $0.violation = error } }
+        ended("\(error)")
+        Task { await self.close() }
+    }
+
     private func fail(_ id: UInt64, _ error: any Error) {
-        let continuation = state.withLock { $0.pending.removeValue(forKey: id) }
-        continuation?.resume(throwing: error)
+        let pending = state.withLock { $0.pending.removeValue(forKey: id) }
+        pending?.timer.cancel()
+        pending?.continuation.resume(throwing: error)
     }
 
     private func ended(_ reason: String) {
-        let (pending, refusal) = state.withLock { state -> ([CheckedContinuation<WireServerFrame, any Error>], RelayError?) in
+        let (pending, failure) = state.withLock { state -> ([Pending], (any Error)?) in
             if state.closedReason == nil { state.closedReason = reason }
             defer { state.pending = [:] }
-            return (Array(state.pending.values), state.refusal)
+            return (Array(state.pending.values), state.refusal ?? state.violation)
         }
-        let error: any Error = refusal ?? RelayClientError.connectionClosed(reason)
-        for continuation in pending { continuation.resume(throwing: error) }
+        let error: any Error = failure ?? RelayClientError.connectionClosed(reason)
+        for waiting in pending {
+            waiting.timer.cancel()
+            waiting.continuation.resume(throwing: error)
+        }
         pushContinuation.finish()
+    }
+}
+
+extension Duration {
+    /// Whole seconds, or milliseconds below a second, as errors print them ("15 s", "200 ms").
+    var secondsText: String {
+        let (seconds, attoseconds) = components
+        if seconds == 0 { return "\(attoseconds / 1_000_000_000_000_000) ms" }
+        return "\(seconds) s"
     }
 }

@@ -91,7 +91,7 @@ struct CardCommand: AsyncParsableCommand {
                 let phone = try self.phone ?? Self.ask("Your phone: ")
                 say("Date signed: \(date)")
                 if !yes {
-                    guard Prompt.line("Sign this card with your name, contact and phone above? Type yes to sign: ")?.lowercased() == "yes" else {
+                    guard try Prompt.line("Sign this card with your name, contact and phone above? Type yes to sign: ")?.lowercased() == "yes" else {
                         say("Not signed.")
                         return
                     }
@@ -104,7 +104,7 @@ struct CardCommand: AsyncParsableCommand {
         }
 
         static func ask(_ prompt: String) throws -> String {
-            guard let answer = Prompt.line(prompt), !answer.isEmpty else { throw ValidationError("no answer; nothing was signed") }
+            guard let answer = try Prompt.line(prompt), !answer.isEmpty else { throw ValidationError("no answer; nothing was signed") }
             return answer
         }
 

@@ -12,7 +12,7 @@ struct CaucusCommand: AsyncParsableCommand {
             relay only stores and forwards ciphertext.
             """,
         subcommands: [
-            Init.self, Whoami.self, RelayCommand.self, GroupCommand.self, InviteCommand.self, Join.self,
+            Init.self, Whoami.self, PassphraseCommand.self, RelayCommand.self, GroupCommand.self, InviteCommand.self, Join.self,
             Send.self, Read.self, History.self, Chat.self, FileCommand.self, Contacts.self, Verify.self, Expire.self, Sync.self,
             CampaignCommand.self, CardCommand.self, CardsCommand.self,
         ]

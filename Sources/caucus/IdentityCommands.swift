@@ -18,23 +18,17 @@ struct Init: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Relay to use (ws://HOST:PORT or wss://HOST).", valueName: "url"))
     var relay: String?
 
-    @Option(name: .long, help: ArgumentHelp("Passphrase hardening: moderate (default, about 1 s) or interactive (faster, for old machines and tests).", valueName: "level"))
-    var kdf: String = "moderate"
+    @Option(name: .long, help: KDFLevel.help) var kdf = KDFLevel.moderate
 
     func run() async throws {
-        let parameters: Argon2id.Parameters
-        switch kdf {
-        case "moderate": parameters = .moderate
-        case "interactive": parameters = .interactive
-        default: throw ValidationError("--kdf is moderate or interactive")
-        }
         let home = global.clientHome
         guard !FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.identityExists(home: home.path) }
-        guard let displayName = name ?? Prompt.line("Your display name (what group members will see): ") else {
+        guard let displayName = try name ?? Prompt.line("Your display name (what group members will see): ") else {
             throw ValidationError("a display name is needed (--name)")
         }
         let account = try Account.create(home: home, passphrase: try Prompt.newPassphrase(), displayName: displayName,
-                                         parameters: parameters, tls: try global.tls())
+                                         parameters: kdf.parameters, tls: try global.tls(), allowWeakPassphrase: Prompt.allowWeak)
+        await account.setRelayTimeouts(try global.relayTimeouts())
         if let relay { try await account.addRelay(relay) }
         if output.json {
             printJSON(["did": account.did.description, "name": displayName, "home": home.path])

@@ -52,12 +52,14 @@ struct InviteCommand: AsyncParsableCommand {
                 let invites = try await account.invites()
                 if output.json {
                     printJSON(invites.map { ["id": $0.shortID, "group": $0.groupName, "used": $0.used, "expired": $0.expired,
-                                             "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt)] as [String: Any] })
+                                             "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt),
+                                             "used_by": $0.usedBy?.json ?? NSNull()] as [String: Any] })
                 } else if invites.isEmpty {
                     say("No invites.")
                 } else {
                     for invite in invites {
-                        let state = invite.used ? "used" : invite.expired ? "expired" : "open until \(invite.expiresAt.formatted(date: .abbreviated, time: .shortened))"
+                        let open = "open until \(invite.expiresAt.formatted(date: .abbreviated, time: .shortened))"
+                        let state: TerminalLine = invite.used ? invite.usedBy.map { "used by \($0.label)" } ?? "used" : invite.expired ? "expired" : "\(open)"
                         say("\(invite.shortID)  \(invite.groupName)  \(state)")
                     }
                 }
@@ -92,7 +94,16 @@ struct Join: AsyncParsableCommand {
     func run() async throws {
         let invite = try InviteCode(parsing: code)
         try await withAccount(global) { account in
-            let outcome = try await account.join(invite, wait: .seconds(max(0, wait)))
+            let outcome = try await account.join(invite, wait: .seconds(max(0, wait))) { progress in
+                switch progress {
+                case let .asked(inviter, relay, queued):
+                    Console.tell(queued
+                        ? "Your request to join is kept here for the inviter (\(inviter)); it goes out when \(relay) can be reached."
+                        : "Asked the inviter (\(inviter)) through \(relay) to let you in; waiting for their caucus to answer (it answers when it runs).")
+                case let .waiting(waited, limit):
+                    Console.tell("Still waiting for the inviter: \(waited.components.seconds) s of \(limit.components.seconds) s.")
+                }
+            }
             switch outcome {
             case .joined(let name):
                 if output.json { printJSON(["joined": true, "group": name]) } else {

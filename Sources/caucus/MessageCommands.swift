@@ -6,14 +6,33 @@ import Foundation
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send a message to a group, a member or a DID.",
-        discussion: "If the relay cannot be reached the message is kept, encrypted, and sent the next time caucus runs.")
+        discussion: """
+            Give the text as `-` (or --stdin) to read it, over as many lines as it takes, from standard input: \
+            text on the command line stays in your shell's history and is visible to other users of this \
+            computer in `ps` while caucus runs. If the relay cannot be reached the message is kept, encrypted, \
+            and sent the next time caucus runs.
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
+    @Flag(name: .long, help: "Read the message from standard input (the same as giving `-` as the text).") var stdin = false
     @Argument(help: "A group name, a member's display name, or a DID.") var target: String
-    @Argument(help: "The message.") var text: [String]
+    @Argument(help: "The message, or `-` to read it from standard input.") var text: [String] = []
+
+    func validate() throws {
+        if stdin, !text.isEmpty { throw ValidationError("give the message either as text or with --stdin, not both") }
+        if !stdin, text.isEmpty { throw ValidationError("no message: give it as text, or as `-` to read it from standard input") }
+    }
+
+    /// The text from standard input, without the line break that ends its last line.
+    private static func readStandardInput() throws -> String {
+        if Console.isTerminal(0) { FileHandle.standardError.write(Data("Type the message; end it with Ctrl-D on a line of its own.\n".utf8)) }
+        var text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
 
     func run() async throws {
-        let message = text.joined(separator: " ")
+        let message = stdin || text == ["-"] ? try Self.readStandardInput() : text.joined(separator: " ")
         try await withAccount(global) { account in
             let conversation = try await account.resolve(target)
             let outcome = try await account.send(message, to: conversation)
@@ -41,11 +60,17 @@ struct Read: AsyncParsableCommand {
 
     func run() async throws {
         try await withAccount(global) { account in
-            do { try await account.sync() } catch { Console.warn("\(error); showing what is already here") }
+            var unreachable = false
+            do { try await account.sync() } catch {
+                Console.warn("\(error); showing what is already here")
+                unreachable = true
+            }
             let lines = try await account.unread(markRead: !keepUnread)
             if output.json { printJSON(lines.map(\.json)) } else if lines.isEmpty { say("No new messages.") } else {
                 lines.forEach { say($0.line) }
             }
+            // What is here was shown; the exit status says that nothing new could be fetched.
+            if unreachable { throw ExitCode(1) }
         }
     }
 }
@@ -76,7 +101,9 @@ struct Sync: AsyncParsableCommand {
         try await withAccount(global) { account in
             let received = try await account.sync()
             let queued = try await account.queuedCount()
-            if output.json { printJSON(["received": received, "queued": queued]) } else {
+            let admitted = await account.admissions
+            if output.json { printJSON(["received": received, "queued": queued, "admitted": admitted]) } else {
+                admitted.forEach { say("You \($0).") }
                 say("Received \(received), \(queued) still queued.")
             }
         }

@@ -26,8 +26,57 @@ struct GlobalOptions: ParsableArguments {
     func open() async throws -> Account {
         let home = clientHome
         guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
-        return try Account.open(home: home, passphrase: try Prompt.passphrase("Passphrase for \(home.path): "), tls: try tls())
+        let trust = try tls()
+        let account = try withPassphrase { passphrase throws(ClientError) in try Account.open(home: home, passphrase: passphrase, tls: trust) }
+        await account.setRelayTimeouts(try relayTimeouts())
+        return account
     }
+
+    /// The identity's current passphrase, checked against its keystore (for `passphrase change`).
+    func currentPassphrase() throws -> Passphrase {
+        let home = clientHome
+        guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
+        return try withPassphrase { passphrase throws(ClientError) in
+            try Account.checkPassphrase(passphrase, home: home)
+            return passphrase
+        }
+    }
+
+    /// Runs `body` with the passphrase from CAUCUS_PASSPHRASE, or asked at the terminal, where a wrong
+    /// one is asked for once more.
+    private func withPassphrase<T>(_ body: (Passphrase) throws(ClientError) -> T) throws -> T {
+        let prompt = "Passphrase for \(clientHome.path): "
+        let fromEnvironment = ProcessInfo.processInfo.environment["CAUCUS_PASSPHRASE"] != nil
+        do { return try body(try Prompt.passphrase(prompt)) } catch ClientError.wrongPassphrase where !fromEnvironment {
+            Prompt.tell("Wrong passphrase; try again.")
+            return try body(try Prompt.passphrase(prompt))
+        }
+    }
+
+    /// How long the relay is waited for: `CAUCUS_HANDSHAKE_TIMEOUT` and `CAUCUS_REQUEST_TIMEOUT`
+    /// (seconds) when set, else the defaults (Protocol.md §7.12).
+    func relayTimeouts() throws -> RelayTimeouts {
+        var timeouts = RelayTimeouts.standard
+        let environment = ProcessInfo.processInfo.environment
+        for (name, path) in [("CAUCUS_HANDSHAKE_TIMEOUT", \RelayTimeouts.handshake), ("CAUCUS_REQUEST_TIMEOUT", \RelayTimeouts.request)] {
+            guard let text = environment[name] else { continue }
+            guard let seconds = Double(text), seconds > 0, seconds <= 3_600 else {
+                throw ValidationError("\(name) is a number of seconds from 0 to 3600 (got \(text))")
+            }
+            timeouts[keyPath: path] = .milliseconds(Int(seconds * 1_000))
+        }
+        return timeouts
+    }
+}
+
+/// How hard Argon2id makes each guess at the passphrase (`--kdf`).
+enum KDFLevel: String, ExpressibleByArgument, CaseIterable {
+    case moderate, interactive
+
+    static let help = ArgumentHelp("Passphrase hardening: moderate (default, about 1 s) or interactive (faster, for old machines and tests).",
+                                   valueName: "level")
+
+    var parameters: Argon2id.Parameters { self == .moderate ? .moderate : .interactive }
 }
 
 /// `--json` for commands that print data.

@@ -1,4 +1,5 @@
 // Running the built `caucus` binary (and tmux) as child processes, the way a worker's shell would.
+import CaucusCrypto
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -104,6 +105,12 @@ struct CLIWorker: Sendable {
             try await Task.sleep(for: .milliseconds(200))
         }
         return try await joining.finish(within: .seconds(5))
+    }
+
+    /// This worker's DID.
+    func did() async throws -> DID {
+        let object = try #require(try await json("whoami") as? [String: Any])
+        return try DID(parsing: try #require(object["did"] as? String))
     }
 
     /// The groups this worker is in, by name.

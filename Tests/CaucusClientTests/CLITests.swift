@@ -82,7 +82,7 @@ struct CLITests {
             #expect((first.json as? [String: Any])?["joined"] as? Bool == true, "\(first)")
 
             let second = try await amira.join(code, admittedBy: rosa)
-            expectRefused(second, saying: "the inviter refused: this invite was already used")
+            expectRefused(second, saying: "the inviter (\(try await rosa.did().short)) refused: this invite to Warehouse 5 was already used")
 
             #expect(try await rosa.memberNames() == ["Rosa", "Tomasz"])
             #expect(try await amira.groupNames().isEmpty)
@@ -104,7 +104,7 @@ struct CLITests {
             expectRefused(unknown, saying: "no unused invite 00000000")
             try await rosa.succeed("invite", "withdraw", withdrawnID)
             let refused = try await amira.join(withdrawn, admittedBy: rosa)
-            expectRefused(refused, saying: "the inviter refused: this invite does not exist (or was withdrawn)")
+            expectRefused(refused, saying: "the inviter (\(try await rosa.did().short)) refused: this invite does not exist (or was withdrawn)")
 
             let joined = try await tomasz.join(kept, admittedBy: rosa)
             #expect(joined.status == 0, "\(joined)")
@@ -124,8 +124,9 @@ struct CLITests {
             let code = try await rosa.invite(expires: "1s")
             try await Task.sleep(for: .seconds(2))
 
-            let refused = try await tomasz.join(code, admittedBy: rosa)
-            expectRefused(refused, saying: "the inviter refused: this invite has expired")
+            // The code carries its expiry: refused at once, with Rosa offline.
+            let refused = try await tomasz.run("join", code, "--wait", "20")
+            expectRefused(refused, saying: "this invite cannot be used: it expired ")
 
             #expect(try await rosa.memberNames() == ["Rosa"])
             #expect(try await tomasz.groupNames().isEmpty)

@@ -64,18 +64,23 @@ struct ClientSafetyTests {
         #expect(try await tomasz.run { try await $0.join(code, wait: .zero) } == .pending)
         #expect(try await amira.run { try await $0.join(code, wait: .zero) } == .pending)
         try await Task.sleep(for: .milliseconds(1100))
+        // The code carries its expiry: an expired one is refused at once, without asking Rosa.
         let nadia = try await Worker.make("Nadia", in: directory, relay: nil)
-        #expect(try await nadia.run { try await $0.join(shortLived, wait: .zero) } == .pending)
-        let problems = try await rosa.run { account in try await account.sync(); return await account.problems }
-        #expect(problems.count == 2)
-        #expect(problems.contains { $0.hasSuffix("this invite was already used") })
-        #expect(problems.contains { $0.hasSuffix("this invite has expired") })
+        let expired = await clientError { _ = try await nadia.run { try await $0.join(shortLived, wait: .seconds(10)) } }
+        guard case .invalidInvite(let why) = expired else { Issue.record("not refused as expired: \(String(describing: expired))"); return }
+        #expect(why.hasPrefix("it expired "))
+        let rosaKey = try await rosa.run { $0.did }
+        #expect(why.hasSuffix("ask the inviter (\(rosaKey.short)) for a new one"))
+
+        let (problems, admissions) = try await rosa.run { account in try await account.sync(); return (await account.problems, await account.admissions) }
+        #expect(problems == ["refused a join request from Amira (\(try await amira.run { $0.did }.short)): this invite to Warehouse 5 was already used"])
+        #expect(admissions.count == 1 && admissions[0].hasPrefix("admitted Tomasz (") && admissions[0].hasSuffix(" to Warehouse 5 with invite \(code.shortID)"))
 
         #expect(try await tomasz.run { try await $0.join(code, wait: .seconds(10)) } == .joined("Warehouse 5"))
         #expect(await clientError { _ = try await amira.run { try await $0.join(code, wait: .seconds(10)) } }
-            == .joinRefused("this invite was already used"))
-        #expect(await clientError { _ = try await nadia.run { try await $0.join(shortLived, wait: .seconds(10)) } }
-            == .joinRefused("this invite has expired"))
+            == .joinRefused(inviter: rosaKey.short, reason: "this invite to Warehouse 5 was already used"))
+        let invites = try await rosa.run { try await $0.invites() }
+        #expect(invites.first { $0.shortID == code.shortID }?.usedBy?.name == "Tomasz")
         #expect(try await rosa.run { try await $0.members(of: "Warehouse 5") }.count == 2)
         await relay.stop()
     }
@@ -85,6 +90,12 @@ struct ClientSafetyTests {
                               relay: "wss://relay.example.org")
         #expect(try InviteCode(parsing: code.text) == code)
         #expect(try InviteCode(parsing: "  " + code.text + "\n") == code)
+        // Version 2 carries the expiry, to the second; version 1 (above) has none.
+        let expiring = InviteCode(inviter: code.inviter, inviteID: code.inviteID, secret: code.secret, relay: code.relay,
+                                  expiresAt: Date(timeIntervalSince1970: 1_900_000_000.7))
+        let parsed = try InviteCode(parsing: expiring.text)
+        #expect(parsed == expiring && parsed.expiresAt == Date(timeIntervalSince1970: 1_900_000_000) && code.expiresAt == nil)
+        #expect(parsed.hasExpired(at: Date(timeIntervalSince1970: 1_900_000_000)) && !parsed.hasExpired(at: Date(timeIntervalSince1970: 1_899_999_999)))
         var chars = Array(code.text)
         let index = chars.count - 5
         chars[index] = chars[index] == "a" ? "b" : "a"

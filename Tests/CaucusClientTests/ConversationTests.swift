@@ -16,19 +16,20 @@ struct ConversationTests {
         let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
         for worker in [tomasz, amira] { _ = try await worker.read() }
         // Long enough that every store is checked before it runs out, even on a busy machine.
-        try await tomasz.run { account in _ = try await account.setExpiry(10, for: try await account.resolve("Warehouse 5")) }
-        try await rosa.run { account in
+        // Only an admin may set a group's timer (Protocol.md §9.8).
+        try await rosa.run { account in _ = try await account.setExpiry(10, for: try await account.resolve("Warehouse 5")) }
+        try await tomasz.run { account in
             _ = try await account.send("gone soon", to: try await account.resolve("Warehouse 5"))
         }
         let lines = try await amira.read()
-        #expect(lines.contains { $0.message.text == "Tomasz set messages to disappear after 10 s" })
+        #expect(lines.contains { $0.message.text == "Rosa set messages to disappear after 10 s" })
         let timed = try #require(lines.first { $0.message.text == "gone soon" })
         let expiresAt = try #require(timed.expiresAt)
         let now = { Int64(Date().timeIntervalSince1970 * 1000) }
         #expect(expiresAt > now() && expiresAt <= now() + 10_000)
-        #expect(try await rosa.run { try await $0.groups() }.first?.expirySeconds == 10)
+        #expect(try await tomasz.run { try await $0.groups() }.first?.expirySeconds == 10)
         // Every store holds it before its timer runs out, so its absence afterwards means something.
-        #expect(Worker.texts(try await tomasz.read()) == ["gone soon"])
+        #expect(Worker.texts(try await rosa.read()) == ["gone soon"])
         // Each store times the message from when it got it: wait for the last of them.
         var lastExpiry = expiresAt
         for worker in [rosa, tomasz, amira] {

@@ -1,0 +1,213 @@
+// A TCP proxy between a client and a real relay that, when told to, stops passing the relay's
+// WebSocket messages on or garbles one: tests of what the client does with a relay that goes silent
+// or sends garbage at each step of a connection (Protocol.md §7.12).
+import CaucusLock
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Listens on 127.0.0.1 and forwards each connection to a relay's port. Bytes from the client pass
+/// untouched; from the relay, the HTTP upgrade passes, then WebSocket frames are read one by one and
+/// the data frames (binary or text) counted, so that the `n`-th can be held back or garbled.
+public final class StallingProxy: Sendable {
+    /// What happens to the relay's data frames on connections made from now on.
+    public enum Behaviour: Sendable, Equatable {
+        /// Everything passes.
+        case passThrough
+        /// The first `afterFrames` data frames pass; after them nothing more reaches the client,
+        /// while both sockets stay open.
+        case silence(afterFrames: Int)
+        /// The first `afterFrames` data frames pass; the next one arrives with every payload byte
+        /// replaced by 0xFF (not a protobuf message); later ones pass.
+        case garble(afterFrames: Int)
+    }
+
+    private struct State {
+        var target: Int?
+        var behaviour = Behaviour.passThrough
+        var sockets: Set<Int32> = []
+        var stopped = false
+    }
+
+    /// The port it listens on.
+    public let port: Int
+    /// The address a client dials.
+    public var url: String { "ws://127.0.0.1:\(port)" }
+    private let listener: Int32
+    private let state = Locked(State())
+
+    /// Starts listening on a free port of 127.0.0.1; connections are accepted once `forward(to:)`
+    /// names the relay.
+    public init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 && listen(listener, 64) == 0
+            }
+        }
+        guard listening else {
+            let code = errno
+            close(listener)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EADDRINUSE)
+        }
+        self.listener = listener
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    /// Forwards connections to the relay on 127.0.0.1:`port`.
+    public func forward(to port: Int) { state.withLock { $0.target = port } }
+
+    /// Sets what happens on connections made from now on.
+    public func behave(_ behaviour: Behaviour) { state.withLock { $0.behaviour = behaviour } }
+
+    /// Closes the listener and every connection.
+    public func stop() {
+        let sockets = state.withLock { state -> Set<Int32> in
+            state.stopped = true
+            return state.sockets
+        }
+        shutdown(listener, Int32(SHUT_RDWR))
+        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                close(listener)
+                return
+            }
+            let (target, behaviour, stopped) = state.withLock { ($0.target, $0.behaviour, $0.stopped) }
+            guard !stopped, let target, let relay = Self.dial(target) else {
+                close(client)
+                if stopped { close(listener); return }
+                continue
+            }
+            state.withLock { $0.sockets.formUnion([client, relay]) }
+            Thread.detachNewThread { [self] in
+                Self.copy(from: client, to: relay)
+                finish(client, relay)
+            }
+            Thread.detachNewThread { [self] in
+                Self.relayFrames(from: relay, to: client, behaviour)
+                finish(client, relay)
+            }
+        }
+    }
+
+    /// Shuts both sockets, so that the other direction's thread ends too; the second caller closes them.
+    private func finish(_ client: Int32, _ relay: Int32) {
+        shutdown(client, Int32(SHUT_RDWR))
+        shutdown(relay, Int32(SHUT_RDWR))
+        let last = state.withLock { state -> Bool in
+            guard state.sockets.contains(client) else { return true }
+            state.sockets.remove(client)
+            return false
+        }
+        if last {
+            state.withLock { _ = $0.sockets.remove(relay) }
+            close(client)
+            close(relay)
+        }
+    }
+
+    private static func dial(_ port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    private static func copy(from source: Int32, to destination: Int32) {
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
+            guard count > 0, write(Array(chunk[..<count]), to: destination) else { return }
+        }
+    }
+
+    /// Passes the upgrade response, then the relay's frames as `behaviour` says.
+    private static func relayFrames(from relay: Int32, to client: Int32, _ behaviour: Behaviour) {
+        var buffer: [UInt8] = []
+        var upgraded = false
+        var dataFrames = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(relay, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return }
+            buffer += chunk[..<count]
+            if !upgraded {
+                guard let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) else { continue }
+                guard write(Array(buffer[..<end.upperBound]), to: client) else { return }
+                buffer.removeSubrange(..<end.upperBound)
+                upgraded = true
+            }
+            while let (frame, payloadStart) = takeFrame(&buffer) {
+                let opcode = frame[0] & 0x0f
+                let isData = opcode == 1 || opcode == 2
+                var out = frame
+                switch behaviour {
+                case .passThrough: break
+                case .silence(let after):
+                    if dataFrames >= after { out = [] }
+                case .garble(let after):
+                    if isData, dataFrames == after {
+                        for index in payloadStart..<out.count { out[index] = 0xff }
+                    }
+                }
+                if isData { dataFrames += 1 }
+                guard out.isEmpty || write(out, to: client) else { return }
+            }
+        }
+    }
+
+    /// Takes one whole frame (header and payload) off the front of `buffer`, with where its payload
+    /// starts; nil until one has arrived.
+    private static func takeFrame(_ buffer: inout [UInt8]) -> ([UInt8], Int)? {
+        guard buffer.count >= 2 else { return nil }
+        var length = Int(buffer[1] & 0x7f)
+        var offset = 2
+        if length == 126 {
+            guard buffer.count >= 4 else { return nil }
+            length = Int(buffer[2]) << 8 | Int(buffer[3])
+            offset = 4
+        } else if length == 127 {
+            guard buffer.count >= 10 else { return nil }
+            length = buffer[2..<10].reduce(0) { $0 << 8 | Int($1) }
+            offset = 10
+        }
+        if buffer[1] & 0x80 != 0 { offset += 4 }
+        guard buffer.count >= offset + length else { return nil }
+        let frame = Array(buffer[..<(offset + length)])
+        buffer.removeSubrange(..<(offset + length))
+        return (frame, offset)
+    }
+
+    private static func write(_ bytes: [UInt8], to fd: Int32) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { return false }
+            sent += count
+        }
+        return true
+    }
+}
