@@ -52,11 +52,18 @@ public final class RelayClient: Sendable {
         case error(RelayError)
     }
 
-    /// A request waiting for its reply, and the timer that fails it when none comes.
+    /// A request waiting for its reply, and when it stops waiting. One sweeper per client fails
+    /// the requests past their deadline (a timer task per request cost a busy client more than
+    /// the request itself).
     private struct Pending {
         let continuation: CheckedContinuation<WireServerFrame, any Error>
-        let timer: Task<Void, Never>
+        let deadline: ContinuousClock.Instant
+        let timeout: Duration
+        let body: WireClientFrame.OneOf_Body
     }
+
+    /// How often the sweeper looks for requests past their deadline.
+    static let sweepInterval = Duration.milliseconds(250)
 
     private struct State {
         var outbound: WebSocketOutboundWriter?
@@ -79,6 +86,7 @@ public final class RelayClient: Sendable {
     private let state = Locked(State())
     private let nextID = Atomic<UInt64>(1)
     private let runTask = Locked<Task<Void, Never>?>(nil)
+    private let sweeper = Locked<Task<Void, Never>?>(nil)
     private let welcomeState = Locked<WireWelcome?>(nil)
     private let authenticatedState = Locked<WireAuthenticated?>(nil)
 
@@ -166,6 +174,7 @@ public final class RelayClient: Sendable {
             openedContinuation.finish()
         }
         client.runTask.withLock { $0 = task }
+        client.startSweeper()
         let timer = Task {
             try await Task.sleep(for: timeout)
             openedContinuation.yield(.failure(RelayClientError.connectionClosed("no connection to \(address) within \(timeout.secondsText)")))
@@ -224,7 +233,6 @@ public final class RelayClient: Sendable {
     public func request(_ body: WireClientFrame.OneOf_Body, timeout: Duration? = nil) async throws -> WireServerFrame.OneOf_Body {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let timeout = timeout ?? requestTimeout
-        let timedOut = RelayClientError.timedOut(relay: address, request: Self.name(of: body), after: timeout)
         var frame = WireClientFrame()
         frame.requestID = id
         frame.body = body
@@ -236,11 +244,8 @@ public final class RelayClient: Sendable {
                         ?? RelayClientError.connectionClosed(state.closedReason ?? "not open"))
                     return nil
                 }
-                let timer = Task { [weak self] in
-                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                    self?.fail(id, timedOut)
-                }
-                state.pending[id] = Pending(continuation: continuation, timer: timer)
+                state.pending[id] = Pending(continuation: continuation, deadline: .now + timeout, timeout: timeout,
+                                            body: body)
                 return outbound
             }
             guard let outbound else { return }
@@ -310,7 +315,6 @@ public final class RelayClient: Sendable {
         if frame.requestID != 0 {
             // A reply to no waiting request (one that timed out, or never made) is dropped.
             guard let pending = state.withLock({ $0.pending.removeValue(forKey: frame.requestID) }) else { return }
-            pending.timer.cancel()
             pending.continuation.resume(returning: frame)
             return
         }
@@ -338,8 +342,32 @@ public final class RelayClient: Sendable {
 
     private func fail(_ id: UInt64, _ error: any Error) {
         let pending = state.withLock { $0.pending.removeValue(forKey: id) }
-        pending?.timer.cancel()
         pending?.continuation.resume(throwing: error)
+    }
+
+    /// Fails the requests whose deadline has passed.
+    private func failExpired() {
+        let now = ContinuousClock.now
+        let expired = state.withLock { state -> [Pending] in
+            let ids = state.pending.filter { $0.value.deadline <= now }.map(\.key)
+            return ids.compactMap { state.pending.removeValue(forKey: $0) }
+        }
+        for pending in expired {
+            pending.continuation.resume(throwing: RelayClientError.timedOut(
+                relay: address, request: Self.name(of: pending.body), after: pending.timeout))
+        }
+    }
+
+    /// Runs `failExpired` every `sweepInterval` while the client exists and is open.
+    private func startSweeper() {
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.sweepInterval)
+                guard let self, self.state.withLock({ $0.closedReason == nil }) else { return }
+                self.failExpired()
+            }
+        }
+        sweeper.withLock { $0 = task }
     }
 
     private func ended(_ reason: String) {
@@ -349,8 +377,8 @@ public final class RelayClient: Sendable {
             return (Array(state.pending.values), state.refusal ?? state.violation)
         }
         let error: any Error = failure ?? RelayClientError.connectionClosed(reason)
+        sweeper.withLock { $0?.cancel() }
         for waiting in pending {
-            waiting.timer.cancel()
             waiting.continuation.resume(throwing: error)
         }
         pushContinuation.finish()
