@@ -36,27 +36,13 @@ public final class RawWebSocket: @unchecked Sendable {
     /// Connects to 127.0.0.1:`port` and upgrades `path`; every receive waits at most
     /// `receiveTimeout` seconds.
     public init(port: Int, path: String = "/v1/ws", receiveTimeout: Int = 60) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure.system("socket", errno) }
-        // Small socket buffers, so that a peer that stops reading or writing shows at once.
-        var size: Int32 = 32 << 10
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else {
-            let code = errno
-            close(fd)
-            throw Failure.system("connect", code)
+        fd = try Loopback.connect(port: port) { fd in
+            // Small socket buffers, so that a peer that stops reading or writing shows at once.
+            var size: Int32 = 32 << 10
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         try write(Array(("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
@@ -143,23 +129,11 @@ public final class RawWebSocket: @unchecked Sendable {
     }
 
     private func takeFrame() -> Frame? {
-        let available = buffer.count - start
-        guard available >= 2 else { return nil }
-        var length = Int(buffer[start + 1] & 0x7f)
-        var offset = 2
-        if length == 126 {
-            guard available >= 4 else { return nil }
-            length = Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
-            offset = 4
-        } else if length == 127 {
-            guard available >= 10 else { return nil }
-            length = buffer[(start + 2)..<(start + 10)].reduce(0) { $0 << 8 | Int($1) }
-            offset = 10
-        }
-        guard available >= offset + length else { return nil }
+        guard let bounds = WebSocketFrameBounds(buffer[start...]) else { return nil }
+        let payload = start + bounds.payloadStart
         let frame = Frame(fin: buffer[start] & 0x80 != 0, opcode: buffer[start] & 0x0f,
-                          payload: Array(buffer[(start + offset)..<(start + offset + length)]))
-        start += offset + length
+                          payload: Array(buffer[payload..<(payload + bounds.payloadLength)]))
+        start += bounds.frameLength
         return frame
     }
 
@@ -181,11 +155,6 @@ public final class RawWebSocket: @unchecked Sendable {
     }
 
     private func write(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard count > 0 else { throw Failure.system("send", errno) }
-            sent += count
-        }
+        guard Loopback.send(bytes, to: fd) else { throw Failure.system("send", errno) }
     }
 }

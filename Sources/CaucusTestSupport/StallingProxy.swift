@@ -40,24 +40,7 @@ public final class StallingProxy: Sendable {
     /// Starts listening on a free port of 127.0.0.1; connections are accepted once `forward(to:)`
     /// names the relay.
     public init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 && listen(listener, 64) == 0
-            }
-        }
-        guard listening else {
-            let code = errno
-            close(listener)
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EADDRINUSE)
-        }
-        self.listener = listener
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (listener, port) = try Loopback.bind(listening: 64)
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
@@ -86,7 +69,7 @@ public final class StallingProxy: Sendable {
                 return
             }
             let (target, behaviour, stopped) = state.withLock { ($0.target, $0.behaviour, $0.stopped) }
-            guard !stopped, let target, let relay = Self.dial(target) else {
+            guard !stopped, let target, let relay = try? Loopback.connect(port: target) else {
                 close(client)
                 if stopped { close(listener); return }
                 continue
@@ -117,23 +100,6 @@ public final class StallingProxy: Sendable {
             close(client)
             close(relay)
         }
-    }
-
-    private static func dial(_ port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else {
-            close(fd)
-            return nil
-        }
-        return fd
     }
 
     private static func copy(from source: Int32, to destination: Int32) {
@@ -182,32 +148,11 @@ public final class StallingProxy: Sendable {
     /// Takes one whole frame (header and payload) off the front of `buffer`, with where its payload
     /// starts; nil until one has arrived.
     private static func takeFrame(_ buffer: inout [UInt8]) -> ([UInt8], Int)? {
-        guard buffer.count >= 2 else { return nil }
-        var length = Int(buffer[1] & 0x7f)
-        var offset = 2
-        if length == 126 {
-            guard buffer.count >= 4 else { return nil }
-            length = Int(buffer[2]) << 8 | Int(buffer[3])
-            offset = 4
-        } else if length == 127 {
-            guard buffer.count >= 10 else { return nil }
-            length = buffer[2..<10].reduce(0) { $0 << 8 | Int($1) }
-            offset = 10
-        }
-        if buffer[1] & 0x80 != 0 { offset += 4 }
-        guard buffer.count >= offset + length else { return nil }
-        let frame = Array(buffer[..<(offset + length)])
-        buffer.removeSubrange(..<(offset + length))
-        return (frame, offset)
+        guard let bounds = WebSocketFrameBounds(buffer[...]) else { return nil }
+        let frame = Array(buffer[..<bounds.frameLength])
+        buffer.removeSubrange(..<bounds.frameLength)
+        return (frame, bounds.payloadStart)
     }
 
-    private static func write(_ bytes: [UInt8], to fd: Int32) -> Bool {
-        var sent = 0
-        while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard count > 0 else { return false }
-            sent += count
-        }
-        return true
-    }
+    private static func write(_ bytes: [UInt8], to fd: Int32) -> Bool { Loopback.send(bytes, to: fd) }
 }
