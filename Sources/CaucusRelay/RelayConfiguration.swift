@@ -43,6 +43,8 @@ public struct RelayConfiguration: Sendable {
     public var pingIntervalSeconds: Double = 30
     /// Seconds a challenge stays valid.
     public var challengeLifetimeSeconds: Double = 60
+    /// Seconds a connection may stay without authenticating before it is closed (1008).
+    public var handshakeTimeoutSeconds: Double = 120
     /// Warn a device when it has fewer one-time prekeys than this.
     public var prekeyLowWatermark: Int = 10
     /// Messages accepted or acknowledgements in one commit at most. Under saturation every commit

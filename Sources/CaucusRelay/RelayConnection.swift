@@ -77,10 +77,9 @@ package final class RelayConnection: Sendable {
         }
         switch route {
         case .now(let bytes):
-            if let handshake = handle(bytes) {
-                // Not reached once authenticated; kept in order all the same.
-                Task { await self.handshake(handshake.id, handshake.body, phase: handshake.phase) }
-            }
+            // Only an authenticated connection takes this path, and it has no handshake step left.
+            let step = handle(bytes)
+            assert(step == nil, "an authenticated connection returned a handshake step")
             return true
         case .queued(let startTask, let room):
             if startTask { Task { await self.workOffWaiting() } }
@@ -468,6 +467,11 @@ package final class RelayConnection: Sendable {
         reply(0, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
                                    retryAfterMilliseconds: 1_000))
         transport.close(code: CloseCode.goingAway, reason: "relay shutting down")
+    }
+
+    /// Whether the handshake is done.
+    var isAuthenticated: Bool {
+        state.withLock { if case .authenticated = $0.phase { true } else { false } }
     }
 
     // MARK: Inbox access (per connection)

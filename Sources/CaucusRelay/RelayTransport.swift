@@ -30,5 +30,6 @@ extension RelayTransport {
 enum CloseCode {
     static let goingAway: UInt16 = 1001
     static let protocolError: UInt16 = 1002
+    static let policyViolation: UInt16 = 1008
     static let tryAgainLater: UInt16 = 1013
 }

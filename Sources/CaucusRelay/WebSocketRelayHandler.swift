@@ -46,6 +46,7 @@ final class WebSocketRelayHandler: ChannelDuplexHandler {
     private var closing = false
     private var pingTask: RepeatedTask?
     private var refusalTimer: Scheduled<Void>?
+    private var handshakeTimer: Scheduled<Void>?
 
     init(relay: Relay, channel: any Channel, logger: Logger) {
         self.relay = relay
@@ -72,11 +73,22 @@ final class WebSocketRelayHandler: ChannelDuplexHandler {
             return
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        // A connection that has not authenticated in time holds a slot for nothing: it is closed.
+        let bound = TimeAmount.nanoseconds(Int64(relay.configuration.handshakeTimeoutSeconds * 1_000_000_000))
+        handshakeTimer = context.eventLoop.scheduleTask(in: bound) {
+            loopBound.value.closeIfUnauthenticated()
+        }
         // A connection whose pong has not come by the next ping is closed.
         let interval = TimeAmount.nanoseconds(Int64(relay.configuration.pingIntervalSeconds * 1_000_000_000))
         pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             loopBound.value.ping()
         }
+    }
+
+    private func closeIfUnauthenticated() {
+        guard let connection, !connection.isAuthenticated else { return }
+        logger.debug("no authentication in time; closing")
+        close(code: CloseCode.policyViolation, reason: "not authenticated in time")
     }
 
     private func refuse(_ refusal: Refusal, context: ChannelHandlerContext) {
@@ -112,6 +124,8 @@ final class WebSocketRelayHandler: ChannelDuplexHandler {
         pingTask = nil
         refusalTimer?.cancel()
         refusalTimer = nil
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
         transport.detach()
         connection?.ended()
         connection = nil

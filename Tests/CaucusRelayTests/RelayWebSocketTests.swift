@@ -1,3 +1,4 @@
+import CaucusProtocol
 import CaucusRelay
 import CaucusTestSupport
 import Foundation
@@ -42,6 +43,23 @@ struct RelayWebSocketTests {
         let close = try await socket.receive()
         #expect(Self.code(close) == 1001)
         #expect(try await socket.receive() == nil)
+        await relay.stop()
+    }
+
+    @Test("A connection that does not authenticate in time is closed with 1008; one that does stays")
+    func handshakeBound() async throws {
+        let relay = try await TestRelay.start { $0.handshakeTimeoutSeconds = 0.5 }
+        let idle = try RawWebSocket(port: Self.port(relay))
+        var frame = try await idle.receive()
+        while let seen = frame, seen.opcode != 0x8 { frame = try await idle.receive() }
+        #expect(Self.code(frame) == 1008)
+        #expect(try await idle.receive() == nil)
+        // An authenticated client outlives the bound (a second idle socket's close shows it passed).
+        let client = try await relay.connect(Device().key)
+        let closed = try RawWebSocket(port: Self.port(relay))
+        while let seen = try await closed.receive(), seen.opcode != 0x8 {}
+        _ = try await client.request(.ping(WirePing()))
+        await client.close()
         await relay.stop()
     }
 
