@@ -90,9 +90,15 @@ public final class TestRelay: Sendable {
         return (relay, trusting)
     }
 
+    /// How long a test's client waits for the relay: the product's bounds (15 s to connect, 30 s a
+    /// reply) are for a person waiting, and a full test run on two busy cores has stalled an
+    /// in-process relay's handshake past 15 s; tests wait generously and fail on their time limit.
+    public static let clientTimeout = Duration.seconds(120)
+
     /// An authenticated connection for `key`.
     public func connect(_ key: Ed25519.PrivateKey) async throws -> RelayClient {
-        try await RelayClient.connect(url: url, deviceKey: key)
+        try await RelayClient.connect(url: url, deviceKey: key, timeout: Self.clientTimeout,
+                                      requestTimeout: Self.clientTimeout)
     }
 
     /// Stops the relay and deletes its data.

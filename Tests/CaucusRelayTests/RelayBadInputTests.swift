@@ -36,7 +36,7 @@ struct RelayBadInputTests {
     @Test("Malformed frames and text frames get MALFORMED_FRAME; the connection stays usable")
     func malformedFrames() async throws {
         let (relay, bob, id) = try await relayWithStoredMessage()
-        let client = try await RelayClient.open(url: relay.url)
+        let client = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         try await client.sendRaw([0xff, 0xff, 0xff, 0x0f, 0x01])
         #expect(try await client.nextPushedError().code == .malformedFrame)
         try await client.sendText("{\"hello\": 1}")
@@ -55,7 +55,7 @@ struct RelayBadInputTests {
     @Test("An unknown protocol version gets UNSUPPORTED_VERSION")
     func unknownVersion() async throws {
         let (relay, bob, id) = try await relayWithStoredMessage()
-        let client = try await RelayClient.open(url: relay.url)
+        let client = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         let error = await relayError { try await client.hello(versions: [2, 7]) }
         #expect(error?.code == .unsupportedVersion)
         try await client.hello(versions: [2, 1])
@@ -84,7 +84,7 @@ struct RelayBadInputTests {
         let device = Device(), other = Device()
 
         // A signature by another key.
-        let c1 = try await RelayClient.open(url: relay.url)
+        let c1 = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         try await c1.hello()
         var forged = c1.authenticationRequest(deviceKey: other.key)
         forged.deviceKey = device.id
@@ -102,7 +102,7 @@ struct RelayBadInputTests {
         // Replaying c1's successful authentication on another connection.
         let captured = c1.authenticationRequest(deviceKey: device.key)
         try await c1.authenticate(deviceKey: device.key)
-        let c2 = try await RelayClient.open(url: relay.url)
+        let c2 = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         try await c2.hello()
         let replayed = await relayError { _ = try await c2.request(.authenticate(captured)) }
         #expect(replayed?.code == .replayedChallenge)
@@ -116,7 +116,7 @@ struct RelayBadInputTests {
     @Test("An expired challenge gets STALE_CHALLENGE")
     func expiredChallenge() async throws {
         let relay = try await TestRelay.start { $0.challengeLifetimeSeconds = 0.2 }
-        let client = try await RelayClient.open(url: relay.url)
+        let client = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         try await client.hello()
         try await Task.sleep(for: .milliseconds(400))
         let error = await relayError { try await client.authenticate(deviceKey: Device().key) }
@@ -128,7 +128,7 @@ struct RelayBadInputTests {
     @Test("Requests before authentication get UNAUTHENTICATED")
     func unauthenticated() async throws {
         let (relay, bob, id) = try await relayWithStoredMessage()
-        let client = try await RelayClient.open(url: relay.url)
+        let client = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         let before = await relayError { try await client.send(Data("x".utf8), to: [bob.id]) }
         #expect(before?.code == .unauthenticated)
         try await client.hello()
@@ -141,7 +141,7 @@ struct RelayBadInputTests {
     @Test("A connection that never authenticates is cut off after 32 frames, with PROTOCOL_VIOLATION")
     func unauthenticatedFlood() async throws {
         let (relay, bob, id) = try await relayWithStoredMessage()
-        let client = try await RelayClient.open(url: relay.url)
+        let client = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         var codes: [WireErrorCode] = []
         for _ in 0..<40 {
             guard let error = await relayError({ try await client.send(Data("x".utf8), to: [bob.id]) }) else { break }
@@ -155,7 +155,7 @@ struct RelayBadInputTests {
         await client.close()
 
         // Undecodable frames count too.
-        let garbage = try await RelayClient.open(url: relay.url)
+        let garbage = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         for _ in 0..<33 { try await garbage.sendRaw([0xff, 0xff]) }
         var pushed: [WireErrorCode] = []
         for await push in garbage.pushes { if case .error(let error) = push { pushed.append(error.code) } }
@@ -233,7 +233,7 @@ struct RelayBadInputTests {
         let relay = try await TestRelay.start { $0.maxConnections = 2 }
         let c1 = try await relay.connect(Device().key)
         let c2 = try await relay.connect(Device().key)
-        let c3 = try await RelayClient.open(url: relay.url)
+        let c3 = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         let refused = await relayError { try await c3.hello() }
         #expect(refused?.code == .connectionLimit)
         #expect((refused?.retryAfterMilliseconds ?? 0) > 0)
@@ -250,7 +250,7 @@ struct RelayBadInputTests {
     func silentRefusedClient() async throws {
         let relay = try await TestRelay.start { $0.maxConnections = 1 }
         let c1 = try await relay.connect(Device().key)
-        let c2 = try await RelayClient.open(url: relay.url)
+        let c2 = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         // The relay pushes the refusal after 5 s of silence (Protocol.md §7.9), then closes.
         var pushed: RelayError?
         for await push in c2.pushes {
