@@ -11,6 +11,9 @@ import NIOSSL
 /// `caucus` command opens an account, does its work through it and closes it; `caucus chat` keeps
 /// one open. State is saved after every step, so a crash never loses or repeats a message.
 public actor Account {
+    /// Runs this account's work off the cooperative pool (`AccountExecutor`).
+    private nonisolated let executor = AccountExecutor()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     /// The data directory.
     public nonisolated let home: ClientHome
     let identity: Ed25519.PrivateKey
@@ -89,6 +92,16 @@ public actor Account {
     public static func create(
         home: ClientHome, passphrase: Passphrase, displayName: String,
         parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil, allowWeakPassphrase: Bool = false
+    ) async throws(ClientError) -> Account {
+        try await offCooperativePool { () throws(ClientError) -> Account in
+            try createBlocking(home: home, passphrase: passphrase, displayName: displayName, parameters: parameters, tls: tls,
+                               allowWeakPassphrase: allowWeakPassphrase)
+        }
+    }
+
+    private static func createBlocking(
+        home: ClientHome, passphrase: Passphrase, displayName: String,
+        parameters: Argon2id.Parameters, tls: TLSConfiguration?, allowWeakPassphrase: Bool
     ) throws(ClientError) -> Account {
         let keystore = Keystore(path: home.keystorePath)
         guard !keystore.exists else { throw ClientError.identityExists(home: home.path) }
@@ -111,7 +124,11 @@ public actor Account {
     }
 
     /// Opens the identity in `home` with `passphrase`. A wrong passphrase changes nothing.
-    public static func open(home: ClientHome, passphrase: Passphrase, tls: TLSConfiguration? = nil) throws(ClientError) -> Account {
+    public static func open(home: ClientHome, passphrase: Passphrase, tls: TLSConfiguration? = nil) async throws(ClientError) -> Account {
+        try await offCooperativePool { () throws(ClientError) -> Account in try openBlocking(home: home, passphrase: passphrase, tls: tls) }
+    }
+
+    private static func openBlocking(home: ClientHome, passphrase: Passphrase, tls: TLSConfiguration?) throws(ClientError) -> Account {
         let keystore = Keystore(path: home.keystorePath)
         guard keystore.exists else { throw ClientError.noIdentity(home: home.path) }
         let identity: Ed25519.PrivateKey

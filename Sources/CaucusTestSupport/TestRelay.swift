@@ -2,6 +2,7 @@
 import CaucusCrypto
 import CaucusRelay
 import CaucusRelayClient
+import CaucusLock
 import Foundation
 import Logging
 import NIOSSL
@@ -53,7 +54,10 @@ public final class TestRelay: Sendable {
         configuration.port = 0
         configure(&configuration)
         let directory = try existing ?? TempDirectory()
-        let store = try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: configuration.storeLimits)
+        // Opening (and migrating) the store waits for the disk: not on the cooperative pool, which
+        // every other test of the process shares.
+        let limits = configuration.storeLimits
+        let store = try await offCooperativePool { try SQLiteRelayStore(path: directory.file("relay.sqlite"), limits: limits) }
         var logger = Logger(label: "test.relay")
         logger.logLevel = .warning
         if let custom { logger = custom }
@@ -75,7 +79,7 @@ public final class TestRelay: Sendable {
     /// and a client TLS configuration that trusts it. TLS clients send the host name (SNI), which
     /// cannot be an IP address: the relay listens on 127.0.0.1 and clients dial it as localhost.
     public static func startTLS(in directory: TempDirectory) async throws -> (TestRelay, trusting: TLSConfiguration) {
-        let (certificatePath, keyPath) = try TestCertificate.make(in: directory)
+        let (certificatePath, keyPath) = try await offCooperativePool { try TestCertificate.make(in: directory) }
         let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath)
         let server = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) },

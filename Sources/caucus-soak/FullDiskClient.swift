@@ -117,11 +117,11 @@ final class FullDiskClient: Sendable {
     static func start(relayURL: String, directory: String, disk: SmallDisk) async throws -> FullDiskClient {
         let passphrase = Passphrase(Data(Random.bytes(24)).base64EncodedString())
         let receiverHome = ClientHome(explicit: disk.path)
-        let receiver = try Account.create(home: receiverHome, passphrase: passphrase, displayName: "Receiver", parameters: .interactive)
+        let receiver = try await Account.create(home: receiverHome, passphrase: passphrase, displayName: "Receiver", parameters: .interactive)
         try await receiver.addRelay(relayURL)
         try await receiver.sync()   // publishes its prekeys
         await receiver.close()
-        let sender = try Account.create(home: ClientHome(explicit: (directory as NSString).appendingPathComponent("sender")),
+        let sender = try await Account.create(home: ClientHome(explicit: (directory as NSString).appendingPathComponent("sender")),
                                         passphrase: passphrase, displayName: "Sender", parameters: .interactive)
         try await sender.addRelay(relayURL)
         let client = FullDiskClient(disk: disk, sender: sender, receiverHome: receiverHome, passphrase: passphrase,
@@ -254,7 +254,7 @@ final class FullDiskClient: Sendable {
     private func readOnce() async {
         let full = state.withLock { $0.full }
         do throws(ClientError) {
-            let account = try session()
+            let account = try await session()
             var failure: ClientError?
             var lines: [MessageView] = []
             do throws(ClientError) {
@@ -291,9 +291,9 @@ final class FullDiskClient: Sendable {
     }
 
     /// The receiver's open account, opened now if its session has ended.
-    private func session() throws(ClientError) -> Account {
+    private func session() async throws(ClientError) -> Account {
         if let account = state.withLock({ $0.receiver }) { return account }
-        let account = try Account.open(home: receiverHome, passphrase: passphrase)
+        let account = try await Account.open(home: receiverHome, passphrase: passphrase)
         state.withLock { state in
             state.receiver = account
             state.readsInSession = 0

@@ -26,7 +26,7 @@ struct Init: AsyncParsableCommand {
         guard let displayName = try name ?? Prompt.line("Your display name (what group members will see): ") else {
             throw ValidationError("a display name is needed (--name)")
         }
-        let account = try Account.create(home: home, passphrase: try Prompt.newPassphrase(), displayName: displayName,
+        let account = try await Account.create(home: home, passphrase: try Prompt.newPassphrase(), displayName: displayName,
                                          parameters: kdf.parameters, tls: try global.tls(), allowWeakPassphrase: Prompt.allowWeak)
         await account.setRelayTimeouts(try global.relayTimeouts())
         if let relay { try await account.addRelay(relay) }

@@ -27,16 +27,16 @@ struct GlobalOptions: ParsableArguments {
         let home = clientHome
         guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
         let trust = try tls()
-        let account = try withPassphrase { passphrase throws(ClientError) in try Account.open(home: home, passphrase: passphrase, tls: trust) }
+        let account = try await withPassphrase { passphrase throws(ClientError) in try await Account.open(home: home, passphrase: passphrase, tls: trust) }
         await account.setRelayTimeouts(try relayTimeouts())
         return account
     }
 
     /// The identity's current passphrase, checked against its keystore (for `passphrase change`).
-    func currentPassphrase() throws -> Passphrase {
+    func currentPassphrase() async throws -> Passphrase {
         let home = clientHome
         guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
-        return try withPassphrase { passphrase throws(ClientError) in
+        return try await withPassphrase { passphrase throws(ClientError) in
             try Account.checkPassphrase(passphrase, home: home)
             return passphrase
         }
@@ -44,12 +44,12 @@ struct GlobalOptions: ParsableArguments {
 
     /// Runs `body` with the passphrase from CAUCUS_PASSPHRASE, or asked at the terminal, where a wrong
     /// one is asked for once more.
-    private func withPassphrase<T>(_ body: (Passphrase) throws(ClientError) -> T) throws -> T {
+    private func withPassphrase<T>(_ body: (Passphrase) async throws(ClientError) -> T) async throws -> T {
         let prompt = "Passphrase for \(clientHome.path): "
         let fromEnvironment = ProcessInfo.processInfo.environment["CAUCUS_PASSPHRASE"] != nil
-        do { return try body(try Prompt.passphrase(prompt)) } catch ClientError.wrongPassphrase where !fromEnvironment {
+        do { return try await body(try Prompt.passphrase(prompt)) } catch ClientError.wrongPassphrase where !fromEnvironment {
             Prompt.tell("Wrong passphrase; try again.")
-            return try body(try Prompt.passphrase(prompt))
+            return try await body(try Prompt.passphrase(prompt))
         }
     }
 

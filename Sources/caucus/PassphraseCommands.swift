@@ -22,7 +22,7 @@ struct PassphraseCommand: AsyncParsableCommand {
 
         func run() async throws {
             let home = global.clientHome
-            let current = try global.currentPassphrase()
+            let current = try await global.currentPassphrase()
             let new = try Prompt.newPassphrase(environment: "CAUCUS_NEW_PASSPHRASE")
             try Account.changePassphrase(home: home, from: current, to: new, parameters: kdf.parameters, allowWeak: Prompt.allowWeak)
             say("Changed the passphrase of \(home.path).")

@@ -14,7 +14,7 @@ struct ClientSafetyTests {
         defer { directory.remove() }
         let rosa = try await Worker.make("Rosa", in: directory, relay: nil)
         let before = try [rosa.home.keystorePath, rosa.home.storePath].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-        let error = await clientError { _ = try Account.open(home: rosa.home, passphrase: Passphrase("not it")) }
+        let error = await clientError { _ = try await Account.open(home: rosa.home, passphrase: Passphrase("not it")) }
         #expect(error == .wrongPassphrase)
         let after = try [rosa.home.keystorePath, rosa.home.storePath].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         #expect(before == after)
@@ -31,7 +31,7 @@ struct ClientSafetyTests {
         let own = try Data(contentsOf: URL(fileURLWithPath: rosa.home.storePath))
         try FileManager.default.removeItem(atPath: rosa.home.storePath)
         try FileManager.default.copyItem(atPath: tomasz.home.storePath, toPath: rosa.home.storePath)
-        guard case .damagedStore(_, let reason)? = await clientError({ _ = try Account.open(home: rosa.home, passphrase: Worker.passphrase) }) else {
+        guard case .damagedStore(_, let reason)? = await clientError({ _ = try await Account.open(home: rosa.home, passphrase: Worker.passphrase) }) else {
             Issue.record("a foreign store was opened")
             return
         }
@@ -42,7 +42,7 @@ struct ClientSafetyTests {
         damaged.replaceSubrange(0..<4096, with: Data(Random.bytes(4096)))
         try FileManager.default.removeItem(atPath: rosa.home.storePath)
         try damaged.write(to: URL(fileURLWithPath: rosa.home.storePath))
-        let error = await clientError { _ = try Account.open(home: rosa.home, passphrase: Worker.passphrase) }
+        let error = await clientError { _ = try await Account.open(home: rosa.home, passphrase: Worker.passphrase) }
         guard case .damagedStore? = error else {
             Issue.record("a damaged store gave \(String(describing: error))")
             return

@@ -84,7 +84,7 @@ struct DiskFullTests {
         let scene = try await Scene()
         defer { scene.remove() }
         let (relay, disk, rosa, amira) = (scene.relay, scene.disk, scene.rosa, scene.amira)
-        let open = try Account.open(home: amira.home, passphrase: Worker.passphrase)
+        let open = try await Account.open(home: amira.home, passphrase: Worker.passphrase)
         let events = Events()
         await open.observe { event in if case .connection(let text) = event { events.append(text) } }
         await open.setRetryUnstoredAfter(.seconds(1))

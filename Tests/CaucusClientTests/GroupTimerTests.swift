@@ -19,7 +19,7 @@ struct GroupTimerTests {
             #expect(refused.stderr.contains("only an admin of Warehouse 5 can do that"), "\(refused)")
 
             // Tomasz's client, modified: it sends the Timer payload without the check.
-            let account = try Account.open(home: ClientHome(explicit: tomasz.home), passphrase: Passphrase(CLIWorker.passphrase))
+            let account = try await Account.open(home: ClientHome(explicit: tomasz.home), passphrase: Passphrase(CLIWorker.passphrase))
             let group = try await account.resolve(CLIWorker.group)
             let sent = try await account.deliver(to: group) { _, stamp in
                 (.expiry(MessageStamp(id: stamp.id, sentAt: stamp.sentAt, expirySeconds: 0)), { _ in })

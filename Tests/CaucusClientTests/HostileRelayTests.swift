@@ -92,8 +92,8 @@ struct HostileRelayTests {
         defer { directory.remove() }
         let (relay, trusting) = try await TestRelay.startTLS(in: directory)
         let homes = ["rosa", "tomasz"].map { ClientHome(explicit: directory.file($0)) }
-        let rosa = try Account.create(home: homes[0], passphrase: Worker.passphrase, displayName: "Rosa", parameters: .interactive, tls: trusting)
-        let tomasz = try Account.create(home: homes[1], passphrase: Worker.passphrase, displayName: "Tomasz", parameters: .interactive, tls: trusting)
+        let rosa = try await Account.create(home: homes[0], passphrase: Worker.passphrase, displayName: "Rosa", parameters: .interactive, tls: trusting)
+        let tomasz = try await Account.create(home: homes[1], passphrase: Worker.passphrase, displayName: "Tomasz", parameters: .interactive, tls: trusting)
         try await rosa.addRelay(relay.url)
         try await tomasz.addRelay(relay.url)
         try await tomasz.sync()
@@ -102,7 +102,7 @@ struct HostileRelayTests {
         #expect(Worker.texts(try await tomasz.unread()) == ["over wss"])
 
         // Without trusting the certificate, the client refuses the relay.
-        let stranger = try Account.create(home: ClientHome(explicit: directory.file("x")), passphrase: Worker.passphrase,
+        let stranger = try await Account.create(home: ClientHome(explicit: directory.file("x")), passphrase: Worker.passphrase,
                                           displayName: "X", parameters: .interactive)
         try await stranger.addRelay(relay.url)
         guard case .relayUnreachable? = await clientError({ try await stranger.sync() }) else {

@@ -12,7 +12,7 @@ struct Worker {
     /// Makes the identity (with fast passphrase hardening) and points it at `relay`.
     static func make(_ name: String, in directory: TempDirectory, relay: TestRelay?) async throws -> Worker {
         let worker = Worker(name: name, home: ClientHome(explicit: directory.file(name.lowercased())))
-        let account = try Account.create(home: worker.home, passphrase: passphrase, displayName: name, parameters: .interactive)
+        let account = try await Account.create(home: worker.home, passphrase: passphrase, displayName: name, parameters: .interactive)
         if let relay { try await account.addRelay(relay.url) }
         await account.close()
         return worker
@@ -21,7 +21,7 @@ struct Worker {
     /// Opens the account, runs `body`, closes it: one `caucus` command.
     @discardableResult
     func run<T>(_ body: (Account) async throws -> T) async throws -> T {
-        let account = try Account.open(home: home, passphrase: Self.passphrase)
+        let account = try await Account.open(home: home, passphrase: Self.passphrase)
         do {
             let result = try await body(account)
             await account.close()

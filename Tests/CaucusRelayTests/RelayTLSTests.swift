@@ -18,14 +18,17 @@ struct RelayTLSTests {
         #expect(relay.url == "wss://localhost:\(port)")
 
         let alice = Device(), bob = Device()
-        let a = try await RelayClient.connect(url: relay.url, deviceKey: alice.key, tls: trusting)
-        let b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key, tls: trusting)
+        let a = try await RelayClient.connect(url: relay.url, deviceKey: alice.key, tls: trusting,
+                                              timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
+        let b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key, tls: trusting,
+                                              timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
         try await a.send(Data("over tls".utf8), to: [bob.id])
         #expect(try await b.deliveries(1)[0].payload == Data("over tls".utf8))
 
         // The system's trust store does not know this certificate.
         await #expect(throws: (any Error).self) {
-            let c = try await RelayClient.connect(url: relay.url, deviceKey: Device().key, tls: .makeClientConfiguration())
+            let c = try await RelayClient.connect(url: relay.url, deviceKey: Device().key, tls: .makeClientConfiguration(),
+                                                  timeout: TestRelay.clientTimeout)
             await c.close()
         }
         // An IP address cannot name a TLS server; the client says so before dialling.
