@@ -31,7 +31,13 @@ public final class SecureBytes: @unchecked Sendable {
     /// A secret copy of `bytes`; the caller remains responsible for wiping its own copy.
     public convenience init(copying bytes: some Collection<UInt8>) {
         self.init(count: bytes.count) { buffer in
-            _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+            // One copy of contiguous bytes (arrays, slices, Data); element by element otherwise.
+            let copied: Void? = bytes.withContiguousStorageIfAvailable { source in
+                if let base = source.baseAddress, let target = buffer.baseAddress {
+                    target.copyMemory(from: base, byteCount: source.count)
+                }
+            }
+            if copied == nil { _ = buffer.initializeMemory(as: UInt8.self, from: bytes) }
         }
     }
 
