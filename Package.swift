@@ -209,6 +209,7 @@ let package = Package(
             name: "CaucusTestSupport",
             dependencies: [
                 "CaucusLock",
+                "CaucusProtocol",
                 "CaucusRelay",
                 "CaucusRelayPostgres",
                 "CaucusRelayClient",

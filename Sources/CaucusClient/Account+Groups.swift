@@ -354,7 +354,7 @@ extension Account {
         let refusalKey = "refused:" + Hex.encode(code.inviteID)
         let joinedBefore = Set(try groups().map(\.id))
         repeat {
-            try await sync(idle: .milliseconds(200))
+            try await sync()
             if let reason = try read({ db in try getMeta(db, refusalKey) }) {
                 throw ClientError.joinRefused(inviter: inviter, reason: String(decoding: reason, as: UTF8.self))
             }

@@ -58,6 +58,7 @@ extension Account {
             for await push in client.pushes {
                 await self?.handle(push, from: client)
             }
+            await self?.pushesEnded(on: client)
         }
         do {
             try await publishPrekeys(on: client, remaining: client.authenticated?.oneTimePrekeys ?? 0)
@@ -101,34 +102,55 @@ extension Account {
     /// Connects, receives everything waiting on the relay, and sends what is queued. Returns how
     /// many deliveries were handled.
     @discardableResult
-    public func sync(idle: Duration = .milliseconds(600)) async throws(ClientError) -> Int {
+    public func sync() async throws(ClientError) -> Int {
         let client = try await connected()
-        await waitForBacklog(on: client, idle: idle)
+        await waitForBacklog(on: client)
         await waitForAcknowledgements()
         await askToResend()
         try await flushOutbox()
         return handled
     }
 
-    /// Waits until the deliveries the relay announced at login have been handled and nothing new
-    /// came for `idle`. A relay that announces more than it sends is waited for only until nothing
-    /// has arrived for `stalled`.
-    func waitForBacklog(on client: RelayClient, idle: Duration, stalled: Duration = .seconds(5)) async {
-        let waiting = Int(client.authenticated?.pendingMessages ?? 0)
-        let clock = ContinuousClock()
-        var lastCount = -1, lastChange = clock.now
-        while client.isOpen {
-            if handled != lastCount { lastCount = handled; lastChange = clock.now }
-            let quiet = clock.now - lastChange
-            if (handled >= waiting && quiet >= idle) || quiet >= stalled { break }
-            try? await Task.sleep(for: .milliseconds(20))
+    /// Waits until the relay's `QueueEmpty` on `client` has been handled: pushes are handled in
+    /// order, so by then every delivery the mailbox held at login has been (Protocol.md §7.4).
+    /// A relay that does not say so within the request bound is waited for no longer; the
+    /// command goes on with what arrived (§7.12).
+    func waitForBacklog(on client: RelayClient) async {
+        guard client.isOpen, queueEmptyOn !== client, pushesEndedOn !== client else { return }
+        let waiter = nextBacklogWaiter
+        nextBacklogWaiter += 1
+        let bound = relayTimeouts.request
+        let timer = Task {
+            try? await Task.sleep(for: bound)
+            self.endBacklogWait(waiter, timedOut: "the relay \(client.address) did not say within \(bound.secondsText) that it had sent what it held")
         }
+        await withCheckedContinuation { backlogWaiters[waiter] = (client, $0) }
+        timer.cancel()
+    }
+
+    private func endBacklogWait(_ waiter: Int, timedOut: String) {
+        guard let (_, continuation) = backlogWaiters.removeValue(forKey: waiter) else { return }
+        note(timedOut + "; more messages may arrive later")
+        continuation.resume()
+    }
+
+    /// Ends the waits for `client`'s backlog: its `QueueEmpty` was handled, or it is gone.
+    private func endBacklogWaits(on client: RelayClient) {
+        for (waiter, entry) in backlogWaiters where entry.client === client {
+            backlogWaiters[waiter] = nil
+            entry.continuation.resume()
+        }
+    }
+
+    private func pushesEnded(on client: RelayClient) {
+        pushesEndedOn = client
+        endBacklogWaits(on: client)
     }
 
     /// Connects and waits until what the relay held at login has been handled, so that a message
     /// about to be sent is encrypted with the latest keys and timer.
     func catchUp() async throws(ClientError) {
-        await waitForBacklog(on: try await connected(), idle: .zero)
+        await waitForBacklog(on: try await connected())
     }
 
     /// Handles one push: deliveries are opened, stored and then acknowledged.
@@ -161,6 +183,9 @@ extension Account {
             acknowledge(delivery.messageID)
             handled += 1
             try? await flushOutbox()
+        case .queueEmpty:
+            queueEmptyOn = client
+            endBacklogWaits(on: client)
         case .prekeysLow(let remaining):
             try? await publishPrekeys(on: client, remaining: remaining)
         case .error(let error):

@@ -48,6 +48,12 @@ public actor Account {
     /// Queued messages the relay refused, by message id, with its reason (§9.6).
     var sendRefusals: [Data: String] = [:]
     var receiving = 0
+    /// The connection whose `QueueEmpty` has been handled, the one whose pushes ended, and the
+    /// commands waiting for either (`waitForBacklog`).
+    var queueEmptyOn: RelayClient?
+    var pushesEndedOn: RelayClient?
+    var backlogWaiters: [Int: (client: RelayClient, continuation: CheckedContinuation<Void, Never>)] = [:]
+    var nextBacklogWaiter = 0
     /// Ids of stored deliveries whose acknowledgement is not sent yet, and the task sending them
     /// while one runs: what is stored while an `AckMessages` waits for its reply goes in the next.
     var unacknowledged: [Data] = []

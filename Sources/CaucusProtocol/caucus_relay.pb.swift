@@ -283,8 +283,8 @@ public nonisolated struct WireServerFrame: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The request answered, or 0 for a push (Delivery, PrekeysLow, an Error about a frame whose
-  /// id could not be read, or the SHUTTING_DOWN notice).
+  /// The request answered, or 0 for a push (Delivery, QueueEmpty, PrekeysLow, an Error about a
+  /// frame whose id could not be read, or the SHUTTING_DOWN notice).
   public var requestID: UInt64 = 0
 
   public var body: WireServerFrame.OneOf_Body? = nil
@@ -343,6 +343,14 @@ public nonisolated struct WireServerFrame: Sendable {
       return WireDelivery()
     }
     set {body = .delivery(newValue)}
+  }
+
+  public var queueEmpty: WireQueueEmpty {
+    get {
+      if case .queueEmpty(let v)? = body {return v}
+      return WireQueueEmpty()
+    }
+    set {body = .queueEmpty(newValue)}
   }
 
   public var prekeysPublished: WirePrekeysPublished {
@@ -427,6 +435,7 @@ public nonisolated struct WireServerFrame: Sendable {
     case sendAccepted(WireSendAccepted)
     case ackDone(WireAckDone)
     case delivery(WireDelivery)
+    case queueEmpty(WireQueueEmpty)
     case prekeysPublished(WirePrekeysPublished)
     case prekeyBundle(WirePrekeyBundle)
     case prekeysLow(WirePrekeysLow)
@@ -469,6 +478,9 @@ public nonisolated struct WireHello: Sendable {
 
   /// free text such as "caucus/0.1"; not interpreted
   public var client: String = String()
+
+  /// push QueueEmpty after the backlog (Protocol.md 7.4)
+  public var wantQueueEmpty: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -656,6 +668,21 @@ public nonisolated struct WireDelivery: Sendable {
   public var acceptedAtMs: UInt64 = 0
 
   public var expiresAtMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Pushed once per connection whose Hello set want_queue_empty, after the deliveries the mailbox
+/// held when the relay first read it for this connection (the backlog): everything stored before
+/// then has been pushed.
+public nonisolated struct WireQueueEmpty: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pushed: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1273,7 +1300,7 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerFrame"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{2}\u{8}welcome\0\u{1}authenticated\0\u{1}pong\0\u{4}\u{8}send_accepted\0\u{3}ack_done\0\u{1}delivery\0\u{4}\u{8}prekeys_published\0\u{3}prekey_bundle\0\u{3}prekeys_low\0\u{4}\u{8}group_routing_updated\0\u{4}\u{a}blob_chunk_stored\0\u{3}blob_chunk\0\u{4}\u{9}card_posted\0\u{3}card_inbox_opened\0\u{1}cards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{2}\u{8}welcome\0\u{1}authenticated\0\u{1}pong\0\u{4}\u{8}send_accepted\0\u{3}ack_done\0\u{1}delivery\0\u{3}queue_empty\0\u{4}\u{7}prekeys_published\0\u{3}prekey_bundle\0\u{3}prekeys_low\0\u{4}\u{8}group_routing_updated\0\u{4}\u{a}blob_chunk_stored\0\u{3}blob_chunk\0\u{4}\u{9}card_posted\0\u{3}card_inbox_opened\0\u{1}cards\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1371,6 +1398,19 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .delivery(v)
+        }
+      }()
+      case 23: try {
+        var v: WireQueueEmpty?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueEmpty(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueEmpty(v)
         }
       }()
       case 30: try {
@@ -1532,6 +1572,10 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .delivery(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
     }()
+    case .queueEmpty?: try {
+      guard case .queueEmpty(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
     case .prekeysPublished?: try {
       guard case .prekeysPublished(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
@@ -1623,7 +1667,7 @@ nonisolated extension WireError: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0\u{1}client\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0\u{1}client\0\u{3}want_queue_empty\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1633,6 +1677,7 @@ nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.versions) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.client) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.wantQueueEmpty) }()
       default: break
       }
     }
@@ -1645,12 +1690,16 @@ nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if !self.client.isEmpty {
       try visitor.visitSingularStringField(value: self.client, fieldNumber: 2)
     }
+    if self.wantQueueEmpty != false {
+      try visitor.visitSingularBoolField(value: self.wantQueueEmpty, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireHello, rhs: WireHello) -> Bool {
     if lhs.versions != rhs.versions {return false}
     if lhs.client != rhs.client {return false}
+    if lhs.wantQueueEmpty != rhs.wantQueueEmpty {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2050,6 +2099,36 @@ nonisolated extension WireDelivery: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if lhs.groupID != rhs.groupID {return false}
     if lhs.acceptedAtMs != rhs.acceptedAtMs {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireQueueEmpty: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueEmpty"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pushed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.pushed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pushed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pushed, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireQueueEmpty, rhs: WireQueueEmpty) -> Bool {
+    if lhs.pushed != rhs.pushed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -21,6 +21,8 @@ package final class RelayConnection: Sendable {
 
     private struct State {
         var phase: Phase = .new
+        /// The client's Hello asked for `QueueEmpty` after the backlog.
+        var wantsQueueEmpty = false
         var openInboxes: Set<Data> = []
         var unauthenticatedFrames = 0
         var inFlight = 0
@@ -260,7 +262,10 @@ package final class RelayConnection: Sendable {
                 return
             }
             let (challenge, at) = relay.challenges.issue()
-            state.withLock { $0.phase = .welcomed(challenge: challenge, at: at) }
+            state.withLock {
+                $0.phase = .welcomed(challenge: challenge, at: at)
+                $0.wantsQueueEmpty = hello.wantQueueEmpty
+            }
             let configuration = relay.configuration
             reply(id, .welcome(WireWelcome.with {
                 $0.version = RelayProtocol.version
@@ -357,12 +362,16 @@ package final class RelayConnection: Sendable {
 
     // MARK: Pushes
 
-    /// Sends the mailbox's backlog, then deliveries as they are committed. The cursor is the
-    /// highest sequence sent; the store is read whenever the in-memory queue cannot be trusted.
-    /// Before each batch it waits until the device has read enough of what was sent before.
+    /// Sends the mailbox's backlog, then `QueueEmpty` (once, if the Hello asked for it), then
+    /// deliveries as they are committed. The cursor is the highest sequence sent; the store is read whenever the
+    /// in-memory queue cannot be trusted. Before each batch it waits until the device has read
+    /// enough of what was sent before.
     private func pushLoop(device: Data) async {
         var cursor: Int64 = 0
         var readStore = true
+        // Deliveries pushed before the first complete read of the store, and whether it was told.
+        var backlog: UInt64 = 0
+        var toldQueueEmpty = !state.withLock { $0.wantsQueueEmpty }
         while !Task.isCancelled {
             if readStore {
                 while true {
@@ -378,11 +387,19 @@ package final class RelayConnection: Sendable {
                         continue
                     }
                     // The page goes out as the store gave it; the cursor is its last sequence.
-                    guard await push(page) else { return }
+                    guard let pushed = await push(page) else { return }
+                    if !toldQueueEmpty { backlog += UInt64(pushed) }
                     if let last = page.last { cursor = last.sequence }
                     if page.count < 256 { break }
                 }
                 readStore = false
+                if !toldQueueEmpty {
+                    // Everything stored before this read has gone out ahead of it (Protocol.md §7.4).
+                    var frame = WireServerFrame()
+                    frame.queueEmpty = WireQueueEmpty.with { $0.pushed = backlog }
+                    guard transport.send([frame]) else { return }
+                    toldQueueEmpty = true
+                }
             }
             switch await queue.next() {
             case .stop:
@@ -395,16 +412,16 @@ package final class RelayConnection: Sendable {
             case .deliver(let deliveries):
                 // Only those past the cursor: the store read may have sent the others.
                 let fresh = deliveries.filter { $0.sequence > cursor }
-                guard await push(fresh) else { return }
+                guard await push(fresh) != nil else { return }
                 if let last = fresh.last { cursor = last.sequence }
             }
         }
     }
 
-    /// Sends the deliveries that have not expired, in order, as one batch; false once the
-    /// connection is gone.
-    private func push(_ deliveries: [StoredDelivery]) async -> Bool {
-        guard !deliveries.isEmpty else { return true }
+    /// Sends the deliveries that have not expired, in order, as one batch, and returns how many
+    /// went out; nil once the connection is gone.
+    private func push(_ deliveries: [StoredDelivery]) async -> Int? {
+        guard !deliveries.isEmpty else { return 0 }
         await transport.writable()
         // Expired but not yet swept: never delivered.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -423,10 +440,10 @@ package final class RelayConnection: Sendable {
             }
             frames.append(frame)
         }
-        guard !frames.isEmpty else { return true }
-        guard transport.send(frames) else { return false }
+        guard !frames.isEmpty else { return 0 }
+        guard transport.send(frames) else { return nil }
         relay.metrics.deliveriesPushed.increment(by: frames.count)
-        return true
+        return frames.count
     }
 
     // MARK: Replies

@@ -47,6 +47,9 @@ public final class RelayClient: Sendable {
     /// Something the relay sent without being asked.
     public enum Push: Sendable {
         case delivery(WireDelivery)
+        /// Every delivery the mailbox held when this connection authenticated has been pushed
+        /// (`pushed` of them, on this connection, before this push).
+        case queueEmpty(pushed: UInt64)
         case prekeysLow(remaining: UInt32)
         /// An error about a frame whose id could not be read, or a shutdown notice.
         case error(RelayError)
@@ -191,10 +194,12 @@ public final class RelayClient: Sendable {
         throw RelayClientError.connectionClosed("the connection did not open")
     }
 
-    /// Sends Hello and returns the relay's Welcome, waiting at most `timeout` (else `requestTimeout`).
+    /// Sends Hello (asking for `QueueEmpty` unless told not to) and returns the relay's Welcome,
+    /// waiting at most `timeout` (else `requestTimeout`).
     @discardableResult
-    public func hello(versions: [UInt32] = [RelayProtocol.version], timeout: Duration? = nil) async throws -> WireWelcome {
-        let hello = WireHello.with { $0.versions = versions; $0.client = "caucus/0.1" }
+    public func hello(versions: [UInt32] = [RelayProtocol.version], wantQueueEmpty: Bool = true,
+                      timeout: Duration? = nil) async throws -> WireWelcome {
+        let hello = WireHello.with { $0.versions = versions; $0.client = "caucus/0.1"; $0.wantQueueEmpty = wantQueueEmpty }
         let reply = try await request(.hello(hello), timeout: timeout)
         guard case .welcome(let welcome) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
         welcomeState.withLock { $0 = welcome }
@@ -320,6 +325,7 @@ public final class RelayClient: Sendable {
         }
         switch frame.body {
         case .delivery(let delivery): pushContinuation.yield(.delivery(delivery))
+        case .queueEmpty(let empty): pushContinuation.yield(.queueEmpty(pushed: empty.pushed))
         case .prekeysLow(let low): pushContinuation.yield(.prekeysLow(remaining: low.remaining))
         case .error(let wire):
             let error = RelayError(wire)
@@ -387,7 +393,7 @@ public final class RelayClient: Sendable {
 
 extension Duration {
     /// Whole seconds, or milliseconds below a second, as errors print them ("15 s", "200 ms").
-    var secondsText: String {
+    public var secondsText: String {
         let (seconds, attoseconds) = components
         if seconds == 0 { return "\(attoseconds / 1_000_000_000_000_000) ms" }
         return "\(seconds) s"

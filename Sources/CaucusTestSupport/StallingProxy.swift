@@ -1,7 +1,8 @@
 // A TCP proxy between a client and a real relay that, when told to, stops passing the relay's
-// WebSocket messages on or garbles one: tests of what the client does with a relay that goes silent
+// WebSocket messages on, garbles one or drops the QueueEmpty push: tests of what the client does with a relay that goes silent
 // or sends garbage at each step of a connection (Protocol.md §7.12).
 import CaucusLock
+import CaucusProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,8 @@ public final class StallingProxy: Sendable {
         /// The first `afterFrames` data frames pass; the next one arrives with every payload byte
         /// replaced by 0xFF (not a protobuf message); later ones pass.
         case garble(afterFrames: Int)
+        /// Everything passes except the `QueueEmpty` push (Protocol.md §7.4).
+        case dropQueueEmpty
     }
 
     private struct State {
@@ -137,6 +140,12 @@ public final class StallingProxy: Sendable {
                 case .garble(let after):
                     if isData, dataFrames == after {
                         for index in payloadStart..<out.count { out[index] = 0xff }
+                    }
+                case .dropQueueEmpty:
+                    // The relay's frames are not masked, and a push is small enough for one frame.
+                    if opcode == 2, let pushed = try? WireServerFrame(serializedBytes: Array(frame[payloadStart...])),
+                       case .queueEmpty? = pushed.body {
+                        out = []
                     }
                 }
                 if isData { dataFrames += 1 }

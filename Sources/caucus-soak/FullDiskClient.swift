@@ -151,7 +151,7 @@ final class FullDiskClient: Sendable {
     func finish(deadline: ContinuousClock.Instant) async -> FullDiskReport {
         if state.withLock({ $0.full }) { free() }
         while ContinuousClock.now < deadline, ((try? await sender.queuedCount()) ?? 1) > 0 {
-            _ = try? await sender.sync(idle: .zero)
+            _ = try? await sender.sync()
             try? await Task.sleep(for: .milliseconds(200))
         }
         let stillQueued = (try? await sender.queuedCount()) ?? 0

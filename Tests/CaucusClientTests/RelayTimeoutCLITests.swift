@@ -96,6 +96,24 @@ struct RelayTimeoutCLITests {
         }
     }
 
+    @Test("read: a relay that never says QueueEmpty is waited for the request bound, then what arrived is shown with a warning")
+    func readWithoutQueueEmpty() async throws {
+        try await Self.withProxiedRelay { rosa, proxy in
+            try await rosa.succeed(["send", CLIWorker.group, "a note to the group"])
+            proxy.behave(.dropQueueEmpty)
+            let (read, took) = try await Self.run(rosa, "read")
+            #expect(read.status == 0, "\(read)")
+            #expect(read.stderr.contains("the relay \(proxy.url) did not say within 2 s that it had sent what it held; more messages may arrive later"),
+                    "\(read)")
+            #expect(took >= .seconds(2), "gave up before its timeout: \(took)")
+
+            // With the marker, no wait and no warning.
+            proxy.behave(.passThrough)
+            let fine = try await rosa.run("read")
+            #expect(fine.status == 0 && !fine.stderr.contains("did not say"), "\(fine)")
+        }
+    }
+
     @Test("send: with no reply the message is queued, the relay named, and it goes out once the relay answers")
     func sendGivesUp() async throws {
         try await Self.withProxiedRelay { rosa, proxy in

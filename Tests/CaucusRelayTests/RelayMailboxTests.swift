@@ -35,6 +35,70 @@ struct RelayMailboxTests {
         await relay.stop()
     }
 
+    @Test("Asked for in Hello, QueueEmpty comes once, after the whole backlog and before later deliveries; an empty mailbox gets QueueEmpty{0}; unasked, never")
+    func queueEmptyAfterTheBacklog() async throws {
+        let relay = try await TestRelay.start()
+        let alice = Device(), bob = Device()
+        let a = try await relay.connect(alice.key)
+        // More than one page of the store (256): the marker waits for every page.
+        var sent: [Data] = []
+        for index in 0..<300 {
+            let id = newMessageID()
+            sent.append(id)
+            try await a.send(Data("backlog \(index)".utf8), to: [bob.id], id: id)
+        }
+
+        let b = try await relay.connect(bob.key)
+        let pushes = try await b.pushesUntilQueueEmpty()
+        let backlog = pushes.compactMap { push -> Data? in if case .delivery(let delivery) = push { delivery.messageID } else { nil } }
+        #expect(backlog == sent)
+        guard case .queueEmpty(let pushed)? = pushes.last else { Issue.record("no QueueEmpty last: \(pushes.count)"); return }
+        #expect(pushed == 300)
+
+        // Later messages are pushed after it, and no second marker comes on this connection.
+        let later = newMessageID()
+        try await a.send(Data("later".utf8), to: [bob.id], id: later)
+        let marker = newMessageID()
+        try await a.send(Data("marker".utf8), to: [bob.id], id: marker)
+        var after: [Data] = []
+        for await push in b.pushes {
+            switch push {
+            case .delivery(let delivery): after.append(delivery.messageID)
+            case .queueEmpty: Issue.record("a second QueueEmpty on one connection")
+            default: break
+            }
+            if after.count == 2 { break }
+        }
+        #expect(after == [later, marker])
+
+        // A device with nothing waiting is told at once.
+        let carol = try await relay.connect(Device().key)
+        let nothing = try await carol.pushesUntilQueueEmpty()
+        #expect(nothing.count == 1)
+        if case .queueEmpty(let pushed)? = nothing.first { #expect(pushed == 0) } else { Issue.record("\(nothing)") }
+
+        // A client whose Hello did not ask is never sent it: its backlog, then the next delivery.
+        let dave = Device()
+        let waiting = newMessageID(), next = newMessageID()
+        try await a.send(Data("waiting".utf8), to: [dave.id], id: waiting)
+        let d = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
+        try await d.hello(wantQueueEmpty: false)
+        try await d.authenticate(deviceKey: dave.key)
+        var seen: [String] = []
+        for await push in d.pushes {
+            switch push {
+            case .delivery(let delivery): seen.append(delivery.messageID == waiting ? "waiting" : "next")
+            case .queueEmpty: seen.append("QueueEmpty")
+            default: continue
+            }
+            if seen == ["waiting"] { try await a.send(Data("next".utf8), to: [dave.id], id: next) }
+            if seen.count == 2 { break }
+        }
+        #expect(seen == ["waiting", "next"])
+        await d.close(); await carol.close(); await b.close(); await a.close()
+        await relay.stop()
+    }
+
     @Test("A connected recipient gets the message pushed, and deliveries carry no sender")
     func livePush() async throws {
         let relay = try await TestRelay.start()

@@ -71,6 +71,22 @@ extension RelayClient {
         throw RelayClientError.connectionClosed("\(received.count) of \(count) deliveries before the connection ended: \(closeReason ?? "-")")
     }
 
+    /// The pushes up to and including the first `QueueEmpty`; closes the connection and fails if
+    /// it does not come within `timeout`.
+    func pushesUntilQueueEmpty(timeout: Duration = .seconds(60)) async throws -> [RelayClient.Push] {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            await self.close()
+        }
+        defer { timer.cancel() }
+        var received: [RelayClient.Push] = []
+        for await push in pushes {
+            received.append(push)
+            if case .queueEmpty = push { return received }
+        }
+        throw RelayClientError.connectionClosed("no QueueEmpty after \(received.count) pushes: \(closeReason ?? "-")")
+    }
+
     /// Signs and applies a group route change.
     @discardableResult
     func updateRoute(group: Data, serial: UInt64, signer: Ed25519.PrivateKey, newAdmin: Ed25519.PrivateKey? = nil,
