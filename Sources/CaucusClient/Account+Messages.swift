@@ -14,6 +14,9 @@ extension Account {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let envelope = try sealPairwise(db, plaintext, to: peer)
+        if payload.writtenStamp != nil, Self.isSessionStart(envelope) {
+            try keepUnconfirmedStart(db, plaintext, to: peer)
+        }
         let message = WireSendMessage.with {
             $0.messageID = Data(id)
             $0.recipients = [Data(peer.rawRepresentation)]

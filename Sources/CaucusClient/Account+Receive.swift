@@ -130,9 +130,15 @@ extension Account {
         case .campaign:
             noteLater("\(try mention(db, sender)) sent a card campaign outside a group; ignored")
         case .unreadable(let count):
+            let resent = try resendUnconfirmedStarts(db, count: count, to: sender)
+            let outcome = switch resent {
+            case 0: "if you wrote to them, send it again"
+            case Int(count): "your \(resent) message(s) were sent again in it"
+            default: "your last \(resent) message(s) were sent again in it; if you wrote more, send it again"
+            }
             try addLine(db, conversation, .warning, """
                 \(try mention(db, sender)) could not open \(count) message(s) that claimed to be from you (the relay may have \
-                replaced their one-time prekey) and started a new conversation: if you wrote to them, send it again
+                replaced their one-time prekey) and started a new conversation: \(outcome)
                 """, expirySeconds: 0)
         case let .joinRefused(inviteID, reason):
             // A refusal of a request already answered (one sent again, §9.10) changes nothing.

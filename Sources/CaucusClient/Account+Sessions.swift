@@ -202,6 +202,7 @@ extension Account {
                 list.remove(at: index)
                 list.insert(session, at: 0)
                 try saveSessions(db, peer: sender, list)
+                if session.isInitiator { try confirmStarts(db, from: sender) }
                 return (sender, opened)
             } catch let error as SessionError {
                 if error != .differentSession, refusal == nil { refusal = error }

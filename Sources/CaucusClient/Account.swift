@@ -254,7 +254,8 @@ public actor Account {
                         OR EXISTS (SELECT 1 FROM outbox WHERE expires_at <= ?1)
                         OR EXISTS (SELECT 1 FROM processed WHERE at < ?2)
                         OR EXISTS (SELECT 1 FROM unopened WHERE at < ?2)
-                    """, arguments: [now, oldest]) ?? false
+                        OR EXISTS (SELECT 1 FROM unconfirmed_starts WHERE at < ?3)
+                    """, arguments: [now, oldest, now - Self.unconfirmedStartLifetime]) ?? false
             }
             guard due else { return }
             try store.queue.write { db in
@@ -263,6 +264,7 @@ public actor Account {
                 try db.execute(sql: "DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
                 try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [oldest])
                 try db.execute(sql: "DELETE FROM unopened WHERE at < ?", arguments: [oldest])
+                try db.execute(sql: "DELETE FROM unconfirmed_starts WHERE at < ?", arguments: [now - Self.unconfirmedStartLifetime])
             }
         }
     }

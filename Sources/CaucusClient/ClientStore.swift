@@ -115,6 +115,15 @@ final class ClientStore: Sendable {
                 CREATE TABLE unopened (id BLOB PRIMARY KEY, attempts INTEGER NOT NULL, at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v7-unconfirmed-starts") { db in
+            // Texts and file offers sent as session starts the peer has not answered in yet, kept
+            // sealed to be sent again if the peer could not open them (§9.6).
+            try db.execute(sql: """
+                CREATE TABLE unconfirmed_starts (seq INTEGER PRIMARY KEY AUTOINCREMENT, peer BLOB NOT NULL,
+                                                 sealed BLOB NOT NULL, at INTEGER NOT NULL);
+                CREATE INDEX unconfirmed_starts_peer ON unconfirmed_starts (peer, seq);
+                """)
+        }
         return migrator
     }
 

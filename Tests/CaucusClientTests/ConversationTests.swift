@@ -82,6 +82,34 @@ struct ConversationTests {
         await relay.stop()
     }
 
+    /// What went as session starts is kept, sealed, only until the peer answers in that session
+    /// (Protocol.md §9.6); control payloads (display names) are never kept.
+    @Test func sessionStartsAreKeptUntilAnswered() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let nadia = try await Worker.make("Nadia", in: directory, relay: relay)
+        let amira = try await Worker.make("Amira", in: directory, relay: relay)
+        _ = try await amira.read()   // publishes her prekeys
+        let amiraDID = try await amira.run { $0.did }, nadiaDID = try await nadia.run { $0.did }
+        func kept(_ worker: Worker) throws -> Int {
+            let queue = try DatabaseQueue(path: worker.home.storePath)
+            defer { try? queue.close() }
+            return try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM unconfirmed_starts") ?? 0 }
+        }
+        try await nadia.run { account in
+            _ = try await account.send("first", to: try await account.resolve(amiraDID.description))
+            _ = try await account.send("second", to: try await account.resolve(amiraDID.description))
+        }
+        #expect(try kept(nadia) == 2)
+        #expect(Worker.texts(try await amira.read()) == ["first", "second"])
+        try await amira.run { account in _ = try await account.send("got both", to: try await account.resolve(nadiaDID.description)) }
+        #expect(try kept(amira) == 0, "Amira answered in Nadia's session: nothing of hers is a start")
+        #expect(Worker.texts(try await nadia.read()) == ["got both"])
+        #expect(try kept(nadia) == 0)
+        await relay.stop()
+    }
+
     @Test func localStoreHoldsNoPlaintext() async throws {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()

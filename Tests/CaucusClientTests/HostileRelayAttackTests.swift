@@ -246,8 +246,9 @@ struct HostileRelayAttackTests {
             $0.conversation == .direct(amiraKey) && $0.message.kind == .warning
                 && $0.message.text.contains("could not open 2 message(s) that claimed to be from you")
         }, "\(told.map(\.message.text))")
+        // Nadia's client sent both again in Amira's session, and what she writes next goes there too.
         try await nadia.run { account in _ = try await account.send("hello again", to: .direct(amiraKey)) }
-        #expect(Worker.texts(try await scene.amira.read()) == ["hello again"])
+        #expect(Worker.texts(try await scene.amira.read()) == ["hello Amira", "are you coming on Friday?", "hello again"])
         await scene.end()
     }
 

@@ -7,7 +7,7 @@ import Testing
 /// whose first messages the relay made unreadable recovers by itself.
 @Suite("1:1 warnings and recovery in the caucus command", .timeLimit(.minutes(6)))
 struct OneToOneWarningsCLITests {
-    @Test("A swapped one-time prekey: both sides are told in their conversation, and the next message arrives")
+    @Test("A swapped one-time prekey: both sides are told in their conversation, the lost messages are sent again, and the next one arrives")
     func swappedOneTimePrekeyRecovers() async throws {
         try await withRelay(hostile: true) { relay, directory in
             let liar = try #require(relay.hostile)
@@ -35,12 +35,22 @@ struct OneToOneWarningsCLITests {
 
             let told = try #require(try await nadia.json("read") as? [[String: Any]])
             #expect(told.contains {
-                $0["kind"] as? String == "warning" && ($0["text"] as? String)?.contains("could not open 2 message(s) that claimed to be from you") == true
+                $0["kind"] as? String == "warning" && ($0["text"] as? String)?.contains(
+                    "could not open 2 message(s) that claimed to be from you (the relay may have replaced their one-time prekey) "
+                    + "and started a new conversation: your 2 message(s) were sent again in it") == true
             }, "\(told)")
             let nadiaHistory = try await nadia.succeed("history", amiraDID)
-            #expect(nadiaHistory.stdout.contains("send it again"), "\(nadiaHistory)")
+            #expect(nadiaHistory.stdout.contains("were sent again"), "\(nadiaHistory)")
 
-            // Nadia sends again, over the session Amira started: it arrives, still with the relay swapping keys.
+            // Nadia's client sent both again by itself, over the session Amira started: they arrive, in
+            // order, once, with the relay still swapping keys.
+            let resent = try #require(try await amira.json("read") as? [[String: Any]])
+            #expect(resent.compactMap { $0["kind"] as? String == "text" ? $0["text"] as? String : nil }
+                == ["hello Amira", "are you coming on Friday?"], "\(resent)")
+            let again = try #require(try await amira.json("read") as? [[String: Any]])
+            #expect(!again.contains { $0["kind"] as? String == "text" }, "\(again)")
+
+            // What Nadia writes next goes in that session too.
             try await nadia.succeed("send", amiraDID, "hello again")
             let after = try #require(try await amira.json("read") as? [[String: Any]])
             #expect(after.compactMap { $0["kind"] as? String == "text" ? $0["text"] as? String : nil } == ["hello again"], "\(after)")

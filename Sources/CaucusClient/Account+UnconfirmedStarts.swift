@@ -1,0 +1,69 @@
+import CaucusCrypto
+import Foundation
+import GRDB
+
+/// Session starts the peer has not answered in yet, kept to be sent again when the peer says it
+/// could not open them (an `Unreadable` payload, Protocol.md §9.6): a relay that swapped the
+/// peer's one-time prekey makes every start of that session unreadable.
+extension Account {
+    /// How long a start is kept: the relay's default time to live (30 days), after which the relay
+    /// has dropped it anyway.
+    static let unconfirmedStartLifetime: Int64 = 30 * 86_400_000
+
+    /// Whether a pairwise envelope (§9.2) carries a session start (a prekey message, §6.3).
+    nonisolated static func isSessionStart(_ envelope: [UInt8]) -> Bool {
+        let message = 1 + 32 + SealedBox.overhead
+        return envelope.count > message && envelope[message] == 0x01
+    }
+
+    /// Keeps, sealed, a payload that went to `peer` as a session start.
+    nonisolated func keepUnconfirmedStart(_ db: Database, _ plaintext: [UInt8], to peer: Ed25519.PublicKey) throws {
+        let tag = store.tag(peer.rawRepresentation)
+        try db.execute(sql: "INSERT INTO unconfirmed_starts (peer, sealed, at) VALUES (?, ?, ?)", arguments: [
+            Data(tag), Data(store.seal(plaintext, table: "unconfirmed_starts", tag: tag)), ClientStore.now(),
+        ])
+    }
+
+    /// `peer` wrote in a session this client started, so it opened the starts: none is kept.
+    nonisolated func confirmStarts(_ db: Database, from peer: Ed25519.PublicKey) throws {
+        try db.execute(sql: "DELETE FROM unconfirmed_starts WHERE peer = ?", arguments: [Data(store.tag(peer.rawRepresentation))])
+    }
+
+    /// Sends again, over the current session with `peer`, the last `count` starts it could not
+    /// open (those whose disappearing timer has not run out, with what is left of it), forgets the
+    /// rest, and returns how many went.
+    nonisolated func resendUnconfirmedStarts(_ db: Database, count: UInt32, to peer: Ed25519.PublicKey) throws -> Int {
+        let tag = store.tag(peer.rawRepresentation)
+        let rows = try Row.fetchAll(db, sql: "SELECT sealed FROM unconfirmed_starts WHERE peer = ? ORDER BY seq DESC LIMIT ?",
+                                    arguments: [Data(tag), Int(min(count, 1_000))])
+        try db.execute(sql: "DELETE FROM unconfirmed_starts WHERE peer = ?", arguments: [Data(tag)])
+        let now = ClientStore.now()
+        var sent = 0
+        for row in rows.reversed() {
+            var plaintext = try store.open(Array(row["sealed"] as Data), table: "unconfirmed_starts", tag: tag)
+            defer { wipe(&plaintext) }
+            guard let payload = try? Payload(decoding: plaintext), let stamp = payload.writtenStamp else { continue }
+            var ttl: UInt32 = 0
+            if stamp.expirySeconds > 0 {
+                let left = Int64(stamp.sentAt) + Int64(stamp.expirySeconds) * 1_000 - now
+                guard left > 0 else { continue }
+                ttl = UInt32(clamping: (left + 999) / 1_000)
+            }
+            // A fresh relay id: the relay remembers the first one and would store nothing.
+            try enqueuePairwise(db, payload, to: peer, ttl: ttl)
+            sent += 1
+        }
+        return sent
+    }
+}
+
+extension Payload {
+    /// The stamp of what a person wrote (a text or a file offer), which is sent again when the
+    /// session start carrying it could not be opened; nil for every other payload.
+    var writtenStamp: MessageStamp? {
+        switch self {
+        case .text(let stamp, _), .file(let stamp, _): stamp
+        default: nil
+        }
+    }
+}
