@@ -5,8 +5,10 @@ written from Protocol.md, not from Caucus's code: it shows that a third party ca
 usage: verify-evidence.py BUNDLE.json     (pip install pynacl)
 Exit status 0 when the campaign record and every card verify, 1 otherwise.
 """
+import datetime
 import hashlib
 import json
+import re
 import struct
 import sys
 
@@ -48,6 +50,20 @@ def canonical(tag, fields):
     return out
 
 
+def date_agrees(text, signed_at_ms):
+    """Protocol.md 10.2: a Gregorian calendar date YYYY-MM-DD from 1900 on, and the UTC date of
+    signed_at, the day before or the day after."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, flags=re.ASCII):
+        return False
+    try:
+        day = datetime.date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return False
+    if day.year < 1900:
+        return False
+    return abs((day - datetime.date(1970, 1, 1)).days - signed_at_ms // 86_400_000) <= 1
+
+
 def check(key, message, signature_hex):
     try:
         VerifyKey(key).verify(message, bytes.fromhex(signature_hex))
@@ -85,6 +101,7 @@ def main(path):
             card["date"], signer, card["signed_at_ms"]])
         ok = check(signer, message, card["signature"])
         ok = ok and card["employer"] == c["employer"] and card["language"] == c["language"]
+        ok = ok and date_agrees(card["date"], card["signed_at_ms"])
         if ok:
             good += 1
         else:

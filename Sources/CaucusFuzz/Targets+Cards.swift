@@ -22,7 +22,7 @@ struct CardFixture: Sendable {
         let campaign = campaign
         cards = signers.map { key, name, contact in
             try! Card.sign(CardFields(name: name, contact: contact, phone: "+1 555 0100", employer: "Acme Logistics",
-                                      language: "I authorize Warehouse Workers United to represent me.", date: "2025-06-01"),
+                                      language: "I authorize Warehouse Workers United to represent me.", date: CardFields.utcDate(Self.now - 3_600_000)),
                            for: campaign, by: key, at: Self.now - 3_600_000)
         }
         revocation = CardRevocation.sign(revoking: cards[1], by: keys.outsider, at: Self.now - 60_000)

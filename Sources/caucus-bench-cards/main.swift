@@ -60,7 +60,7 @@ nonisolated(unsafe) let generatedOut = generated
 DispatchQueue.concurrentPerform(iterations: cores) { slice in
     for index in stride(from: slice, to: count, by: cores) {
         let fields = CardFields(name: "Worker \(index)", contact: "worker\(index)@example.org", phone: "+1 555 \(100_000 + index)",
-                                employer: "Acme Logistics", language: language, date: "2026-11-24")
+                                employer: "Acme Logistics", language: language, date: CardFields.utcDate(tallyTime))
         let card = try! Card.sign(fields, for: campaign, by: Ed25519.PrivateKey(), at: tallyTime - UInt64(index))
         generatedOut[index] = Generated(sealed: try! CardItem.card(card).sealed(for: campaign), card: card)
     }

@@ -11,6 +11,8 @@ import Testing
 @Suite("Card campaigns end to end", .timeLimit(.minutes(5)))
 struct CardCampaignTests {
     static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
+    /// Today's date in UTC, which a card signed now may carry (Protocol.md §10.2).
+    static var today: String { CardFields.utcDate(UInt64(Date().timeIntervalSince1970 * 1000)) }
 
     /// Rosa's group with `count` workers admitted in one round of invites.
     static func group(_ count: Int, in directory: TempDirectory, relay: TestRelay) async throws -> (Worker, [Worker]) {
@@ -72,14 +74,14 @@ struct CardCampaignTests {
 
         for (index, worker) in workers.enumerated() {
             _ = try await worker.run { try await $0.signCard(id, name: "Worker \(index)", contact: "w\(index)@example.org",
-                                                              phone: "555 01\(index)", date: "2026-11-24") }
+                                                              phone: "555 01\(index)", date: Self.today) }
         }
         // Three revoke, one signs again (the later card counts).
         for worker in workers[1...3] { _ = try await worker.run { try await $0.revokeCard(id) } }
-        _ = try await workers[4].run { try await $0.signCard(id, name: "Worker 4", contact: "w4@example.org", phone: "555 014", date: "2026-11-25") }
+        _ = try await workers[4].run { try await $0.signCard(id, name: "Worker 4", contact: "w4@example.org", phone: "555 0144", date: Self.today) }
         // A forbidden field never leaves the worker's computer.
         let forbidden = await clientError {
-            _ = try await workers[5].run { try await $0.signCard(id, name: "Worker 5", contact: "SSN 123-45-6789", phone: "555", date: "2026-11-24") }
+            _ = try await workers[5].run { try await $0.signCard(id, name: "Worker 5", contact: "SSN 123-45-6789", phone: "555", date: Self.today) }
         }
         #expect(forbidden?.description.contains("social security") == true)
 
@@ -88,9 +90,10 @@ struct CardCampaignTests {
         let other = try Campaign.create(union: "Other", employer: "Acme Logistics", unitDescription: "x", unitSize: 5, language: Self.language,
                                         cardKey: campaign.cardKey, organizer: Ed25519.PrivateKey(), createdAt: 1)
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
-        let stranger = CardFields(name: "Nadia", contact: "nadia@example.org", phone: "555 0199", employer: "Acme Logistics",
-                                  language: Self.language, date: "2025-01-02")
+        var stranger = CardFields(name: "Nadia", contact: "nadia@example.org", phone: "555 0199", employer: "Acme Logistics",
+                                  language: Self.language, date: CardFields.utcDate(now))
         try await Self.post(try CardItem.card(try Card.sign(stranger, for: other, by: Ed25519.PrivateKey(), at: now)).sealed(for: campaign), to: campaign, on: relay)
+        stranger.date = CardFields.utcDate(now - 400 * 86_400_000)
         try await Self.post(try CardItem.card(try Card.sign(stranger, for: campaign, by: Ed25519.PrivateKey(), at: now - 400 * 86_400_000))
             .sealed(for: campaign), to: campaign, on: relay)
         let queue = try DatabaseQueue(path: relay.databasePath)
@@ -114,7 +117,7 @@ struct CardCampaignTests {
         // 50 signed, 3 revoked, 1 damaged on the relay: 46 of 150.
         #expect(tally.valid.count == 46)
         #expect(tally.reachesPetition && !tally.reachesMajority)
-        #expect(tally.valid.first { $0.fields.name == "Worker 4" }?.fields.date == "2026-11-25")
+        #expect(tally.valid.first { $0.fields.name == "Worker 4" }?.fields.phone == "555 0144")
         // A worker cannot tally.
         #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } }
             == .invalidArgument("only the campaign's organizers hold its card key"))
@@ -122,7 +125,7 @@ struct CardCampaignTests {
         // Each counted signer gets a receipt with their six fields, signed by the card key; a
         // revoked card's signer gets none.
         let receipts = try await workers[4].run { account in try await account.sync(); return try await account.myReceipts(campaign) }
-        #expect(receipts.count == 1 && receipts[0].fields.date == "2026-11-25")
+        #expect(receipts.count == 1 && receipts[0].fields.phone == "555 0144")
         #expect(try await workers[4].run { try await $0.myCards(campaign) }.contains { if case .card(let card) = $0 { receipts[0].confirms(card, of: campaign) } else { false } })
         #expect(try await workers[1].run { account in try await account.sync(); return try await account.myReceipts(campaign) }.isEmpty)
         // A second tally sends no second receipt.
@@ -171,11 +174,11 @@ struct CardCampaignTests {
         let seen = try await newcomer.read()
         #expect(seen.contains { $0.message.text.contains("Rosa started a card campaign") })
         #expect(try await newcomer.run { try await $0.campaigns() }.map(\.shortID) == [id])
-        _ = try await newcomer.run { try await $0.signCard(id, name: "New Worker", contact: "new@example.org", phone: "555 0150", date: "2026-11-24") }
+        _ = try await newcomer.run { try await $0.signCard(id, name: "New Worker", contact: "new@example.org", phone: "555 0150", date: Self.today) }
 
         // A withdrawal is acknowledged by a receipt signed by the card key, once.
         _ = try await workers[1].read()
-        _ = try await workers[1].run { try await $0.signCard(id, name: "Worker 1", contact: "w1@example.org", phone: "555 011", date: "2026-11-24") }
+        _ = try await workers[1].run { try await $0.signCard(id, name: "Worker 1", contact: "w1@example.org", phone: "555 011", date: Self.today) }
         let revocation = try await workers[1].run { try await $0.revokeCard(id) }
         let tally = try await workers[0].run { try await $0.tally(id) }
         #expect(tally.valid.map(\.fields.name) == ["New Worker"])
@@ -231,7 +234,7 @@ struct CardCampaignTests {
         let before = log.devices()
         #expect(before.contains(workerTag), "the worker's own connections are logged by device")
         _ = try await workers[0].run { account in
-            try await account.signCard(summary.shortID, name: "Worker 0", contact: "w0@example.org", phone: "555 0100", date: "2026-11-24")
+            try await account.signCard(summary.shortID, name: "Worker 0", contact: "w0@example.org", phone: "555 0100", date: Self.today)
         }
         _ = try await workers[0].run { try await $0.revokeCard(summary.shortID) }
         // Signing and revoking opened connections, none of them under the worker's key.

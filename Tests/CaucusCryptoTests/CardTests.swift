@@ -1,4 +1,5 @@
 @testable import CaucusCrypto
+import Foundation
 import PropertyBased
 import Testing
 
@@ -87,10 +88,17 @@ struct CardTests {
         }
         // Ordinary values pass: a phone number, an email with digits, an accented name.
         _ = try Card.sign(CardFields(name: "Zoë O'Neil-Ramírez", contact: "zoe1987@example.org", phone: "(555) 123-4567",
-                                     employer: "Acme Logistics", language: Self.language, date: "2027-02-28"),
+                                     employer: "Acme Logistics", language: Self.language, date: "2027-01-15"),
                           for: campaign, by: worker, at: Self.now)
-        #expect(throws: CardError.invalidField("the date must be YYYY-MM-DD")) {
-            try Card.sign(Self.fields("Rosa", date: "15/01/2027"), for: campaign, by: worker, at: Self.now)
+        for date in ["15/01/2027", "2027-02-30", "2027-13-01"] {
+            #expect(throws: CardError.invalidField("the date must be a calendar date written YYYY-MM-DD"), "\(date)") {
+                try Card.sign(Self.fields("Rosa", date: date), for: campaign, by: worker, at: Self.now)
+            }
+        }
+        // The signer's own date in any time zone: the UTC date of signing, or a day either side.
+        for date in ["2027-01-14", "2027-01-16"] { _ = try Card.sign(Self.fields("Rosa", date: date), for: campaign, by: worker, at: Self.now) }
+        #expect(throws: CardError.invalidField("the date is not the day of signing (2027-01-15 in UTC, give or take a day)")) {
+            try Card.sign(Self.fields("Rosa", date: "2027-01-13"), for: campaign, by: worker, at: Self.now)
         }
         #expect(throws: CardError.invalidField("the language differs from the campaign's")) {
             var altered = Self.fields("Rosa")
@@ -125,16 +133,24 @@ struct CardTests {
         }
     }
 
-    /// Dates are read as bytes exactly as they were read as characters.
+    /// Dates are read as bytes exactly as Foundation's Gregorian calendar reads them as characters:
+    /// a real calendar date from 1900 on, written YYYY-MM-DD.
     @Test func datesReadAsBytesAsAsCharacters() async {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
         func asCharacters(_ text: String) -> Bool {
             let parts = text.split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-                  let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+                  parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+                  let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]), year >= 1900
             else { return false }
-            return year >= 1900 && (1...12).contains(month) && (1...31).contains(day)
+            let components = DateComponents(year: year, month: month, day: day)
+            guard let date = calendar.date(from: components) else { return false }
+            let back = calendar.dateComponents([.year, .month, .day], from: date)
+            return back.year == year && back.month == month && back.day == day
         }
-        let pieces = ["2027-01-15", "2027-", "-01-", "2027", "1899", "-", "01", "12", "13", "31", "32", "00", "+1", "1", "é", "\u{301}", "\r\n", " ", "x"]
+        let pieces = ["2027-01-15", "2027-", "-01-", "2027", "1899", "-", "01", "02", "12", "13", "28", "29", "30", "31", "32", "00",
+                      "2000", "2100", "2024", "+1", "1", "é", "\u{301}", "\r\n", " ", "x"]
         var valid = 0
         await propertyCheck(count: 3000, input: Gen.int(in: 0...(pieces.count - 1)).array(of: 0...6)) { picks in
             let text = picks.map { pieces[$0] }.joined()
@@ -142,6 +158,26 @@ struct CardTests {
             if asCharacters(text) { valid += 1 }
         }
         #expect(valid > 0)
+        for (text, real) in [("2026-02-30", false), ("2026-02-28", true), ("2024-02-29", true), ("2100-02-29", false),
+                             ("2000-02-29", true), ("2026-04-31", false), ("2026-12-31", true), ("1899-12-31", false)] {
+            #expect(CardFields.isDate(text) == real, "\(text)")
+        }
+    }
+
+    /// The UTC date of a time, and the day count of a date, agree with Foundation's calendar.
+    @Test func utcDatesAgreeWithFoundation() async {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        await propertyCheck(count: 2000, input: Gen.int(in: 0...4_102_444_800_000)) { ms in
+            let milliseconds = UInt64(ms)
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            let parts = calendar.dateComponents([.year, .month, .day], from: date)
+            let expected = String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+            #expect(CardFields.utcDate(milliseconds) == expected)
+            #expect(CardFields.dayNumber(expected) == Int(milliseconds / 86_400_000))
+        }
+        #expect(CardFields.utcDate(0) == "1970-01-01" && CardFields.dayNumber("1970-01-01") == 0)
+        #expect(CardFields.dayNumber("1900-01-01") == -25_567)
     }
 
     @Test func tallyCountsOneCardPerSignerAndNamesEveryRejection() throws {
@@ -169,7 +205,8 @@ struct CardTests {
                                          signedAt: signed.signedAt, signature: signed.signature))))
         // One for another campaign, one stale, one revocation by someone else, one same person under a second DID.
         items.append(.success(.card(try Card.sign(Self.fields("Omar"), for: other, by: Ed25519.PrivateKey(), at: Self.now))))
-        items.append(.success(.card(try Card.sign(Self.fields("Pat"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now - 400 * Self.day))))
+        items.append(.success(.card(try Card.sign(Self.fields("Pat", date: CardFields.utcDate(Self.now - 400 * Self.day)), for: campaign,
+                                                  by: Ed25519.PrivateKey(), at: Self.now - 400 * Self.day))))
         items.append(.success(.revocation(CardRevocation.sign(revoking: cards[20], by: workers[21], at: Self.now))))
         items.append(.success(.card(try Card.sign(Self.fields("worker  5"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now - 100_000))))
 
@@ -190,6 +227,55 @@ struct CardTests {
         #expect(reasons.contains(.revocationBySomeoneElse))
         #expect(reasons.contains(.suspectedSamePerson(DID(publicKey: workers[5].publicKey))))
         #expect(tally.rejected.count == 10)
+    }
+
+    /// A revocation withdraws every earlier card of its signer, not only the one it names; a card
+    /// signed after it counts. Dates must be calendar dates that agree with `signed_at`, and
+    /// nothing may be signed more than a day after the tally's time (Protocol.md §10.3, §10.4).
+    @Test func revocationsWithdrawEveryEarlierCardAndDatesMustBeReal() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try Self.campaign(cardKey: cardKey, unitSize: 10)
+        let (amira, nadia) = (Ed25519.PrivateKey(), Ed25519.PrivateKey())
+        let first = try Card.sign(Self.fields("Amira", date: "2027-01-12"), for: campaign, by: amira, at: Self.now - 3 * Self.day + 1)
+        let second = try Card.sign(Self.fields("Amira", date: "2027-01-13"), for: campaign, by: amira, at: Self.now - 2 * Self.day)
+        // She revokes her newest card: the older one must not count again.
+        let withdrawn = CardTally(campaign: campaign, items: [
+            .success(.card(first)), .success(.card(second)),
+            .success(.revocation(CardRevocation.sign(revoking: second, by: amira, at: Self.now - Self.day))),
+        ], now: Self.now)
+        #expect(withdrawn.valid.isEmpty)
+        #expect(withdrawn.rejected.map(\.reason) == [.revoked, .revoked])
+        // A card signed after the revocation counts.
+        let again = try Card.sign(Self.fields("Amira"), for: campaign, by: amira, at: Self.now - 1000)
+        let resigned = CardTally(campaign: campaign, items: [
+            .success(.card(first)), .success(.card(second)),
+            .success(.revocation(CardRevocation.sign(revoking: second, by: amira, at: Self.now - Self.day))), .success(.card(again)),
+        ], now: Self.now)
+        #expect(resigned.valid.map(\.signedAt) == [again.signedAt])
+
+        // Dates: 2027-02-30 is refused, as is a date three days from the signing; post-dated items
+        // (more than a day ahead of the tally) count neither as cards nor as revocations.
+        func unchecked(_ fields: CardFields, at time: UInt64) -> Card {
+            let statement = Card.statement(campaign: campaign.hash, fields: fields, signer: nadia.publicKey, signedAt: time)
+            return Card(campaign: campaign.hash, fields: fields, signer: nadia.publicKey, signedAt: time, signature: nadia.signature(for: statement))
+        }
+        let future = try Card.sign(Self.fields("Nadia", date: CardFields.utcDate(Self.now + 2 * Self.day)), for: campaign, by: nadia,
+                                   at: Self.now + 2 * Self.day)
+        let tally = CardTally(campaign: campaign, items: [
+            .success(.card(unchecked(Self.fields("Nadia", date: "2027-02-30"), at: Self.now))),
+            .success(.card(unchecked(Self.fields("Nadia", date: "2027-01-12"), at: Self.now))),
+            .success(.card(future)),
+            .success(.card(first)),
+            .success(.revocation(CardRevocation.sign(revoking: first, by: amira, at: Self.now + 2 * Self.day))),
+        ], now: Self.now)
+        #expect(tally.valid.map(\.signer) == [amira.publicKey])
+        #expect(tally.rejected.map(\.reason) == [
+            .invalidFields(CardError.invalidField("the date must be a calendar date written YYYY-MM-DD").description), .dateDisagrees,
+            .signedInFuture, .signedInFuture,
+        ])
+        // Within a day ahead (another clock), a card counts.
+        let ahead = try Card.sign(Self.fields("Nadia", date: "2027-01-16"), for: campaign, by: nadia, at: Self.now + Self.day - 1)
+        #expect(CardTally(campaign: campaign, items: [.success(.card(ahead))], now: Self.now).valid.count == 1)
     }
 
     @Test func thresholdsAreExact() throws {

@@ -97,6 +97,29 @@ struct EvidenceBundleTests {
         #expect(status == 0 && output.contains("4 of 4 cards verify: 50.0% of the unit of 8"), "\(output)")
     }
 
+    /// A card dated 2027-02-30, or three days from when it was signed, is refused by both verifiers
+    /// even though its signer signed exactly that (Protocol.md §10.2).
+    @Test func aCardWithAnImpossibleOrDisagreeingDateFailsInBoth() throws {
+        for date in ["2027-02-30", "2027-01-12"] {
+            var bundle = try Self.bundle(cards: 3)
+            let signer = Ed25519.PrivateKey()
+            let campaignHash = try #require(Hex.decode(bundle.campaign.hash))
+            let fields = CardFields(name: "Nadia", contact: "nadia@example.org", phone: "+1 555 0199", employer: bundle.campaign.employer,
+                                    language: bundle.campaign.language, date: date)
+            let statement = Card.statement(campaign: campaignHash, fields: fields, signer: signer.publicKey, signedAt: CardTests.now)
+            let card = Card(campaign: campaignHash, fields: fields, signer: signer.publicKey, signedAt: CardTests.now,
+                            signature: signer.signature(for: statement))
+            bundle.cards.append(EvidenceBundle.CardRecord(
+                name: fields.name, contact: fields.contact, phone: fields.phone, employer: fields.employer, language: fields.language,
+                date: date, signer: DID(publicKey: signer.publicKey).description, signedAtMs: CardTests.now,
+                signature: Hex.encode(card.signature.rawRepresentation), hash: Hex.encode(card.hash)))
+            let verification = try bundle.verify()
+            #expect(verification.validCards == 3 && verification.failures.map(\.index) == [3], "\(date): \(verification)")
+            let (status, output) = try Self.python(bundle)
+            #expect(status == 1 && output.contains("card 3 (") && output.contains("3 of 4 cards verify"), "\(date): \(output)")
+        }
+    }
+
     @Test func anAlteredCampaignRecordIsRefused() throws {
         var bundle = try Self.bundle(cards: 2)
         bundle.campaign.language += " Dues are waived."

@@ -36,7 +36,7 @@ public struct CardFields: Hashable, Sendable {
                                       ("employer", employer, 256), ("language", language, 16384), ("date", date, 10)] {
             try Self.check(field, value, limit: limit)
         }
-        guard Self.isDate(date) else { throw CardError.invalidField("the date must be YYYY-MM-DD") }
+        guard Self.isDate(date) else { throw CardError.invalidField("the date must be a calendar date written YYYY-MM-DD") }
         if let (field, what) = forbiddenContent { throw CardError.forbiddenContent(field: field, what: what) }
     }
 
@@ -51,14 +51,49 @@ public struct CardFields: Hashable, Sendable {
         !text.utf8.contains { (0x21...0x7E).contains($0) } && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
     }
 
-    /// `YYYY-MM-DD` with a year from 1900, a month 1-12 and a day 1-31. Split and counted as UTF-8
-    /// bytes: a date is ASCII, and text that is not never parses as three numbers.
-    static func isDate(_ text: String) -> Bool {
+    /// `YYYY-MM-DD` naming a day of the Gregorian calendar from 1900 on (2026-02-30 is not one).
+    static func isDate(_ text: String) -> Bool { dayNumber(text) != nil }
+
+    /// Days from 1970-01-01 to the date `YYYY-MM-DD` (year from 1900), or nil when it is not a
+    /// calendar date. Split and counted as UTF-8 bytes: a date is ASCII, and text that is not never
+    /// parses as three numbers.
+    public static func dayNumber(_ text: String) -> Int? {
         let parts = text.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(Substring(parts[0])), let month = Int(Substring(parts[1])), let day = Int(Substring(parts[2]))
-        else { return false }
-        return year >= 1900 && (1...12).contains(month) && (1...31).contains(day)
+              parts.allSatisfy({ $0.allSatisfy { (0x30...0x39).contains($0) } }),
+              let year = Int(Substring(parts[0])), let month = Int(Substring(parts[1])), let day = Int(Substring(parts[2])),
+              year >= 1900, (1...12).contains(month)
+        else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...lengths[month - 1]).contains(day) else { return nil }
+        // Days from the civil date (proleptic Gregorian), counted from March so leap days come last.
+        let y = month <= 2 ? year - 1 : year
+        let era = y / 400, yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// The UTC calendar date, `YYYY-MM-DD`, of a time in Unix milliseconds.
+    public static func utcDate(_ milliseconds: UInt64) -> String {
+        let days = Int(milliseconds / 86_400_000) + 719_468
+        let era = days / 146_097, dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shifted = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shifted + 2) / 5 + 1
+        let month = shifted < 10 ? shifted + 3 : shifted - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)-\(two(month))-\(two(day))"
+    }
+
+    /// Whether `date` is the signer's calendar date at `signedAt` in some time zone: the UTC date
+    /// of `signedAt`, the day before or the day after (zones run from UTC-12 to UTC+14).
+    public static func date(_ date: String, agreesWith signedAt: UInt64) -> Bool {
+        guard let day = dayNumber(date) else { return false }
+        return abs(day - Int(signedAt / 86_400_000)) <= 1
     }
 
     /// The first field (other than the campaign's own employer and language) that holds what a
@@ -92,6 +127,9 @@ public struct Card: Hashable, Sendable {
     /// Checks the fields against the campaign and signs the card.
     public static func sign(_ fields: CardFields, for campaign: Campaign, by signer: Ed25519.PrivateKey, at time: UInt64) throws(CardError) -> Card {
         try fields.validate()
+        guard CardFields.date(fields.date, agreesWith: time) else {
+            throw CardError.invalidField("the date is not the day of signing (\(CardFields.utcDate(time)) in UTC, give or take a day)")
+        }
         guard fields.employer == campaign.employer else { throw CardError.invalidField("the employer differs from the campaign's") }
         guard fields.language == campaign.language else { throw CardError.invalidField("the language differs from the campaign's") }
         let statement = statement(campaign: campaign.hash, fields: fields, signer: signer.publicKey, signedAt: time)

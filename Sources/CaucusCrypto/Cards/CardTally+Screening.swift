@@ -41,6 +41,7 @@ extension CardTally {
             case .revocation(let revocation):
                 guard revocation.campaign == campaignHash else { return .rejected(item, .otherCampaign) }
                 guard revocation.hasValidSignature else { return .rejected(item, .badSignature) }
+                guard revocation.revokedAt <= now + clockSkewMilliseconds else { return .rejected(item, .signedInFuture) }
                 return .revocation(revocation)
             case .card(let card):
                 // The signed bytes are built once, for the signature and for the hash.
@@ -63,6 +64,8 @@ extension CardTally {
             guard card.fields.employer == campaign.employer else { return .alteredText("employer") }
             guard card.fields.language == campaign.language else { return .alteredText("card language") }
             do { try card.fields.validate() } catch { return .invalidFields(error.description) }
+            guard card.signedAt <= now + clockSkewMilliseconds else { return .signedInFuture }
+            guard CardFields.date(card.fields.date, agreesWith: card.signedAt) else { return .dateDisagrees }
             guard now <= card.signedAt || now - card.signedAt <= maximumAgeMilliseconds else { return .stale }
             return nil
         }

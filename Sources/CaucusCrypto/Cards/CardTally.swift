@@ -6,6 +6,8 @@ import Synchronization
 public struct CardTally: Sendable {
     /// How old a card may be before it no longer counts: 12 months, taken as 365 days.
     public static let maximumAgeMilliseconds: UInt64 = 365 * 86_400_000
+    /// How far ahead of the tally's clock a card or revocation may be signed (clocks differ).
+    public static let clockSkewMilliseconds: UInt64 = 86_400_000
 
     /// Why an item does not count.
     public enum Rejection: Hashable, Sendable, CustomStringConvertible {
@@ -21,6 +23,10 @@ public struct CardTally: Sendable {
         case invalidFields(String)
         /// Signed more than 12 months before the tally.
         case stale
+        /// Signed (by its `signed_at` or `revoked_at`) more than a day after the tally's time.
+        case signedInFuture
+        /// The card's date is not its signer's date at `signed_at` in any time zone.
+        case dateDisagrees
         /// The signer signed again later; the later card counts.
         case superseded
         /// The signer withdrew it.
@@ -38,6 +44,8 @@ public struct CardTally: Sendable {
             case .alteredText(let field): "altered \(field)"
             case .invalidFields(let why): "invalid fields (\(why))"
             case .stale: "stale (signed more than 12 months ago)"
+            case .signedInFuture: "signed in the future (more than a day after the tally)"
+            case .dateDisagrees: "its date is not the day it was signed"
             case .superseded: "superseded by a later card from the same DID"
             case .revoked: "revoked by its signer"
             case .suspectedSamePerson(let other): "suspected same person as \(other)"
@@ -126,15 +134,18 @@ public struct CardTally: Sendable {
             return candidate
         }
 
-        // Revocations withdraw the card they name, if its own signer signed them.
-        var revoked = Set<[UInt8]>()
+        // A revocation that names a card of its own signer withdraws every card of that signer
+        // signed at or before it (not only the one it names: else an older card would count again).
+        var revokedUpTo: [Ed25519.PublicKey: UInt64] = [:]
         var withdrawals: [CardRevocation] = []
         if !revocations.isEmpty {
             let byHash = Dictionary(candidates.map { (candidate($0).hash, candidate($0).card) }, uniquingKeysWith: { first, _ in first })
+            var named = Set<[UInt8]>()
             for (index, revocation) in revocations {
                 guard let card = byHash[revocation.card] else { continue }
                 if card.signer == revocation.signer {
-                    if revoked.insert(revocation.card).inserted { withdrawals.append(revocation) }
+                    revokedUpTo[card.signer] = max(revokedUpTo[card.signer] ?? 0, max(revocation.revokedAt, card.signedAt))
+                    if named.insert(revocation.card).inserted { withdrawals.append(revocation) }
                 } else {
                     rejected.append((index, .revocation(revocation), .revocationBySomeoneElse))
                 }
@@ -149,7 +160,7 @@ public struct CardTally: Sendable {
         for (_, index) in candidates.map({ (candidate($0).card.signedAt, $0) }).sorted(by: >) {
             let candidate = candidate(index)
             let card = candidate.card
-            if !revoked.isEmpty && revoked.contains(candidate.hash) {
+            if let upTo = revokedUpTo[card.signer], card.signedAt <= upTo {
                 rejected.append((index, .card(card), .revoked))
             } else if !signersSeen.insert(card.signer).inserted {
                 rejected.append((index, .card(card), .superseded))
