@@ -215,15 +215,34 @@ extension Account {
         return card
     }
 
-    /// Withdraws this user's latest card for a campaign.
-    public func revokeCard(_ campaignText: String) async throws(ClientError) -> CardRevocation {
+    /// Withdraws every card this user signed for a campaign and has not withdrawn yet: the
+    /// revocation names the newest and, by its time, withdraws the older ones too (§10.3).
+    /// Returns it and the cards it withdraws, oldest first.
+    public func revokeCard(_ campaignText: String) async throws(ClientError) -> (CardRevocation, withdrawn: [Card]) {
         let (summary, _) = try campaign(campaignText)
-        guard let card = try myCards(summary.campaign).compactMap({ item -> Card? in if case .card(let card) = item { card } else { nil } }).last else {
-            throw ClientError.invalidArgument("you have not signed a card for this campaign")
+        let standing = try standingCards(summary.campaign)
+        guard let newest = standing.last else {
+            throw ClientError.invalidArgument("you have no card to withdraw for this campaign")
         }
-        let revocation = CardRevocation.sign(revoking: card, by: identity, at: UInt64(ClientStore.now()))
+        let revocation = CardRevocation.sign(revoking: newest, by: identity, at: max(UInt64(ClientStore.now()), newest.signedAt))
         try await post(.revocation(revocation), for: summary.campaign)
-        return revocation
+        return (revocation, standing)
+    }
+
+    /// This user's cards for a campaign that no revocation of theirs has withdrawn (§10.3): those
+    /// a new card replaces, and a revocation now would withdraw. Oldest first.
+    public func standingCards(_ campaign: Campaign) throws(ClientError) -> [Card] {
+        var cards: [Card] = [], revokedUpTo: UInt64?
+        for item in try myCards(campaign) {
+            switch item {
+            case .card(let card): cards.append(card)
+            case .revocation(let revocation):
+                let named = cards.first { $0.hash == revocation.card }?.signedAt ?? 0
+                revokedUpTo = max(revokedUpTo ?? 0, revocation.revokedAt, named)
+            }
+        }
+        guard let revokedUpTo else { return cards }
+        return cards.filter { $0.signedAt > revokedUpTo }
     }
 
     /// This user's cards and revocations for a campaign, oldest first.

@@ -81,15 +81,21 @@ struct CardCommand: AsyncParsableCommand {
                 _ = try? await account.sync()
                 let summary = try await account.findCampaign(campaign)
                 let date = Self.today()
-                say("Union authorization card for \(summary.campaign.union)")
-                say("Employer: \(summary.campaign.employer)")
-                say("Unit: \(summary.campaign.unitDescription)\n")
-                say(.block("  ", summary.campaign.language))
-                say("")
+                let replaced = try await account.standingCards(summary.campaign)
+                // With --json, stdout holds the one JSON document: the card's text goes to stderr.
+                say("Union authorization card for \(summary.campaign.union)", beside: output)
+                say("Employer: \(summary.campaign.employer)", beside: output)
+                say("Unit: \(summary.campaign.unitDescription)\n", beside: output)
+                say(.block("  ", summary.campaign.language), beside: output)
+                say("", beside: output)
+                if let last = replaced.last {
+                    let line: TerminalLine = "You signed a card for this campaign on \(last.fields.date); the organizers count only your newest card, so this one replaces it."
+                    say(line, beside: output)
+                }
                 let name = try self.name ?? Self.ask("Your name: ")
                 let contact = try self.contact ?? Self.ask("Your email or other contact: ")
                 let phone = try self.phone ?? Self.ask("Your phone: ")
-                say("Date signed: \(date)")
+                say("Date signed: \(date)", beside: output)
                 if !yes {
                     guard try Prompt.line("Sign this card with your name, contact and phone above? Type yes to sign: ")?.lowercased() == "yes" else {
                         say("Not signed.")
@@ -97,7 +103,10 @@ struct CardCommand: AsyncParsableCommand {
                     }
                 }
                 let card = try await account.signCard(summary.shortID, name: name, contact: contact, phone: phone, date: date)
-                if output.json { printJSON(["signed": true, "campaign": summary.shortID, "card": Hex.encode(card.hash)]) } else {
+                if output.json {
+                    printJSON(["signed": true, "campaign": summary.shortID, "card": Hex.encode(card.hash),
+                               "replaces": replaced.map { Hex.encode($0.hash) }] as [String: Any])
+                } else {
                     say("Signed and sent, sealed for the organizers only. `caucus card status \(summary.shortID)` shows it.")
                 }
             }
@@ -117,16 +126,41 @@ struct CardCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Withdraw your card (a signed revocation, sealed like the card).")
+        static let configuration = CommandConfiguration(
+            abstract: "Withdraw your card (a signed revocation, sealed like the card).",
+            discussion: "It withdraws every card you signed for the campaign so far; a card you sign later counts again.")
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Flag(name: .long, help: "Withdraw without asking for confirmation (scripts).") var yes = false
 
         func run() async throws {
             try await withAccount(global) { account in
                 _ = try? await account.sync()
-                _ = try await account.revokeCard(campaign)
-                say("Your card is revoked; the organizers' tally no longer counts it. They acknowledge it with a receipt")
-                say("at their next tally; `caucus card status \(campaign)` shows it.")
+                let summary = try await account.findCampaign(campaign)
+                let standing = try await account.standingCards(summary.campaign)
+                guard !standing.isEmpty else { throw ClientError.invalidArgument("you have no card to withdraw for this campaign") }
+                let cards: TerminalLine = standing.count == 1 ? "your card" : "all \(standing.count) of your cards"
+                say("This withdraws \(cards) for \(summary.campaign.union):", beside: output)
+                for card in standing {
+                    say("  signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact))", beside: output)
+                }
+                if !yes {
+                    let them = standing.count == 1 ? "it" : "them"
+                    guard try Prompt.line("Withdraw \(them)? Type yes to withdraw: ")?.lowercased() == "yes" else {
+                        say("Nothing withdrawn.", beside: output)
+                        return
+                    }
+                }
+                let (revocation, withdrawn) = try await account.revokeCard(summary.shortID)
+                if output.json {
+                    printJSON(["revoked": true, "campaign": summary.shortID, "revocation_names": Hex.encode(revocation.card),
+                               "withdrawn": withdrawn.map { Hex.encode($0.hash) }] as [String: Any])
+                } else {
+                    let them = withdrawn.count == 1 ? "it" : "any of them"
+                    say("Withdrawn: the organizers' tally no longer counts \(them). They acknowledge it with a receipt at their next tally;")
+                    say("`caucus card status \(summary.shortID)` shows it.")
+                }
             }
         }
     }

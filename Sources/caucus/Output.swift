@@ -9,6 +9,11 @@ func say(_ line: TerminalLine) {
     print(line.text)
 }
 
+/// `say`, or with `--json` (whose standard output is the one JSON document) to standard error.
+func say(_ line: TerminalLine, beside output: OutputOptions) {
+    if output.json { FileHandle.standardError.write(Data((line.text + "\n").utf8)) } else { say(line) }
+}
+
 /// Writes JSON for `--json`, exact: JSON's own escapes keep every string as it was sent, and every scalar
 /// the sanitiser would escape (a control, DEL, C1, a bidirectional or invisible character) is written as a
 /// `\uXXXX` escape too, so that JSON printed on a terminal cannot act on it either.

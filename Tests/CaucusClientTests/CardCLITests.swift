@@ -33,9 +33,22 @@ struct CardCLITests {
             #expect(!forbidden.stderr.contains("123-45-6789") && !forbidden.stdout.contains("123-45-6789"), "\(forbidden)")
             #expect(try #require(try await amira.json("card", "status", id) as? [[String: Any]]).isEmpty)
 
+            // Amira signs twice (told that the second replaces the first; --json prints one JSON document
+            // and nothing else), then withdraws: both cards, after saying which and asking.
             try await amira.succeed("card", "sign", id, "--name", "Amira Haddad", "--contact", "amira@example.org", "--phone", "555 0103", "--yes")
-            let revoked = try await amira.succeed("card", "revoke", id)
-            #expect(revoked.stdout.contains("revoked"))
+            let second = try #require(try await amira.json("card", "sign", id, "--name", "Amira Haddad", "--contact", "amira@example.org",
+                                                           "--phone", "555 0104", "--yes") as? [String: Any])
+            #expect((second["replaces"] as? [String])?.count == 1, "\(second)")
+            let again = try await amira.succeed("card", "sign", id, "--name", "Amira Haddad", "--contact", "amira@example.org",
+                                                "--phone", "555 0104", "--yes")
+            #expect(again.stdout.contains("You signed a card for this campaign on ") && again.stdout.contains("this one replaces it"), "\(again)")
+            let unconfirmed = try await amira.succeed("card", "revoke", id)
+            #expect(unconfirmed.stdout.contains("This withdraws all 3 of your cards") && unconfirmed.stdout.contains("Nothing withdrawn."),
+                    "\(unconfirmed)")
+            let revoked = try #require(try await amira.json("card", "revoke", id, "--yes") as? [String: Any])
+            #expect((revoked["withdrawn"] as? [String])?.count == 3, "\(revoked)")
+            let nothingLeft = try await amira.run("card", "revoke", id, "--yes")
+            #expect(nothingLeft.status != 0 && nothingLeft.stderr.contains("you have no card to withdraw for this campaign"), "\(nothingLeft)")
             // An unknown campaign gets a clear error.
             let unknown = try await amira.run("card", "revoke", "00000000")
             #expect(unknown.status != 0 && unknown.stderr.contains("no card campaign called \"00000000\""), "\(unknown)")
@@ -43,14 +56,15 @@ struct CardCLITests {
             let tally = try #require(try await rosa.json("cards", "tally", id) as? [String: Any])
             #expect(tally["valid"] as? Int == 1 && tally["unit_size"] as? Int == 4)
             #expect(tally["petition_30_percent"] as? Bool == false && tally["majority"] as? Bool == false)
-            #expect(tally["rejections"] as? [String: Int] == ["revoked by its signer": 1])
+            // Every card Amira signed is withdrawn, the older ones too (Protocol.md §10.3).
+            #expect(tally["rejections"] as? [String: Int] == ["revoked by its signer": 3])
 
             // Receipts: Tomasz's card is confirmed, Amira's withdrawal is acknowledged.
             let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
             #expect(tomaszStatus.count == 1 && tomaszStatus[0]["receipt"] is [String: Any], "\(tomaszStatus)")
             let amiraStatus = try #require(try await amira.json("card", "status", id) as? [[String: Any]])
-            #expect(amiraStatus.map { $0["kind"] as? String } == ["card", "revocation"])
-            #expect(amiraStatus[1]["receipt"] is [String: Any], "\(amiraStatus)")
+            #expect(amiraStatus.map { $0["kind"] as? String } == ["card", "card", "card", "revocation"])
+            #expect(amiraStatus[3]["receipt"] is [String: Any], "\(amiraStatus)")
             let text = try await amira.succeed("card", "status", id)
             #expect(text.stdout.contains("the organizers acknowledged it"), "\(text)")
 

@@ -179,7 +179,7 @@ struct CardCampaignTests {
         // A withdrawal is acknowledged by a receipt signed by the card key, once.
         _ = try await workers[1].read()
         _ = try await workers[1].run { try await $0.signCard(id, name: "Worker 1", contact: "w1@example.org", phone: "555 011", date: Self.today) }
-        let revocation = try await workers[1].run { try await $0.revokeCard(id) }
+        let revocation = try await workers[1].run { try await $0.revokeCard(id).0 }
         let tally = try await workers[0].run { try await $0.tally(id) }
         #expect(tally.valid.map(\.fields.name) == ["New Worker"])
         #expect(tally.withdrawals == [revocation])
