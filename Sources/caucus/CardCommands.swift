@@ -236,35 +236,48 @@ struct CardsCommand: AsyncParsableCommand {
         var unitList: String?
 
         func run() async throws {
-            let list = try unitList.map { path in
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
-                return try UnitList(csv: text)
-            }
+            let list = try UnitListOption.read(unitList)
             try await withAccount(global) { account in
                 let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) },
                                                     progress: Console.progress("reading cards"))
                 let coverage = list?.coverage(of: tally)
+                // With a unit list, only cards matched to someone on it count toward the share.
+                let counted = coverage?.matched.count ?? tally.valid.count
+                let share = coverage?.share ?? tally.share
+                let petition = coverage?.reachesPetition ?? tally.reachesPetition
+                let majority = coverage?.reachesMajority ?? tally.reachesMajority
+                let sizeWarning = list.flatMap { UnitListOption.sizeWarning($0, tally.campaign) }
                 if output.json {
                     var reasons: [String: Int] = [:]
                     for rejection in tally.rejected { reasons[rejection.reason.description, default: 0] += 1 }
                     var object: [String: Any] = [
-                        "valid": tally.valid.count, "unit_size": tally.unitSize, "share": tally.share,
-                        "petition_30_percent": tally.reachesPetition, "majority": tally.reachesMajority,
+                        "valid": tally.valid.count, "counted": counted, "unit_size": tally.unitSize, "share": share,
+                        "petition_30_percent": petition, "majority": majority,
                         "rejected": tally.rejected.count, "rejections": reasons]
                     if let coverage {
                         object["unit_list"] = ["matched": coverage.matched.count, "unmatched": coverage.unmatched.count,
-                                               "missing": coverage.missing.count, "share": coverage.share]
+                                               "missing": coverage.missing.count, "share": coverage.share,
+                                               "campaign_unit_size": tally.campaign.unitSize]
                     }
+                    if let sizeWarning { FileHandle.standardError.write(Data("caucus: warning: \(sizeWarning)\n".utf8)) }
                     printJSON(object)
                     return
                 }
-                say("\(tally.valid.count) valid cards of a unit of \(tally.unitSize): \(String(format: "%.1f", tally.share * 100))%")
-                say("  30% for an election petition: \(tally.reachesPetition ? "reached" : "not yet")")
-                say("  majority for a recognition demand: \(tally.reachesMajority ? "reached" : "not yet")")
+                let percent = String(format: "%.1f", share * 100)
                 if let coverage {
-                    let share = String(format: "%.1f", coverage.share * 100)
-                    say("unit list: \(coverage.matched.count) of \(coverage.unitSize) employees have a valid card (\(share)%); \(coverage.missing.count) without one")
-                    for card in coverage.unmatched { say("  card from \(DID(publicKey: card.signer).short) matches no one on the list") }
+                    say("\(counted) valid cards match the unit list of \(coverage.unitSize): \(percent)%")
+                } else {
+                    say("\(counted) valid cards of a unit of \(tally.unitSize): \(percent)%")
+                }
+                say("  30% for an election petition: \(petition ? "reached" : "not yet")")
+                say("  majority for a recognition demand: \(majority ? "reached" : "not yet")")
+                if let sizeWarning { say("  warning: \(sizeWarning)") }
+                if let coverage {
+                    say("unit list: \(coverage.missing.count) of \(coverage.unitSize) employees without a valid card")
+                    if !coverage.unmatched.isEmpty {
+                        say("\(coverage.unmatched.count) valid card(s) match no one on the list and are not counted toward it:")
+                        for card in coverage.unmatched { say("  card from \(DID(publicKey: card.signer).short)") }
+                    }
                 }
                 if !tally.rejected.isEmpty {
                     say("\(tally.rejected.count) not counted:")
@@ -291,15 +304,21 @@ struct CardsCommand: AsyncParsableCommand {
         @Argument(help: "The campaign's id or its group.") var campaign: String
         @Option(name: .long, help: "Where to write the CSV of the six fields.") var csv: String
         @Option(name: .long, help: "Where to write the evidence bundle (JSON, Protocol.md §10.5).") var bundle: String
+        @Option(name: .long, help: ArgumentHelp("The unit list the tally used (as for `cards tally`): only cards matched to it are written, counted against its size.", valueName: "file"))
+        var unitList: String?
 
         func run() async throws {
+            let list = try UnitListOption.read(unitList)
             try await withAccount(global) { account in
-                let tally = try await account.tally(campaign)
-                let evidence = EvidenceBundle(tally, talliedAt: UInt64(Date().timeIntervalSince1970 * 1000))
-                try CardExport.csv(tally).write(toFile: csv, atomically: true, encoding: .utf8)
+                let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) })
+                let cards = list?.coverage(of: tally).matched ?? tally.valid
+                let evidence = EvidenceBundle(tally, talliedAt: UInt64(Date().timeIntervalSince1970 * 1000), counting: cards)
+                try CardExport.csv(cards).write(toFile: csv, atomically: true, encoding: .utf8)
                 try Data(evidence.json()).write(to: URL(fileURLWithPath: bundle), options: .atomic)
                 for path in [csv, bundle] { chmod(path, 0o600) }
-                say("Wrote \(tally.valid.count) cards to \(csv) and the evidence bundle to \(bundle).")
+                if let list, let warning = UnitListOption.sizeWarning(list, tally.campaign) { say("warning: \(warning)") }
+                let against: TerminalLine = list == nil ? "" : " (those matched to the unit list of \(tally.unitSize))"
+                say("Wrote \(cards.count) cards\(against) to \(csv) and the evidence bundle to \(bundle).")
             }
         }
     }
@@ -328,9 +347,9 @@ struct CardsCommand: AsyncParsableCommand {
 
 /// The CSV organizers file: one line per counted card, the six fields.
 enum CardExport {
-    static func csv(_ tally: CardTally) -> String {
+    static func csv(_ cards: [Card]) -> String {
         var lines = ["name,contact,phone,employer,language,date_signed"]
-        for card in tally.valid {
+        for card in cards {
             lines.append(card.fields.named.map { quote($0.1) }.joined(separator: ","))
         }
         return lines.joined(separator: "\r\n") + "\r\n"
@@ -338,5 +357,21 @@ enum CardExport {
 
     private static func quote(_ field: String) -> String {
         "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// `--unit-list FILE` of `cards tally` and `cards export`.
+enum UnitListOption {
+    static func read(_ path: String?) throws -> UnitList? {
+        try path.map { path in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+            return try UnitList(csv: text)
+        }
+    }
+
+    /// What to say when the list's size differs from the unit size the campaign states.
+    static func sizeWarning(_ list: UnitList, _ campaign: Campaign) -> String? {
+        guard UInt64(list.employees.count) != campaign.unitSize else { return nil }
+        return "the unit list has \(list.employees.count) people; the campaign states a unit of \(campaign.unitSize)"
     }
 }

@@ -85,6 +85,33 @@ struct CardCLITests {
             try original.replacingOccurrences(of: "Tomasz Nowak", with: "Tomasz Nowek").write(toFile: tampered, atomically: true, encoding: .utf8)
             let failed = try await CLIWorker.caucus("cards", "verify", tampered)
             #expect(failed.status == 1 && failed.stdout.contains("0 of 1 cards verify") && failed.stdout.contains("card 0:"), "\(failed)")
+
+            // A unit list that Tomasz is not on: his card matches no one and counts toward nothing
+            // (it once made the share 50 % of this list of 2), and the list's size is warned about.
+            let strangers = directory.file("strangers.csv"), unit = directory.file("unit.csv")
+            try "name,email\nNobody Here,nobody@example.org\nSomeone Else,\n".write(toFile: strangers, atomically: true, encoding: .utf8)
+            let unmatched = try await rosa.run(["cards", "tally", id, "--unit-list", strangers, "--json"])
+            let onList = try #require(unmatched.json as? [String: Any], "\(unmatched)")
+            #expect(onList["valid"] as? Int == 1 && onList["counted"] as? Int == 0 && onList["share"] as? Double == 0, "\(onList)")
+            #expect(onList["petition_30_percent"] as? Bool == false && onList["majority"] as? Bool == false, "\(onList)")
+            #expect((onList["unit_list"] as? [String: Any])?["unmatched"] as? Int == 1, "\(onList)")
+            #expect(unmatched.stderr.contains("the unit list has 2 people; the campaign states a unit of 4"), "\(unmatched)")
+            let said = try await rosa.succeed("cards", "tally", id, "--unit-list", strangers)
+            #expect(said.stdout.contains("0 valid cards match the unit list of 2: 0.0%")
+                    && said.stdout.contains("1 valid card(s) match no one on the list and are not counted toward it"), "\(said)")
+
+            // On a list of 3 with Tomasz (matched by email), 1 of 3 counts; the export writes what the tally counted.
+            try "Tomasz N.,TOMASZ@example.org\nSomeone Else\nThird Person\n".write(toFile: unit, atomically: true, encoding: .utf8)
+            let matched = try #require(try await rosa.json("cards", "tally", id, "--unit-list", unit) as? [String: Any])
+            #expect(matched["counted"] as? Int == 1 && matched["unit_size"] as? Int == 3 && matched["petition_30_percent"] as? Bool == true,
+                    "\(matched)")
+            let listBundle = directory.file("list-bundle.json")
+            try await rosa.succeed("cards", "export", id, "--csv", directory.file("list.csv"), "--bundle", listBundle, "--unit-list", strangers)
+            let empty = try #require(try await CLIWorker.caucus("cards", "verify", listBundle, "--json").json as? [String: Any])
+            #expect(empty["valid"] as? Int == 0, "the bundle holds only cards matched to the list: \(empty)")
+            try await rosa.succeed("cards", "export", id, "--csv", directory.file("list.csv"), "--bundle", listBundle, "--unit-list", unit)
+            let one = try #require(try await CLIWorker.caucus("cards", "verify", listBundle, "--json").json as? [String: Any])
+            #expect(one["valid"] as? Int == 1 && one["petition_30_percent"] as? Bool == true, "\(one)")
         }
     }
 }

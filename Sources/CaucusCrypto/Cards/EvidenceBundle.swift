@@ -47,8 +47,9 @@ public struct EvidenceBundle: Codable, Equatable, Sendable {
     /// The cards that counted.
     public var cards: [CardRecord]
 
-    /// The bundle of a tally.
-    public init(_ tally: CardTally, talliedAt: UInt64) {
+    /// The bundle of a tally: its counted cards, or `counting` (those matched to a unit list,
+    /// whose size the tally was given), against the tally's unit size.
+    public init(_ tally: CardTally, talliedAt: UInt64, counting: [Card]? = nil) {
         let campaign = tally.campaign
         format = Self.formatTag
         talliedAtMs = talliedAt
@@ -58,7 +59,7 @@ public struct EvidenceBundle: Codable, Equatable, Sendable {
             unitDescription: campaign.unitDescription, unitSize: campaign.unitSize, language: campaign.language,
             cardKey: Hex.encode(campaign.cardKey.rawRepresentation), organizer: DID(publicKey: campaign.organizer).description,
             createdAtMs: campaign.createdAt, signature: Hex.encode(campaign.signature.rawRepresentation), hash: Hex.encode(campaign.hash))
-        cards = tally.valid.map { card in
+        cards = (counting ?? tally.valid).map { card in
             CardRecord(name: card.fields.name, contact: card.fields.contact, phone: card.fields.phone, employer: card.fields.employer,
                        language: card.fields.language, date: card.fields.date, signer: DID(publicKey: card.signer).description,
                        signedAtMs: card.signedAt, signature: Hex.encode(card.signature.rawRepresentation), hash: Hex.encode(card.hash))

@@ -70,8 +70,12 @@ public struct UnitList: Sendable, Equatable {
         public var missing: [Employee]
         /// The list's size.
         public var unitSize: Int
-        /// Matched cards over the list's size.
+        /// Matched cards over the list's size: unmatched cards never count toward it.
         public var share: Double { unitSize == 0 ? 0 : Double(matched.count) / Double(unitSize) }
+        /// At least 30 % of the list has a matched card (as `CardTally.reachesPetition`).
+        public var reachesPetition: Bool { UInt128(matched.count) * 10 >= UInt128(unitSize) * 3 }
+        /// More than half of the list has a matched card.
+        public var reachesMajority: Bool { UInt128(matched.count) * 2 > UInt128(unitSize) }
     }
 
     /// Matches each counted card to at most one employee, by name or contact (compared as in the tally).
