@@ -259,7 +259,8 @@ extension RelayConnection {
     private func postCard(_ request: WirePostCard) async throws -> WireServerFrame.OneOf_Body {
         try check(request.inboxKey, length: RelayProtocol.keyLength, "inbox_key")
         try check(request.itemID, length: RelayProtocol.cardItemIDLength, "item_id")
-        guard !request.sealed.isEmpty, request.sealed.count <= relay.configuration.maxPayloadBytes else {
+        guard !request.sealed.isEmpty else { throw RelayError(.invalidArgument, "sealed is empty: a sealed card holds at least 1 byte") }
+        guard request.sealed.count <= relay.configuration.maxPayloadBytes else {
             throw RelayError(.payloadTooLarge, "a sealed card holds 1 to \(relay.configuration.maxPayloadBytes) bytes")
         }
         let fresh = try await relay.store.postCard(inboxKey: request.inboxKey, itemID: request.itemID,

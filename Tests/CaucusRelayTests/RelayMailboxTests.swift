@@ -330,6 +330,11 @@ struct RelayMailboxTests {
         let worker = Device(), organizer = Device(), snoop = Device()
         let w = try await relay.connect(worker.key)
         let itemID = Data(Random.bytes(16))
+        // An empty item is malformed, not too large.
+        let empty = await relayError {
+            _ = try await w.request(.postCard(WirePostCard.with { $0.inboxKey = inboxKey; $0.itemID = itemID; $0.sealed = Data() }))
+        }
+        #expect(empty?.code == .invalidArgument && empty?.message.contains("sealed is empty") == true, "\(String(describing: empty))")
         for _ in 0..<2 {
             _ = try await w.request(.postCard(WirePostCard.with {
                 $0.inboxKey = inboxKey; $0.itemID = itemID; $0.sealed = Data("sealed card".utf8)
