@@ -125,6 +125,50 @@ struct CardTests {
     }
 
     /// Names and contacts in ASCII are normalized byte by byte as they are character by character.
+    /// Names and contacts are compared as Protocol.md §10.4 says, checked against Python written from
+    /// that text (unicodedata and str.casefold): same keys, up to canonical equivalence.
+    @Test func sameNameRuleAgreesWithPython() throws {
+        let pieces = ["Rosa", "ROSA", "Straße", "STRASSE", "ΣΊΣΥΦΟΣ", "σίσυφος", "İstanbul", "ǅ", "ﬁ", "e\u{301}", "é", "Å", "Å",
+                      " ", "\u{A0}", "\u{2003}", "\u{3000}", "\t", "\r\n", "\u{85}", "\u{200B}", "ᏸ", "Ꮀ", "ﬀ", "ŉ", "x"]
+        var generator = SystemRandomNumberGenerator()
+        var corpus = pieces
+        for _ in 0..<300 { corpus.append((0..<Int.random(in: 1...6, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()) }
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("casefold-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: input) }
+        try JSONSerialization.data(withJSONObject: corpus).write(to: input)
+        let script = """
+            import json, sys, unicodedata
+            WS = {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000}
+            def key(text):
+                folded = unicodedata.normalize("NFD", text).casefold()
+                words, word = [], ""
+                for c in folded:
+                    if ord(c) in WS:
+                        if word: words.append(word)
+                        word = ""
+                    else:
+                        word += c
+                if word: words.append(word)
+                return unicodedata.normalize("NFC", " ".join(words))
+            print(json.dumps([key(t) for t in json.load(open(sys.argv[1], encoding="utf-8"))]))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, input.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String])
+        #expect(keys.count == corpus.count)
+        for (text, expected) in zip(corpus, keys) {
+            #expect(CardTally.normalized(text) == expected, "\(text.debugDescription)")
+        }
+        #expect(CardTally.normalized("  Straße\u{3000}MÜLLER ") == CardTally.normalized("strasse müller"))
+        #expect(CardTally.normalized("ΣΊΣΥΦΟΣ") == CardTally.normalized("σίσυφος"))
+    }
+
     @Test func asciiNormalizingAgreesWithTheCharacterWay() async {
         let pieces = ["Rosa", "MARTÍNEZ", "x", "Z", "@", ".", " ", "  ", "\t", "\r\n", "\r", "\n", "\u{0B}", "\u{0C}", "\u{1F}", "\u{A0}", "9"]
         await propertyCheck(count: 2000, input: Gen.int(in: 0...(pieces.count - 1)).array(of: 0...10)) { picks in

@@ -178,7 +178,9 @@ public struct CardTally: Sendable {
         self.rejected = rejected.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
     }
 
-    /// Lower case, single spaces, no spaces at the ends: how names and contacts are compared.
+    /// How names and contacts are compared (Protocol.md §10.4): canonical decomposition, full case
+    /// folding, every run of White_Space one space and none at the ends; the results are equal
+    /// when canonically equivalent (as Swift compares strings).
     static func normalized(_ text: String) -> String {
         var text = text
         text.makeContiguousUTF8()
@@ -186,13 +188,24 @@ public struct CardTally: Sendable {
         return normalizedUnicode(text)
     }
 
-    /// `normalized` of any text, character by character.
+    /// `normalized` of any text, scalar by scalar.
     static func normalizedUnicode(_ text: String) -> String {
-        text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        var out = String.UnicodeScalarView()
+        var spaced = false
+        for scalar in text.decomposedStringWithCanonicalMapping.unicodeScalars {
+            if CaseFolding.isWhiteSpace(scalar) {
+                spaced = true
+                continue
+            }
+            if spaced && !out.isEmpty { out.append(" ") }
+            spaced = false
+            CaseFolding.append(scalar, to: &out)
+        }
+        return String(out)
     }
 
-    /// `normalized` of ASCII text, byte by byte (in ASCII, lower case changes only A-Z, and the
-    /// whitespace characters are tab, LF, VT, FF, CR, CR LF and space); nil for other text.
+    /// `normalized` of ASCII text, byte by byte (ASCII is its own decomposition, folding changes
+    /// only A-Z, and its White_Space is tab, LF, VT, FF, CR and space); nil for other text.
     static func normalizedASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
         return String(unsafeUninitializedCapacity: bytes.count) { out in
