@@ -313,7 +313,7 @@ struct CardsCommand: AsyncParsableCommand {
                 let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) })
                 let cards = list?.coverage(of: tally).matched ?? tally.valid
                 let evidence = EvidenceBundle(tally, talliedAt: UInt64(Date().timeIntervalSince1970 * 1000), counting: cards)
-                try CardExport.csv(cards).write(toFile: csv, atomically: true, encoding: .utf8)
+                try FilingCSV.text(cards).write(toFile: csv, atomically: true, encoding: .utf8)
                 try Data(evidence.json()).write(to: URL(fileURLWithPath: bundle), options: .atomic)
                 for path in [csv, bundle] { chmod(path, 0o600) }
                 if let list, let warning = UnitListOption.sizeWarning(list, tally.campaign) { say("warning: \(warning)") }
@@ -342,21 +342,6 @@ struct CardsCommand: AsyncParsableCommand {
             }
             if !result.failures.isEmpty { throw ExitCode(1) }
         }
-    }
-}
-
-/// The CSV organizers file: one line per counted card, the six fields.
-enum CardExport {
-    static func csv(_ cards: [Card]) -> String {
-        var lines = ["name,contact,phone,employer,language,date_signed"]
-        for card in cards {
-            lines.append(card.fields.named.map { quote($0.1) }.joined(separator: ","))
-        }
-        return lines.joined(separator: "\r\n") + "\r\n"
-    }
-
-    private static func quote(_ field: String) -> String {
-        "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 

@@ -322,6 +322,35 @@ struct CardTests {
         #expect(CardTally(campaign: campaign, items: [.success(.card(ahead))], now: Self.now).valid.count == 1)
     }
 
+    /// The filing CSV (Protocol.md §10.8): quoted fields, doubled quotes, CR LF, and nothing a
+    /// spreadsheet would run as a formula.
+    @Test func theFilingCSVCarriesNoFormulas() throws {
+        let campaign = try Self.campaign(cardKey: Ed25519.PrivateKey())
+        func card(_ name: String, contact: String, phone: String) throws -> Card {
+            try Card.sign(CardFields(name: name, contact: contact, phone: phone, employer: "Acme Logistics", language: Self.language,
+                                     date: "2027-01-15"), for: campaign, by: Ed25519.PrivateKey(), at: Self.now)
+        }
+        let text = FilingCSV.text([
+            try card("=HYPERLINK(\"http://evil.example\",\"Rosa\")", contact: "@SUM(A1:A9)", phone: "+1 555 0100"),
+            try card("-2+3", contact: "\tcmd", phone: "\r555"),
+            try card("Rosa \"Red\" Martínez", contact: "rosa@example.org", phone: "555 0101"),
+        ])
+        let lines = text.components(separatedBy: "\r\n")
+        #expect(lines.count == 5 && lines[4].isEmpty)
+        #expect(lines[0] == "name,contact,phone,employer,language,date_signed")
+        #expect(lines[1].hasPrefix("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"Rosa\"\")\",\"'@SUM(A1:A9)\",\"'+1 555 0100\",\"Acme Logistics\","))
+        #expect(lines[2].hasPrefix("\"'-2+3\",\"'\tcmd\",\"'\r555\","))
+        #expect(lines[3].hasPrefix("\"Rosa \"\"Red\"\" Martínez\",\"rosa@example.org\",\"555 0101\","))
+        #expect(lines[3].hasSuffix(",\"2027-01-15\""))
+        // No field opens with a formula character once the quote is taken off.
+        for line in lines.dropFirst().dropLast() {
+            for field in line.split(separator: "\",\"") {
+                let value = field.drop { $0 == "\"" }
+                #expect(!["=", "+", "-", "@", "\t", "\r"].contains(value.unicodeScalars.first.map(Character.init)), "\(line)")
+            }
+        }
+    }
+
     @Test func thresholdsAreExact() throws {
         let cardKey = Ed25519.PrivateKey()
         let campaign = try Self.campaign(cardKey: cardKey, unitSize: 10)
