@@ -160,7 +160,7 @@ public struct CardTally: Sendable {
         for (_, index) in candidates.map({ (candidate($0).card.signedAt, $0) }).sorted(by: >) {
             let candidate = candidate(index)
             let card = candidate.card
-            if let upTo = revokedUpTo[card.signer], card.signedAt <= upTo {
+            if !revokedUpTo.isEmpty, let upTo = revokedUpTo[card.signer], card.signedAt <= upTo {
                 rejected.append((index, .card(card), .revoked))
             } else if !signersSeen.insert(card.signer).inserted {
                 rejected.append((index, .card(card), .superseded))
