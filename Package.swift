@@ -241,6 +241,7 @@ let package = Package(
             dependencies: [
                 "CaucusCrypto",
                 "CaucusIdentity",
+                "CaucusLock",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

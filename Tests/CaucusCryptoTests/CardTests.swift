@@ -1,4 +1,5 @@
 @testable import CaucusCrypto
+import CaucusLock
 import Foundation
 import PropertyBased
 import Testing
@@ -127,7 +128,7 @@ struct CardTests {
     /// Names and contacts in ASCII are normalized byte by byte as they are character by character.
     /// Names and contacts are compared as Protocol.md §10.4 says, checked against Python written from
     /// that text (unicodedata and str.casefold): same keys, up to canonical equivalence.
-    @Test func sameNameRuleAgreesWithPython() throws {
+    @Test func sameNameRuleAgreesWithPython() async throws {
         let pieces = ["Rosa", "ROSA", "Straße", "STRASSE", "ΣΊΣΥΦΟΣ", "σίσυφος", "İstanbul", "ǅ", "ﬁ", "e\u{301}", "é", "Å", "Å",
                       " ", "\u{A0}", "\u{2003}", "\u{3000}", "\t", "\r\n", "\u{85}", "\u{200B}", "ᏸ", "Ꮀ", "ﬀ", "ŉ", "x"]
         var generator = SystemRandomNumberGenerator()
@@ -152,14 +153,19 @@ struct CardTests {
                 return unicodedata.normalize("NFC", " ".join(words))
             print(json.dumps([key(t) for t in json.load(open(sys.argv[1], encoding="utf-8"))]))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, input.path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        // Python is waited for off the cooperative pool, which every test of the process shares.
+        let path = input.path
+        let data = try await offCooperativePool { () throws -> Data in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script, path]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return data
+        }
         let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String])
         #expect(keys.count == corpus.count)
         for (text, expected) in zip(corpus, keys) {

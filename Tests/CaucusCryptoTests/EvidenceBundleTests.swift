@@ -1,4 +1,5 @@
 @testable import CaucusCrypto
+import CaucusLock
 import Foundation
 import Testing
 
@@ -16,8 +17,13 @@ struct EvidenceBundleTests {
         return EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now), talliedAt: CardTests.now)
     }
 
-    /// Runs scripts/verify-evidence.py on `bundle`: its exit status and output.
-    static func python(_ bundle: EvidenceBundle) throws -> (Int32, String) {
+    /// Runs scripts/verify-evidence.py on `bundle`: its exit status and output. Waited for off the
+    /// cooperative pool, which every test of the process shares.
+    static func python(_ bundle: EvidenceBundle) async throws -> (Int32, String) {
+        try await offCooperativePool { try pythonBlocking(bundle) }
+    }
+
+    private static func pythonBlocking(_ bundle: EvidenceBundle) throws -> (Int32, String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-evidence-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -39,7 +45,7 @@ struct EvidenceBundleTests {
 
     /// Found by the card-records fuzz target: `counted_unit_size` is not signed, and near 2^64 it
     /// made the tally's 30 % check overflow and trap; now the bundle is refused as malformed.
-    @Test func aBundleCountingAgainstAnAbsurdUnitSizeIsMalformed() throws {
+    @Test func aBundleCountingAgainstAnAbsurdUnitSizeIsMalformed() async throws {
         var bundle = try Self.bundle(cards: 2)
         for size in [UInt64.max, UInt64.max / 3 + 1, 0] {
             bundle.countedUnitSize = size
@@ -49,7 +55,7 @@ struct EvidenceBundleTests {
         }
     }
 
-    @Test func aBundleVerifiesInCaucusAndInPython() throws {
+    @Test func aBundleVerifiesInCaucusAndInPython() async throws {
         let bundle = try Self.bundle(cards: 7)
         let parsed = try EvidenceBundle(json: bundle.json())
         #expect(parsed == bundle)
@@ -57,13 +63,13 @@ struct EvidenceBundleTests {
         #expect(verification.validCards == 7 && verification.failures.isEmpty)
         #expect(verification.reachesPetition && !verification.reachesMajority)
 
-        let (status, output) = try Self.python(bundle)
+        let (status, output) = try await Self.python(bundle)
         #expect(!output.contains("No module named"), "PyNaCl is missing: scripts/test installs it")
         #expect(status == 0, "\(output)")
         #expect(output.contains("7 of 7 cards verify: 35.0% of the unit of 20 (30% for a petition: yes; majority: no)"))
     }
 
-    @Test func oneFlippedBitIsFoundByBoth() throws {
+    @Test func oneFlippedBitIsFoundByBoth() async throws {
         var bundle = try Self.bundle(cards: 5)
         var signature = try #require(Hex.decode(bundle.cards[2].signature))
         signature[10] ^= 0x04
@@ -71,7 +77,7 @@ struct EvidenceBundleTests {
         let verification = try bundle.verify()
         #expect(verification.validCards == 4)
         #expect(verification.failures.map(\.index) == [2])
-        let (status, output) = try Self.python(bundle)
+        let (status, output) = try await Self.python(bundle)
         #expect(status == 1)
         #expect(output.contains("card 2 (") && output.contains("4 of 5 cards verify"))
 
@@ -79,10 +85,10 @@ struct EvidenceBundleTests {
         var renamed = try Self.bundle(cards: 3)
         renamed.cards[0].name = "Someone Else"
         #expect(try renamed.verify().failures.map(\.index) == [0])
-        #expect(try Self.python(renamed).0 == 1)
+        #expect(try await Self.python(renamed).0 == 1)
     }
 
-    @Test func aUnitListSizeIsCountedWithoutBreakingTheCampaignSignature() throws {
+    @Test func aUnitListSizeIsCountedWithoutBreakingTheCampaignSignature() async throws {
         let cardKey = Ed25519.PrivateKey()
         let campaign = try CardTests.campaign(cardKey: cardKey, unitSize: 100)
         let items = try (0..<4).map { index in
@@ -93,13 +99,13 @@ struct EvidenceBundleTests {
         #expect(bundle.campaign.unitSize == 100 && bundle.countedUnitSize == 8)
         let verification = try bundle.verify()
         #expect(verification.validCards == 4 && verification.reachesPetition && !verification.reachesMajority)
-        let (status, output) = try Self.python(bundle)
+        let (status, output) = try await Self.python(bundle)
         #expect(status == 0 && output.contains("4 of 4 cards verify: 50.0% of the unit of 8"), "\(output)")
     }
 
     /// A card dated 2027-02-30, or three days from when it was signed, is refused by both verifiers
     /// even though its signer signed exactly that (Protocol.md §10.2).
-    @Test func aCardWithAnImpossibleOrDisagreeingDateFailsInBoth() throws {
+    @Test func aCardWithAnImpossibleOrDisagreeingDateFailsInBoth() async throws {
         for date in ["2027-02-30", "2027-01-12"] {
             var bundle = try Self.bundle(cards: 3)
             let signer = Ed25519.PrivateKey()
@@ -115,16 +121,16 @@ struct EvidenceBundleTests {
                 signature: Hex.encode(card.signature.rawRepresentation), hash: Hex.encode(card.hash)))
             let verification = try bundle.verify()
             #expect(verification.validCards == 3 && verification.failures.map(\.index) == [3], "\(date): \(verification)")
-            let (status, output) = try Self.python(bundle)
+            let (status, output) = try await Self.python(bundle)
             #expect(status == 1 && output.contains("card 3 (") && output.contains("3 of 4 cards verify"), "\(date): \(output)")
         }
     }
 
-    @Test func anAlteredCampaignRecordIsRefused() throws {
+    @Test func anAlteredCampaignRecordIsRefused() async throws {
         var bundle = try Self.bundle(cards: 2)
         bundle.campaign.language += " Dues are waived."
         #expect(throws: CardError.badSignature) { try bundle.verify() }
-        let (status, output) = try Self.python(bundle)
+        let (status, output) = try await Self.python(bundle)
         #expect(status == 1 && output.contains("campaign record: BAD SIGNATURE"))
         #expect(throws: CardError.self) { try EvidenceBundle(json: Array("{\"format\":\"other\"}".utf8)) }
     }

@@ -1,3 +1,4 @@
+import CaucusLock
 import Foundation
 
 /// Runs the independent zbar decoder (`zbarimg`) on an image; tests skip when it is not installed.
@@ -15,8 +16,14 @@ enum ZBar {
         return true
     }
 
-    /// The text zbar reads from `image` (a binary PGM), without the newline it appends.
-    static func decode(_ image: [UInt8]) throws -> String {
+    /// The text zbar reads from `image` (a binary PGM), without the newline it appends. zbarimg
+    /// is waited for off Swift's cooperative pool: a test holding one of its threads (two on CI)
+    /// while a busy machine runs zbarimg once stalled every relay of the test process.
+    static func decode(_ image: [UInt8]) async throws -> String {
+        try await offCooperativePool { try decodeBlocking(image) }
+    }
+
+    private static func decodeBlocking(_ image: [UInt8]) throws -> String {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-qr-\(UUID().uuidString).pgm")
         try Data(image).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
