@@ -237,8 +237,9 @@ extension Account {
             switch item {
             case .card(let card): cards.append(card)
             case .revocation(let revocation):
-                let named = cards.first { $0.hash == revocation.card }?.signedAt ?? 0
-                revokedUpTo = max(revokedUpTo ?? 0, revocation.revokedAt, named)
+                guard let named = cards.first(where: { $0.hash == revocation.card }),
+                      let upTo = CardTally.withdrawal(by: revocation, of: named) else { continue }
+                revokedUpTo = max(revokedUpTo ?? 0, upTo)
             }
         }
         guard let revokedUpTo else { return cards }

@@ -143,8 +143,8 @@ public struct CardTally: Sendable {
             var named = Set<[UInt8]>()
             for (index, revocation) in revocations {
                 guard let card = byHash[revocation.card] else { continue }
-                if card.signer == revocation.signer {
-                    revokedUpTo[card.signer] = max(revokedUpTo[card.signer] ?? 0, max(revocation.revokedAt, card.signedAt))
+                if let upTo = Self.withdrawal(by: revocation, of: card) {
+                    revokedUpTo[card.signer] = max(revokedUpTo[card.signer] ?? 0, upTo)
                     if named.insert(revocation.card).inserted { withdrawals.append(revocation) }
                 } else {
                     rejected.append((index, .revocation(revocation), .revocationBySomeoneElse))
@@ -176,6 +176,15 @@ public struct CardTally: Sendable {
         counted.reverse()
         valid = counted
         self.rejected = rejected.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
+    }
+
+    /// The `signed at` up to which `revocation` withdraws its signer's cards (Protocol.md §10.3):
+    /// its own time, or that of `card`, the card it names, if later; nil when the card's signer
+    /// did not sign the revocation, which then withdraws nothing. The caller found `card` by the
+    /// hash the revocation names.
+    public static func withdrawal(by revocation: CardRevocation, of card: Card) -> UInt64? {
+        guard card.signer == revocation.signer else { return nil }
+        return max(revocation.revokedAt, card.signedAt)
     }
 
     /// How names and contacts are compared (Protocol.md §10.4): canonical decomposition, full case

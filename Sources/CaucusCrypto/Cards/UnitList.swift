@@ -81,13 +81,12 @@ public struct UnitList: Sendable, Equatable {
     /// Matches each counted card to at most one employee, by name or contact (compared as in the tally).
     public func coverage(of tally: CardTally) -> Coverage {
         var free = Array(employees.indices)
+        // Each employee's name and contact as compared, made once (not once per card).
+        let keys = employees.map { (name: CardTally.normalized($0.name), contact: $0.contact.map(CardTally.normalized)) }
         var matched: [Card] = [], unmatched: [Card] = []
         for card in tally.valid {
             let name = CardTally.normalized(card.fields.name), contact = CardTally.normalized(card.fields.contact)
-            if let position = free.firstIndex(where: { index in
-                CardTally.normalized(employees[index].name) == name
-                    || employees[index].contact.map { CardTally.normalized($0) == contact } == true
-            }) {
+            if let position = free.firstIndex(where: { keys[$0].name == name || keys[$0].contact == contact }) {
                 free.remove(at: position)
                 matched.append(card)
             } else {
