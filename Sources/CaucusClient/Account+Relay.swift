@@ -52,6 +52,7 @@ extension Account {
         connection = client
         handled = 0
         unstored = 0
+        storeFailed = false
         unstoredSince = nil
         pushTask?.cancel()
         pushTask = Task { [weak self] in
@@ -157,12 +158,18 @@ extension Account {
     func handle(_ push: RelayClient.Push, from client: RelayClient) async {
         switch push {
         case .delivery(let delivery):
+            // After one that could not be stored, storing a later one would show it first.
+            guard !storeFailed else {
+                unstored += 1
+                return
+            }
             receiving += 1
             defer { receiving -= 1 }
             let opened: Bool
             do {
                 opened = try receive(delivery)
             } catch {
+                storeFailed = true
                 // Not acknowledged: the relay keeps it and pushes it again on the next connection.
                 if unstored == 0 {
                     unstoredSince = .now

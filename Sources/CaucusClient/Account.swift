@@ -34,6 +34,9 @@ public actor Account {
     /// Deliveries this connection pushed that could not be stored (so were not acknowledged), and
     /// when the first of them came. The relay pushes them again only on a new connection.
     var unstored = 0
+    /// A delivery this connection pushed could not be stored: later ones are left to the next
+    /// connection too, which pushes them again after it, in order.
+    var storeFailed = false
     var unstoredSince: ContinuousClock.Instant?
     /// How long a connection that could not store a delivery stays up before it is replaced, so
     /// that the relay pushes what it holds again (`stayConnected`).
