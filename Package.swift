@@ -174,6 +174,8 @@ let package = Package(
             name: "caucus-bench-cards",
             dependencies: ["CaucusCrypto", "CaucusBenchC"]
         ),
+        // Linux's epoll for the benchmark's lean load generator (Glibc does not export it).
+        .systemLibrary(name: "CBenchEpoll"),
         // Load generator for scripts/bench-relay.
         .executableTarget(
             name: "caucus-bench-relay",
@@ -185,6 +187,7 @@ let package = Package(
                 "CaucusProtocol",
                 "CaucusCrypto",
                 "CaucusTestSupport",
+                "CBenchEpoll",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -62,6 +62,27 @@ struct BenchReport: Codable, Sendable {
                 ])
             }
             out.append(contentsOf: align(rows).map { "   " + $0 })
+            let costed = throughput.filter { $0.cpu != nil || $0.generator == .lean }
+            if !costed.isEmpty {
+                out.append("   Load generator and CPU over the window, as % of one core and µs per message delivered in it")
+                out.append("   (generator: this whole process, getrusage; relay: the caucus-relay process, /proc/PID/stat):")
+                var cost = [["store", "connections", "generator", "generator %", "generator µs/msg", "relay %", "relay µs/msg",
+                             "acks", "ids/ack"]]
+                for r in costed {
+                    cost.append([
+                        r.store, "\(r.connections)", r.generator.rawValue,
+                        r.cpu.map { String(format: "%.1f", $0.generatorPercentOfCore) } ?? "-",
+                        r.cpu.map { String(format: "%.1f", $0.generatorMicrosecondsPerMessage) } ?? "-",
+                        r.cpu?.relayPercentOfCore.map { String(format: "%.1f", $0) } ?? "-",
+                        r.cpu?.relayMicrosecondsPerMessage.map { String(format: "%.1f", $0) } ?? "-",
+                        r.acksSent.map { "\($0)" } ?? "-",
+                        r.acksSent.flatMap { acks in
+                            r.acknowledgedIDs.map { acks > 0 ? String(format: "%.1f", Double($0) / Double(acks)) : "-" }
+                        } ?? "-",
+                    ])
+                }
+                out.append(contentsOf: align(cost).map { "   " + $0 })
+            }
             if storageBaseline != nil {
                 out.append("   vs …/commit: delivered msg/s divided by part 0's rows/s (each message also writes a delivery")
                 out.append("   row, its acknowledgement deletes it, and both travel over WebSocket)")

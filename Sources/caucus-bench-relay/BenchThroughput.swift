@@ -19,6 +19,17 @@ struct ThroughputSettings: Sendable {
     /// Messages per second offered by all senders together (open loop); nil: closed loop, each
     /// sender keeping `inFlight` sends in flight.
     var rate: Double?
+    /// What drives an open-loop run against a relay process (other runs use RelayClients).
+    var generator: LoadGenerator = .relayClient
+}
+
+/// What drives the load of a throughput run.
+enum LoadGenerator: String, Codable, Sendable, CaseIterable {
+    /// Async RelayClients on the cooperative pool, a task per request, as real clients run.
+    case relayClient = "relay-client"
+    /// One epoll thread with a minimal WebSocket client (LeanGenerator.swift): open loop, relay
+    /// in its own process.
+    case lean
 }
 
 struct ThroughputResult: Codable, Sendable {
@@ -51,8 +62,16 @@ struct ThroughputResult: Codable, Sendable {
     var sendErrors: Int
     var ackErrors: Int
     var firstError: String?
-    /// Opening and authenticating all connections (concurrently, 64 at a time).
+    /// Opening and authenticating all connections (RelayClients: concurrently, 64 at a time;
+    /// lean: one after another).
     var connectSeconds: Double
+    var generator: LoadGenerator
+    /// CPU over the window of this process (the load generator) and of the relay process; nil
+    /// when the relay runs in this process or the run has no fixed window.
+    var cpu: CPUUsage?
+    /// AckMessages requests the receivers sent and the ids they carried (lean generator only).
+    var acksSent: Int?
+    var acknowledgedIDs: Int?
 }
 
 /// What the senders and receivers share while a run lasts.
@@ -111,23 +130,23 @@ private struct ReceiverStats: Sendable {
 }
 
 /// The latency histogram range: 1 µs to 60 s, three significant digits.
-private let histogramMaxMicroseconds: UInt64 = 60_000_000
+let histogramMaxMicroseconds: UInt64 = 60_000_000
 
-private func newHistogram() -> Histogram<UInt64> {
+func newHistogram() -> Histogram<UInt64> {
     Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: histogramMaxMicroseconds,
                       numberOfSignificantValueDigits: .three)
 }
 
 /// Payload layout: bytes 0..<8 the send time (monotonic ns, little endian), byte 8 is 1 for a
 /// measured message and 0 for warm-up; the rest random.
-private func stamp(_ payload: inout Data, at time: UInt64, measured: Bool) {
+func stamp(_ payload: inout Data, at time: UInt64, measured: Bool) {
     payload.withUnsafeMutableBytes { bytes in
         bytes.storeBytes(of: time.littleEndian, toByteOffset: 0, as: UInt64.self)
         bytes.storeBytes(of: measured ? 1 : 0, toByteOffset: 8, as: UInt8.self)
     }
 }
 
-private func readStamp(_ payload: Data) -> (time: UInt64, measured: Bool)? {
+func readStamp(_ payload: Data) -> (time: UInt64, measured: Bool)? {
     guard payload.count >= 9 else { return nil }
     return payload.withUnsafeBytes { bytes in
         (UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
@@ -259,6 +278,19 @@ func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, 
     let relay = try await BenchRelays.start(store, directory: directory, name: "throughput-\(settings.connections)")
     let receiverKeys = makeKeys(pairs)
     let senderKeys = makeKeys(pairs)
+    if settings.generator == .lean, settings.rate != nil, let daemon = relay.daemon {
+        let plan = LeanLoadPlan(store: store.label, url: daemon.url, receiverKeys: receiverKeys, senderKeys: senderKeys,
+                                settings: settings, relayPID: daemon.process.processIdentifier)
+        let result: ThroughputResult
+        do {
+            result = try await runLeanGenerator(plan)
+        } catch {
+            await relay.stop()
+            throw error
+        }
+        await relay.stop()
+        return result
+    }
 
     // With two instances, receiver i and its sender sit on different instances.
     let urls = relay.urls
@@ -270,6 +302,9 @@ func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, 
                     settings.messages.map { "\($0) messages" } ?? String(format: "%.1f s", settings.durationSeconds ?? 0)))
 
     let state = LoadState(settings: settings)
+    let cpuTask = relay.daemon.map(\.process.processIdentifier).map { pid in
+        Task { await measureCPU(state: state, relayPID: pid) }
+    }
     let receiverTasks = receivers.map { client in Task { await runReceiver(client, state: state) } }
     let pairsOfSenders = zip(senders, receiverKeys).map { (client: $0, recipient: publicKey($1)) }
     let senderTasks = if let interval = state.interval {
@@ -295,22 +330,55 @@ func runThroughput(_ settings: ThroughputSettings, store: BenchStore = .sqlite, 
         inWindow += stats.inWindow
         last = max(last, stats.lastAt)
     }
+    let cpu = await cpuTask?.value
     await closeAll(senders + receivers)
     await relay.stop()
 
-    let measuredSeconds = settings.durationSeconds ?? seconds(from: state.measureStart, to: last)
-    let accepted = state.accepted.load(ordering: .relaxed)
-    let received = state.received.load(ordering: .relaxed)
     return ThroughputResult(
-        store: store.label, connections: pairs * 2, senders: pairs, receivers: pairs, payloadBytes: settings.payloadBytes,
-        inFlightPerSender: settings.inFlight, offeredPerSecond: settings.rate, ackBatch: settings.ackBatch, warmupSeconds: settings.warmupSeconds,
-        measuredSeconds: measuredSeconds, deliveredInWindow: inWindow,
-        deliveredPerSecond: measuredSeconds > 0 ? Double(inWindow) / measuredSeconds : 0, latencySamples: measured,
-        latencyP50Microseconds: histogram.valueAtPercentile(50),
-        latencyP90Microseconds: histogram.valueAtPercentile(90),
-        latencyP99Microseconds: histogram.valueAtPercentile(99),
-        latencyMaxMicroseconds: histogram.max,
-        sendsAccepted: accepted, deliveriesReceived: received, undelivered: max(accepted - received, 0),
+        store: store.label, settings: settings, generator: .relayClient,
+        measuredSeconds: settings.durationSeconds ?? seconds(from: state.measureStart, to: last), deliveredInWindow: inWindow,
+        histogram: histogram, latencySamples: measured,
+        accepted: state.accepted.load(ordering: .relaxed), received: state.received.load(ordering: .relaxed),
         sendErrors: state.sendErrors.load(ordering: .relaxed), ackErrors: state.ackErrors.load(ordering: .relaxed),
-        firstError: state.firstError.value, connectSeconds: connectSeconds)
+        firstError: state.firstError.value, connectSeconds: connectSeconds, cpu: cpu)
+}
+
+extension ThroughputResult {
+    /// The figures of one run of `settings`. `histogram` holds the latency of every message sent
+    /// inside the window; `measuredSeconds` is the window (or, with a message count, from its
+    /// start to the last delivery).
+    init(store: String, settings: ThroughputSettings, generator: LoadGenerator, measuredSeconds: Double,
+         deliveredInWindow: Int, histogram: Histogram<UInt64>, latencySamples: Int, accepted: Int, received: Int,
+         sendErrors: Int, ackErrors: Int, firstError: String?, connectSeconds: Double, cpu: CPUUsage?) {
+        let pairs = settings.connections / 2
+        self.init(
+            store: store, connections: pairs * 2, senders: pairs, receivers: pairs, payloadBytes: settings.payloadBytes,
+            inFlightPerSender: settings.inFlight, offeredPerSecond: settings.rate, ackBatch: settings.ackBatch,
+            warmupSeconds: settings.warmupSeconds, measuredSeconds: measuredSeconds, deliveredInWindow: deliveredInWindow,
+            deliveredPerSecond: measuredSeconds > 0 ? Double(deliveredInWindow) / measuredSeconds : 0,
+            latencySamples: latencySamples,
+            latencyP50Microseconds: histogram.valueAtPercentile(50),
+            latencyP90Microseconds: histogram.valueAtPercentile(90),
+            latencyP99Microseconds: histogram.valueAtPercentile(99),
+            latencyMaxMicroseconds: histogram.max,
+            sendsAccepted: accepted, deliveriesReceived: received, undelivered: max(accepted - received, 0),
+            sendErrors: sendErrors, ackErrors: ackErrors, firstError: firstError, connectSeconds: connectSeconds,
+            generator: generator, cpu: cpu)
+    }
+}
+
+/// CPU of this process and the relay's over the window of a duration run; nil for a run with
+/// a message count.
+private func measureCPU(state: LoadState, relayPID: Int32) async -> CPUUsage? {
+    guard let end = state.measureEnd else { return nil }
+    await sleep(until: state.measureStart)
+    let start = (sample: CPUSample.now(relayPID: relayPID), received: state.received.load(ordering: .relaxed))
+    await sleep(until: end)
+    let received = state.received.load(ordering: .relaxed)
+    return CPUUsage(from: start.sample, to: CPUSample.now(relayPID: relayPID), delivered: received - start.received)
+}
+
+private func sleep(until time: UInt64) async {
+    let now = monotonicNanos()
+    if time > now { try? await Task.sleep(for: .nanoseconds(Int64(time - now))) }
 }

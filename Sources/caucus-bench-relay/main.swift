@@ -15,7 +15,10 @@ struct BenchRelay: AsyncParsableCommand {
             The relay and all clients run in this one process, talking over real WebSockets on \
             127.0.0.1; the store is a real SQLite file (WAL, synchronous=FULL) in a fresh temporary \
             directory, one per part, removed afterwards. Latency is measured with one shared clock: \
-            the first 8 payload bytes carry the send time.
+            the first 8 payload bytes carry the send time. With --relay-process the throughput \
+            part's relay is the caucus-relay daemon in its own process instead; an open-loop run \
+            (--rate) against it is then driven by the lean generator (see --generator), and the \
+            report adds both processes' CPU over the window.
             """)
 
     @Flag(help: "Small sizes for a smoke run (under a minute): not a measurement.")
@@ -45,6 +48,9 @@ struct BenchRelay: AsyncParsableCommand {
 
     @Flag(help: "Run the throughput part's SQLite relay as the caucus-relay daemon built next to this program, in its own process, instead of in this one.")
     var relayProcess = false
+
+    @Option(help: "What drives an open-loop run (--rate) against --relay-process: lean (one epoll thread with its own small WebSocket client; a fraction of the relay's CPU per message) or relay-client (async RelayClients, about as costly per message as the relay). Other runs always use relay-client. (default: lean with --rate and --relay-process)")
+    var generator: LoadGenerator?
 
     @Option(help: "Deliveries a receiver acknowledges per Ack request.")
     var ackBatch = 32
@@ -84,6 +90,7 @@ struct BenchRelay: AsyncParsableCommand {
     var idleCount: Int { idleConnections ?? (quick ? 200 : 1_000) }
     var groupDevices: Int { groupSize ?? 10_000 }
     var groupLive: Int { groupConnected ?? (quick ? 100 : 1_000) }
+    var loadGenerator: LoadGenerator { generator ?? (rate != nil && relayProcess ? .lean : .relayClient) }
 
     func validate() throws {
         let given = connections.flatMap { $0.split(separator: ",") }
@@ -102,6 +109,9 @@ struct BenchRelay: AsyncParsableCommand {
         guard duration == nil || messages == nil else { throw ValidationError("give --duration or --messages, not both") }
         guard inFlight >= 1 else { throw ValidationError("--in-flight must be at least 1") }
         if let rate { guard rate > 0 else { throw ValidationError("--rate must be positive") } }
+        if generator == .lean {
+            guard rate != nil, relayProcess else { throw ValidationError("--generator lean needs --rate and --relay-process") }
+        }
         guard (1...1_000).contains(ackBatch) else { throw ValidationError("--ack-batch must be 1 to 1000") }
         guard (9...(512 << 10)).contains(payloadBytes) else { throw ValidationError("--payload-bytes must be 9 to 524288") }
         guard idleCount >= 1 else { throw ValidationError("--idle-connections must be at least 1") }
@@ -143,7 +153,8 @@ struct BenchRelay: AsyncParsableCommand {
         #endif
         var report = BenchReport(
             build: build, cores: ProcessInfo.processInfo.activeProcessorCount,
-            setup: "relay and clients in one process; ws://127.0.0.1 (no TLS); SQLite WAL synchronous=FULL",
+            setup: (relayProcess ? "throughput: caucus-relay in its own process, clients in this one; other parts: " : "")
+                + "relay and clients in one process; ws://127.0.0.1 (no TLS); SQLite WAL synchronous=FULL",
             storeDirectory: workDirectory.path, fileSystem: fileSystemName(workDirectory.path))
 
         let parts = self.parts
@@ -162,7 +173,8 @@ struct BenchRelay: AsyncParsableCommand {
             for count in connectionCounts {
                 let settings = ThroughputSettings(
                     connections: count, warmupSeconds: warmupSeconds, durationSeconds: measuredSeconds,
-                    messages: messages, inFlight: inFlight, ackBatch: ackBatch, payloadBytes: payloadBytes, rate: rate)
+                    messages: messages, inFlight: inFlight, ackBatch: ackBatch, payloadBytes: payloadBytes, rate: rate,
+                    generator: loadGenerator)
                 for store in stores {
                     report.throughput.append(try await runThroughput(settings, store: store, directory: workDirectory))
                 }
@@ -175,6 +187,8 @@ struct BenchRelay: AsyncParsableCommand {
         print(json ? try report.json() : report.table())
     }
 }
+
+extension LoadGenerator: ExpressibleByArgument {}
 
 // Top-level code cannot use `@main`, and a bare `BenchRelay.main()` here resolves to the
 // synchronous entry point; so parse and run by hand, as AsyncParsableCommand.main does.
