@@ -449,3 +449,16 @@ extension Account {
         }
     }
 }
+
+// MARK: Evidence
+
+extension Account {
+    /// The evidence bundle of `tally` (Protocol.md §10.5): its counted cards, or `counting` (those
+    /// matched to a unit list whose file's BLAKE2b-256 is `unitList`), with a tally statement
+    /// signed now by the campaign's card key (organizers only).
+    public func evidence(for tally: CardTally, counting: [Card]? = nil, unitList: [UInt8]? = nil) throws(ClientError) -> EvidenceBundle {
+        let campaigns = try read { db in try allCampaigns(db) }
+        guard let cardKey = campaigns.first(where: { $0.0.campaign.hash == tally.campaign.hash })?.1 else { throw ClientError.invalidArgument("only the campaign's organizers hold its card key") }
+        return EvidenceBundle(tally, talliedAt: UInt64(ClientStore.now()), cardKey: cardKey, counting: counting, unitList: unitList)
+    }
+}

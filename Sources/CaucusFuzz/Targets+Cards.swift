@@ -29,7 +29,7 @@ struct CardFixture: Sendable {
         receipt = CardReceipt.sign(for: cards[0], cardKey: keys.cardKey, at: Self.now)
         revocationReceipt = RevocationReceipt.sign(for: revocation, cardKey: keys.cardKey, at: Self.now)
         let tally = CardTally(campaign: campaign, items: cards.map { .success(.card($0)) }, now: Self.now)
-        bundle = EvidenceBundle(tally, talliedAt: Self.now)
+        bundle = EvidenceBundle(tally, talliedAt: Self.now, cardKey: keys.cardKey)
     }
 }
 

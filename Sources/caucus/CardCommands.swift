@@ -236,7 +236,7 @@ struct CardsCommand: AsyncParsableCommand {
         var unitList: String?
 
         func run() async throws {
-            let list = try UnitListOption.read(unitList)
+            let list = try UnitListOption.read(unitList)?.list
             try await withAccount(global) { account in
                 let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) },
                                                     progress: Console.progress("reading cards"))
@@ -310,13 +310,13 @@ struct CardsCommand: AsyncParsableCommand {
         func run() async throws {
             let list = try UnitListOption.read(unitList)
             try await withAccount(global) { account in
-                let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) })
-                let cards = list?.coverage(of: tally).matched ?? tally.valid
-                let evidence = EvidenceBundle(tally, talliedAt: UInt64(Date().timeIntervalSince1970 * 1000), counting: cards)
+                let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.list.employees.count) })
+                let cards = EvidenceBundle.ordered(list?.list.coverage(of: tally).matched ?? tally.valid)
+                let evidence = try await account.evidence(for: tally, counting: cards, unitList: list?.hash)
                 try FilingCSV.text(cards).write(toFile: csv, atomically: true, encoding: .utf8)
                 try Data(evidence.json()).write(to: URL(fileURLWithPath: bundle), options: .atomic)
                 for path in [csv, bundle] { chmod(path, 0o600) }
-                if let list, let warning = UnitListOption.sizeWarning(list, tally.campaign) { say("warning: \(warning)") }
+                if let list, let warning = UnitListOption.sizeWarning(list.list, tally.campaign) { say("warning: \(warning)") }
                 let against: TerminalLine = list == nil ? "" : " (those matched to the unit list of \(tally.unitSize))"
                 say("Wrote \(cards.count) cards\(against) to \(csv) and the evidence bundle to \(bundle).")
             }
@@ -327,30 +327,42 @@ struct CardsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check an evidence bundle offline.")
         @OptionGroup var output: OutputOptions
         @Argument(help: "The bundle (JSON).") var path: String
+        @Option(name: .long, help: ArgumentHelp("The unit list filed with the bundle: its hash must be the statement's.", valueName: "file"))
+        var unitList: String?
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             let bundle = try EvidenceBundle(json: Array(data))
-            let result = try bundle.verify()
+            var result = try bundle.verify()
+            if let list = try UnitListOption.read(unitList), Hex.encode(list.hash) != bundle.statement.unitListHash {
+                result.statementProblems.append("statement.unit_list_hash: not the hash of \(unitList ?? "")")
+            }
             if output.json {
                 printJSON(["valid": result.validCards, "failures": result.failures.map { ["index": $0.index, "reason": $0.reason] as [String: Any] },
+                           "statement_problems": result.statementProblems, "verified": result.holds,
                            "petition_30_percent": result.reachesPetition, "majority": result.reachesMajority])
             } else {
                 say("campaign record: signed by \(bundle.campaign.organizer)")
+                if result.statementProblems.isEmpty {
+                    say("tally statement: signed with the card key; it covers exactly these \(bundle.cards.count) cards")
+                }
+                for problem in result.statementProblems { say("  \(problem)") }
                 say("\(result.validCards) of \(bundle.cards.count) cards verify (unit of \(bundle.countedUnitSize))")
                 for failure in result.failures { say("  card \(failure.index): \(failure.reason)") }
             }
-            if !result.failures.isEmpty { throw ExitCode(1) }
+            if !result.holds { throw ExitCode(1) }
         }
     }
 }
 
 /// `--unit-list FILE` of `cards tally` and `cards export`.
 enum UnitListOption {
-    static func read(_ path: String?) throws -> UnitList? {
+    /// The list in the file, and BLAKE2b-256 of the file's bytes (what a tally statement names).
+    static func read(_ path: String?) throws -> (list: UnitList, hash: [UInt8])? {
         try path.map { path in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
-            return try UnitList(csv: text)
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else { throw ValidationError("cannot read \(path) as UTF-8 text") }
+            return (try UnitList(csv: text), try BLAKE2b.hash(Array(data)))
         }
     }
 

@@ -112,6 +112,12 @@ struct CardCLITests {
             try await rosa.succeed("cards", "export", id, "--csv", directory.file("list.csv"), "--bundle", listBundle, "--unit-list", unit)
             let one = try #require(try await CLIWorker.caucus("cards", "verify", listBundle, "--json").json as? [String: Any])
             #expect(one["valid"] as? Int == 1 && one["petition_30_percent"] as? Bool == true, "\(one)")
+            // The statement names the list it was counted against: the right file checks, another does not.
+            let withList = try #require(try await CLIWorker.caucus("cards", "verify", listBundle, "--unit-list", unit, "--json").json
+                as? [String: Any])
+            #expect(withList["verified"] as? Bool == true, "\(withList)")
+            let otherList = try await CLIWorker.caucus("cards", "verify", listBundle, "--unit-list", strangers)
+            #expect(otherList.status == 1 && otherList.stdout.contains("statement.unit_list_hash: not the hash of"), "\(otherList)")
         }
     }
 }

@@ -14,21 +14,26 @@ struct EvidenceBundleTests {
             Result<CardItem, CardError>.success(.card(try Card.sign(CardTests.fields("Worker \(index)"), for: campaign,
                                                                    by: Ed25519.PrivateKey(), at: CardTests.now - UInt64(index))))
         }
-        return EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now), talliedAt: CardTests.now)
+        return EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now), talliedAt: CardTests.now, cardKey: cardKey)
     }
 
     /// Runs scripts/verify-evidence.py on `bundle`: its exit status and output. Waited for off the
     /// cooperative pool, which every test of the process shares.
     static func python(_ bundle: EvidenceBundle) async throws -> (Int32, String) {
-        try await offCooperativePool { try pythonBlocking(bundle) }
+        try await python(bundle.json())
     }
 
-    private static func pythonBlocking(_ bundle: EvidenceBundle) throws -> (Int32, String) {
+    /// Runs scripts/verify-evidence.py on a bundle's bytes as they are.
+    static func python(_ json: [UInt8]) async throws -> (Int32, String) {
+        try await offCooperativePool { try pythonBlocking(json) }
+    }
+
+    private static func pythonBlocking(_ json: [UInt8]) throws -> (Int32, String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-evidence-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("bundle.json")
-        try Data(bundle.json()).write(to: file)
+        try Data(json).write(to: file)
         let output = directory.appendingPathComponent("out.txt")
         try Data().write(to: output)
         let process = Process()
@@ -48,7 +53,7 @@ struct EvidenceBundleTests {
     @Test func aBundleCountingAgainstAnAbsurdUnitSizeIsMalformed() async throws {
         var bundle = try Self.bundle(cards: 2)
         for size in [UInt64.max, UInt64.max / 3 + 1, 0] {
-            bundle.countedUnitSize = size
+            bundle.statement.unitSize = size
             #expect(throws: CardError.malformed("a unit size is out of range (1 to 1000000000)")) {
                 try EvidenceBundle(json: bundle.json()).verify()
             }
@@ -95,7 +100,8 @@ struct EvidenceBundleTests {
             Result<CardItem, CardError>.success(.card(try Card.sign(CardTests.fields("W \(index)"), for: campaign,
                                                                    by: Ed25519.PrivateKey(), at: CardTests.now)))
         }
-        let bundle = EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now, unitSize: 8), talliedAt: CardTests.now)
+        let bundle = EvidenceBundle(CardTally(campaign: campaign, items: items, now: CardTests.now, unitSize: 8), talliedAt: CardTests.now,
+                                    cardKey: cardKey)
         #expect(bundle.campaign.unitSize == 100 && bundle.countedUnitSize == 8)
         let verification = try bundle.verify()
         #expect(verification.validCards == 4 && verification.reachesPetition && !verification.reachesMajority)
@@ -121,6 +127,8 @@ struct EvidenceBundleTests {
                 signature: Hex.encode(card.signature.rawRepresentation), hash: Hex.encode(card.hash)))
             let verification = try bundle.verify()
             #expect(verification.validCards == 3 && verification.failures.map(\.index) == [3], "\(date): \(verification)")
+            // A card the organizers' statement does not cover is noticed on its own account too.
+            #expect(verification.statementProblems.contains { $0.hasPrefix("statement.counted:") })
             let (status, output) = try await Self.python(bundle)
             #expect(status == 1 && output.contains("card 3 (") && output.contains("3 of 4 cards verify"), "\(date): \(output)")
         }
