@@ -63,6 +63,50 @@ struct TallyStatementTests {
         #expect(throws: CardError.self) { try TallyStatement(encoded: truncated) }
     }
 
+    // MARK: Proofs for signers
+
+    @Test("A signer's proof shows their card counted, or not counted, and nothing else; forged proofs show nothing")
+    func proofs() throws {
+        let cardKey = Ed25519.PrivateKey()
+        let campaign = try CardTests.campaign(cardKey: cardKey)
+        for size in 0...9 {
+            let cards = try (0..<size).map { try Card.sign(CardTests.fields("W \($0)"), for: campaign, by: Ed25519.PrivateKey(), at: CardTests.now) }
+            let statement = TallyStatement.sign(campaign: campaign, counted: cards, unitSize: 100, unitList: nil, at: CardTests.now, cardKey: cardKey)
+            let leaves = TallyStatement.leaves(cards)
+            let tree = CardMerkleTree(leaves)
+            for leaf in leaves {
+                let proof = TallyProof.make(for: leaf, statement: statement, leaves: leaves, tree: tree)
+                #expect(proof.finding(for: campaign) == .counted)
+                #expect(try TallyProof(encoded: proof.encoded()) == proof)
+                // Claiming a counted card is absent: its neighbours are not next to each other.
+                let others = leaves.filter { $0 != leaf }
+                let forged = TallyProof.make(for: leaf, statement: statement, leaves: others, tree: CardMerkleTree(others))
+                #expect(forged.finding(for: campaign) == nil, "size \(size): a counted card shown absent")
+            }
+            for _ in 0..<5 {
+                let outsider = Random.bytes(32)
+                let proof = TallyProof.make(for: outsider, statement: statement, leaves: leaves, tree: tree)
+                #expect(proof.finding(for: campaign) == .notCounted, "size \(size)")
+                #expect(try TallyProof(encoded: proof.encoded()) == proof)
+                // Claiming an uncounted card is counted, with a real leaf's path.
+                if !leaves.isEmpty {
+                    let claimed = TallyProof(statement: statement, card: outsider, evidence: .included(index: 0, path: tree.inclusionProof(index: 0)))
+                    #expect(claimed.finding(for: campaign) == nil)
+                }
+            }
+            // The same proof under a statement signed by another key, or for another campaign: nothing.
+            let stranger = TallyStatement.sign(campaign: campaign, counted: cards, unitSize: 100, unitList: nil, at: CardTests.now,
+                                               cardKey: Ed25519.PrivateKey())
+            if let leaf = leaves.first {
+                #expect(TallyProof.make(for: leaf, statement: stranger, leaves: leaves, tree: tree).finding(for: campaign) == nil)
+            }
+        }
+        var truncated = TallyProof.make(for: Random.bytes(32), statement: TallyStatement.sign(
+            campaign: campaign, counted: [], unitSize: 1, unitList: nil, at: CardTests.now, cardKey: cardKey), leaves: [], tree: CardMerkleTree([])).encoded()
+        truncated.removeLast()
+        #expect(throws: CardError.self) { try TallyProof(encoded: truncated) }
+    }
+
     // MARK: Tampering, found by both verifiers
 
     /// Both verifiers on `bundle`: Caucus's statement problems and the Python script's output.

@@ -7,6 +7,8 @@ public struct TallyStatement: Hashable, Sendable {
     /// Context tag of the card key's signature.
     public static let context = SigningContext("caucus/tally-statement/v1")
     static let type: UInt8 = 0x25
+    /// The length of `encoded()`.
+    public static let encodedLength = 1 + 32 + 8 * 3 + 32 + 32 + 64
     /// The unit-list hash of a tally made without a list.
     public static let noUnitList = [UInt8](repeating: 0, count: 32)
 
