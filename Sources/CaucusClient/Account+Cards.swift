@@ -290,11 +290,27 @@ extension Account {
     // MARK: Tally
 
     /// Reads every item in the campaign's inbox with the card key and tallies them (organizers).
+    /// It only reads: nothing is sent or written to the relay, and no session is set up (receipts
+    /// go out with `sendReceipts`).
     public func tally(_ campaignText: String, unitSize: UInt64? = nil, progress: Progress? = nil) async throws(ClientError) -> CardTally {
-        let (summary, key) = try campaign(campaignText)
+        let (summary, cardKey) = try organizedCampaign(campaignText)
+        let sealed = try await readInbox(of: summary.campaign, with: cardKey, progress: progress)
+        return CardTally.opening(sealed, with: cardKey, campaign: summary.campaign, now: UInt64(ClientStore.now()), unitSize: unitSize)
+    }
+
+    /// A campaign the user typed, with its card key, which only its organizers hold.
+    func organizedCampaign(_ text: String) throws(ClientError) -> (CampaignSummary, Ed25519.PrivateKey) {
+        let (summary, key) = try campaign(text)
         guard let cardKey = key else { throw ClientError.invalidArgument("only the campaign's organizers hold its card key") }
-        let client = try await connected()
-        let inbox = Data(summary.campaign.cardKey.rawRepresentation)
+        return (summary, cardKey)
+    }
+
+    /// Every sealed item in the campaign's inbox, in posting order, read on a connection of its
+    /// own under a throwaway key (Protocol.md §7.7): the relay learns that the card key's holder
+    /// read the inbox, not which identity did, and this user's mailbox is not touched.
+    func readInbox(of campaign: Campaign, with cardKey: Ed25519.PrivateKey, progress: Progress? = nil) async throws(ClientError) -> [[UInt8]] {
+        let client = try await dial(as: Ed25519.PrivateKey())
+        let inbox = Data(campaign.cardKey.rawRepresentation)
         var sealed: [[UInt8]] = []
         do {
             let statement = RelayProtocol.cardInboxOpenStatement(
@@ -304,6 +320,7 @@ extension Account {
                 $0.signature = Data(cardKey.signature(for: statement).rawRepresentation)
             }))
             guard case .cardInboxOpened(let info) = opened else { throw ClientError.relayRefused("unexpected reply to opening the card inbox") }
+            sealed.reserveCapacity(Int(clamping: info.items))
             var after: UInt64 = 0
             while true {
                 let reply = try await request(client, .readCards(WireReadCards.with { $0.inboxKey = inbox; $0.afterSequence = after }))
@@ -316,51 +333,17 @@ extension Account {
                 if !page.more || page.items.isEmpty { break }
             }
         } catch let error as ClientError {
+            await client.close()
             throw error
         } catch {
+            await client.close()
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
-        let tally = CardTally.opening(sealed, with: cardKey, campaign: summary.campaign, now: UInt64(ClientStore.now()), unitSize: unitSize)
-        await sendReceipts(for: tally, cardKey: cardKey)
-        return tally
+        await client.close()
+        return sealed
     }
 
-    // MARK: Receipts
-
-    /// Sends each counted card's signer a receipt signed by the card key, and each withdrawal's
-    /// signer an acknowledgement, once per card. One that cannot be sent now is tried again at the
-    /// next tally.
-    func sendReceipts(for tally: CardTally, cardKey: Ed25519.PrivateKey) async {
-        let items = tally.valid.map(CardItem.card) + tally.withdrawals.map(CardItem.revocation)
-        for item in items {
-            let (signer, tag) = switch item {
-            case .card(let card): (card.signer, store.tag(card.hash))
-            case .revocation(let revocation): (revocation.signer, store.tag(Self.withdrawalPrefix + revocation.card))
-            }
-            let sent = try? read { db in try Data.fetchOne(db, sql: "SELECT tag FROM receipts_sent WHERE tag = ?", arguments: [Data(tag)]) != nil }
-            guard sent == false else { continue }
-            do {
-                if signer != identity.publicKey { try await ensureSession(with: signer) }
-                try write { db in
-                    let now = UInt64(ClientStore.now())
-                    switch item {
-                    case .card(let card) where signer == identity.publicKey:
-                        try storeReceipt(db, CardReceipt.sign(for: card, cardKey: cardKey, at: now), campaign: tally.campaign)
-                    case .card(let card):
-                        try enqueuePairwise(db, .receipt(CardReceipt.sign(for: card, cardKey: cardKey, at: now)), to: signer)
-                    case .revocation(let revocation) where signer == identity.publicKey:
-                        try storeRevocationReceipt(db, RevocationReceipt.sign(for: revocation, cardKey: cardKey, at: now), campaign: tally.campaign)
-                    case .revocation(let revocation):
-                        try enqueuePairwise(db, .revocationReceipt(RevocationReceipt.sign(for: revocation, cardKey: cardKey, at: now)), to: signer)
-                    }
-                    try db.execute(sql: "INSERT INTO receipts_sent (tag, at) VALUES (?, ?)", arguments: [Data(tag), ClientStore.now()])
-                }
-            } catch {
-                note("a receipt to \(DID(publicKey: signer).short) could not be sent yet: \(error)")
-            }
-        }
-        try? await flushOutbox()
-    }
+    // MARK: Receipts a signer receives (the organizers send them: Account+CardReceipts.swift)
 
     /// Tags of withdrawal acknowledgements start with this, so they never equal a card's.
     static let withdrawalPrefix = Array("withdrawal".utf8)

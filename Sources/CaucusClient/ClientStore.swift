@@ -124,6 +124,13 @@ final class ClientStore: Sendable {
                 CREATE INDEX unconfirmed_starts_peer ON unconfirmed_starts (peer, seq);
                 """)
         }
+        migrator.registerMigration("v8-receipts-due") { db in
+            // Receipts the organizers' last `cards receipts` found due and has not sent yet (§10.6).
+            try db.execute(sql: """
+                CREATE TABLE receipts_due (tag BLOB PRIMARY KEY, campaign BLOB NOT NULL, sealed BLOB NOT NULL, at INTEGER NOT NULL);
+                CREATE INDEX receipts_due_campaign ON receipts_due (campaign);
+                """)
+        }
         return migrator
     }
 

@@ -30,7 +30,8 @@ struct CampaignCommand: AsyncParsableCommand {
                     language: language.trimmingCharacters(in: .whitespacesAndNewlines))
                 if output.json { printJSON(["id": summary.shortID, "group": summary.groupName]) } else {
                     say("Campaign \(summary.shortID) announced to \(summary.groupName). Members sign with `caucus card sign \(summary.shortID)`;")
-                    say("you (and the group's other admins) tally with `caucus cards tally \(summary.shortID)`.")
+                    say("you (and the group's other admins) tally with `caucus cards tally \(summary.shortID)` and send the signers their")
+                    say("receipts with `caucus cards receipts \(summary.shortID)`.")
                 }
             }
         }
@@ -158,7 +159,7 @@ struct CardCommand: AsyncParsableCommand {
                                "withdrawn": withdrawn.map { Hex.encode($0.hash) }] as [String: Any])
                 } else {
                     let them = withdrawn.count == 1 ? "it" : "any of them"
-                    say("Withdrawn: the organizers' tally no longer counts \(them). They acknowledge it with a receipt at their next tally;")
+                    say("Withdrawn: the organizers' tally no longer counts \(them). They acknowledge it with a receipt when they next send receipts;")
                     say("`caucus card status \(summary.shortID)` shows it.")
                 }
             }
@@ -205,14 +206,14 @@ struct CardCommand: AsyncParsableCommand {
                                 say("  receipt from the organizers, \(when(receipt.receivedAt)), signed by the campaign's card key, confirming:")
                                 for (field, value) in receipt.fields.named { say("    \(field): \(value)") }
                             } else {
-                                say("  no receipt yet (the organizers send one when they next tally)")
+                                say("  no receipt yet (the organizers send one when they next send receipts)")
                             }
                         case .revocation(let revocation):
                             say("card withdrawn \(when(revocation.revokedAt))")
                             if let receipt = acknowledgement(revocation) {
                                 say("  the organizers acknowledged it \(when(receipt.receivedAt)), signed by the campaign's card key")
                             } else {
-                                say("  not acknowledged yet (the organizers send an acknowledgement when they next tally)")
+                                say("  not acknowledged yet (the organizers send an acknowledgement when they next send receipts)")
                             }
                         }
                     }
@@ -224,11 +225,13 @@ struct CardCommand: AsyncParsableCommand {
 
 struct CardsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cards", abstract: "Tally, export and verify a campaign's cards (organizers).",
-        subcommands: [Tally.self, Export.self, VerifyBundle.self])
+        commandName: "cards", abstract: "Tally, export and verify a campaign's cards, and send the signers their receipts (organizers).",
+        subcommands: [Tally.self, Export.self, Receipts.self, VerifyBundle.self])
 
     struct Tally: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Open and check every card and revocation, and count the unit.")
+        static let configuration = CommandConfiguration(
+            abstract: "Open and check every card and revocation, and count the unit.",
+            discussion: "It only reads the campaign's inbox: it sends nothing (receipts go out with `caucus cards receipts`).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The campaign's id or its group.") var campaign: String
@@ -299,7 +302,8 @@ struct CardsCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the counted cards as a CSV for the filing and as an evidence bundle anyone can verify.")
+            abstract: "Write the counted cards as a CSV for the filing and as an evidence bundle anyone can verify.",
+            discussion: "It only reads the campaign's inbox: it sends nothing (receipts go out with `caucus cards receipts`).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The campaign's id or its group.") var campaign: String
         @Option(name: .long, help: "Where to write the CSV of the six fields.") var csv: String
@@ -320,6 +324,45 @@ struct CardsCommand: AsyncParsableCommand {
                 let against: TerminalLine = list == nil ? "" : " (those matched to the unit list of \(tally.unitSize))"
                 say("Wrote \(cards.count) cards\(against) to \(csv) and the evidence bundle to \(bundle).")
             }
+        }
+    }
+
+    struct Receipts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send each counted card's signer a receipt and acknowledge each withdrawal, once.",
+            discussion: """
+                Reads and tallies the inbox, records which receipts are due, and sends those not sent before. A signer \
+                whose prekeys are not on the relay yet (they never connected) waits: run it again later.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The campaign's id or its group.") var campaign: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let report = try await account.sendReceipts(campaign, progress: Console.progress("reading cards"))
+                if output.json {
+                    printJSON(["sent": report.sent, "already_sent": report.alreadySent, "waiting": report.waiting,
+                               "waiting_no_prekeys": report.waitingForPrekeys, "waiting_relay_unreachable": report.waitingForRelay,
+                               "waiting_bad_prekeys": report.waitingForValidPrekeys, "still_queued": report.stillQueued])
+                } else {
+                    say(Self.summary(report, campaign: campaign))
+                }
+            }
+        }
+
+        /// The one line `cards receipts` prints.
+        static func summary(_ report: Account.ReceiptReport, campaign: String) -> TerminalLine {
+            var line = "Sent \(report.sent) receipt\(report.sent == 1 ? "" : "s")"
+            if report.alreadySent > 0 { line += " (\(report.alreadySent) sent before)" }
+            if report.waiting > 0 {
+                let reasons = [(report.waitingForPrekeys, "no prekeys on the relay yet"), (report.waitingForRelay, "relay unreachable"),
+                               (report.waitingForValidPrekeys, "prekeys that do not verify")]
+                    .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+                line += "; \(report.waiting) wait for their signers (\(reasons.joined(separator: ", "))): run `caucus cards receipts \(campaign)` again later"
+            }
+            if report.stillQueued > 0 { line += "; \(report.stillQueued) message(s) wait in the outbox for the relay" }
+            return "\(line)."
         }
     }
 

@@ -1,3 +1,5 @@
+@testable import CaucusClient
+import CaucusCrypto
 import Foundation
 import Testing
 
@@ -6,18 +8,22 @@ import Testing
 struct CardCLITests {
     static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
 
+    /// `caucus campaign create` in the group by its admin; returns the campaign's id.
+    static func campaign(by admin: CLIWorker, unitSize: Int, in directory: TempDirectory) async throws -> String {
+        let languageFile = directory.file("card.txt")
+        try (language + "\n").write(toFile: languageFile, atomically: true, encoding: .utf8)
+        let created = try #require(try await admin.json(
+            "campaign", "create", CLIWorker.group, "--union", "Warehouse Workers Union", "--employer", "Acme Logistics",
+            "--unit", "All associates at DC 5", "--unit-size", "\(unitSize)", "--language-file", languageFile) as? [String: Any])
+        return try #require(created["id"] as? String)
+    }
+
     @Test("Sign, revoke, tally, receipts, export and verify through the CLI; bad input refused without echoing it")
     func cardCommands() async throws {
         try await withRelay { relay, directory in
             let workers = try await makeGroup(["Rosa", "Tomasz", "Amira"], relay: relay, in: directory)
             let (rosa, tomasz, amira) = (workers[0], workers[1], workers[2])
-            let languageFile = directory.file("card.txt")
-            try (Self.language + "\n").write(toFile: languageFile, atomically: true, encoding: .utf8)
-
-            let created = try #require(try await rosa.json(
-                "campaign", "create", CLIWorker.group, "--union", "Warehouse Workers Union", "--employer", "Acme Logistics",
-                "--unit", "All associates at DC 5", "--unit-size", "4", "--language-file", languageFile) as? [String: Any])
-            let id = try #require(created["id"] as? String)
+            let id = try await Self.campaign(by: rosa, unitSize: 4, in: directory)
 
             // A worker sees the campaign (fetched by the command itself) and signs it.
             let listed = try #require(try await tomasz.json("campaign", "list") as? [[String: Any]])
@@ -53,11 +59,31 @@ struct CardCLITests {
             let unknown = try await amira.run("card", "revoke", "00000000")
             #expect(unknown.status != 0 && unknown.stderr.contains("no card campaign called \"00000000\""), "\(unknown)")
 
+            // The tally and the export only read: the relay accepts no message, no signer's
+            // one-time prekey is taken for a session, and no signer is sent anything.
+            let signers = [try await tomasz.did(), try await amira.did()].map { Data($0.publicKey.rawRepresentation) }
+            let before = try await RelayTraffic(relay, signers: signers)
             let tally = try #require(try await rosa.json("cards", "tally", id) as? [String: Any])
             #expect(tally["valid"] as? Int == 1 && tally["unit_size"] as? Int == 4)
             #expect(tally["petition_30_percent"] as? Bool == false && tally["majority"] as? Bool == false)
             // Every card Amira signed is withdrawn, the older ones too (Protocol.md §10.3).
             #expect(tally["rejections"] as? [String: Int] == ["revoked by its signer": 3])
+            let said = try await rosa.succeed("cards", "tally", id)
+            try await rosa.succeed("cards", "export", id, "--csv", directory.file("first.csv"), "--bundle", directory.file("first.json"))
+            #expect(!said.stdout.contains("receipt") && !said.stderr.contains("receipt"), "\(said)")
+            let after = try await RelayTraffic(relay, signers: signers)
+            #expect(after == before, "a tally or an export sent something")
+            #expect(after.pending == [0, 0], "\(after)")
+
+            // `cards receipts` sends the receipts: one to each signer (Tomasz's card, Amira's
+            // withdrawal), in one summary line; a second run sends none.
+            let sending = try await rosa.succeed("cards", "receipts", id)
+            #expect(sending.stdout == "Sent 2 receipts.\n" && sending.stderr.isEmpty, "\(sending)")
+            let sent = try await RelayTraffic(relay, signers: signers)
+            #expect(sent.pending == [1, 1] && sent.accepted == before.accepted + 2, "\(sent)")
+            let secondRun = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
+            #expect(secondRun["sent"] as? Int == 0 && secondRun["already_sent"] as? Int == 2 && secondRun["waiting"] as? Int == 0, "\(secondRun)")
+            #expect(try await RelayTraffic(relay, signers: signers) == sent)
 
             // Receipts: Tomasz's card is confirmed, Amira's withdrawal is acknowledged.
             let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
@@ -96,9 +122,9 @@ struct CardCLITests {
             #expect(onList["petition_30_percent"] as? Bool == false && onList["majority"] as? Bool == false, "\(onList)")
             #expect((onList["unit_list"] as? [String: Any])?["unmatched"] as? Int == 1, "\(onList)")
             #expect(unmatched.stderr.contains("the unit list has 2 people; the campaign states a unit of 4"), "\(unmatched)")
-            let said = try await rosa.succeed("cards", "tally", id, "--unit-list", strangers)
-            #expect(said.stdout.contains("0 valid cards match the unit list of 2: 0.0%")
-                    && said.stdout.contains("1 valid card(s) match no one on the list and are not counted toward it"), "\(said)")
+            let saidOfList = try await rosa.succeed("cards", "tally", id, "--unit-list", strangers)
+            #expect(saidOfList.stdout.contains("0 valid cards match the unit list of 2: 0.0%")
+                    && saidOfList.stdout.contains("1 valid card(s) match no one on the list and are not counted toward it"), "\(saidOfList)")
 
             // On a list of 3 with Tomasz (matched by email), 1 of 3 counts; the export writes what the tally counted.
             try "Tomasz N.,TOMASZ@example.org\nSomeone Else\nThird Person\n".write(toFile: unit, atomically: true, encoding: .utf8)
@@ -119,5 +145,77 @@ struct CardCLITests {
             let otherList = try await CLIWorker.caucus("cards", "verify", listBundle, "--unit-list", strangers)
             #expect(otherList.status == 1 && otherList.stdout.contains("statement.unit_list_hash: not the hash of"), "\(otherList)")
         }
+    }
+
+    @Test("cards receipts: a signer who never connected waits, counted in the summary, and gets the receipt once they have")
+    func receiptsWaitForSignersWithoutPrekeys() async throws {
+        try await withRelay { relay, directory in
+            let workers = try await makeGroup(["Rosa", "Tomasz"], relay: relay, in: directory)
+            let (rosa, tomasz) = (workers[0], workers[1])
+            let id = try await Self.campaign(by: rosa, unitSize: 3, in: directory)
+            try await tomasz.succeed("card", "sign", id, "--name", "Tomasz Nowak", "--contact", "tomasz@example.org", "--phone", "555 0102", "--yes")
+
+            // Lena's identity names the relay but has never connected under it, so her prekeys are not
+            // there. Her client knows the campaign (as from a co-worker's) and posts her card, which goes
+            // out under a throwaway key.
+            let lena = try await CLIWorker.make("Lena", in: directory, relayURL: relay.url)
+            let campaign = try await rosa.inProcess { try await $0.findCampaign(id).campaign }
+            let lenaKey = try await lena.inProcess { account in
+                try await account.write { db in try account.saveCampaign(db, campaign, cardKey: nil, conversation: .group(Random.bytes(16))) }
+                _ = try await account.signCard(id, name: "Lena Berg", contact: "lena@example.org", phone: "555 0105",
+                                               date: CardFields.utcDate(UInt64(Date().timeIntervalSince1970 * 1000)))
+                return account.did.publicKey
+            }
+            #expect(try await relay.store.oneTimePrekeyCount(owner: Data(lenaKey.rawRepresentation)) == 0)
+
+            let first = try await rosa.succeed("cards", "receipts", id)
+            #expect(first.stdout == """
+                Sent 1 receipt; 1 wait for their signers (1 no prekeys on the relay yet): run `caucus cards receipts \(id)` again later.
+
+                """ && first.stderr.isEmpty, "\(first)")
+
+            // Once Lena has connected (which publishes her prekeys), the next run sends hers, and only hers.
+            try await lena.succeed("sync")
+            let second = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
+            #expect(second["sent"] as? Int == 1 && second["already_sent"] as? Int == 1 && second["waiting"] as? Int == 0, "\(second)")
+            let status = try #require(try await lena.json("card", "status", id) as? [[String: Any]])
+            #expect(status.count == 1 && status[0]["receipt"] is [String: Any], "\(status)")
+            let third = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
+            #expect(third["sent"] as? Int == 0 && third["already_sent"] as? Int == 2, "\(third)")
+            let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
+            #expect(tomaszStatus.count == 1 && tomaszStatus[0]["receipt"] is [String: Any], "\(tomaszStatus)")
+            #expect(try await relay.store.pendingCount(recipient: Data(lenaKey.rawRepresentation)) == 0)
+        }
+    }
+}
+
+/// What the relay has accepted and holds for signers, to show that a command sent nothing.
+private struct RelayTraffic: Equatable, CustomStringConvertible {
+    /// Messages the relay accepted (`caucus_relay_messages_accepted_total`).
+    let accepted: Int
+    /// Each signer's one-time prekeys on the relay: setting up a session takes one.
+    let prekeys: [Int]
+    /// Deliveries waiting for each signer.
+    let pending: [Int]
+
+    init(_ relay: TestRelay, signers: [Data]) async throws {
+        let line = relay.relay.metricsText().split(separator: "\n").first { $0.hasPrefix("caucus_relay_messages_accepted_total ") }
+        accepted = line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+        var prekeys: [Int] = [], pending: [Int] = []
+        for key in signers {
+            prekeys.append(try await relay.store.oneTimePrekeyCount(owner: key))
+            pending.append(try await relay.store.pendingCount(recipient: key))
+        }
+        self.prekeys = prekeys
+        self.pending = pending
+    }
+
+    var description: String { "accepted \(accepted), one-time prekeys \(prekeys), pending \(pending)" }
+}
+
+extension CLIWorker {
+    /// Opens this worker's account in the test's process (no `caucus` command runs meanwhile).
+    func inProcess<T>(_ body: (Account) async throws -> T) async throws -> T {
+        try await withOpenAccount(home: ClientHome(explicit: home), passphrase: Passphrase(Self.passphrase), body)
     }
 }

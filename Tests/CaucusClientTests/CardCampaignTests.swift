@@ -122,15 +122,19 @@ struct CardCampaignTests {
         #expect(await clientError { _ = try await workers[5].run { try await $0.tally(id) } }
             == .invalidArgument("only the campaign's organizers hold its card key"))
 
-        // Each counted signer gets a receipt with their six fields, signed by the card key; a
-        // revoked card's signer gets none.
+        // Each counted signer gets a receipt with their six fields, signed by the card key, when
+        // the organizer sends receipts (the tally sent none); a revoked card's signer gets none.
+        let worker4 = try await workers[4].run { $0.did.publicKey }
+        #expect(try await relay.store.pendingDeliveries(recipient: Data(worker4.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
+        let report = try await tomasz.run { try await $0.sendReceipts(id) }
+        #expect(report.sent == 49 && report.alreadySent == 0 && report.waiting == 0, "46 cards, 3 withdrawals: \(report)")
         let receipts = try await workers[4].run { account in try await account.sync(); return try await account.myReceipts(campaign) }
         #expect(receipts.count == 1 && receipts[0].fields.phone == "555 0144")
         #expect(try await workers[4].run { try await $0.myCards(campaign) }.contains { if case .card(let card) = $0 { receipts[0].confirms(card, of: campaign) } else { false } })
         #expect(try await workers[1].run { account in try await account.sync(); return try await account.myReceipts(campaign) }.isEmpty)
-        // A second tally sends no second receipt.
-        _ = try await tomasz.run { try await $0.tally(id) }
-        let worker4 = try await workers[4].run { $0.did.publicKey }
+        // A second run sends no second receipt.
+        let again = try await tomasz.run { try await $0.sendReceipts(id) }
+        #expect(again.sent == 0 && again.alreadySent == 49, "\(again)")
         #expect(try await relay.store.pendingDeliveries(recipient: Data(worker4.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
 
         // The relay never held a name, contact or phone in clear.
@@ -184,11 +188,12 @@ struct CardCampaignTests {
         let tally = try await workers[0].run { try await $0.tally(id) }
         #expect(tally.valid.map(\.fields.name) == ["New Worker"])
         #expect(tally.withdrawals == [revocation])
+        #expect(try await workers[0].run { try await $0.sendReceipts(id) }.sent == 2)
         let acknowledged = try await workers[1].run { account in try await account.sync(); return try await account.myRevocationReceipts(campaign) }
         #expect(acknowledged.count == 1 && acknowledged[0].confirms(revocation, of: campaign))
         #expect(try await workers[1].run { try await $0.myReceipts(campaign) }.isEmpty)
         #expect(try await newcomer.run { account in try await account.sync(); return try await account.myReceipts(campaign) }.count == 1)
-        _ = try await workers[0].run { try await $0.tally(id) }
+        #expect(try await workers[0].run { try await $0.sendReceipts(id) }.sent == 0)
         let worker1 = try await workers[1].run { $0.did.publicKey }
         #expect(try await relay.store.pendingDeliveries(recipient: Data(worker1.rawRepresentation), afterSequence: 0, limit: 10).isEmpty)
 

@@ -21,15 +21,7 @@ struct Worker {
     /// Opens the account, runs `body`, closes it: one `caucus` command.
     @discardableResult
     func run<T>(_ body: (Account) async throws -> T) async throws -> T {
-        let account = try await Account.open(home: home, passphrase: Self.passphrase)
-        do {
-            let result = try await body(account)
-            await account.close()
-            return result
-        } catch {
-            await account.close()
-            throw error
-        }
+        try await withOpenAccount(home: home, passphrase: Self.passphrase, body)
     }
 
     /// `caucus read`: syncs and returns the unread lines.
@@ -43,6 +35,19 @@ struct Worker {
     /// The texts of the chat messages among `lines`.
     static func texts(_ lines: [MessageView]) -> [String] {
         lines.filter { $0.message.kind == .text }.map(\.message.text)
+    }
+}
+
+/// Opens the account at `home`, runs `body` and closes it, whether `body` throws or not.
+func withOpenAccount<T>(home: ClientHome, passphrase: Passphrase, _ body: (Account) async throws -> T) async throws -> T {
+    let account = try await Account.open(home: home, passphrase: passphrase)
+    do {
+        let result = try await body(account)
+        await account.close()
+        return result
+    } catch {
+        await account.close()
+        throw error
     }
 }
 
