@@ -169,10 +169,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Times the card tally against the C baseline in one run (scripts/bench-cards).
+        // Times the card tally against the C baseline in one run, or the CLI's tally through a real relay (scripts/bench-cards).
         .executableTarget(
             name: "caucus-bench-cards",
-            dependencies: ["CaucusCrypto", "CaucusBenchC"]
+            dependencies: ["CaucusBenchC", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusProtocol", "CaucusRelayClient",
+                           "CaucusTestSupport"]
         ),
         // Linux's epoll for the benchmark's lean load generator (Glibc does not export it).
         .systemLibrary(name: "CBenchEpoll"),

@@ -114,6 +114,13 @@ public final class ChildProcess: Sendable {
         return outcome()
     }
 
+    /// Waits for the child to exit, blocking the calling thread: only off the cooperative pool
+    /// (`offCooperativePool`), for a benchmark that times the child without polling.
+    public func waitForExit() -> Outcome {
+        _ = reaped(blocking: true)
+        return outcome()
+    }
+
     /// Sends `signal` to the child's whole process group, if it is still running.
     public func signal(_ signal: Int32) {
         if !reaped(blocking: false) { Glibc.kill(-pid, signal) }

@@ -2,53 +2,77 @@
 // and Ed25519 verifications: on 1 core, then on all cores, C and Caucus back to back on the same
 // cores in each round. Reports each ratio against C on the same cores (and, on all cores, against
 // N times C on 1 core), cards per CPU-second, the process's peak memory and the memory one
-// tally adds.
-// Usage: caucus-bench-cards [--quick] [--json] [--cards N]
+// tally adds. With --through-relay, times instead the `caucus` CLI's tally and export of an inbox
+// on a real caucus-relay process (ThroughRelay.swift).
+// Usage: caucus-bench-cards [--quick] [--json] [--cards N] [--rounds N]
+//        caucus-bench-cards --through-relay [--json] [--cards N] [--runs N] [--kdf moderate|interactive]
 import CaucusBenchC
 import CaucusCrypto
 import Foundation
 import Synchronization
 
 let usage = """
-    usage: caucus-bench-cards [--quick] [--json] [--cards N]
-      --cards N  cards to generate and tally (default 100,000)
+    usage: caucus-bench-cards [--quick] [--json] [--cards N] [--rounds N]
+           caucus-bench-cards --through-relay [--json] [--cards N] [--runs N] [--kdf moderate|interactive]
+      --cards N  cards to generate and tally (default 100,000; through the relay 8,325)
+      --rounds N rounds of the library benchmark (default 3)
       --quick    10,000 cards and one round: a smoke run, not a measurement
       --json     print the figures as JSON
+      --through-relay  post the cards and 5 % hostile items to a real caucus-relay (SQLite,
+                 127.0.0.1, port 0), then time `caucus cards tally` and `caucus cards export`
+                 (the built CLI, as processes) from that inbox to their output; the goal is
+                 at most 2 s wall each
+      --runs N   timed runs of each command through the relay (default 5)
+      --kdf L    the organizer's passphrase hardening through the relay: interactive (the
+                 fast setting tests use; default) or moderate (`caucus init`'s default)
     Each round runs C then Caucus on 1 core, then C then Caucus on all cores (like the tally's,
     C's threads take the next items whenever they are free: 256 at a time, each call deriving
-    the card key once); the figures are medians of 3 rounds. The goal, at least 0.8 × C per
+    the card key once); the figures are medians of the rounds. The goal, at least 0.8 × C per
     core used, is judged against C on the same cores in the same round. Cards per CPU-second
     (process CPU time, all threads) are printed too: on a machine that other work shares, they
     compare the work done per card where wall-clock rates are skewed by whoever held the cores.
     """
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
-let quick = arguments.contains("--quick"), json = arguments.contains("--json")
-var requested = quick ? 10_000 : 100_000
-if let flag = arguments.firstIndex(of: "--cards") {
-    guard flag + 1 < arguments.count, let value = Int(arguments[flag + 1]), value > 0 else {
-        FileHandle.standardError.write(Data("caucus-bench-cards: --cards needs a positive number\n\(usage)\n".utf8))
+let quick = arguments.contains("--quick"), json = arguments.contains("--json"), viaRelay = arguments.contains("--through-relay")
+
+/// Removes `flag` and its value from the arguments; exits with the usage when the value is not accepted.
+@MainActor func take<T>(_ flag: String, _ parse: (String) -> T?) -> T? {
+    guard let index = arguments.firstIndex(of: flag) else { return nil }
+    guard index + 1 < arguments.count, let value = parse(arguments[index + 1]) else {
+        FileHandle.standardError.write(Data("caucus-bench-cards: \(flag) needs a value\n\(usage)\n".utf8))
         exit(2)
     }
-    requested = value
-    arguments.removeSubrange(flag...(flag + 1))
+    arguments.removeSubrange(index...(index + 1))
+    return value
 }
-let count = requested
-guard Set(arguments).isSubset(of: ["--quick", "--json"]) else {
+func positive(_ text: String) -> Int? { Int(text).flatMap { $0 > 0 ? $0 : nil } }
+let count = take("--cards", positive) ?? (viaRelay ? 8_325 : quick ? 10_000 : 100_000)
+let rounds = take("--rounds", positive) ?? (quick ? 1 : 3)
+let runs = take("--runs", positive) ?? 5
+let kdf = take("--kdf") { ["moderate", "interactive"].contains($0) ? $0 : nil } ?? "interactive"
+guard Set(arguments).isSubset(of: ["--quick", "--json", "--through-relay"]) else {
     FileHandle.standardError.write(Data("caucus-bench-cards: unknown option\n\(usage)\n".utf8))
     exit(2)
 }
-let rounds = quick ? 1 : 3
+if viaRelay {
+    do {
+        printThroughRelay(try await throughRelay(cards: count, runs: runs, kdf: kdf), json: json)
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("caucus-bench-cards: \(error)\n".utf8))
+        exit(1)
+    }
+}
 let cores = ProcessInfo.processInfo.activeProcessorCount
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 // MARK: Generating the cards
 
-let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
 let cardKey = Ed25519.PrivateKey()
 let campaign = try Campaign.create(union: "Warehouse Workers Union", employer: "Acme Logistics", unitDescription: "All associates",
-                                   unitSize: UInt64(count), language: language, cardKey: cardKey.publicKey,
+                                   unitSize: UInt64(count), language: cardLanguage, cardKey: cardKey.publicKey,
                                    organizer: Ed25519.PrivateKey(), createdAt: 1_790_000_000_000)
 let tallyTime: UInt64 = 1_795_000_000_000
 FileHandle.standardError.write(Data("generating \(count) signed, sealed cards on \(cores) cores…\n".utf8))
@@ -60,7 +84,7 @@ nonisolated(unsafe) let generatedOut = generated
 DispatchQueue.concurrentPerform(iterations: cores) { slice in
     for index in stride(from: slice, to: count, by: cores) {
         let fields = CardFields(name: "Worker \(index)", contact: "worker\(index)@example.org", phone: "+1 555 \(100_000 + index)",
-                                employer: "Acme Logistics", language: language, date: CardFields.utcDate(tallyTime))
+                                employer: "Acme Logistics", language: cardLanguage, date: CardFields.utcDate(tallyTime))
         let card = try! Card.sign(fields, for: campaign, by: Ed25519.PrivateKey(), at: tallyTime - UInt64(index))
         generatedOut[index] = Generated(sealed: try! CardItem.card(card).sealed(for: campaign), card: card)
     }
