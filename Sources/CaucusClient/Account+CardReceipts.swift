@@ -21,6 +21,12 @@ extension Account {
         /// when any later command connects.
         public var stillQueued = 0
 
+        /// Tally proofs sent in this run (Protocol.md §10.10): one per card whose signer had none
+        /// under this tally's statement.
+        public var proofsSent = 0
+        /// Tally proofs not sent in this run because their signers could not be reached.
+        public var proofsWaiting = 0
+
         /// Receipts due that were not sent in this run.
         public var waiting: Int { waitingForPrekeys + waitingForRelay + waitingForValidPrekeys }
     }
@@ -31,8 +37,10 @@ extension Account {
     static let receiptsPerTransaction = 512
 
     /// Reads and tallies the campaign's inbox, records the receipts due (counted cards and
-    /// withdrawals that took effect, not sent before), then sends them: sessions with the signers
-    /// set up 16 at a time, the receipts queued in the outbox and flushed (organizers).
+    /// withdrawals that took effect, not sent before), then sends them, and each signer a tally
+    /// proof for each of their cards under a statement signed now (§10.10) unless they have one
+    /// under the same Merkle root: sessions with the signers set up 16 at a time, everything
+    /// queued in the outbox and flushed (organizers).
     public func sendReceipts(_ campaignText: String, progress: Progress? = nil) async throws(ClientError) -> ReceiptReport {
         let (summary, cardKey) = try organizedCampaign(campaignText)
         let campaign = summary.campaign
@@ -40,10 +48,12 @@ extension Account {
         let tally = CardTally.opening(sealed, with: cardKey, campaign: campaign, now: UInt64(ClientStore.now()))
         var report = ReceiptReport()
         let due = try recordDueReceipts(tally, alreadySent: &report.alreadySent)
-        guard !due.isEmpty else { return report }
+        let proofs = try dueTallyProofs(tally, cardKey: cardKey)
+        guard !due.isEmpty || !proofs.isEmpty else { return report }
 
         try await connected()
-        let failures = await setUpSessions(with: Set(due.map(\.signer)).subtracting([identity.publicKey]))
+        let signers = Set(due.map(\.signer)).union(proofs.map(\.signer)).subtracting([identity.publicKey])
+        let failures = await setUpSessions(with: signers)
         for item in due {
             switch failures[item.signer] {
             case nil: report.sent += 1
@@ -55,6 +65,12 @@ extension Account {
         let ready = due.filter { failures[$0.signer] == nil }
         for start in stride(from: 0, to: ready.count, by: Self.receiptsPerTransaction) {
             try issueReceipts(ready[start..<min(start + Self.receiptsPerTransaction, ready.count)], cardKey: cardKey, campaign: campaign)
+        }
+        let reachable = proofs.filter { failures[$0.signer] == nil }
+        report.proofsSent = reachable.count
+        report.proofsWaiting = proofs.count - reachable.count
+        for start in stride(from: 0, to: reachable.count, by: Self.receiptsPerTransaction) {
+            try issueTallyProofs(reachable[start..<min(start + Self.receiptsPerTransaction, reachable.count)])
         }
         try? await flushOutbox()
         report.stillQueued = try queuedCount()

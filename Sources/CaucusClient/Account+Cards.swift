@@ -251,7 +251,7 @@ extension Account {
         try read { db in try storedItems(db, campaign) }
     }
 
-    private nonisolated func storedItems(_ db: Database, _ campaign: Campaign) throws -> [CardItem] {
+    nonisolated func storedItems(_ db: Database, _ campaign: Campaign) throws -> [CardItem] {
         try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ? ORDER BY at, rowid",
                          arguments: [Data(store.tag(campaign.hash))]).map { row in
             let id = Array(row["item_id"] as Data)
@@ -360,7 +360,7 @@ extension Account {
         try storeRevocationReceipt(db, receipt, campaign: campaign)
     }
 
-    private nonisolated func knownCampaign(_ db: Database, _ hash: [UInt8]) throws -> Campaign? {
+    nonisolated func knownCampaign(_ db: Database, _ hash: [UInt8]) throws -> Campaign? {
         guard let (summary, _) = try allCampaigns(db).first(where: { $0.0.campaign.hash == hash }) else {
             noteLater("a card receipt for an unknown campaign was ignored")
             return nil
@@ -397,6 +397,11 @@ extension Account {
             Data(tag), Data(store.tag(campaign.hash)), Data(store.seal(encoded, table: "my_receipts", tag: tag)),
         ])
         guard db.changesCount > 0 else { return }
+        try noticeInCampaign(db, campaign, text)
+    }
+
+    /// A notice line in the conversation of the group the campaign was announced in.
+    nonisolated func noticeInCampaign(_ db: Database, _ campaign: Campaign, _ text: String) throws {
         if let conversation = try Data.fetchOne(db, sql: "SELECT conversation FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]),
            let group = try knownConversations(db)[Array(conversation)] {
             try addLine(db, group, .notice, text, expirySeconds: 0)

@@ -125,6 +125,8 @@ extension Account {
             try receiveReceipt(db, receipt, from: sender)
         case .revocationReceipt(let receipt):
             try receiveRevocationReceipt(db, receipt)
+        case .tallyProof(let proof):
+            try receiveTallyProof(db, proof)
         case let .sharedCampaign(groupID, campaign):
             try receiveSharedCampaign(db, campaign, in: groupID, from: sender)
         case .campaign:

@@ -131,6 +131,15 @@ final class ClientStore: Sendable {
                 CREATE INDEX receipts_due_campaign ON receipts_due (campaign);
                 """)
         }
+        migrator.registerMigration("v9-tally-proofs") { db in
+            // A signer's newest tally proof per card (tag of the card hash), and, on an organizer's
+            // side, the statement root each card's signer was last sent a proof under (§10.10).
+            try db.execute(sql: """
+                CREATE TABLE tally_proofs (tag BLOB PRIMARY KEY, campaign BLOB NOT NULL, tallied_at INTEGER NOT NULL, sealed BLOB NOT NULL);
+                CREATE INDEX tally_proofs_campaign ON tally_proofs (campaign);
+                CREATE TABLE tally_proofs_sent (tag BLOB PRIMARY KEY, root BLOB NOT NULL);
+                """)
+        }
         return migrator
     }
 

@@ -63,12 +63,15 @@ public enum Payload: Sendable {
     /// Tells the sender that this many of their messages could not be opened here and that this
     /// message starts a new session: send them again (pairwise, §9.6).
     case unreadable(count: UInt32)
+    /// The organizers' signed tally statement with a proof that the recipient's card is counted,
+    /// or that it is not (pairwise, organizer to a card's signer, Protocol.md §10.10).
+    case tallyProof(TallyProof)
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
         case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt,
-            revocationReceipt, sharedCampaign, unreadable
+            revocationReceipt, sharedCampaign, unreadable, tallyProof
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -141,6 +144,9 @@ public enum Payload: Sendable {
             w.u8(Kind.sharedCampaign.rawValue)
             w.fixed(groupID)
             w.data(campaign.encoded())
+        case .tallyProof(let proof):
+            w.u8(Kind.tallyProof.rawValue)
+            w.data(proof.encoded())
         case .unreadable(let count):
             w.u8(Kind.unreadable.rawValue)
             w.u32(count)
@@ -209,6 +215,8 @@ public enum Payload: Sendable {
             self = .sharedCampaign(groupID: try r.fixed(32), campaign: try r.record("campaign record", limit: 64 << 10) { try Campaign(encoded: $0) })
         case .unreadable:
             self = .unreadable(count: try r.u32())
+        case .tallyProof:
+            self = .tallyProof(try r.record("tally proof", limit: 8 << 10) { try TallyProof(encoded: $0) })
         }
         try r.finish()
     }

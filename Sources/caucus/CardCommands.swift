@@ -179,6 +179,7 @@ struct CardCommand: AsyncParsableCommand {
                 let items = try await account.myCards(summary.campaign)
                 let receipts = try await account.myReceipts(summary.campaign)
                 let acknowledgements = try await account.myRevocationReceipts(summary.campaign)
+                let standings = try await account.cardStandings(summary.campaign)
                 func receipt(_ card: Card) -> CardReceipt? { receipts.first { $0.card == card.hash } }
                 func acknowledgement(_ revocation: CardRevocation) -> RevocationReceipt? {
                     acknowledgements.first { $0.card == revocation.card && $0.revokedAt == revocation.revokedAt }
@@ -190,7 +191,12 @@ struct CardCommand: AsyncParsableCommand {
                     printJSON(items.map { item -> [String: Any] in
                         switch item {
                         case .card(let card): ["kind": "card", "hash": Hex.encode(card.hash), "date": card.fields.date, "name": card.fields.name,
-                                               "receipt": receipt(card).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull()]
+                                               "receipt": receipt(card).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull(),
+                                               "tally": standings[card.hash].map { standing -> [String: Any] in
+                                                   ["tallied_at_ms": standing.statement.talliedAt, "cards": standing.statement.counted,
+                                                    "counted": standing.finding == .counted,
+                                                    "statement": Hex.encode(standing.statement.hash)]
+                                               } ?? NSNull()]
                         case .revocation(let revocation): ["kind": "revocation", "card": Hex.encode(revocation.card), "revoked_at_ms": revocation.revokedAt,
                                                            "receipt": acknowledgement(revocation).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull()]
                         }
@@ -207,6 +213,13 @@ struct CardCommand: AsyncParsableCommand {
                                 for (field, value) in receipt.fields.named { say("    \(field): \(value)") }
                             } else {
                                 say("  no receipt yet (the organizers send one when they next send receipts)")
+                            }
+                            if let standing = standings[card.hash] {
+                                let tally = "the organizers' tally of \(CardFields.utcDate(standing.statement.talliedAt)) "
+                                    + "(\(standing.statement.counted) cards; their statement signed with the card key and a Merkle proof, both checked)"
+                                say(standing.finding == .counted ? "  counted in \(tally)" : "  NOT counted in \(tally)")
+                            } else {
+                                say("  no tally proof yet (the organizers send one with their next receipts)")
                             }
                         case .revocation(let revocation):
                             say("card withdrawn \(when(revocation.revokedAt))")
@@ -344,7 +357,8 @@ struct CardsCommand: AsyncParsableCommand {
                 if output.json {
                     printJSON(["sent": report.sent, "already_sent": report.alreadySent, "waiting": report.waiting,
                                "waiting_no_prekeys": report.waitingForPrekeys, "waiting_relay_unreachable": report.waitingForRelay,
-                               "waiting_bad_prekeys": report.waitingForValidPrekeys, "still_queued": report.stillQueued])
+                               "waiting_bad_prekeys": report.waitingForValidPrekeys, "still_queued": report.stillQueued,
+                               "tally_proofs_sent": report.proofsSent, "tally_proofs_waiting": report.proofsWaiting])
                 } else {
                     say(Self.summary(report, campaign: campaign))
                 }
@@ -360,6 +374,10 @@ struct CardsCommand: AsyncParsableCommand {
                                (report.waitingForValidPrekeys, "prekeys that do not verify")]
                     .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
                 line += "; \(report.waiting) wait for their signers (\(reasons.joined(separator: ", "))): run `caucus cards receipts \(campaign)` again later"
+            }
+            if report.proofsSent > 0 || report.proofsWaiting > 0 {
+                line += "; sent \(report.proofsSent) tally proof\(report.proofsSent == 1 ? "" : "s") (each signer's check that their card counts)"
+                if report.proofsWaiting > 0 { line += ", \(report.proofsWaiting) waiting" }
             }
             if report.stillQueued > 0 { line += "; \(report.stillQueued) message(s) wait in the outbox for the relay" }
             return "\(line)."

@@ -76,23 +76,33 @@ struct CardCLITests {
             #expect(after.pending == [0, 0], "\(after)")
 
             // `cards receipts` sends the receipts: one to each signer (Tomasz's card, Amira's
-            // withdrawal), in one summary line; a second run sends none.
+            // withdrawal), and a tally proof per card (Tomasz's counted, Amira's three not), in one
+            // summary line; a second run sends none of either.
             let sending = try await rosa.succeed("cards", "receipts", id)
-            #expect(sending.stdout == "Sent 2 receipts.\n" && sending.stderr.isEmpty, "\(sending)")
+            #expect(sending.stdout == "Sent 2 receipts; sent 4 tally proofs (each signer's check that their card counts).\n"
+                    && sending.stderr.isEmpty, "\(sending)")
             let sent = try await RelayTraffic(relay, signers: signers)
-            #expect(sent.pending == [1, 1] && sent.accepted == before.accepted + 2, "\(sent)")
+            #expect(sent.pending == [2, 4] && sent.accepted == before.accepted + 6, "\(sent)")
             let secondRun = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
-            #expect(secondRun["sent"] as? Int == 0 && secondRun["already_sent"] as? Int == 2 && secondRun["waiting"] as? Int == 0, "\(secondRun)")
+            #expect(secondRun["sent"] as? Int == 0 && secondRun["already_sent"] as? Int == 2 && secondRun["waiting"] as? Int == 0
+                    && secondRun["tally_proofs_sent"] as? Int == 0, "\(secondRun)")
             #expect(try await RelayTraffic(relay, signers: signers) == sent)
 
             // Receipts: Tomasz's card is confirmed, Amira's withdrawal is acknowledged.
+            // Tally proofs: Tomasz's card is proven counted in a tally of 1; Amira's are proven not counted.
             let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
             #expect(tomaszStatus.count == 1 && tomaszStatus[0]["receipt"] is [String: Any], "\(tomaszStatus)")
+            let tomaszTally = try #require(tomaszStatus[0]["tally"] as? [String: Any], "\(tomaszStatus)")
+            #expect(tomaszTally["counted"] as? Bool == true && tomaszTally["cards"] as? Int == 1, "\(tomaszTally)")
+            let tomaszText = try await tomasz.succeed("card", "status", id)
+            #expect(tomaszText.stdout.contains("  counted in the organizers' tally of "), "\(tomaszText)")
             let amiraStatus = try #require(try await amira.json("card", "status", id) as? [[String: Any]])
             #expect(amiraStatus.map { $0["kind"] as? String } == ["card", "card", "card", "revocation"])
             #expect(amiraStatus[3]["receipt"] is [String: Any], "\(amiraStatus)")
+            #expect(amiraStatus.prefix(3).allSatisfy { ($0["tally"] as? [String: Any])?["counted"] as? Bool == false }, "\(amiraStatus)")
             let text = try await amira.succeed("card", "status", id)
-            #expect(text.stdout.contains("the organizers acknowledged it"), "\(text)")
+            #expect(text.stdout.contains("the organizers acknowledged it") && text.stdout.contains("  NOT counted in the organizers' tally of ")
+                    && !text.stderr.contains("WARNING"), "\(text)")
 
             // A worker cannot tally; the organizer exports and anyone verifies the bundle offline.
             let notOrganizer = try await tomasz.run("cards", "tally", id)
@@ -170,16 +180,19 @@ struct CardCLITests {
 
             let first = try await rosa.succeed("cards", "receipts", id)
             #expect(first.stdout == """
-                Sent 1 receipt; 1 wait for their signers (1 no prekeys on the relay yet): run `caucus cards receipts \(id)` again later.
+                Sent 1 receipt; 1 wait for their signers (1 no prekeys on the relay yet): run `caucus cards receipts \(id)` again later; \
+                sent 1 tally proof (each signer's check that their card counts), 1 waiting.
 
                 """ && first.stderr.isEmpty, "\(first)")
 
             // Once Lena has connected (which publishes her prekeys), the next run sends hers, and only hers.
             try await lena.succeed("sync")
             let second = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
-            #expect(second["sent"] as? Int == 1 && second["already_sent"] as? Int == 1 && second["waiting"] as? Int == 0, "\(second)")
+            #expect(second["sent"] as? Int == 1 && second["already_sent"] as? Int == 1 && second["waiting"] as? Int == 0
+                    && second["tally_proofs_sent"] as? Int == 1, "\(second)")
             let status = try #require(try await lena.json("card", "status", id) as? [[String: Any]])
-            #expect(status.count == 1 && status[0]["receipt"] is [String: Any], "\(status)")
+            #expect(status.count == 1 && status[0]["receipt"] is [String: Any]
+                    && (status[0]["tally"] as? [String: Any])?["counted"] as? Bool == true, "\(status)")
             let third = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
             #expect(third["sent"] as? Int == 0 && third["already_sent"] as? Int == 2, "\(third)")
             let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])

@@ -223,6 +223,68 @@ struct CardCampaignTests {
         await relay.stop()
     }
 
+    /// Protocol.md §10.10: each signer gets the organizers' signed statement with a Merkle proof
+    /// for each of their cards; the client checks it, says where the card stands, warns loudly
+    /// when a statement leaves out a card that should count, and refuses a proof that does not hold.
+    @Test func tallyProofsShowEachSignerWhetherTheirCardCounts() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, workers) = try await Self.group(2, in: directory, relay: relay)
+        let summary = try await rosa.run { account in
+            try await account.createCampaign(in: "Warehouse 5", union: "Warehouse Workers Union", employer: "Acme Logistics",
+                                             unitDescription: "All associates at DC 5", unitSize: 10, language: Self.language)
+        }
+        let id = summary.shortID, campaign = summary.campaign
+        for worker in workers { _ = try await worker.read() }
+        let card = try await workers[0].run { try await $0.signCard(id, name: "Worker 0", contact: "w0@example.org", phone: "555 010", date: Self.today) }
+        _ = try await workers[1].run { try await $0.signCard(id, name: "Worker 1", contact: "w1@example.org", phone: "555 011", date: Self.today) }
+        _ = try await workers[1].run { try await $0.revokeCard(id) }
+
+        // Worker 0's card is proven counted; Worker 1's withdrawn card is shown not counted, as asked, without a warning.
+        let report = try await rosa.run { try await $0.sendReceipts(id) }
+        #expect(report.sent == 2 && report.proofsSent == 2 && report.proofsWaiting == 0, "\(report)")
+        let told = try await workers[0].read()
+        #expect(told.contains { $0.message.text.contains("signed \(Self.today) is counted in the organizers' tally") }, "\(told.map(\.message.text))")
+        let standing = try #require(try await workers[0].run { try await $0.cardStandings(campaign) }[card.hash])
+        #expect(standing.finding == .counted && standing.statement.counted == 1)
+        let withdrawn = try await workers[1].run { account in
+            try await account.sync()
+            return (try await account.cardStandings(campaign), await account.problems)
+        }
+        #expect(withdrawn.0.values.map(\.finding) == [.notCounted] && !withdrawn.1.contains { $0.contains("WARNING") }, "\(withdrawn.1)")
+        // Nothing changed, so a second run sends no proof again.
+        #expect(try await rosa.run { try await $0.sendReceipts(id) }.proofsSent == 0)
+
+        // An organizer whose later statement leaves Worker 0's card out: Worker 0 is warned loudly.
+        let worker0 = try await workers[0].run { $0.did.publicKey }
+        let cardKey = try #require(try await rosa.run { try await $0.campaign(id).1 })
+        let later = UInt64(Date().timeIntervalSince1970 * 1000) + 1_000
+        let dropped = TallyStatement.sign(campaign: campaign, counted: [], unitSize: 10, unitList: nil, at: later, cardKey: cardKey)
+        let absent = TallyProof.make(for: card.hash, statement: dropped, leaves: [], tree: CardMerkleTree([]))
+        // And a proof under a statement signed by some other key, which shows nothing.
+        let forgedStatement = TallyStatement.sign(campaign: campaign, counted: [], unitSize: 10, unitList: nil, at: later + 1,
+                                                  cardKey: Ed25519.PrivateKey())
+        let forged = TallyProof.make(for: card.hash, statement: forgedStatement, leaves: [], tree: CardMerkleTree([]))
+        try await rosa.run { account in
+            try await account.ensureSession(with: worker0)
+            try await account.write { db in
+                try account.enqueuePairwise(db, .tallyProof(absent), to: worker0)
+                try account.enqueuePairwise(db, .tallyProof(forged), to: worker0)
+            }
+            try await account.sync()
+        }
+        let (lines, problems, standings) = try await workers[0].run { account in
+            try await account.sync()
+            return (try await account.unread(), await account.problems, try await account.cardStandings(campaign))
+        }
+        #expect(lines.contains { $0.message.text.contains("does NOT count your card") }, "\(lines.map(\.message.text))")
+        #expect(problems.contains { $0.hasPrefix("WARNING:") && $0.contains("does NOT count your card") }, "\(problems)")
+        #expect(problems.contains { $0.contains("a tally proof that does not hold") }, "\(problems)")
+        #expect(standings[card.hash]?.finding == .notCounted && standings[card.hash]?.statement == dropped)
+        await relay.stop()
+    }
+
     @Test func cardsArePostedUnderAThrowawayKey() async throws {
         let log = CapturedLog()
         var logger = Logger(label: "test.relay") { _ in log }

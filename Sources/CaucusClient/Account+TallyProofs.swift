@@ -1,0 +1,128 @@
+import CaucusCrypto
+import Foundation
+import GRDB
+
+/// Tally proofs (Protocol.md §10.10): with each `cards receipts` run the organizers send every
+/// signer whose card they read their signed statement of the tally and a Merkle proof that the
+/// card is counted, or that it is not; the signer's client checks both against the campaign's card
+/// key, keeps the newest, and says loudly when a statement leaves out a card that should count.
+extension Account {
+    /// Where one of this user's cards stands in the newest tally proof received for it.
+    public struct CardStanding: Sendable {
+        public let statement: TallyStatement
+        public let finding: TallyProof.Finding
+    }
+
+    /// One proof the organizers owe a signer.
+    struct DueProof {
+        let signer: Ed25519.PublicKey
+        let proof: TallyProof
+    }
+
+    /// The proofs `tally` calls for: each counted card included, each other card the tally read
+    /// (withdrawn, superseded, rejected) and each withdrawn card shown absent, under a statement
+    /// signed now, for every card whose signer was not yet sent a proof under this statement's root.
+    func dueTallyProofs(_ tally: CardTally, cardKey: Ed25519.PrivateKey) throws(ClientError) -> [DueProof] {
+        let statement = TallyStatement.sign(campaign: tally.campaign, counted: tally.valid, unitSize: tally.unitSize, unitList: nil,
+                                            at: UInt64(ClientStore.now()), cardKey: cardKey)
+        let leaves = TallyStatement.leaves(tally.valid)
+        let tree = CardMerkleTree(leaves)
+        var targets: [(Ed25519.PublicKey, [UInt8])] = tally.valid.map { ($0.signer, $0.hash) }
+        for rejection in tally.rejected {
+            if case .card(let card)? = rejection.item { targets.append((card.signer, card.hash)) }
+        }
+        targets += tally.withdrawals.map { ($0.signer, $0.card) }
+        var seen: Set<[UInt8]> = []
+        return try read { db in
+            let sentRoot = try db.makeStatement(sql: "SELECT root FROM tally_proofs_sent WHERE tag = ?")
+            return try targets.compactMap { signer, card -> DueProof? in
+                guard seen.insert(card).inserted else { return nil }
+                if try Data.fetchOne(sentRoot, arguments: [Data(store.tag(card))]) == Data(statement.root) { return nil }
+                return DueProof(signer: signer, proof: TallyProof.make(for: card, statement: statement, leaves: leaves, tree: tree))
+            }
+        }
+    }
+
+    /// Queues `proofs` (whose signers all have a session, or are this user) and records the root
+    /// each was sent under, in one transaction.
+    func issueTallyProofs(_ proofs: ArraySlice<DueProof>) throws(ClientError) {
+        try write { db in
+            for due in proofs {
+                if due.signer == identity.publicKey {
+                    try receiveTallyProof(db, due.proof)
+                } else {
+                    try enqueuePairwise(db, .tallyProof(due.proof), to: due.signer)
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO tally_proofs_sent (tag, root) VALUES (?, ?)",
+                               arguments: [Data(store.tag(due.proof.card)), Data(due.proof.statement.root)])
+            }
+        }
+    }
+
+    /// A proof from the organizers: kept when it is about one of this user's cards, holds against
+    /// the campaign's card key, and is newer than the one kept.
+    nonisolated func receiveTallyProof(_ db: Database, _ proof: TallyProof) throws {
+        guard let campaign = try knownCampaign(db, proof.statement.campaign) else { return }
+        let items = try storedItems(db, campaign)
+        let cards = items.compactMap { if case .card(let card) = $0 { card } else { nil } }
+        guard let card = cards.first(where: { $0.hash == proof.card }) else {
+            noteLater("a tally proof about a card you did not sign was ignored")
+            return
+        }
+        guard let finding = proof.finding(for: campaign) else {
+            noteLater("a tally proof that does not hold (not signed by the campaign's card key, or a broken Merkle proof) was refused")
+            return
+        }
+        let tag = store.tag(card.hash)
+        let kept = try Row.fetchOne(db, sql: "SELECT tallied_at, sealed FROM tally_proofs WHERE tag = ?", arguments: [Data(tag)])
+        if let kept, UInt64(kept["tallied_at"] as Int64) >= proof.statement.talliedAt { return }
+        let before = try kept.flatMap { row in
+            try TallyProof(encoded: store.open(Array(row["sealed"] as Data), table: "tally_proofs", tag: tag)).finding(for: campaign)
+        }
+        try db.execute(sql: "INSERT OR REPLACE INTO tally_proofs (tag, campaign, tallied_at, sealed) VALUES (?, ?, ?, ?)", arguments: [
+            Data(tag), Data(store.tag(campaign.hash)), Int64(proof.statement.talliedAt),
+            Data(store.seal(proof.encoded(), table: "tally_proofs", tag: tag)),
+        ])
+        let tally = "the organizers' tally of \(Self.day(proof.statement.talliedAt)) (\(proof.statement.counted) cards, "
+            + "checked against their statement signed with the campaign's card key)"
+        let signed = "your card for campaign \(Self.shortID(campaign)) signed \(card.fields.date)"
+        switch finding {
+        case .counted where before != .counted:
+            try noticeInCampaign(db, campaign, "\(signed) is counted in \(tally)")
+        case .notCounted where !Self.expectedOut(card, among: items):
+            let text = "WARNING: \(tally) does NOT count \(signed). Ask the organizers why; `caucus card status` shows their statement"
+            try noticeInCampaign(db, campaign, text)
+            noteLater(text)
+        default:
+            break
+        }
+    }
+
+    /// Whether this user withdrew `card` or signed a newer one, so that a tally need not count it.
+    nonisolated static func expectedOut(_ card: Card, among items: [CardItem]) -> Bool {
+        items.contains { item in
+            switch item {
+            case .card(let other): other.signedAt > card.signedAt
+            case .revocation(let revocation): revocation.card == card.hash || revocation.revokedAt >= card.signedAt
+            }
+        }
+    }
+
+    /// The newest tally proof received for each of this user's cards of a campaign, by card hash.
+    public func cardStandings(_ campaign: Campaign) throws(ClientError) -> [[UInt8]: CardStanding] {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT tag, sealed FROM tally_proofs WHERE campaign = ?", arguments: [Data(store.tag(campaign.hash))])
+        }
+        var standings: [[UInt8]: CardStanding] = [:]
+        for row in rows {
+            let tag = Array(row["tag"] as Data)
+            guard let proof = try? TallyProof(encoded: try store.open(Array(row["sealed"] as Data), table: "tally_proofs", tag: tag)),
+                  let finding = proof.finding(for: campaign) else { continue }
+            standings[proof.card] = CardStanding(statement: proof.statement, finding: finding)
+        }
+        return standings
+    }
+
+    /// A day as `YYYY-MM-DD` (UTC) from Unix milliseconds.
+    nonisolated static func day(_ milliseconds: UInt64) -> String { CardFields.utcDate(milliseconds) }
+}
