@@ -20,7 +20,7 @@ extension Account {
     }
 
     /// The proofs `tally` calls for: each counted card included, each other card the tally read
-    /// (withdrawn, superseded, rejected) and each withdrawn card shown absent, under a statement
+    /// under a valid signature (withdrawn, superseded, rejected) and each withdrawn card shown absent, under a statement
     /// signed now, for every card whose signer was not yet sent a proof under this statement's root.
     func dueTallyProofs(_ tally: CardTally, cardKey: Ed25519.PrivateKey) throws(ClientError) -> [DueProof] {
         let statement = TallyStatement.sign(campaign: tally.campaign, counted: tally.valid, unitSize: tally.unitSize, unitList: nil,
@@ -28,8 +28,13 @@ extension Account {
         let leaves = TallyStatement.leaves(tally.valid)
         let tree = CardMerkleTree(leaves)
         var targets: [(Ed25519.PublicKey, [UInt8])] = tally.valid.map { ($0.signer, $0.hash) }
+        // Only cards whose signer's signature holds: a forged card must not make the organizers
+        // write to whoever it names.
         for rejection in tally.rejected {
-            if case .card(let card)? = rejection.item { targets.append((card.signer, card.hash)) }
+            switch rejection.reason {
+            case .unreadable, .badSignature, .otherCampaign: continue
+            default: if case .card(let card)? = rejection.item { targets.append((card.signer, card.hash)) }
+            }
         }
         targets += tally.withdrawals.map { ($0.signer, $0.card) }
         var seen: Set<[UInt8]> = []
