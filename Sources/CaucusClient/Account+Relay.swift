@@ -18,11 +18,22 @@ extension Account {
     /// The open connection, made (and prekeys topped up, outbox sent) when there is none. Callers
     /// that arrive while a connection is being made wait for that one.
     @discardableResult
-    func connected() async throws(ClientError) -> RelayClient {
+    ///
+    /// With `readingMailboxAfresh` (a sync), a connection whose `QueueEmpty` has already been
+    /// handled is replaced: the relay says `QueueEmpty` once per connection, after reading the
+    /// mailbox at login (Protocol.md §7.4), so only a new connection shows that what it accepted
+    /// since has been handled, not merely pushed on its way.
+    func connected(readingMailboxAfresh: Bool = false) async throws(ClientError) -> RelayClient {
         if let connection, connection.isOpen {
-            guard unstored > 0 else { return connection }
-            // What this connection could not store comes again only on a new one.
-            await connection.close()
+            if unstored > 0 {
+                // What this connection could not store comes again only on a new one.
+                await connection.close()
+            } else if readingMailboxAfresh, queueEmptyOn === connection {
+                await waitForAcknowledgements()
+                await connection.close()
+            } else {
+                return connection
+            }
         }
         if let connecting { return try await connecting.value.get() }
         let attempt = Task { () async -> Result<RelayClient, ClientError> in
@@ -104,7 +115,7 @@ extension Account {
     /// many deliveries were handled.
     @discardableResult
     public func sync() async throws(ClientError) -> Int {
-        let client = try await connected()
+        let client = try await connected(readingMailboxAfresh: true)
         await waitForBacklog(on: client)
         await waitForAcknowledgements()
         await askToResend()

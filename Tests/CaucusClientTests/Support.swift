@@ -62,3 +62,12 @@ func clientError(_ body: () async throws -> Void) async -> ClientError? {
         return .invalidArgument("not a client error: \(error)")
     }
 }
+
+extension TestRelay {
+    /// The relay's count of authenticated connections (`caucus_relay_authentications_total`):
+    /// every client that talks to it authenticates first.
+    var authentications: Int {
+        let line = relay.metricsText().split(separator: "\n").first { $0.hasPrefix("caucus_relay_authentications_total ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+    }
+}
