@@ -41,10 +41,11 @@ struct CampaignCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the campaigns of your groups.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var syncing: SyncOption
 
         func run() async throws {
             try await withAccount(global) { account in
-                _ = try? await account.sync()
+                await syncing.apply(account)
                 let campaigns = try await account.campaigns()
                 if output.json {
                     printJSON(campaigns.map { ["id": $0.shortID, "group": $0.groupName, "union": $0.campaign.union, "employer": $0.campaign.employer,
@@ -170,11 +171,12 @@ struct CardCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the cards and revocations you signed for a campaign.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var syncing: SyncOption
         @Argument(help: "The campaign's id or its group.") var campaign: String
 
         func run() async throws {
             try await withAccount(global) { account in
-                _ = try? await account.sync()
+                await syncing.apply(account)
                 let summary = try await account.findCampaign(campaign)
                 let items = try await account.myCards(summary.campaign)
                 let receipts = try await account.myReceipts(summary.campaign)

@@ -28,9 +28,11 @@ struct GroupCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List your groups.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var syncing: SyncOption
 
         func run() async throws {
             try await withAccount(global) { account in
+                await syncing.apply(account)
                 let groups = try await account.groups()
                 if output.json {
                     printJSON(groups.map { ["name": $0.name, "members": $0.members, "admin": $0.isAdmin, "removed": $0.removed,
@@ -50,11 +52,12 @@ struct GroupCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a group's members from its signed membership history.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var syncing: SyncOption
         @Argument(help: "The group.") var group: String
 
         func run() async throws {
             try await withAccount(global) { account in
-                _ = try? await account.sync()
+                await syncing.apply(account)
                 let members = try await account.members(of: group)
                 if output.json {
                     printJSON(members.map { $0.person.json.merging(["admin": $0.isAdmin, "you": $0.isMe]) { $1 } })

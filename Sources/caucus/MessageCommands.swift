@@ -79,12 +79,13 @@ struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the latest messages of one conversation.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var syncing: SyncOption
     @Argument(help: "A group name, a member's display name, or a DID.") var target: String
     @Option(name: .long, help: "How many lines.") var limit: Int = 50
 
     func run() async throws {
         try await withAccount(global) { account in
-            _ = try? await account.sync()
+            await syncing.apply(account)
             let lines = try await account.history(try await account.resolve(target), limit: max(1, limit))
             if output.json { printJSON(lines.map(\.json)) } else { lines.forEach { say($0.line) } }
         }

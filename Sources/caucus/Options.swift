@@ -79,6 +79,23 @@ enum KDFLevel: String, ExpressibleByArgument, CaseIterable {
     var parameters: Argon2id.Parameters { self == .moderate ? .moderate : .interactive }
 }
 
+/// `--sync` for views that can be answered from this computer's store (issue 17): without
+/// it they do not contact the relay at all.
+struct SyncOption: ParsableArguments {
+    @Flag(name: .long, help: "First receive what waits on the relay and send what is queued. Without it this view shows what is stored on this computer and does not contact the relay.")
+    var sync = false
+
+    /// Syncs when asked; a relay that cannot be reached is said, and the view goes on with what is stored.
+    func apply(_ account: Account) async {
+        guard sync else { return }
+        do throws(ClientError) {
+            try await account.sync()
+        } catch {
+            Console.warn("could not sync (\(error)); showing what is stored on this computer")
+        }
+    }
+}
+
 /// `--json` for commands that print data.
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON for scripts instead of text.")

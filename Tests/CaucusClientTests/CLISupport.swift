@@ -115,17 +115,17 @@ struct CLIWorker: Sendable {
 
     /// The groups this worker is in, by name.
     func groupNames() async throws -> [String] {
-        try #require(try await json("group", "list") as? [[String: Any]]).compactMap { $0["name"] as? String }
+        try #require(try await json("group", "list", "--sync") as? [[String: Any]]).compactMap { $0["name"] as? String }
     }
 
     /// The group's members as this worker sees them, by name, sorted.
     func memberNames() async throws -> [String] {
-        try #require(try await json("group", "members", Self.group) as? [[String: Any]]).compactMap { $0["name"] as? String }.sorted()
+        try #require(try await json("group", "members", "--sync", Self.group) as? [[String: Any]]).compactMap { $0["name"] as? String }.sorted()
     }
 
     /// The messages of the group with `text`, from `caucus history`.
     func historyLines(withText text: String) async throws -> [[String: Any]] {
-        let lines = try #require(try await json("history", Self.group) as? [[String: Any]])
+        let lines = try #require(try await json("history", "--sync", Self.group) as? [[String: Any]])
         return lines.filter { $0["text"] as? String == text }
     }
 

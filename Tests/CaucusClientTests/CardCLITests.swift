@@ -26,7 +26,7 @@ struct CardCLITests {
             let id = try await Self.campaign(by: rosa, unitSize: 4, in: directory)
 
             // A worker sees the campaign (fetched by the command itself) and signs it.
-            let listed = try #require(try await tomasz.json("campaign", "list") as? [[String: Any]])
+            let listed = try #require(try await tomasz.json("campaign", "list", "--sync") as? [[String: Any]])
             #expect(listed.map { $0["id"] as? String } == [id] && listed.first?["organizer"] as? Bool == false)
             let signing = try await tomasz.succeed("card", "sign", id, "--name", "Tomasz Nowak", "--contact", "tomasz@example.org",
                                                    "--phone", "555 0102", "--yes")
@@ -37,7 +37,7 @@ struct CardCLITests {
                                                 "--phone", "555 0103", "--yes")
             #expect(forbidden.status != 0 && forbidden.stderr.contains("social security"), "\(forbidden)")
             #expect(!forbidden.stderr.contains("123-45-6789") && !forbidden.stdout.contains("123-45-6789"), "\(forbidden)")
-            #expect(try #require(try await amira.json("card", "status", id) as? [[String: Any]]).isEmpty)
+            #expect(try #require(try await amira.json("card", "status", "--sync", id) as? [[String: Any]]).isEmpty)
 
             // Amira signs twice (told that the second replaces the first; --json prints one JSON document
             // and nothing else), then withdraws: both cards, after saying which and asking.
@@ -90,17 +90,17 @@ struct CardCLITests {
 
             // Receipts: Tomasz's card is confirmed, Amira's withdrawal is acknowledged.
             // Tally proofs: Tomasz's card is proven counted in a tally of 1; Amira's are proven not counted.
-            let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
+            let tomaszStatus = try #require(try await tomasz.json("card", "status", "--sync", id) as? [[String: Any]])
             #expect(tomaszStatus.count == 1 && tomaszStatus[0]["receipt"] is [String: Any], "\(tomaszStatus)")
             let tomaszTally = try #require(tomaszStatus[0]["tally"] as? [String: Any], "\(tomaszStatus)")
             #expect(tomaszTally["counted"] as? Bool == true && tomaszTally["cards"] as? Int == 1, "\(tomaszTally)")
-            let tomaszText = try await tomasz.succeed("card", "status", id)
+            let tomaszText = try await tomasz.succeed("card", "status", "--sync", id)
             #expect(tomaszText.stdout.contains("  counted in the organizers' tally of "), "\(tomaszText)")
-            let amiraStatus = try #require(try await amira.json("card", "status", id) as? [[String: Any]])
+            let amiraStatus = try #require(try await amira.json("card", "status", "--sync", id) as? [[String: Any]])
             #expect(amiraStatus.map { $0["kind"] as? String } == ["card", "card", "card", "revocation"])
             #expect(amiraStatus[3]["receipt"] is [String: Any], "\(amiraStatus)")
             #expect(amiraStatus.prefix(3).allSatisfy { ($0["tally"] as? [String: Any])?["counted"] as? Bool == false }, "\(amiraStatus)")
-            let text = try await amira.succeed("card", "status", id)
+            let text = try await amira.succeed("card", "status", "--sync", id)
             #expect(text.stdout.contains("the organizers acknowledged it") && text.stdout.contains("  NOT counted in the organizers' tally of ")
                     && !text.stderr.contains("WARNING"), "\(text)")
 
@@ -190,12 +190,12 @@ struct CardCLITests {
             let second = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
             #expect(second["sent"] as? Int == 1 && second["already_sent"] as? Int == 1 && second["waiting"] as? Int == 0
                     && second["tally_proofs_sent"] as? Int == 1, "\(second)")
-            let status = try #require(try await lena.json("card", "status", id) as? [[String: Any]])
+            let status = try #require(try await lena.json("card", "status", "--sync", id) as? [[String: Any]])
             #expect(status.count == 1 && status[0]["receipt"] is [String: Any]
                     && (status[0]["tally"] as? [String: Any])?["counted"] as? Bool == true, "\(status)")
             let third = try #require(try await rosa.json("cards", "receipts", id) as? [String: Any])
             #expect(third["sent"] as? Int == 0 && third["already_sent"] as? Int == 2, "\(third)")
-            let tomaszStatus = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]])
+            let tomaszStatus = try #require(try await tomasz.json("card", "status", "--sync", id) as? [[String: Any]])
             #expect(tomaszStatus.count == 1 && tomaszStatus[0]["receipt"] is [String: Any], "\(tomaszStatus)")
             #expect(try await relay.store.pendingCount(recipient: Data(lenaKey.rawRepresentation)) == 0)
         }

@@ -31,7 +31,7 @@ struct GroupTimerTests {
                 let read = try #require(try await worker.json("read") as? [[String: Any]])
                 let warning = "Tomasz tried to change the disappearing-message timer, which only an admin may do; refused: the timer stays 1 d"
                 #expect(read.contains { $0["kind"] as? String == "warning" && $0["text"] as? String == warning }, "\(worker.name): \(read)")
-                let groups = try #require(try await worker.json("group", "list") as? [[String: Any]])
+                let groups = try #require(try await worker.json("group", "list", "--sync") as? [[String: Any]])
                 #expect(groups.first?["expiry_seconds"] as? Int == 86_400, "\(worker.name): \(groups)")
             }
         }

@@ -59,11 +59,11 @@ struct HostileTextCLITests {
             let campaign = try #require(try await mallory.json(
                 "campaign", "create", Self.hostileGroup, "--union", "Union\u{1B}]0;x\u{7}", "--employer", "Acme\u{202E}",
                 "--unit", "Unit\u{9B}2J", "--unit-size", "3", "--language-file", language) as? [String: Any])["id"] as! String
-            _ = record("campaign list", try await rosa.succeed("campaign", "list"))
+            _ = record("campaign list", try await rosa.succeed("campaign", "list", "--sync"))
             _ = record("card sign", try await rosa.succeed("card", "sign", campaign, "--name", "Rosa\u{1B}[2K", "--contact",
                                                              "rosa\u{202E}@example.org", "--phone", "555\u{7}0101", "--yes"))
             _ = record("cards tally", try await mallory.succeed("cards", "tally", campaign))
-            _ = record("card status", try await rosa.succeed("card", "status", campaign))
+            _ = record("card status", try await rosa.succeed("card", "status", "--sync", campaign))
             _ = record("invite list", try await mallory.succeed("invite", "list"))
 
             // A refusal that quotes Mallory's name: Tomasz tries the code Rosa already used.
@@ -73,9 +73,9 @@ struct HostileTextCLITests {
 
             // Everything Rosa prints.
             let read = record("read", try await rosa.succeed("read"))
-            _ = record("history", try await rosa.succeed("history", CLIWorker.group))
-            _ = record("group members", try await rosa.succeed("group", "members", CLIWorker.group))
-            _ = record("group list", try await rosa.succeed("group", "list"))
+            _ = record("history", try await rosa.succeed("history", "--sync", CLIWorker.group))
+            _ = record("group members", try await rosa.succeed("group", "members", "--sync", CLIWorker.group))
+            _ = record("group list", try await rosa.succeed("group", "list", "--sync"))
             _ = record("contacts", try await rosa.succeed("contacts"))
             let malloryDID = try #require(try await mallory.json("whoami") as? [String: Any])["did"] as! String
             _ = record("verify", try await rosa.succeed("verify", malloryDID))
@@ -101,15 +101,15 @@ struct HostileTextCLITests {
             #expect(signed.stdout.contains("\n  Date signed: 1999-01-01") && signed.stdout.contains("Employer: Acme<U+202E>"), "\(signed)")
 
             // JSON stays exact: every string decodes to what was sent, and no raw control reaches the terminal either.
-            let history = try await rosa.succeed("history", CLIWorker.group, "--json")
+            let history = try await rosa.succeed("history", "--sync", CLIWorker.group, "--json")
             Self.expectNothingInterpreted(history, "history --json")
             let lines = try #require(history.json as? [[String: Any]])
             for text in Self.corpus { #expect(lines.contains { $0["text"] as? String == text }, "\(text.debugDescription) is not exact in JSON") }
             #expect(lines.contains { $0["sender"] as? String == Self.forgedName })
-            let memberJSON = try await rosa.succeed("group", "members", CLIWorker.group, "--json")
+            let memberJSON = try await rosa.succeed("group", "members", "--sync", CLIWorker.group, "--json")
             Self.expectNothingInterpreted(memberJSON, "group members --json")
             #expect(try #require(memberJSON.json as? [[String: Any]]).contains { $0["name"] as? String == Self.forgedName })
-            let groupsJSON = try await rosa.succeed("group", "list", "--json")
+            let groupsJSON = try await rosa.succeed("group", "list", "--sync", "--json")
             #expect(try #require(groupsJSON.json as? [[String: Any]]).contains { $0["name"] as? String == Self.hostileGroup })
         }
     }

@@ -35,7 +35,7 @@ struct ImpostorCLITests {
             let flaggedMara = "\(Self.cyrillicMara) (⚠ look-alike name, \(Self.short(fakeMaraDID))): bring your badge"
             // Every member sees both impostors' lines flagged with their DID fragment, the copied Rosa and Mara too.
             for worker in [amira, tomasz, rosa, mara] {
-                let read = try await worker.succeed("history", CLIWorker.group)
+                let read = try await worker.succeed("history", "--sync", CLIWorker.group)
                 #expect(read.stdout.contains(flaggedRosa), "\(worker.name): \(read)")
                 #expect(read.stdout.contains(flaggedMara), "\(worker.name): \(read)")
                 #expect(!read.stdout.contains("Rosa: \(Self.lure)"), "\(worker.name): \(read)")
@@ -43,30 +43,30 @@ struct ImpostorCLITests {
                 #expect(read.stdout.contains("WARNING: \(Self.short(fakeMaraDID)) calls itself \"\(Self.cyrillicMara)\""), "\(worker.name): \(read)")
             }
             // Whom each was warned about: Amira, her verified contacts; Rosa and Mara, their own names.
-            let amiraSees = try await amira.succeed("history", CLIWorker.group).stdout
+            let amiraSees = try await amira.succeed("history", "--sync", CLIWorker.group).stdout
             #expect(amiraSees.contains("of the name of your verified contact Rosa ✓ (\(Self.short(rosaDID)))"), "\(amiraSees)")
             #expect(amiraSees.contains("of the name of your verified contact Mara ✓ (\(Self.short(maraDID)))"), "\(amiraSees)")
             #expect(amiraSees.contains("Rosa ✓ (\(Self.short(rosaDID))): the real meeting is at the library"), "\(amiraSees)")
             for worker in [rosa, mara] {
-                let sees = try await worker.succeed("history", CLIWorker.group).stdout
+                let sees = try await worker.succeed("history", "--sync", CLIWorker.group).stdout
                 #expect(sees.contains("a look-alike of your own name: others may take its messages for yours"), "\(worker.name): \(sees)")
             }
             // Tomasz verified no one: both Rosas are flagged, each with its fragment.
-            let tomaszSees = try await tomasz.succeed("history", CLIWorker.group).stdout
+            let tomaszSees = try await tomasz.succeed("history", "--sync", CLIWorker.group).stdout
             #expect(tomaszSees.contains("Rosa (⚠ look-alike name, \(Self.short(rosaDID))): the real meeting is at the library"), "\(tomaszSees)")
 
             // The lists mark them too: members, contacts, the chat screen.
-            let members = try await amira.succeed("group", "members", CLIWorker.group).stdout
+            let members = try await amira.succeed("group", "members", "--sync", CLIWorker.group).stdout
             #expect(members.contains("Rosa ✓ (\(Self.short(rosaDID)))  \(rosaDID)"), "\(members)")
             #expect(members.contains("Rosa (⚠ look-alike name, \(Self.short(fakeRosaDID)))  \(fakeRosaDID)  [not verified, same or look-alike name as \(Self.short(rosaDID))]"), "\(members)")
             #expect(members.contains("\(Self.cyrillicMara) (⚠ look-alike name, \(Self.short(fakeMaraDID)))"), "\(members)")
-            let rosaMembers = try await rosa.succeed("group", "members", CLIWorker.group).stdout
+            let rosaMembers = try await rosa.succeed("group", "members", "--sync", CLIWorker.group).stdout
             #expect(rosaMembers.contains("Rosa  \(rosaDID)  [you, admin, same or look-alike name as \(Self.short(fakeRosaDID))]"), "\(rosaMembers)")
             let contacts = try await amira.succeed("contacts").stdout
             #expect(contacts.contains("Mara ✓ (\(Self.short(maraDID)))") && contacts.contains("\(Self.cyrillicMara) (⚠ look-alike name"), "\(contacts)")
             let chat = try await mara.succeed("chat", CLIWorker.group).stdout
             #expect(chat.contains(flaggedRosa) && chat.contains(flaggedMara), "\(chat)")
-            let json = try #require(try await amira.json("history", CLIWorker.group) as? [[String: Any]])
+            let json = try #require(try await amira.json("history", "--sync", CLIWorker.group) as? [[String: Any]])
             let lure = try #require(json.first { $0["text"] as? String == Self.lure })
             #expect(lure["sender"] as? String == "Rosa" && lure["sender_verified"] as? Bool == false)
             #expect(lure["sender_lookalikes"] as? [String] == [rosaDID].sorted(), "\(lure)")

@@ -30,7 +30,7 @@ struct OneToOneWarningsCLITests {
             let warning = try #require(seen.first { ($0["text"] as? String)?.hasPrefix("the first message(s) from") == true }, "\(seen)")
             #expect(warning["kind"] as? String == "warning")
             #expect((warning["text"] as? String)?.contains("is asked to send them again") == true, "\(warning)")
-            let amiraHistory = try await amira.succeed("history", nadiaDID)
+            let amiraHistory = try await amira.succeed("history", "--sync", nadiaDID)
             #expect(amiraHistory.stdout.contains("could not be opened"), "\(amiraHistory)")
 
             let told = try #require(try await nadia.json("read") as? [[String: Any]])
@@ -39,7 +39,7 @@ struct OneToOneWarningsCLITests {
                     "could not open 2 message(s) that claimed to be from you (the relay may have replaced their one-time prekey) "
                     + "and started a new conversation: your 2 message(s) were sent again in it") == true
             }, "\(told)")
-            let nadiaHistory = try await nadia.succeed("history", amiraDID)
+            let nadiaHistory = try await nadia.succeed("history", "--sync", amiraDID)
             #expect(nadiaHistory.stdout.contains("were sent again"), "\(nadiaHistory)")
 
             // Nadia's client sent both again by itself, over the session Amira started: they arrive, in
@@ -71,7 +71,7 @@ struct OneToOneWarningsCLITests {
             let warnings = attacked.filter { $0["kind"] as? String == "warning" }.compactMap { $0["text"] as? String }
             #expect(warnings.contains { $0.hasPrefix("1 earlier message(s) from") && $0.hasSuffix("have not arrived (yet)") }, "\(attacked)")
             #expect(warnings.contains { $0.hasSuffix("the relay delivered again (a replay) was recognised and dropped") }, "\(attacked)")
-            let shown = try await amira.succeed("history", nadiaDID)
+            let shown = try await amira.succeed("history", "--sync", nadiaDID)
             #expect(shown.stdout.contains("(a replay) was recognised and dropped") && shown.stdout.contains("have not arrived (yet)"), "\(shown)")
         }
     }

@@ -48,14 +48,14 @@ struct RelayRestoreTests {
             try await eventually("Amira to see Chen removed and Ed added", within: .seconds(90)) {
                 try await amira.succeed("sync")
                 // Ed has not told the group his name yet: four members, Chen not among them.
-                let members = try #require(try await amira.json("group", "members", CLIWorker.group) as? [[String: Any]])
+                let members = try #require(try await amira.json("group", "members", "--sync", CLIWorker.group) as? [[String: Any]])
                 return members.count == 4 && !members.contains { $0["name"] as? String == "Chen" }
             }
             try await eventually("Ed to be in the group", within: .seconds(90)) {
                 try await ed.succeed("sync")
                 return try await ed.groupNames() == [CLIWorker.group]
             }
-            let chenGroups = try #require(try await chen.json("group", "list") as? [[String: Any]])
+            let chenGroups = try #require(try await chen.json("group", "list", "--sync") as? [[String: Any]])
             #expect(chenGroups.first?["removed"] as? Bool == true, "Chen's caucus should know he was removed: \(chenGroups)")
             let texts = ["Amira after the restore", "Tomasz after the restore", "Rosa after the restore", "Ed after the restore"]
             for (worker, text) in zip([amira, tomasz, rosa, ed], texts) {

@@ -32,7 +32,7 @@ struct RemovedMemberCLITests {
             let text = try await tomasz.run("send", CLIWorker.group, "anyone?")
             #expect(text.status != 0 && !text.stdout.contains("Sent") && !text.stdout.contains("sent"), "\(text)")
             #expect(text.stderr.contains("the relay refused: FORBIDDEN") && text.stderr.contains("the message was not sent"), "\(text)")
-            let history = try await tomasz.succeed("history", CLIWorker.group)
+            let history = try await tomasz.succeed("history", "--sync", CLIWorker.group)
             #expect(history.stdout.contains("the relay refused your message above; it was not sent: FORBIDDEN"), "\(history)")
 
             // The relay routes the group to him again and forwards what he writes in the old epoch.
