@@ -350,24 +350,20 @@ extension Account {
         let clock = ContinuousClock()
         let started = clock.now
         let deadline = started + wait
-        // Progress is told at each 5 s mark before the deadline, however late a look comes.
-        var nextTell = started + .seconds(5)
+        var told = started
         let refusalKey = "refused:" + Hex.encode(code.inviteID)
         let joinedBefore = Set(try groups().map(\.id))
-        // The answer is pushed on the open connection and handled as it arrives; the wait looks
-        // at what is stored, reconnecting (which sends the request again) if the connection fell.
-        try await catchUp()
         repeat {
+            try await sync()
             if let reason = try read({ db in try getMeta(db, refusalKey) }) {
                 throw ClientError.joinRefused(inviter: inviter, reason: String(decoding: reason, as: UTF8.self))
             }
             if let group = try groups().first(where: { !joinedBefore.contains($0.id) }) { return .joined(group.name) }
-            if clock.now >= nextTell, nextTell < deadline {
-                progress(.waiting(for: nextTell - started, of: wait))
-                nextTell += .seconds(5)
+            if clock.now - told >= .seconds(5), clock.now < deadline {
+                told = clock.now
+                progress(.waiting(for: clock.now - started, of: wait))
             }
             try? await Task.sleep(for: .milliseconds(300))
-            _ = try? await connected()
         } while clock.now < deadline
         return .pending
     }
