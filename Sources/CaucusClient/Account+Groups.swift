@@ -354,7 +354,8 @@ extension Account {
         let refusalKey = "refused:" + Hex.encode(code.inviteID)
         let joinedBefore = Set(try groups().map(\.id))
         repeat {
-            try await sync()
+            // Each turn on the same connection: a new one per turn made the turns slow under load.
+            try await sync(readingMailboxAfresh: false)
             if let reason = try read({ db in try getMeta(db, refusalKey) }) {
                 throw ClientError.joinRefused(inviter: inviter, reason: String(decoding: reason, as: UTF8.self))
             }

@@ -115,7 +115,15 @@ extension Account {
     /// many deliveries were handled.
     @discardableResult
     public func sync() async throws(ClientError) -> Int {
-        let client = try await connected(readingMailboxAfresh: true)
+        try await sync(readingMailboxAfresh: true)
+    }
+
+    /// `sync()`; without `readingMailboxAfresh`, on the open connection as it is (a loop that
+    /// syncs every few hundred milliseconds, where a message still on its way is taken in by the
+    /// next turn).
+    @discardableResult
+    func sync(readingMailboxAfresh: Bool) async throws(ClientError) -> Int {
+        let client = try await connected(readingMailboxAfresh: readingMailboxAfresh)
         await waitForBacklog(on: client)
         await waitForAcknowledgements()
         await askToResend()
