@@ -42,11 +42,6 @@ let package = Package(
         ),
         // The one lock Caucus uses: a value behind a pthread mutex, which ThreadSanitizer sees.
         .target(name: "CaucusLock"),
-        // Process-wide SQLite settings that only C can make (sqlite3_config is variadic).
-        .target(
-            name: "CSQLiteSettings",
-            linkerSettings: [.linkedLibrary("sqlite3")]
-        ),
         // Keys, signatures over canonical bytes, DIDs, hashing, randomness, locked memory: the part
         // of the crypto core the relay may use. Pure, no I/O.
         .target(
@@ -88,7 +83,6 @@ let package = Package(
             name: "CaucusRelay",
             dependencies: [
                 "CaucusLock",
-                "CSQLiteSettings",
                 "CaucusIdentity",
                 "CaucusProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),

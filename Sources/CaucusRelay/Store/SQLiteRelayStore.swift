@@ -1,4 +1,3 @@
-import CSQLiteSettings
 import CaucusProtocol
 import Foundation
 import GRDB
@@ -19,9 +18,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     public let path: String
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    public init(path: String, limits: StoreLimits = StoreLimits(),
-                checkpointing: SQLiteCheckpointPolicy = SQLiteCheckpointPolicy()) throws {
-        _ = Self.processSettings
+    public init(path: String, limits: StoreLimits = StoreLimits()) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -43,22 +40,13 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         // Every commit walks the message-id index at random places and appends to the message
         // and delivery tables; SQLite's default 2 MiB page cache makes the writer read pages back
         // from the file at every commit.
-        let checkpointer = try SQLiteCheckpointer(path: path, policy: checkpointing)
-        self.checkpointer = checkpointer
         statements = try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
-            let statements = try SQLiteWriterStatements(db)
-            // Replaces SQLite's automatic checkpoint; `finalize` removes it before the pool closes.
-            checkpointer.installHook(on: statements.connection)
-            return statements
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(SQLiteCheckpointer.backstopPages)")
+            return try SQLiteWriterStatements(db)
         }
+        checkpointer = try SQLiteCheckpointer(path: path)
     }
-
-    /// SQLite's memory statistics cost a global mutex on every allocation inside SQLite (several
-    /// per statement) and nothing here reads them; they are turned off once, before SQLite starts
-    /// in a relay process. In a process that used SQLite before its first relay store (tests),
-    /// SQLite keeps them on, which changes nothing else.
-    private static let processSettings: Void = { _ = caucus_sqlite_disable_memory_statistics() }()
 
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 65_536

@@ -8,7 +8,7 @@ import GRDBSQLite
 /// statements run several times per message. Used only inside the pool's write closures (so
 /// never from two threads at once); finalized before the pool closes.
 final class SQLiteWriterStatements: @unchecked Sendable {
-    let connection: OpaquePointer
+    private let connection: OpaquePointer
     let deviceByKey: OpaquePointer
     let insertDevice: OpaquePointer
     let insertMessage: OpaquePointer
@@ -53,12 +53,10 @@ final class SQLiteWriterStatements: @unchecked Sendable {
         addPending = try prepare("UPDATE devices SET pending = pending + ?1 WHERE id = ?2")
     }
 
-    /// Finalizes every statement and removes the WAL hook (before the connection closes);
-    /// idempotent.
+    /// Finalizes every statement (before the connection closes); idempotent.
     func finalize() {
         guard !finalized else { return }
         finalized = true
-        sqlite3_wal_hook(connection, nil, nil)
         for statement in [deviceByKey, insertDevice, insertMessage, insertPayload, insertDelivery, messageByID,
                           acknowledge, deletePayload, addPending] {
             sqlite3_finalize(statement)
