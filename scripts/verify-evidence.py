@@ -31,11 +31,18 @@ def base58_decode(text):
 
 
 def did_key(did):
-    """did:key:z + base58btc(0xed 0x01 ‖ Ed25519 public key) → the 32-byte key (§2)."""
-    assert did.startswith("did:key:z"), did
+    """did:key:z + base58btc(0xed 0x01 ‖ Ed25519 public key) → the 32-byte key (§2); None when
+    the text is not one."""
+    if not did.startswith("did:key:z") or any(char not in ALPHABET for char in did[len("did:key:z"):]):
+        return None
     raw = base58_decode(did[len("did:key:z"):])
-    assert raw[:2] == b"\xed\x01" and len(raw) == 34, did
-    return raw[2:]
+    return raw[2:] if raw[:2] == b"\xed\x01" and len(raw) == 34 else None
+
+
+def shown(text):
+    """Text from the bundle as a terminal may show it: anything unprintable (escape sequences,
+    bidirectional controls) written as \\uXXXX."""
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in str(text))
 
 
 def lp(data):
@@ -189,7 +196,7 @@ def read_bundle(data):
     document = Reader(strict_load(data), "")
     bundle = {"format": document.string("format")}
     if bundle["format"] != "caucus-evidence/v2":
-        raise Malformed(f"format: \"{bundle['format']}\" is not caucus-evidence/v2")
+        raise Malformed(f"format: \"{shown(bundle['format'])}\" is not caucus-evidence/v2")
     record = Reader(document.value("campaign"), "campaign")
     bundle["campaign"] = {
         "id": record.hex("id", 16), "union": record.string("union"), "employer": record.string("employer"),
@@ -229,17 +236,21 @@ def main(path, unit_list=None):
         if not 1 <= size <= 1_000_000_000:
             print("a unit size is out of range (1 to 1000000000)")
             return 1
+    organizer = did_key(c["organizer"])
+    if organizer is None:
+        print("campaign record: the organizer is not an Ed25519 did:key")
+        return 1
     statement = canonical("caucus/campaign/v1", [
         bytes.fromhex(c["id"]), c["union"], c["employer"], c["unit_description"], c["unit_size"], c["language"],
-        bytes.fromhex(c["card_key"]), did_key(c["organizer"]), c["created_at_ms"]])
-    if not check(did_key(c["organizer"]), statement, c["signature"]):
+        bytes.fromhex(c["card_key"]), organizer, c["created_at_ms"]])
+    if not check(organizer, statement, c["signature"]):
         print("campaign record: BAD SIGNATURE")
         return 1
     campaign_hash = hashlib.blake2b(statement + bytes.fromhex(c["signature"]), digest_size=32).digest()
     if campaign_hash.hex() != c["hash"]:
         print("campaign record: hash does not match")
         return 1
-    print(f"campaign record: signed by {c['organizer']}; {c['union']} / {c['employer']}, unit of {c['unit_size']}")
+    print(f"campaign record: signed by {shown(c['organizer'])}; {shown(c['union'])} / {shown(c['employer'])}, unit of {c['unit_size']}")
 
     # The tally statement (10.9): signed by the card key, and covering exactly these cards in order.
     problems = []
@@ -273,6 +284,9 @@ def main(path, unit_list=None):
     good = 0
     for index, card in enumerate(cards):
         signer = did_key(card["signer"])
+        if signer is None:
+            print(f"card {index} ({shown(card['signer'])}): BAD (the signer is not an Ed25519 did:key)")
+            continue
         message = canonical("caucus/card/v1", [
             campaign_hash, card["name"], card["contact"], card["phone"], card["employer"], card["language"],
             card["date"], signer, card["signed_at_ms"]])
@@ -283,7 +297,7 @@ def main(path, unit_list=None):
         if ok:
             good += 1
         else:
-            print(f"card {index} ({card['signer']}): BAD")
+            print(f"card {index} ({shown(card['signer'])}): BAD")
     total = len(cards)
     unit = s["unit_size"]
     print(f"{good} of {total} cards verify: {good / unit:.1%} of the unit of {unit} "

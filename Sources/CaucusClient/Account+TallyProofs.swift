@@ -88,7 +88,7 @@ extension Account {
             Data(tag), Data(store.tag(campaign.hash)), Int64(proof.statement.talliedAt),
             Data(store.seal(proof.encoded(), table: "tally_proofs", tag: tag)),
         ])
-        let tally = "the organizers' tally of \(Self.day(proof.statement.talliedAt)) (\(proof.statement.counted) cards, "
+        let tally = "the organizers' tally of \(CardFields.utcDate(proof.statement.talliedAt)) (\(proof.statement.counted) cards, "
             + "checked against their statement signed with the campaign's card key)"
         let signed = "your card for campaign \(Self.shortID(campaign)) signed \(card.fields.date)"
         switch finding {
@@ -127,7 +127,4 @@ extension Account {
         }
         return standings
     }
-
-    /// A day as `YYYY-MM-DD` (UTC) from Unix milliseconds.
-    nonisolated static func day(_ milliseconds: UInt64) -> String { CardFields.utcDate(milliseconds) }
 }

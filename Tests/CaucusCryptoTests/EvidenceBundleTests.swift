@@ -134,6 +134,17 @@ struct EvidenceBundleTests {
         }
     }
 
+    /// A signer field that is not a DID but a terminal escape sequence: both verifiers fail the
+    /// card, and the script neither crashes nor writes the escape to the terminal.
+    @Test func aSignerThatIsNoDIDFailsItsCardAndIsShownEscaped() async throws {
+        var bundle = try Self.bundle(cards: 2)
+        bundle.cards[0].signer = "did:key:z\u{1B}[2J\u{202E}"
+        #expect(try bundle.verify().failures.map(\.index) == [0])
+        let (status, output) = try await Self.python(bundle)
+        #expect(status == 1 && output.contains("card 0 (did:key:z\\u001b[2J\\u202e): BAD (the signer is not an Ed25519 did:key)"), "\(output)")
+        #expect(!output.contains("\u{1B}") && !output.contains("\u{202E}") && !output.contains("Traceback"), "\(output)")
+    }
+
     @Test func anAlteredCampaignRecordIsRefused() async throws {
         var bundle = try Self.bundle(cards: 2)
         bundle.campaign.language += " Dues are waived."
