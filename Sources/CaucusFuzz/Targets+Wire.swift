@@ -191,6 +191,7 @@ private final class FrameSink: RelayTransport {
     }
 
     func writable() async {}
+    var isWritable: Bool { true }
     func resumeReading() {}
     func close(code: UInt16, reason: String) {}
 }

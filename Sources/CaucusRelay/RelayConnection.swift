@@ -49,13 +49,15 @@ package final class RelayConnection: Sendable {
     let relay: Relay
     private let transport: any RelayTransport
     private let state = Locked(State())
-    private let queue = PushQueue()
+    private let queue: PushQueue
     let logger: Logger
 
     package init(relay: Relay, logger: Logger, transport: any RelayTransport) {
         self.relay = relay
         self.logger = logger
         self.transport = transport
+        let pushed = relay.metrics.deliveriesPushed
+        self.queue = PushQueue(transport: transport) { pushed.increment(by: $0) }
     }
 
     // MARK: Messages in
@@ -401,7 +403,9 @@ package final class RelayConnection: Sendable {
                     toldQueueEmpty = true
                 }
             }
-            switch await queue.next() {
+            let (work, sent) = await queue.next(after: cursor)
+            cursor = sent
+            switch work {
             case .stop:
                 return
             case .readStore:
@@ -428,17 +432,7 @@ package final class RelayConnection: Sendable {
         var frames: [WireServerFrame] = []
         frames.reserveCapacity(deliveries.count)
         for delivery in deliveries {
-            guard delivery.expiresAt > now else { continue }
-            var frame = WireServerFrame()
-            frame.delivery = WireDelivery.with {
-                $0.messageID = delivery.messageID
-                $0.sequence = UInt64(delivery.sequence)
-                $0.payload = delivery.payload
-                if let group = delivery.groupID { $0.groupID = group }
-                $0.acceptedAtMs = UInt64(delivery.acceptedAt)
-                $0.expiresAtMs = UInt64(delivery.expiresAt)
-            }
-            frames.append(frame)
+            if let frame = PushQueue.frame(delivery, now: now) { frames.append(frame) }
         }
         guard !frames.isEmpty else { return 0 }
         guard transport.send(frames) else { return nil }

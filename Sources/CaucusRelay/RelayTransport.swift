@@ -13,6 +13,9 @@ package protocol RelayTransport: AnyObject, Sendable {
     /// stops reading costs a bounded amount of memory.
     func writable() async
 
+    /// Whether the peer has read enough that more may be queued now (what `writable()` waits for).
+    var isWritable: Bool { get }
+
     /// Reading from the peer may go on: the connection's queue of frames that wait for their
     /// turn has room again.
     func resumeReading()

@@ -391,6 +391,10 @@ final class WebSocketRelayTransport: RelayTransport {
         }
     }
 
+    var isWritable: Bool {
+        state.withLock { $0.closed || $0.writable }
+    }
+
     func resumeReading() {
         guard let eventLoop = state.withLock({ $0.closed ? nil : $0.eventLoop }) else { return }
         eventLoop.execute {
