@@ -353,9 +353,15 @@ extension Account {
         var told = started
         let refusalKey = "refused:" + Hex.encode(code.inviteID)
         let joinedBefore = Set(try groups().map(\.id))
+        // The answer is pushed on the open connection and handled as it comes; each delivery
+        // handled ends the wait for a look at the store. A connection that fell is made again,
+        // which sends the request again (§9.10), and its backlog is read.
+        var needsSync = true
         repeat {
-            // Each turn on the same connection: a new one per turn made the turns slow under load.
-            try await sync(readingMailboxAfresh: false)
+            if needsSync || unstored > 0 || !(connection?.isOpen ?? false) {
+                try await sync(readingMailboxAfresh: false)
+                needsSync = false
+            }
             if let reason = try read({ db in try getMeta(db, refusalKey) }) {
                 throw ClientError.joinRefused(inviter: inviter, reason: String(decoding: reason, as: UTF8.self))
             }
@@ -364,7 +370,8 @@ extension Account {
                 told = clock.now
                 progress(.waiting(for: clock.now - started, of: wait))
             }
-            try? await Task.sleep(for: .milliseconds(300))
+            // Waits for a delivery, for the connection to end, or for the next progress line.
+            await waitForChange(until: min(deadline, told + .seconds(5)))
         } while clock.now < deadline
         return .pending
     }

@@ -165,6 +165,47 @@ extension Account {
     private func pushesEnded(on client: RelayClient) {
         pushesEndedOn = client
         endBacklogWaits(on: client)
+        changed()
+    }
+
+    /// Waits until the next `changed()` (a delivery handled, an outbox flush ended, a connection's
+    /// pushes ended), or until `deadline` when there is one. Callers look again at what they wait
+    /// for after it returns.
+    /// A cancelled task's wait ends too.
+    func waitForChange(until deadline: ContinuousClock.Instant?) async {
+        let waiter = nextChangeWaiter
+        nextChangeWaiter += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                guard !Task.isCancelled else { return continuation.resume() }
+                let timer = deadline.map { deadline in
+                    Task {
+                        try? await Task.sleep(until: deadline)
+                        self.endChangeWait(waiter)
+                    }
+                }
+                changeWaiters[waiter] = (continuation, timer)
+            }
+        } onCancel: {
+            // Reaches the actor only once the wait is registered, or ended by the check above.
+            Task { await self.endChangeWait(waiter) }
+        }
+    }
+
+    private func endChangeWait(_ waiter: Int) {
+        guard let (continuation, timer) = changeWaiters.removeValue(forKey: waiter) else { return }
+        timer?.cancel()
+        continuation.resume()
+    }
+
+    /// Ends every `waitForChange`.
+    func changed() {
+        let waiters = changeWaiters
+        changeWaiters = [:]
+        for (continuation, timer) in waiters.values {
+            timer?.cancel()
+            continuation.resume()
+        }
     }
 
     /// Connects and waits until what the relay held at login has been handled, so that a message
@@ -183,7 +224,10 @@ extension Account {
                 return
             }
             receiving += 1
-            defer { receiving -= 1 }
+            defer {
+                receiving -= 1
+                changed()
+            }
             let opened: Bool
             do {
                 opened = try receive(delivery)
@@ -310,11 +354,14 @@ extension Account {
 
     private func sendOutbox(routesBehind behind: inout [[UInt8]: UInt64]) async throws(ClientError) {
         // One flush at a time: two would send the same entry twice.
-        while flushing { try? await Task.sleep(for: .milliseconds(10)) }
+        while flushing { await waitForChange(until: nil) }
         guard let client = connection, client.isOpen else { return }
         outboxHalt = nil
         flushing = true
-        defer { flushing = false }
+        defer {
+            flushing = false
+            changed()
+        }
         while true {
             let next: (Data, OutboxKind, [UInt8])? = try read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT id, sealed FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
@@ -388,7 +435,8 @@ extension Account {
                         await client.close()
                         break
                     }
-                    try? await Task.sleep(for: .milliseconds(200))
+                    // Until a delivery is handled, the connection ends or an unstored one is due.
+                    await waitForChange(until: unstoredSince.map { $0 + retryUnstoredAfter })
                 }
                 if Task.isCancelled { return }
                 if unstored > 0, connection === client { continue }

@@ -50,7 +50,11 @@ public actor Account {
     var routeRefusals: [Data: String] = [:]
     /// Queued messages the relay refused, by message id, with its reason (§9.6).
     var sendRefusals: [Data: String] = [:]
+    /// Deliveries being stored (`handle`).
     var receiving = 0
+    /// Those in `waitForChange`, each with the timer that ends its wait, if any.
+    var changeWaiters: [Int: (continuation: CheckedContinuation<Void, Never>, timer: Task<Void, Never>?)] = [:]
+    var nextChangeWaiter = 0
     /// The connection whose `QueueEmpty` has been handled, the one whose pushes ended, and the
     /// commands waiting for either (`waitForBacklog`).
     var queueEmptyOn: RelayClient?
@@ -154,8 +158,9 @@ public actor Account {
 
     /// Closes the relay connection.
     public func close() async {
-        // Let a delivery being stored finish and be acknowledged first.
-        for _ in 0..<200 where receiving > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        // Let a delivery being stored finish and be acknowledged first, for at most 2 s.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while receiving > 0, ContinuousClock.now < deadline { await waitForChange(until: deadline) }
         await waitForAcknowledgements()
         pushTask?.cancel()
         pushTask = nil
