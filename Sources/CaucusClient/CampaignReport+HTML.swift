@@ -53,7 +53,7 @@ extension CampaignReport {
             let state = threshold.reached
                 ? "<strong class=\"reached\">reached</strong>"
                 : "<strong class=\"short\"><span data-figure=\"\(key)_more\">\(threshold.more)</span> more valid cards needed</strong>"
-            out += "<p class=\"threshold \(key)\">\(name): <span data-figure=\"\(key)_cards\">\(threshold.cards)</span> cards — \(state)</p>\n"
+            out += "<p class=\"threshold \(key)\">\(name): <span data-figure=\"\(key)_cards\">\(threshold.cards)</span> card\(threshold.cards == 1 ? "" : "s") — \(state)</p>\n"
         }
         if let unmatched, !unmatched.isEmpty {
             out += "<p><span data-figure=\"unmatched\">\(unmatched.count)</span> valid card(s) match no one on the unit list and count toward nothing (listed below).</p>\n"

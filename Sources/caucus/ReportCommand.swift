@@ -65,7 +65,8 @@ enum ReportText {
             ? "\(report.counted) valid cards of a unit of \(report.unitSize): \(percent)%"
             : "\(report.counted) valid cards match the unit list of \(report.unitSize): \(percent)%"
         func state(_ threshold: CampaignReport.Threshold) -> TerminalLine {
-            threshold.reached ? "reached (\(threshold.cards) cards)" : "not yet: \(threshold.more) more valid cards (of \(threshold.cards))"
+            let cards: TerminalLine = threshold.cards == 1 ? "1 card" : "\(threshold.cards) cards"
+            return threshold.reached ? "reached (\(cards))" : "not yet: \(threshold.more) more valid card\(threshold.more == 1 ? "" : "s") (of \(cards))"
         }
         return [first, "  30% for an election petition: \(state(report.petition))",
                 "  majority for a recognition demand: \(state(report.majority))"]
