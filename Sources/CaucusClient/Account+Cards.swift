@@ -298,6 +298,17 @@ extension Account {
         return CardTally.opening(sealed, with: cardKey, campaign: summary.campaign, now: UInt64(ClientStore.now()), unitSize: unitSize)
     }
 
+    /// The organizer's report of a campaign (`CampaignReport`): the tally, read as `tally` reads
+    /// it, against `unitList` when given, naming signers by the name on their card (and by DID
+    /// when `dids`). It only reads, as `tally` does.
+    /// The count by day is left out unless `byDay`.
+    public func report(_ campaignText: String, unitList: UnitList? = nil, dids: Bool = false, byDay: Bool = true,
+                       progress: Progress? = nil) async throws(ClientError) -> CampaignReport {
+        let summary = try findCampaign(campaignText)
+        let tally = try await tally(campaignText, unitSize: unitList.map { UInt64($0.employees.count) }, progress: progress)
+        return CampaignReport(tally, campaignID: summary.shortID, unitList: unitList, dids: dids, byDay: byDay)
+    }
+
     /// A campaign the user typed, with its card key, which only its organizers hold.
     func organizedCampaign(_ text: String) throws(ClientError) -> (CampaignSummary, Ed25519.PrivateKey) {
         let (summary, key) = try campaign(text)

@@ -98,6 +98,7 @@ extension FuzzTargets {
         summary: "UnitList(csv:) on any text; parsed employees survive a quoted CSV round trip",
         seeds: {
             ["name,email\nAmira Haddad,amira@example.org\n\"Nowak, Tomasz\",\"t\"\"n@example.org\"\r\nRosa\n",
+             "Name,Department,Email,Shift,Badge\nAmira,Shipping,a@example.org,Night,17\nRosa,,,Day\n",
              "Amira\r\nTomasz,,extra\n\n\"Ro\nsa\"\n"].map { Array($0.utf8) }
         },
         check: { input throws(FuzzFailure) in
@@ -116,9 +117,13 @@ extension FuzzTargets {
                 out.append("\"")
                 return String(out)
             }
-            let written = "name,contact\n" + list.employees.map { quoted($0.name) + "," + quoted($0.contact ?? "") + "\n" }.joined()
+            // Names, contacts, departments and shifts; other columns are kept under their headers, which need not survive.
+            let written = "name,contact,department,shift\n" + list.employees.map {
+                [$0.name, $0.contact ?? "", $0.department ?? "", $0.shift ?? ""].map(quoted).joined(separator: ",") + "\n"
+            }.joined()
             let again = try? UnitList(csv: written)
-            try require(again == list, "a unit list does not survive being written back as quoted CSV")
+            func kept(_ list: UnitList?) -> [[String?]]? { list?.employees.map { [$0.name, $0.contact, $0.department, $0.shift] } }
+            try require(kept(again) == kept(list), "a unit list does not survive being written back as quoted CSV")
         })
 
     /// `EvidenceBundle(json:)` and `verify()` on any bytes: the JSON parses or throws

@@ -241,7 +241,7 @@ struct CardCommand: AsyncParsableCommand {
 struct CardsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cards", abstract: "Tally, export and verify a campaign's cards, and send the signers their receipts (organizers).",
-        subcommands: [Tally.self, Export.self, Receipts.self, VerifyBundle.self])
+        subcommands: [Tally.self, Report.self, Export.self, Receipts.self, VerifyBundle.self])
 
     struct Tally: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -253,64 +253,45 @@ struct CardsCommand: AsyncParsableCommand {
         @Option(name: .long, help: ArgumentHelp("A CSV of the unit's employees (name, then optionally email): the unit size comes from it and cards are matched to it.", valueName: "file"))
         var unitList: String?
 
+        @Flag(name: .long, help: "Also show each signer's DID.") var did = false
+
         func run() async throws {
             let list = try UnitListOption.read(unitList)?.list
             try await withAccount(global) { account in
-                let tally = try await account.tally(campaign, unitSize: list.map { UInt64($0.employees.count) },
-                                                    progress: Console.progress("reading cards"))
-                let coverage = list?.coverage(of: tally)
-                // With a unit list, only cards matched to someone on it count toward the share.
-                let counted = coverage?.matched.count ?? tally.valid.count
-                let share = coverage?.share ?? tally.share
-                let petition = coverage?.reachesPetition ?? tally.reachesPetition
-                let majority = coverage?.reachesMajority ?? tally.reachesMajority
-                let sizeWarning = list.flatMap { UnitListOption.sizeWarning($0, tally.campaign) }
+                let report = try await account.report(campaign, unitList: list, dids: did, byDay: false,
+                                                      progress: Console.progress("reading cards"))
+                let sizeWarning = list.flatMap { UnitListOption.sizeWarning($0, report.campaign.unitSize) }
                 if output.json {
-                    var reasons: [String: Int] = [:]
-                    for rejection in tally.rejected { reasons[rejection.reason.description, default: 0] += 1 }
                     var object: [String: Any] = [
-                        "valid": tally.valid.count, "counted": counted, "unit_size": tally.unitSize, "share": share,
-                        "petition_30_percent": petition, "majority": majority,
-                        "rejected": tally.rejected.count, "rejections": reasons]
-                    if let coverage {
-                        object["unit_list"] = ["matched": coverage.matched.count, "unmatched": coverage.unmatched.count,
-                                               "missing": coverage.missing.count, "share": coverage.share,
-                                               "campaign_unit_size": tally.campaign.unitSize]
+                        "valid": report.valid, "counted": report.counted, "unit_size": report.unitSize, "share": report.share,
+                        "petition_30_percent": report.petition.reached, "majority": report.majority.reached,
+                        "more_for_petition": report.petition.more, "more_for_majority": report.majority.more,
+                        "rejected": report.rejected.count, "rejections": report.rejections,
+                        "signers": try jsonValue(report.signers), "rejected_items": try jsonValue(report.rejected)]
+                    if let notSigned = report.notSigned, let unmatched = report.unmatched {
+                        object["unit_list"] = ["matched": report.counted, "unmatched": unmatched.count, "missing": notSigned.count,
+                                               "share": report.share, "campaign_unit_size": report.campaign.unitSize,
+                                               "unmatched_signers": try jsonValue(unmatched)]
                     }
                     if let sizeWarning { FileHandle.standardError.write(Data("caucus: warning: \(sizeWarning)\n".utf8)) }
                     printJSON(object)
                     return
                 }
-                let percent = String(format: "%.1f", share * 100)
-                if let coverage {
-                    say("\(counted) valid cards match the unit list of \(coverage.unitSize): \(percent)%")
-                } else {
-                    say("\(counted) valid cards of a unit of \(tally.unitSize): \(percent)%")
-                }
-                say("  30% for an election petition: \(petition ? "reached" : "not yet")")
-                say("  majority for a recognition demand: \(majority ? "reached" : "not yet")")
+                for line in ReportText.headline(report) { say(line) }
                 if let sizeWarning { say("  warning: \(sizeWarning)") }
-                if let coverage {
-                    say("unit list: \(coverage.missing.count) of \(coverage.unitSize) employees without a valid card")
-                    if !coverage.unmatched.isEmpty {
-                        say("\(coverage.unmatched.count) valid card(s) match no one on the list and are not counted toward it:")
-                        for card in coverage.unmatched { say("  card from \(DID(publicKey: card.signer).short)") }
-                    }
+                if let notSigned = report.notSigned {
+                    say("unit list: \(notSigned.count) of \(report.unitSize) employees without a valid card (`caucus cards report` lists them)")
                 }
-                if !tally.rejected.isEmpty {
-                    say("\(tally.rejected.count) not counted:")
-                    for rejection in tally.rejected {
-                        say("  \(Self.signer(rejection.item)): \(rejection.reason)")
-                    }
+                say("signed (\(report.signers.count)):")
+                for signer in report.signers { say("  \(ReportText.signer(signer))") }
+                if let unmatched = report.unmatched, !unmatched.isEmpty {
+                    say("\(unmatched.count) valid card(s) match no one on the list and are not counted toward it:")
+                    for signer in unmatched { say("  \(ReportText.signer(signer))") }
                 }
-            }
-        }
-
-        static func signer(_ item: CardItem?) -> String {
-            switch item {
-            case .card(let card)?: "card from \(DID(publicKey: card.signer).short)"
-            case .revocation(let revocation)?: "revocation from \(DID(publicKey: revocation.signer).short)"
-            case nil: "an item"
+                if !report.rejected.isEmpty {
+                    say("\(report.rejected.count) not counted:")
+                    for item in report.rejected { say("  \(ReportText.rejected(item))") }
+                }
             }
         }
     }
@@ -335,7 +316,7 @@ struct CardsCommand: AsyncParsableCommand {
                 try FilingCSV.text(cards).write(toFile: csv, atomically: true, encoding: .utf8)
                 try Data(evidence.json()).write(to: URL(fileURLWithPath: bundle), options: .atomic)
                 for path in [csv, bundle] { chmod(path, 0o600) }
-                if let list, let warning = UnitListOption.sizeWarning(list.list, tally.campaign) { say("warning: \(warning)") }
+                if let list, let warning = UnitListOption.sizeWarning(list.list, tally.campaign.unitSize) { say("warning: \(warning)") }
                 let against: TerminalLine = list == nil ? "" : " (those matched to the unit list of \(tally.unitSize))"
                 say("Wrote \(cards.count) cards\(against) to \(csv) and the evidence bundle to \(bundle).")
             }
@@ -430,8 +411,8 @@ enum UnitListOption {
     }
 
     /// What to say when the list's size differs from the unit size the campaign states.
-    static func sizeWarning(_ list: UnitList, _ campaign: Campaign) -> String? {
-        guard UInt64(list.employees.count) != campaign.unitSize else { return nil }
-        return "the unit list has \(list.employees.count) people; the campaign states a unit of \(campaign.unitSize)"
+    static func sizeWarning(_ list: UnitList, _ unitSize: UInt64) -> String? {
+        guard UInt64(list.employees.count) != unitSize else { return nil }
+        return "the unit list has \(list.employees.count) people; the campaign states a unit of \(unitSize)"
     }
 }

@@ -14,6 +14,8 @@ extension CardTally {
         case rejected(CardItem?, Rejection)
         /// A card that counts unless revoked, superseded or signed by the same person under another DID.
         case card(Candidate)
+        /// A card that passed every check but its age: it counted until it was 12 months old.
+        case stale(Candidate)
         /// A revocation for this campaign whose signature verifies.
         case revocation(CardRevocation)
     }
@@ -46,15 +48,17 @@ extension CardTally {
             case .card(let card):
                 // The signed bytes are built once, for the signature and for the hash.
                 let statement = card.statement
-                if let reason = check(card, statement: statement) { return .rejected(item, reason) }
+                let reason = check(card, statement: statement)
+                if let reason, reason != .stale { return .rejected(item, reason) }
                 // The card's campaign hash and language equal the campaign's (checked above): it keeps
                 // the campaign's copies, a third of the memory a card takes.
                 var fields = card.fields
                 fields.language = campaign.language
                 let shared = Card(campaign: campaignHash, fields: fields, signer: card.signer, signedAt: card.signedAt,
                                   signature: card.signature)
-                return .card(Candidate(card: shared, hash: statement.hash(signedWith: card.signature),
-                                       name: normalized(card.fields.name), contact: normalized(card.fields.contact)))
+                let candidate = Candidate(card: shared, hash: statement.hash(signedWith: card.signature),
+                                          name: normalized(card.fields.name), contact: normalized(card.fields.contact))
+                return reason == .stale ? .stale(candidate) : .card(candidate)
             }
         }
 

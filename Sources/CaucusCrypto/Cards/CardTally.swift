@@ -65,6 +65,11 @@ public struct CardTally: Sendable {
     public let rejected: [(item: CardItem?, reason: Rejection)]
     /// Unit size the share is computed against.
     public let unitSize: UInt64
+    /// The tally's time (Unix ms): staleness and the clock skew are counted from it.
+    public let talliedAt: UInt64
+    /// Every item that passed the checks needing no other item at some time, in inbox order: the
+    /// cards (stale ones too) and revocations the tally as of an earlier day is made of (`progress`).
+    let history: [Screened]
 
     /// Share of the unit with a valid card, 0...1.
     public var share: Double { unitSize == 0 ? 0 : Double(valid.count) / Double(unitSize) }
@@ -77,7 +82,7 @@ public struct CardTally: Sendable {
     /// (Unix ms); `unitSize` overrides the campaign's (for example from an imported unit list).
     public init(campaign: Campaign, items: [Result<CardItem, CardError>], now: UInt64, unitSize: UInt64? = nil) {
         let screening = Screening(campaign: campaign, now: now)
-        self.init(campaign: campaign, screened: items.map(screening.screen), unitSize: unitSize)
+        self.init(campaign: campaign, screened: items.map(screening.screen), unitSize: unitSize, now: now)
     }
 
     /// Opens sealed inbox items with the card key and checks each on its own (the costly part:
@@ -92,7 +97,7 @@ public struct CardTally: Sendable {
         let screened = concurrentMap(count: sealed.count, threads: threads) { index in
             screening.screen(Result { () throws(CardError) -> CardItem in try CardItem(opening: sealed[index], with: agreementKey) })
         }
-        return CardTally(campaign: campaign, screened: screened, unitSize: unitSize)
+        return CardTally(campaign: campaign, screened: screened, unitSize: unitSize, now: now)
     }
 
     /// `[transform(0), …, transform(count - 1)]` on up to `threads` threads, each taking the next
@@ -116,15 +121,18 @@ public struct CardTally: Sendable {
     }
 
     /// The steps that weigh items against each other: revocations, one card per signer, one per person.
-    init(campaign: Campaign, screened: [Screened], unitSize: UInt64?) {
+    init(campaign: Campaign, screened: [Screened], unitSize: UInt64?, now: UInt64) {
         self.campaign = campaign
         self.unitSize = unitSize ?? campaign.unitSize
+        talliedAt = now
+        history = screened.filter { if case .rejected = $0 { false } else { true } }
         var rejected: [(Int, CardItem?, Rejection)] = []
         var candidates: [Int] = []
         var revocations: [(Int, CardRevocation)] = []
         for (index, item) in screened.enumerated() {
             switch item {
             case .rejected(let item, let reason): rejected.append((index, item, reason))
+            case .stale(let candidate): rejected.append((index, .card(candidate.card), .stale))
             case .card: candidates.append(index)
             case .revocation(let revocation): revocations.append((index, revocation))
             }
