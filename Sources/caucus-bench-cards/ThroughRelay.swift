@@ -1,6 +1,7 @@
 // The tally as an organizer meets it: a real caucus-relay process (SQLite, 127.0.0.1, port 0)
 // holding a campaign's card inbox of cards and hostile items, and the real `caucus` CLI reading
-// it to the printed tally (`cards tally`) and to the filing (`cards export`), timed run by run.
+// it to the printed tally (`cards tally`), to the filing (`cards export`) and to the organizer's
+// report with its day-by-day count (`cards report --html`), timed run by run.
 import CaucusClient
 import CaucusCrypto
 import CaucusLock
@@ -18,6 +19,9 @@ struct ThroughRelayResult {
     /// Wall seconds of each timed `caucus cards tally` and `caucus cards export`.
     var tally: [Double] = []
     var export: [Double] = []
+    /// Wall seconds of each timed `caucus cards report --html`, and the days its chart covers.
+    var report: [Double] = []
+    var reportDays = 0
     /// Where the time goes, measured apart: a `caucus` process that only starts and parses
     /// (`caucus --help`), unlocking the account (Argon2id and opening the store, in this process),
     /// and the library's tally from the relay (reading the inbox and counting, in this process).
@@ -82,8 +86,8 @@ func throughRelay(cards count: Int, runs: Int, kdf: String) async throws -> Thro
         throw BenchFailure("the tally did not count \(count) and reject \(items.hostile): \(checked.stdout.prefix(2_000))")
     }
 
-    FileHandle.standardError.write(Data("timing \(runs) runs of `caucus cards tally` and of `caucus cards export`…\n".utf8))
-    let csv = directory.file("cards.csv"), bundle = directory.file("evidence.json")
+    FileHandle.standardError.write(Data("timing \(runs) runs of `caucus cards tally`, `caucus cards export` and `caucus cards report`…\n".utf8))
+    let csv = directory.file("cards.csv"), bundle = directory.file("evidence.json"), page = directory.file("report.html")
     for _ in 0..<runs {
         let (tally, tallySeconds) = try await cli(["cards", "tally", id])
         guard tally.stdout.hasPrefix("\(count) valid cards of a unit of \(count): 100.0%") else { throw BenchFailure("\(tally)") }
@@ -91,7 +95,15 @@ func throughRelay(cards count: Int, runs: Int, kdf: String) async throws -> Thro
         let (export, exportSeconds) = try await cli(["cards", "export", id, "--csv", csv, "--bundle", bundle])
         guard export.stdout.contains("Wrote \(count) cards") else { throw BenchFailure("\(export)") }
         result.export.append(exportSeconds)
+        let (report, reportSeconds) = try await cli(["cards", "report", id, "--html", page])
+        guard report.status == 0 else { throw BenchFailure("\(report)") }
+        result.report.append(reportSeconds)
     }
+    let reported = try await cli(["cards", "report", id, "--json"]).0
+    guard let progress = (reported.json as? [String: Any])?["progress"] as? [Any] else {
+        throw BenchFailure("no progress in the report's JSON: \(reported.stdout.prefix(2_000))")
+    }
+    result.reportDays = progress.count
     result.cliPeakMiB = try await peakResidentMiB(of: caucus, ["cards", "tally", id, "--home", home], environment: shell)
 
     // Where the time goes.
@@ -187,8 +199,10 @@ struct InboxItems {
         @Sendable func card(_ index: Int, at time: UInt64, for target: Campaign) -> Card {
             try! Card.sign(fields(index, at: time), for: target, by: Ed25519.PrivateKey(), at: time)
         }
-        // The valid cards, signed over the last few hours, each by its own key.
-        let valid = concurrentMap(count, cores: cores) { index in card(index, at: now - 1_000 - UInt64(index) * 1_000, for: campaign) }
+        // The valid cards, signed over the last 180 days (so the report's count by day has a
+        // change on every day), each by its own key.
+        let spacing = 180 * 86_400_000 / UInt64(max(count, 1))
+        let valid = concurrentMap(count, cores: cores) { index in card(index, at: now - 1_000 - UInt64(index) * spacing, for: campaign) }
         let validSealed = concurrentMap(count, cores: cores) { index in try! CardItem.card(valid[index]).sealed(for: campaign) }
 
         let other = try! Campaign.create(union: "Another Union", employer: campaign.employer, unitDescription: "x", unitSize: 5,
@@ -272,6 +286,7 @@ func printThroughRelay(_ result: ThroughRelayResult, json: Bool) {
         let object: [String: Any] = [
             "cards": result.cards, "hostile_items": result.hostile, "kdf": result.kdf, "post_seconds": result.postSeconds,
             "tally_seconds": result.tally, "export_seconds": result.export, "goal_seconds": goal, "goal_met_every_run": met,
+            "report_seconds": result.report, "report_days": result.reportDays,
             "process_start_seconds": result.processStart, "unlock_seconds": result.unlock,
             "library_read_and_count_seconds": result.readAndCount, "cli_tally_peak_memory_mib": result.cliPeakMiB,
         ]
@@ -287,6 +302,7 @@ func printThroughRelay(_ result: ThroughRelayResult, json: Bool) {
         ("`caucus cards tally`, wall per run", runs(result.tally)),
         ("`caucus cards export`, wall per run", runs(result.export)),
         ("goal: ≤ 2 s wall each, on every run", met ? "met" : "NOT met"),
+        ("`caucus cards report --html` (\(result.reportDays) days), wall per run", runs(result.report)),
         ("where a tally's time goes: process start (`--help`)", String(format: "%.2f s", result.processStart)),
         ("  unlocking the account (Argon2id \(result.kdf), store)", String(format: "%.2f s", result.unlock)),
         ("  reading the inbox and counting (library)", String(format: "%.2f s", result.readAndCount)),
