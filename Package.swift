@@ -137,6 +137,19 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The agent: the unlocked account in a process of its own, reached over a Unix socket
+        // with JSON-RPC 2.0 (by `caucus` commands and by bots).
+        .target(
+            name: "CaucusAgent",
+            dependencies: [
+                "CaucusClient",
+                "CaucusIdentity",
+                "CaucusLock",
+                "CaucusText",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Text others chose, made safe to show and to compare: the one terminal sanitiser, and
         // confusable names (Unicode TS #39 skeletons from Unicode's data). No Caucus knowledge.
         .target(name: "CaucusText"),
@@ -146,7 +159,9 @@ let package = Package(
         .executableTarget(
             name: "caucus",
             dependencies: [
+                "CaucusAgent",
                 "CaucusClient",
+                "CaucusLock",
                 "CaucusTerminal",
                 "CaucusText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -254,7 +269,7 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
+                "CaucusAgent", "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -67,6 +67,11 @@ public actor Account {
     var acknowledging: Task<Void, Never>?
     /// Problems met while receiving that belong to no conversation, for the command to print.
     public internal(set) var problems: [String] = []
+    /// The problems noted so far, which are then forgotten (an agent's account outlives commands).
+    public func takeProblems() -> [String] {
+        defer { problems = [] }
+        return problems
+    }
     var observer: (@Sendable (AccountEvent) -> Void)?
     /// Lines added by the transaction in progress, told to the observer once it commits.
     nonisolated let pendingLines = Locked<[MessageView]>([])

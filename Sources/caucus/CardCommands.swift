@@ -273,7 +273,7 @@ struct CardsCommand: AsyncParsableCommand {
                                                "share": report.share, "campaign_unit_size": report.campaign.unitSize,
                                                "unmatched_signers": try jsonValue(unmatched)]
                     }
-                    if let sizeWarning { FileHandle.standardError.write(Data("caucus: warning: \(sizeWarning)\n".utf8)) }
+                    if let sizeWarning { Console.warn(sizeWarning) }
                     printJSON(object)
                     return
                 }

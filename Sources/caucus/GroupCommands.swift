@@ -35,8 +35,7 @@ struct GroupCommand: AsyncParsableCommand {
                 await syncing.apply(account)
                 let groups = try await account.groups()
                 if output.json {
-                    printJSON(groups.map { ["name": $0.name, "members": $0.members, "admin": $0.isAdmin, "removed": $0.removed,
-                                            "expiry_seconds": $0.expirySeconds] as [String: Any] })
+                    printJSON(groups.map(\.json))
                 } else if groups.isEmpty {
                     say("No groups yet: `caucus join CODE` or `caucus group create NAME`.")
                 } else {
@@ -60,7 +59,7 @@ struct GroupCommand: AsyncParsableCommand {
                 await syncing.apply(account)
                 let members = try await account.members(of: group)
                 if output.json {
-                    printJSON(members.map { $0.person.json.merging(["admin": $0.isAdmin, "you": $0.isMe]) { $1 } })
+                    printJSON(members.map(\.json))
                 } else {
                     for member in members {
                         let tags = [member.isMe ? "you" : nil, member.isAdmin ? "admin" : nil, member.isMe || member.verified ? nil : "not verified",

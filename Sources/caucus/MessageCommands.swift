@@ -25,6 +25,7 @@ struct Send: AsyncParsableCommand {
 
     /// The text from standard input, without the line break that ends its last line.
     private static func readStandardInput() throws -> String {
+        if let captured = CommandOutput.captured { return captured.input ?? "" }
         if Console.isTerminal(0) { FileHandle.standardError.write(Data("Type the message; end it with Ctrl-D on a line of its own.\n".utf8)) }
         var text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         if text.hasSuffix("\n") { text.removeLast() }

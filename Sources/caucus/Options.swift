@@ -32,6 +32,15 @@ struct GlobalOptions: ParsableArguments {
         return account
     }
 
+    /// Opens the identity with `passphrase` (the agent, given it by `caucus agent start`).
+    func open(with passphrase: Passphrase) async throws -> Account {
+        let home = clientHome
+        guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
+        let account = try await Account.open(home: home, passphrase: passphrase, tls: try tls())
+        await account.setRelayTimeouts(try relayTimeouts())
+        return account
+    }
+
     /// The identity's current passphrase, checked against its keystore (for `passphrase change`).
     func currentPassphrase() async throws -> Passphrase {
         let home = clientHome
@@ -102,8 +111,24 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
-/// Runs a command's body with an open account, closes it, and prints problems met on the way.
+/// The account of the agent running this command (`cli.run`); nil in a `caucus` process of its own.
+enum AgentContext {
+    @TaskLocal static var account: Account?
+}
+
+/// Runs a command's body with an open account, closes it, and prints problems met on the way. In
+/// the agent, the body gets the agent's account, which stays open.
 func withAccount<T>(_ options: GlobalOptions, _ body: (Account) async throws -> T) async throws -> T {
+    if let account = AgentContext.account {
+        do {
+            let result = try await body(account)
+            for problem in await account.takeProblems() { Console.warn(problem) }
+            return result
+        } catch {
+            for problem in await account.takeProblems() { Console.warn(problem) }
+            throw error
+        }
+    }
     let account = try await options.open()
     do {
         let result = try await body(account)
@@ -128,33 +153,7 @@ func parseDuration(_ text: String, what: String) throws -> UInt32 {
     return seconds
 }
 
-extension PersonView {
-    /// The JSON object for a person: `did`, `name` (null before they sent one), `verified`, and `lookalikes`, the DIDs
-    /// of the others with the same or a look-alike name.
-    var json: [String: Any] {
-        ["did": did.description, "name": name ?? NSNull(), "verified": verified, "lookalikes": lookalikes.map(\.description)]
-    }
-}
-
 extension MessageView {
-    /// The JSON object `read`, `history` and `send` print.
-    var json: [String: Any] {
-        var object: [String: Any] = [
-            "conversation": conversationName, "kind": message.kind.rawValue, "text": message.text,
-            "outgoing": message.outgoing, "sent_at_ms": message.sentAt,
-        ]
-        if case .group = conversation { object["group"] = true }
-        if let sender = message.sender { object["sender_did"] = sender }
-        if let senderName { object["sender"] = senderName }
-        if let author, !author.isMe {
-            object["sender_verified"] = author.verified
-            object["sender_lookalikes"] = author.lookalikes.map(\.description)
-        }
-        if let fileID = message.fileID { object["file_id"] = fileID }
-        if let expiresAt { object["expires_at_ms"] = expiresAt }
-        return object
-    }
-
     /// The conversation as `read` names it: the group, or the person with their marks.
     var conversationLabel: TerminalLine { peer?.label ?? "\(conversationName)" }
 

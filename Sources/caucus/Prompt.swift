@@ -139,7 +139,7 @@ enum Console {
 
     /// Progress for the person waiting, on standard error (standard output stays for results).
     static func tell(_ text: String) {
-        FileHandle.standardError.write(Data((TerminalLine.block("", text).text + "\n").utf8))
+        CommandOutput.writeError(TerminalLine.block("", text).text + "\n")
     }
 
     /// Whether `fd` is a terminal.
@@ -148,12 +148,12 @@ enum Console {
     /// A problem for the user. Names in it come from others: it passes the sanitiser, and its later lines
     /// are indented under the first.
     static func warn(_ text: String) {
-        FileHandle.standardError.write(Data((TerminalLine.block("caucus: warning: ", text).text + "\n").utf8))
+        CommandOutput.writeError(TerminalLine.block("caucus: warning: ", text).text + "\n")
     }
 
     /// A progress callback drawing `[#####     ]  45%  2.3 MiB / 5.0 MiB` on standard error.
     static func progress(_ label: String) -> Account.Progress? {
-        guard isTTY else { return nil }
+        guard isTTY, CommandOutput.captured == nil else { return nil }
         return { done, total in
             let fraction = total == 0 ? 1 : Double(done) / Double(total)
             let filled = Int(fraction * 30)
