@@ -105,6 +105,7 @@ struct AgentCommand: AsyncParsableCommand {
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Unlock the identity into a background agent.")
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
         @Option(name: .long, help: ArgumentHelp("Lock after this long without use: 30m, 1h, or 0 for never.", valueName: "duration"))
         var idleLock = "15m"
 
@@ -112,8 +113,12 @@ struct AgentCommand: AsyncParsableCommand {
             _ = try AgentCommand.idleLock(idleLock)
             let home = global.clientHome
             let socket = AgentSocket.path(for: home)
-            if try await AgentClient.isRunning(socketPath: socket) {
-                say("An agent already runs for \(home.path) (\(socket)); `caucus lock` locks it.")
+            if let status = try await Status.status(socket) {
+                if output.json {
+                    printJSON(["pid": status["pid"]?.int.map { $0 as Any } ?? NSNull(), "socket": socket, "already_running": true])
+                } else {
+                    say("An agent already runs for \(home.path) (\(socket)); `caucus lock` locks it.")
+                }
                 return
             }
             let passphrase = try await global.currentPassphrase()
@@ -121,12 +126,16 @@ struct AgentCommand: AsyncParsableCommand {
                              "--idle-lock", idleLock, "--passphrase-stdin"]
             if let caFile = global.caFile { command += ["--ca-file", URL(fileURLWithPath: caFile).standardizedFileURL.path] }
             let arguments = command
-            let answer = try await offCooperativePool { () throws(AgentError) -> String in
+            let (answer, pid) = try await offCooperativePool { () throws(AgentError) -> (String, pid_t) in
                 try BackgroundAgent.spawn(arguments: arguments, passphrase: passphrase)
             }
             guard answer == "ready" else { throw AgentError.socket("the agent did not start: \(answer)") }
+            if output.json {
+                printJSON(["pid": Int(pid), "socket": socket, "idle_lock": idleLock])
+                return
+            }
             let lock = idleLock == "0" || idleLock == "never" ? "until `caucus lock`" : "until \(idleLock) without use, or `caucus lock`"
-            say("Agent started for \(home.path); it stays unlocked \(lock).")
+            say("Agent started for \(home.path) (process \(Int(pid))); it stays unlocked \(lock).")
         }
     }
 
@@ -217,7 +226,7 @@ enum BackgroundAgent {
     /// Spawns this program with `arguments` in a new session, writes the passphrase to its
     /// standard input (which it reads to its end) and returns the first line it prints ("ready",
     /// or why it failed). The child's environment holds no passphrase.
-    static func spawn(arguments: [String], passphrase: Passphrase) throws(AgentError) -> String {
+    static func spawn(arguments: [String], passphrase: Passphrase) throws(AgentError) -> (String, pid_t) {
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
         guard pipe(&input) == 0, pipe(&output) == 0 else { throw AgentError.socket("pipe(): \(String(cString: strerror(errno)))") }
         var actions = posix_spawn_file_actions_t()
@@ -259,14 +268,14 @@ enum BackgroundAgent {
             guard poll(&poller, 1, Int32(left.components.seconds * 1000 + 1)) > 0 else { continue }
             var byte: UInt8 = 0
             guard read(output[0], &byte, 1) == 1 else { break }
-            if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
+            if byte == UInt8(ascii: "\n") { return (String(decoding: line, as: UTF8.self), pid) }
             line.append(byte)
         }
         // It never said it was ready: it failed to unlock or to listen (it wrote nothing), or hangs.
         kill(pid, SIGTERM)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        return line.isEmpty ? "it exited before listening (see `caucus agent serve` run in the foreground)" : String(decoding: line, as: UTF8.self)
+        return (line.isEmpty ? "it exited before listening (see `caucus agent serve` run in the foreground)" : String(decoding: line, as: UTF8.self), pid)
     }
 
     /// Locks the agent on SIGTERM, SIGINT and SIGHUP.
