@@ -3,6 +3,7 @@ import CaucusProtocol
 import CaucusRelayClient
 import Foundation
 import GRDB
+import NIOSSL
 import SwiftProtobuf
 
 /// The relay connection: connecting, receiving pushes, the outbox, and staying connected.
@@ -48,11 +49,35 @@ extension Account {
     /// one for card posts); nothing is set up on it.
     func dial(as key: Ed25519.PrivateKey) async throws(ClientError) -> RelayClient {
         guard let url = try relays().first else { throw ClientError.noRelay }
+        return try await dial(url, as: key)
+    }
+
+    /// An authenticated connection to the relay at `url`: trusting the CA given for this command
+    /// (`--ca-file`) or else the one kept with the relay.
+    func dial(_ url: String, as key: Ed25519.PrivateKey) async throws(ClientError) -> RelayClient {
+        var trust = tls
+        if trust == nil, let caFile = try caFile(of: url) {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(caFile)
+            trust = configuration
+        }
         do {
-            return try await RelayClient.connect(url: url, deviceKey: key, tls: tls, timeout: relayTimeouts.handshake,
+            return try await RelayClient.connect(url: url, deviceKey: key, tls: trust, timeout: relayTimeouts.handshake,
                                                  requestTimeout: relayTimeouts.request)
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
+        }
+    }
+
+    /// Checks that the relay at `url` answers and takes this identity (a connection is made and
+    /// closed); the reason when it does not.
+    public func checkRelay(_ url: String) async -> String? {
+        do {
+            let client = try await dial(try Self.relayAddress(url), as: identity)
+            await client.close()
+            return nil
+        } catch {
+            return error.description
         }
     }
 
@@ -101,14 +126,35 @@ extension Account {
     static func reason(_ error: any Error) -> String {
         switch error {
         case let error as RelayClientError:
-            if case .connectionClosed(let why) = error {
-                return why.contains("refused") || why.contains("connect") ? "connection refused or no answer (is the relay running?)" : why
-            }
-            return error.description
+            guard case .connectionClosed(let why) = error else { return error.description }
+            return describeClosed(why)
         case let error as RelayError: return error.description
         case let error as ClientError: return error.description
         default: return "\(error)"
         }
+    }
+
+    /// A sentence that names the fix for why a connection did not open or ended, from the
+    /// transport's own text (NIO's and NIOSSL's errors are not for people).
+    static func describeClosed(_ why: String) -> String {
+        let text = why.lowercased()
+        if text.contains("niossl") || text.contains("handshakefailed") || text.contains("certificate") {
+            return "the relay's TLS certificate is not trusted on this computer. If your union made its own, "
+                + "give its CA certificate once: `caucus relay add URL --ca-file FILE`"
+        }
+        if text.contains("invalidresponse") || text.contains("invalid http") || text.contains("upgrade")
+            || text.contains("invalidupgrade") || text.contains("badresponse") {
+            return "something answers there, but not as a Caucus relay: if the relay uses TLS its address starts with wss://; "
+                + "else check the host and port"
+        }
+        if text.contains("refused") { return "connection refused: is the relay running, and is this its port?" }
+        if text.contains("within") {
+            return text.contains("ws://") ? why + " (a relay that uses TLS needs an address starting with wss://)" : why
+        }
+        if text.contains("connect") || text.contains("reset") || text.contains("eof") {
+            return "no answer, or the connection was cut: is the relay running? A relay that uses TLS needs an address starting with wss://"
+        }
+        return why
     }
 
     /// Connects, receives everything waiting on the relay, and sends what is queued. Returns how

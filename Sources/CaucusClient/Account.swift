@@ -223,15 +223,67 @@ public actor Account {
         try read { db in try String.fetchAll(db, sql: "SELECT url FROM relays ORDER BY position") }
     }
 
-    /// Adds a relay after checking its address; the first added is the one used.
-    public func addRelay(_ url: String) throws(ClientError) {
-        guard let normalized = RelayProtocol.normalizedAddress(url) else {
-            throw ClientError.invalidArgument("not a relay address: \(url) (expected ws://HOST:PORT or wss://HOST)")
+    /// Adds a relay after checking its address, and returns it as stored (normalised); the first
+    /// added is the one used. `caFile`, a CA certificate (PEM) for a wss:// relay, is kept with it
+    /// and trusted whenever it is dialled (Protocol.md §9.9).
+    @discardableResult
+    public func addRelay(_ url: String, caFile: String? = nil) throws(ClientError) -> String {
+        let normalized = try Self.relayAddress(url)
+        let ca = try caFile.map { path throws(ClientError) -> String in
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            guard FileManager.default.isReadableFile(atPath: absolute) else {
+                throw ClientError.invalidArgument("cannot read the CA certificate \(absolute)")
+            }
+            return absolute
         }
         try write { db in
             let position = (try Int.fetchOne(db, sql: "SELECT MAX(position) FROM relays") ?? -1) + 1
             try db.execute(sql: "INSERT OR IGNORE INTO relays (url, position) VALUES (?, ?)", arguments: [normalized, position])
+            if let ca { try db.execute(sql: "UPDATE relays SET ca_file = ? WHERE url = ?", arguments: [ca, normalized]) }
         }
+        return normalized
+    }
+
+    /// Removes a relay; the next one, if any, is used from then on.
+    public func removeRelay(_ url: String) throws(ClientError) {
+        // Any address, even one that could never work (a wss:// to an IP added by an older caucus).
+        guard let normalized = RelayProtocol.normalizedAddress(url) else {
+            throw ClientError.invalidArgument("\(url) is not one of your relays (see `caucus relay list`)")
+        }
+        let removed = try write { db in
+            try db.execute(sql: "DELETE FROM relays WHERE url = ?", arguments: [normalized])
+            return db.changesCount
+        }
+        guard removed > 0 else { throw ClientError.invalidArgument("\(url) is not one of your relays (see `caucus relay list`)") }
+    }
+
+    /// Makes a relay already added the one used.
+    public func useRelay(_ url: String) throws(ClientError) {
+        let normalized = try Self.relayAddress(url)
+        let moved = try write { db in
+            let first = (try Int.fetchOne(db, sql: "SELECT MIN(position) FROM relays") ?? 0) - 1
+            try db.execute(sql: "UPDATE relays SET position = ? WHERE url = ?", arguments: [first, normalized])
+            return db.changesCount
+        }
+        guard moved > 0 else { throw ClientError.invalidArgument("\(url) is not one of your relays: add it with `caucus relay add \(url)`") }
+    }
+
+    /// The CA certificate file kept with a relay.
+    func caFile(of url: String) throws(ClientError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT ca_file FROM relays WHERE url = ?", arguments: [url]) }
+    }
+
+    /// A relay address as Caucus stores and compares it.
+    public static func normalizedRelay(_ url: String) throws(ClientError) -> String { try relayAddress(url) }
+
+    static func relayAddress(_ url: String) throws(ClientError) -> String {
+        guard let normalized = RelayProtocol.normalizedAddress(url) else {
+            throw ClientError.invalidArgument("not a relay address: \(url) (expected ws://HOST:PORT or wss://HOST)")
+        }
+        if RelayClient.isTLSToAnIPAddress(normalized) {
+            throw ClientError.invalidArgument(RelayClientError.tlsToAnIPAddress(url).description)
+        }
+        return normalized
     }
 
     // MARK: Meta values (sealed)

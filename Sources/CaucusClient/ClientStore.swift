@@ -140,6 +140,10 @@ final class ClientStore: Sendable {
                 CREATE TABLE tally_proofs_sent (tag BLOB PRIMARY KEY, root BLOB NOT NULL);
                 """)
         }
+        migrator.registerMigration("v10-relay-ca-files") { db in
+            // The CA certificate (PEM file) a wss:// relay was added with, trusted for it from then on.
+            try db.execute(sql: "ALTER TABLE relays ADD COLUMN ca_file TEXT")
+        }
         return migrator
     }
 

@@ -12,6 +12,9 @@ import Synchronization
 public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The address is not a ws:// or wss:// URL.
     case invalidAddress(String)
+    /// A wss:// address whose host is an IP address: TLS names the host (SNI), and a relay's
+    /// certificate is made for a name.
+    case tlsToAnIPAddress(String)
     /// The connection closed (or never opened) before the reply arrived.
     case connectionClosed(String)
     /// The relay answered with something other than what the request expects.
@@ -28,6 +31,9 @@ public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String {
         switch self {
         case .invalidAddress(let url): "not a ws:// or wss:// address: \(url)"
+        case .tlsToAnIPAddress(let url):
+            "\(url): a wss:// address names the host the relay's certificate was made for, not an IP address; use that name "
+                + "(in /etc/hosts if it has no DNS entry), or ws://IP:PORT for a relay without TLS"
         case .connectionClosed(let why): "connection to the relay closed: \(why)"
         case .unexpectedReply(let what): "unexpected reply from the relay: \(what)"
         case .addressMismatch(let expected, let announced):
@@ -137,6 +143,13 @@ public final class RelayClient: Sendable {
         }
     }
 
+    /// Whether a normalised address is wss:// to an IP address, which cannot work: TLS sends the
+    /// host name (SNI), which may not be an IP address, and certificates are made for names.
+    public static func isTLSToAnIPAddress(_ address: String) -> Bool {
+        guard address.hasPrefix("wss://"), let host = URLComponents(string: address)?.host else { return false }
+        return host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+
     /// Opens the WebSocket only (tests drive the handshake themselves). Fails with
     /// `connectionClosed` when the socket, TLS and WebSocket handshakes take longer than
     /// `timeout`.
@@ -144,11 +157,7 @@ public final class RelayClient: Sendable {
                             requestTimeout: Duration = .seconds(30),
                             logger: Logger = Logger(label: "caucus.relay-client")) async throws -> RelayClient {
         guard let address = RelayProtocol.normalizedAddress(url) else { throw RelayClientError.invalidAddress(url) }
-        // TLS sends the host name (SNI), which may not be an IP address.
-        if address.hasPrefix("wss://"), let host = URLComponents(string: address)?.host,
-           host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) {
-            throw RelayClientError.invalidAddress("\(url): wss:// needs a host name, not an IP address")
-        }
+        if isTLSToAnIPAddress(address) { throw RelayClientError.tlsToAnIPAddress(url) }
         let client = RelayClient(address: address, requestTimeout: requestTimeout)
         let endpoint = address + RelayProtocol.path
         let (opened, openedContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()

@@ -66,23 +66,31 @@ struct Whoami: AsyncParsableCommand {
 struct RelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay", abstract: "Choose the relay that stores and forwards your encrypted messages.",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, Use.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a relay and check that it answers.")
+        static let configuration = CommandConfiguration(
+            abstract: "Add a relay and check that it answers.",
+            discussion: """
+                The first relay added is the one used (`caucus relay use` changes that). For a wss:// relay whose \
+                certificate your system does not trust (one the union made itself), give its CA certificate with \
+                --ca-file: it is kept with the relay and trusted for it from then on.
+                """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The relay's address, ws://HOST:PORT or wss://HOST.") var url: String
 
         func run() async throws {
             try await withAccount(global) { account in
-                try await account.addRelay(url)
-                do {
-                    try await account.sync()
-                    say("Relay added and reachable: \(url)")
-                } catch {
-                    say("Relay added: \(url)")
-                    Console.warn("\(error); caucus will keep trying when you use it")
+                let added = try await account.addRelay(url, caFile: global.caFile)
+                // This relay, whichever one is in use: the check says whether it answers.
+                if let problem = await account.checkRelay(added) {
+                    say("Relay added: \(added)")
+                    Console.warn("\(problem); caucus will try it again whenever it uses it")
+                    return
                 }
+                say("Relay added and reachable: \(added)")
+                // Prekeys go to the relay in use on the first connection to it.
+                if try await account.relays().first == added { _ = try? await account.sync() }
             }
         }
     }
@@ -96,6 +104,36 @@ struct RelayCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 let relays = try await account.relays()
                 if output.json { printJSON(relays) } else { relays.forEach { say("\($0)") } }
+            }
+        }
+    }
+
+    struct Use: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Use this relay (one already added) from now on.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The relay's address, as `caucus relay list` shows it.") var url: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try await account.useRelay(url)
+                say("Using \(try Account.normalizedRelay(url)) from now on. Your groups and contacts must use it too to reach you.")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a relay (with the CA certificate kept for it).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The relay's address, as `caucus relay list` shows it.") var url: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                try await account.removeRelay(url)
+                if let next = try await account.relays().first {
+                    say("Removed \(url); caucus uses \(next) now.")
+                } else {
+                    say("Removed \(url); no relay is left: add one with `caucus relay add URL`.")
+                }
             }
         }
     }

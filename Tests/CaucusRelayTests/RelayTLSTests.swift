@@ -32,7 +32,7 @@ struct RelayTLSTests {
             await c.close()
         }
         // An IP address cannot name a TLS server; the client says so before dialling.
-        await #expect(throws: RelayClientError.invalidAddress("wss://127.0.0.1:\(port): wss:// needs a host name, not an IP address")) {
+        await #expect(throws: RelayClientError.tlsToAnIPAddress("wss://127.0.0.1:\(port)")) {
             _ = try await RelayClient.open(url: "wss://127.0.0.1:\(port)", tls: trusting)
         }
         await a.close(); await b.close()
