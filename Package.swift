@@ -67,7 +67,7 @@ let package = Package(
         // Times the crypto core against the C baseline in one run and prints ratios.
         .executableTarget(
             name: "caucus-bench-crypto",
-            dependencies: ["CaucusCrypto", "CaucusBenchC"]
+            dependencies: ["CaucusProtocol", "CaucusCrypto", "CaucusBenchC", "CSodium"]
         ),
         // The relay's wire messages (generated from caucus_relay.proto by scripts/regen-proto) and error codes.
         .target(
@@ -107,6 +107,7 @@ let package = Package(
                 "CaucusProtocol",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // A client of the relay's wire protocol over WebSocket (ws:// and wss://).
@@ -119,6 +120,7 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // The client engine: identity, encrypted local store, sessions and groups over the relay,
@@ -159,8 +161,10 @@ let package = Package(
         .executableTarget(
             name: "caucus",
             dependencies: [
+                "CaucusProtocol",
                 "CaucusAgent",
                 "CaucusClient",
+                "CaucusCrypto",
                 "CaucusLock",
                 "CaucusTerminal",
                 "CaucusText",
@@ -172,10 +176,12 @@ let package = Package(
         .executableTarget(
             name: "caucus-relay",
             dependencies: [
+                "CaucusProtocol",
                 "CaucusRelay",
                 "CaucusRelayPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Times the card tally against the C baseline in one run, or the CLI's tally through a real relay (scripts/bench-cards).
@@ -190,6 +196,7 @@ let package = Package(
         .executableTarget(
             name: "caucus-bench-relay",
             dependencies: [
+                "CaucusIdentity",
                 "CaucusLock",
                 "CaucusRelay",
                 "CaucusRelayPostgres",
@@ -253,6 +260,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -269,7 +277,7 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusAgent", "CaucusClient", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
+                "CaucusAgent", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -304,7 +312,7 @@ let package = Package(
         // The fuzz driver: a libFuzzer binary when built by scripts/fuzz, else replay and random runs.
         .executableTarget(
             name: "caucus-fuzz",
-            dependencies: ["CaucusFuzz"]
+            dependencies: ["CaucusProtocol", "CaucusFuzz"]
         ),
         .testTarget(
             name: "CaucusFuzzTests",

@@ -8,6 +8,7 @@
 //        caucus-bench-cards --through-relay [--json] [--cards N] [--runs N] [--kdf moderate|interactive]
 import CaucusBenchC
 import CaucusCrypto
+import CaucusProtocol
 import Foundation
 import Synchronization
 
@@ -34,6 +35,7 @@ let usage = """
     """
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
+if arguments.contains("--version") { print(CaucusRelease.versionLine("caucus-bench-cards")); exit(0) }
 let quick = arguments.contains("--quick"), json = arguments.contains("--json"), viaRelay = arguments.contains("--through-relay")
 
 /// Removes `flag` and its value from the arguments; exits with the usage when the value is not accepted.

@@ -3,6 +3,7 @@
 // Usage: caucus-bench-crypto [--quick] [--json]
 import CaucusBenchC
 import CaucusCrypto
+import CaucusProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +16,10 @@ let usage = """
 let arguments = Set(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
+    exit(0)
+}
+if arguments.contains("--version") {
+    print(CaucusRelease.versionLine("caucus-bench-crypto"))
     exit(0)
 }
 let unknown = arguments.subtracting(["--quick", "--json"])

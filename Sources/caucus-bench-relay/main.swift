@@ -3,6 +3,7 @@
 // WebSockets, and prints delivered messages per second with p50/p99 latency, resident memory
 // per idle connection, and the time to fan one group message out to 10,000 devices.
 import ArgumentParser
+import CaucusProtocol
 import CaucusRelayPostgres
 import Foundation
 import Logging
@@ -19,7 +20,8 @@ struct BenchRelay: AsyncParsableCommand {
             part's relay is the caucus-relay daemon in its own process instead; an open-loop run \
             (--rate) against it is then driven by the lean generator (see --generator), and the \
             report adds both processes' CPU over the window.
-            """)
+            """,
+        version: CaucusRelease.versionLine("caucus-bench-relay"))
 
     @Flag(help: "Small sizes for a smoke run (under a minute): not a measurement.")
     var quick = false

@@ -2,6 +2,7 @@
 // libFuzzer binary whose target is named by CAUCUS_FUZZ_TARGET; in a normal build it lists
 // targets, writes their seed inputs, replays inputs, and runs the seeded random-input harness.
 import CaucusFuzz
+import CaucusProtocol
 import Foundation
 
 #if CAUCUS_LIBFUZZER
@@ -65,6 +66,10 @@ struct FuzzCommand {
         var arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = arguments.first else { fail(usage) }
         arguments.removeFirst()
+        if command == "--version" {
+            print(CaucusRelease.versionLine("caucus-fuzz"))
+            return
+        }
         if command == "list" {
             for target in FuzzTargets.all { print("\(target.name)\t\(target.summary)") }
             return

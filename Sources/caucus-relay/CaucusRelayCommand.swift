@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaucusProtocol
 import CaucusRelay
 import CaucusRelayPostgres
 import Foundation
@@ -18,6 +19,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             PostgreSQL database that several relay instances may share. Send SIGTERM to stop it
             gracefully.
             """,
+        version: CaucusRelease.versionLine("caucus-relay"),
         subcommands: [BackupCommand.self])
 
     @Option(help: "Address to listen on. [CAUCUS_RELAY_HOST, default 127.0.0.1]")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusCrypto
+import CaucusProtocol
 import CaucusTestSupport
 import Foundation
 import Logging
@@ -30,7 +31,8 @@ struct Soak: AsyncParsableCommand {
 
             Exit status 1 when anything was lost, corrupted or redelivered after a confirmed ack, or the full-disk \
             client failed.
-            """)
+            """,
+        version: CaucusRelease.versionLine("caucus-soak"))
 
     /// Whether the client whose disk fills up runs.
     enum FullDiskMode: String, ExpressibleByArgument, CaseIterable {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaucusProtocol
 
 @main
 struct CaucusCommand: AsyncParsableCommand {
@@ -11,6 +12,7 @@ struct CaucusCommand: AsyncParsableCommand {
             `caucus group create NAME`). Everything you send is encrypted on this computer; the \
             relay only stores and forwards ciphertext.
             """,
+        version: CaucusRelease.versionLine("caucus"),
         subcommands: [
             Init.self, Whoami.self, PassphraseCommand.self, RelayCommand.self, GroupCommand.self, InviteCommand.self, Join.self,
             Send.self, Read.self, History.self, Chat.self, FileCommand.self, Contacts.self, Verify.self, Expire.self, Sync.self,
