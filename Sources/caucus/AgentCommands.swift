@@ -7,7 +7,9 @@ import CaucusText
 import Foundation
 
 /// A command the agent may run for a `caucus` process: it only reads and writes through the
-/// account (`withAccount`) and prints through `say`, `printJSON` and `Console`.
+/// account (`withAccount`), prints through `say`, `printJSON`, `Console` and `CommandOutput`,
+/// asks nothing at the terminal and names no file (the agent's working directory is not the
+/// caller's).
 protocol AgentForwardable {
     var global: GlobalOptions { get }
     /// What the command reads from standard input, read here and sent along; nil for none.
@@ -29,6 +31,14 @@ extension Sync: AgentForwardable {}
 extension Whoami: AgentForwardable {}
 extension GroupCommand.List: AgentForwardable {}
 extension GroupCommand.Members: AgentForwardable {}
+extension InviteCommand.Create: AgentForwardable {}
+extension InviteCommand.List: AgentForwardable {}
+extension InviteCommand.Withdraw: AgentForwardable {}
+extension CampaignCommand.List: AgentForwardable {}
+extension CardCommand.Status: AgentForwardable {}
+extension Contacts: AgentForwardable {}
+extension Verify: AgentForwardable {}
+extension Expire: AgentForwardable {}
 
 /// Running a command through the agent (`cli.run`).
 enum AgentForwarding {
@@ -91,7 +101,8 @@ struct AgentCommand: AsyncParsableCommand {
         discussion: """
             `caucus agent start` asks for the passphrase once and leaves an agent running that holds the unlocked \
             identity (never the passphrase). While it runs, `send`, `read`, `history`, `sync`, `whoami`, \
-            `group list` and `group members` go through it without asking. It locks after --idle-lock without use \
+            `group list`, `group members`, `invite create|list|withdraw`, `campaign list`, `card status`, \
+            `contacts`, `verify` and `expire` go through it without asking. It locks after --idle-lock without use \
             (default 15m), or at once with `caucus lock`. Bots speak JSON-RPC 2.0 to its socket (see the README).
             """,
         subcommands: [Start.self, Serve.self, Status.self])

@@ -34,7 +34,7 @@ struct InviteCommand: AsyncParsableCommand {
                 }
                 say("One-time invite to \(group), valid for \(expires):\n\n\(code.text)\n")
                 if !noQR, let qr = try? QRCode(code.text) {
-                    print(qr.terminalRendering(), terminator: "")
+                    CommandOutput.write(qr.terminalRendering())
                 }
                 say("They run: caucus join \(code.text)")
                 say("(`caucus invite withdraw \(code.shortID)` takes it back while it is unused.)")

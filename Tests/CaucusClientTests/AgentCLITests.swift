@@ -62,11 +62,20 @@ struct AgentCLITests {
                 #expect(names == ["Rosa", "Tomasz"], "\(members)")
                 let history = try await Self.runWithoutPassphrase(rosa, ["history", CLIWorker.group])
                 #expect(history.stdout.contains("sent through the agent"), "\(history)")
+                // Invites and contacts too.
+                let invite = try await Self.runWithoutPassphrase(rosa, ["invite", "create", CLIWorker.group, "--json"])
+                let code = try #require((invite.json as? [String: Any])?["code"] as? String, "\(invite)")
+                let invites = try await Self.runWithoutPassphrase(rosa, ["invite", "list", "--json"])
+                #expect(code.hasPrefix("caucus-invite:"), "\(invite)")
+                let listed = (invites.json as? [[String: Any]])?.compactMap { $0["group"] as? String }
+                #expect(listed?.contains(CLIWorker.group) == true, "\(invites)")
+                let contacts = try await Self.runWithoutPassphrase(rosa, ["contacts", "--json"])
+                #expect(contacts.status == 0 && contacts.stdout.contains("Tomasz"), "\(contacts)")
                 // A command's error comes back with its exit status.
                 let unknown = try await Self.runWithoutPassphrase(rosa, ["send", "Nobody Here", "hello"])
                 #expect(unknown.status != 0 && unknown.stderr.contains("Error"), "\(unknown)")
                 // A command the agent does not run is run here, and asks for the passphrase.
-                let local = try await Self.runWithoutPassphrase(rosa, ["contacts"])
+                let local = try await Self.runWithoutPassphrase(rosa, ["relay", "list"])
                 #expect(local.status != 0 && local.stderr.contains("passphrase"), "\(local)")
 
                 let read = try await tomasz.succeed("read")
@@ -129,6 +138,13 @@ struct AgentCLITests {
                 let sent = try await python("send", #"{"to": "Warehouse 5", "text": "from a bot"}"#)
                 #expect((sent.json as? [String: Any])?["sent"] as? Bool == true, "\(sent)")
                 #expect(try await tomasz.succeed("read").stdout.contains("from a bot"))
+
+                // Invites through cli.run, as a bot reaches them.
+                let invite = try await python("cli.run", #"{"args": ["invite", "create", "Warehouse 5", "--json"]}"#)
+                let run = try #require(invite.json as? [String: Any], "\(invite)")
+                #expect(run["exit_code"] as? Int == 0 && (run["stdout"] as? String)?.contains("caucus-invite:") == true, "\(invite)")
+                let refusedRun = try await python("cli.run", #"{"args": ["card", "sign", "x"]}"#)
+                #expect(refusedRun.status == 1 && refusedRun.stderr.contains("does not run in the agent"), "\(refusedRun)")
 
                 // Refusals: JSON-RPC's own codes, and the account's reason.
                 let missing = try await python("send", #"{"text": "no one"}"#)
