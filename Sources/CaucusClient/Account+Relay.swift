@@ -73,7 +73,7 @@ extension Account {
     /// closed); the reason when it does not.
     public func checkRelay(_ url: String) async -> String? {
         do {
-            let client = try await dial(try Self.relayAddress(url), as: identity)
+            let client = try await dial(try Self.normalizedRelay(url), as: identity)
             await client.close()
             return nil
         } catch {

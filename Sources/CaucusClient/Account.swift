@@ -228,7 +228,7 @@ public actor Account {
     /// and trusted whenever it is dialled (Protocol.md §9.9).
     @discardableResult
     public func addRelay(_ url: String, caFile: String? = nil) throws(ClientError) -> String {
-        let normalized = try Self.relayAddress(url)
+        let normalized = try Self.normalizedRelay(url)
         let ca = try caFile.map { path throws(ClientError) -> String in
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
             guard FileManager.default.isReadableFile(atPath: absolute) else {
@@ -259,7 +259,7 @@ public actor Account {
 
     /// Makes a relay already added the one used.
     public func useRelay(_ url: String) throws(ClientError) {
-        let normalized = try Self.relayAddress(url)
+        let normalized = try Self.normalizedRelay(url)
         let moved = try write { db in
             let first = (try Int.fetchOne(db, sql: "SELECT MIN(position) FROM relays") ?? 0) - 1
             try db.execute(sql: "UPDATE relays SET position = ? WHERE url = ?", arguments: [first, normalized])
@@ -273,10 +273,8 @@ public actor Account {
         try read { db in try String.fetchOne(db, sql: "SELECT ca_file FROM relays WHERE url = ?", arguments: [url]) }
     }
 
-    /// A relay address as Caucus stores and compares it.
-    public static func normalizedRelay(_ url: String) throws(ClientError) -> String { try relayAddress(url) }
-
-    static func relayAddress(_ url: String) throws(ClientError) -> String {
+    /// A relay address as Caucus stores and compares it; one that cannot work is refused.
+    public static func normalizedRelay(_ url: String) throws(ClientError) -> String {
         guard let normalized = RelayProtocol.normalizedAddress(url) else {
             throw ClientError.invalidArgument("not a relay address: \(url) (expected ws://HOST:PORT or wss://HOST)")
         }

@@ -122,10 +122,10 @@ func withAccount<T>(_ options: GlobalOptions, _ body: (Account) async throws -> 
     if let account = AgentContext.account {
         do {
             let result = try await body(account)
-            for problem in await account.takeProblems() { Console.warn(problem) }
+            await warnProblems(account)
             return result
         } catch {
-            for problem in await account.takeProblems() { Console.warn(problem) }
+            await warnProblems(account)
             throw error
         }
     }
@@ -142,7 +142,12 @@ func withAccount<T>(_ options: GlobalOptions, _ body: (Account) async throws -> 
 
 private func finish(_ account: Account) async {
     await account.close()
-    for problem in await account.problems { Console.warn(problem) }
+    await warnProblems(account)
+}
+
+/// Shows the problems the account met during the command, once.
+private func warnProblems(_ account: Account) async {
+    for problem in await account.takeProblems() { Console.warn(problem) }
 }
 
 /// Reads a timer or lifetime such as `1d`.

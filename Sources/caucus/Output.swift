@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaucusAgent
 import CaucusClient
 import CaucusLock
 import CaucusText
@@ -46,15 +47,7 @@ func say(_ line: TerminalLine, beside output: OutputOptions) {
 /// `\uXXXX` escape too, so that JSON printed on a terminal cannot act on it either.
 func printJSON(_ value: Any) {
     let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
-    var text = ""
-    for scalar in String(decoding: data, as: UTF8.self).unicodeScalars {
-        // Line breaks are the pretty printer's own: JSON escapes those inside strings already.
-        guard scalar != "\n", TerminalText.isHidden(scalar) else {
-            text.unicodeScalars.append(scalar)
-            continue
-        }
-        for unit in String(scalar).utf16 { text += String(format: "\\u%04x", unit) }
-    }
+    let text = JSONValue.escapingHidden(String(decoding: data, as: UTF8.self))
     CommandOutput.write(text + "\n")
 }
 
