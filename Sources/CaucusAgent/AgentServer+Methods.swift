@@ -52,9 +52,9 @@ extension AgentServer {
             let conversation = try await self.account.resolve(try Self.string(params, "conversation"))
             return try Self.value(try await self.account.history(conversation, limit: max(1, limit)).map(\.json))
         }
-        register("lock") { _, _ in
-            // Answered first; the agent stops once the answer is on its way.
-            Task { self.lock() }
+        register("lock") { _, connection in
+            // Answered first: the agent stops once the answer is written.
+            connection.afterAnswering { self.lock() }
             return .object(["locked": true])
         }
     }

@@ -238,6 +238,8 @@ public struct AgentMethodError: Error, Sendable {
 /// One client of the agent.
 public final class AgentConnection: Sendable {
     private let channel: any Channel
+    /// What runs once the next answer has been written.
+    private let afterAnswer = Locked<[@Sendable () -> Void]>([])
 
     init(channel: any Channel) {
         self.channel = channel
@@ -245,10 +247,30 @@ public final class AgentConnection: Sendable {
 
     /// Writes one line to the client.
     func send(_ line: String) {
-        var buffer = channel.allocator.buffer(capacity: line.utf8.count + 1)
+        channel.writeAndFlush(Self.buffer(line, channel.allocator), promise: nil)
+    }
+
+    /// Writes the answer to a request (nil: a notification, which has none), then runs what the
+    /// request asked to run after it (`afterAnswering`), such as locking the agent.
+    func answer(_ line: String?) {
+        let actions = afterAnswer.withLock { actions in
+            defer { actions = [] }
+            return actions
+        }
+        guard let line else { return actions.forEach { $0() } }
+        channel.writeAndFlush(Self.buffer(line, channel.allocator)).whenComplete { _ in actions.forEach { $0() } }
+    }
+
+    /// Runs `action` once the answer to the request being handled is written.
+    func afterAnswering(_ action: @escaping @Sendable () -> Void) {
+        afterAnswer.withLock { $0.append(action) }
+    }
+
+    private static func buffer(_ line: String, _ allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: line.utf8.count + 1)
         buffer.writeString(line)
         buffer.writeInteger(UInt8(ascii: "\n"))
-        channel.writeAndFlush(buffer, promise: nil)
+        return buffer
     }
 
     func close() {
@@ -296,7 +318,7 @@ final class AgentLineHandler: ChannelInboundHandler, Sendable {
         for line in lines {
             let server = self.server, connection = self.connection
             Task {
-                if let answer = await server.handle(line, on: connection) { connection.send(answer) }
+                connection.answer(await server.handle(line, on: connection))
             }
         }
         if tooLong {

@@ -41,7 +41,7 @@ extension RelayConnection {
 
     /// Runs a request that is not part of a group commit in a task of its own.
     private func run(_ context: RequestContext, _ handler: @escaping @Sendable () async throws -> WireServerFrame.OneOf_Body) {
-        Task {
+        Task(priority: Self.taskPriority) {
             do {
                 let body = try await handler()
                 self.complete(context.id) { body }

@@ -46,6 +46,12 @@ package final class RelayConnection: Sendable {
     /// Frames a connection may send before it authenticates.
     static let unauthenticatedFrameLimit = 32
 
+    /// The priority of a connection's tasks (requests, handshake, pushes). Above the default, so
+    /// that on Linux they run on dispatch's threads for that priority: work of the default priority
+    /// elsewhere in the process (the expiry sweep; in tests, the tests themselves) queues for the
+    /// default threads, and a relay sharing them has left a handshake unanswered for seconds.
+    static let taskPriority = TaskPriority.high
+
     let relay: Relay
     private let transport: any RelayTransport
     private let state = Locked(State())
@@ -86,7 +92,7 @@ package final class RelayConnection: Sendable {
             assert(step == nil, "an authenticated connection returned a handshake step")
             return true
         case .queued(let startTask, let room):
-            if startTask { Task { await self.workOffWaiting() } }
+            if startTask { Task(priority: Self.taskPriority) { await self.workOffWaiting() } }
             return room
         }
     }
@@ -358,7 +364,7 @@ package final class RelayConnection: Sendable {
             $0.oneTimePrekeys = UInt32(prekeys)
         }))
         logger.debug("authenticated", metadata: ["device": "\(logTag(device))"])
-        let task = Task { await self.pushLoop(device: device) }
+        let task = Task(priority: Self.taskPriority) { await self.pushLoop(device: device) }
         state.withLock { $0.pushTask = task }
     }
 

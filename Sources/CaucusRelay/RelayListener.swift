@@ -15,16 +15,19 @@ struct RelayListener: Service {
     let relay: Relay
     let sslContext: NIOSSLContext?
     let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
     let onBound: @Sendable (Int) async -> Void
 
     /// Bytes queued for a socket above which the relay stops reading from it and pushes wait;
     /// writing resumes below the low mark.
     static let writeBuffer = ChannelOptions.Types.WriteBufferWaterMark(low: 256 << 10, high: 1 << 20)
 
-    init(relay: Relay, tls: TLSConfiguration?, logger: Logger, onBound: @escaping @Sendable (Int) async -> Void) throws {
+    init(relay: Relay, tls: TLSConfiguration?, logger: Logger, eventLoopGroup: any EventLoopGroup,
+         onBound: @escaping @Sendable (Int) async -> Void) throws {
         self.relay = relay
         self.sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
         self.onBound = onBound
     }
 
@@ -35,7 +38,7 @@ struct RelayListener: Service {
         // The WebSocket layer's own limit is a backstop well above the relay's, so that an
         // oversize message reaches the relay and is answered with FRAME_TOO_LARGE.
         let maxWebSocketFrame = max(configuration.maxFrameBytes * 2, 1 << 16)
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)

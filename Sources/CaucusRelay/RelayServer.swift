@@ -22,11 +22,16 @@ public struct RelayServer: Sendable {
     public let relay: Relay
     let tls: TLSConfiguration?
     let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
 
-    public init(relay: Relay, tls: TLSConfiguration? = nil, logger: Logger) {
+    /// `eventLoopGroup` runs the sockets: NIO's shared one, or (tests that run many relays in one
+    /// process) one of the relay's own, so that one busy relay does not hold up another's sockets.
+    public init(relay: Relay, tls: TLSConfiguration? = nil, logger: Logger,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.relay = relay
         self.tls = tls
         self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
     }
 
     /// The service group that runs the relay: the HTTP server, the expiry sweeper and the
@@ -34,7 +39,7 @@ public struct RelayServer: Sendable {
     /// order), so clients are told and in-flight writes land before the server closes sockets.
     public func serviceGroup(signals: [UnixSignal] = [.sigterm, .sigint],
                              onBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> ServiceGroup {
-        let listener = try RelayListener(relay: relay, tls: tls, logger: logger, onBound: onBound)
+        let listener = try RelayListener(relay: relay, tls: tls, logger: logger, eventLoopGroup: eventLoopGroup, onBound: onBound)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: listener),
             .init(service: ExpirySweeper(relay: relay)),

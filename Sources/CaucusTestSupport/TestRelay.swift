@@ -5,6 +5,7 @@ import CaucusRelayClient
 import CaucusLock
 import Foundation
 import Logging
+import NIOPosix
 import NIOSSL
 
 /// A fresh temporary directory, removed by `remove()`.
@@ -38,6 +39,10 @@ public final class TestRelay: Sendable {
     public let running: RunningRelay
     /// The lying layer between the relay and its store, when started `hostile`.
     public let hostile: HostileStore?
+    /// The relay's own event loop: a test that floods its relay (in a debug build NIO's work per
+    /// frame is many times a release build's) kept a loop of NIO's shared group busy for seconds,
+    /// and every other relay of the process with sockets on that loop stopped answering.
+    private let eventLoops: MultiThreadedEventLoopGroup
 
     /// The address clients dial.
     public var url: String { relay.publicAddresses.first ?? "ws://127.0.0.1:\(running.port)" }
@@ -49,6 +54,7 @@ public final class TestRelay: Sendable {
     /// `logger` replaces the quiet default (warnings only).
     public static func start(tls: TLSConfiguration? = nil, directory existing: TempDirectory? = nil, hostile: Bool = false,
                              logger custom: Logger? = nil, _ configure: (inout RelayConfiguration) -> Void = { _ in }) async throws -> TestRelay {
+        PoolStallWatch.startIfAsked()
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -63,16 +69,25 @@ public final class TestRelay: Sendable {
         if let custom { logger = custom }
         let liar = hostile ? HostileStore(wrapping: store) : nil
         let relay = Relay(configuration: configuration, store: liar ?? store, logger: logger)
-        let running = try await RelayServer(relay: relay, tls: tls, logger: logger).start()
-        return TestRelay(directory: directory, store: store, relay: relay, running: running, hostile: liar)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let running: RunningRelay
+        do {
+            running = try await RelayServer(relay: relay, tls: tls, logger: logger, eventLoopGroup: eventLoops).start()
+        } catch {
+            try? await eventLoops.shutdownGracefully()
+            throw error
+        }
+        return TestRelay(directory: directory, store: store, relay: relay, running: running, hostile: liar, eventLoops: eventLoops)
     }
 
-    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay, hostile: HostileStore?) {
+    private init(directory: TempDirectory, store: SQLiteRelayStore, relay: Relay, running: RunningRelay, hostile: HostileStore?,
+                 eventLoops: MultiThreadedEventLoopGroup) {
         self.directory = directory
         self.store = store
         self.relay = relay
         self.running = running
         self.hostile = hostile
+        self.eventLoops = eventLoops
     }
 
     /// A relay speaking wss:// with a fresh self-signed certificate for localhost (in `directory`),
@@ -115,5 +130,6 @@ public final class TestRelay: Sendable {
     public func halt() async {
         await running.stop()
         try? await store.close()
+        try? await eventLoops.shutdownGracefully()
     }
 }
