@@ -52,6 +52,33 @@ extension AgentServer {
             let conversation = try await self.account.resolve(try Self.string(params, "conversation"))
             return try Self.value(try await self.account.history(conversation, limit: max(1, limit)).map(\.json))
         }
+        register("invites") { _, _ in
+            try Self.value(try await self.account.invites().map(\.json))
+        }
+        register("invite.create") { params, _ in
+            let group = try Self.string(params, "group")
+            let seconds = params?["expires_seconds"]?.int ?? Int(Account.defaultInviteLifetime)
+            guard seconds > 0, seconds <= Int(UInt32.max) else {
+                throw AgentMethodError.invalid("params.expires_seconds must be a positive number of seconds")
+            }
+            let code = try await self.account.createInvite(group: group, lifetime: UInt32(seconds))
+            return try Self.value(["code": code.text, "id": code.shortID, "group": group, "expires_in_seconds": seconds])
+        }
+        register("invite.withdraw") { params, _ in
+            let id = try Self.string(params, "id")
+            try await self.account.withdrawInvite(id)
+            return .object(["withdrawn": true, "id": .string(id)])
+        }
+        register("campaigns") { params, _ in
+            if params?["sync"]?.bool == true { try await self.account.sync() }
+            return try Self.value(try await self.account.campaigns().map(\.json))
+        }
+        register("card.status") { params, _ in
+            let campaign = try Self.string(params, "campaign")
+            if params?["sync"]?.bool == true { try await self.account.sync() }
+            let summary = try await self.account.findCampaign(campaign)
+            return try Self.value(try await self.account.cardStatus(summary.campaign).json)
+        }
         register("lock") { _, connection in
             // Answered first: the agent stops once the answer is written.
             connection.afterAnswering { self.lock() }

@@ -246,6 +246,29 @@ extension Account {
         return cards.filter { $0.signedAt > revokedUpTo }
     }
 
+    /// What `caucus card status` shows: this user's cards and revocations for a campaign, the
+    /// organizers' receipts for them and where each card stands in the organizers' last tally.
+    public struct CardStatus: Sendable {
+        public let items: [CardItem]
+        public let receipts: [CardReceipt]
+        public let acknowledgements: [RevocationReceipt]
+        public let standings: [[UInt8]: CardStanding]
+
+        /// The organizers' receipt for `card`, if it came.
+        public func receipt(for card: Card) -> CardReceipt? { receipts.first { $0.card == card.hash } }
+
+        /// The organizers' acknowledgement of `revocation`, if it came.
+        public func acknowledgement(of revocation: CardRevocation) -> RevocationReceipt? {
+            acknowledgements.first { $0.card == revocation.card && $0.revokedAt == revocation.revokedAt }
+        }
+    }
+
+    /// This user's card status for a campaign (from the store; sync first for news).
+    public func cardStatus(_ campaign: Campaign) throws(ClientError) -> CardStatus {
+        CardStatus(items: try myCards(campaign), receipts: try myReceipts(campaign),
+                   acknowledgements: try myRevocationReceipts(campaign), standings: try cardStandings(campaign))
+    }
+
     /// This user's cards and revocations for a campaign, oldest first.
     public func myCards(_ campaign: Campaign) throws(ClientError) -> [CardItem] {
         try read { db in try storedItems(db, campaign) }

@@ -48,8 +48,7 @@ struct CampaignCommand: AsyncParsableCommand {
                 await syncing.apply(account)
                 let campaigns = try await account.campaigns()
                 if output.json {
-                    printJSON(campaigns.map { ["id": $0.shortID, "group": $0.groupName, "union": $0.campaign.union, "employer": $0.campaign.employer,
-                                               "unit_size": $0.campaign.unitSize, "organizer": $0.isOrganizer] as [String: Any] })
+                    printJSON(campaigns.map(\.json))
                 } else if campaigns.isEmpty {
                     say("No card campaigns in your groups.")
                 } else {
@@ -178,31 +177,13 @@ struct CardCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 await syncing.apply(account)
                 let summary = try await account.findCampaign(campaign)
-                let items = try await account.myCards(summary.campaign)
-                let receipts = try await account.myReceipts(summary.campaign)
-                let acknowledgements = try await account.myRevocationReceipts(summary.campaign)
-                let standings = try await account.cardStandings(summary.campaign)
-                func receipt(_ card: Card) -> CardReceipt? { receipts.first { $0.card == card.hash } }
-                func acknowledgement(_ revocation: CardRevocation) -> RevocationReceipt? {
-                    acknowledgements.first { $0.card == revocation.card && $0.revokedAt == revocation.revokedAt }
-                }
+                let status = try await account.cardStatus(summary.campaign)
+                let (items, standings) = (status.items, status.standings)
                 func when(_ milliseconds: UInt64) -> String {
                     Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(date: .abbreviated, time: .shortened)
                 }
                 if output.json {
-                    printJSON(items.map { item -> [String: Any] in
-                        switch item {
-                        case .card(let card): ["kind": "card", "hash": Hex.encode(card.hash), "date": card.fields.date, "name": card.fields.name,
-                                               "receipt": receipt(card).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull(),
-                                               "tally": standings[card.hash].map { standing -> [String: Any] in
-                                                   ["tallied_at_ms": standing.statement.talliedAt, "cards": standing.statement.counted,
-                                                    "counted": standing.finding == .counted,
-                                                    "statement": Hex.encode(standing.statement.hash)]
-                                               } ?? NSNull()]
-                        case .revocation(let revocation): ["kind": "revocation", "card": Hex.encode(revocation.card), "revoked_at_ms": revocation.revokedAt,
-                                                           "receipt": acknowledgement(revocation).map { ["received_at_ms": $0.receivedAt] as [String: Any] } ?? NSNull()]
-                        }
-                    })
+                    printJSON(status.json)
                 } else if items.isEmpty {
                     say("You have not signed a card for \(summary.shortID).")
                 } else {
@@ -210,7 +191,7 @@ struct CardCommand: AsyncParsableCommand {
                         switch item {
                         case .card(let card):
                             say("card signed \(card.fields.date) as \(card.fields.name) (\(card.fields.contact), \(card.fields.phone))")
-                            if let receipt = receipt(card) {
+                            if let receipt = status.receipt(for: card) {
                                 say("  receipt from the organizers, \(when(receipt.receivedAt)), signed by the campaign's card key, confirming:")
                                 for (field, value) in receipt.fields.named { say("    \(field): \(value)") }
                             } else {
@@ -225,7 +206,7 @@ struct CardCommand: AsyncParsableCommand {
                             }
                         case .revocation(let revocation):
                             say("card withdrawn \(when(revocation.revokedAt))")
-                            if let receipt = acknowledgement(revocation) {
+                            if let receipt = status.acknowledgement(of: revocation) {
                                 say("  the organizers acknowledged it \(when(receipt.receivedAt)), signed by the campaign's card key")
                             } else {
                                 say("  not acknowledged yet (the organizers send an acknowledgement when they next send receipts)")

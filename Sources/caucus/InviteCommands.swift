@@ -51,9 +51,7 @@ struct InviteCommand: AsyncParsableCommand {
             try await withAccount(global) { account in
                 let invites = try await account.invites()
                 if output.json {
-                    printJSON(invites.map { ["id": $0.shortID, "group": $0.groupName, "used": $0.used, "expired": $0.expired,
-                                             "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt),
-                                             "used_by": $0.usedBy?.json ?? NSNull()] as [String: Any] })
+                    printJSON(invites.map(\.json))
                 } else if invites.isEmpty {
                     say("No invites.")
                 } else {

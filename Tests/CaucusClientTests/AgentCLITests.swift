@@ -22,6 +22,15 @@ struct AgentCLITests {
             .finish(within: .seconds(60))
     }
 
+    /// Whether two commands printed the same JSON value (whatever the spacing and key order).
+    static func sameJSON(_ one: ChildProcess.Outcome, _ other: ChildProcess.Outcome) -> Bool {
+        func canonical(_ outcome: ChildProcess.Outcome) -> Data? {
+            outcome.json.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+        }
+        guard let one = canonical(one) else { return false }
+        return one == canonical(other)
+    }
+
     /// Starts the worker's agent and returns its socket and process id; the agent is locked (and
     /// killed if it does not stop) when `body` returns.
     static func withAgent(_ worker: CLIWorker, idleLock: String = "0", _ body: (String, pid_t) async throws -> Void) async throws {
@@ -153,6 +162,51 @@ struct AgentCLITests {
                 #expect(unknown.status == 1 && unknown.stderr.contains("-32601"), "\(unknown)")
                 let refused = try await python("send", #"{"to": "Nobody Here", "text": "x"}"#)
                 #expect(refused.status == 1 && refused.stderr.contains("-32000"), "\(refused)")
+            }
+        }
+    }
+
+    @Test("A bot makes, lists and withdraws invites, and lists campaigns and its card's status, as the CLI's --json shows them")
+    func invitesAndCardsForBots() async throws {
+        try await withRelay { relay, directory in
+            let rosa = try await CLIWorker.make("Rosa", in: directory, relay: relay)
+            try await rosa.succeed("group", "create", CLIWorker.group)
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/caucus-rpc.py").path
+            try await Self.withAgent(rosa) { socket, _ in
+                func python(_ arguments: String...) async throws -> ChildProcess.Outcome {
+                    try await ChildProcess.run("/usr/bin/python3", [script, socket] + arguments, environment: CLIWorker.environment())
+                }
+                let made = try await python("invite.create", #"{"group": "Warehouse 5", "expires_seconds": 3600}"#)
+                let invite = try #require(made.json as? [String: Any], "\(made)")
+                let id = try #require(invite["id"] as? String, "\(made)")
+                #expect((invite["code"] as? String)?.hasPrefix("caucus-invite:") == true && invite["expires_in_seconds"] as? Int == 3600, "\(made)")
+                let listed = try await python("invites")
+                let cliListed = try await Self.runWithoutPassphrase(rosa, ["invite", "list", "--json"])
+                #expect(Self.sameJSON(listed, cliListed), "\(listed)\n\(cliListed)")
+                #expect((listed.json as? [[String: Any]])?.first { $0["id"] as? String == id }?["used"] as? Bool == false, "\(listed)")
+                let withdrawn = try await python("invite.withdraw", "{\"id\": \"\(id)\"}")
+                #expect((withdrawn.json as? [String: Any])?["withdrawn"] as? Bool == true, "\(withdrawn)")
+                let again = try await python("invite.withdraw", "{\"id\": \"\(id)\"}")
+                #expect(again.status == 1 && again.stderr.contains("-32000"), "\(again)")
+                let zero = try await python("invite.create", #"{"group": "Warehouse 5", "expires_seconds": 0}"#)
+                #expect(zero.status == 1 && zero.stderr.contains("-32602"), "\(zero)")
+
+                // A campaign, and a card Rosa signs: the bot sees both as `campaign list` and `card status` do.
+                let campaign = try await CardCLITests.campaign(by: rosa, unitSize: 3, in: directory)
+                try await rosa.succeed("card", "sign", campaign, "--name", "Rosa Diaz", "--contact", "rosa@example.org",
+                                       "--phone", "555 0101", "--yes")
+                let campaigns = try await python("campaigns", #"{"sync": true}"#)
+                let cliCampaigns = try await Self.runWithoutPassphrase(rosa, ["campaign", "list", "--json"])
+                #expect((campaigns.json as? [[String: Any]])?.map { $0["id"] as? String } == [campaign], "\(campaigns)")
+                #expect(Self.sameJSON(campaigns, cliCampaigns), "\(campaigns)\n\(cliCampaigns)")
+                let status = try await python("card.status", "{\"campaign\": \"\(campaign)\"}")
+                let items = try #require(status.json as? [[String: Any]], "\(status)")
+                #expect(items.count == 1 && items.first?["kind"] as? String == "card" && items.first?["name"] as? String == "Rosa Diaz", "\(status)")
+                let cliStatus = try await Self.runWithoutPassphrase(rosa, ["card", "status", campaign, "--json"])
+                #expect(Self.sameJSON(status, cliStatus), "\(status)\n\(cliStatus)")
+                let unknown = try await python("card.status", #"{"campaign": "no-such-campaign"}"#)
+                #expect(unknown.status == 1 && unknown.stderr.contains("-32000"), "\(unknown)")
             }
         }
     }
