@@ -190,6 +190,11 @@ let package = Package(
             dependencies: ["CaucusBenchC", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusProtocol", "CaucusRelayClient",
                            "CaucusTestSupport"]
         ),
+        // What one group message costs the sending client at 10 and at 10,000 members (scripts/bench-group).
+        .executableTarget(
+            name: "caucus-bench-group",
+            dependencies: ["CaucusClient", "CaucusCrypto", "CaucusProtocol"]
+        ),
         // Linux's epoll for the benchmark's lean load generator (Glibc does not export it).
         .systemLibrary(name: "CBenchEpoll"),
         // Load generator for scripts/bench-relay.
