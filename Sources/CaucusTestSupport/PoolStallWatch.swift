@@ -1,4 +1,5 @@
-// A diagnostic for test runs: how long a task waits for a thread of Swift's cooperative pool.
+// A diagnostic for test runs: how long a task waits for Swift's cooperative pool, and a job for
+// each of NIO's shared event loops.
 import CaucusLock
 import Dispatch
 import Foundation
@@ -7,8 +8,9 @@ import NIOPosix
 import Glibc
 #endif
 
-/// Watches the cooperative pool of the test process from a thread of its own. Four times a second it
-/// starts a task at medium and one at high priority and times how long each waits to run. With
+/// Watches the cooperative pool and NIO's shared event loops of the test process from a thread of
+/// its own. Four times a second it starts a task at medium and one at high priority, and a job on
+/// each event loop, and times how long each waits to run. With
 /// `CAUCUS_TEST_STALL_DUMP=DIR` set, a wait over 1 s is logged to `DIR/stalls-PID.log`, and with
 /// `CAUCUS_TEST_STALL_GDB=1` too, every thread's stack (from `gdb`) is written to
 /// `DIR/stall-PID-N.txt` while the stall lasts, at most 5 times per process. Without the variable the
