@@ -197,9 +197,12 @@ public struct EvidenceBundle: Encodable, Equatable, Sendable {
             }
         }
         let tally = CardTally(campaign: campaign, items: items, now: talliedAtMs, unitSize: countedUnitSize)
+        // Where each card's hash first appears in the bundle, to name a rejected card by its place.
+        var places: [String: Int] = [:]
+        places.reserveCapacity(cards.count)
+        for (index, card) in cards.enumerated() where places[card.hash] == nil { places[card.hash] = index }
         for rejection in tally.rejected {
-            guard case .card(let card)? = rejection.item,
-                  let index = cards.firstIndex(where: { $0.hash == Hex.encode(card.hash) }) else { continue }
+            guard case .card(let card)? = rejection.item, let index = places[Hex.encode(card.hash)] else { continue }
             failures.append((index, rejection.reason.description))
         }
         return Verification(validCards: tally.valid.count, failures: failures.sorted { $0.0 < $1.0 },
