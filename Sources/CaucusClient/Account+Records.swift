@@ -72,14 +72,25 @@ extension Account {
 
     // MARK: Groups
 
+    /// A group's settings, state and routing key. The state is decoded once and kept while the row's
+    /// generation token stays the one it was read or written with: a state of 10,000 members takes
+    /// tens of milliseconds to decode, and every group message needs it.
     nonisolated func groupRow(_ db: Database, _ groupID: [UInt8]) throws -> (GroupInfo, GroupSession, Ed25519.PrivateKey?)? {
         let tag = store.tag(groupID)
-        guard let row = try Row.fetchOne(db, sql: "SELECT info, state, routing FROM groups WHERE tag = ?", arguments: [Data(tag)]) else { return nil }
+        guard let row = try Row.fetchOne(db, sql: "SELECT info, routing, generation FROM groups WHERE tag = ?", arguments: [Data(tag)])
+        else { return nil }
         let info = try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: tag)
-        let state = try store.openSecret(row["state"], table: "groups.state", tag: tag)
+        let generation: Int64 = row["generation"]
         let session: GroupSession
-        do { session = try GroupSession(serialized: state) } catch {
-            throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
+        if generation != 0, let cached = groupCache.withLock({ $0[Data(tag)] }), cached.generation == generation {
+            session = cached.session
+        } else {
+            let sealed = try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [Data(tag)]) ?? Data()
+            let state = try store.openSecret(sealed, table: "groups.state", tag: tag)
+            do { session = try GroupSession(serialized: state) } catch {
+                throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
+            }
+            if generation != 0 { groupCache.withLock { $0[Data(tag)] = (generation, session) } }
         }
         var routing: Ed25519.PrivateKey?
         if let sealed = row["routing"] as Data? {
@@ -88,14 +99,20 @@ extension Account {
         return (info, session, routing)
     }
 
+    /// Stores a group under a new random generation token, and keeps `session` as that token's
+    /// decoded state. A token is never reused, so a transaction that rolls back leaves a cached
+    /// state that no row matches.
     nonisolated func saveGroup(_ db: Database, _ info: GroupInfo, _ session: GroupSession, routing: Ed25519.PrivateKey?) throws {
         let tag = store.tag(session.groupID)
-        try db.execute(sql: "INSERT OR REPLACE INTO groups (tag, info, state, routing) VALUES (?, ?, ?, ?)", arguments: [
+        let generation = Int64.random(in: 1...Int64.max)
+        try db.execute(sql: "INSERT OR REPLACE INTO groups (tag, info, state, routing, generation) VALUES (?, ?, ?, ?, ?)", arguments: [
             Data(tag),
             store.sealJSON(info, table: "groups.info", tag: tag),
             store.sealSecret(session.serialized(), table: "groups.state", tag: tag),
             routing.map { store.sealSecret($0.seed, table: "groups.routing", tag: tag) },
+            generation,
         ])
+        groupCache.withLock { $0[Data(tag)] = (generation, session) }
     }
 
     /// A group's name and settings, without opening its (possibly large) crypto state.

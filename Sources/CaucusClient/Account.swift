@@ -24,6 +24,9 @@ public actor Account {
     let tls: TLSConfiguration?
     /// How long the relay is waited for (Protocol.md §7.12).
     var relayTimeouts = RelayTimeouts.standard
+    /// Group states decoded from the store, by row tag, with the generation token of the row they
+    /// were read from or written as (`groupRow`, `saveGroup`).
+    let groupCache = Locked<[Data: (generation: Int64, session: GroupSession)]>([:])
     /// Sets how long the relay is waited for, from the next connection on.
     public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }
 

@@ -144,6 +144,11 @@ final class ClientStore: Sendable {
             // The CA certificate (PEM file) a wss:// relay was added with, trusted for it from then on.
             try db.execute(sql: "ALTER TABLE relays ADD COLUMN ca_file TEXT")
         }
+        migrator.registerMigration("v11-group-generations") { db in
+            // A random token, new at every change of the row, in clear: a client keeps the decoded
+            // group state while the row still has the token it read (0: not yet written since).
+            try db.execute(sql: "ALTER TABLE groups ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
