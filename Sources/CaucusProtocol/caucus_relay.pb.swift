@@ -962,7 +962,7 @@ public nonisolated struct WireOpenCardInbox: Sendable {
 
   public var inboxKey: Data = Data()
 
-  /// caucus/card-inbox-open/v1 by the inbox key (Protocol.md 7.8)
+  /// caucus/card-inbox-open/v1 by the inbox key (Protocol.md 7.7)
   public var signature: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
