@@ -860,7 +860,7 @@ public nonisolated struct WirePutBlobChunk: Sendable {
   /// 16 bytes chosen by the uploader
   public var blobID: Data = Data()
 
-  /// must equal the bytes stored so far (a resend of a stored chunk is fine)
+  /// must equal the bytes stored so far, or resend stored bytes exactly (Protocol.md 7.7)
   public var offset: UInt64 = 0
 
   public var data: Data = Data()

@@ -174,6 +174,9 @@ extension PostgresRelayStore {
             }
             switch try StoreRules.plan(chunk, stored: stored) {
             case .resend(let state):
+                let bytes = try await Self.blobBytes(blob: existing!.0, from: chunk.offset, to: chunk.offset + length,
+                                                     on: connection, logger: logger)
+                try StoreRules.checkResend(chunk, stored: bytes)
                 return state
             case .create:
                 try await checkLimits(total: length)
@@ -206,23 +209,30 @@ extension PostgresRelayStore {
             let size = UInt64(sizeValue)
             guard complete else { throw RelayError(.notFound, "the blob is not complete yet") }
             guard offset <= size else { throw RelayError(.invalidArgument, "offset past the end of the blob") }
-            let end = min(size, offset + UInt64(length))
-            var out = Data()
-            out.reserveCapacity(Int(end - offset))
-            // From the chunk holding `offset` (found through the primary key), as the SQLite store reads.
-            for (position, data) in try await Self.rows("""
-                SELECT position, data FROM blob_chunks
-                WHERE blob = \(id) AND position < \(Int64(end)) AND position + length > \(Int64(offset))
-                  AND position >= COALESCE((SELECT MAX(position) FROM blob_chunks WHERE blob = \(id) AND position <= \(Int64(offset))), 0)
-                ORDER BY position
-                """, on: connection, logger: self.logger, as: (Int64, Data).self) {
-                let chunkOffset = UInt64(position)
-                let from = Int(max(offset, chunkOffset) - chunkOffset)
-                let to = Int(min(end, chunkOffset + UInt64(data.count)) - chunkOffset)
-                out.append(data[data.startIndex + from ..< data.startIndex + to])
-            }
-            return BlobRead(data: out, totalSize: size)
+            let data = try await Self.blobBytes(blob: id, from: offset, to: min(size, offset + UInt64(length)),
+                                                on: connection, logger: self.logger)
+            return BlobRead(data: data, totalSize: size)
         }
+    }
+
+    /// Bytes `start..<end` of a stored blob (all within its size).
+    private static func blobBytes(blob: Int64, from start: UInt64, to end: UInt64,
+                                  on connection: PostgresConnection, logger: Logger) async throws -> Data {
+        var out = Data()
+        out.reserveCapacity(Int(end - start))
+        // From the chunk holding `start` (found through the primary key), as the SQLite store reads.
+        for (position, data) in try await rows("""
+            SELECT position, data FROM blob_chunks
+            WHERE blob = \(blob) AND position < \(Int64(end)) AND position + length > \(Int64(start))
+              AND position >= COALESCE((SELECT MAX(position) FROM blob_chunks WHERE blob = \(blob) AND position <= \(Int64(start))), 0)
+            ORDER BY position
+            """, on: connection, logger: logger, as: (Int64, Data).self) {
+            let chunkOffset = UInt64(position)
+            let from = Int(max(start, chunkOffset) - chunkOffset)
+            let to = Int(min(end, chunkOffset + UInt64(data.count)) - chunkOffset)
+            out.append(data[data.startIndex + from ..< data.startIndex + to])
+        }
+        return out
     }
 
     // MARK: Card inboxes

@@ -322,6 +322,36 @@ struct RelayMailboxTests {
         await relay.stop()
     }
 
+    @Test("A blob chunk resent with the same bytes is answered as before; one with other bytes is CONFLICT")
+    func blobChunkResends() async throws {
+        let relay = try await TestRelay.start()
+        let owner = Device()
+        let o = try await relay.connect(owner.key)
+        let blobID = Data(Random.bytes(16))
+        let bytes = Data(Random.bytes(2_000))
+        func put(_ range: Range<Int>, _ data: Data? = nil, last: Bool = false) async throws -> WireBlobChunkStored? {
+            let reply = try await o.request(.putBlobChunk(WirePutBlobChunk.with {
+                $0.blobID = blobID; $0.offset = UInt64(range.lowerBound); $0.data = data ?? bytes[range]; $0.last = last
+            }))
+            guard case .blobChunkStored(let stored) = reply else { Issue.record("\(reply)"); return nil }
+            return stored
+        }
+        #expect(try await put(0..<1_000)?.size == 1_000)
+        // The reply was lost, say: the same chunk again changes nothing.
+        let again = try await put(0..<1_000)
+        #expect(again?.size == 1_000 && again?.complete == false)
+        var altered = bytes[0..<1_000]
+        altered[altered.startIndex + 999] ^= 0x80
+        let refused = await relayError { _ = try await put(0..<1_000, altered) }
+        #expect(refused?.code == .conflict)
+        #expect(try await put(1_000..<2_000, last: true)?.complete == true)
+        let whole = try await o.request(.getBlobChunk(WireGetBlobChunk.with { $0.blobID = blobID; $0.length = 4_000 }))
+        guard case .blobChunk(let chunk) = whole else { Issue.record("\(whole)"); return }
+        #expect(chunk.data == bytes)
+        await o.close()
+        await relay.stop()
+    }
+
     @Test("Anyone posts to a card inbox; only a holder of the inbox key reads it")
     func cardInbox() async throws {
         let relay = try await TestRelay.start()

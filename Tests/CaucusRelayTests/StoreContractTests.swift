@@ -198,6 +198,34 @@ struct StoreContractTests {
         await #expect(throws: RelayError.self) { try await store.readBlob(blobID: id16(), offset: 0, length: 1) }
     }
 
+    @Test("A resent blob chunk is answered unchanged only when its bytes equal those stored at its offset", arguments: StoreKind.all)
+    func blobResends(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let owner = key(), blob = id16()
+        let bytes = Data(Random.bytes(300))
+        func put(_ offset: Int, _ data: Data, last: Bool = false) async throws -> BlobState {
+            try await store.putBlobChunk(BlobChunkWrite(owner: owner, blobID: blob, offset: UInt64(offset), data: data,
+                                                        last: last, createdAt: now, expiresAt: later))
+        }
+        func conflict(_ offset: Int, _ data: Data, last: Bool = false) async -> Bool {
+            await relayError { _ = try await put(offset, data, last: last) }?.code == .conflict
+        }
+        var changed = bytes[100..<200]
+        changed[changed.startIndex + 50] ^= 1
+        #expect(try await put(0, bytes[0..<100]) == BlobState(size: 100, complete: false))
+        #expect(try await put(100, bytes[100..<200]) == BlobState(size: 200, complete: false))
+        #expect(try await put(100, bytes[100..<200]) == BlobState(size: 200, complete: false))   // the same chunk again
+        #expect(try await put(0, bytes[0..<100]) == BlobState(size: 200, complete: false))       // an earlier one again
+        #expect(await conflict(100, changed))                                                   // one byte differs
+        #expect(await conflict(0, bytes[100..<200]))                                            // another chunk's bytes
+        #expect(await conflict(150, bytes[150..<250]))                                          // runs past the end
+        #expect(try await put(200, bytes[200..<300], last: true) == BlobState(size: 300, complete: true))
+        #expect(try await put(200, bytes[200..<300], last: true) == BlobState(size: 300, complete: true))
+        #expect(await conflict(200, Data(count: 100), last: true))
+        #expect(try await store.readBlob(blobID: blob, offset: 0, length: 300).data == bytes)
+    }
+
     @Test("Card inboxes keep each item once, in order, paged", arguments: StoreKind.all)
     func cards(_ kind: StoreKind) async throws {
         let (store, _, cleanup) = try await kind.make(StoreLimits())

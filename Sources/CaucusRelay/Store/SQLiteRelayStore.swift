@@ -394,6 +394,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
             }
             switch try StoreRules.plan(chunk, stored: stored) {
             case .resend(let state):
+                let blob: Int64 = existing![0]
+                try StoreRules.checkResend(chunk, stored: try Self.blobBytes(db, blob: blob, from: chunk.offset, to: chunk.offset + length))
                 return state
             case .create:
                 try Self.checkBlobLimits(owner: owner, adding: length, total: length, limits: limits, db: db)
@@ -438,27 +440,32 @@ public final class SQLiteRelayStore: BlockingCommitStore {
             let complete: Bool = blob[2]
             guard complete else { throw RelayError(.notFound, "the blob is not complete yet") }
             guard offset <= size else { throw RelayError(.invalidArgument, "offset past the end of the blob") }
-            let end = min(size, offset + UInt64(length))
-            var out = Data()
-            out.reserveCapacity(Int(end - offset))
-            // Start at the stored chunk holding `offset` (found through the primary key), not at
-            // the blob's beginning: reading a blob piece by piece stays linear, not quadratic.
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT offset, data FROM blob_chunks
-                WHERE blob = ?1 AND offset < ?2 AND offset + length > ?3
-                  AND offset >= COALESCE((SELECT MAX(offset) FROM blob_chunks WHERE blob = ?1 AND offset <= ?3), 0)
-                ORDER BY offset
-                """, arguments: [id, Int64(end), Int64(offset)])
-            while let row = try rows.next() {
-                let chunkOffsetValue: Int64 = row[0]
-                let chunkOffset = UInt64(chunkOffsetValue)
-                let data: Data = row[1]
-                let from = Int(max(offset, chunkOffset) - chunkOffset)
-                let to = Int(min(end, chunkOffset + UInt64(data.count)) - chunkOffset)
-                out.append(data[data.startIndex + from ..< data.startIndex + to])
-            }
-            return BlobRead(data: out, totalSize: size)
+            return BlobRead(data: try Self.blobBytes(db, blob: id, from: offset, to: min(size, offset + UInt64(length))),
+                            totalSize: size)
         }
+    }
+
+    /// Bytes `start..<end` of a stored blob (all within its size).
+    private static func blobBytes(_ db: Database, blob: Int64, from start: UInt64, to end: UInt64) throws -> Data {
+        var out = Data()
+        out.reserveCapacity(Int(end - start))
+        // Start at the stored chunk holding `start` (found through the primary key), not at
+        // the blob's beginning: reading a blob piece by piece stays linear, not quadratic.
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT offset, data FROM blob_chunks
+            WHERE blob = ?1 AND offset < ?2 AND offset + length > ?3
+              AND offset >= COALESCE((SELECT MAX(offset) FROM blob_chunks WHERE blob = ?1 AND offset <= ?3), 0)
+            ORDER BY offset
+            """, arguments: [blob, Int64(end), Int64(start)])
+        while let row = try rows.next() {
+            let chunkOffsetValue: Int64 = row[0]
+            let chunkOffset = UInt64(chunkOffsetValue)
+            let data: Data = row[1]
+            let from = Int(max(start, chunkOffset) - chunkOffset)
+            let to = Int(min(end, chunkOffset + UInt64(data.count)) - chunkOffset)
+            out.append(data[data.startIndex + from ..< data.startIndex + to])
+        }
+        return out
     }
 
     // MARK: Card inboxes

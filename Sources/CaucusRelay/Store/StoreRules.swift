@@ -62,7 +62,8 @@ public enum StoreRules {
     public enum ChunkPlan: Sendable, Equatable {
         /// A new blob: store the chunk at offset 0.
         case create
-        /// A chunk already stored: answer with the blob as it is.
+        /// A chunk inside the bytes already stored: a resend when its bytes equal those stored at
+        /// its offset (`checkResend`), answered with the blob as it is.
         case resend(BlobState)
         /// Store the chunk at the blob's end.
         case append
@@ -82,6 +83,15 @@ public enum StoreRules {
         guard !stored.complete else { throw RelayError(.conflict, "the blob is complete") }
         guard chunk.offset == stored.size else { throw RelayError(.conflict, "the next chunk must start at offset \(stored.size)") }
         return .append
+    }
+
+    /// Refuses a resent chunk whose bytes differ from those stored at its offset: a resend is the
+    /// same chunk at the same offset, byte for byte, and then changes nothing (Protocol.md §7.7).
+    public static func checkResend(_ chunk: BlobChunkWrite, stored: Data) throws(RelayError) {
+        guard chunk.data == stored else {
+            throw RelayError(.conflict, "bytes \(chunk.offset)..<\(chunk.offset + UInt64(chunk.data.count)) of the blob are stored already, "
+                + "and differ from this chunk")
+        }
     }
 
     /// Refuses a blob that would grow past `maxBlobBytes` (`total`) or its owner past the quota
