@@ -11,7 +11,8 @@ extension Account {
     public struct CampaignSummary: Sendable, Equatable {
         /// The campaign record.
         public var campaign: Campaign
-        /// Short id users type: hex of the campaign hash's first 4 bytes.
+        /// The campaign's short hash, which users type: hex of the campaign hash's first 4 bytes
+        /// (not the record's random `id`, Protocol.md §10.1).
         public var shortID: String
         /// The group it was announced in.
         public var groupName: String

@@ -77,7 +77,7 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .ambiguousTarget(target, candidates):
             """
             "\(target)" could mean any of: \(candidates.joined(separator: ", ")); name one by what is in brackets (a DID \
-            fragment or a campaign id), or a person by their whole DID. Of people with one name, a verified one is chosen \
+            fragment or a campaign's short hash), or a person by their whole DID. Of people with one name, a verified one is chosen \
             over unverified ones (`caucus verify`)
             """
         case .invalidInvite(let why):

@@ -62,7 +62,7 @@ func throughRelay(cards count: Int, runs: Int, kdf: String) async throws -> Thro
     try cardLanguage.write(toFile: languageFile, atomically: true, encoding: .utf8)
     let created = try await cli(["campaign", "create", "Bench", "--union", "Warehouse Workers Union", "--employer", "Acme Logistics",
                                  "--unit", "All associates", "--unit-size", "\(count)", "--language-file", languageFile, "--json"]).0
-    guard let id = (created.json as? [String: Any])?["id"] as? String else { throw BenchFailure("no campaign id: \(created)") }
+    guard let id = (created.json as? [String: Any])?["id"] as? String else { throw BenchFailure("no campaign short hash: \(created)") }
 
     // The campaign record from the organizer's store, to seal cards to; the open is the unlock every command pays.
     let unlockStart = ContinuousClock.now

@@ -71,7 +71,7 @@ struct CardCommand: AsyncParsableCommand {
             discussion: "The card is signed with your identity key and sealed so that only the campaign's organizers can read it. Never enter a date of birth or a social security number.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The campaign's id (from `caucus campaign list`) or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash (the 8 hex digits `caucus campaign list` shows) or its group.") var campaign: String
         @Option(name: .long, help: "Your name.") var name: String?
         @Option(name: .long, help: "Your email or another way to reach you.") var contact: String?
         @Option(name: .long, help: "Your phone number.") var phone: String?
@@ -132,7 +132,7 @@ struct CardCommand: AsyncParsableCommand {
             discussion: "It withdraws every card you signed for the campaign so far; a card you sign later counts again.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash or its group.") var campaign: String
         @Flag(name: .long, help: "Withdraw without asking for confirmation (scripts).") var yes = false
 
         func run() async throws {
@@ -171,7 +171,7 @@ struct CardCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
         @OptionGroup var syncing: SyncOption
-        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash or its group.") var campaign: String
 
         func run() async throws {
             try await withAccount(global) { account in
@@ -230,7 +230,7 @@ struct CardsCommand: AsyncParsableCommand {
             discussion: "It only reads the campaign's inbox: it sends nothing (receipts go out with `caucus cards receipts`).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash or its group.") var campaign: String
         @Option(name: .long, help: ArgumentHelp("A CSV of the unit's employees (name, then optionally email): the unit size comes from it and cards are matched to it.", valueName: "file"))
         var unitList: String?
 
@@ -282,7 +282,7 @@ struct CardsCommand: AsyncParsableCommand {
             abstract: "Write the counted cards as a CSV for the filing and as an evidence bundle anyone can verify.",
             discussion: "It only reads the campaign's inbox: it sends nothing (receipts go out with `caucus cards receipts`).")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash or its group.") var campaign: String
         @Option(name: .long, help: "Where to write the CSV of the six fields.") var csv: String
         @Option(name: .long, help: "Where to write the evidence bundle (JSON, Protocol.md §10.5).") var bundle: String
         @Option(name: .long, help: ArgumentHelp("The unit list the tally used (as for `cards tally`): only cards matched to it are written, counted against its size.", valueName: "file"))
@@ -313,7 +313,7 @@ struct CardsCommand: AsyncParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash or its group.") var campaign: String
 
         func run() async throws {
             try await withAccount(global) { account in

@@ -15,7 +15,7 @@ extension CardsCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The campaign's id or its group.") var campaign: String
+        @Argument(help: "The campaign's short hash or its group.") var campaign: String
         @Option(name: .long, help: ArgumentHelp("A CSV of the unit's employees (name, then optionally email; a header row may name department and shift columns).", valueName: "file"))
         var unitList: String?
         @Option(name: .long, help: ArgumentHelp("Write the report as an HTML page to this file.", valueName: "file")) var html: String?

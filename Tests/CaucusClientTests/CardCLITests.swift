@@ -8,7 +8,7 @@ import Testing
 struct CardCLITests {
     static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
 
-    /// `caucus campaign create` in the group by its admin; returns the campaign's id.
+    /// `caucus campaign create` in the group by its admin; returns the campaign's short hash.
     static func campaign(by admin: CLIWorker, unitSize: Int, in directory: TempDirectory) async throws -> String {
         let languageFile = directory.file("card.txt")
         try (language + "\n").write(toFile: languageFile, atomically: true, encoding: .utf8)

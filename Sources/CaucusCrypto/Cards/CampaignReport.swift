@@ -7,7 +7,9 @@ import Foundation
 public struct CampaignReport: Sendable, Encodable {
     /// The campaign, as its record states it.
     public struct CampaignInfo: Sendable, Encodable {
-        public let id: String, union: String, employer: String, unit: String
+        /// The campaign's short hash as users type it (Protocol.md §10.1), not the record's `id`.
+        public let id: String
+        public let union: String, employer: String, unit: String
         /// The unit size the campaign record states.
         public let unitSize: UInt64
     }
