@@ -344,7 +344,18 @@ struct RelayMailboxTests {
         altered[altered.startIndex + 999] ^= 0x80
         let refused = await relayError { _ = try await put(0..<1_000, altered) }
         #expect(refused?.code == .conflict)
+        // An offset near 2^64, unfinished and finished: refused, and the relay goes on.
+        for offset in [UInt64.max - 10, UInt64.max] {
+            let huge = await relayError { _ = try await o.request(.putBlobChunk(WirePutBlobChunk.with {
+                $0.blobID = blobID; $0.offset = offset; $0.data = bytes[0..<100]
+            })) }
+            #expect(huge?.code == .conflict, "\(String(describing: huge))")
+        }
         #expect(try await put(1_000..<2_000, last: true)?.complete == true)
+        let past = await relayError { _ = try await o.request(.putBlobChunk(WirePutBlobChunk.with {
+            $0.blobID = blobID; $0.offset = UInt64.max - 10; $0.data = bytes[0..<100]
+        })) }
+        #expect(past?.code == .conflict, "\(String(describing: past))")
         let whole = try await o.request(.getBlobChunk(WireGetBlobChunk.with { $0.blobID = blobID; $0.length = 4_000 }))
         guard case .blobChunk(let chunk) = whole else { Issue.record("\(whole)"); return }
         #expect(chunk.data == bytes)

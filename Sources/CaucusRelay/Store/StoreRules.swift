@@ -77,7 +77,8 @@ public enum StoreRules {
             return .create
         }
         guard stored.sameOwner else { throw RelayError(.forbidden, "this blob id belongs to another device") }
-        if chunk.offset + length <= stored.size, chunk.offset < stored.size || stored.complete {
+        // `offset` comes from the client: compared without adding to it, which could overflow.
+        if chunk.offset <= stored.size, length <= stored.size - chunk.offset, chunk.offset < stored.size || stored.complete {
             return .resend(BlobState(size: stored.size, complete: stored.complete))
         }
         guard !stored.complete else { throw RelayError(.conflict, "the blob is complete") }
