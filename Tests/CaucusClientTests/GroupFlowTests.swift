@@ -85,6 +85,29 @@ struct GroupFlowTests {
         await relay.stop()
     }
 
+    @Test("One identity open twice (the agent and a command): each sends from the group state the other left")
+    func twoOpenAccountsTakeTurns() async throws {
+        let relay = try await TestRelay.start()
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, _) = try await Self.warehouse(directory, relay)
+        _ = try await rosa.read()   // the joins' notices
+        // Both keep the group state they decoded; a row changed by the other must be read again,
+        // or the second message of `first` would reuse the sender chain step `second` took.
+        let first = try await Account.open(home: tomasz.home, passphrase: Worker.passphrase)
+        let second = try await Account.open(home: tomasz.home, passphrase: Worker.passphrase)
+        let group = try await first.resolve("Warehouse 5")
+        for (account, text) in [(first, "one"), (second, "two"), (first, "three"), (second, "four")] {
+            #expect(try await account.send(text, to: group) == .sent)
+        }
+        await first.close()
+        await second.close()
+        let lines = try await rosa.read()
+        #expect(Worker.texts(lines) == ["one", "two", "three", "four"])
+        #expect(lines.filter { $0.message.kind == .warning }.isEmpty, "\(lines.map(\.message.text))")
+        await relay.stop()
+    }
+
     @Test func promotedMemberCanInviteAndRemove() async throws {
         let relay = try await TestRelay.start()
         let directory = try TempDirectory()
