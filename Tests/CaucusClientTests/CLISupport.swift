@@ -278,22 +278,6 @@ struct Tmux {
     static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
 }
 
-/// Something a test waited for did not happen in time.
-struct WaitedInVain: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Polls `done` every 100 ms until it holds; throws `WaitedInVain`, saying what was awaited, after `limit`.
-func eventually(_ what: String, within limit: Duration = .seconds(20), else detail: () -> String = { "" },
-                _ done: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + limit
-    while try await !done() {
-        guard clock.now < deadline else { throw WaitedInVain(description: "waited \(limit) for \(what) in vain. \(detail())") }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-}
-
 /// Runs `body` with a private tmux server, then stops it.
 func withTmux(_ body: (Tmux) async throws -> Void) async throws {
     let tmux = try await Tmux()

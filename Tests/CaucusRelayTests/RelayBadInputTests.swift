@@ -150,8 +150,7 @@ struct RelayBadInputTests {
         }
         #expect(codes.prefix(32).allSatisfy { $0 == .unauthenticated })
         #expect(codes.dropFirst(32).first == .protocolViolation)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(!client.isOpen)
+        try await eventually("the relay to close the flooding connection", within: .seconds(60)) { !client.isOpen }
         await client.close()
 
         // Undecodable frames count too.
@@ -239,10 +238,13 @@ struct RelayBadInputTests {
         #expect((refused?.retryAfterMilliseconds ?? 0) > 0)
         await c3.close()
         await c1.close()
-        // A slot is free again once a connection closes.
-        try await Task.sleep(for: .milliseconds(200))
-        let c4 = try await relay.connect(Device().key)
-        await c2.close(); await c4.close()
+        // A slot is free again once the relay has seen a connection close.
+        var c4: RelayClient?
+        try await eventually("a slot to be free again", within: .seconds(60)) {
+            do { c4 = try await relay.connect(Device().key) } catch let error as RelayError where error.code == .connectionLimit { return false }
+            return true
+        }
+        await c2.close(); await c4?.close()
         await relay.stop()
     }
 
