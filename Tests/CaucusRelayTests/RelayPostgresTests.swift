@@ -223,13 +223,18 @@ struct RelayPostgresTests {
 
         // No catch-up for ten minutes: only the NOTIFY of the writer's commit can tell the watcher.
         var watching = watch(catchUp: .seconds(600))
-        try await Task.sleep(for: .milliseconds(300))  // LISTEN is in place
+        // Until its LISTEN is in place the watcher hears nothing, so the writer commits again each
+        // second until a notice gets through (at most 60 times), rather than guessing when it is.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        _ = try await writer.commit(WriteBatch(messages: [
-            NewMessage(messageID: Data(Random.bytes(16)), target: .devices([carol]), payload: Data("x".utf8),
-                       acceptedAt: now, expiresAt: now + 60_000),
-        ]))
-        #expect(try await waitTold(carol, within: .seconds(10)))
+        var notified = false
+        for _ in 0..<60 where !notified {
+            _ = try await writer.commit(WriteBatch(messages: [
+                NewMessage(messageID: Data(Random.bytes(16)), target: .devices([carol]), payload: Data("x".utf8),
+                           acceptedAt: now, expiresAt: now + 60_000),
+            ]))
+            notified = try await waitTold(carol, within: .seconds(1))
+        }
+        #expect(notified)
         #expect(!told.all.contains(bob))
         watching.cancel()
         _ = try? await watching.value
