@@ -80,18 +80,7 @@ extension Account {
         guard let row = try Row.fetchOne(db, sql: "SELECT info, routing, generation FROM groups WHERE tag = ?", arguments: [Data(tag)])
         else { return nil }
         let info = try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: tag)
-        let generation: Int64 = row["generation"]
-        let session: GroupSession
-        if generation != 0, let cached = groupCache.withLock({ $0[Data(tag)] }), cached.generation == generation {
-            session = cached.session
-        } else {
-            let sealed = try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [Data(tag)]) ?? Data()
-            let state = try store.openSecret(sealed, table: "groups.state", tag: tag)
-            do { session = try GroupSession(serialized: state) } catch {
-                throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
-            }
-            if generation != 0 { groupCache.withLock { $0[Data(tag)] = (generation, session) } }
-        }
+        let session = try groupSession(db, tag: tag, generation: row["generation"])
         var routing: Ed25519.PrivateKey?
         if let sealed = row["routing"] as Data? {
             routing = try Ed25519.PrivateKey(seed: try store.openSecret(sealed, table: "groups.routing", tag: tag))
@@ -130,15 +119,26 @@ extension Account {
     }
 
     nonisolated func allGroups(_ db: Database) throws -> [(GroupInfo, GroupSession)] {
-        try Row.fetchAll(db, sql: "SELECT tag, info, state FROM groups").map { row in
+        try Row.fetchAll(db, sql: "SELECT tag, info, generation FROM groups").map { row in
             let tag = Array(row["tag"] as Data)
             let info = try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: tag)
-            let session: GroupSession
-            do { session = try GroupSession(serialized: try store.openSecret(row["state"], table: "groups.state", tag: tag)) } catch {
-                throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
-            }
-            return (info, session)
+            return (info, try groupSession(db, tag: tag, generation: row["generation"]))
         }
+    }
+
+    /// The group state of the row `tag`: the one kept for `generation`, else read and decoded (and
+    /// kept, unless the row predates generation tokens).
+    private nonisolated func groupSession(_ db: Database, tag: [UInt8], generation: Int64) throws -> GroupSession {
+        if generation != 0, let cached = groupCache.withLock({ $0[Data(tag)] }), cached.generation == generation {
+            return cached.session
+        }
+        let sealed = try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [Data(tag)]) ?? Data()
+        let session: GroupSession
+        do { session = try GroupSession(serialized: try store.openSecret(sealed, table: "groups.state", tag: tag)) } catch {
+            throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
+        }
+        if generation != 0 { groupCache.withLock { $0[Data(tag)] = (generation, session) } }
+        return session
     }
 
     // MARK: Conversations
