@@ -143,20 +143,3 @@ private func waitUntil(_ limit: Duration = .seconds(60), _ condition: () async t
         try await Task.sleep(for: .milliseconds(50))
     }
 }
-
-extension SmallDisk {
-    /// Whether this process may mount one (root). Under CI=true a machine that cannot fails the run.
-    static let canMount: Bool = {
-        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-mount-probe-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: probe) }
-        guard let disk = try? SmallDisk(at: probe, bytes: 1 << 20) else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                fatalError("CI=true but a tmpfs cannot be mounted here: the full-disk test would not run")
-            }
-            print("note: cannot mount a tmpfs (not root?); the full-disk suite is skipped")
-            return false
-        }
-        disk.unmount()
-        return true
-    }()
-}

@@ -54,7 +54,7 @@ struct RelayBackupTests {
 /// Stores written by an older relay (or backups of one) open with the current schema.
 @Suite("Relay: SQLite schema upgrades", .timeLimit(.minutes(1)))
 struct RelaySchemaUpgradeTests {
-    @Test("A store from before payloads had their own table opens with every undelivered payload intact")
+    @Test("A store from before payloads had their own table opens with every undelivered payload intact and its id remembered")
     func payloadsMoveToTheirTable() async throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
@@ -77,6 +77,11 @@ struct RelaySchemaUpgradeTests {
         let waiting = try await store.pendingDeliveries(recipient: recipient, afterSequence: 0, limit: 10)
         #expect(waiting.map(\.payload) == [Data("kept".utf8)])
         #expect(waiting.map(\.messageID) == [messageID])
+        // Its id is remembered: the copy of the messages table lost no row.
+        let resent = try await store.commit(WriteBatch(messages: [NewMessage(
+            messageID: messageID, target: .devices([recipient]), payload: Data("again".utf8),
+            acceptedAt: 2, expiresAt: 32503680000000)]))
+        #expect(resent.outcomes == [.duplicate])
         try await store.close()
         #expect(try countRows(path, "SELECT COUNT(*) FROM payloads") == 1)
     }

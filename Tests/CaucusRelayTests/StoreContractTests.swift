@@ -90,6 +90,32 @@ struct StoreContractTests {
         #expect(try await store.pendingCount(recipient: bob) == 0)
     }
 
+    @Test("Ids that share their first 8 bytes are told apart, and every id is still known after reopening",
+          arguments: StoreKind.all)
+    func idsSharingAPrefix(_ kind: StoreKind) async throws {
+        let (store, reopen, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let bob = key(), carol = key(), shared = Data(Random.bytes(8))
+        let ids = (0..<3).map { _ in shared + Data(Random.bytes(8)) }
+        let first = try await store.commit(WriteBatch(messages: [message(.devices([bob]), "a", id: ids[0]),
+                                                                 message(.devices([bob]), "b", id: ids[1])]))
+        #expect(first.outcomes.allSatisfy { if case .stored = $0 { true } else { false } })
+        try await store.close()
+        let reopened = try await reopen()
+        let again = try await reopened.commit(WriteBatch(messages: [message(.devices([bob]), id: ids[0]),
+                                                                    message(.devices([carol]), id: ids[1]),
+                                                                    message(.devices([bob]), "c", id: ids[2])]))
+        #expect(Array(again.outcomes.prefix(2)) == [.duplicate, .duplicate])
+        guard case .stored = again.outcomes[2] else { Issue.record("\(again.outcomes)"); return }
+        // Acknowledging one of them removes that one only.
+        let acked = try await reopened.commit(WriteBatch(acknowledgements: [Acknowledgement(recipient: bob, messageIDs: [ids[1]])]))
+        #expect(acked.removed == [1])
+        let left = try await reopened.pendingDeliveries(recipient: bob, afterSequence: 0, limit: 10)
+        #expect(left.map(\.messageID) == [ids[0], ids[2]] && left.map(\.payload) == [Data("a".utf8), Data("c".utf8)])
+        #expect(try await reopened.pendingCount(recipient: carol) == 0)
+        try await reopened.close()
+    }
+
     @Test("Full mailboxes are skipped; all full refuses and leaves the id unused", arguments: StoreKind.all)
     func mailboxLimit(_ kind: StoreKind) async throws {
         let (store, _, cleanup) = try await kind.make(StoreLimits(mailboxMessages: 2))

@@ -12,6 +12,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     private let limits: StoreLimits
     /// The per-message statements, prepared on the writer connection.
     private let statements: SQLiteWriterStatements
+    /// The remembered message ids and their rows, kept by the writer in memory.
+    private let ids: SQLiteMessageIDs
     /// Checkpoints the log off the writer's thread.
     private let checkpointer: SQLiteCheckpointer
     /// The database file.
@@ -37,14 +39,16 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         self.limits = limits
         self.path = path
         try Self.migrator.migrate(pool)
-        // Every commit walks the message-id index at random places and appends to the message
-        // and delivery tables; SQLite's default 2 MiB page cache makes the writer read pages back
-        // from the file at every commit.
-        statements = try pool.writeWithoutTransaction { db in
+        // Every commit appends to the message, payload and delivery tables and deletes near their
+        // old ends; SQLite's default 2 MiB page cache makes the writer read pages back from the
+        // file at every commit.
+        let statements = try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(SQLiteCheckpointer.backstopPages)")
             return try SQLiteWriterStatements(db)
         }
+        self.statements = statements
+        ids = try pool.writeWithoutTransaction { _ in try SQLiteMessageIDs(statements: statements) }
         checkpointer = try SQLiteCheckpointer(path: path)
     }
 
@@ -143,45 +147,65 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 ALTER TABLE messages DROP COLUMN payload;
                 """)
         }
+        // The unique index over message ids goes: ids are random, so it took one random page per
+        // message at every commit. The writer remembers them in memory (`SQLiteMessageIDs`).
+        // SQLite cannot drop a constraint's index, so the table is copied (foreign keys are off
+        // during migrations, and the deliveries' reference names the table, which keeps its name).
+        migrator.registerMigration("v3-ids-in-memory") { db in
+            try db.execute(sql: """
+                CREATE TABLE messages_new (
+                    id INTEGER PRIMARY KEY,
+                    message_id BLOB NOT NULL,
+                    group_id BLOB,
+                    accepted_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    remaining INTEGER NOT NULL
+                );
+                INSERT INTO messages_new (id, message_id, group_id, accepted_at, expires_at, remaining)
+                    SELECT id, message_id, group_id, accepted_at, expires_at, remaining FROM messages;
+                DROP TABLE messages;
+                ALTER TABLE messages_new RENAME TO messages;
+                CREATE INDEX messages_expiry ON messages(expires_at);
+                """)
+        }
         return migrator
     }
 
     // MARK: Messages
 
     public func commit(_ batch: WriteBatch) async throws -> WriteBatchResult {
-        let limits = self.limits, statements = self.statements
-        return try await pool.write { db in try Self.commit(batch, limits: limits, statements: statements, db: db) }
+        let limits = self.limits, statements = self.statements, ids = self.ids
+        return try await pool.write { db in try Self.commit(batch, limits: limits, statements: statements, ids: ids, db: db) }
     }
 
     public func commitBlocking(_ batch: WriteBatch) throws -> WriteBatchResult {
-        try pool.write { db in try Self.commit(batch, limits: limits, statements: statements, db: db) }
+        try pool.write { db in try Self.commit(batch, limits: limits, statements: statements, ids: ids, db: db) }
     }
 
     private static func commit(_ batch: WriteBatch, limits: StoreLimits, statements: SQLiteWriterStatements,
-                               db: Database) throws -> WriteBatchResult {
+                               ids: SQLiteMessageIDs, db: Database) throws -> WriteBatchResult {
         var mailboxes = SQLiteMailboxes(statements)
         var outcomes: [AcceptOutcome] = []
         outcomes.reserveCapacity(batch.messages.count)
         for message in batch.messages {
-            outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, statements: statements, db: db))
+            outcomes.append(try Self.accept(message, limits: limits, mailboxes: &mailboxes, statements: statements,
+                                            ids: ids, db: db))
         }
         var removed: [Int] = []
         removed.reserveCapacity(batch.acknowledgements.count)
         for ack in batch.acknowledgements {
-            removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, statements: statements))
+            removed.append(try Self.acknowledge(ack, mailboxes: &mailboxes, statements: statements, ids: ids))
         }
         try mailboxes.save()
         return WriteBatchResult(outcomes: outcomes, removed: removed)
     }
 
     private static func accept(_ message: NewMessage, limits: StoreLimits, mailboxes: inout SQLiteMailboxes,
-                               statements: SQLiteWriterStatements, db: Database) throws -> AcceptOutcome {
-        // A message id already stored is a duplicate, whatever else would refuse it now. The
-        // usual case (a new id) learns that from the insert below, without a lookup of its own.
-        func refusal(_ error: RelayError) throws -> AcceptOutcome {
-            let known = try statements.run(statements.messageByID, [.blob(message.messageID)]) { _ in true } ?? false
-            return known ? .duplicate : .refused(error)
-        }
+                               statements: SQLiteWriterStatements, ids: SQLiteMessageIDs,
+                               db: Database) throws -> AcceptOutcome {
+        // A message id already stored is a duplicate, whatever else would refuse it now.
+        guard try ids.row(of: message.messageID) == nil else { return .duplicate }
+        func refusal(_ error: RelayError) -> AcceptOutcome { .refused(error) }
 
         var recipients: [StoreRules.Recipient] = []
         var groupID: Data?
@@ -194,7 +218,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         case .group(let id, let sender):
             guard let group = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM groups WHERE group_id = ?"), arguments: [id])
-            else { return try refusal(StoreRules.noSuchGroup) }
+            else { return refusal(StoreRules.noSuchGroup) }
             let members = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
                 WHERE m.grp = ?
@@ -204,21 +228,21 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 }
             switch StoreRules.groupRecipients(members: members, sender: sender) {
             case .success(let others): recipients = others
-            case .failure(let error): return try refusal(error)
+            case .failure(let error): return refusal(error)
             }
             groupID = id
         }
         let accepting: [StoreRules.Recipient], full: [Data]
         switch StoreRules.split(recipients, limits: limits) {
         case .success(let split): (accepting, full) = split
-        case .failure(let error): return try refusal(error)
+        case .failure(let error): return refusal(error)
         }
-        let inserted = try statements.execute(statements.insertMessage, [
+        try statements.execute(statements.insertMessage, [
             .blob(message.messageID), .optionalBlob(groupID),
             .integer(message.acceptedAt), .integer(message.expiresAt), .integer(Int64(accepting.count)),
         ])
-        guard inserted > 0 else { return .duplicate }
         let messageRow = statements.lastInsertedRowID
+        ids.insert(message.messageID, row: messageRow)
         if !accepting.isEmpty {
             try statements.execute(statements.insertPayload, [.integer(messageRow), .blob(message.payload)])
         }
@@ -233,12 +257,12 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     }
 
     private static func acknowledge(_ ack: Acknowledgement, mailboxes: inout SQLiteMailboxes,
-                                    statements: SQLiteWriterStatements) throws -> Int {
+                                    statements: SQLiteWriterStatements, ids: SQLiteMessageIDs) throws -> Int {
         guard let device = try mailboxes.existingDevice(ack.recipient) else { return 0 }
         var removed = 0
         for id in ack.messageIDs {
-            guard let message = try statements.run(statements.acknowledge, [.integer(device), .blob(id)],
-                                                   row: { sqlite3_column_int64($0, 0) })
+            guard let message = try ids.row(of: id),
+                  try statements.execute(statements.acknowledge, [.integer(device), .integer(message)]) > 0
             else { continue }
             try statements.execute(statements.deletePayload, [.integer(message)])
             removed += 1
@@ -501,7 +525,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     // MARK: Expiry
 
     public func expire(now: Int64) async throws -> ExpiryCounts {
-        try await pool.write { db in
+        let ids = self.ids
+        return try await pool.write { db in
             var counts = ExpiryCounts()
             // Mailbox counters of the devices that lose deliveries.
             try db.execute(sql: """
@@ -518,8 +543,12 @@ public final class SQLiteRelayStore: BlockingCommitStore {
             try db.execute(sql: """
                 DELETE FROM payloads WHERE message IN (SELECT id FROM messages WHERE expires_at <= ?)
                 """, arguments: [now])
-            try db.execute(sql: "DELETE FROM messages WHERE expires_at <= ?", arguments: [now])
-            counts.messages = db.changesCount
+            let gone = try Row.fetchCursor(db, sql: "DELETE FROM messages WHERE expires_at <= ? RETURNING id, message_id",
+                                           arguments: [now])
+            while let row = try gone.next() {
+                ids.remove(row[1], row: row[0])
+                counts.messages += 1
+            }
             try db.execute(sql: """
                 DELETE FROM blob_chunks WHERE blob IN (SELECT id FROM blobs WHERE expires_at <= ?)
                 """, arguments: [now])

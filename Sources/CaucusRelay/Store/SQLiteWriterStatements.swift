@@ -14,7 +14,8 @@ final class SQLiteWriterStatements: @unchecked Sendable {
     let insertMessage: OpaquePointer
     let insertPayload: OpaquePointer
     let insertDelivery: OpaquePointer
-    let messageByID: OpaquePointer
+    let messageIDOfRow: OpaquePointer
+    let allMessageIDs: OpaquePointer
     let acknowledge: OpaquePointer
     let deletePayload: OpaquePointer
     let addPending: OpaquePointer
@@ -36,16 +37,14 @@ final class SQLiteWriterStatements: @unchecked Sendable {
         insertDevice = try prepare("INSERT INTO devices (key) VALUES (?1)")
         insertMessage = try prepare("""
             INSERT INTO messages (message_id, group_id, accepted_at, expires_at, remaining)
-            VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO NOTHING
+            VALUES (?1, ?2, ?3, ?4, ?5)
             """)
         insertPayload = try prepare("INSERT INTO payloads (message, data) VALUES (?1, ?2)")
         insertDelivery = try prepare("INSERT INTO deliveries (device, message) VALUES (?1, ?2)")
-        messageByID = try prepare("SELECT id FROM messages WHERE message_id = ?1")
-        // The delivery of a message id to a device, removed; its message's row id when there was one.
-        acknowledge = try prepare("""
-            DELETE FROM deliveries WHERE device = ?1 AND message = (SELECT id FROM messages WHERE message_id = ?2)
-            RETURNING message
-            """)
+        messageIDOfRow = try prepare("SELECT message_id FROM messages WHERE id = ?1")
+        allMessageIDs = try prepare("SELECT id, message_id FROM messages")
+        // The delivery of a message (by row id) to a device, removed.
+        acknowledge = try prepare("DELETE FROM deliveries WHERE device = ?1 AND message = ?2")
         // The payload goes with the message's last delivery.
         deletePayload = try prepare("""
             DELETE FROM payloads WHERE message = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message = ?1)
@@ -57,8 +56,8 @@ final class SQLiteWriterStatements: @unchecked Sendable {
     func finalize() {
         guard !finalized else { return }
         finalized = true
-        for statement in [deviceByKey, insertDevice, insertMessage, insertPayload, insertDelivery, messageByID,
-                          acknowledge, deletePayload, addPending] {
+        for statement in [deviceByKey, insertDevice, insertMessage, insertPayload, insertDelivery, messageIDOfRow,
+                          allMessageIDs, acknowledge, deletePayload, addPending] {
             sqlite3_finalize(statement)
         }
     }
@@ -73,6 +72,49 @@ final class SQLiteWriterStatements: @unchecked Sendable {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
         }
+        try bind(values, to: statement)
+        switch sqlite3_step(statement) {
+        case SQLITE_ROW: return row(statement)
+        case SQLITE_DONE: return nil
+        case let code: throw error(code, statement)
+        }
+    }
+
+    /// Binds `values`, hands every row the statement returns to `row`, and resets it.
+    func forEachRow(_ statement: OpaquePointer, _ values: [Value], row: (OpaquePointer) throws -> Void) throws {
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        try bind(values, to: statement)
+        while true {
+            switch sqlite3_step(statement) {
+            case SQLITE_ROW: try row(statement)
+            case SQLITE_DONE: return
+            case let code: throw error(code, statement)
+            }
+        }
+    }
+
+    /// The message id stored in a message row, nil when there is no such row.
+    func messageID(ofRow row: Int64) throws -> Data? {
+        try run(messageIDOfRow, [.integer(row)]) { statement -> Data in
+            let length = Int(sqlite3_column_bytes(statement, 0))
+            guard let bytes = sqlite3_column_blob(statement, 0) else { return Data() }
+            return Data(bytes: bytes, count: length)
+        }
+    }
+
+    /// Runs a statement that returns no row; the number of rows it changed.
+    @discardableResult
+    func execute(_ statement: OpaquePointer, _ values: [Value]) throws -> Int {
+        try run(statement, values) { _ in () }
+        return Int(sqlite3_changes(connection))
+    }
+
+    var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(connection) }
+
+    private func bind(_ values: [Value], to statement: OpaquePointer) throws {
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let code: Int32
@@ -88,21 +130,7 @@ final class SQLiteWriterStatements: @unchecked Sendable {
             }
             guard code == SQLITE_OK else { throw error(code, statement) }
         }
-        switch sqlite3_step(statement) {
-        case SQLITE_ROW: return row(statement)
-        case SQLITE_DONE: return nil
-        case let code: throw error(code, statement)
-        }
     }
-
-    /// Runs a statement that returns no row; the number of rows it changed.
-    @discardableResult
-    func execute(_ statement: OpaquePointer, _ values: [Value]) throws -> Int {
-        try run(statement, values) { _ in () }
-        return Int(sqlite3_changes(connection))
-    }
-
-    var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(connection) }
 
     private func error(_ code: Int32, _ statement: OpaquePointer) -> DatabaseError {
         DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)),
