@@ -17,10 +17,15 @@ extension Account {
         return session.groupID
     }
 
-    /// The size of a group's stored state (sealed), in bytes.
+    /// The size of a group's stored state (sealed, all parts), in bytes.
     package func storedGroupStateBytes(_ groupID: [UInt8]) throws(ClientError) -> Int {
         try read { db in
-            try Int.fetchOne(db, sql: "SELECT length(state) FROM groups WHERE tag = ?", arguments: [Data(store.tag(groupID))]) ?? 0
+            let tag = Data(store.tag(groupID))
+            return try Int.fetchOne(db, sql: """
+                SELECT (SELECT COALESCE(SUM(length(state)), 0) FROM groups WHERE tag = ?1)
+                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_entries WHERE grp = ?1)
+                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_seen WHERE grp = ?1)
+                """, arguments: [tag]) ?? 0
         }
     }
 }

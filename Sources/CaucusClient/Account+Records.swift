@@ -91,17 +91,57 @@ extension Account {
     /// Stores a group under a new random generation token, and keeps `session` as that token's
     /// decoded state. A token is never reused, so a transaction that rolls back leaves a cached
     /// state that no row matches.
+    ///
+    /// The state goes in parts (Protocol.md §8.5): when the state kept for the row's current token
+    /// is at hand, only the entries after its chain and the pages of remembered hashes that differ
+    /// from it are written; otherwise every part is.
     nonisolated func saveGroup(_ db: Database, _ info: GroupInfo, _ session: GroupSession, routing: Ed25519.PrivateKey?) throws {
         let tag = store.tag(session.groupID)
+        let stored = try Int64.fetchOne(db, sql: "SELECT generation FROM groups WHERE tag = ?", arguments: [Data(tag)])
+        let previous = stored.flatMap { generation in
+            groupCache.withLock { cache in cache[Data(tag)].flatMap { $0.generation == generation ? $0.session : nil } }
+        }
         let generation = Int64.random(in: 1...Int64.max)
-        try db.execute(sql: "INSERT OR REPLACE INTO groups (tag, info, state, routing, generation) VALUES (?, ?, ?, ?, ?)", arguments: [
+        // An upsert keeps the row's id, so the table's index on `tag` is not rewritten.
+        try db.execute(sql: """
+            INSERT INTO groups (tag, info, state, routing, generation) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (tag) DO UPDATE SET info = excluded.info, state = excluded.state, routing = excluded.routing,
+                                            generation = excluded.generation
+            """, arguments: [
             Data(tag),
             store.sealJSON(info, table: "groups.info", tag: tag),
-            store.sealSecret(session.serialized(), table: "groups.state", tag: tag),
+            store.sealSecret(session.serializedCore(), table: "groups.state", tag: tag),
             routing.map { store.sealSecret($0.seed, table: "groups.routing", tag: tag) },
             generation,
         ])
+        let firstEntry: Int, pages: [Int]
+        if let previous, session.chainExtends(previous) {
+            firstEntry = previous.entryCount
+            pages = session.seenPagesChanged(since: previous)
+        } else {
+            try db.execute(sql: "DELETE FROM group_entries WHERE grp = ?", arguments: [Data(tag)])
+            try db.execute(sql: "DELETE FROM group_seen WHERE grp = ?", arguments: [Data(tag)])
+            firstEntry = 0
+            pages = Array(0..<session.seenPageCount)
+        }
+        let entry = try db.cachedStatement(sql: "INSERT OR REPLACE INTO group_entries (grp, seq, sealed) VALUES (?, ?, ?)")
+        for index in firstEntry..<session.entryCount {
+            try entry.execute(arguments: [Data(tag), index, Data(store.seal(session.entry(at: index), table: "group_entries",
+                                                                             tag: Self.partTag(tag, index)))])
+        }
+        let page = try db.cachedStatement(sql: "INSERT OR REPLACE INTO group_seen (grp, page, sealed) VALUES (?, ?, ?)")
+        for number in pages {
+            try page.execute(arguments: [Data(tag), number, Data(store.seal(session.seenPage(number), table: "group_seen",
+                                                                           tag: Self.partTag(tag, number)))])
+        }
         groupCache.withLock { $0[Data(tag)] = (generation, session) }
+    }
+
+    /// The row tag a part of a group's state is sealed under: the group's tag and the part's number.
+    private nonisolated static func partTag(_ groupTag: [UInt8], _ number: Int) -> [UInt8] {
+        var tag = groupTag
+        withUnsafeBytes(of: UInt64(number).bigEndian) { tag += $0 }
+        return tag
     }
 
     /// A group's name and settings, without opening its (possibly large) crypto state.
@@ -127,17 +167,30 @@ extension Account {
     }
 
     /// The group state of the row `tag`: the one kept for `generation`, else read and decoded (and
-    /// kept, unless the row predates generation tokens).
+    /// kept, unless the row predates generation tokens or is not yet stored in parts).
     private nonisolated func groupSession(_ db: Database, tag: [UInt8], generation: Int64) throws -> GroupSession {
         if generation != 0, let cached = groupCache.withLock({ $0[Data(tag)] }), cached.generation == generation {
             return cached.session
         }
         let sealed = try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [Data(tag)]) ?? Data()
+        let entries = try Row.fetchAll(db, sql: "SELECT seq, sealed FROM group_entries WHERE grp = ? ORDER BY seq",
+                                       arguments: [Data(tag)]).map { row in
+            try store.open(Array(row["sealed"] as Data), table: "group_entries", tag: Self.partTag(tag, row["seq"]))
+        }
+        let pages = try Row.fetchAll(db, sql: "SELECT page, sealed FROM group_seen WHERE grp = ? ORDER BY page",
+                                     arguments: [Data(tag)]).map { row in
+            try store.open(Array(row["sealed"] as Data), table: "group_seen", tag: Self.partTag(tag, row["page"]))
+        }
         let session: GroupSession
-        do { session = try GroupSession(serialized: try store.openSecret(sealed, table: "groups.state", tag: tag)) } catch {
+        do {
+            session = try GroupSession(core: try store.openSecret(sealed, table: "groups.state", tag: tag),
+                                       entries: entries, seenPages: pages)
+        } catch {
             throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
         }
-        if generation != 0 { groupCache.withLock { $0[Data(tag)] = (generation, session) } }
+        // A state kept for its token must be the one stored in parts: `saveGroup` writes only
+        // what differs from it. A version 1 row (no entries beside it) is not kept.
+        if generation != 0, !entries.isEmpty { groupCache.withLock { $0[Data(tag)] = (generation, session) } }
         return session
     }
 

@@ -149,6 +149,18 @@ final class ClientStore: Sendable {
             // group state while the row still has the token it read (0: not yet written since).
             try db.execute(sql: "ALTER TABLE groups ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v12-group-state-in-parts") { db in
+            // A group's state in parts (Protocol.md §8.5, version 2): `groups.state` holds the core,
+            // these the membership entries (one row each) and the remembered hashes (pages of 64),
+            // so that a group message rewrites a page, not the whole chain. Rows of a group whose
+            // `state` is still version 1 are empty until its next change.
+            try db.execute(sql: """
+                CREATE TABLE group_entries (grp BLOB NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL,
+                                            PRIMARY KEY (grp, seq)) WITHOUT ROWID;
+                CREATE TABLE group_seen (grp BLOB NOT NULL, page INTEGER NOT NULL, sealed BLOB NOT NULL,
+                                         PRIMARY KEY (grp, page)) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

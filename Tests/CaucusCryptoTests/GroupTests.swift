@@ -304,4 +304,65 @@ struct GroupStateTests {
         }
         #expect(throws: GroupError.self) { try GroupSession(serialized: SecureBytes(copying: bytes + [0])) }
     }
+
+    /// The parts `saveGroup` stores: the core, every entry, every page of remembered hashes.
+    private func parts(_ state: GroupSession) -> (core: SecureBytes, entries: [[UInt8]], pages: [[UInt8]]) {
+        (state.serializedCore(), (0..<state.entryCount).map(state.entry(at:)), (0..<state.seenPageCount).map(state.seenPage))
+    }
+
+    private func fromParts(_ parts: (core: SecureBytes, entries: [[UInt8]], pages: [[UInt8]])) throws -> GroupSession {
+        try GroupSession(core: parts.core, entries: parts.entries, seenPages: parts.pages)
+    }
+
+    @Test("state stored in parts restores exactly where it was, and a version 1 state is still read")
+    func partsRoundTrip() throws {
+        var t = try Trio()
+        let m = try (0..<3).map { try t.f.encrypt(text("f\($0)"), identity: t.founder) }
+        _ = try t.a.decrypt(m[2])
+        let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
+        try t.a.apply(entry)
+        var restored = try fromParts(parts(t.a))
+        #expect(restored.serialized().withUnsafeBytes { Array($0) } == t.a.serialized().withUnsafeBytes { Array($0) })
+        #expect(try restored.decrypt(m[0]).events == [.lateArrival])
+        try restored.receive(epochKey: epochKey, from: t.founder.publicKey)
+        #expect(try restored.decrypt(t.f.encrypt(text("after"), identity: t.founder)).plaintext == text("after"))
+        let old = try GroupSession(core: t.a.serialized(), entries: [], seenPages: [])
+        #expect(old.serializedCore().withUnsafeBytes { Array($0) } == t.a.serializedCore().withUnsafeBytes { Array($0) })
+
+        let whole = parts(t.a)
+        #expect(throws: GroupError.self) { try fromParts((whole.core, Array(whole.entries.dropLast()), whole.pages)) }
+        #expect(throws: GroupError.self) { try fromParts((whole.core, whole.entries, whole.pages + [[UInt8](repeating: 1, count: 32)])) }
+        #expect(throws: GroupError.self) { try fromParts((whole.core, whole.entries.map { $0 + [0] }, whole.pages)) }
+        let core = whole.core.withUnsafeBytes { Array($0) }
+        for cut in [0, 3, 5, 60, core.count - 1] {
+            #expect(throws: GroupError.self) { try fromParts((SecureBytes(copying: core.prefix(cut)), whole.entries, whole.pages)) }
+        }
+    }
+
+    @Test("a message changes one page of remembered hashes and no entry, also once the ring has wrapped")
+    func messageChangesOnePage() throws {
+        var t = try Trio()
+        for number in 0..<(GroupSession.rememberedMessages + 100) {
+            t.a.remember(try BLAKE2b.hash(Array("message \(number)".utf8)))
+        }
+        let before = t.a
+        let restored = try fromParts(parts(before))
+        #expect(restored.seenOrder == before.seenOrder && restored.seenCursor == before.seenCursor)
+        _ = try t.a.decrypt(t.f.encrypt(text("one more"), identity: t.founder))
+        #expect(t.a.chainExtends(before) && t.a.entryCount == before.entryCount)
+        let changed = t.a.seenPagesChanged(since: before)
+        #expect(changed == [before.seenCursor / GroupSession.seenPageSize])
+        // Stored as saveGroup does (the changed page only), the parts restore the new state.
+        var stored = parts(before)
+        for page in changed { stored.pages[page] = t.a.seenPage(page) }
+        stored.core = t.a.serializedCore()
+        #expect(try fromParts(stored).serialized().withUnsafeBytes { Array($0) } == t.a.serialized().withUnsafeBytes { Array($0) })
+
+        // A membership change adds an entry after the ones stored; another group's chain is no continuation.
+        let grown = t.a
+        _ = try t.f.add(Ed25519.PrivateKey().publicKey, role: .member, by: t.founder)
+        try t.a.apply(t.f.chain.entries.last!)
+        #expect(t.a.chainExtends(grown) && t.a.entryCount == grown.entryCount + 1)
+        #expect(!GroupSession(founder: Ed25519.PrivateKey()).chainExtends(grown))
+    }
 }

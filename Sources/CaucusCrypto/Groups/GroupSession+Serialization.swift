@@ -1,16 +1,174 @@
 /// A member's group state for the client's encrypted store (Protocol.md §8.5). The bytes hold secrets.
+///
+/// Stored in parts (version 2), so that a group message, which changes a sender chain and one
+/// remembered hash, rewrites only those: the core (`serializedCore()`: epochs, the latest hashes,
+/// counts), the membership entries one by one (append-only), and the ring of remembered hashes in
+/// pages of `seenPageSize`. Version 1 held everything in one piece (`serialized()`); stores written
+/// by older clients still hold it and are read.
 extension GroupSession {
     static let stateMagic = Array("CGRP".utf8)
-    static let stateVersion: UInt8 = 1
+    static let wholeStateVersion: UInt8 = 1
+    static let coreVersion: UInt8 = 2
+    /// Remembered hashes per stored page.
+    public static let seenPageSize = 64
 
-    /// The whole state, to be stored encrypted and replaced after every change.
-    public func serialized() -> SecureBytes {
-        var out = Self.stateMagic + [Self.stateVersion]
+    // MARK: Version 2, in parts
+
+    /// The core of the state, version 2: everything but the membership entries and the remembered
+    /// hashes, which are stored apart (`entry(at:)`, `seenPage(_:)`).
+    public func serializedCore() -> SecureBytes {
+        var out = header(version: Self.coreVersion)
         defer { wipe(&out) }
+        appendEpochs(to: &out)
+        out.appendU32(UInt32(seenOrder.count))
+        out.appendU32(UInt32(seenCursor))
+        return SecureBytes(copying: out)
+    }
+
+    /// How many membership entries the chain holds.
+    public var entryCount: Int { chain.entries.count }
+
+    /// The membership entry at `index` (its sequence), encoded as in §8.1.
+    public func entry(at index: Int) -> [UInt8] { chain.entries[index].encoded() }
+
+    /// Whether this state's chain continues `previous`'s (the same entries, maybe more after them),
+    /// so that only the entries from `previous.entryCount` on need storing.
+    public func chainExtends(_ previous: GroupSession) -> Bool {
+        let count = previous.chain.entries.count
+        guard count <= chain.entries.count, previous.groupID == groupID else { return false }
+        return count == 0 || chain.entries[count - 1] == previous.chain.entries[count - 1]
+    }
+
+    /// How many pages the remembered hashes fill.
+    public var seenPageCount: Int { (seenOrder.count + Self.seenPageSize - 1) / Self.seenPageSize }
+
+    /// Page `page` of the remembered hashes, in their places in the ring (not oldest first).
+    public func seenPage(_ page: Int) -> [UInt8] {
+        let start = page * Self.seenPageSize, end = min(seenOrder.count, start + Self.seenPageSize)
+        var out: [UInt8] = []
+        out.reserveCapacity((end - start) * 32)
+        for hash in seenOrder[start..<end] { out += hash }
+        return out
+    }
+
+    /// The pages of remembered hashes that differ from `previous`'s (all of them when it has fewer).
+    public func seenPagesChanged(since previous: GroupSession) -> [Int] {
+        (0..<seenPageCount).filter { page in
+            let start = page * Self.seenPageSize, end = min(seenOrder.count, start + Self.seenPageSize)
+            return end > previous.seenOrder.count || seenOrder[start..<end] != previous.seenOrder[start..<end]
+        }
+    }
+
+    /// A state restored from its parts: `serializedCore()`, every entry from `entry(at:)` in
+    /// order, and every page from `seenPage(_:)` in order. A version 1 state (`serialized()`) is
+    /// read too, with no entries or pages beside it.
+    public init(core: SecureBytes, entries: [[UInt8]], seenPages: [[UInt8]]) throws(GroupError) {
+        var bytes = core.withUnsafeBytes { Array($0) }
+        defer { wipe(&bytes) }
+        var reader = ByteReader(bytes)
+        do {
+            guard try reader.read(4) == Self.stateMagic else { throw GroupError.malformed("not group state") }
+            let version = try reader.u8()
+            if version == Self.wholeStateVersion, entries.isEmpty, seenPages.isEmpty {
+                try self.init(wholeState: &reader)
+                return
+            }
+            guard version == Self.coreVersion else { throw GroupError.malformed("unsupported group state version \(version)") }
+            let me = try reader.ed25519()
+            let currentEpoch = try reader.u64()
+            guard Int(try reader.u32()) == entries.count, !entries.isEmpty else { throw GroupError.malformed("entry count") }
+            let decodedEntries = try entries.map { bytes throws(GroupError) in
+                var entryReader = ByteReader(bytes)
+                let entry = try MembershipEntry(reading: &entryReader)
+                guard entryReader.remaining == 0 else { throw GroupError.malformed("trailing bytes in a membership entry") }
+                return entry
+            }
+            let parts = try Self.readEpochs(&reader)
+            let seenCount = Int(try reader.u32()), cursor = Int(try reader.u32())
+            guard seenCount <= Self.rememberedMessages,
+                  cursor == 0 || (seenCount == Self.rememberedMessages && cursor < seenCount),
+                  seenPages.count == (seenCount + Self.seenPageSize - 1) / Self.seenPageSize
+            else { throw GroupError.malformed("seen count") }
+            var seen: [[UInt8]] = []
+            seen.reserveCapacity(seenCount)
+            for (index, page) in seenPages.enumerated() {
+                let expected = min(Self.seenPageSize, seenCount - index * Self.seenPageSize)
+                guard page.count == expected * 32 else { throw GroupError.malformed("seen page \(index)") }
+                for offset in stride(from: 0, to: page.count, by: 32) { seen.append(Array(page[offset..<offset + 32])) }
+            }
+            guard reader.remaining == 0 else { throw GroupError.malformed("trailing bytes in group state") }
+            try self.init(me: me, currentEpoch: currentEpoch, entries: decodedEntries, parts: parts,
+                          seenOrder: seen, seenCursor: cursor)
+        } catch let error as GroupError {
+            throw error
+        } catch {
+            throw GroupError.malformed("truncated group state")
+        }
+    }
+
+    // MARK: Version 1, in one piece
+
+    /// The whole state in one piece, version 1, as clients before version 2 stored it. Kept for
+    /// the tests that make such stores; this client stores the parts.
+    package func serialized() -> SecureBytes {
+        var out = header(version: Self.wholeStateVersion)
+        defer { wipe(&out) }
+        for entry in chain.entries { out += entry.encoded() }
+        appendEpochs(to: &out)
+        // Seen hashes oldest first, so the ring restores in the same order.
+        let ordered = seenOrder.count < Self.rememberedMessages
+            ? seenOrder : Array(seenOrder[seenCursor...] + seenOrder[..<seenCursor])
+        out.appendU32(UInt32(ordered.count))
+        for hash in ordered { out += hash }
+        return SecureBytes(copying: out)
+    }
+
+    /// A state restored from `serialized()`.
+    package init(serialized state: SecureBytes) throws(GroupError) {
+        try self.init(core: state, entries: [], seenPages: [])
+    }
+
+    /// The rest of a version 1 state, after its magic and version.
+    private init(wholeState reader: inout ByteReader) throws {
+        let me = try reader.ed25519()
+        let currentEpoch = try reader.u64()
+        let entryCount = Int(try reader.u32())
+        guard entryCount >= 1, entryCount <= reader.remaining / MembershipEntry.encodedByteCount else {
+            throw GroupError.malformed("entry count")
+        }
+        var entries = [MembershipEntry]()
+        for _ in 0..<entryCount { entries.append(try MembershipEntry(reading: &reader)) }
+        let parts = try Self.readEpochs(&reader)
+        let seenCount = Int(try reader.u32())
+        guard seenCount <= Self.rememberedMessages else { throw GroupError.malformed("seen count") }
+        var seen: [[UInt8]] = []
+        for _ in 0..<seenCount { seen.append(try reader.read(32)) }
+        guard reader.remaining == 0 else { throw GroupError.malformed("trailing bytes in group state") }
+        try self.init(me: me, currentEpoch: currentEpoch, entries: entries, parts: parts, seenOrder: seen, seenCursor: 0)
+    }
+
+    // MARK: What both versions share
+
+    private typealias EpochRecord = (number: UInt64, headerKey: SymmetricKey, successor: SecureBytes, tree: SecretTree,
+                                     senders: [Ed25519.PublicKey: SenderChain])
+
+    /// The fields both versions hold after the chain: epochs, awaited removals, latest hashes.
+    private struct StoredParts {
+        var epochs: [EpochRecord] = []
+        var awaiting = Set<UInt64>()
+        var recent: [[UInt8]] = []
+    }
+
+    /// Magic, version, `me`, the current epoch and the entry count: how both versions begin.
+    private func header(version: UInt8) -> [UInt8] {
+        var out = Self.stateMagic + [version]
         out += me.rawRepresentation
         out.appendU64(currentEpoch)
         out.appendU32(UInt32(chain.entries.count))
-        for entry in chain.entries { out += entry.encoded() }
+        return out
+    }
+
+    private func appendEpochs(to out: inout [UInt8]) {
         out.appendU32(UInt32(epochs.count))
         for (number, epoch) in epochs.sorted(by: { $0.key < $1.key }) {
             out.appendU64(number)
@@ -39,94 +197,69 @@ extension GroupSession {
         for number in awaitingKeys.keys.sorted() { out.appendU64(number) }
         out.append(UInt8(recent.count))
         for hash in recent { out += hash }
-        // Seen hashes oldest first, so the ring restores in the same order.
-        let ordered = seenOrder.count < Self.rememberedMessages
-            ? seenOrder : Array(seenOrder[seenCursor...] + seenOrder[..<seenCursor])
-        out.appendU32(UInt32(ordered.count))
-        for hash in ordered { out += hash }
-        return SecureBytes(copying: out)
     }
 
-    /// A state restored from `serialized()`. The stored chain is replayed, not re-verified: the
-    /// store is the member's own, sealed under its passphrase.
-    public init(serialized state: SecureBytes) throws(GroupError) {
-        var bytes = state.withUnsafeBytes { Array($0) }
-        defer { wipe(&bytes) }
-        var reader = ByteReader(bytes)
-        do {
-            guard try reader.read(4) == Self.stateMagic else { throw GroupError.malformed("not group state") }
-            let version = try reader.u8()
-            guard version == Self.stateVersion else { throw GroupError.malformed("unsupported group state version \(version)") }
-            me = try reader.ed25519()
-            currentEpoch = try reader.u64()
-            let entryCount = Int(try reader.u32())
-            guard entryCount >= 1, entryCount <= reader.remaining / MembershipEntry.encodedByteCount else {
-                throw GroupError.malformed("entry count")
+    private static func readEpochs(_ reader: inout ByteReader) throws -> StoredParts {
+        var parts = StoredParts()
+        for _ in 0..<Int(try reader.u32()) {
+            let number = try reader.u64()
+            let headerKey = try SymmetricKey(bytes: SecureBytes(copying: try reader.read(32)))
+            let successor = SecureBytes(copying: try reader.read(32))
+            let size = try reader.u32()
+            var nodes = [SecretTree.Span: SecureBytes]()
+            for _ in 0..<Int(try reader.u32()) {
+                let span = SecretTree.Span(lo: try reader.u32(), hi: try reader.u32())
+                guard span.lo < span.hi, span.hi <= size else { throw GroupError.malformed("tree node out of range") }
+                nodes[span] = SecureBytes(copying: try reader.read(32))
             }
-            var entries = [MembershipEntry]()
-            for _ in 0..<entryCount { entries.append(try MembershipEntry(reading: &reader)) }
-            // Replay the chain, keeping the members right after each entry that an epoch needs.
-            let epochCount = Int(try reader.u32())
-            var epochRecords = [(UInt64, SymmetricKey, SecureBytes, SecretTree, [Ed25519.PublicKey: SenderChain])]()
-            for _ in 0..<epochCount {
-                let number = try reader.u64()
-                let headerKey = try SymmetricKey(bytes: SecureBytes(copying: try reader.read(32)))
-                let successor = SecureBytes(copying: try reader.read(32))
-                let size = try reader.u32()
-                var nodes = [SecretTree.Span: SecureBytes]()
-                for _ in 0..<Int(try reader.u32()) {
-                    let span = SecretTree.Span(lo: try reader.u32(), hi: try reader.u32())
-                    guard span.lo < span.hi, span.hi <= size else { throw GroupError.malformed("tree node out of range") }
-                    nodes[span] = SecureBytes(copying: try reader.read(32))
-                }
-                var senders = [Ed25519.PublicKey: SenderChain]()
-                for _ in 0..<Int(try reader.u32()) {
-                    let member = try reader.ed25519()
-                    var chain = SenderChain(chainKey: SecureBytes(copying: try reader.read(32)))
-                    chain.next = try reader.u32()
-                    let skippedCount = Int(try reader.u32())
-                    guard skippedCount <= SenderChain.maximumSkipped else { throw GroupError.malformed("skipped keys") }
-                    for _ in 0..<skippedCount { chain.skipped[try reader.u32()] = SecureBytes(copying: try reader.read(32)) }
-                    senders[member] = chain
-                }
-                epochRecords.append((number, headerKey, successor, SecretTree(size: size, nodes: nodes), senders))
+            var senders = [Ed25519.PublicKey: SenderChain]()
+            for _ in 0..<Int(try reader.u32()) {
+                let member = try reader.ed25519()
+                var chain = SenderChain(chainKey: SecureBytes(copying: try reader.read(32)))
+                chain.next = try reader.u32()
+                let skippedCount = Int(try reader.u32())
+                guard skippedCount <= SenderChain.maximumSkipped else { throw GroupError.malformed("skipped keys") }
+                for _ in 0..<skippedCount { chain.skipped[try reader.u32()] = SecureBytes(copying: try reader.read(32)) }
+                senders[member] = chain
             }
-            var awaiting = Set<UInt64>()
-            for _ in 0..<Int(try reader.u32()) { awaiting.insert(try reader.u64()) }
-            let needed = Set(epochRecords.map(\.0)).union(awaiting)
-            var replay: MembershipChain
-            do { replay = try MembershipChain(creation: entries[0]) } catch let error { throw GroupError.membership(error) }
-            var snapshots = [UInt64: ([Ed25519.PublicKey: UInt32], UInt32)]()
-            if needed.contains(0) { snapshots[0] = (replay.leaves, replay.leafCount) }
-            for entry in entries.dropFirst() {
-                do { try replay.append(entry, signatureValid: true) } catch let error { throw GroupError.membership(error) }
-                if needed.contains(entry.sequence) { snapshots[entry.sequence] = (replay.leaves, replay.leafCount) }
-            }
-            chain = replay
-            for (number, headerKey, successor, tree, senders) in epochRecords {
-                guard let (members, _) = snapshots[number] else { throw GroupError.malformed("epoch \(number) not in chain") }
-                epochs[number] = GroupEpoch(number: number, headerKey: headerKey, members: members, tree: tree,
-                                            senders: senders, successorSeed: successor)
-            }
-            for number in awaiting {
-                guard let snapshot = snapshots[number] else { throw GroupError.malformed("epoch \(number) not in chain") }
-                awaitingKeys[number] = snapshot
-            }
-            let recentCount = Int(try reader.u8())
-            guard recentCount <= Self.previousCount else { throw GroupError.malformed("recent count") }
-            for _ in 0..<recentCount { recent.append(try reader.read(32)) }
-            let seenCount = Int(try reader.u32())
-            guard seenCount <= Self.rememberedMessages else { throw GroupError.malformed("seen count") }
-            for _ in 0..<seenCount {
-                let hash = try reader.read(32)
-                seen.insert(hash)
-                seenOrder.append(hash)
-            }
-            guard reader.remaining == 0 else { throw GroupError.malformed("trailing bytes in group state") }
-        } catch let error as GroupError {
-            throw error
-        } catch {
-            throw GroupError.malformed("truncated group state")
+            parts.epochs.append((number, headerKey, successor, SecretTree(size: size, nodes: nodes), senders))
         }
+        for _ in 0..<Int(try reader.u32()) { parts.awaiting.insert(try reader.u64()) }
+        let recentCount = Int(try reader.u8())
+        guard recentCount <= Self.previousCount else { throw GroupError.malformed("recent count") }
+        for _ in 0..<recentCount { parts.recent.append(try reader.read(32)) }
+        return parts
+    }
+
+    /// Replays the stored chain (not re-verified: the store is the member's own, sealed under its
+    /// passphrase), keeping the members right after each entry that an epoch needs.
+    private init(me: Ed25519.PublicKey, currentEpoch: UInt64, entries: [MembershipEntry], parts: StoredParts,
+                 seenOrder: [[UInt8]], seenCursor: Int) throws(GroupError) {
+        let needed = Set(parts.epochs.map(\.number)).union(parts.awaiting)
+        var replay: MembershipChain
+        do { replay = try MembershipChain(creation: entries[0]) } catch let error { throw GroupError.membership(error) }
+        var snapshots = [UInt64: ([Ed25519.PublicKey: UInt32], UInt32)]()
+        if needed.contains(0) { snapshots[0] = (replay.leaves, replay.leafCount) }
+        for entry in entries.dropFirst() {
+            do { try replay.append(entry, signatureValid: true) } catch let error { throw GroupError.membership(error) }
+            if needed.contains(entry.sequence) { snapshots[entry.sequence] = (replay.leaves, replay.leafCount) }
+        }
+        self.me = me
+        self.currentEpoch = currentEpoch
+        chain = replay
+        for record in parts.epochs {
+            guard let (members, _) = snapshots[record.number] else { throw GroupError.malformed("epoch \(record.number) not in chain") }
+            epochs[record.number] = GroupEpoch(number: record.number, headerKey: record.headerKey, members: members,
+                                               tree: record.tree, senders: record.senders, successorSeed: record.successor)
+        }
+        for number in parts.awaiting {
+            guard let snapshot = snapshots[number] else { throw GroupError.malformed("epoch \(number) not in chain") }
+            awaitingKeys[number] = snapshot
+        }
+        recent = parts.recent
+        self.seenOrder = seenOrder
+        self.seenCursor = seenCursor
+        seen = Set(seenOrder)
+        guard seen.count == seenOrder.count else { throw GroupError.malformed("a remembered hash twice") }
     }
 }
