@@ -42,6 +42,12 @@ final class SQLiteMessageIDs: @unchecked Sendable {
         return nil
     }
 
+    /// The rows that may hold `id`, not confirmed against them: for a statement that confirms
+    /// the id itself (an acknowledgement), saving a read of the row.
+    func unconfirmedRows(of id: Data) -> (Int64?, Int64?) {
+        (byPrefix[Self.prefix(id)], others[id])
+    }
+
     /// Remembers a new message row's id (the caller has checked that it is not remembered yet).
     func insert(_ id: Data, row: Int64) {
         place(id, row)

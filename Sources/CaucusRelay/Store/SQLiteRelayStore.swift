@@ -261,9 +261,13 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         guard let device = try mailboxes.existingDevice(ack.recipient) else { return 0 }
         var removed = 0
         for id in ack.messageIDs {
-            guard let message = try ids.row(of: id),
-                  try statements.execute(statements.acknowledge, [.integer(device), .integer(message)]) > 0
-            else { continue }
+            // The delivery is removed through the first of the id's possible rows that holds it.
+            func removeDelivery(_ row: Int64?) throws -> Int64? {
+                guard let row else { return nil }
+                return try statements.execute(statements.acknowledge, [.integer(device), .integer(row), .blob(id)]) > 0 ? row : nil
+            }
+            let (first, second) = ids.unconfirmedRows(of: id)
+            guard let message = try removeDelivery(first) ?? removeDelivery(second) else { continue }
             try statements.execute(statements.deletePayload, [.integer(message)])
             removed += 1
         }

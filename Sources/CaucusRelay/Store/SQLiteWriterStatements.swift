@@ -43,8 +43,12 @@ final class SQLiteWriterStatements: @unchecked Sendable {
         insertDelivery = try prepare("INSERT INTO deliveries (device, message) VALUES (?1, ?2)")
         messageIDOfRow = try prepare("SELECT message_id FROM messages WHERE id = ?1")
         allMessageIDs = try prepare("SELECT id, message_id FROM messages")
-        // The delivery of a message (by row id) to a device, removed.
-        acknowledge = try prepare("DELETE FROM deliveries WHERE device = ?1 AND message = ?2")
+        // The delivery of a message (by row id) to a device, removed if that row holds the id
+        // acknowledged (the row comes from `SQLiteMessageIDs` unconfirmed; this confirms it).
+        acknowledge = try prepare("""
+            DELETE FROM deliveries WHERE device = ?1 AND message = ?2
+              AND EXISTS (SELECT 1 FROM messages WHERE id = ?2 AND message_id = ?3)
+            """)
         // The payload goes with the message's last delivery.
         deletePayload = try prepare("""
             DELETE FROM payloads WHERE message = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message = ?1)
