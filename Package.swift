@@ -121,6 +121,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         // The client engine: identity, encrypted local store, sessions and groups over the relay,
@@ -136,7 +137,6 @@ let package = Package(
                 "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         // The agent: the unlocked account in a process of its own, reached over a Unix socket
@@ -283,7 +283,8 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusAgent", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusRelay", "CaucusTestSupport", "CaucusProtocol", "CaucusText",
+                "CaucusAgent", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusRelay", "CaucusRelayClient", "CaucusTestSupport",
+                "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

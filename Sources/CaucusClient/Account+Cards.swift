@@ -294,11 +294,9 @@ extension Account {
         let itemID = Random.bytes(16)
         let client = try await dial(as: Ed25519.PrivateKey())
         do {
-            _ = try await request(client, .postCard(WirePostCard.with {
-                $0.inboxKey = Data(campaign.cardKey.rawRepresentation)
-                $0.itemID = Data(itemID)
-                $0.sealed = Data(sealed)
-            }))
+            try await retrying {
+                try await client.postCard(inboxKey: Data(campaign.cardKey.rawRepresentation), itemID: Data(itemID), sealed: Data(sealed))
+            }
             await client.close()
         } catch {
             await client.close()
@@ -349,22 +347,29 @@ extension Account {
         var sealed: [[UInt8]] = []
         do {
             let statement = RelayProtocol.cardInboxOpenStatement(
-                relayAddress: client.address, challenge: client.welcome?.challenge ?? Data(), inboxKey: inbox)
-            let opened = try await request(client, .openCardInbox(WireOpenCardInbox.with {
-                $0.inboxKey = inbox
-                $0.signature = Data(cardKey.signature(for: statement).rawRepresentation)
-            }))
-            guard case .cardInboxOpened(let info) = opened else { throw ClientError.relayRefused("unexpected reply to opening the card inbox") }
-            sealed.reserveCapacity(Int(clamping: info.items))
+                relayAddress: client.address, challenge: client.challenge ?? Data(), inboxKey: inbox)
+            let items: UInt64
+            do {
+                items = try await retrying {
+                    try await client.openCardInbox(inboxKey: inbox, signature: Data(cardKey.signature(for: statement).rawRepresentation))
+                }
+            } catch RelayClientError.unexpectedReply {
+                throw ClientError.relayRefused("unexpected reply to opening the card inbox")
+            }
+            sealed.reserveCapacity(Int(clamping: items))
             var after: UInt64 = 0
             while true {
-                let reply = try await request(client, .readCards(WireReadCards.with { $0.inboxKey = inbox; $0.afterSequence = after }))
-                guard case .cards(let page) = reply else { throw ClientError.relayRefused("unexpected reply to reading cards") }
+                let page: (items: [InboxItem], more: Bool)
+                do {
+                    page = try await retrying { try await client.readCards(inboxKey: inbox, afterSequence: after) }
+                } catch RelayClientError.unexpectedReply {
+                    throw ClientError.relayRefused("unexpected reply to reading cards")
+                }
                 for item in page.items {
                     sealed.append(Array(item.sealed))
                     after = item.sequence
                 }
-                progress?(UInt64(sealed.count), max(info.items, UInt64(sealed.count)))
+                progress?(UInt64(sealed.count), max(items, UInt64(sealed.count)))
                 if !page.more || page.items.isEmpty { break }
             }
         } catch let error as ClientError {

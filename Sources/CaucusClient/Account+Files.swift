@@ -1,5 +1,6 @@
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelayClient
 import Foundation
 import GRDB
 
@@ -33,7 +34,7 @@ extension Account {
             throw ClientError.file("cannot read \(path): \(error.localizedDescription)")
         }
         let client = try await connected()
-        let limit = Int(client.welcome?.limits.maxBlobChunkBytes ?? 256 << 10)
+        let limit = Int(client.limits?.maxBlobChunkBytes ?? 256 << 10)
         let sealedChunk = Self.fileChunkSize + XChaCha20Poly1305.overhead
         let chunksPerRequest = max(1, limit / sealedChunk)
         let key = SymmetricKey()
@@ -53,12 +54,9 @@ extension Account {
                     batch += XChaCha20Poly1305.seal(chunk, using: key, authenticating: Self.chunkAssociatedData(blobID: blobID, index: index, last: last))
                     index += 1
                 }
-                _ = try await request(client, .putBlobChunk(WirePutBlobChunk.with {
-                    $0.blobID = Data(blobID)
-                    $0.offset = uploaded
-                    $0.data = Data(batch)
-                    $0.last = last
-                }))
+                try await retrying {
+                    try await client.putBlobChunk(blobID: Data(blobID), offset: uploaded, data: Data(batch), last: last)
+                }
                 uploaded += UInt64(batch.count)
                 progress?(done, size)
             }
@@ -127,7 +125,7 @@ extension Account {
             if !finished { try? FileManager.default.removeItem(atPath: partial) }
         }
         let client = try await connected()
-        let limit = Int(client.welcome?.limits.maxBlobChunkBytes ?? 256 << 10)
+        let limit = Int(client.limits?.maxBlobChunkBytes ?? 256 << 10)
         let sealedChunk = Int(offer.chunkSize) + XChaCha20Poly1305.overhead
         let perRequest = max(1, limit / sealedChunk) * sealedChunk
         let key: SymmetricKey
@@ -137,12 +135,15 @@ extension Account {
         let refused = ClientError.file("the file \(offer.name) failed its integrity check (altered or cut short on the relay); nothing was kept")
         do {
             while !sawLast {
-                let reply = try await request(client, .getBlobChunk(WireGetBlobChunk.with {
-                    $0.blobID = Data(offer.blobID)
-                    $0.offset = offset
-                    $0.length = UInt32(perRequest)
-                }))
-                guard case .blobChunk(let part) = reply, !part.data.isEmpty else { throw refused }
+                let part: BlobPiece
+                do {
+                    part = try await retrying {
+                        try await client.getBlobChunk(blobID: Data(offer.blobID), offset: offset, length: UInt32(perRequest))
+                    }
+                } catch RelayClientError.unexpectedReply {
+                    throw refused
+                }
+                guard !part.data.isEmpty else { throw refused }
                 let data = Array(part.data)
                 offset += UInt64(data.count)
                 let atEnd = offset >= part.totalSize

@@ -1,5 +1,6 @@
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelayClient
 import Foundation
 import GRDB
 
@@ -18,7 +19,7 @@ extension Account {
         let session = GroupSession(founder: identity)
         let routing = Ed25519.PrivateKey()
         let update = routingUpdate(groupID: session.groupID, serial: 1, signer: routing, add: [identity.publicKey], remove: [])
-        do { _ = try await request(client, .updateGroupRouting(update)) } catch {
+        do { _ = try await retrying { try await client.updateRoute(update) } } catch {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
@@ -37,19 +38,13 @@ extension Account {
 
     nonisolated func routingUpdate(
         groupID: [UInt8], serial: UInt64, signer: Ed25519.PrivateKey, add: [Ed25519.PublicKey], remove: [Ed25519.PublicKey]
-    ) -> WireUpdateGroupRouting {
+    ) -> RouteChange {
         let adminKey = Data(signer.publicKey.rawRepresentation)
         let added = add.map { Data($0.rawRepresentation) }, removed = remove.map { Data($0.rawRepresentation) }
         let statement = RelayProtocol.groupRoutingStatement(
             groupID: Data(groupID), serial: serial, adminKey: adminKey, add: added, remove: removed)
-        return WireUpdateGroupRouting.with {
-            $0.groupID = Data(groupID)
-            $0.serial = serial
-            $0.adminKey = adminKey
-            $0.add = added
-            $0.remove = removed
-            $0.signature = Data(signer.signature(for: statement).rawRepresentation)
-        }
+        return RouteChange(groupID: Data(groupID), serial: serial, adminKey: adminKey, add: added, remove: removed,
+                           signature: Data(signer.signature(for: statement).rawRepresentation))
     }
 
     /// The groups this user is or was in.

@@ -1,5 +1,6 @@
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelayClient
 import Foundation
 import GRDB
 
@@ -10,19 +11,15 @@ extension Account {
     /// Encrypts a payload for one person and queues it, saving the session in the same transaction.
     @discardableResult
     nonisolated func enqueuePairwise(_ db: Database, _ payload: Payload, to peer: Ed25519.PublicKey,
-                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws -> WireSendMessage {
+                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws -> OutgoingMessage {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let envelope = try sealPairwise(db, plaintext, to: peer)
         if payload.writtenStamp != nil, Self.isSessionStart(envelope) {
             try keepUnconfirmedStart(db, plaintext, to: peer)
         }
-        let message = WireSendMessage.with {
-            $0.messageID = Data(id)
-            $0.recipients = [Data(peer.rawRepresentation)]
-            $0.payload = Data(envelope)
-            $0.ttlSeconds = ttl
-        }
+        let message = OutgoingMessage(messageID: Data(id), recipients: [Data(peer.rawRepresentation)],
+                                      payload: Data(envelope), ttlSeconds: ttl)
         try enqueue(db, message)
         return message
     }
@@ -44,12 +41,7 @@ extension Account {
         } catch {
             throw ClientError.groupRefused("\(error)")
         }
-        try enqueue(db, WireSendMessage.with {
-            $0.messageID = Data(id)
-            $0.groupID = Data(session.groupID)
-            $0.payload = Data(message)
-            $0.ttlSeconds = ttl
-        })
+        try enqueue(db, OutgoingMessage(messageID: Data(id), groupID: Data(session.groupID), payload: Data(message), ttlSeconds: ttl))
     }
 
     /// Encrypts a payload for a conversation and queues it.

@@ -1,8 +1,8 @@
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelayClient
 import Foundation
 import GRDB
-import SwiftProtobuf
 
 /// Opening what the relay delivers. Each delivery is handled in one transaction that also records
 /// its id, so a crash before the acknowledgement neither loses it nor shows it twice.
@@ -15,11 +15,11 @@ extension Account {
     /// when this copy failed to open and the next one should be tried: it is then not acknowledged,
     /// and the relay sends it again on the next connection.
     @discardableResult
-    func receive(_ delivery: WireDelivery) throws(ClientError) -> Bool {
+    func receive(_ delivery: Delivery) throws(ClientError) -> Bool {
         try write { db in
             let id = Data(delivery.messageID)
             guard try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) == nil else { return true }
-            let failure = delivery.groupID.isEmpty ? try receivePairwise(db, delivery) : try receiveGroup(db, delivery).failure
+            let failure = delivery.groupID == nil ? try receivePairwise(db, delivery) : try receiveGroup(db, delivery).failure
             if let failure {
                 let attempts = (try Int.fetchOne(db, sql: "SELECT attempts FROM unopened WHERE id = ?", arguments: [id]) ?? 0) + 1
                 guard attempts >= Self.openAttempts else {
@@ -39,10 +39,10 @@ extension Account {
     }
 
     /// Tells where it belongs that a delivery was dropped after `attempts` copies failed to open.
-    private nonisolated func reportDropped(_ db: Database, _ delivery: WireDelivery, attempts: Int, failure: String) throws {
+    private nonisolated func reportDropped(_ db: Database, _ delivery: Delivery, attempts: Int, failure: String) throws {
         let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
-        guard delivery.groupID.isEmpty else {
-            try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that \(lost)")
+        if let groupID = delivery.groupID {
+            try addLine(db, .group(Array(groupID)), .warning, "a group message that \(lost)")
             return
         }
         if let peer = try unreadableStart(db, delivery) {
@@ -65,7 +65,7 @@ extension Account {
     // MARK: Pairwise
 
     /// Opens a pairwise delivery; returns why it failed to open (nothing is changed then), or nil.
-    private nonisolated func receivePairwise(_ db: Database, _ delivery: WireDelivery) throws -> String? {
+    private nonisolated func receivePairwise(_ db: Database, _ delivery: Delivery) throws -> String? {
         let sender: Ed25519.PublicKey, opened: DecryptedMessage
         do {
             (sender, opened) = try openPairwise(db, Array(delivery.payload))
@@ -154,7 +154,7 @@ extension Account {
     /// For a session start that could not be opened: the sender it claims, who is then asked (once
     /// this transaction commits, by `askToResend`) to send again over a session this client starts.
     /// A swapped one-time prekey (not signed, §6.1) breaks every start message of that session.
-    private nonisolated func unreadableStart(_ db: Database, _ delivery: WireDelivery) throws -> Ed25519.PublicKey? {
+    private nonisolated func unreadableStart(_ db: Database, _ delivery: Delivery) throws -> Ed25519.PublicKey? {
         let payload = Array(delivery.payload)
         guard Self.isSessionStart(payload), let peer = claimedSender(payload), peer != identity.publicKey else { return nil }
         if try contact(db, peer) == nil { try saveContact(db, peer, ContactRecord(did: DID(publicKey: peer).description)) }
@@ -208,7 +208,7 @@ extension Account {
 
     /// The sender a pairwise delivery claims, when this user already knows them: a failure is told
     /// in that conversation (a stranger's name opens no conversation).
-    private nonisolated func knownSender(_ db: Database, _ delivery: WireDelivery) throws -> Ed25519.PublicKey? {
+    private nonisolated func knownSender(_ db: Database, _ delivery: Delivery) throws -> Ed25519.PublicKey? {
         guard let peer = claimedSender(Array(delivery.payload)), try contact(db, peer) != nil else { return nil }
         return peer
     }
@@ -228,8 +228,8 @@ extension Account {
     }
 
     /// Opens a group delivery.
-    nonisolated func receiveGroup(_ db: Database, _ delivery: WireDelivery) throws -> GroupReceipt {
-        let groupID = Array(delivery.groupID)
+    nonisolated func receiveGroup(_ db: Database, _ delivery: Delivery) throws -> GroupReceipt {
+        let groupID = Array(delivery.groupID ?? Data())
         guard let (info, session, routing) = try groupRow(db, groupID) else {
             try putAside(db, delivery)
             return .putAside
@@ -354,10 +354,10 @@ extension Account {
     }
 
     /// Keeps a group delivery whose group or epoch key has not arrived yet.
-    private nonisolated func putAside(_ db: Database, _ delivery: WireDelivery) throws {
+    private nonisolated func putAside(_ db: Database, _ delivery: Delivery) throws {
         let id = Array(delivery.messageID)
         try db.execute(sql: "INSERT OR IGNORE INTO deferred (id, sealed, at) VALUES (?, ?, ?)", arguments: [
-            Data(id), Data(store.seal(try delivery.serializedBytes(), table: "deferred", tag: id)), ClientStore.now(),
+            Data(id), Data(store.seal(delivery.serialized(), table: "deferred", tag: id)), ClientStore.now(),
         ])
     }
 
@@ -368,10 +368,10 @@ extension Account {
             let id: Data = row["id"]
             try db.execute(sql: "DELETE FROM deferred WHERE id = ?", arguments: [id])
             let bytes = try store.open(Array(row["sealed"] as Data), table: "deferred", tag: Array(id))
-            guard let delivery = try? WireDelivery(serializedBytes: bytes) else { continue }
+            guard let delivery = try? Delivery(serialized: bytes) else { continue }
             // A copy kept here is the only one: if it does not open, it is dropped with a warning.
             if let failure = try receiveGroup(db, delivery).failure {
-                try addLine(db, .group(Array(delivery.groupID)), .warning, "a group message that could not be opened was dropped: \(failure)")
+                try addLine(db, .group(Array(delivery.groupID ?? Data())), .warning, "a group message that could not be opened was dropped: \(failure)")
             }
         }
     }

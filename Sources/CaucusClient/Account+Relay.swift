@@ -4,7 +4,6 @@ import CaucusRelayClient
 import Foundation
 import GRDB
 import NIOSSL
-import SwiftProtobuf
 
 /// The relay connection: connecting, receiving pushes, the outbox, and staying connected.
 extension Account {
@@ -98,7 +97,7 @@ extension Account {
             await self?.pushesEnded(on: client)
         }
         do {
-            try await publishPrekeys(on: client, remaining: client.authenticated?.oneTimePrekeys ?? 0)
+            try await publishPrekeys(on: client, remaining: client.oneTimePrekeysAtLogin ?? 0)
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
@@ -109,13 +108,14 @@ extension Account {
         return client
     }
 
-    /// Sends a request, waiting and trying again (up to 100 times) while the relay answers
+    /// Makes a request, waiting and trying again (up to 100 times) while the relay answers
     /// RATE_LIMITED, as long as it asks.
-    func request(_ client: RelayClient, _ body: WireClientFrame.OneOf_Body) async throws -> WireServerFrame.OneOf_Body {
+    @discardableResult
+    func retrying<T>(_ request: () async throws -> T) async throws -> T {
         var attempts = 0
         while true {
             do {
-                return try await client.request(body)
+                return try await request()
             } catch let error as RelayError where error.code == .rateLimited && attempts < 100 {
                 attempts += 1
                 try await Task.sleep(for: .milliseconds(max(10, Int(error.retryAfterMilliseconds))))
@@ -348,7 +348,7 @@ extension Account {
             let batch = Array(unacknowledged.prefix(RelayProtocol.maxAcknowledgedIDs))
             unacknowledged.removeFirst(batch.count)
             guard let client = connection, client.isOpen else { continue }
-            _ = try? await request(client, .ack(WireAckMessages.with { $0.messageIds = batch }))
+            _ = try? await retrying { try await client.acknowledge(batch) }
         }
         acknowledging = nil
     }
@@ -362,16 +362,16 @@ extension Account {
     // MARK: Outbox
 
     /// Queues a message for the relay in the transaction that produced it.
-    nonisolated func enqueue(_ db: Database, _ message: WireSendMessage) throws {
-        try enqueue(db, .send, id: Array(message.messageID), try message.serializedBytes(),
+    nonisolated func enqueue(_ db: Database, _ message: OutgoingMessage) throws {
+        try enqueue(db, .send, id: Array(message.messageID), message.serialized(),
                     expiresAt: message.ttlSeconds > 0 ? ClientStore.now() + Int64(message.ttlSeconds) * 1000 : nil)
     }
 
     /// Queues a routing change in the transaction that produced it; returns its outbox id.
     @discardableResult
-    nonisolated func enqueue(_ db: Database, _ update: WireUpdateGroupRouting, kind: OutboxKind = .route) throws -> Data {
+    nonisolated func enqueue(_ db: Database, _ update: RouteChange, kind: OutboxKind = .route) throws -> Data {
         let id = Random.bytes(16)
-        try enqueue(db, kind, id: id, try update.serializedBytes(), expiresAt: nil)
+        try enqueue(db, kind, id: id, update.serialized(), expiresAt: nil)
         return Data(id)
     }
 
@@ -422,19 +422,18 @@ extension Account {
             do {
                 switch kind {
                 case .send:
-                    var message = try WireSendMessage(serializedBytes: body)
+                    var message = try OutgoingMessage(serialized: body)
                     // A timer longer than the relay keeps anything: the relay's limit applies there.
-                    if let limit = client.welcome?.limits.maxTtlSeconds, limit > 0, message.ttlSeconds > limit {
+                    if let limit = client.limits?.maxTTLSeconds, limit > 0, message.ttlSeconds > limit {
                         message.ttlSeconds = limit
                     }
-                    let reply = try await request(client, .send(message))
-                    if case .sendAccepted(let accepted) = reply, !accepted.mailboxFull.isEmpty {
+                    let accepted = try await retrying { try await client.send(message) }
+                    if !accepted.mailboxFull.isEmpty {
                         note("\(accepted.mailboxFull.count) recipient(s) have a full mailbox on the relay and will not get a message")
                     }
                 case .route, .reassert:
-                    let update = try WireUpdateGroupRouting(serializedBytes: body)
-                    let reply = try await request(client, .updateGroupRouting(update))
-                    guard case .groupRoutingUpdated(let updated) = reply else { break }
+                    let update = try RouteChange(serialized: body)
+                    let updated = try await retrying { try await client.updateRoute(update) }
                     if kind == .route, updated.previousSerial == update.serial {
                         // Another change took this serial first: ours only re-asserted the route.
                         let refusal = "another change of the group's route took serial \(update.serial) first"

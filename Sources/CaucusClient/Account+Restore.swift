@@ -29,7 +29,7 @@ extension Account {
         for (info, id, serial, routing) in administered {
             let probe = routingUpdate(groupID: id, serial: serial, signer: routing, add: [], remove: [])
             do {
-                guard case .groupRoutingUpdated(let updated) = try await request(client, .updateGroupRouting(probe)) else { continue }
+                let updated = try await retrying { try await client.updateRoute(probe) }
                 if updated.previousSerial < serial { try await repairGroup(id, routeSerial: updated.previousSerial) }
             } catch let error as RelayError where error.code == .notFound {
                 try await repairGroup(id, routeSerial: 0)
@@ -39,6 +39,8 @@ extension Account {
                 if now == serial { note(Self.routeAheadWarning(info.name, Self.reason(error))) }
             } catch let error as ClientError {
                 throw error
+            } catch RelayClientError.unexpectedReply {
+                continue
             } catch {
                 return
             }
@@ -190,10 +192,10 @@ extension Account {
     // MARK: Join requests the relay lost
 
     /// Keeps the exact messages of a join request until it is answered, to send them again.
-    nonisolated func keepJoinRequest(_ db: Database, inviteID: [UInt8], _ messages: [WireSendMessage]) throws {
+    nonisolated func keepJoinRequest(_ db: Database, inviteID: [UInt8], _ messages: [OutgoingMessage]) throws {
         var bytes: [UInt8] = []
         for message in messages {
-            let encoded: [UInt8] = try message.serializedBytes()
+            let encoded = message.serialized()
             bytes += Self.bigEndian(UInt64(encoded.count)) + encoded
         }
         try setMeta(db, Self.joinRequestKey(inviteID), bytes)
@@ -230,7 +232,7 @@ extension Account {
         for messages in waiting {
             for message in messages {
                 do {
-                    if case .sendAccepted(let accepted) = try await request(client, .send(message)), !accepted.duplicate {
+                    if try await !retrying({ try await client.send(message) }).duplicate {
                         note("the relay had lost your request to join a group (it was probably restored from a backup); it was sent again")
                     }
                 } catch {
@@ -240,13 +242,13 @@ extension Account {
         }
     }
 
-    private nonisolated func decodeMessages(_ bytes: [UInt8]) throws -> [WireSendMessage] {
-        var messages: [WireSendMessage] = [], offset = 0
+    private nonisolated func decodeMessages(_ bytes: [UInt8]) throws -> [OutgoingMessage] {
+        var messages: [OutgoingMessage] = [], offset = 0
         while offset + 8 <= bytes.count {
             let length = Int(bytes[offset..<offset + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
             offset += 8
             guard length <= bytes.count - offset else { throw ClientError.damagedStore(path: store.path, reason: "a kept join request is cut short") }
-            messages.append(try WireSendMessage(serializedBytes: Array(bytes[offset..<offset + length])))
+            messages.append(try OutgoingMessage(serialized: Array(bytes[offset..<offset + length])))
             offset += length
         }
         return messages

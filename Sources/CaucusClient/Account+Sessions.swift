@@ -84,12 +84,8 @@ extension Account {
             }
             return (signed, fresh)
         }
-        _ = try await request(client, .publishPrekeys(WirePublishPrekeys.with {
-            $0.signedPrekey = Data(signed.publishedBytes)
-            $0.oneTimePrekeys = fresh.map { key in
-                WireOneTimePrekey.with { $0.id = key.id; $0.publicKey = Data(key.privateKey.publicKey.rawRepresentation) }
-            }
-        }))
+        let uploads = fresh.map { OneTimePrekeyUpload(id: $0.id, publicKey: Data($0.privateKey.publicKey.rawRepresentation)) }
+        _ = try await retrying { try await client.publishPrekeys(signedPrekey: Data(signed.publishedBytes), oneTime: uploads) }
     }
 
     // MARK: Session lists
@@ -134,24 +130,25 @@ extension Account {
         let known = try read { db in try hasSession(db, peer: peer) }
         if known { return }
         let client = try await connected()
-        let reply: WireServerFrame.OneOf_Body
+        let fetched: FetchedPrekeys
         do {
-            reply = try await request(client, .fetchPrekeys(WireFetchPrekeys.with { $0.owner = Data(peer.rawRepresentation) }))
+            fetched = try await retrying { try await client.fetchPrekeys(owner: Data(peer.rawRepresentation)) }
         } catch let error as RelayError where error.code == .notFound {
             throw ClientError.unknownTarget("\(DID(publicKey: peer)) (no keys on the relay: this identity never used it)")
+        } catch RelayClientError.unexpectedReply {
+            throw ClientError.relayRefused("unexpected reply to a prekey request")
         } catch {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
-        guard case .prekeyBundle(let wire) = reply else { throw ClientError.relayRefused("unexpected reply to a prekey request") }
         let bundle: PrekeyBundle
         do {
             bundle = try PrekeyBundle(
-                identity: peer.rawRepresentation, publishedSignedPrekey: Array(wire.signedPrekey),
-                oneTimePrekey: wire.hasOneTimePrekey ? (wire.oneTimePrekey.id, Array(wire.oneTimePrekey.publicKey)) : nil)
+                identity: peer.rawRepresentation, publishedSignedPrekey: Array(fetched.signedPrekey),
+                oneTimePrekey: fetched.oneTimePrekey.map { ($0.id, Array($0.publicKey)) })
         } catch {
             throw ClientError.badPrekeys(peer: DID(publicKey: peer).description)
         }
-        guard Array(wire.owner) == peer.rawRepresentation, bundle.hasValidSignature,
+        guard Array(fetched.owner) == peer.rawRepresentation, bundle.hasValidSignature,
               let session = try? Session.initiate(identity: identity, bundle: bundle)
         else { throw ClientError.badPrekeys(peer: DID(publicKey: peer).description) }
         try write { db in

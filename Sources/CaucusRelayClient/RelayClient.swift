@@ -52,7 +52,7 @@ public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertibl
 public final class RelayClient: Sendable {
     /// Something the relay sent without being asked.
     public enum Push: Sendable {
-        case delivery(WireDelivery)
+        case delivery(Delivery)
         /// Every delivery the mailbox held when this connection authenticated has been pushed
         /// (`pushed` of them, on this connection, before this push).
         case queueEmpty(pushed: UInt64)
@@ -333,7 +333,7 @@ public final class RelayClient: Sendable {
             return
         }
         switch frame.body {
-        case .delivery(let delivery): pushContinuation.yield(.delivery(delivery))
+        case .delivery(let delivery): pushContinuation.yield(.delivery(Delivery(delivery)))
         case .queueEmpty(let empty): pushContinuation.yield(.queueEmpty(pushed: empty.pushed))
         case .prekeysLow(let low): pushContinuation.yield(.prekeysLow(remaining: low.remaining))
         case .error(let wire):

@@ -24,6 +24,9 @@ public final class StallingProxy: Sendable {
         case garble(afterFrames: Int)
         /// Everything passes except the `QueueEmpty` push (Protocol.md §7.4).
         case dropQueueEmpty
+        /// Every `SendAccepted` reaches the client as a `Pong` with the same request id: a relay
+        /// that answers a send with the wrong kind of frame.
+        case answerSendsWithPong
     }
 
     private struct State {
@@ -147,11 +150,28 @@ public final class StallingProxy: Sendable {
                        case .queueEmpty? = pushed.body {
                         out = []
                     }
+                case .answerSendsWithPong:
+                    if opcode == 2, var reply = try? WireServerFrame(serializedBytes: Array(frame[payloadStart...])),
+                       case .sendAccepted? = reply.body {
+                        reply.body = .pong(WirePong())
+                        out = Self.binaryFrame((try? reply.serializedBytes()) ?? [])
+                    }
                 }
                 if isData { dataFrames += 1 }
                 guard out.isEmpty || write(out, to: client) else { return }
             }
         }
+    }
+
+    /// An unmasked, final binary WebSocket frame (RFC 6455 §5.2) holding `payload`.
+    private static func binaryFrame(_ payload: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = [0x82]
+        switch payload.count {
+        case ..<126: frame.append(UInt8(payload.count))
+        case ..<65_536: frame += [126, UInt8(payload.count >> 8), UInt8(payload.count & 0xff)]
+        default: frame += [127] + (0..<8).reversed().map { UInt8((payload.count >> ($0 * 8)) & 0xff) }
+        }
+        return frame + payload
     }
 
     /// Takes one whole frame (header and payload) off the front of `buffer`, with where its payload

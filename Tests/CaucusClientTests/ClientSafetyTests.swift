@@ -1,6 +1,7 @@
 @testable import CaucusClient
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelayClient
 import Foundation
 import GRDB
 import Testing
@@ -143,11 +144,8 @@ struct ClientSafetyTests {
         }
         let stored = try await relay.store.pendingDeliveries(recipient: Data(tomaszKey.rawRepresentation), afterSequence: 0, limit: 10)
             .map { item in
-                WireDelivery.with {
-                    $0.messageID = item.messageID
-                    $0.payload = item.payload
-                    if let group = item.groupID { $0.groupID = group }
-                }
+                Delivery(messageID: item.messageID, sequence: 0, payload: item.payload, groupID: item.groupID,
+                         acceptedAtMs: 0, expiresAtMs: 0)
             }
         #expect(stored.count == 2)
         try await tomasz.run { account in

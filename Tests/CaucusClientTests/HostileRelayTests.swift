@@ -1,6 +1,7 @@
 @testable import CaucusClient
 import CaucusCrypto
 import CaucusProtocol
+import CaucusRelayClient
 import Foundation
 import GRDB
 import NIOSSL
@@ -9,6 +10,33 @@ import Testing
 /// What a user is told when the relay drops messages, and that the client works over wss://.
 @Suite("Client: hostile relay and transport", .timeLimit(.minutes(5)))
 struct HostileRelayTests {
+    @Test("A send the relay answers with the wrong kind of frame stays queued, and goes once when it answers properly")
+    func wrongReplyKeepsTheMessageQueued() async throws {
+        let proxy = try StallingProxy()
+        defer { proxy.stop() }
+        let relay = try await TestRelay.start { $0.publicAddresses = [proxy.url] }
+        proxy.forward(to: relay.running.port)
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let (rosa, tomasz, _) = try await GroupFlowTests.warehouse(directory, relay)
+        _ = try await tomasz.read()
+        proxy.behave(.answerSendsWithPong)
+        let (outcome, queued) = try await rosa.run { account in
+            (try await account.send("kept", to: try await account.resolve("Warehouse 5")), try await account.queuedCount())
+        }
+        guard case .queued = outcome else { Issue.record("expected the message to stay queued: \(outcome)"); return }
+        // It, and whatever was queued behind it: nothing answered wrongly is taken for sent.
+        #expect(queued >= 1)
+        proxy.behave(.passThrough)
+        let left = try await rosa.run { account in
+            try await account.sync()
+            return try await account.queuedCount()
+        }
+        #expect(left == 0)
+        #expect(Worker.texts(try await tomasz.read()) == ["kept"])
+        await relay.stop()
+    }
+
     /// Has the hostile relay drop the `index`-th message waiting for `worker` when it next serves it.
     static func drop(_ index: Int, for worker: Worker, on relay: TestRelay) async throws {
         let key = try await worker.run { $0.did.publicKey }
@@ -74,11 +102,8 @@ struct HostileRelayTests {
         #expect(waiting.count >= 3)
         let lines = try await tomasz.run { account in
             for item in waiting.reversed() {
-                try await account.receive(WireDelivery.with {
-                    $0.messageID = item.messageID
-                    $0.payload = item.payload
-                    if let group = item.groupID { $0.groupID = group }
-                })
+                try await account.receive(Delivery(messageID: item.messageID, sequence: 0, payload: item.payload,
+                                                     groupID: item.groupID, acceptedAtMs: 0, expiresAtMs: 0))
             }
             return try await account.unread()
         }

@@ -111,7 +111,7 @@ struct RelayMailboxTests {
         #expect(zip(got, got.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
         // Nothing pushed to Bob carries Alice's key, anywhere in its bytes.
         for delivery in got {
-            let bytes: [UInt8] = try delivery.serializedBytes()
+            let bytes = delivery.serialized()
             #expect(Data(bytes).range(of: alice.id) == nil)
         }
         await a.close(); await b.close()
@@ -152,8 +152,8 @@ struct RelayMailboxTests {
         for device in devices { clients.append(try await relay.connect(device.key)) }
         let accepted = try await s.sendToGroup(Data("to all".utf8), group: group)
         #expect(accepted.recipients == 100)
-        var received: [(RelayClient, WireDelivery)] = []
-        try await withThrowingTaskGroup(of: (RelayClient, WireDelivery).self) { tasks in
+        var received: [(RelayClient, Delivery)] = []
+        try await withThrowingTaskGroup(of: (RelayClient, Delivery).self) { tasks in
             for client in clients { tasks.addTask { (client, try await client.deliveries(1)[0]) } }
             for try await (client, delivery) in tasks {
                 #expect(delivery.payload == Data("to all".utf8))

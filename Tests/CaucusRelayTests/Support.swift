@@ -56,14 +56,14 @@ extension RelayClient {
 
     /// Waits for `count` deliveries; closes the connection and fails if they do not all come
     /// within `timeout`.
-    func deliveries(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [WireDelivery] {
+    func deliveries(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [Delivery] {
         guard count > 0 else { return [] }
         let timer = Task {
             try await Task.sleep(for: timeout)
             await self.close()
         }
         defer { timer.cancel() }
-        var received: [WireDelivery] = []
+        var received: [Delivery] = []
         for await push in pushes {
             if case .delivery(let delivery) = push { received.append(delivery) }
             if received.count == count { return received }
