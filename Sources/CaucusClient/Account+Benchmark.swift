@@ -1,4 +1,5 @@
 import CaucusCrypto
+import CaucusRelayClient
 import Foundation
 import GRDB
 
@@ -8,13 +9,50 @@ extension Account {
     /// `createGroup` and admitted invites would, without a relay and without telling the members:
     /// for measuring what a group of that size costs this user's client. Returns the group's id.
     package func foundGroupForBenchmark(name: String, members: [Ed25519.PublicKey]) throws(ClientError) -> [UInt8] {
-        let session: GroupSession
-        do { (session, _) = try GroupSession.found(founder: identity, members: members.map { ($0, .member) }) } catch {
+        try foundGroupWithWelcomeForBenchmark(name: name, members: members).groupID
+    }
+
+    /// `foundGroupForBenchmark`, also returning the welcome an admitted member would get.
+    package func foundGroupWithWelcomeForBenchmark(name: String, members: [Ed25519.PublicKey])
+        throws(ClientError) -> (groupID: [UInt8], welcome: GroupWelcome?)
+    {
+        let session: GroupSession, welcome: GroupWelcome?
+        do { (session, welcome) = try GroupSession.found(founder: identity, members: members.map { ($0, .member) }) } catch {
             throw ClientError.invalidArgument("cannot found the group: \(error)")
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
         try write { db in try saveGroup(db, info, session, routing: Ed25519.PrivateKey()) }
-        return session.groupID
+        return (session.groupID, welcome)
+    }
+
+    /// Joins a group from its founder's welcome and stores it, as the welcome's arrival over a
+    /// pairwise session would, without a relay: for measuring what receiving costs a member.
+    package func joinGroupForBenchmark(name: String, welcome: GroupWelcome, from founder: Ed25519.PublicKey) throws(ClientError) {
+        let session: GroupSession
+        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, from: founder) } catch {
+            throw ClientError.invalidArgument("cannot join the group: \(error)")
+        }
+        let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
+        try write { db in try saveGroup(db, info, session, routing: nil) }
+    }
+
+    /// The messages waiting in the outbox, oldest first (what a relay would be sent).
+    package func queuedMessagesForBenchmark() throws(ClientError) -> [OutgoingMessage] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, sealed FROM outbox ORDER BY rowid").compactMap { row in
+                let id: Data = row["id"]
+                let bytes = try store.open(Array(row["sealed"] as Data), table: "outbox", tag: Array(id))
+                guard bytes.first == OutboxKind.send.rawValue else { return nil }
+                return try OutgoingMessage(serialized: Array(bytes.dropFirst()))
+            }
+        }
+    }
+
+    /// Takes in a message as if the relay had delivered it (opened, stored, recorded as handled).
+    package func receiveForBenchmark(_ message: OutgoingMessage, sequence: UInt64) throws(ClientError) -> Bool {
+        let now = UInt64(ClientStore.now())
+        return try receive(Delivery(messageID: message.messageID, sequence: sequence, payload: message.payload,
+                                    groupID: message.groupID, acceptedAtMs: now, expiresAtMs: now + 86_400_000))
     }
 
     /// The size of a group's stored state (sealed, all parts), in bytes.
