@@ -379,7 +379,15 @@ extension Account {
         try db.execute(sql: "INSERT INTO outbox (id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?)", arguments: [
             Data(id), Data(store.seal([kind.rawValue] + body, table: "outbox", tag: id)), ClientStore.now(), expiresAt,
         ])
+        outboxCache.withLock { cache in
+            // Only a shortcut: entries of transactions that rolled back are never taken out.
+            if cache.count >= Self.outboxCacheLimit { cache.removeAll() }
+            cache[Data(id)] = (kind, body)
+        }
     }
+
+    /// Entries kept in `outboxCache` at most.
+    static let outboxCacheLimit = 1_000
 
     /// How many requests wait in the outbox.
     public func queuedCount() throws(ClientError) -> Int {
@@ -410,9 +418,10 @@ extension Account {
         }
         while true {
             let next: (Data, OutboxKind, [UInt8])? = try read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT id, sealed FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
-                let id: Data = row["id"]
-                let bytes = try store.open(Array(row["sealed"] as Data), table: "outbox", tag: Array(id))
+                guard let id = try Data.fetchOne(db, sql: "SELECT id FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
+                if let (kind, body) = outboxCache.withLock({ $0[id] }) { return (id, kind, body) }
+                let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM outbox WHERE id = ?", arguments: [id]) ?? Data()
+                let bytes = try store.open(Array(sealed), table: "outbox", tag: Array(id))
                 guard let kind = OutboxKind(rawValue: bytes.first ?? 0) else {
                     throw ClientError.damagedStore(path: store.path, reason: "unknown outbox entry")
                 }
@@ -459,6 +468,7 @@ extension Account {
                 return
             }
             try write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }
+            outboxCache.withLock { _ = $0.removeValue(forKey: id) }
         }
     }
 

@@ -27,6 +27,10 @@ public actor Account {
     /// Group states decoded from the store, by row tag, with the generation token of the row they
     /// were read from or written as (`groupRow`, `saveGroup`).
     let groupCache = Locked<[Data: (generation: Int64, session: GroupSession)]>([:])
+    /// What this process queued in the outbox, by entry id, so that sending it does not read back
+    /// and open what was just sealed and written (`enqueue`, `sendOutbox`). An entry's contents
+    /// never change; one whose transaction rolled back is never read, as no row has its id.
+    let outboxCache = Locked<[Data: (kind: Account.OutboxKind, body: [UInt8])]>([:])
     /// Sets how long the relay is waited for, from the next connection on.
     public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }
 
