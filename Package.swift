@@ -124,6 +124,12 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // What clients send each other inside sessions and groups (Protocol.md §9.1–§9.5): the
+        // payload codec and invite codes. Pure: no I/O, no store.
+        .target(
+            name: "CaucusPayloads",
+            dependencies: ["CaucusCrypto"]
+        ),
         // The client engine: identity, encrypted local store, sessions and groups over the relay,
         // invites, files. Everything the `caucus` command does lives here.
         .target(
@@ -133,6 +139,7 @@ let package = Package(
                 "CaucusCrypto",
                 "CaucusKeystore",
                 "CaucusProtocol",
+                "CaucusPayloads",
                 "CaucusRelayClient",
                 "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -283,7 +290,8 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusAgent", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusRelay", "CaucusRelayClient", "CaucusTestSupport",
+                "CaucusAgent", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusPayloads", "CaucusRelay", "CaucusRelayClient",
+                "CaucusTestSupport",
                 "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -311,7 +319,7 @@ let package = Package(
         .target(
             name: "CaucusFuzz",
             dependencies: [
-                "CaucusCrypto", "CaucusClient", "CaucusLock", "CaucusProtocol", "CaucusRelay",
+                "CaucusCrypto", "CaucusClient", "CaucusLock", "CaucusPayloads", "CaucusProtocol", "CaucusRelay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -323,8 +331,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CaucusFuzzTests",
-            dependencies: ["CaucusFuzz", "CaucusCrypto", "CaucusClient"],
+            dependencies: ["CaucusFuzz", "CaucusCrypto", "CaucusClient", "CaucusPayloads"],
             exclude: ["Regressions"]
+        ),
+        .testTarget(
+            name: "CaucusPayloadsTests",
+            dependencies: ["CaucusPayloads", "CaucusCrypto"]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
+import CaucusPayloads
 import Foundation
 import GRDB
 

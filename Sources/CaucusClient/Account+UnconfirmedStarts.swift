@@ -1,4 +1,5 @@
 import CaucusCrypto
+import CaucusPayloads
 import Foundation
 import GRDB
 

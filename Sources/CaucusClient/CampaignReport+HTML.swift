@@ -1,5 +1,6 @@
 import CaucusCrypto
 import CaucusText
+import CaucusPayloads
 import Foundation
 
 extension CampaignReport {

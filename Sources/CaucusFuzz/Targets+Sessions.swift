@@ -1,5 +1,6 @@
 import CaucusClient
 import CaucusCrypto
+import CaucusPayloads
 
 extension FuzzTargets {
     /// `Payload(decoding:)`, what a pairwise or group message carries: any bytes decode or throw

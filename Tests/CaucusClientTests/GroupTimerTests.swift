@@ -1,5 +1,6 @@
 @testable import CaucusClient
 import CaucusCrypto
+import CaucusPayloads
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 @testable import CaucusClient
 import CaucusCrypto
 import CaucusRelay
+import CaucusPayloads
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import CaucusClient
 import CaucusCrypto
+import CaucusPayloads
 @testable import CaucusFuzz
 import Foundation
 import Testing

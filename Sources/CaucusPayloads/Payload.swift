@@ -9,6 +9,12 @@ public struct MessageStamp: Sendable, Equatable {
     public var sentAt: UInt64
     /// Disappearing-message timer in force when it was sent, seconds; 0 for none.
     public var expirySeconds: UInt32
+
+    public init(id: [UInt8], sentAt: UInt64, expirySeconds: UInt32) {
+        self.id = id
+        self.sentAt = sentAt
+        self.expirySeconds = expirySeconds
+    }
 }
 
 /// An encrypted file offered in a conversation: where its ciphertext is on the relay and how to open it.
@@ -25,6 +31,15 @@ public struct FileOffer: Sendable, Equatable {
     public var digest: [UInt8]
     /// The file's name as the sender had it (no directories).
     public var name: String
+
+    public init(blobID: [UInt8], key: [UInt8], size: UInt64, chunkSize: UInt32, digest: [UInt8], name: String) {
+        self.blobID = blobID
+        self.key = key
+        self.size = size
+        self.chunkSize = chunkSize
+        self.digest = digest
+        self.name = name
+    }
 }
 
 /// One decrypted client payload (Protocol.md §9.2): what travels inside a pairwise session message

@@ -1,79 +1,81 @@
 import CaucusCrypto
 
 /// Appends the big-endian, length-prefixed fields of client payloads (Protocol.md §9.1).
-struct PayloadWriter {
-    private(set) var bytes: [UInt8] = []
+package struct PayloadWriter {
+    package private(set) var bytes: [UInt8] = []
 
-    mutating func u8(_ value: UInt8) { bytes.append(value) }
+    package init() {}
 
-    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    package mutating func u8(_ value: UInt8) { bytes.append(value) }
 
-    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+    package mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+
+    package mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
 
     /// Fixed-length bytes (ids, keys): written as they are.
-    mutating func fixed(_ value: [UInt8]) { bytes += value }
+    package mutating func fixed(_ value: [UInt8]) { bytes += value }
 
     /// Variable-length bytes: `u32 length ‖ bytes`.
-    mutating func data(_ value: [UInt8]) {
+    package mutating func data(_ value: [UInt8]) {
         u32(UInt32(value.count))
         bytes += value
     }
 
     /// UTF-8 text: `u32 length ‖ bytes`.
-    mutating func text(_ value: String) { data(Array(value.utf8)) }
+    package mutating func text(_ value: String) { data(Array(value.utf8)) }
 
     /// Overwrites what was written (the payload held a secret).
-    mutating func wipe() { CaucusCrypto.wipe(&bytes) }
+    package mutating func wipe() { CaucusCrypto.wipe(&bytes) }
 }
 
 /// Reads the fields `PayloadWriter` writes from untrusted bytes; a read past the end throws.
-struct PayloadReader {
+package struct PayloadReader {
     private let bytes: [UInt8]
     private var offset = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var remaining: Int { bytes.count - offset }
+    package var remaining: Int { bytes.count - offset }
 
-    mutating func fixed(_ count: Int) throws(PayloadError) -> [UInt8] {
+    package mutating func fixed(_ count: Int) throws(PayloadError) -> [UInt8] {
         guard count >= 0, remaining >= count else { throw PayloadError.truncated }
         defer { offset += count }
         return Array(bytes[offset..<(offset + count)])
     }
 
-    mutating func u8() throws(PayloadError) -> UInt8 { try fixed(1)[0] }
+    package mutating func u8() throws(PayloadError) -> UInt8 { try fixed(1)[0] }
 
-    mutating func u32() throws(PayloadError) -> UInt32 {
+    package mutating func u32() throws(PayloadError) -> UInt32 {
         try fixed(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 
-    mutating func u64() throws(PayloadError) -> UInt64 {
+    package mutating func u64() throws(PayloadError) -> UInt64 {
         try fixed(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 
-    mutating func data(limit: Int = 1 << 20) throws(PayloadError) -> [UInt8] {
+    package mutating func data(limit: Int = 1 << 20) throws(PayloadError) -> [UInt8] {
         let count = Int(try u32())
         guard count <= limit else { throw PayloadError.fieldTooLong(count) }
         return try fixed(count)
     }
 
-    mutating func text(limit: Int = 1 << 16) throws(PayloadError) -> String {
+    package mutating func text(limit: Int = 1 << 16) throws(PayloadError) -> String {
         let raw = try data(limit: limit)
         guard let text = String(validating: raw, as: UTF8.self) else { throw PayloadError.invalidText }
         return text
     }
 
-    mutating func publicKey() throws(PayloadError) -> Ed25519.PublicKey {
+    package mutating func publicKey() throws(PayloadError) -> Ed25519.PublicKey {
         do { return try Ed25519.PublicKey(rawRepresentation: try fixed(32)) } catch { throw PayloadError.truncated }
     }
 
     /// `LP(bytes)` parsed by `parse`, whose errors become `invalid(what: …)`.
-    mutating func record<T>(_ what: String, limit: Int, _ parse: ([UInt8]) throws -> T) throws(PayloadError) -> T {
+    package mutating func record<T>(_ what: String, limit: Int, _ parse: ([UInt8]) throws -> T) throws(PayloadError) -> T {
         let bytes = try data(limit: limit)
         do { return try parse(bytes) } catch { throw PayloadError.invalid("\(what): \(error)") }
     }
 
-    func finish() throws(PayloadError) {
+    package func finish() throws(PayloadError) {
         guard remaining == 0 else { throw PayloadError.trailingBytes(remaining) }
     }
 }
