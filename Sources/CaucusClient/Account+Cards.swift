@@ -1,7 +1,6 @@
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
-import CaucusPayloads
 import Foundation
 import GRDB
 

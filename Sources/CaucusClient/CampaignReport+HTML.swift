@@ -1,6 +1,5 @@
 import CaucusCrypto
 import CaucusText
-import CaucusPayloads
 import Foundation
 
 extension CampaignReport {
