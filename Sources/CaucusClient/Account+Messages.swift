@@ -16,11 +16,11 @@ extension Account {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let envelope = try sealPairwise(db, plaintext, to: peer)
-        if payload.writtenStamp != nil, Self.isSessionStart(envelope) {
+        if payload.writtenStamp != nil, envelope.isSessionStart {
             try keepUnconfirmedStart(db, plaintext, to: peer)
         }
         let message = OutgoingMessage(messageID: Data(id), recipients: [Data(peer.rawRepresentation)],
-                                      payload: Data(envelope), ttlSeconds: ttl)
+                                      payload: Data(envelope.encoded()), ttlSeconds: ttl)
         try enqueue(db, message)
         return message
     }

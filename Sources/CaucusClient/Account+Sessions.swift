@@ -11,7 +11,6 @@ extension Account {
     static let oneTimePrekeyKind = 2
     /// Sessions kept per peer: the active one first, then others that may still receive.
     static let sessionsPerPeer = 4
-    static let envelopeVersion: UInt8 = 1
 
     // MARK: Prekeys
 
@@ -160,37 +159,29 @@ extension Account {
 
     // MARK: The pairwise envelope
 
-    /// Encrypts `payload` for `peer` with the active session and wraps it in the envelope:
-    /// `u8 1 ‖ sealed box (80) of the sender's identity key ‖ session message`.
-    nonisolated func sealPairwise(_ db: Database, _ payload: [UInt8], to peer: Ed25519.PublicKey) throws -> [UInt8] {
+    /// Encrypts `payload` for `peer` with the active session and wraps it in the pairwise envelope
+    /// (§9.2, `PairwiseEnvelope`).
+    nonisolated func sealPairwise(_ db: Database, _ payload: [UInt8], to peer: Ed25519.PublicKey) throws -> PairwiseEnvelope {
         var list = try sessions(db, peer: peer)
         guard !list.isEmpty else { throw ClientError.invalidArgument("no conversation with \(DID(publicKey: peer).short) has been started") }
         let message = list[0].encrypt(payload)
         try saveSessions(db, peer: peer, list)
-        let recipient = try X25519.PublicKey(converting: peer)
-        return [Self.envelopeVersion] + SealedBox.seal(identity.publicKey.rawRepresentation, to: recipient) + message
+        return try PairwiseEnvelope(sessionMessage: message, from: identity.publicKey, to: peer)
     }
 
     /// Opens an envelope: who sent it, and the decrypted payload with what was noticed on the way.
     /// Session state is saved in the same transaction.
     /// The sender an envelope names inside its seal, before anything proves it: nil when the seal
     /// does not open. Only for saying whose conversation a failure belongs to.
-    nonisolated func claimedSender(_ envelope: [UInt8]) -> Ed25519.PublicKey? {
-        let boxLength = 32 + SealedBox.overhead
-        guard envelope.count > 1 + boxLength, envelope[0] == Self.envelopeVersion,
-              let bytes = try? SealedBox.open(Array(envelope[1...boxLength]), with: X25519.PrivateKey(converting: identity))
-        else { return nil }
-        return try? Ed25519.PublicKey(rawRepresentation: bytes)
+    nonisolated func claimedSender(_ bytes: [UInt8]) -> Ed25519.PublicKey? {
+        try? PairwiseEnvelope(parsing: bytes).sender(openedWith: identity)
     }
 
-    nonisolated func openPairwise(_ db: Database, _ envelope: [UInt8]) throws -> (Ed25519.PublicKey, DecryptedMessage) {
-        let boxLength = 32 + SealedBox.overhead
-        guard envelope.count > 1 + boxLength, envelope[0] == Self.envelopeVersion else {
-            throw SessionError.malformed("not a pairwise envelope")
-        }
-        let senderBytes = try SealedBox.open(Array(envelope[1...boxLength]), with: X25519.PrivateKey(converting: identity))
-        let sender = try Ed25519.PublicKey(rawRepresentation: senderBytes)
-        let message = Array(envelope[(1 + boxLength)...])
+    nonisolated func openPairwise(_ db: Database, _ bytes: [UInt8]) throws -> (Ed25519.PublicKey, DecryptedMessage) {
+        let envelope: PairwiseEnvelope
+        do { envelope = try PairwiseEnvelope(parsing: bytes) } catch { throw SessionError.malformed("not a pairwise envelope") }
+        let sender = try envelope.sender(openedWith: identity)
+        let message = envelope.sessionMessage
         var list = try sessions(db, peer: sender)
         var refusal: SessionError?
         for index in list.indices {

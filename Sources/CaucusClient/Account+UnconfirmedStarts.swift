@@ -11,10 +11,9 @@ extension Account {
     /// has dropped it anyway.
     static let unconfirmedStartLifetime: Int64 = 30 * 86_400_000
 
-    /// Whether a pairwise envelope (§9.2) carries a session start (a prekey message, §6.3).
-    nonisolated static func isSessionStart(_ envelope: [UInt8]) -> Bool {
-        let message = 1 + 32 + SealedBox.overhead
-        return envelope.count > message && envelope[message] == 0x01
+    /// Whether pairwise envelope bytes (§9.2) carry a session start (a prekey message, §6.3).
+    nonisolated static func isSessionStart(_ bytes: [UInt8]) -> Bool {
+        (try? PairwiseEnvelope(parsing: bytes))?.isSessionStart ?? false
     }
 
     /// Keeps, sealed, a payload that went to `peer` as a session start.

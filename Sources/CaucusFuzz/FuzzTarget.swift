@@ -39,7 +39,7 @@ func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(Fuz
 public enum FuzzTargets {
     /// All targets.
     public static let all: [FuzzTarget] = [
-        did, invite, keystore, wireFrames, relayFrames, payload, prekeyBundle, sessionMessage,
+        did, invite, keystore, wireFrames, relayFrames, payload, pairwiseEnvelope, prekeyBundle, sessionMessage,
         membershipEntry, membershipChain, groupWelcome, groupMessage, cardRecords, unitList, evidenceBundle,
     ]
 

@@ -14,6 +14,22 @@ extension FuzzTargets {
             try require(payload.encoded() == input, "a payload does not re-encode to the bytes it was decoded from")
         })
 
+    /// `PairwiseEnvelope(parsing:)`, the wrapping of every one-to-one message (§9.2): any bytes
+    /// parse or throw `PayloadError`, a parsed envelope encodes back to the same bytes, and opening
+    /// its seal with the recipient's key names the sender or throws.
+    static let pairwiseEnvelope = FuzzTarget(
+        name: "pairwise-envelope",
+        summary: "PairwiseEnvelope(parsing:) on any bytes, re-encoded, its seal opened",
+        seeds: {
+            [(try? PairwiseEnvelope(sessionMessage: [0x01, 2, 3], from: Fixtures.founder.publicKey,
+                                    to: Fixtures.member.publicKey).encoded()) ?? []]
+        },
+        check: { input throws(FuzzFailure) in
+            guard let envelope = try? PairwiseEnvelope(parsing: input) else { return }
+            try require(envelope.encoded() == input, "an envelope does not re-encode to the bytes it was parsed from")
+            _ = try? envelope.sender(openedWith: Fixtures.member)
+        })
+
     /// A prekey bundle as fetched from the relay: identity (32) ‖ published signed prekey (100) ‖
     /// optional one-time prekey (u32 id ‖ 32). Layout errors throw; a bundle whose signature
     /// verifies starts a session or throws `SessionError`; the published bytes round-trip.

@@ -171,8 +171,8 @@ struct HostileRelayAttackTests {
                                       oneTimePrekey: published.oneTime.map { ($0.id, Array($0.publicKey)) })
         var session = try Session.initiate(identity: Ed25519.PrivateKey(), bundle: bundle)
         let stamp = MessageStamp(id: Random.bytes(16), sentAt: UInt64(Date().timeIntervalSince1970 * 1000), expirySeconds: 0)
-        let forged = [Account.envelopeVersion] + SealedBox.seal(rosaKey.rawRepresentation, to: try X25519.PublicKey(converting: amiraKey))
-            + session.encrypt(Payload.text(stamp, "Rosa here: the meeting is cancelled").encoded())
+        let forged = try PairwiseEnvelope(sessionMessage: session.encrypt(Payload.text(stamp, "Rosa here: the meeting is cancelled").encoded()),
+                                          from: rosaKey, to: amiraKey).encoded()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         func delivery(_ payload: [UInt8], group: [UInt8]?) -> StoredDelivery {
             StoredDelivery(sequence: 0, messageID: Data(Random.bytes(16)), payload: Data(payload), groupID: group.map { Data($0) },
