@@ -118,6 +118,10 @@ extension Account {
         if let previous, session.chainExtends(previous) {
             firstEntry = previous.entryCount
             pages = session.seenPagesChanged(since: previous)
+            // A state that starts again (a member welcomed back) remembers fewer hashes.
+            if session.seenPageCount < previous.seenPageCount {
+                try db.execute(sql: "DELETE FROM group_seen WHERE grp = ? AND page >= ?", arguments: [Data(tag), session.seenPageCount])
+            }
         } else {
             try db.execute(sql: "DELETE FROM group_entries WHERE grp = ?", arguments: [Data(tag)])
             try db.execute(sql: "DELETE FROM group_seen WHERE grp = ?", arguments: [Data(tag)])

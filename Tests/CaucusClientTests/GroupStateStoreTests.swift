@@ -54,4 +54,37 @@ struct GroupStateStoreTests {
         }
         await third.close()
     }
+
+    @Test("A member welcomed back after a removal starts remembering again, and the stored state still opens")
+    func welcomedBackMemberStateOpens() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let passphrase = Passphrase("a passphrase for the store test")
+        func make(_ name: String) async throws -> (Account, ClientHome) {
+            let home = ClientHome(explicit: directory.file(name))
+            return (try await Account.create(home: home, passphrase: passphrase, displayName: name,
+                                             parameters: .interactive, allowWeakPassphrase: true), home)
+        }
+        let (rosa, _) = try await make("rosa"), (tomasz, tomaszHome) = try await make("tomasz")
+        let (group, welcome) = try await rosa.foundGroupWithWelcomeForBenchmark(name: "Back", members: [tomasz.did.publicKey])
+        try await tomasz.joinGroupForBenchmark(name: "Back", welcome: welcome!, from: rosa.did.publicKey)
+        for number in 0..<70 { _ = try await rosa.send("before \(number)", to: .group(group)) }
+        for (number, message) in try await rosa.queuedMessagesForBenchmark().enumerated() {
+            #expect(try await tomasz.receiveForBenchmark(message, sequence: UInt64(number + 1)))
+        }
+        // Rosa removes Tomasz and adds him again: his new state's chain continues the old one, and
+        // remembers nothing yet.
+        let identity = await rosa.identity
+        var state = try #require(try await rosa.read { db in try rosa.groupRow(db, group)?.1 })
+        _ = try state.remove(tomasz.did.publicKey, by: identity)
+        let (_, again) = try state.add(tomasz.did.publicKey, role: .member, by: identity)
+        try await tomasz.joinGroupForBenchmark(name: "Back", welcome: again, from: rosa.did.publicKey)
+        await tomasz.close()
+        await rosa.close()
+
+        let reopened = try await Account.open(home: tomaszHome, passphrase: passphrase)
+        let stored = try await reopened.read { db in try reopened.groupRow(db, group)?.1 }
+        #expect(stored?.entryCount == state.entryCount && stored?.seenPageCount == 0)
+        await reopened.close()
+    }
 }

@@ -8,9 +8,11 @@ import GRDBSQLite
 /// index over them grows for the whole retention time and every new id lands on a different,
 /// random page of it: each message dirtied one 4 KiB index page of its own, which every synced
 /// commit wrote to the log and every checkpoint wrote again (in a simulation of the relay's
-/// statements with 400,000 ids remembered, 5 of the 8 KB the log grew by per message). Here the first 8 bytes of an id map to its row; a hit is confirmed by reading the
-/// row's whole id by row id, so a sender that picks an id sharing its first 8 bytes with another
-/// gets nothing from it. Such ids go to a second table keyed by the whole id.
+/// statements with 400,000 ids remembered, 5 of the 8 KB the log grew by per message).
+///
+/// Here the first 8 bytes of an id map to its row; a hit is confirmed by reading the row's whole
+/// id by row id, so a sender that picks an id sharing its first 8 bytes with another gets nothing
+/// from it. Such ids go to a second table keyed by the whole id.
 ///
 /// Built from the messages table when the store opens. Used only inside the store's write
 /// closures, which the pool runs one at a time. Every answer is confirmed against the row, so an
@@ -31,9 +33,6 @@ final class SQLiteMessageIDs: @unchecked Sendable {
             self.place(Data(bytes: bytes, count: length), rowID)
         }
     }
-
-    /// How many ids are remembered.
-    var count: Int { byPrefix.count + others.count }
 
     /// The message row holding `id`, if it is remembered.
     func row(of id: Data) throws -> Int64? {
