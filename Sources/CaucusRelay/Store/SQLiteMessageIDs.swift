@@ -30,7 +30,7 @@ final class SQLiteMessageIDs: @unchecked Sendable {
             let rowID = sqlite3_column_int64(row, 0)
             let length = Int(sqlite3_column_bytes(row, 1))
             guard let bytes = sqlite3_column_blob(row, 1) else { return }
-            self.place(Data(bytes: bytes, count: length), rowID)
+            self.insert(Data(bytes: bytes, count: length), row: rowID)
         }
     }
 
@@ -47,11 +47,6 @@ final class SQLiteMessageIDs: @unchecked Sendable {
         (byPrefix[Self.prefix(id)], others[id])
     }
 
-    /// Remembers a new message row's id (the caller has checked that it is not remembered yet).
-    func insert(_ id: Data, row: Int64) {
-        place(id, row)
-    }
-
     /// Forgets `id` where it is remembered as `row`.
     func remove(_ id: Data, row: Int64) {
         let prefix = Self.prefix(id)
@@ -59,7 +54,8 @@ final class SQLiteMessageIDs: @unchecked Sendable {
         if others[id] == row { others[id] = nil }
     }
 
-    private func place(_ id: Data, _ row: Int64) {
+    /// Remembers a message row's id (the caller has checked that it is not remembered yet).
+    func insert(_ id: Data, row: Int64) {
         let prefix = Self.prefix(id)
         if byPrefix[prefix] == nil {
             byPrefix[prefix] = row
