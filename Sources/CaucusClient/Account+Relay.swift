@@ -418,17 +418,18 @@ extension Account {
             changed()
         }
         while true {
-            let next: (Data, OutboxKind, [UInt8])? = try read { db in
-                guard let id = try Data.fetchOne(db, sql: "SELECT id FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
-                if let (kind, body) = outboxCache.withLock({ $0[id] }) { return (id, kind, body) }
-                let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM outbox WHERE id = ?", arguments: [id]) ?? Data()
+            let next: (Int64, Data, OutboxKind, [UInt8])? = try read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT rowid, id FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
+                let entry: Int64 = row[0], id: Data = row[1]
+                if let (kind, body) = outboxCache.withLock({ $0[id] }) { return (entry, id, kind, body) }
+                let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM outbox WHERE rowid = ?", arguments: [entry]) ?? Data()
                 let bytes = try store.open(Array(sealed), table: "outbox", tag: Array(id))
                 guard let kind = OutboxKind(rawValue: bytes.first ?? 0) else {
                     throw ClientError.damagedStore(path: store.path, reason: "unknown outbox entry")
                 }
-                return (id, kind, Array(bytes.dropFirst()))
+                return (entry, id, kind, Array(bytes.dropFirst()))
             }
-            guard let (id, kind, body) = next else { return }
+            guard let (entry, id, kind, body) = next else { return }
             do {
                 switch kind {
                 case .send:
@@ -468,7 +469,7 @@ extension Account {
                 outboxHalt = ClientError.relayUnreachable(url: client.address, reason: Self.reason(error)).description
                 return
             }
-            try write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }
+            try write { db in try db.execute(sql: "DELETE FROM outbox WHERE rowid = ?", arguments: [entry]) }
             outboxCache.withLock { _ = $0.removeValue(forKey: id) }
         }
     }

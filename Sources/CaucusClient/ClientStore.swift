@@ -24,8 +24,10 @@ final class ClientStore: Sendable {
         tagKey = HKDF.deriveSymmetricKey(inputKeyMaterial: seed, salt: Array("caucus/local-store/v1".utf8), info: Array("tag".utf8)).bytes
         var configuration = Configuration()
         configuration.journalMode = .wal
-        configuration.busyMode = .timeout(15)
+        configuration.busyMode = .timeout(Double(Self.busyMilliseconds) / 1000)
         configuration.label = "caucus.store"
+        // Takes effect when the file is created (before GRDB turns WAL on), and for `convertPages`.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)") }
         do {
             let existed = FileManager.default.fileExists(atPath: path)
             queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -44,6 +46,7 @@ final class ClientStore: Sendable {
                 }
             }
             try Self.migrator.migrate(queue)
+            if existed { Self.convertPages(queue) }
             chmod(path, 0o600)
         } catch let error as ClientError {
             throw error
@@ -52,6 +55,33 @@ final class ClientStore: Sendable {
         }
         try checkOwner()
     }
+
+    /// The store's page size. A commit writes every page it changed, whole, to the log, and a
+    /// message changes a few small rows in several tables: at SQLite's default of 4 KiB a group
+    /// message wrote 28 to 32 KiB (`scripts/bench-group`), at 512 bytes about 7.
+    static let pageSize = 512
+
+    /// Rewrites a store made with another page size (an older client's 4 KiB) into `pageSize`
+    /// pages, once. SQLite changes a page size only by VACUUM outside WAL mode, which needs the
+    /// file to itself, so it does not wait for other connections. Best effort: if it cannot
+    /// (another process has the store open, the disk is full), the store stays as it was and
+    /// works, and the next open tries again.
+    static func convertPages(_ queue: DatabaseQueue) {
+        try? queue.writeWithoutTransaction { db in
+            guard try Int.fetchOne(db, sql: "PRAGMA page_size") != pageSize else { return }
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
+            defer {
+                _ = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try? db.execute(sql: "PRAGMA busy_timeout = \(busyMilliseconds)")
+            }
+            guard try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE") == "delete" else { return }
+            try db.execute(sql: "PRAGMA page_size = \(pageSize)")
+            try db.execute(sql: "VACUUM")
+        }
+    }
+
+    /// How long a statement waits for another process's lock on the store.
+    static let busyMilliseconds = 15_000
 
     /// Schema changes, append-only.
     static var migrator: DatabaseMigrator {
@@ -159,6 +189,24 @@ final class ClientStore: Sendable {
                                             PRIMARY KEY (grp, seq)) WITHOUT ROWID;
                 CREATE TABLE group_seen (grp BLOB NOT NULL, page INTEGER NOT NULL, sealed BLOB NOT NULL,
                                          PRIMARY KEY (grp, page)) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v13-no-random-indexes") { db in
+            // Ids are random, so a unique index on them put each new row on a page of its own: the
+            // outbox's cost every message sent 2 pages more, `processed`'s every message received.
+            // The outbox is taken in row order and holds few entries (found by id only to check
+            // that one is still queued); `processed` is looked up by id, so it becomes that index.
+            try db.execute(sql: """
+                CREATE TABLE outbox_new (id BLOB NOT NULL, sealed BLOB NOT NULL, created_at INTEGER NOT NULL,
+                                         expires_at INTEGER);
+                INSERT INTO outbox_new (rowid, id, sealed, created_at, expires_at)
+                    SELECT rowid, id, sealed, created_at, expires_at FROM outbox;
+                DROP TABLE outbox;
+                ALTER TABLE outbox_new RENAME TO outbox;
+                CREATE TABLE processed_new (id BLOB PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO processed_new (id, at) SELECT id, at FROM processed;
+                DROP TABLE processed;
+                ALTER TABLE processed_new RENAME TO processed;
                 """)
         }
         return migrator
