@@ -60,7 +60,9 @@ extension Account {
         try read { db in
             let tag = Data(store.tag(groupID))
             return try Int.fetchOne(db, sql: """
-                SELECT (SELECT COALESCE(SUM(length(state)), 0) FROM groups WHERE tag = ?1)
+                SELECT (SELECT COALESCE(SUM(length(state) + COALESCE(length(tip), 0)), 0) FROM groups WHERE tag = ?1)
+                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_cores WHERE grp = ?1)
+                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_chains WHERE grp = ?1)
                      + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_entries WHERE grp = ?1)
                      + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_seen WHERE grp = ?1)
                 """, arguments: [tag]) ?? 0

@@ -92,53 +92,86 @@ extension Account {
     /// decoded state. A token is never reused, so a transaction that rolls back leaves a cached
     /// state that no row matches.
     ///
-    /// The state goes in parts (Protocol.md §8.5): when the state kept for the row's current token
-    /// is at hand, only the entries after its chain and the pages of remembered hashes that differ
-    /// from it are written; otherwise every part is.
+    /// The state goes in parts (Protocol.md §8.5, version 3): when the state kept for the row's
+    /// current token is at hand, only what differs from it is written (the core if it changed,
+    /// the entries after its chain, the changed sender chains and pages of remembered hashes);
+    /// otherwise every part is. The group's row (name, routing key, tip, token) always is.
     nonisolated func saveGroup(_ db: Database, _ info: GroupInfo, _ session: GroupSession, routing: Ed25519.PrivateKey?) throws {
-        let tag = store.tag(session.groupID)
-        let stored = try Int64.fetchOne(db, sql: "SELECT generation FROM groups WHERE tag = ?", arguments: [Data(tag)])
+        let tag = store.tag(session.groupID), key = Data(tag)
+        let stored = try Int64.fetchOne(db, sql: "SELECT generation FROM groups WHERE tag = ?", arguments: [key])
         let previous = stored.flatMap { generation in
-            groupCache.withLock { cache in cache[Data(tag)].flatMap { $0.generation == generation ? $0.session : nil } }
+            groupCache.withLock { cache in cache[key].flatMap { $0.generation == generation ? $0.session : nil } }
         }
         let generation = Int64.random(in: 1...Int64.max)
-        // An upsert keeps the row's id, so the table's index on `tag` is not rewritten.
+        // An upsert keeps the row's id, so the table's index on `tag` is not rewritten. `state` is
+        // empty: the core is in `group_cores`.
         try db.execute(sql: """
-            INSERT INTO groups (tag, info, state, routing, generation) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO groups (tag, info, state, routing, generation, tip) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (tag) DO UPDATE SET info = excluded.info, state = excluded.state, routing = excluded.routing,
-                                            generation = excluded.generation
+                                            generation = excluded.generation, tip = excluded.tip
             """, arguments: [
-            Data(tag),
+            key,
             store.sealJSON(info, table: "groups.info", tag: tag),
-            store.sealSecret(session.serializedCore(), table: "groups.state", tag: tag),
+            Data(),
             routing.map { store.sealSecret($0.seed, table: "groups.routing", tag: tag) },
             generation,
+            Data(store.seal(session.serializedTip(), table: "groups.tip", tag: tag)),
         ])
-        let firstEntry: Int, pages: [Int]
+        let firstEntry: Int, pages: [Int], chains: [GroupSession.ChainID], writeCore: Bool
         if let previous, session.chainExtends(previous) {
             firstEntry = previous.entryCount
             pages = session.seenPagesChanged(since: previous)
+            chains = session.chainsChanged(since: previous)
+            writeCore = session.coreChanged(since: previous)
             // A state that starts again (a member welcomed back) remembers fewer hashes.
             if session.seenPageCount < previous.seenPageCount {
-                try db.execute(sql: "DELETE FROM group_seen WHERE grp = ? AND page >= ?", arguments: [Data(tag), session.seenPageCount])
+                try db.execute(sql: "DELETE FROM group_seen WHERE grp = ? AND page >= ?", arguments: [key, session.seenPageCount])
             }
         } else {
-            try db.execute(sql: "DELETE FROM group_entries WHERE grp = ?", arguments: [Data(tag)])
-            try db.execute(sql: "DELETE FROM group_seen WHERE grp = ?", arguments: [Data(tag)])
+            for table in ["group_entries", "group_seen", "group_chains"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE grp = ?", arguments: [key])
+            }
             firstEntry = 0
             pages = Array(0..<session.seenPageCount)
+            chains = session.chainIDs
+            writeCore = true
+        }
+        if writeCore {
+            try db.execute(sql: """
+                INSERT INTO group_cores (grp, sealed) VALUES (?, ?) ON CONFLICT (grp) DO UPDATE SET sealed = excluded.sealed
+                """, arguments: [key, store.sealSecret(session.serializedCore(), table: "group_cores", tag: tag)])
+            // The chains of epochs the state no longer holds go with them.
+            let held = session.epochNumbers.map { Int64($0) }
+            try db.execute(sql: "DELETE FROM group_chains WHERE grp = ? AND epoch NOT IN (\(held.map { _ in "?" }.joined(separator: ", ")))",
+                           arguments: StatementArguments([key] + held))
         }
         let entry = try db.cachedStatement(sql: "INSERT OR REPLACE INTO group_entries (grp, seq, sealed) VALUES (?, ?, ?)")
         for index in firstEntry..<session.entryCount {
-            try entry.execute(arguments: [Data(tag), index, Data(store.seal(session.entry(at: index), table: "group_entries",
-                                                                             tag: Self.partTag(tag, index)))])
+            try entry.execute(arguments: [key, index, Data(store.seal(session.entry(at: index), table: "group_entries",
+                                                                      tag: Self.partTag(tag, index)))])
         }
         let page = try db.cachedStatement(sql: "INSERT OR REPLACE INTO group_seen (grp, page, sealed) VALUES (?, ?, ?)")
         for number in pages {
-            try page.execute(arguments: [Data(tag), number, Data(store.seal(session.seenPage(number), table: "group_seen",
-                                                                           tag: Self.partTag(tag, number)))])
+            try page.execute(arguments: [key, number, Data(store.seal(session.seenPage(number), table: "group_seen",
+                                                                    tag: Self.partTag(tag, number)))])
         }
-        groupCache.withLock { $0[Data(tag)] = (generation, session) }
+        let chain = try db.cachedStatement(sql: """
+            INSERT INTO group_chains (grp, epoch, member, sealed) VALUES (?, ?, ?, ?)
+            ON CONFLICT (grp, epoch, member) DO UPDATE SET sealed = excluded.sealed
+            """)
+        for id in chains {
+            // The member by a tag, never its key in clear (the part holds the key).
+            let member = store.tag(id.member.rawRepresentation)
+            try chain.execute(arguments: [key, Int64(id.epoch), Data(member),
+                                          store.sealSecret(session.chainPart(id), table: "group_chains",
+                                                           tag: Self.chainTag(tag, epoch: id.epoch, member: member))])
+        }
+        groupCache.withLock { $0[key] = (generation, session) }
+    }
+
+    /// The row tag a sender chain is sealed under: the group's tag, the epoch and the member's tag.
+    private nonisolated static func chainTag(_ groupTag: [UInt8], epoch: UInt64, member: [UInt8]) -> [UInt8] {
+        partTag(groupTag, Int(epoch)) + member
     }
 
     /// The row tag a part of a group's state is sealed under: the group's tag and the part's number.
@@ -171,30 +204,56 @@ extension Account {
     }
 
     /// The group state of the row `tag`: the one kept for `generation`, else read and decoded (and
-    /// kept, unless the row predates generation tokens or is not yet stored in parts).
+    /// kept, if it is stored in parts as this client stores them: version 3).
     private nonisolated func groupSession(_ db: Database, tag: [UInt8], generation: Int64) throws -> GroupSession {
-        if generation != 0, let cached = groupCache.withLock({ $0[Data(tag)] }), cached.generation == generation {
+        let key = Data(tag)
+        if generation != 0, let cached = groupCache.withLock({ $0[key] }), cached.generation == generation {
             return cached.session
         }
-        let sealed = try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [Data(tag)]) ?? Data()
+        let row = try Row.fetchOne(db, sql: "SELECT state, tip FROM groups WHERE tag = ?", arguments: [key])
+        let tipSealed: Data? = row?["tip"]
         let entries = try Row.fetchAll(db, sql: "SELECT seq, sealed FROM group_entries WHERE grp = ? ORDER BY seq",
-                                       arguments: [Data(tag)]).map { row in
+                                       arguments: [key]).map { row in
             try store.open(Array(row["sealed"] as Data), table: "group_entries", tag: Self.partTag(tag, row["seq"]))
         }
         let pages = try Row.fetchAll(db, sql: "SELECT page, sealed FROM group_seen WHERE grp = ? ORDER BY page",
-                                     arguments: [Data(tag)]).map { row in
+                                     arguments: [key]).map { row in
             try store.open(Array(row["sealed"] as Data), table: "group_seen", tag: Self.partTag(tag, row["page"]))
+        }
+        let core: SecureBytes, chains: [(GroupSession.ChainID, SecureBytes)], tip: [UInt8]?
+        if let tipSealed {
+            let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM group_cores WHERE grp = ?", arguments: [key]) ?? Data()
+            core = try store.openSecret(sealed, table: "group_cores", tag: tag)
+            chains = try Row.fetchAll(db, sql: "SELECT epoch, member, sealed FROM group_chains WHERE grp = ?", arguments: [key]).map { row in
+                let epoch = UInt64(row["epoch"] as Int64), memberTag = Array(row["member"] as Data)
+                let part = try store.openSecret(row["sealed"], table: "group_chains",
+                                                tag: Self.chainTag(tag, epoch: epoch, member: memberTag))
+                // The part begins with the member's key, which must be the one the row is under.
+                let member = part.withUnsafeBytes { bytes in
+                    bytes.count >= 32 ? try? Ed25519.PublicKey(rawRepresentation: Array(bytes.prefix(32))) : nil
+                }
+                guard let member, store.tag(member.rawRepresentation) == memberTag else {
+                    throw ClientError.damagedStore(path: store.path, reason: "a group's sender chain is not under its member")
+                }
+                return (GroupSession.ChainID(epoch: epoch, member: member), part)
+            }
+            tip = try store.open(Array(tipSealed), table: "groups.tip", tag: tag)
+        } else {
+            // Version 1 or 2, as an older client left it: never kept, so that the next change
+            // stores every part anew.
+            core = try store.openSecret(row?["state"] ?? Data(), table: "groups.state", tag: tag)
+            chains = []
+            tip = nil
         }
         let session: GroupSession
         do {
-            session = try GroupSession(core: try store.openSecret(sealed, table: "groups.state", tag: tag),
-                                       entries: entries, seenPages: pages)
+            session = try GroupSession(core: core, entries: entries, seenPages: pages, chains: chains, tip: tip)
         } catch {
             throw ClientError.damagedStore(path: store.path, reason: "group state cannot be read: \(error)")
         }
         // A state kept for its token must be the one stored in parts: `saveGroup` writes only
-        // what differs from it. A version 1 row (no entries beside it) is not kept.
-        if generation != 0, !entries.isEmpty { groupCache.withLock { $0[Data(tag)] = (generation, session) } }
+        // what differs from it.
+        if generation != 0, tipSealed != nil { groupCache.withLock { $0[key] = (generation, session) } }
         return session
     }
 

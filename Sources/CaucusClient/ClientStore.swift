@@ -209,6 +209,20 @@ final class ClientStore: Sendable {
                 ALTER TABLE processed_new RENAME TO processed;
                 """)
         }
+        migrator.registerMigration("v14-group-chains-apart") { db in
+            // A group's state, version 3 (Protocol.md §8.5): the core in a row of its own, written
+            // when it changes; each sender chain in a row of its own; the tip (latest hashes, the
+            // ring's counts) in the group's row. A message rewrites one chain, the tip, one page
+            // of remembered hashes, not every writer's chain. `groups.state` is empty for such a
+            // group, and still holds the core or whole state of an older client's version 1 or 2.
+            // Tables with row ids: a row there may be as large as a page holds.
+            try db.execute(sql: """
+                ALTER TABLE groups ADD COLUMN tip BLOB;
+                CREATE TABLE group_cores (grp BLOB NOT NULL UNIQUE, sealed BLOB NOT NULL);
+                CREATE TABLE group_chains (grp BLOB NOT NULL, epoch INTEGER NOT NULL, member BLOB NOT NULL,
+                                           sealed BLOB NOT NULL, UNIQUE (grp, epoch, member));
+                """)
+        }
         return migrator
     }
 

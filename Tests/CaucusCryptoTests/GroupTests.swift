@@ -305,14 +305,29 @@ struct GroupStateTests {
         #expect(throws: GroupError.self) { try GroupSession(serialized: SecureBytes(copying: bytes + [0])) }
     }
 
-    /// The parts `saveGroup` stores: the core, every entry, every page of remembered hashes.
-    private func parts(_ state: GroupSession) -> (core: SecureBytes, entries: [[UInt8]], pages: [[UInt8]]) {
-        (state.serializedCore(), (0..<state.entryCount).map(state.entry(at:)), (0..<state.seenPageCount).map(state.seenPage))
+    /// The parts `saveGroup` stores: the core, every entry, every page of remembered hashes,
+    /// every sender chain and the tip.
+    private struct Parts {
+        var core: SecureBytes
+        var entries: [[UInt8]]
+        var pages: [[UInt8]]
+        var chains: [GroupSession.ChainID: SecureBytes]
+        var tip: [UInt8]
     }
 
-    private func fromParts(_ parts: (core: SecureBytes, entries: [[UInt8]], pages: [[UInt8]])) throws -> GroupSession {
-        try GroupSession(core: parts.core, entries: parts.entries, seenPages: parts.pages)
+    private func parts(_ state: GroupSession) -> Parts {
+        Parts(core: state.serializedCore(), entries: (0..<state.entryCount).map(state.entry(at:)),
+              pages: (0..<state.seenPageCount).map(state.seenPage),
+              chains: Dictionary(uniqueKeysWithValues: state.chainIDs.map { ($0, state.chainPart($0)) }),
+              tip: state.serializedTip())
     }
+
+    private func fromParts(_ parts: Parts) throws -> GroupSession {
+        try GroupSession(core: parts.core, entries: parts.entries, seenPages: parts.pages,
+                         chains: parts.chains.map { ($0.key, $0.value) }, tip: parts.tip)
+    }
+
+    private func bytes(_ secret: SecureBytes) -> [UInt8] { secret.withUnsafeBytes { Array($0) } }
 
     @Test("state stored in parts restores exactly where it was, and a version 1 state is still read")
     func partsRoundTrip() throws {
@@ -327,15 +342,46 @@ struct GroupStateTests {
         try restored.receive(epochKey: epochKey, from: t.founder.publicKey)
         #expect(try restored.decrypt(t.f.encrypt(text("after"), identity: t.founder)).plaintext == text("after"))
         let old = try GroupSession(core: t.a.serialized(), entries: [], seenPages: [])
-        #expect(old.serializedCore().withUnsafeBytes { Array($0) } == t.a.serializedCore().withUnsafeBytes { Array($0) })
+        #expect(bytes(old.serializedCore()) == bytes(t.a.serializedCore()))
+        // A version 2 core (chains and tip inside) with its entries and pages is read too.
+        let two = try GroupSession(core: t.a.serializedCoreVersion2(), entries: parts(t.a).entries, seenPages: parts(t.a).pages)
+        #expect(bytes(two.serialized()) == bytes(t.a.serialized()))
 
         let whole = parts(t.a)
-        #expect(throws: GroupError.self) { try fromParts((whole.core, Array(whole.entries.dropLast()), whole.pages)) }
-        #expect(throws: GroupError.self) { try fromParts((whole.core, whole.entries, whole.pages + [[UInt8](repeating: 1, count: 32)])) }
-        #expect(throws: GroupError.self) { try fromParts((whole.core, whole.entries.map { $0 + [0] }, whole.pages)) }
-        let core = whole.core.withUnsafeBytes { Array($0) }
+        #expect(!whole.chains.isEmpty)
+        var broken = whole
+        broken.entries.removeLast()
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        broken = whole
+        broken.pages.append([UInt8](repeating: 1, count: 32))
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        broken = whole
+        broken.entries = whole.entries.map { $0 + [0] }
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        // A chain missing is a different state, not an error; a chain of an epoch not held, or
+        // under another member's place, or with trailing bytes, is refused; so is a missing tip.
+        let (id, chain) = whole.chains.first!
+        broken = whole
+        broken.chains[GroupSession.ChainID(epoch: 999, member: id.member)] = chain
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        broken = whole
+        broken.chains[GroupSession.ChainID(epoch: id.epoch, member: Ed25519.PrivateKey().publicKey)] = chain
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        broken = whole
+        broken.chains[id] = SecureBytes(copying: bytes(chain) + [0])
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        #expect(throws: GroupError.self) {
+            try GroupSession(core: whole.core, entries: whole.entries, seenPages: whole.pages,
+                             chains: whole.chains.map { ($0.key, $0.value) })
+        }
+        broken = whole
+        broken.tip += [0]
+        #expect(throws: GroupError.self) { try fromParts(broken) }
+        let core = bytes(whole.core)
         for cut in [0, 3, 5, 60, core.count - 1] {
-            #expect(throws: GroupError.self) { try fromParts((SecureBytes(copying: core.prefix(cut)), whole.entries, whole.pages)) }
+            broken = whole
+            broken.core = SecureBytes(copying: core.prefix(cut))
+            #expect(throws: GroupError.self) { try fromParts(broken) }
         }
     }
 
@@ -345,6 +391,8 @@ struct GroupStateTests {
         for number in 0..<(GroupSession.rememberedMessages + 100) {
             t.a.remember(try BLAKE2b.hash(Array("message \(number)".utf8)))
         }
+        // The founder's first message in the epoch makes A's chain for it (and takes its leaf of the tree).
+        _ = try t.a.decrypt(t.f.encrypt(text("first"), identity: t.founder))
         let before = t.a
         let restored = try fromParts(parts(before))
         #expect(restored.seenOrder == before.seenOrder && restored.seenCursor == before.seenCursor)
@@ -352,11 +400,16 @@ struct GroupStateTests {
         #expect(t.a.chainExtends(before) && t.a.entryCount == before.entryCount)
         let changed = t.a.seenPagesChanged(since: before)
         #expect(changed == [before.seenCursor / GroupSession.seenPageSize])
-        // Stored as saveGroup does (the changed page only), the parts restore the new state.
+        // One chain changed (the founder's, as A holds it), and the core did not.
+        let chains = t.a.chainsChanged(since: before)
+        #expect(chains == [GroupSession.ChainID(epoch: t.a.currentEpoch, member: t.founder.publicKey)])
+        #expect(!t.a.coreChanged(since: before))
+        // Stored as saveGroup does (the changed page and chain, and the tip), the parts restore the new state.
         var stored = parts(before)
         for page in changed { stored.pages[page] = t.a.seenPage(page) }
-        stored.core = t.a.serializedCore()
-        #expect(try fromParts(stored).serialized().withUnsafeBytes { Array($0) } == t.a.serialized().withUnsafeBytes { Array($0) })
+        for id in chains { stored.chains[id] = t.a.chainPart(id) }
+        stored.tip = t.a.serializedTip()
+        #expect(bytes(try fromParts(stored).serialized()) == bytes(t.a.serialized()))
 
         // A membership change adds an entry after the ones stored; another group's chain is no continuation.
         let grown = t.a

@@ -1,29 +1,95 @@
 /// A member's group state for the client's encrypted store (Protocol.md §8.5). The bytes hold secrets.
 ///
-/// Stored in parts (version 2), so that a group message, which changes a sender chain and one
-/// remembered hash, rewrites only those: the core (`serializedCore()`: epochs, the latest hashes,
-/// counts), the membership entries one by one (append-only), and the ring of remembered hashes in
-/// pages of `seenPageSize`. Version 1 held everything in one piece (`serialized()`); stores written
-/// by older clients still hold it and are read.
+/// Stored in parts (version 3), so that a group message, which changes one sender chain and one
+/// remembered hash, rewrites only those and a small tip: the core (`serializedCore()`: epochs and
+/// their trees), which changes with membership and a sender's first message in an epoch; each
+/// sender chain on its own (`chainPart(_:)`); the tip (`serializedTip()`: the latest hashes and the
+/// ring's counts); the membership entries one by one (append-only); and the ring of remembered
+/// hashes in pages of `seenPageSize`. Version 2 kept the chains and the tip in the core; version 1
+/// held everything in one piece (`serialized()`). Stores written by older clients still hold them,
+/// and they are read.
 extension GroupSession {
     static let stateMagic = Array("CGRP".utf8)
     static let wholeStateVersion: UInt8 = 1
-    static let coreVersion: UInt8 = 2
+    static let chainsInCoreVersion: UInt8 = 2
+    static let coreVersion: UInt8 = 3
     /// Remembered hashes per stored page.
     public static let seenPageSize = 64
 
     // MARK: Version 2, in parts
 
-    /// The core of the state, version 2: everything but the membership entries and the remembered
-    /// hashes, which are stored apart (`entry(at:)`, `seenPage(_:)`).
+    /// The core of the state, version 3: the epochs without their sender chains, and the
+    /// removals awaiting keys. The rest is stored apart (`entry(at:)`, `seenPage(_:)`,
+    /// `chainPart(_:)`, `serializedTip()`).
     public func serializedCore() -> SecureBytes {
         var out = header(version: Self.coreVersion)
         defer { wipe(&out) }
-        appendEpochs(to: &out)
+        appendEpochs(to: &out, withChains: false)
+        return SecureBytes(copying: out)
+    }
+
+    /// The core as version 2 had it (chains and tip inside), for the tests that make such stores.
+    package func serializedCoreVersion2() -> SecureBytes {
+        var out = header(version: Self.chainsInCoreVersion)
+        defer { wipe(&out) }
+        appendEpochs(to: &out, withChains: true)
+        appendRecent(to: &out)
         out.appendU32(UInt32(seenOrder.count))
         out.appendU32(UInt32(seenCursor))
         return SecureBytes(copying: out)
     }
+
+    /// Whether the core differs from `previous`'s (a changed membership or tree).
+    public func coreChanged(since previous: GroupSession) -> Bool {
+        serializedCore().withUnsafeBytes { Array($0) } != previous.serializedCore().withUnsafeBytes { Array($0) }
+    }
+
+    /// What changes with every message besides a chain and a page: the latest hashes (for `prev`)
+    /// and the ring's count and cursor.
+    public func serializedTip() -> [UInt8] {
+        var out: [UInt8] = []
+        appendRecent(to: &out)
+        out.appendU32(UInt32(seenOrder.count))
+        out.appendU32(UInt32(seenCursor))
+        return out
+    }
+
+    /// A sender chain's place: its epoch and its member.
+    public struct ChainID: Hashable, Sendable {
+        public let epoch: UInt64
+        public let member: Ed25519.PublicKey
+        public init(epoch: UInt64, member: Ed25519.PublicKey) {
+            self.epoch = epoch
+            self.member = member
+        }
+    }
+
+    /// Every sender chain held, by epoch and member.
+    public var chainIDs: [ChainID] {
+        epochs.flatMap { number, epoch in epoch.senders.keys.map { ChainID(epoch: number, member: $0) } }
+    }
+
+    /// One sender chain: member (32) ‖ chain key (32) ‖ u32 next ‖ u32 m ‖ m × (u32 counter ‖ key (32)).
+    public func chainPart(_ id: ChainID) -> SecureBytes {
+        var out: [UInt8] = []
+        defer { wipe(&out) }
+        if let chain = epochs[id.epoch]?.senders[id.member] { Self.append(id.member, chain, to: &out) }
+        return SecureBytes(copying: out)
+    }
+
+    /// The chains that differ from `previous`'s or that it did not have.
+    public func chainsChanged(since previous: GroupSession) -> [ChainID] {
+        chainIDs.filter { id in
+            guard let old = previous.epochs[id.epoch]?.senders[id.member], let new = epochs[id.epoch]?.senders[id.member] else {
+                return true
+            }
+            return old.next != new.next || old.skipped.count != new.skipped.count
+                || !old.chainKey.withUnsafeBytes { a in new.chainKey.withUnsafeBytes { b in a.elementsEqual(b) } }
+        }
+    }
+
+    /// The epochs held, ascending (chains of others are gone).
+    public var epochNumbers: [UInt64] { epochs.keys.sorted() }
 
     /// How many membership entries the chain holds.
     public var entryCount: Int { chain.entries.count }
@@ -60,20 +126,23 @@ extension GroupSession {
     }
 
     /// A state restored from its parts: `serializedCore()`, every entry from `entry(at:)` in
-    /// order, and every page from `seenPage(_:)` in order. A version 1 state (`serialized()`) is
-    /// read too, with no entries or pages beside it.
-    public init(core: SecureBytes, entries: [[UInt8]], seenPages: [[UInt8]]) throws(GroupError) {
+    /// order, every page from `seenPage(_:)` in order, every chain from `chainPart(_:)` and the
+    /// tip from `serializedTip()`. A version 2 core (chains and tip inside, none given) and a
+    /// version 1 state (`serialized()`, nothing beside it) are read too.
+    public init(core: SecureBytes, entries: [[UInt8]], seenPages: [[UInt8]],
+                chains: [(ChainID, SecureBytes)] = [], tip: [UInt8]? = nil) throws(GroupError) {
         var bytes = core.withUnsafeBytes { Array($0) }
         defer { wipe(&bytes) }
         var reader = ByteReader(bytes)
         do {
             guard try reader.read(4) == Self.stateMagic else { throw GroupError.malformed("not group state") }
             let version = try reader.u8()
-            if version == Self.wholeStateVersion, entries.isEmpty, seenPages.isEmpty {
+            if version == Self.wholeStateVersion, entries.isEmpty, seenPages.isEmpty, chains.isEmpty, tip == nil {
                 try self.init(wholeState: &reader)
                 return
             }
-            guard version == Self.coreVersion else { throw GroupError.malformed("unsupported group state version \(version)") }
+            guard version == Self.coreVersion && tip != nil || version == Self.chainsInCoreVersion && chains.isEmpty && tip == nil
+            else { throw GroupError.malformed("unsupported group state version \(version), or parts that do not belong to it") }
             let me = try reader.ed25519()
             let currentEpoch = try reader.u64()
             guard Int(try reader.u32()) == entries.count, !entries.isEmpty else { throw GroupError.malformed("entry count") }
@@ -83,7 +152,16 @@ extension GroupSession {
                 guard entryReader.remaining == 0 else { throw GroupError.malformed("trailing bytes in a membership entry") }
                 return entry
             }
-            let parts = try Self.readEpochs(&reader)
+            var parts = try Self.readEpochs(&reader, withChains: version == Self.chainsInCoreVersion)
+            var tipReader = ByteReader(tip ?? [])
+            if version == Self.chainsInCoreVersion {
+                parts.recent = try Self.readRecent(&reader)
+            } else {
+                guard reader.remaining == 0 else { throw GroupError.malformed("trailing bytes in group state") }
+                parts.recent = try Self.readRecent(&tipReader)
+                try Self.add(chains, to: &parts)
+                reader = tipReader
+            }
             let seenCount = Int(try reader.u32()), cursor = Int(try reader.u32())
             guard seenCount <= Self.rememberedMessages,
                   cursor == 0 || (seenCount == Self.rememberedMessages && cursor < seenCount),
@@ -114,7 +192,8 @@ extension GroupSession {
         var out = header(version: Self.wholeStateVersion)
         defer { wipe(&out) }
         for entry in chain.entries { out += entry.encoded() }
-        appendEpochs(to: &out)
+        appendEpochs(to: &out, withChains: true)
+        appendRecent(to: &out)
         // Seen hashes oldest first, so the ring restores in the same order.
         let ordered = seenOrder.count < Self.rememberedMessages
             ? seenOrder : Array(seenOrder[seenCursor...] + seenOrder[..<seenCursor])
@@ -138,7 +217,8 @@ extension GroupSession {
         }
         var entries = [MembershipEntry]()
         for _ in 0..<entryCount { entries.append(try MembershipEntry(reading: &reader)) }
-        let parts = try Self.readEpochs(&reader)
+        var parts = try Self.readEpochs(&reader, withChains: true)
+        parts.recent = try Self.readRecent(&reader)
         let seenCount = Int(try reader.u32())
         guard seenCount <= Self.rememberedMessages else { throw GroupError.malformed("seen count") }
         var seen: [[UInt8]] = []
@@ -168,7 +248,7 @@ extension GroupSession {
         return out
     }
 
-    private func appendEpochs(to out: inout [UInt8]) {
+    private func appendEpochs(to out: inout [UInt8], withChains: Bool) {
         out.appendU32(UInt32(epochs.count))
         for (number, epoch) in epochs.sorted(by: { $0.key < $1.key }) {
             out.appendU64(number)
@@ -181,25 +261,68 @@ extension GroupSession {
                 out.appendU32(span.hi)
                 secret.withUnsafeBytes { out += $0 }
             }
+            guard withChains else { continue }
             out.appendU32(UInt32(epoch.senders.count))
             for (member, chain) in epoch.senders.sorted(by: { $0.key.rawRepresentation.lexicographicallyPrecedes($1.key.rawRepresentation) }) {
-                out += member.rawRepresentation
-                chain.chainKey.withUnsafeBytes { out += $0 }
-                out.appendU32(chain.next)
-                out.appendU32(UInt32(chain.skipped.count))
-                for (counter, key) in chain.skipped.sorted(by: { $0.key < $1.key }) {
-                    out.appendU32(counter)
-                    key.withUnsafeBytes { out += $0 }
-                }
+                Self.append(member, chain, to: &out)
             }
         }
         out.appendU32(UInt32(awaitingKeys.count))
         for number in awaitingKeys.keys.sorted() { out.appendU64(number) }
+    }
+
+    private func appendRecent(to out: inout [UInt8]) {
         out.append(UInt8(recent.count))
         for hash in recent { out += hash }
     }
 
-    private static func readEpochs(_ reader: inout ByteReader) throws -> StoredParts {
+    private static func append(_ member: Ed25519.PublicKey, _ chain: SenderChain, to out: inout [UInt8]) {
+        out += member.rawRepresentation
+        chain.chainKey.withUnsafeBytes { out += $0 }
+        out.appendU32(chain.next)
+        out.appendU32(UInt32(chain.skipped.count))
+        for (counter, key) in chain.skipped.sorted(by: { $0.key < $1.key }) {
+            out.appendU32(counter)
+            key.withUnsafeBytes { out += $0 }
+        }
+    }
+
+    private static func readChain(_ reader: inout ByteReader) throws -> (Ed25519.PublicKey, SenderChain) {
+        let member = try reader.ed25519()
+        var chain = SenderChain(chainKey: SecureBytes(copying: try reader.read(32)))
+        chain.next = try reader.u32()
+        let skippedCount = Int(try reader.u32())
+        guard skippedCount <= SenderChain.maximumSkipped else { throw GroupError.malformed("skipped keys") }
+        for _ in 0..<skippedCount { chain.skipped[try reader.u32()] = SecureBytes(copying: try reader.read(32)) }
+        return (member, chain)
+    }
+
+    /// Puts each stored chain into its epoch; a chain of an epoch not held, or given twice, or
+    /// whose bytes name another member than its place, is refused.
+    private static func add(_ chains: [(ChainID, SecureBytes)], to parts: inout StoredParts) throws {
+        var index: [UInt64: Int] = [:]
+        for (offset, epoch) in parts.epochs.enumerated() { index[epoch.number] = offset }
+        for (id, bytes) in chains {
+            var plain = bytes.withUnsafeBytes { Array($0) }
+            defer { wipe(&plain) }
+            var reader = ByteReader(plain)
+            let (member, chain) = try readChain(&reader)
+            guard reader.remaining == 0, member == id.member else { throw GroupError.malformed("sender chain") }
+            guard let offset = index[id.epoch] else { throw GroupError.malformed("a sender chain of an epoch not held") }
+            guard parts.epochs[offset].senders[member] == nil else { throw GroupError.malformed("a sender chain twice") }
+            parts.epochs[offset].senders[member] = chain
+        }
+    }
+
+    private static func readRecent(_ reader: inout ByteReader) throws -> [[UInt8]] {
+        let recentCount = Int(try reader.u8())
+        guard recentCount <= Self.previousCount else { throw GroupError.malformed("recent count") }
+        var recent: [[UInt8]] = []
+        for _ in 0..<recentCount { recent.append(try reader.read(32)) }
+        return recent
+    }
+
+    private static func readEpochs(_ reader: inout ByteReader, withChains: Bool) throws -> StoredParts {
         var parts = StoredParts()
         for _ in 0..<Int(try reader.u32()) {
             let number = try reader.u64()
@@ -213,21 +336,15 @@ extension GroupSession {
                 nodes[span] = SecureBytes(copying: try reader.read(32))
             }
             var senders = [Ed25519.PublicKey: SenderChain]()
-            for _ in 0..<Int(try reader.u32()) {
-                let member = try reader.ed25519()
-                var chain = SenderChain(chainKey: SecureBytes(copying: try reader.read(32)))
-                chain.next = try reader.u32()
-                let skippedCount = Int(try reader.u32())
-                guard skippedCount <= SenderChain.maximumSkipped else { throw GroupError.malformed("skipped keys") }
-                for _ in 0..<skippedCount { chain.skipped[try reader.u32()] = SecureBytes(copying: try reader.read(32)) }
-                senders[member] = chain
+            if withChains {
+                for _ in 0..<Int(try reader.u32()) {
+                    let (member, chain) = try readChain(&reader)
+                    senders[member] = chain
+                }
             }
             parts.epochs.append((number, headerKey, successor, SecretTree(size: size, nodes: nodes), senders))
         }
         for _ in 0..<Int(try reader.u32()) { parts.awaiting.insert(try reader.u64()) }
-        let recentCount = Int(try reader.u8())
-        guard recentCount <= Self.previousCount else { throw GroupError.malformed("recent count") }
-        for _ in 0..<recentCount { parts.recent.append(try reader.read(32)) }
         return parts
     }
 
