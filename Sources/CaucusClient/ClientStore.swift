@@ -58,7 +58,7 @@ final class ClientStore: Sendable {
 
     /// The store's page size. A commit writes every page it changed, whole, to the log, and a
     /// message changes a few small rows in several tables: at SQLite's default of 4 KiB a group
-    /// message wrote 28 to 32 KiB (`scripts/bench-group`), at 512 bytes about 7.
+    /// message wrote 28 to 36 KiB (`scripts/bench-group`), at 512 bytes 6 to 7.
     static let pageSize = 512
 
     /// Rewrites a store made with another page size (an older client's 4 KiB) into `pageSize`

@@ -12,6 +12,8 @@ struct GroupFixture: Sendable {
     let removal: MembershipEntry, epochKey: GroupEpochKey
     /// Group messages from the founder, in order, and their plaintexts.
     let messages: [[UInt8]], plaintexts: Set<[UInt8]>
+    /// The member's state once it has read those messages (a sender chain, remembered hashes).
+    let memberAfterMessages: GroupSession
     /// Chains of several shapes, each entry encoded.
     let chains: [[MembershipEntry]]
 
@@ -26,6 +28,9 @@ struct GroupFixture: Sendable {
         let texts = ["", "strike vote friday", String(repeating: "long message ", count: 40)].map { Array($0.utf8) }
         messages = texts.map { try! sender.encrypt($0, identity: keys.founder) }
         plaintexts = Set(texts)
+        var reader = member
+        for message in messages { _ = try! reader.decrypt(message) }
+        memberAfterMessages = reader
         (removal, epochKey) = try! founder.remove(keys.outsider.publicKey, by: keys.founder)
 
         var grown = MembershipChain(founder: keys.founder)

@@ -40,7 +40,7 @@ public enum FuzzTargets {
     /// All targets.
     public static let all: [FuzzTarget] = [
         did, invite, keystore, wireFrames, relayFrames, payload, pairwiseEnvelope, prekeyBundle, sessionMessage,
-        membershipEntry, membershipChain, groupWelcome, groupMessage, cardRecords, unitList, evidenceBundle,
+        membershipEntry, membershipChain, groupWelcome, groupMessage, groupState, cardRecords, unitList, evidenceBundle,
     ]
 
     /// The target called `name`, if there is one.

@@ -43,6 +43,22 @@ extension FuzzTargets {
         try require(Set(chain.leaves.keys) == Set(chain.roster.keys), "a verified chain's leaves and roster differ")
     }
 
+    /// A group state as the client's store holds it (Protocol.md §8.5, version 3): the core, the
+    /// tip, the entries, the pages of remembered hashes and the sender chains, framed one after
+    /// another (`GroupStateParts`). Any parts decode or throw `GroupError`; a decoded state's own
+    /// parts decode again to the same state.
+    static let groupState = FuzzTarget(
+        name: "group-state",
+        summary: "GroupSession(core:entries:seenPages:chains:tip:) on hostile parts; a decoded state's parts restore it",
+        seeds: { [GroupStateParts(GroupFixture.shared.memberAfterMessages).framed] },
+        check: { input throws(FuzzFailure) in
+            guard let parts = GroupStateParts(framed: input), let state = parts.decoded() else { return }
+            let again = GroupStateParts(state)
+            guard let restored = again.decoded() else { throw FuzzFailure("a decoded group state's own parts do not decode") }
+            try require(restored.serialized().withUnsafeBytes { Array($0) } == state.serialized().withUnsafeBytes { Array($0) },
+                        "a decoded group state's own parts restore another state")
+        })
+
     /// `GroupWelcome(serialized:)` and `GroupEpochKey(serialized:)`: any bytes decode or throw; a
     /// decoded one re-serializes to the same bytes; a welcome is then joined (chain verified) and an
     /// epoch key received by the member, which may throw but never crash.
@@ -97,4 +113,65 @@ extension FuzzTargets {
                             "group content parsed to fields that do not add up to its length")
             }
         })
+}
+
+/// The parts of a stored group state in one byte string, for the fuzzer: records of
+/// u8 kind ‖ u16 length ‖ body, kind 0 core, 1 tip, 2 entry, 3 page, 4 chain (u64 epoch ‖ part;
+/// the part begins with the member's key, as the client reads it).
+struct GroupStateParts {
+    var core: [UInt8] = []
+    var tip: [UInt8]?
+    var entries: [[UInt8]] = []
+    var pages: [[UInt8]] = []
+    var chains: [(GroupSession.ChainID, [UInt8])] = []
+
+    init(_ state: GroupSession) {
+        core = state.serializedCore().withUnsafeBytes { Array($0) }
+        tip = state.serializedTip()
+        entries = (0..<state.entryCount).map(state.entry(at:))
+        pages = (0..<state.seenPageCount).map(state.seenPage)
+        chains = state.chainIDs.map { ($0, state.chainPart($0).withUnsafeBytes { Array($0) }) }
+    }
+
+    /// Nil when the framing is broken or a chain's part does not begin with a key.
+    init?(framed input: [UInt8]) {
+        var offset = 0
+        while offset < input.count {
+            guard offset + 3 <= input.count else { return nil }
+            let kind = input[offset], length = Int(input[offset + 1]) << 8 | Int(input[offset + 2])
+            offset += 3
+            guard offset + length <= input.count else { return nil }
+            let body = Array(input[offset..<(offset + length)])
+            offset += length
+            switch kind {
+            case 0: core = body
+            case 1: tip = body
+            case 2: entries.append(body)
+            case 3: pages.append(body)
+            case 4:
+                guard body.count >= 40, let member = try? Ed25519.PublicKey(rawRepresentation: Array(body[8..<40])) else { return nil }
+                let epoch = body[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                chains.append((GroupSession.ChainID(epoch: epoch, member: member), Array(body[8...])))
+            default: return nil
+            }
+        }
+    }
+
+    var framed: [UInt8] {
+        var out: [UInt8] = []
+        func record(_ kind: UInt8, _ body: [UInt8]) {
+            out += [kind, UInt8(body.count >> 8), UInt8(truncatingIfNeeded: body.count)] + body
+        }
+        record(0, core)
+        if let tip { record(1, tip) }
+        for entry in entries { record(2, entry) }
+        for page in pages { record(3, page) }
+        for (id, part) in chains { record(4, Fixtures.bigEndian(id.epoch) + part) }
+        return out
+    }
+
+    func decoded() -> GroupSession? {
+        try? GroupSession(core: SecureBytes(copying: core), entries: entries, seenPages: pages,
+                          chains: chains.map { ($0.0, SecureBytes(copying: $0.1)) }, tip: tip)
+    }
 }

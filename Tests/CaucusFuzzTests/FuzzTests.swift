@@ -14,7 +14,7 @@ struct FuzzTests {
     /// that the timing-sensitive tests running alongside are not slowed (libFuzzer does the rest).
     static let iterations: [String: Int] = [
         "keystore": 500, "relay-frames": 200, "session-message": 600, "group-message": 1_000, "membership-chain": 300,
-        "group-welcome": 600, "evidence-bundle": 600, "prekey-bundle": 1_000,
+        "group-welcome": 600, "evidence-bundle": 600, "prekey-bundle": 1_000, "group-state": 600,
     ]
 
     @Test("the seeds, made by the real encoders, pass", arguments: FuzzTargets.all.map(\.name))
@@ -86,6 +86,10 @@ struct FuzzTests {
         #expect(seeds("payload").count == 16)
         var member = GroupFixture.shared.member
         for message in GroupFixture.shared.messages { _ = try member.decrypt(message) }
+        for seed in seeds("group-state") {
+            let state = try #require(GroupStateParts(framed: seed)?.decoded())
+            #expect(state.chainIDs.count == 1 && state.seenPageCount == 1)
+        }
         var responder = SessionFixture.shared.responder
         for message in SessionFixture.shared.messages.dropFirst() { _ = try responder.decrypt(message) }
     }

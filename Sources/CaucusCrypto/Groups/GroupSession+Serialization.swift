@@ -16,7 +16,7 @@ extension GroupSession {
     /// Remembered hashes per stored page.
     public static let seenPageSize = 64
 
-    // MARK: Version 2, in parts
+    // MARK: Version 3, in parts
 
     /// The core of the state, version 3: the epochs without their sender chains, and the
     /// removals awaiting keys. The rest is stored apart (`entry(at:)`, `seenPage(_:)`,
@@ -39,9 +39,11 @@ extension GroupSession {
         return SecureBytes(copying: out)
     }
 
-    /// Whether the core differs from `previous`'s (a changed membership or tree).
+    /// Whether the core differs from `previous`'s (a changed membership or tree). Compared in
+    /// place: the cores hold secrets, and no copy is left behind.
     public func coreChanged(since previous: GroupSession) -> Bool {
-        serializedCore().withUnsafeBytes { Array($0) } != previous.serializedCore().withUnsafeBytes { Array($0) }
+        let mine = serializedCore(), theirs = previous.serializedCore()
+        return !mine.withUnsafeBytes { a in theirs.withUnsafeBytes { b in a.elementsEqual(b) } }
     }
 
     /// What changes with every message besides a chain and a page: the latest hashes (for `prev`)
@@ -227,7 +229,7 @@ extension GroupSession {
         try self.init(me: me, currentEpoch: currentEpoch, entries: entries, parts: parts, seenOrder: seen, seenCursor: 0)
     }
 
-    // MARK: What both versions share
+    // MARK: What the versions share
 
     private typealias EpochRecord = (number: UInt64, headerKey: SymmetricKey, successor: SecureBytes, tree: SecretTree,
                                      senders: [Ed25519.PublicKey: SenderChain])
