@@ -156,8 +156,8 @@ extension Account {
     /// this transaction commits, by `askToResend`) to send again over a session this client starts.
     /// A swapped one-time prekey (not signed, §6.1) breaks every start message of that session.
     private nonisolated func unreadableStart(_ db: Database, _ delivery: Delivery) throws -> Ed25519.PublicKey? {
-        let payload = Array(delivery.payload)
-        guard Self.isSessionStart(payload), let peer = claimedSender(payload), peer != identity.publicKey else { return nil }
+        guard let envelope = try? PairwiseEnvelope(parsing: Array(delivery.payload)), envelope.isSessionStart,
+              let peer = try? envelope.sender(openedWith: identity), peer != identity.publicKey else { return nil }
         if try contact(db, peer) == nil { try saveContact(db, peer, ContactRecord(did: DID(publicKey: peer).description)) }
         let key = Self.unreadableKey + Hex.encode(store.tag(peer.rawRepresentation))
         let count = (try getMeta(db, key)).map { $0.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 0

@@ -11,11 +11,6 @@ extension Account {
     /// has dropped it anyway.
     static let unconfirmedStartLifetime: Int64 = 30 * 86_400_000
 
-    /// Whether pairwise envelope bytes (§9.2) carry a session start (a prekey message, §6.3).
-    nonisolated static func isSessionStart(_ bytes: [UInt8]) -> Bool {
-        (try? PairwiseEnvelope(parsing: bytes))?.isSessionStart ?? false
-    }
-
     /// Keeps, sealed, a payload that went to `peer` as a session start.
     nonisolated func keepUnconfirmedStart(_ db: Database, _ plaintext: [UInt8], to peer: Ed25519.PublicKey) throws {
         let tag = store.tag(peer.rawRepresentation)

@@ -39,5 +39,5 @@ public struct PairwiseEnvelope: Sendable, Equatable {
     }
 
     /// Whether the session message is a session start (a prekey message, §6.3).
-    public var isSessionStart: Bool { sessionMessage.first == 0x01 }
+    public var isSessionStart: Bool { Session.isStartMessage(sessionMessage) }
 }

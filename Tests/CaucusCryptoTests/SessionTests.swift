@@ -78,10 +78,14 @@ struct SessionTests {
         var a = try Session.initiate(identity: pair.alice, bundle: pair.bundle)
         let m1 = a.encrypt(text("1")), m2 = a.encrypt(text("2"))
         #expect(m1[0] == WireMessage.typeStart && m2[0] == WireMessage.typeStart)
+        #expect(Session.isStartMessage(m1) && Session.isStartMessage(m2))
         var (b, _) = try pair.accept(m1)
         #expect(try b.decrypt(m2).plaintext == text("2"))
-        _ = try a.decrypt(b.encrypt(text("reply")))
-        #expect(a.encrypt(text("3"))[0] == WireMessage.typeNormal)
+        let reply = b.encrypt(text("reply"))
+        #expect(!Session.isStartMessage(reply) && !Session.isStartMessage([]))
+        _ = try a.decrypt(reply)
+        let m3 = a.encrypt(text("3"))
+        #expect(m3[0] == WireMessage.typeNormal && !Session.isStartMessage(m3))
     }
 
     @Test("a bundle whose prekey signature does not verify is refused")

@@ -90,7 +90,7 @@ extension GroupSession {
         }
     }
 
-    /// The epochs held, ascending (chains of others are gone).
+    /// The numbers of the epochs held, ascending: a stored chain of any other epoch is stale.
     public var epochNumbers: [UInt64] { epochs.keys.sorted() }
 
     /// How many membership entries the chain holds.

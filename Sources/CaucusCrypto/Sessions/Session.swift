@@ -4,6 +4,10 @@
 /// A session is a value: `encrypt` and `decrypt` change it, and a `decrypt` that throws leaves it
 /// exactly as it was. Save `serialized()` after every step.
 public struct Session: Sendable {
+    /// Whether session message bytes are a session start (a prekey message, Protocol.md §6.3),
+    /// by their type byte alone: nothing is opened or checked.
+    public static func isStartMessage(_ message: [UInt8]) -> Bool { WireMessage.isStart(message) }
+
     /// Largest gap accepted within one receiving chain.
     public static let maximumSkipPerChain = 1000
     /// Most skipped-message keys kept in all; the oldest are erased beyond this.

@@ -4,6 +4,9 @@ struct WireMessage {
     static let typeStart: UInt8 = 0x01
     static let typeNormal: UInt8 = 0x02
 
+    /// Whether `message` is a session start (its type byte; nothing else is read).
+    static func isStart(_ message: [UInt8]) -> Bool { message.first == typeStart }
+
     /// The type byte, the start (in a start message) and the ratchet header.
     struct Prefix {
         let start: SessionStart?
