@@ -130,19 +130,30 @@ let package = Package(
             name: "CaucusPayloads",
             dependencies: ["CaucusCrypto"]
         ),
-        // The client engine: identity, encrypted local store, sessions and groups over the relay,
-        // invites, files. Everything the `caucus` command does lives here.
+        // The client's encrypted local store (Protocol.md §9.9): every table, every SQL
+        // statement and every seal, behind typed records. No network, no protocol decisions.
+        .target(
+            name: "CaucusClientStore",
+            dependencies: [
+                "CaucusLock",
+                "CaucusCrypto",
+                "CaucusPayloads",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The client engine: identity, sessions and groups over the relay, invites, files, cards,
+        // on top of the store. Everything the `caucus` command does lives here.
         .target(
             name: "CaucusClient",
             dependencies: [
                 "CaucusLock",
                 "CaucusCrypto",
+                "CaucusClientStore",
                 "CaucusKeystore",
                 "CaucusProtocol",
                 "CaucusPayloads",
                 "CaucusRelayClient",
                 "CaucusText",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -290,7 +301,7 @@ let package = Package(
             dependencies: [
                 // The CLI and chat tests run the built binary: build it with the tests.
                 "caucus",
-                "CaucusAgent", "CaucusClient", "CaucusCrypto", "CaucusLock", "CaucusPayloads", "CaucusRelay", "CaucusRelayClient",
+                "CaucusAgent", "CaucusClient", "CaucusClientStore", "CaucusCrypto", "CaucusLock", "CaucusPayloads", "CaucusRelay", "CaucusRelayClient",
                 "CaucusTestSupport",
                 "CaucusProtocol", "CaucusText",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -337,6 +348,10 @@ let package = Package(
         .testTarget(
             name: "CaucusPayloadsTests",
             dependencies: ["CaucusPayloads", "CaucusCrypto"]
+        ),
+        .testTarget(
+            name: "CaucusClientStoreTests",
+            dependencies: ["CaucusClientStore", "CaucusCrypto", "CaucusTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ]
 )

@@ -1,7 +1,7 @@
 import CaucusCrypto
 import CaucusRelayClient
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// What benchmarks need and workers never do.
 extension Account {
@@ -21,7 +21,7 @@ extension Account {
             throw ClientError.invalidArgument("cannot found the group: \(error)")
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
-        try write { db in try saveGroup(db, info, session, routing: Ed25519.PrivateKey()) }
+        try write { tx in try saveGroup(tx, info, session, routing: Ed25519.PrivateKey()) }
         return (session.groupID, welcome)
     }
 
@@ -33,18 +33,13 @@ extension Account {
             throw ClientError.invalidArgument("cannot join the group: \(error)")
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
-        try write { db in try saveGroup(db, info, session, routing: nil) }
+        try write { tx in try saveGroup(tx, info, session, routing: nil) }
     }
 
     /// The messages waiting in the outbox, oldest first (what a relay would be sent).
     package func queuedMessagesForBenchmark() throws(ClientError) -> [OutgoingMessage] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, sealed FROM outbox ORDER BY rowid").compactMap { row in
-                let id: Data = row["id"]
-                let bytes = try store.open(Array(row["sealed"] as Data), table: "outbox", tag: Array(id))
-                guard bytes.first == OutboxKind.send.rawValue else { return nil }
-                return try OutgoingMessage(serialized: Array(bytes.dropFirst()))
-            }
+        try read { tx in
+            try tx.outboxEntries().compactMap { entry in entry.kind == .send ? try OutgoingMessage(serialized: entry.body) : nil }
         }
     }
 
@@ -57,15 +52,6 @@ extension Account {
 
     /// The size of a group's stored state (sealed, all parts), in bytes.
     package func storedGroupStateBytes(_ groupID: [UInt8]) throws(ClientError) -> Int {
-        try read { db in
-            let tag = Data(store.tag(groupID))
-            return try Int.fetchOne(db, sql: """
-                SELECT (SELECT COALESCE(SUM(length(state) + COALESCE(length(tip), 0)), 0) FROM groups WHERE tag = ?1)
-                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_cores WHERE grp = ?1)
-                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_chains WHERE grp = ?1)
-                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_entries WHERE grp = ?1)
-                     + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_seen WHERE grp = ?1)
-                """, arguments: [tag]) ?? 0
-        }
+        try read { tx in try tx.storedGroupStateBytes(groupID) }
     }
 }

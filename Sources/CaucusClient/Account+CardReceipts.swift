@@ -1,7 +1,7 @@
 import CaucusCrypto
 import CaucusPayloads
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// The organizers' receipts (Protocol.md §10.6): `caucus cards receipts` records which are due
 /// and sends them, apart from the tally, which only reads.
@@ -82,20 +82,17 @@ extension Account {
     /// sent before covers; returns it.
     private func recordDueReceipts(_ tally: CardTally, alreadySent: inout Int) throws(ClientError) -> [CardItem] {
         let items = tally.valid.map(CardItem.card) + tally.withdrawals.map(CardItem.revocation)
-        let (due, sent) = try write { db -> ([CardItem], Int) in
-            let campaignTag = Data(store.tag(tally.campaign.hash))
-            try db.execute(sql: "DELETE FROM receipts_due WHERE campaign = ?", arguments: [campaignTag])
+        let (due, sent) = try write { tx -> ([CardItem], Int) in
+            try tx.clearDueReceipts(tally.campaign)
             var due: [CardItem] = [], sent = 0
-            let wasSent = try db.makeStatement(sql: "SELECT 1 FROM receipts_sent WHERE tag = ?")
-            let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO receipts_due (tag, campaign, sealed, at) VALUES (?, ?, ?, ?)")
+            let now = ClientStore.now()
             for item in items {
-                let tag = receiptTag(item)
-                if try Bool.fetchOne(wasSent, arguments: [Data(tag)]) != nil {
+                let subject = Self.receiptSubject(item)
+                if try tx.receiptSent(subject) {
                     sent += 1
                     continue
                 }
-                try insert.execute(arguments: [Data(tag), campaignTag, Data(store.seal(item.encoded(), table: "receipts_due", tag: tag)),
-                                               ClientStore.now()])
+                try tx.addDueReceipt(item, subject: subject, campaign: tally.campaign, at: now)
                 due.append(item)
             }
             return (due, sent)
@@ -131,31 +128,29 @@ extension Account {
     /// Issues the receipts for `items`, whose signers all have a session (or are this user):
     /// queues each for its signer and marks it sent in the same transaction.
     private func issueReceipts(_ items: ArraySlice<CardItem>, cardKey: Ed25519.PrivateKey, campaign: Campaign) throws(ClientError) {
-        try write { db in
+        try write { tx in
             let now = UInt64(ClientStore.now())
             for item in items {
                 let receipt = IssuedReceipt(for: item, cardKey: cardKey, at: now)
                 if item.signer == identity.publicKey {
                     switch receipt {
-                    case .card(let receipt): try storeReceipt(db, receipt, campaign: campaign)
-                    case .revocation(let receipt): try storeRevocationReceipt(db, receipt, campaign: campaign)
+                    case .card(let receipt): try storeReceipt(tx, receipt, campaign: campaign)
+                    case .revocation(let receipt): try storeRevocationReceipt(tx, receipt, campaign: campaign)
                     }
                 } else {
-                    try enqueuePairwise(db, receipt.payload, to: item.signer)
+                    try enqueuePairwise(tx, receipt.payload, to: item.signer)
                 }
-                let tag = Data(receiptTag(item))
-                try db.execute(sql: "INSERT INTO receipts_sent (tag, at) VALUES (?, ?)", arguments: [tag, ClientStore.now()])
-                try db.execute(sql: "DELETE FROM receipts_due WHERE tag = ?", arguments: [tag])
+                try tx.markReceiptSent(Self.receiptSubject(item), at: ClientStore.now())
             }
         }
     }
 
     /// The tag under which the receipt for `item` is recorded as due, as sent, and (by its
     /// signer) as received: a withdrawal's never equals a card's.
-    nonisolated func receiptTag(_ item: CardItem) -> [UInt8] {
+    static func receiptSubject(_ item: CardItem) -> [UInt8] {
         switch item {
-        case .card(let card): store.tag(card.hash)
-        case .revocation(let revocation): store.tag(Self.withdrawalPrefix + revocation.card)
+        case .card(let card): card.hash
+        case .revocation(let revocation): withdrawalPrefix + revocation.card
         }
     }
 }

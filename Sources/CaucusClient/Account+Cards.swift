@@ -2,7 +2,7 @@ import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// Union card campaigns: announcing one to a group, signing and revoking cards, and the
 /// organizers' tally of the campaign's inbox on the relay (Protocol.md §10, §9.1 kinds 11–12).
@@ -30,8 +30,8 @@ extension Account {
         in groupName: String, union: String, employer: String, unitDescription: String, unitSize: UInt64, language: String
     ) async throws(ClientError) -> CampaignSummary {
         let groupID = try group(named: groupName)
-        let admins: [Ed25519.PublicKey] = try read { db in
-            guard let (info, session, _) = try groupRow(db, groupID), !info.removed else { throw ClientError.notMember(group: groupName) }
+        let admins: [Ed25519.PublicKey] = try read { tx in
+            guard let (info, session, _) = try groupRow(tx, groupID), !info.removed else { throw ClientError.notMember(group: groupName) }
             guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: groupName) }
             return session.chain.roster.filter { $0.value == .admin && $0.key != identity.publicKey }.map(\.key)
         }
@@ -44,11 +44,11 @@ extension Account {
         } catch { throw ClientError.invalidArgument("\(error)") }
         try? await catchUp()
         for admin in admins { try await ensureSession(with: admin) }
-        try write { db in
-            try saveCampaign(db, campaign, cardKey: cardKey, conversation: .group(groupID))
-            try enqueue(db, .campaign(campaign), in: .group(groupID), id: Random.bytes(16), ttl: 0)
-            for admin in admins { try enqueueCardKey(db, campaign, cardKey, to: admin) }
-            try addLine(db, .group(groupID), .notice, Self.announcement(campaign, by: "you"), expirySeconds: 0, unread: false)
+        try write { tx in
+            try saveCampaign(tx, campaign, cardKey: cardKey, conversation: .group(groupID))
+            try enqueue(tx, .campaign(campaign), in: .group(groupID), id: Random.bytes(16), ttl: 0)
+            for admin in admins { try enqueueCardKey(tx, campaign, cardKey, to: admin) }
+            try addLine(tx, .group(groupID), .notice, Self.announcement(campaign, by: "you"), expirySeconds: 0, unread: false)
         }
         _ = try? await connected()
         try await flushOutbox()
@@ -60,46 +60,27 @@ extension Account {
             "Read the card and sign it with `caucus card sign \(shortID(campaign))`"
     }
 
-    nonisolated func saveCampaign(_ db: Database, _ campaign: Campaign, cardKey: Ed25519.PrivateKey?, conversation: Conversation) throws {
-        let tag = store.tag(campaign.hash)
-        try db.execute(sql: """
-            INSERT INTO campaigns (tag, record, card_key, conversation, at) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (tag) DO UPDATE SET card_key = COALESCE(excluded.card_key, campaigns.card_key)
-            """, arguments: [
-                Data(tag), Data(store.seal(campaign.encoded(), table: "campaigns", tag: tag)),
-                cardKey.map { store.sealSecret($0.seed, table: "campaigns.key", tag: tag) },
-                Data(store.tag(conversation.key)), ClientStore.now(),
-            ])
+    nonisolated func saveCampaign(_ tx: StoreTransaction, _ campaign: Campaign, cardKey: Ed25519.PrivateKey?, conversation: Conversation) throws {
+        try tx.saveCampaign(campaign, cardKey: cardKey, in: conversation, at: ClientStore.now())
     }
 
     /// Every campaign announced in this user's groups.
     public func campaigns() throws(ClientError) -> [CampaignSummary] {
-        try read { db in try allCampaigns(db).map(\.0) }
+        try read { tx in try allCampaigns(tx).map(\.0) }
     }
 
-    nonisolated func allCampaigns(_ db: Database) throws -> [(CampaignSummary, Ed25519.PrivateKey?)] {
-        let conversations = try knownConversations(db)
-        return try Row.fetchAll(db, sql: "SELECT tag, record, card_key, conversation FROM campaigns ORDER BY at").map { row in
-            let (campaign, key) = try openCampaign(row)
-            let groupName = try conversations[Array(row["conversation"] as Data)].map { try conversationName(db, $0) } ?? "?"
+    nonisolated func allCampaigns(_ tx: StoreTransaction) throws -> [(CampaignSummary, Ed25519.PrivateKey?)] {
+        let conversations = try knownConversations(tx)
+        return try tx.campaigns().map { stored in
+            let campaign = stored.campaign, key = stored.cardKey
+            let groupName = try conversations[stored.conversationTag].map { try conversationName(tx, $0) } ?? "?"
             return (CampaignSummary(campaign: campaign, shortID: Self.shortID(campaign), groupName: groupName, isOrganizer: key != nil), key)
         }
     }
 
     /// The campaigns announced in one group, each with its card key when this user holds it.
-    nonisolated func campaigns(_ db: Database, in groupID: [UInt8]) throws -> [(Campaign, Ed25519.PrivateKey?)] {
-        try Row.fetchAll(db, sql: "SELECT tag, record, card_key FROM campaigns WHERE conversation = ? ORDER BY at",
-                         arguments: [Data(store.tag(Conversation.group(groupID).key))]).map(openCampaign)
-    }
-
-    private nonisolated func openCampaign(_ row: Row) throws -> (Campaign, Ed25519.PrivateKey?) {
-        let tag = Array(row["tag"] as Data)
-        let campaign: Campaign
-        do { campaign = try Campaign(encoded: try store.open(Array(row["record"] as Data), table: "campaigns", tag: tag)) } catch {
-            throw ClientError.damagedStore(path: store.path, reason: "a campaign record cannot be read")
-        }
-        let key = try (row["card_key"] as Data?).map { try Ed25519.PrivateKey(seed: try store.openSecret($0, table: "campaigns.key", tag: tag)) }
-        return (campaign, key)
+    nonisolated func campaigns(_ tx: StoreTransaction, in groupID: [UInt8]) throws -> [(Campaign, Ed25519.PrivateKey?)] {
+        try tx.campaigns(in: .group(groupID)).map { ($0.campaign, $0.cardKey) }
     }
 
     /// The campaign a user typed: its short id, or a group with one campaign.
@@ -108,7 +89,7 @@ extension Account {
     }
 
     func campaign(_ text: String) throws(ClientError) -> (CampaignSummary, Ed25519.PrivateKey?) {
-        let all = try read { db in try allCampaigns(db) }
+        let all = try read { tx in try allCampaigns(tx) }
         let matches = all.filter { $0.0.shortID == text.lowercased() || $0.0.groupName.caseInsensitiveCompare(text) == .orderedSame }
         guard let first = matches.first else { throw ClientError.unknownCampaign(text) }
         guard matches.count == 1 else {
@@ -118,17 +99,17 @@ extension Account {
     }
 
     /// A campaign announced in a group: accepted only from an admin of that group, signed by them.
-    nonisolated func receiveCampaign(_ db: Database, _ campaign: Campaign, from sender: Ed25519.PublicKey,
+    nonisolated func receiveCampaign(_ tx: StoreTransaction, _ campaign: Campaign, from sender: Ed25519.PublicKey,
                                      in groupID: [UInt8], session: GroupSession) throws {
         let conversation = Conversation.group(groupID)
         guard campaign.organizer == sender, Self.isAnnounceable(campaign, in: session) else {
-            try addLine(db, conversation, .warning, """
-                a card campaign from \(try mention(db, sender)) was refused: it is not signed by an organizer (admin) of this group
+            try addLine(tx, conversation, .warning, """
+                a card campaign from \(try mention(tx, sender)) was refused: it is not signed by an organizer (admin) of this group
                 """)
             return
         }
-        try saveCampaign(db, campaign, cardKey: nil, conversation: conversation)
-        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try mention(db, sender)), expirySeconds: 0)
+        try saveCampaign(tx, campaign, cardKey: nil, conversation: conversation)
+        try addLine(tx, conversation, .notice, Self.announcement(campaign, by: try mention(tx, sender)), expirySeconds: 0)
     }
 
     /// A campaign counts in a group when its organizer signed it and is an admin of the group.
@@ -138,67 +119,66 @@ extension Account {
 
     /// A campaign an admin passes on to a newcomer: accepted when the sender is an admin of the
     /// group and the campaign's own organizer, who signed it, is one too.
-    nonisolated func receiveSharedCampaign(_ db: Database, _ campaign: Campaign, in groupID: [UInt8], from sender: Ed25519.PublicKey) throws {
-        guard let (info, session, _) = try groupRow(db, groupID), !info.removed else {
+    nonisolated func receiveSharedCampaign(_ tx: StoreTransaction, _ campaign: Campaign, in groupID: [UInt8], from sender: Ed25519.PublicKey) throws {
+        guard let (info, session, _) = try groupRow(tx, groupID), !info.removed else {
             noteLater("a card campaign for a group you are not in was ignored")
             return
         }
         let conversation = Conversation.group(groupID)
         guard session.chain.roster[sender] == .admin, Self.isAnnounceable(campaign, in: session) else {
-            try addLine(db, conversation, .warning, """
-                a card campaign passed on by \(try mention(db, sender)) was refused: it is not signed by an organizer (admin) of this group
+            try addLine(tx, conversation, .warning, """
+                a card campaign passed on by \(try mention(tx, sender)) was refused: it is not signed by an organizer (admin) of this group
                 """)
             return
         }
-        guard try Data.fetchOne(db, sql: "SELECT tag FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]) == nil else { return }
-        try saveCampaign(db, campaign, cardKey: nil, conversation: conversation)
-        try addLine(db, conversation, .notice, Self.announcement(campaign, by: try mention(db, campaign.organizer)), expirySeconds: 0)
+        guard try tx.campaign(hash: campaign.hash) == nil else { return }
+        try saveCampaign(tx, campaign, cardKey: nil, conversation: conversation)
+        try addLine(tx, conversation, .notice, Self.announcement(campaign, by: try mention(tx, campaign.organizer)), expirySeconds: 0)
     }
 
     /// Passes the group's campaigns to a member just admitted, who cannot read the announcements
     /// made before it joined. Sent after the welcome, so the group is known when they arrive.
-    nonisolated func shareCampaigns(_ db: Database, of groupID: [UInt8], with newcomer: Ed25519.PublicKey) throws {
-        for (campaign, _) in try campaigns(db, in: groupID) {
-            try enqueuePairwise(db, .sharedCampaign(groupID: groupID, campaign: campaign), to: newcomer)
+    nonisolated func shareCampaigns(_ tx: StoreTransaction, of groupID: [UInt8], with newcomer: Ed25519.PublicKey) throws {
+        for (campaign, _) in try campaigns(tx, in: groupID) {
+            try enqueuePairwise(tx, .sharedCampaign(groupID: groupID, campaign: campaign), to: newcomer)
         }
     }
 
     /// Hands a new admin the card keys of the group's campaigns this user organizes.
-    nonisolated func handOverCardKeys(_ db: Database, of groupID: [UInt8], to admin: Ed25519.PublicKey) throws {
-        for case let (campaign, cardKey?) in try campaigns(db, in: groupID) {
-            try enqueueCardKey(db, campaign, cardKey, to: admin)
+    nonisolated func handOverCardKeys(_ tx: StoreTransaction, of groupID: [UInt8], to admin: Ed25519.PublicKey) throws {
+        for case let (campaign, cardKey?) in try campaigns(tx, in: groupID) {
+            try enqueueCardKey(tx, campaign, cardKey, to: admin)
         }
     }
 
-    private nonisolated func enqueueCardKey(_ db: Database, _ campaign: Campaign, _ cardKey: Ed25519.PrivateKey, to admin: Ed25519.PublicKey) throws {
+    private nonisolated func enqueueCardKey(_ tx: StoreTransaction, _ campaign: Campaign, _ cardKey: Ed25519.PrivateKey, to admin: Ed25519.PublicKey) throws {
         var seed = cardKey.seed.withUnsafeBytes { Array($0) }
         defer { wipe(&seed) }
-        try enqueuePairwise(db, .cardKey(campaign: campaign.hash, seed: seed), to: admin)
+        try enqueuePairwise(tx, .cardKey(campaign: campaign.hash, seed: seed), to: admin)
     }
 
     /// A campaign's card key from a co-organizer.
-    nonisolated func receiveCardKey(_ db: Database, campaign hash: [UInt8], seed: [UInt8], from sender: Ed25519.PublicKey) throws {
-        guard let (summary, _) = try allCampaigns(db).first(where: { $0.0.campaign.hash == hash }) else {
+    nonisolated func receiveCardKey(_ tx: StoreTransaction, campaign hash: [UInt8], seed: [UInt8], from sender: Ed25519.PublicKey) throws {
+        guard let (summary, _) = try allCampaigns(tx).first(where: { $0.0.campaign.hash == hash }) else {
             noteLater("a card key for an unknown campaign was ignored")
             return
         }
         var copy = seed
         defer { wipe(&copy) }
         guard let key = try? Ed25519.PrivateKey(seed: SecureBytes(copying: copy)), key.publicKey == summary.campaign.cardKey else {
-            noteLater("a card key from \(try mention(db, sender)) does not match its campaign; ignored")
+            noteLater("a card key from \(try mention(tx, sender)) does not match its campaign; ignored")
             return
         }
-        let tag = store.tag(hash)
-        guard let conversation = try Data.fetchOne(db, sql: "SELECT conversation FROM campaigns WHERE tag = ?", arguments: [Data(tag)]),
-              let group = try knownConversations(db)[Array(conversation)], case .group(let groupID) = group,
-              let (_, session, _) = try groupRow(db, groupID), session.chain.roster[sender] == .admin,
+        guard let stored = try tx.campaign(hash: hash),
+              let group = try knownConversations(tx)[stored.conversationTag], case .group(let groupID) = group,
+              let (_, session, _) = try groupRow(tx, groupID), session.chain.roster[sender] == .admin,
               session.chain.roster[identity.publicKey] == .admin
         else {
             noteLater("a card key from someone who is not an organizer was ignored")
             return
         }
-        try saveCampaign(db, summary.campaign, cardKey: key, conversation: group)
-        try addLine(db, group, .notice, "\(try mention(db, sender)) made you a co-organizer of campaign \(summary.shortID)", expirySeconds: 0)
+        try saveCampaign(tx, summary.campaign, cardKey: key, conversation: group)
+        try addLine(tx, group, .notice, "\(try mention(tx, sender)) made you a co-organizer of campaign \(summary.shortID)", expirySeconds: 0)
     }
 
     // MARK: Workers
@@ -272,17 +252,11 @@ extension Account {
 
     /// This user's cards and revocations for a campaign, oldest first.
     public func myCards(_ campaign: Campaign) throws(ClientError) -> [CardItem] {
-        try read { db in try storedItems(db, campaign) }
+        try read { tx in try storedItems(tx, campaign) }
     }
 
-    nonisolated func storedItems(_ db: Database, _ campaign: Campaign) throws -> [CardItem] {
-        try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ? ORDER BY at, rowid",
-                         arguments: [Data(store.tag(campaign.hash))]).map { row in
-            let id = Array(row["item_id"] as Data)
-            do { return try CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)) } catch {
-                throw ClientError.damagedStore(path: store.path, reason: "a stored card cannot be read")
-            }
-        }
+    nonisolated func storedItems(_ tx: StoreTransaction, _ campaign: Campaign) throws -> [CardItem] {
+        try tx.myCards(campaign)
     }
 
     /// Posts a sealed card or revocation over a connection of its own, authenticated with a
@@ -302,10 +276,8 @@ extension Account {
             await client.close()
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
-        try write { db in
-            try db.execute(sql: "INSERT INTO my_cards (item_id, campaign, sealed, at) VALUES (?, ?, ?, ?)", arguments: [
-                Data(itemID), Data(store.tag(campaign.hash)), Data(store.seal(item.encoded(), table: "my_cards", tag: itemID)), ClientStore.now(),
-            ])
+        try write { tx in
+            try tx.addMyCard(item, itemID: itemID, campaign: campaign, at: ClientStore.now())
         }
     }
 
@@ -389,62 +361,59 @@ extension Account {
     static let withdrawalPrefix = Array("withdrawal".utf8)
 
     /// A receipt from the organizers: kept when it confirms one of this user's cards exactly.
-    nonisolated func receiveReceipt(_ db: Database, _ receipt: CardReceipt, from sender: Ed25519.PublicKey) throws {
-        guard let campaign = try knownCampaign(db, receipt.campaign) else { return }
-        try storeReceipt(db, receipt, campaign: campaign)
+    nonisolated func receiveReceipt(_ tx: StoreTransaction, _ receipt: CardReceipt, from sender: Ed25519.PublicKey) throws {
+        guard let campaign = try knownCampaign(tx, receipt.campaign) else { return }
+        try storeReceipt(tx, receipt, campaign: campaign)
     }
 
     /// An acknowledgement of a withdrawal: kept when it confirms one of this user's revocations exactly.
-    nonisolated func receiveRevocationReceipt(_ db: Database, _ receipt: RevocationReceipt) throws {
-        guard let campaign = try knownCampaign(db, receipt.campaign) else { return }
-        try storeRevocationReceipt(db, receipt, campaign: campaign)
+    nonisolated func receiveRevocationReceipt(_ tx: StoreTransaction, _ receipt: RevocationReceipt) throws {
+        guard let campaign = try knownCampaign(tx, receipt.campaign) else { return }
+        try storeRevocationReceipt(tx, receipt, campaign: campaign)
     }
 
-    nonisolated func knownCampaign(_ db: Database, _ hash: [UInt8]) throws -> Campaign? {
-        guard let (summary, _) = try allCampaigns(db).first(where: { $0.0.campaign.hash == hash }) else {
+    nonisolated func knownCampaign(_ tx: StoreTransaction, _ hash: [UInt8]) throws -> Campaign? {
+        guard let (summary, _) = try allCampaigns(tx).first(where: { $0.0.campaign.hash == hash }) else {
             noteLater("a card receipt for an unknown campaign was ignored")
             return nil
         }
         return summary.campaign
     }
 
-    nonisolated func storeReceipt(_ db: Database, _ receipt: CardReceipt, campaign: Campaign) throws {
-        guard case .card(let card)? = try storedItems(db, campaign).first(where: {
+    nonisolated func storeReceipt(_ tx: StoreTransaction, _ receipt: CardReceipt, campaign: Campaign) throws {
+        guard case .card(let card)? = try storedItems(tx, campaign).first(where: {
             if case .card(let card) = $0 { receipt.confirms(card, of: campaign) } else { false }
         }) else {
             noteLater("a card receipt that does not match a card you signed (or is not signed by the campaign's card key) was refused")
             return
         }
-        try keepReceipt(db, receipt.encoded(), tag: store.tag(card.hash), campaign: campaign,
+        try keepReceipt(tx, receipt.encoded(), subject: card.hash, campaign: campaign,
                         telling: "the organizers confirmed your card for campaign \(Self.shortID(campaign)) (a receipt signed by its card key)")
     }
 
-    nonisolated func storeRevocationReceipt(_ db: Database, _ receipt: RevocationReceipt, campaign: Campaign) throws {
-        guard case .revocation(let revocation)? = try storedItems(db, campaign).first(where: {
+    nonisolated func storeRevocationReceipt(_ tx: StoreTransaction, _ receipt: RevocationReceipt, campaign: Campaign) throws {
+        guard case .revocation(let revocation)? = try storedItems(tx, campaign).first(where: {
             if case .revocation(let revocation) = $0 { receipt.confirms(revocation, of: campaign) } else { false }
         }) else {
             noteLater("a revocation receipt that does not match a card you withdrew (or is not signed by the campaign's card key) was refused")
             return
         }
-        try keepReceipt(db, receipt.encoded(), tag: store.tag(Self.withdrawalPrefix + revocation.card), campaign: campaign, telling: """
+        try keepReceipt(tx, receipt.encoded(), subject: Self.withdrawalPrefix + revocation.card, campaign: campaign, telling: """
             the organizers acknowledged that you withdrew your card for campaign \(Self.shortID(campaign)) \
             (a receipt signed by its card key)
             """)
     }
 
-    private nonisolated func keepReceipt(_ db: Database, _ encoded: [UInt8], tag: [UInt8], campaign: Campaign, telling text: String) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO my_receipts (tag, campaign, sealed) VALUES (?, ?, ?)", arguments: [
-            Data(tag), Data(store.tag(campaign.hash)), Data(store.seal(encoded, table: "my_receipts", tag: tag)),
-        ])
-        guard db.changesCount > 0 else { return }
-        try noticeInCampaign(db, campaign, text)
+    private nonisolated func keepReceipt(_ tx: StoreTransaction, _ encoded: [UInt8], subject: [UInt8], campaign: Campaign,
+                                         telling text: String) throws {
+        guard try tx.keepReceipt(encoded, subject: subject, campaign: campaign) else { return }
+        try noticeInCampaign(tx, campaign, text)
     }
 
     /// A notice line in the conversation of the group the campaign was announced in.
-    nonisolated func noticeInCampaign(_ db: Database, _ campaign: Campaign, _ text: String) throws {
-        if let conversation = try Data.fetchOne(db, sql: "SELECT conversation FROM campaigns WHERE tag = ?", arguments: [Data(store.tag(campaign.hash))]),
-           let group = try knownConversations(db)[Array(conversation)] {
-            try addLine(db, group, .notice, text, expirySeconds: 0)
+    nonisolated func noticeInCampaign(_ tx: StoreTransaction, _ campaign: Campaign, _ text: String) throws {
+        if let stored = try tx.campaign(hash: campaign.hash), let group = try knownConversations(tx)[stored.conversationTag] {
+            try addLine(tx, group, .notice, text, expirySeconds: 0)
         }
     }
 
@@ -464,14 +433,12 @@ extension Account {
     }
 
     private func storedReceipts(_ campaign: Campaign) throws(ClientError) -> [StoredReceipt] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT tag, sealed FROM my_receipts WHERE campaign = ? ORDER BY rowid",
-                             arguments: [Data(store.tag(campaign.hash))]).map { row in
+        try read { tx in
+            try tx.receipts(campaign).map { bytes in
                 do {
-                    let bytes = try store.open(Array(row["sealed"] as Data), table: "my_receipts", tag: Array(row["tag"] as Data))
                     return bytes.first == 0x24 ? .revocation(try RevocationReceipt(encoded: bytes)) : .card(try CardReceipt(encoded: bytes))
                 } catch {
-                    throw ClientError.damagedStore(path: store.path, reason: "a stored receipt cannot be read")
+                    throw tx.damaged("a stored receipt cannot be read")
                 }
             }
         }
@@ -485,7 +452,7 @@ extension Account {
     /// matched to a unit list whose file's BLAKE2b-256 is `unitList`), with a tally statement
     /// signed now by the campaign's card key (organizers only).
     public func evidence(for tally: CardTally, counting: [Card]? = nil, unitList: [UInt8]? = nil) throws(ClientError) -> EvidenceBundle {
-        let campaigns = try read { db in try allCampaigns(db) }
+        let campaigns = try read { tx in try allCampaigns(tx) }
         guard let cardKey = campaigns.first(where: { $0.0.campaign.hash == tally.campaign.hash })?.1 else { throw ClientError.invalidArgument("only the campaign's organizers hold its card key") }
         return EvidenceBundle(tally, talliedAt: UInt64(ClientStore.now()), cardKey: cardKey, counting: counting, unitList: unitList)
     }

@@ -3,7 +3,7 @@ import CaucusProtocol
 import CaucusRelayClient
 import CaucusPayloads
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// Files: encrypted in chunks, uploaded as a relay blob, offered in a conversation (Protocol.md §9.7).
 /// Neither side ever holds a whole file in memory.
@@ -72,8 +72,8 @@ extension Account {
         let name = (path as NSString).lastPathComponent
         let offer = FileOffer(blobID: blobID, key: key.bytes.withUnsafeBytes { Array($0) }, size: done, chunkSize: UInt32(Self.fileChunkSize),
                               digest: hasher.finalize(), name: name)
-        let outcome = try await deliver(to: conversation) { db, stamp in
-            (.file(stamp, offer), { db in try self.storeFile(db, offer, stamp: stamp, from: self.identity.publicKey, in: conversation) })
+        let outcome = try await deliver(to: conversation) { tx, stamp in
+            (.file(stamp, offer), { tx in try self.storeFile(tx, offer, stamp: stamp, from: self.identity.publicKey, in: conversation) })
         }
         if case .refused(let why) = outcome { throw ClientError.relayRefused("\(why); the file was uploaded but not offered to anyone") }
         return FileInfo(id: Self.fileID(blobID), name: name, size: done)
@@ -82,29 +82,24 @@ extension Account {
     static func fileID(_ blobID: [UInt8]) -> String { Hex.encode(blobID.prefix(6)) }
 
     /// Keeps a file offer (its key sealed) and shows it in the conversation.
-    nonisolated func storeFile(_ db: Database, _ offer: FileOffer, stamp: MessageStamp, from sender: Ed25519.PublicKey,
+    nonisolated func storeFile(_ tx: StoreTransaction, _ offer: FileOffer, stamp: MessageStamp, from sender: Ed25519.PublicKey,
                                in conversation: Conversation) throws {
         let id = Self.fileID(offer.blobID)
         let expiresAt: Int64? = stamp.expirySeconds > 0 ? ClientStore.now() + Int64(stamp.expirySeconds) * 1000 : nil
         var encoded = Payload.file(stamp, offer).encoded()
         defer { wipe(&encoded) }
-        try db.execute(sql: "INSERT OR REPLACE INTO files (short, conversation, sealed, expires_at) VALUES (?, ?, ?, ?)", arguments: [
-            id, Data(store.tag(conversation.key)), Data(store.seal(encoded, table: "files", tag: Array(id.utf8))), expiresAt,
-        ])
+        try tx.saveFile(id, contents: encoded, in: conversation, expiresAt: expiresAt)
         let text = "file \(offer.name) (\(Self.describe(bytes: offer.size))): caucus file get \(id)"
-        try addLine(db, conversation, .file, text, sender: sender, sentAt: stamp.sentAt, fileID: id, expirySeconds: stamp.expirySeconds)
+        try addLine(tx, conversation, .file, text, sender: sender, sentAt: stamp.sentAt, fileID: id, expirySeconds: stamp.expirySeconds)
     }
 
     /// Downloads, decrypts and checks a file offered in a conversation, writing it to `path`
     /// (a directory means: the sender's file name inside it). Returns where it was written.
     public func getFile(_ id: String, to path: String, overwrite: Bool = false, progress: Progress? = nil) async throws(ClientError) -> (FileInfo, String) {
-        let offer: FileOffer = try read { db in
-            guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM files WHERE short = ?", arguments: [id]) else {
-                throw ClientError.unknownTarget(id)
-            }
-            var bytes = try store.open(Array(sealed), table: "files", tag: Array(id.utf8))
+        let offer: FileOffer = try read { tx in
+            guard var bytes = try tx.file(id) else { throw ClientError.unknownTarget(id) }
             defer { wipe(&bytes) }
-            guard case .file(_, let offer) = try Payload(decoding: bytes) else { throw ClientError.damagedStore(path: store.path, reason: "a file record is not a file") }
+            guard case .file(_, let offer) = try Payload(decoding: bytes) else { throw tx.damaged("a file record is not a file") }
             return offer
         }
         var isDirectory: ObjCBool = false

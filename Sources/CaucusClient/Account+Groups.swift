@@ -2,7 +2,7 @@ import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// Groups: creating, inviting, admitting, joining, removing and promoting (Protocol.md §9.5).
 extension Account {
@@ -23,9 +23,9 @@ extension Account {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
-        try write { db in
-            try saveGroup(db, info, session, routing: routing)
-            try addLine(db, .group(session.groupID), .notice, "you created the group \(name)", expirySeconds: 0, unread: false)
+        try write { tx in
+            try saveGroup(tx, info, session, routing: routing)
+            try addLine(tx, .group(session.groupID), .notice, "you created the group \(name)", expirySeconds: 0, unread: false)
         }
         return GroupSummary(id: session.groupID, name: name, members: 1, isAdmin: true, removed: false, expirySeconds: 0)
     }
@@ -49,8 +49,8 @@ extension Account {
 
     /// The groups this user is or was in.
     public func groups() throws(ClientError) -> [GroupSummary] {
-        try read { db in
-            try allGroups(db).map { info, session in
+        try read { tx in
+            try tx.allGroups().map { info, session in
                 GroupSummary(id: session.groupID, name: info.name, members: session.chain.roster.count,
                              isAdmin: session.chain.roster[identity.publicKey] == .admin, removed: info.removed,
                              expirySeconds: info.expirySeconds)
@@ -59,11 +59,11 @@ extension Account {
     }
 
     func findGroup(named name: String) throws(ClientError) -> [UInt8]? {
-        try read { db in try findGroup(db, named: name) }
+        try read { tx in try findGroup(tx, named: name) }
     }
 
-    nonisolated func findGroup(_ db: Database, named name: String) throws -> [UInt8]? {
-        try allGroupInfos(db).first { $0.name.caseInsensitiveCompare(name) == .orderedSame }.flatMap { Hex.decode($0.groupID) }
+    nonisolated func findGroup(_ tx: StoreTransaction, named name: String) throws -> [UInt8]? {
+        try tx.allGroupInfos().first { $0.name.caseInsensitiveCompare(name) == .orderedSame }.flatMap { Hex.decode($0.groupID) }
     }
 
     /// The group a user typed, by name.
@@ -75,9 +75,9 @@ extension Account {
     /// The members of a group as the signed membership chain has them.
     public func members(of groupName: String) throws(ClientError) -> [MemberSummary] {
         let id = try group(named: groupName)
-        return try read { db in
-            guard let (_, session, _) = try groupRow(db, id) else { return [] }
-            let people = try people(db)
+        return try read { tx in
+            guard let (_, session, _) = try groupRow(tx, id) else { return [] }
+            let people = try people(tx)
             return session.chain.roster.map { key, role in
                 let person = people.view(key)
                 return MemberSummary(did: person.did, name: person.name, isAdmin: role == .admin, verified: person.verified,
@@ -86,8 +86,8 @@ extension Account {
         }
     }
 
-    nonisolated func myName(_ db: Database) throws -> String {
-        String(decoding: try getMeta(db, "name") ?? [], as: UTF8.self)
+    nonisolated func myName(_ tx: StoreTransaction) throws -> String {
+        String(decoding: try getMeta(tx, "name") ?? [], as: UTF8.self)
     }
 
     // MARK: Invites
@@ -98,13 +98,11 @@ extension Account {
         guard let relay = try relays().first else { throw ClientError.noRelay }
         let inviteID = Random.bytes(16), secret = Random.bytes(16)
         let expiresAt = ClientStore.now() + Int64(lifetime) * 1000
-        try write { db in
-            guard let (info, session, _) = try groupRow(db, id), !info.removed else { throw ClientError.notMember(group: groupName) }
+        try write { tx in
+            guard let (info, session, _) = try groupRow(tx, id), !info.removed else { throw ClientError.notMember(group: groupName) }
             guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: groupName) }
             let record = InviteRecord(groupID: Hex.encode(id), secret: Hex.encode(secret))
-            try db.execute(sql: "INSERT INTO invites (id, sealed, expires_at) VALUES (?, ?, ?)", arguments: [
-                Data(inviteID), store.sealJSON(record, table: "invites", tag: inviteID), expiresAt,
-            ])
+            try tx.addInvite(inviteID, record, expiresAt: expiresAt)
         }
         return InviteCode(inviter: identity.publicKey, inviteID: inviteID, secret: secret, relay: relay,
                           expiresAt: Date(timeIntervalSince1970: Double(expiresAt / 1000)))
@@ -126,48 +124,45 @@ extension Account {
 
     /// This user's invites, newest last.
     public func invites() throws(ClientError) -> [InviteSummary] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, sealed, expires_at, used FROM invites ORDER BY rowid").map { row in
-                let id = Array(row["id"] as Data)
-                let record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: id)
-                let name = try Hex.decode(record.groupID).flatMap { try groupRow(db, $0)?.0.name } ?? "(a group you left)"
-                let usedBy = try record.usedBy.flatMap { DID($0) }.map { try person(db, $0.publicKey) }
-                return InviteSummary(shortID: Self.shortID(invite: id), groupName: name,
-                                     expiresAt: Date(timeIntervalSince1970: Double(row["expires_at"] as Int64) / 1000),
-                                     used: (row["used"] as Int64) != 0, usedBy: usedBy)
+        try read { tx in
+            try tx.invites().map { invite in
+                let record = invite.record
+                let name = try Hex.decode(record.groupID).flatMap { try groupRow(tx, $0)?.0.name } ?? "(a group you left)"
+                let usedBy = try record.usedBy.flatMap { DID($0) }.map { try person(tx, $0.publicKey) }
+                return InviteSummary(shortID: Self.shortID(invite: invite.id), groupName: name,
+                                     expiresAt: Date(timeIntervalSince1970: Double(invite.expiresAt) / 1000),
+                                     used: invite.used, usedBy: usedBy)
             }
         }
     }
 
     /// Withdraws an invite not yet used: whoever holds its code is refused from now on.
     public func withdrawInvite(_ shortID: String) throws(ClientError) {
-        try write { db in
-            let ids = try Data.fetchAll(db, sql: "SELECT id FROM invites WHERE used = 0").filter { Self.shortID(invite: Array($0)) == shortID.lowercased() }
+        try write { tx in
+            let ids = try tx.unusedInviteIDs().filter { Self.shortID(invite: $0) == shortID.lowercased() }
             guard ids.count == 1 else {
                 throw ClientError.invalidArgument(ids.isEmpty ? "no unused invite \(shortID) (see `caucus invite list`)" : "more than one invite starts with \(shortID)")
             }
-            try db.execute(sql: "DELETE FROM invites WHERE id = ?", arguments: [ids[0]])
+            try tx.deleteInvite(ids[0])
         }
     }
 
     /// Handles a join request: checks the invite, adds the joiner, sends them the welcome, routes
     /// the group to them and tells the group. A bad request is answered with a refusal.
-    nonisolated func admit(_ db: Database, _ joiner: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], name: String) throws {
+    nonisolated func admit(_ tx: StoreTransaction, _ joiner: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], name: String) throws {
         func refuse(_ reason: String) throws {
             noteLater("refused a join request from \(name) (\(DID(publicKey: joiner).short)): \(reason)")
-            try enqueuePairwise(db, .joinRefused(inviteID: inviteID, reason: reason), to: joiner)
+            try enqueuePairwise(tx, .joinRefused(inviteID: inviteID, reason: reason), to: joiner)
         }
-        guard let row = try Row.fetchOne(db, sql: "SELECT sealed, expires_at, used FROM invites WHERE id = ?", arguments: [Data(inviteID)]) else {
-            return try refuse("this invite does not exist (or was withdrawn)")
-        }
-        var record = try store.openJSON(InviteRecord.self, row["sealed"], table: "invites", tag: inviteID)
+        guard let invite = try tx.invite(inviteID) else { return try refuse("this invite does not exist (or was withdrawn)") }
+        var record = invite.record
         guard let expected = Hex.decode(record.secret), ConstantTime.equals(expected, secret) else {
             return try refuse("this invite's secret does not match")
         }
-        let groupName = try Hex.decode(record.groupID).flatMap { try groupRow(db, $0)?.0.name }.map { " to \($0)" } ?? ""
-        guard (row["used"] as Int64) == 0 else { return try refuse("this invite\(groupName) was already used") }
-        guard (row["expires_at"] as Int64) > ClientStore.now() else { return try refuse("this invite\(groupName) has expired") }
-        guard let groupID = Hex.decode(record.groupID), let (info, session, routing) = try groupRow(db, groupID), !info.removed else {
+        let groupName = try Hex.decode(record.groupID).flatMap { try groupRow(tx, $0)?.0.name }.map { " to \($0)" } ?? ""
+        guard !invite.used else { return try refuse("this invite\(groupName) was already used") }
+        guard invite.expiresAt > ClientStore.now() else { return try refuse("this invite\(groupName) has expired") }
+        guard let groupID = Hex.decode(record.groupID), let (info, session, routing) = try groupRow(tx, groupID), !info.removed else {
             return try refuse("the group no longer exists")
         }
         guard session.chain.roster[identity.publicKey] == .admin, let routing else {
@@ -175,35 +170,34 @@ extension Account {
         }
         guard session.chain.roster[joiner] == nil else { return try refuse("you are already a member") }
         record.usedBy = DID(publicKey: joiner).description
-        try db.execute(sql: "UPDATE invites SET used = 1, sealed = ? WHERE id = ?",
-                       arguments: [store.sealJSON(record, table: "invites", tag: inviteID), Data(inviteID)])
-        try learnName(db, joiner, name, in: .group(groupID))
+        try tx.markInviteUsed(inviteID, record)
+        try learnName(tx, joiner, name, in: .group(groupID))
         let admission = "admitted \(name) (\(DID(publicKey: joiner).short)) to \(info.name) with invite \(Self.shortID(invite: inviteID))"
         pendingAdmissions.withLock { $0.append(admission) }
 
         var scratch = session
         let (entry, welcome) = try scratch.add(joiner, role: .member, by: identity)
-        let names = try knownNames(db, session.chain.roster.keys)
+        let names = try knownNames(tx, session.chain.roster.keys)
         // The change goes to the group first (in the epoch before it), then the route, then the
         // welcome: members know the newcomer before anything it sends can reach them.
-        try commit(db, entry, to: session, info: info, routing: routing)
-        try enqueue(db, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
-        try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
-        try shareCampaigns(db, of: groupID, with: joiner)
+        try commit(tx, entry, to: session, info: info, routing: routing)
+        try enqueue(tx, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
+        try enqueuePairwise(tx, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
+        try shareCampaigns(tx, of: groupID, with: joiner)
     }
 
     /// This user's name and the names it knows of `members`, for a welcome.
-    nonisolated func knownNames(_ db: Database, _ members: some Sequence<Ed25519.PublicKey>) throws -> [(Ed25519.PublicKey, String)] {
-        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(db))]
+    nonisolated func knownNames(_ tx: StoreTransaction, _ members: some Sequence<Ed25519.PublicKey>) throws -> [(Ed25519.PublicKey, String)] {
+        var names: [(Ed25519.PublicKey, String)] = [(identity.publicKey, try myName(tx))]
         for member in members where member != identity.publicKey {
-            if let name = try contact(db, member)?.name { names.append((member, name)) }
+            if let name = try contact(tx, member)?.name { names.append((member, name)) }
         }
         return names
     }
 
     /// Joins with a welcome from an admin.
     nonisolated func joinGroup(
-        _ db: Database, _ welcome: GroupWelcome, from admin: Ed25519.PublicKey, name: String, expiry: UInt32,
+        _ tx: StoreTransaction, _ welcome: GroupWelcome, from admin: Ed25519.PublicKey, name: String, expiry: UInt32,
         names: [(Ed25519.PublicKey, String)]
     ) throws {
         let session: GroupSession
@@ -211,93 +205,80 @@ extension Account {
             noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
             return
         }
-        if let (existing, current, _) = try groupRow(db, session.groupID), !existing.removed {
+        if let (existing, current, _) = try groupRow(tx, session.groupID), !existing.removed {
             // One an admin sent again after a restore (§9.10) repeats history this member has.
             if !current.chain.entries.starts(with: welcome.entries) { noteLater("a second welcome to \(existing.name) was ignored") }
             return
         }
         var groupName = name
-        if let clash = try findGroup(db, named: name), clash != session.groupID { groupName = name + " (" + DID(publicKey: admin).short + ")" }
+        if let clash = try findGroup(tx, named: name), clash != session.groupID { groupName = name + " (" + DID(publicKey: admin).short + ")" }
         try? Self.validate(groupName: groupName)
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: groupName, expirySeconds: expiry,
                              quietPredecessors: Self.newcomerQuietMessages)
-        try saveGroup(db, info, session, routing: nil)
-        try forgetJoinRequests(db, to: admin)
+        try saveGroup(tx, info, session, routing: nil)
+        try forgetJoinRequests(tx, to: admin)
         let conversation = Conversation.group(session.groupID)
         for (key, memberName) in names where session.chain.roster[key] != nil {
-            try learnName(db, key, memberName, in: conversation)
+            try learnName(tx, key, memberName, in: conversation)
         }
-        try addLine(db, conversation, .notice, "you joined \(groupName), admitted by \(try mention(db, admin))", expirySeconds: 0)
-        try setMeta(db, "joined:" + Hex.encode(session.groupID), [1])
+        try addLine(tx, conversation, .notice, "you joined \(groupName), admitted by \(try mention(tx, admin))", expirySeconds: 0)
+        try setMeta(tx, "joined:" + Hex.encode(session.groupID), [1])
         var state = session
-        try enqueueGroup(db, &state, .profile(name: try myName(db)), info: info)
-        try saveGroup(db, info, state, routing: nil)
-        try retryPutAside(db)
+        try enqueueGroup(tx, &state, .profile(name: try myName(tx)), info: info)
+        try saveGroup(tx, info, state, routing: nil)
+        try retryPutAside(tx)
     }
 
-    nonisolated func acceptEpochKey(_ db: Database, _ key: GroupEpochKey, from author: Ed25519.PublicKey) throws {
-        guard let (info, session, routing) = try groupRow(db, key.groupID) else { return }
+    nonisolated func acceptEpochKey(_ tx: StoreTransaction, _ key: GroupEpochKey, from author: Ed25519.PublicKey) throws {
+        guard let (info, session, routing) = try groupRow(tx, key.groupID) else { return }
         if key.epoch >= session.chain.nextSequence, session.chain.roster[author] == .admin {
-            try holdEarlyEpochKey(db, key, from: author, info: info)
+            try holdEarlyEpochKey(tx, key, from: author, info: info)
             return
         }
         var state = session
         do { try state.receive(epochKey: key, from: author) } catch {
-            try addLine(db, .group(key.groupID), .warning, "an epoch key from \(try mention(db, author)) was refused: \(error)")
+            try addLine(tx, .group(key.groupID), .warning, "an epoch key from \(try mention(tx, author)) was refused: \(error)")
             return
         }
-        try saveGroup(db, info, state, routing: routing)
-        try retryPutAside(db)
+        try saveGroup(tx, info, state, routing: routing)
+        try retryPutAside(tx)
     }
 
     /// Keeps the key of a membership change this member has not seen yet. It proves, signed over
     /// the admin's session, that the group moved on: until the change itself arrives, sending in
     /// the old epoch could reach someone it removed, so sending to the group waits.
-    private nonisolated func holdEarlyEpochKey(_ db: Database, _ key: GroupEpochKey, from author: Ed25519.PublicKey, info: GroupInfo) throws {
-        let tag = store.tag(key.groupID + Self.bigEndian(key.epoch))
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO early_epoch_keys (tag, group_tag, author, sealed, at) VALUES (?, ?, ?, ?, ?)
-            """, arguments: [
-                Data(tag), Data(store.tag(key.groupID)),
-                Data(store.seal(author.rawRepresentation, table: "early_epoch_keys.author", tag: tag)),
-                store.sealSecret(key.serialized(), table: "early_epoch_keys", tag: tag), ClientStore.now(),
-            ])
-        try addLine(db, .group(key.groupID), .warning, """
-            \(try mention(db, author)) changed the membership of \(info.name), but the change itself has not reached you: \
+    private nonisolated func holdEarlyEpochKey(_ tx: StoreTransaction, _ key: GroupEpochKey, from author: Ed25519.PublicKey, info: GroupInfo) throws {
+        try tx.holdEarlyEpochKey(key, from: author, at: ClientStore.now())
+        try addLine(tx, .group(key.groupID), .warning, """
+            \(try mention(tx, author)) changed the membership of \(info.name), but the change itself has not reached you: \
             the relay may be withholding it. Sending to \(info.name) waits until it arrives, so that no one removed can read you.
             """)
     }
 
     /// Applies the held epoch keys whose membership change has now arrived.
-    nonisolated func applyEarlyEpochKeys(_ db: Database, _ groupID: [UInt8]) throws {
-        guard let (_, session, _) = try groupRow(db, groupID) else { return }
-        let rows = try Row.fetchAll(db, sql: "SELECT tag, author, sealed FROM early_epoch_keys WHERE group_tag = ? ORDER BY at",
-                                    arguments: [Data(store.tag(groupID))])
-        for row in rows {
-            let tag = Array(row["tag"] as Data)
-            let key = try GroupEpochKey(serialized: try store.openSecret(row["sealed"], table: "early_epoch_keys", tag: tag))
-            guard key.epoch < session.chain.nextSequence else { continue }
-            let author = try Ed25519.PublicKey(rawRepresentation: try store.open(Array(row["author"] as Data), table: "early_epoch_keys.author", tag: tag))
-            try db.execute(sql: "DELETE FROM early_epoch_keys WHERE tag = ?", arguments: [Data(tag)])
-            try acceptEpochKey(db, key, from: author)
+    nonisolated func applyEarlyEpochKeys(_ tx: StoreTransaction, _ groupID: [UInt8]) throws {
+        guard let (_, session, _) = try groupRow(tx, groupID) else { return }
+        for held in try tx.earlyEpochKeys(groupID) where held.key.epoch < session.chain.nextSequence {
+            try tx.deleteEarlyEpochKey(held)
+            try acceptEpochKey(tx, held.key, from: held.author)
         }
     }
 
     /// Whether a membership change of the group is known to exist but has not arrived.
-    nonisolated func isBehind(_ db: Database, _ groupID: [UInt8]) throws -> Bool {
-        try Data.fetchOne(db, sql: "SELECT tag FROM early_epoch_keys WHERE group_tag = ? LIMIT 1", arguments: [Data(store.tag(groupID))]) != nil
+    nonisolated func isBehind(_ tx: StoreTransaction, _ groupID: [UInt8]) throws -> Bool {
+        try tx.holdsEarlyEpochKey(groupID)
     }
 
     static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
 
-    nonisolated func acceptRoutingKey(_ db: Database, groupID: [UInt8], seed: [UInt8], from author: Ed25519.PublicKey) throws {
-        guard let (info, session, _) = try groupRow(db, groupID),
+    nonisolated func acceptRoutingKey(_ tx: StoreTransaction, groupID: [UInt8], seed: [UInt8], from author: Ed25519.PublicKey) throws {
+        guard let (info, session, _) = try groupRow(tx, groupID),
               session.chain.roster[author] == .admin, session.chain.roster[identity.publicKey] == .admin
         else { return }
         var seedCopy = seed
         defer { wipe(&seedCopy) }
         let routing = try Ed25519.PrivateKey(seed: SecureBytes(copying: seedCopy))
-        try saveGroup(db, info, session, routing: routing)
+        try saveGroup(tx, info, session, routing: routing)
     }
 
     // MARK: Joining
@@ -333,11 +314,11 @@ extension Account {
         if try relays().isEmpty { try addRelay(code.relay) }
         try await ensureSession(with: code.inviter)
         let name = try displayName()
-        try write { db in
-            let asking = try enqueuePairwise(db, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
-            let profile = try enqueuePairwise(db, .profile(name: name), to: code.inviter)
+        try write { tx in
+            let asking = try enqueuePairwise(tx, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
+            let profile = try enqueuePairwise(tx, .profile(name: name), to: code.inviter)
             // Sent again, byte for byte, on every connection until answered (§9.10).
-            try keepJoinRequest(db, inviteID: code.inviteID, [asking, profile])
+            try keepJoinRequest(tx, inviteID: code.inviteID, [asking, profile])
         }
         try await flushOutbox()
         let inviter = DID(publicKey: code.inviter).short
@@ -357,7 +338,7 @@ extension Account {
                 try await sync(readingMailboxAfresh: false)
                 needsSync = false
             }
-            if let reason = try read({ db in try getMeta(db, refusalKey) }) {
+            if let reason = try read({ tx in try getMeta(tx, refusalKey) }) {
                 throw ClientError.joinRefused(inviter: inviter, reason: String(decoding: reason, as: UTF8.self))
             }
             if let group = try groups().first(where: { !joinedBefore.contains($0.id) }) { return .joined(group.name) }
@@ -383,18 +364,18 @@ extension Account {
         for other in session.chain.roster.keys where other != identity.publicKey && other != member {
             try await ensureSession(with: other)
         }
-        let route = try write { db in
-            guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
+        let route = try write { tx in
+            guard let (info, current, _) = try groupRow(tx, id) else { throw ClientError.notMember(group: groupName) }
             var scratch = current
             let (entry, epochKey): (MembershipEntry, GroupEpochKey)
             do { (entry, epochKey) = try scratch.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
-            try commit(db, entry, to: current, info: info, routing: routing, epochKey: epochKey)
-            let route = try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: [member]))
+            try commit(tx, entry, to: current, info: info, routing: routing, epochKey: epochKey)
+            let route = try enqueue(tx, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: [member]))
             for other in scratch.chain.roster.keys where other != identity.publicKey {
-                try enqueuePairwise(db, .epochKey(epochKey), to: other)
+                try enqueuePairwise(tx, .epochKey(epochKey), to: other)
             }
             // Handed out again if a restored relay loses it (§9.10).
-            try keepEpochKey(db, epochKey)
+            try keepEpochKey(tx, epochKey)
             return route
         }
         try await flushOutbox()
@@ -407,7 +388,7 @@ extension Account {
         if let refusal = routeRefusals.removeValue(forKey: id) {
             throw ClientError.routeNotUpdated(change: change, group: group, reason: "the relay refused it: \(refusal)")
         }
-        let queued = try read { db in try Data.fetchOne(db, sql: "SELECT id FROM outbox WHERE id = ?", arguments: [id]) != nil }
+        let queued = try read { tx in try tx.isQueued(id) }
         if queued {
             throw ClientError.routeNotUpdated(change: change, group: group, reason: "the relay has not taken it yet; it stays queued for the next `caucus sync`")
         }
@@ -421,18 +402,18 @@ extension Account {
         guard session.chain.roster[member] != .admin else { throw ClientError.invalidArgument("\(target) is already an admin") }
         try await connected()
         try await ensureSession(with: member)
-        let route = try write { db in
-            guard let (info, current, _) = try groupRow(db, id) else { throw ClientError.notMember(group: groupName) }
+        let route = try write { tx in
+            guard let (info, current, _) = try groupRow(tx, id) else { throw ClientError.notMember(group: groupName) }
             var scratch = current
             let entry: MembershipEntry
             do { entry = try scratch.setRole(member, to: .admin, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
-            try commit(db, entry, to: current, info: info, routing: routing)
+            try commit(tx, entry, to: current, info: info, routing: routing)
             // The route's serial follows the chain's length, so a role change moves it too.
-            let route = try enqueue(db, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: []))
+            let route = try enqueue(tx, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: []))
             var seed = routing.seed.withUnsafeBytes { Array($0) }
             defer { wipe(&seed) }
-            try enqueuePairwise(db, .routingKey(groupID: id, seed: seed), to: member)
-            try handOverCardKeys(db, of: id, to: member)
+            try enqueuePairwise(tx, .routingKey(groupID: id, seed: seed), to: member)
+            try handOverCardKeys(tx, of: id, to: member)
             return route
         }
         try await flushOutbox()
@@ -441,19 +422,19 @@ extension Account {
 
     /// Tells the group about an entry this admin made (encrypted in the epoch before it, so every
     /// current member can read it), then applies it to the saved state.
-    private nonisolated func commit(_ db: Database, _ entry: MembershipEntry, to session: GroupSession, info: GroupInfo,
+    private nonisolated func commit(_ tx: StoreTransaction, _ entry: MembershipEntry, to session: GroupSession, info: GroupInfo,
                                     routing: Ed25519.PrivateKey, epochKey: GroupEpochKey? = nil) throws {
         var state = session
-        try enqueueGroup(db, &state, .membership(entry), info: info)
+        try enqueueGroup(tx, &state, .membership(entry), info: info)
         try state.apply(entry)
         if let epochKey { try state.receive(epochKey: epochKey, from: identity.publicKey) }
-        try saveGroup(db, info, state, routing: routing)
-        try describe(db, entry, in: .group(session.groupID))
+        try saveGroup(tx, info, state, routing: routing)
+        try describe(tx, entry, in: .group(session.groupID))
     }
 
     private func adminState(_ id: [UInt8], _ groupName: String) throws(ClientError) -> (GroupSession, Ed25519.PrivateKey) {
-        try read { db in
-            guard let (info, session, routing) = try groupRow(db, id), !info.removed else { throw ClientError.notMember(group: groupName) }
+        try read { tx in
+            guard let (info, session, routing) = try groupRow(tx, id), !info.removed else { throw ClientError.notMember(group: groupName) }
             guard session.chain.roster[identity.publicKey] == .admin, let routing else { throw ClientError.notAdmin(group: groupName) }
             return (session, routing)
         }
@@ -461,10 +442,10 @@ extension Account {
 
     /// A member of a group by DID, DID fragment or name, as `People.pick` says.
     func resolveMember(_ text: String, in groupID: [UInt8]) throws(ClientError) -> Ed25519.PublicKey {
-        try read { db in
-            guard let (_, session, _) = try groupRow(db, groupID) else { throw ClientError.unknownTarget(text) }
+        try read { tx in
+            guard let (_, session, _) = try groupRow(tx, groupID) else { throw ClientError.unknownTarget(text) }
             if let did = DID(text), session.chain.roster[did.publicKey] != nil { return did.publicKey }
-            guard let member = try people(db).pick(text, among: session.chain.roster.keys) else { throw ClientError.unknownTarget(text) }
+            guard let member = try people(tx).pick(text, among: session.chain.roster.keys) else { throw ClientError.unknownTarget(text) }
             return member
         }
     }

@@ -3,7 +3,7 @@ import CaucusProtocol
 import CaucusRelayClient
 import CaucusPayloads
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// Sending, reading and the settings of a conversation.
 extension Account {
@@ -11,24 +11,24 @@ extension Account {
 
     /// Encrypts a payload for one person and queues it, saving the session in the same transaction.
     @discardableResult
-    nonisolated func enqueuePairwise(_ db: Database, _ payload: Payload, to peer: Ed25519.PublicKey,
+    nonisolated func enqueuePairwise(_ tx: StoreTransaction, _ payload: Payload, to peer: Ed25519.PublicKey,
                                      id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws -> OutgoingMessage {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
-        let envelope = try sealPairwise(db, plaintext, to: peer)
+        let envelope = try sealPairwise(tx, plaintext, to: peer)
         if payload.writtenStamp != nil, envelope.isSessionStart {
-            try keepUnconfirmedStart(db, plaintext, to: peer)
+            try keepUnconfirmedStart(tx, plaintext, to: peer)
         }
         let message = OutgoingMessage(messageID: Data(id), recipients: [Data(peer.rawRepresentation)],
                                       payload: Data(envelope.encoded()), ttlSeconds: ttl)
-        try enqueue(db, message)
+        try enqueue(tx, message)
         return message
     }
 
     /// Encrypts a payload once for a whole group and queues it; `session` is advanced in place.
-    nonisolated func enqueueGroup(_ db: Database, _ session: inout GroupSession, _ payload: Payload, info: GroupInfo,
+    nonisolated func enqueueGroup(_ tx: StoreTransaction, _ session: inout GroupSession, _ payload: Payload, info: GroupInfo,
                                   id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws {
-        guard try !isBehind(db, session.groupID) else {
+        guard try !isBehind(tx, session.groupID) else {
             throw ClientError.groupRefused("""
                 a membership change of \(info.name) has not reached you yet (the relay may be withholding it); \
                 nothing was sent. Try again after `caucus sync` brings it
@@ -42,20 +42,20 @@ extension Account {
         } catch {
             throw ClientError.groupRefused("\(error)")
         }
-        try enqueue(db, OutgoingMessage(messageID: Data(id), groupID: Data(session.groupID), payload: Data(message), ttlSeconds: ttl))
+        try enqueue(tx, OutgoingMessage(messageID: Data(id), groupID: Data(session.groupID), payload: Data(message), ttlSeconds: ttl))
     }
 
     /// Encrypts a payload for a conversation and queues it.
-    nonisolated func enqueue(_ db: Database, _ payload: Payload, in conversation: Conversation, id: [UInt8], ttl: UInt32) throws {
+    nonisolated func enqueue(_ tx: StoreTransaction, _ payload: Payload, in conversation: Conversation, id: [UInt8], ttl: UInt32) throws {
         switch conversation {
         case .direct(let peer):
-            try enqueuePairwise(db, payload, to: peer, id: id, ttl: ttl)
+            try enqueuePairwise(tx, payload, to: peer, id: id, ttl: ttl)
         case .group(let groupID):
-            guard let (info, session, routing) = try groupRow(db, groupID) else { throw ClientError.unknownTarget(Hex.encode(groupID)) }
+            guard let (info, session, routing) = try groupRow(tx, groupID) else { throw ClientError.unknownTarget(Hex.encode(groupID)) }
             guard !info.removed else { throw ClientError.notMember(group: info.name) }
             var state = session
-            try enqueueGroup(db, &state, payload, info: info, id: id, ttl: ttl)
-            try saveGroup(db, info, state, routing: routing)
+            try enqueueGroup(tx, &state, payload, info: info, id: id, ttl: ttl)
+            try saveGroup(tx, info, state, routing: routing)
         }
     }
 
@@ -69,17 +69,17 @@ extension Account {
             return .direct(did.publicKey)
         }
         if target.hasPrefix("did:") { throw ClientError.invalidArgument("\(target) is not a valid DID") }
-        return try read { db in
-            if let id = try findGroup(db, named: target) { return .group(id) }
-            let contacts = try allContacts(db).map(\.0).filter { $0 != identity.publicKey }
-            guard let person = try people(db).pick(target, among: contacts) else { throw ClientError.unknownTarget(target) }
+        return try read { tx in
+            if let id = try findGroup(tx, named: target) { return .group(id) }
+            let contacts = try tx.allContacts().map(\.0).filter { $0 != identity.publicKey }
+            guard let person = try people(tx).pick(target, among: contacts) else { throw ClientError.unknownTarget(target) }
             return .direct(person)
         }
     }
 
     /// The name of a conversation as the user sees it.
     public func name(of conversation: Conversation) throws(ClientError) -> String {
-        try read { db in try conversationName(db, conversation) }
+        try read { tx in try conversationName(tx, conversation) }
     }
 
     // MARK: Sending
@@ -98,8 +98,8 @@ extension Account {
     @discardableResult
     public func send(_ text: String, to conversation: Conversation) async throws(ClientError) -> SendOutcome {
         guard !text.isEmpty, text.utf8.count <= 60_000 else { throw ClientError.invalidArgument("a message is 1 to 60,000 bytes") }
-        return try await deliver(to: conversation) { db, stamp in
-            (.text(stamp, text), { db in try self.addLine(db, conversation, .text, text, sender: self.identity.publicKey,
+        return try await deliver(to: conversation) { tx, stamp in
+            (.text(stamp, text), { tx in try self.addLine(tx, conversation, .text, text, sender: self.identity.publicKey,
                                                           sentAt: stamp.sentAt, expirySeconds: stamp.expirySeconds) })
         }
     }
@@ -107,25 +107,25 @@ extension Account {
     /// Encrypts, stores and queues a visible payload, then tries to send it now.
     func deliver(
         to conversation: Conversation,
-        _ make: (Database, MessageStamp) throws -> (Payload, (Database) throws -> Void)
+        _ make: (StoreTransaction, MessageStamp) throws -> (Payload, (StoreTransaction) throws -> Void)
     ) async throws(ClientError) -> SendOutcome {
         // Offline is fine: the message waits in the outbox.
         try? await catchUp()
         if case .direct(let peer) = conversation {
             do { try await ensureSession(with: peer) } catch {
                 // With a session already here the message can wait in the outbox; a first one cannot.
-                guard case .relayUnreachable = error, try read({ db in try hasSession(db, peer: peer) }) else { throw error }
+                guard case .relayUnreachable = error, try read({ tx in try tx.hasSession(peer: peer) }) else { throw error }
             }
         }
         let id = Random.bytes(16)
-        try write { db in
-            let timer = try expiry(db, conversation)
+        try write { tx in
+            let timer = try expiry(tx, conversation)
             let stamp = MessageStamp(id: id, sentAt: UInt64(ClientStore.now()), expirySeconds: timer)
-            let (payload, record) = try make(db, stamp)
-            try enqueue(db, payload, in: conversation, id: stamp.id, ttl: timer)
-            try record(db)
-            if case .direct(let peer) = conversation, try contact(db, peer) == nil {
-                try saveContact(db, peer, ContactRecord(did: DID(publicKey: peer).description))
+            let (payload, record) = try make(tx, stamp)
+            try enqueue(tx, payload, in: conversation, id: stamp.id, ttl: timer)
+            try record(tx)
+            if case .direct(let peer) = conversation, try contact(tx, peer) == nil {
+                try saveContact(tx, peer, ContactRecord(did: DID(publicKey: peer).description))
             }
         }
         do {
@@ -135,7 +135,7 @@ extension Account {
             return .queued(error.description)
         }
         if let refusal = sendRefusals.removeValue(forKey: Data(id)) {
-            try write { db in _ = try addLine(db, conversation, .warning, "the relay refused your message above; it was not sent: \(refusal)", expirySeconds: 0) }
+            try write { tx in _ = try addLine(tx, conversation, .warning, "the relay refused your message above; it was not sent: \(refusal)", expirySeconds: 0) }
             return .refused(refusal)
         }
         let left = try queuedCount()
@@ -144,31 +144,25 @@ extension Account {
 
     /// Sends this user's display name to a person (so they know who wrote).
     func introduce(to peer: Ed25519.PublicKey) throws(ClientError) {
-        try write { db in try enqueuePairwise(db, .profile(name: try myName(db)), to: peer) }
+        try write { tx in try enqueuePairwise(tx, .profile(name: try myName(tx)), to: peer) }
     }
 
     // MARK: Reading
 
     /// Unread lines, oldest first; `markRead` marks them read.
     public func unread(markRead: Bool = true) throws(ClientError) -> [MessageView] {
-        try write { db in
-            let conversations = try knownConversations(db)
-            let lines = try loadLines(db, sql: "SELECT seq, conversation, sealed, expires_at FROM messages WHERE unread = 1 ORDER BY seq",
-                                      arguments: [], conversations: conversations)
-            if markRead { try db.execute(sql: "UPDATE messages SET unread = 0 WHERE unread = 1") }
+        try write { tx in
+            let lines = try views(tx, try tx.unreadLines(), conversations: try knownConversations(tx))
+            if markRead { try tx.markAllRead() }
             return lines
         }
     }
 
     /// The last `limit` lines of a conversation, oldest first; marks them read.
     public func history(_ conversation: Conversation, limit: Int = 50) throws(ClientError) -> [MessageView] {
-        try write { db in
-            let tag = Data(store.tag(conversation.key))
-            let lines = try loadLines(db, sql: """
-                SELECT * FROM (SELECT seq, conversation, sealed, expires_at FROM messages WHERE conversation = ?
-                               ORDER BY seq DESC LIMIT ?) ORDER BY seq
-                """, arguments: [tag, limit], conversations: [Array(tag): conversation])
-            try db.execute(sql: "UPDATE messages SET unread = 0 WHERE conversation = ? AND unread = 1", arguments: [tag])
+        try write { tx in
+            let lines = try views(tx, try tx.lastLines(of: conversation, limit: limit), conversations: [store.tag(conversation): conversation])
+            try tx.markRead(conversation)
             return lines
         }
     }
@@ -179,25 +173,25 @@ extension Account {
     /// when this user is one of its admins (§9.8).
     public func setExpiry(_ seconds: UInt32, for conversation: Conversation) async throws(ClientError) -> SendOutcome {
         if case .group(let id) = conversation {
-            let row = try read { db in try groupRow(db, id) }
+            let row = try read { tx in try groupRow(tx, id) }
             guard let (info, session, _) = row else { throw ClientError.unknownTarget(Hex.encode(id)) }
             guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: info.name) }
         }
-        return try await deliver(to: conversation) { db, stamp in
+        return try await deliver(to: conversation) { tx, stamp in
             let set = MessageStamp(id: stamp.id, sentAt: stamp.sentAt, expirySeconds: seconds)
-            return (.expiry(set), { db in
+            return (.expiry(set), { tx in
                 switch conversation {
                 case .group(let id):
-                    guard let (info, session, routing) = try self.groupRow(db, id) else { return }
+                    guard let (info, session, routing) = try self.groupRow(tx, id) else { return }
                     var updated = info
                     updated.expirySeconds = seconds
-                    try self.saveGroup(db, updated, session, routing: routing)
+                    try self.saveGroup(tx, updated, session, routing: routing)
                 case .direct:
-                    var record = try self.conversationRecord(db, conversation)
+                    var record = try tx.conversationRecord(conversation)
                     record.expirySeconds = seconds
-                    try self.saveConversation(db, conversation, record)
+                    try tx.saveConversation(conversation, record)
                 }
-                try self.addLine(db, conversation, .notice, "you \(Self.describeTimer(seconds))", expirySeconds: 0, unread: false)
+                try self.addLine(tx, conversation, .notice, "you \(Self.describeTimer(seconds))", expirySeconds: 0, unread: false)
             })
         }
     }
@@ -223,8 +217,8 @@ extension Account {
         guard case .direct(let peer) = try resolve(target) else {
             throw ClientError.invalidArgument("\(target) is a group; verify one member at a time")
         }
-        return try read { db in
-            Verification(person: try person(db, peer), safetyNumber: SafetyNumber(identity.publicKey, peer))
+        return try read { tx in
+            Verification(person: try person(tx, peer), safetyNumber: SafetyNumber(identity.publicKey, peer))
         }
     }
 
@@ -233,10 +227,10 @@ extension Account {
         guard case .direct(let peer) = try resolve(target) else {
             throw ClientError.invalidArgument("\(target) is a group; verify one member at a time")
         }
-        try write { db in
-            var record = try contact(db, peer) ?? ContactRecord(did: DID(publicKey: peer).description)
+        try write { tx in
+            var record = try contact(tx, peer) ?? ContactRecord(did: DID(publicKey: peer).description)
             record.verified = verified
-            try saveContact(db, peer, record)
+            try saveContact(tx, peer, record)
         }
     }
 }

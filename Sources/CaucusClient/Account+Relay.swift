@@ -3,19 +3,11 @@ import CaucusProtocol
 import CaucusRelayClient
 import CaucusPayloads
 import Foundation
-import GRDB
+import CaucusClientStore
 import NIOSSL
 
 /// The relay connection: connecting, receiving pushes, the outbox, and staying connected.
 extension Account {
-    enum OutboxKind: UInt8 {
-        case send = 1
-        /// A route change that goes with a membership entry (its serial is the chain's new length).
-        case route = 2
-        /// The route published again at the serial it already has, after a restore (§9.10).
-        case reassert = 3
-    }
-
     /// The open connection, made (and prekeys topped up, outbox sent) when there is none. Callers
     /// that arrive while a connection is being made wait for that one.
     @discardableResult
@@ -363,36 +355,23 @@ extension Account {
     // MARK: Outbox
 
     /// Queues a message for the relay in the transaction that produced it.
-    nonisolated func enqueue(_ db: Database, _ message: OutgoingMessage) throws {
-        try enqueue(db, .send, id: Array(message.messageID), message.serialized(),
-                    expiresAt: message.ttlSeconds > 0 ? ClientStore.now() + Int64(message.ttlSeconds) * 1000 : nil)
+    nonisolated func enqueue(_ tx: StoreTransaction, _ message: OutgoingMessage) throws {
+        let now = ClientStore.now()
+        try tx.enqueue(.send, id: Array(message.messageID), message.serialized(), at: now,
+                       expiresAt: message.ttlSeconds > 0 ? now + Int64(message.ttlSeconds) * 1000 : nil)
     }
 
     /// Queues a routing change in the transaction that produced it; returns its outbox id.
     @discardableResult
-    nonisolated func enqueue(_ db: Database, _ update: RouteChange, kind: OutboxKind = .route) throws -> Data {
+    nonisolated func enqueue(_ tx: StoreTransaction, _ update: RouteChange, kind: OutboxKind = .route) throws -> Data {
         let id = Random.bytes(16)
-        try enqueue(db, kind, id: id, update.serialized(), expiresAt: nil)
+        try tx.enqueue(kind, id: id, update.serialized(), at: ClientStore.now(), expiresAt: nil)
         return Data(id)
     }
 
-    private nonisolated func enqueue(_ db: Database, _ kind: OutboxKind, id: [UInt8], _ body: [UInt8], expiresAt: Int64?) throws {
-        try db.execute(sql: "INSERT INTO outbox (id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?)", arguments: [
-            Data(id), Data(store.seal([kind.rawValue] + body, table: "outbox", tag: id)), ClientStore.now(), expiresAt,
-        ])
-        outboxCache.withLock { cache in
-            // Only a shortcut: entries of transactions that rolled back are never taken out.
-            if cache.count >= Self.outboxCacheLimit { cache.removeAll() }
-            cache[Data(id)] = (kind, body)
-        }
-    }
-
-    /// Entries kept in `outboxCache` at most.
-    static let outboxCacheLimit = 1_000
-
     /// How many requests wait in the outbox.
     public func queuedCount() throws(ClientError) -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
+        try read { tx in try tx.outboxCount() }
     }
 
     /// Sends the outbox in order; stops at the first failure to reach the relay (the rest stays
@@ -418,18 +397,8 @@ extension Account {
             changed()
         }
         while true {
-            let next: (Int64, Data, OutboxKind, [UInt8])? = try read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT rowid, id FROM outbox ORDER BY rowid LIMIT 1") else { return nil }
-                let entry: Int64 = row[0], id: Data = row[1]
-                if let (kind, body) = outboxCache.withLock({ $0[id] }) { return (entry, id, kind, body) }
-                let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM outbox WHERE rowid = ?", arguments: [entry]) ?? Data()
-                let bytes = try store.open(Array(sealed), table: "outbox", tag: Array(id))
-                guard let kind = OutboxKind(rawValue: bytes.first ?? 0) else {
-                    throw ClientError.damagedStore(path: store.path, reason: "unknown outbox entry")
-                }
-                return (entry, id, kind, Array(bytes.dropFirst()))
-            }
-            guard let (entry, id, kind, body) = next else { return }
+            guard let entry = try read({ tx in try tx.firstOutboxEntry() }) else { return }
+            let (id, kind, body) = (entry.id, entry.kind, entry.body)
             do {
                 switch kind {
                 case .send:
@@ -469,8 +438,7 @@ extension Account {
                 outboxHalt = ClientError.relayUnreachable(url: client.address, reason: Self.reason(error)).description
                 return
             }
-            try write { db in try db.execute(sql: "DELETE FROM outbox WHERE rowid = ?", arguments: [entry]) }
-            outboxCache.withLock { _ = $0.removeValue(forKey: id) }
+            try write { tx in try tx.removeOutboxEntry(entry) }
         }
     }
 

@@ -2,7 +2,7 @@ import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// A relay that went back in time (restored from a backup) lost route changes, membership
 /// entries, epoch keys and join requests that clients had seen it accept. Admins' clients find
@@ -18,9 +18,9 @@ extension Account {
     /// gives it (an `UpdateGroupRouting` with that serial and no change). The reply's previous
     /// serial tells whether the relay lost changes; those groups are repaired.
     func checkRoutes(on client: RelayClient) async throws(ClientError) {
-        let administered: [(GroupInfo, [UInt8], UInt64, Ed25519.PrivateKey)] = try read { db in
-            try allGroupInfos(db).compactMap { info in
-                guard !info.removed, let id = Hex.decode(info.groupID), let (_, session, routing) = try groupRow(db, id), let routing,
+        let administered: [(GroupInfo, [UInt8], UInt64, Ed25519.PrivateKey)] = try read { tx in
+            try tx.allGroupInfos().compactMap { info in
+                guard !info.removed, let id = Hex.decode(info.groupID), let (_, session, routing) = try groupRow(tx, id), let routing,
                       session.chain.roster[identity.publicKey] == .admin
                 else { return nil }
                 return (info, id, session.chain.nextSequence, routing)
@@ -35,7 +35,7 @@ extension Account {
                 try await repairGroup(id, routeSerial: 0)
             } catch let error as RelayError where error.code == .conflict {
                 // A change this client made meanwhile (an admission while connecting) moved it on.
-                let now = try read { db in try groupRow(db, id)?.1.chain.nextSequence }
+                let now = try read { tx in try groupRow(tx, id)?.1.chain.nextSequence }
                 if now == serial { note(Self.routeAheadWarning(info.name, Self.reason(error))) }
             } catch let error as ClientError {
                 throw error
@@ -61,7 +61,7 @@ extension Account {
     /// each member, over the pairwise sessions, the entries from `routeSerial - 1` on, the epoch
     /// keys of this admin's removals among them, and to those this admin added, their welcome.
     func repairGroup(_ groupID: [UInt8], routeSerial: UInt64) async throws(ClientError) {
-        guard let (_, session, _) = try read({ db in try groupRow(db, groupID) }) else { return }
+        guard let (_, session, _) = try read({ tx in try groupRow(tx, groupID) }) else { return }
         let first = Int(max(routeSerial, 1) - 1)
         var everyone = Set<Ed25519.PublicKey>()
         for roster in Self.rosters(session.chain.entries).dropFirst(first) { everyone.formUnion(roster.keys) }
@@ -70,8 +70,8 @@ extension Account {
         for member in everyone {
             do { try await ensureSession(with: member) } catch { unreachable.insert(member) }
         }
-        try write { db in
-            guard let (info, session, routing) = try groupRow(db, groupID), let routing else { return }
+        try write { tx in
+            guard let (info, session, routing) = try groupRow(tx, groupID), let routing else { return }
             let entries = session.chain.entries, serial = session.chain.nextSequence
             let members = Array(session.chain.roster.keys)
             let gone = Set(entries.compactMap { entry -> Ed25519.PublicKey? in
@@ -79,34 +79,34 @@ extension Account {
                 return nil
             }).subtracting(members)
             if routeSerial == 0 {
-                try enqueue(db, routingUpdate(groupID: groupID, serial: 1, signer: routing, add: members, remove: []), kind: .reassert)
+                try enqueue(tx, routingUpdate(groupID: groupID, serial: 1, signer: routing, add: members, remove: []), kind: .reassert)
             }
-            try enqueue(db, routingUpdate(groupID: groupID, serial: serial, signer: routing, add: members, remove: Array(gone)), kind: .reassert)
+            try enqueue(tx, routingUpdate(groupID: groupID, serial: serial, signer: routing, add: members, remove: Array(gone)), kind: .reassert)
             let rosters = Self.rosters(entries)
             for index in first..<entries.count {
                 let entry = entries[index]
                 // Those who got the entry in the group: the members before it.
                 for member in rosters[index].keys where member != identity.publicKey && !unreachable.contains(member) {
-                    try enqueuePairwise(db, .membership(entry), to: member)
+                    try enqueuePairwise(tx, .membership(entry), to: member)
                 }
                 if case .add(let joiner, _) = entry.action, entry.author == identity.publicKey, !unreachable.contains(joiner),
                    let welcome = session.welcome(forAdditionAt: entry.sequence) {
-                    try enqueuePairwise(db, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds,
-                                                     names: try knownNames(db, rosters[index].keys)), to: joiner)
+                    try enqueuePairwise(tx, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds,
+                                                     names: try knownNames(tx, rosters[index].keys)), to: joiner)
                 }
                 guard case .remove = entry.action, entry.author == identity.publicKey,
-                      let key = try keptEpochKey(db, groupID, epoch: entry.sequence) else { continue }
+                      let key = try keptEpochKey(tx, groupID, epoch: entry.sequence) else { continue }
                 for member in rosters[index + 1].keys where member != identity.publicKey && !unreachable.contains(member) {
-                    try enqueuePairwise(db, .epochKey(key), to: member)
+                    try enqueuePairwise(tx, .epochKey(key), to: member)
                 }
             }
-            try addLine(db, .group(groupID), .warning, """
+            try addLine(tx, .group(groupID), .warning, """
                 the relay had lost changes of \(info.name) (it was probably restored from a backup): its route was \
                 \(entries.count - Int(routeSerial)) membership change(s) behind. The route was published again and the \
                 changes handed to the members again
                 """, expirySeconds: 0)
             if !unreachable.isEmpty {
-                try addLine(db, .group(groupID), .warning, """
+                try addLine(tx, .group(groupID), .warning, """
                     \(unreachable.count) member(s) could not be reached to repair \(info.name) (no keys on the relay)
                     """, expirySeconds: 0)
             }
@@ -134,46 +134,39 @@ extension Account {
 
     /// Keeps, sealed, the epoch key of a removal this admin made, to hand it out again if the
     /// relay loses it; forgets those older than `keptEpochKeyLifetime`.
-    nonisolated func keepEpochKey(_ db: Database, _ key: GroupEpochKey) throws {
-        let tag = store.tag(key.groupID + Self.bigEndian(key.epoch))
-        try db.execute(sql: "DELETE FROM kept_epoch_keys WHERE at < ?", arguments: [ClientStore.now() - Self.keptEpochKeyLifetime])
-        try db.execute(sql: "INSERT OR REPLACE INTO kept_epoch_keys (tag, sealed, at) VALUES (?, ?, ?)", arguments: [
-            Data(tag), store.sealSecret(key.serialized(), table: "kept_epoch_keys", tag: tag), ClientStore.now(),
-        ])
+    nonisolated func keepEpochKey(_ tx: StoreTransaction, _ key: GroupEpochKey) throws {
+        let now = ClientStore.now()
+        try tx.keepEpochKey(key, at: now, forgettingBefore: now - Self.keptEpochKeyLifetime)
     }
 
-    nonisolated func keptEpochKey(_ db: Database, _ groupID: [UInt8], epoch: UInt64) throws -> GroupEpochKey? {
-        let tag = store.tag(groupID + Self.bigEndian(epoch))
-        guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM kept_epoch_keys WHERE tag = ? AND at >= ?",
-                                             arguments: [Data(tag), ClientStore.now() - Self.keptEpochKeyLifetime])
-        else { return nil }
-        return try GroupEpochKey(serialized: try store.openSecret(sealed, table: "kept_epoch_keys", tag: tag))
+    nonisolated func keptEpochKey(_ tx: StoreTransaction, _ groupID: [UInt8], epoch: UInt64) throws -> GroupEpochKey? {
+        try tx.keptEpochKey(groupID, epoch: epoch, keptSince: ClientStore.now() - Self.keptEpochKeyLifetime)
     }
 
     // MARK: Entries handed over pairwise
 
     /// A membership entry an admin handed over a pairwise session (after a restore): applied when
     /// it follows this member's chain; one it already has is ignored.
-    nonisolated func receiveRepairedEntry(_ db: Database, _ entry: MembershipEntry, from sender: Ed25519.PublicKey) throws {
-        guard let (info, session, routing) = try groupRow(db, entry.groupID), !info.removed else { return }
+    nonisolated func receiveRepairedEntry(_ tx: StoreTransaction, _ entry: MembershipEntry, from sender: Ed25519.PublicKey) throws {
+        guard let (info, session, routing) = try groupRow(tx, entry.groupID), !info.removed else { return }
         guard session.chain.roster[sender] == .admin || entry.author == sender else {
-            noteLater("\(try mention(db, sender)) sent a change of \(info.name) without being its admin; ignored")
+            noteLater("\(try mention(tx, sender)) sent a change of \(info.name) without being its admin; ignored")
             return
         }
         if entry.sequence < session.chain.nextSequence, session.chain.entries[Int(entry.sequence)] == entry { return }
-        try applyMembership(db, entry, info: info, session: session, routing: routing)
+        try applyMembership(tx, entry, info: info, session: session, routing: routing)
     }
 
     /// Applies a membership entry from the group or from an admin, telling the conversation.
-    nonisolated func applyMembership(_ db: Database, _ entry: MembershipEntry, info: GroupInfo, session: GroupSession,
+    nonisolated func applyMembership(_ tx: StoreTransaction, _ entry: MembershipEntry, info: GroupInfo, session: GroupSession,
                                      routing: Ed25519.PrivateKey?) throws {
         var state = session, newInfo = info
         let conversation = Conversation.group(entry.groupID)
         do {
             try state.apply(entry)
         } catch {
-            try saveGroup(db, newInfo, state, routing: routing)
-            try addLine(db, conversation, .warning, "a membership change that does not follow the group's signed history was refused: \(error)")
+            try saveGroup(tx, newInfo, state, routing: routing)
+            try addLine(tx, conversation, .warning, "a membership change that does not follow the group's signed history was refused: \(error)")
             return
         }
         var keepRouting = routing
@@ -182,40 +175,40 @@ extension Account {
             keepRouting = nil
         }
         if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
-        try saveGroup(db, newInfo, state, routing: keepRouting)
-        try describe(db, entry, in: conversation)
+        try saveGroup(tx, newInfo, state, routing: keepRouting)
+        try describe(tx, entry, in: conversation)
         // The key of the epoch this entry starts, and its messages, may have come first.
-        try applyEarlyEpochKeys(db, entry.groupID)
-        try retryPutAside(db)
+        try applyEarlyEpochKeys(tx, entry.groupID)
+        try retryPutAside(tx)
     }
 
     // MARK: Join requests the relay lost
 
     /// Keeps the exact messages of a join request until it is answered, to send them again.
-    nonisolated func keepJoinRequest(_ db: Database, inviteID: [UInt8], _ messages: [OutgoingMessage]) throws {
+    nonisolated func keepJoinRequest(_ tx: StoreTransaction, inviteID: [UInt8], _ messages: [OutgoingMessage]) throws {
         var bytes: [UInt8] = []
         for message in messages {
             let encoded = message.serialized()
             bytes += Self.bigEndian(UInt64(encoded.count)) + encoded
         }
-        try setMeta(db, Self.joinRequestKey(inviteID), bytes)
+        try setMeta(tx, Self.joinRequestKey(inviteID), bytes)
     }
 
-    static func joinRequestKey(_ inviteID: [UInt8]) -> String { "join-request:" + Hex.encode(inviteID) }
+    static let joinRequestPrefix = "join-request:"
+    static func joinRequestKey(_ inviteID: [UInt8]) -> String { joinRequestPrefix + Hex.encode(inviteID) }
 
     /// Forgets a join request once it is answered; true when one was waiting.
     @discardableResult
-    nonisolated func forgetJoinRequest(_ db: Database, inviteID: [UInt8]) throws -> Bool {
-        try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [Self.joinRequestKey(inviteID)])
-        return db.changesCount > 0
+    nonisolated func forgetJoinRequest(_ tx: StoreTransaction, inviteID: [UInt8]) throws -> Bool {
+        try tx.deleteMeta(Self.joinRequestKey(inviteID))
     }
 
     /// Forgets the join requests to `inviter`: a welcome from them answered them.
-    nonisolated func forgetJoinRequests(_ db: Database, to inviter: Ed25519.PublicKey) throws {
-        for key in try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key LIKE 'join-request:%'") {
-            let messages = try decodeMessages(try getMeta(db, key) ?? [])
+    nonisolated func forgetJoinRequests(_ tx: StoreTransaction, to inviter: Ed25519.PublicKey) throws {
+        for key in try tx.metaKeys(prefix: Self.joinRequestPrefix) {
+            let messages = try decodeMessages(try getMeta(tx, key) ?? [])
             if messages.contains(where: { $0.recipients == [Data(inviter.rawRepresentation)] }) {
-                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+                try tx.deleteMeta(key)
             }
         }
     }
@@ -224,9 +217,9 @@ extension Account {
     /// that still knows them answers `duplicate` and delivers nothing twice; one restored from a
     /// backup taken before them delivers them now.
     func resendJoinRequests(on client: RelayClient) async throws(ClientError) {
-        let waiting = try read { db in
-            try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key LIKE 'join-request:%'").map { key in
-                try decodeMessages(try getMeta(db, key) ?? [])
+        let waiting = try read { tx in
+            try tx.metaKeys(prefix: Self.joinRequestPrefix).map { key in
+                try decodeMessages(try getMeta(tx, key) ?? [])
             }
         }
         for messages in waiting {
@@ -247,7 +240,7 @@ extension Account {
         while offset + 8 <= bytes.count {
             let length = Int(bytes[offset..<offset + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
             offset += 8
-            guard length <= bytes.count - offset else { throw ClientError.damagedStore(path: store.path, reason: "a kept join request is cut short") }
+            guard length <= bytes.count - offset else { throw StoreError.damaged(path: store.path, reason: "a kept join request is cut short") }
             messages.append(try OutgoingMessage(serialized: Array(bytes[offset..<offset + length])))
             offset += length
         }

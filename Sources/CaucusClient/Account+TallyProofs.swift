@@ -1,6 +1,6 @@
 import CaucusCrypto
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// Tally proofs (Protocol.md §10.10): with each `cards receipts` run the organizers send every
 /// signer whose card they read their signed statement of the tally and a Merkle proof that the
@@ -38,11 +38,10 @@ extension Account {
         }
         targets += tally.withdrawals.map { ($0.signer, $0.card) }
         var seen: Set<[UInt8]> = []
-        return try read { db in
-            let sentRoot = try db.makeStatement(sql: "SELECT root FROM tally_proofs_sent WHERE tag = ?")
-            return try targets.compactMap { signer, card -> DueProof? in
+        return try read { tx in
+            try targets.compactMap { signer, card -> DueProof? in
                 guard seen.insert(card).inserted else { return nil }
-                if try Data.fetchOne(sentRoot, arguments: [Data(store.tag(card))]) == Data(statement.root) { return nil }
+                if try tx.tallyProofRootSent(card: card) == statement.root { return nil }
                 return DueProof(signer: signer, proof: TallyProof.make(for: card, statement: statement, leaves: leaves, tree: tree))
             }
         }
@@ -51,24 +50,23 @@ extension Account {
     /// Queues `proofs` (whose signers all have a session, or are this user) and records the root
     /// each was sent under, in one transaction.
     func issueTallyProofs(_ proofs: ArraySlice<DueProof>) throws(ClientError) {
-        try write { db in
+        try write { tx in
             for due in proofs {
                 if due.signer == identity.publicKey {
-                    try receiveTallyProof(db, due.proof)
+                    try receiveTallyProof(tx, due.proof)
                 } else {
-                    try enqueuePairwise(db, .tallyProof(due.proof), to: due.signer)
+                    try enqueuePairwise(tx, .tallyProof(due.proof), to: due.signer)
                 }
-                try db.execute(sql: "INSERT OR REPLACE INTO tally_proofs_sent (tag, root) VALUES (?, ?)",
-                               arguments: [Data(store.tag(due.proof.card)), Data(due.proof.statement.root)])
+                try tx.recordTallyProofSent(card: due.proof.card, root: due.proof.statement.root)
             }
         }
     }
 
     /// A proof from the organizers: kept when it is about one of this user's cards, holds against
     /// the campaign's card key, and is newer than the one kept.
-    nonisolated func receiveTallyProof(_ db: Database, _ proof: TallyProof) throws {
-        guard let campaign = try knownCampaign(db, proof.statement.campaign) else { return }
-        let items = try storedItems(db, campaign)
+    nonisolated func receiveTallyProof(_ tx: StoreTransaction, _ proof: TallyProof) throws {
+        guard let campaign = try knownCampaign(tx, proof.statement.campaign) else { return }
+        let items = try storedItems(tx, campaign)
         let cards = items.compactMap { if case .card(let card) = $0 { card } else { nil } }
         guard let card = cards.first(where: { $0.hash == proof.card }) else {
             noteLater("a tally proof about a card you did not sign was ignored")
@@ -78,25 +76,19 @@ extension Account {
             noteLater("a tally proof that does not hold (not signed by the campaign's card key, or a broken Merkle proof) was refused")
             return
         }
-        let tag = store.tag(card.hash)
-        let kept = try Row.fetchOne(db, sql: "SELECT tallied_at, sealed FROM tally_proofs WHERE tag = ?", arguments: [Data(tag)])
-        if let kept, UInt64(kept["tallied_at"] as Int64) >= proof.statement.talliedAt { return }
-        let before = try kept.flatMap { row in
-            try TallyProof(encoded: store.open(Array(row["sealed"] as Data), table: "tally_proofs", tag: tag)).finding(for: campaign)
-        }
-        try db.execute(sql: "INSERT OR REPLACE INTO tally_proofs (tag, campaign, tallied_at, sealed) VALUES (?, ?, ?, ?)", arguments: [
-            Data(tag), Data(store.tag(campaign.hash)), Int64(proof.statement.talliedAt),
-            Data(store.seal(proof.encoded(), table: "tally_proofs", tag: tag)),
-        ])
+        let kept = try tx.tallyProof(card: card.hash)
+        if let kept, kept.talliedAt >= proof.statement.talliedAt { return }
+        let before = kept?.proof?.finding(for: campaign)
+        try tx.saveTallyProof(proof, campaign: campaign)
         let tally = "the organizers' tally of \(CardFields.utcDate(proof.statement.talliedAt)) (\(proof.statement.counted) cards, "
             + "checked against their statement signed with the campaign's card key)"
         let signed = "your card for campaign \(Self.shortID(campaign)) signed \(card.fields.date)"
         switch finding {
         case .counted where before != .counted:
-            try noticeInCampaign(db, campaign, "\(signed) is counted in \(tally)")
+            try noticeInCampaign(tx, campaign, "\(signed) is counted in \(tally)")
         case .notCounted where !Self.expectedOut(card, among: items):
             let text = "WARNING: \(tally) does NOT count \(signed). Ask the organizers why; `caucus card status` shows their statement"
-            try noticeInCampaign(db, campaign, text)
+            try noticeInCampaign(tx, campaign, text)
             noteLater(text)
         default:
             break
@@ -115,14 +107,10 @@ extension Account {
 
     /// The newest tally proof received for each of this user's cards of a campaign, by card hash.
     public func cardStandings(_ campaign: Campaign) throws(ClientError) -> [[UInt8]: CardStanding] {
-        let rows = try read { db in
-            try Row.fetchAll(db, sql: "SELECT tag, sealed FROM tally_proofs WHERE campaign = ?", arguments: [Data(store.tag(campaign.hash))])
-        }
+        let proofs = try read { tx in try tx.tallyProofs(campaign) }
         var standings: [[UInt8]: CardStanding] = [:]
-        for row in rows {
-            let tag = Array(row["tag"] as Data)
-            guard let proof = try? TallyProof(encoded: try store.open(Array(row["sealed"] as Data), table: "tally_proofs", tag: tag)),
-                  let finding = proof.finding(for: campaign) else { continue }
+        for proof in proofs {
+            guard let finding = proof.finding(for: campaign) else { continue }
             standings[proof.card] = CardStanding(statement: proof.statement, finding: finding)
         }
         return standings

@@ -1,7 +1,7 @@
 import CaucusCrypto
 import CaucusPayloads
 import Foundation
-import GRDB
+import CaucusClientStore
 
 /// Session starts the peer has not answered in yet, kept to be sent again when the peer says it
 /// could not open them (an `Unreadable` payload, Protocol.md §9.6): a relay that swapped the
@@ -12,32 +12,25 @@ extension Account {
     static let unconfirmedStartLifetime: Int64 = 30 * 86_400_000
 
     /// Keeps, sealed, a payload that went to `peer` as a session start.
-    nonisolated func keepUnconfirmedStart(_ db: Database, _ plaintext: [UInt8], to peer: Ed25519.PublicKey) throws {
-        let tag = store.tag(peer.rawRepresentation)
-        try db.execute(sql: "INSERT INTO unconfirmed_starts (peer, sealed, at) VALUES (?, ?, ?)", arguments: [
-            Data(tag), Data(store.seal(plaintext, table: "unconfirmed_starts", tag: tag)), ClientStore.now(),
-        ])
+    nonisolated func keepUnconfirmedStart(_ tx: StoreTransaction, _ plaintext: [UInt8], to peer: Ed25519.PublicKey) throws {
+        try tx.keepUnconfirmedStart(plaintext, to: peer, at: ClientStore.now())
     }
 
     /// `peer` wrote in a session this client started, so it opened the starts: none is kept.
-    nonisolated func confirmStarts(_ db: Database, from peer: Ed25519.PublicKey) throws {
-        try db.execute(sql: "DELETE FROM unconfirmed_starts WHERE peer = ?", arguments: [Data(store.tag(peer.rawRepresentation))])
+    nonisolated func confirmStarts(_ tx: StoreTransaction, from peer: Ed25519.PublicKey) throws {
+        try tx.deleteUnconfirmedStarts(to: peer)
     }
 
     /// Sends again, over the current session with `peer`, the last `count` starts it could not
     /// open (those whose disappearing timer has not run out, with what is left of it), forgets the
     /// rest, and returns how many went.
-    nonisolated func resendUnconfirmedStarts(_ db: Database, count: UInt32, to peer: Ed25519.PublicKey) throws -> Int {
-        let tag = store.tag(peer.rawRepresentation)
-        let rows = try Row.fetchAll(db, sql: "SELECT sealed FROM unconfirmed_starts WHERE peer = ? ORDER BY seq DESC LIMIT ?",
-                                    arguments: [Data(tag), Int(min(count, 1_000))])
-        try db.execute(sql: "DELETE FROM unconfirmed_starts WHERE peer = ?", arguments: [Data(tag)])
+    nonisolated func resendUnconfirmedStarts(_ tx: StoreTransaction, count: UInt32, to peer: Ed25519.PublicKey) throws -> Int {
+        var starts = try tx.takeUnconfirmedStarts(to: peer, limit: Int(min(count, 1_000)))
         let now = ClientStore.now()
         var sent = 0
-        for row in rows.reversed() {
-            var plaintext = try store.open(Array(row["sealed"] as Data), table: "unconfirmed_starts", tag: tag)
-            defer { wipe(&plaintext) }
-            guard let payload = try? Payload(decoding: plaintext), let stamp = payload.writtenStamp else { continue }
+        for index in starts.indices {
+            defer { wipe(&starts[index]) }
+            guard let payload = try? Payload(decoding: starts[index]), let stamp = payload.writtenStamp else { continue }
             var ttl: UInt32 = 0
             if stamp.expirySeconds > 0 {
                 let left = Int64(stamp.sentAt) + Int64(stamp.expirySeconds) * 1_000 - now
@@ -45,7 +38,7 @@ extension Account {
                 ttl = UInt32(clamping: (left + 999) / 1_000)
             }
             // A fresh relay id: the relay remembers the first one and would store nothing.
-            try enqueuePairwise(db, payload, to: peer, ttl: ttl)
+            try enqueuePairwise(tx, payload, to: peer, ttl: ttl)
             sent += 1
         }
         return sent

@@ -4,7 +4,7 @@ import CaucusLock
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import GRDB
+import CaucusClientStore
 import NIOSSL
 
 /// One identity on this device: its keys, its encrypted store and its relay connection. Every
@@ -24,13 +24,6 @@ public actor Account {
     let tls: TLSConfiguration?
     /// How long the relay is waited for (Protocol.md §7.12).
     var relayTimeouts = RelayTimeouts.standard
-    /// Group states decoded from the store, by row tag, with the generation token of the row they
-    /// were read from or written as (`groupRow`, `saveGroup`).
-    let groupCache = Locked<[Data: (generation: Int64, session: GroupSession)]>([:])
-    /// What this process queued in the outbox, by entry id, so that sending it does not read back
-    /// and open what was just sealed and written (`enqueue`, `sendOutbox`). An entry's contents
-    /// never change; one whose transaction rolled back is never read, as no row has its id.
-    let outboxCache = Locked<[Data: (kind: Account.OutboxKind, body: [UInt8])]>([:])
     /// Sets how long the relay is waited for, from the next connection on.
     public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }
 
@@ -137,12 +130,12 @@ public actor Account {
         do { try keystore.create(identity, passphrase: passphrase, parameters: parameters) } catch {
             throw ClientError.keystore("\(error)")
         }
-        let store = try ClientStore(path: home.storePath, identity: identity)
+        let store = try openStore(home: home, identity: identity)
         let account = Account(home: home, identity: identity, store: store, tls: tls)
-        try store.run {
-            try store.queue.write { db in
-                try account.setMeta(db, "name", Array(displayName.utf8))
-                try account.makeSignedPrekey(db)
+        try clientErrors(store) {
+            try store.write { tx in
+                try account.setMeta(tx, "name", Array(displayName.utf8))
+                try account.makeSignedPrekey(tx)
             }
         }
         return account
@@ -162,10 +155,14 @@ public actor Account {
         } catch {
             throw ClientError.keystore("\(error)")
         }
-        let store = try ClientStore(path: home.storePath, identity: identity)
+        let store = try openStore(home: home, identity: identity)
         let account = Account(home: home, identity: identity, store: store, tls: tls)
         try account.pruneExpired()
         return account
+    }
+
+    private static func openStore(home: ClientHome, identity: Ed25519.PrivateKey) throws(ClientError) -> ClientStore {
+        do { return try ClientStore(path: home.storePath, identity: identity) } catch { throw ClientError(error) }
     }
 
     /// Closes the relay connection.
@@ -187,9 +184,9 @@ public actor Account {
 
     /// Runs `body` in one write transaction; on success the lines it added reach the observer.
     @discardableResult
-    func write<T>(_ body: (Database) throws -> T) throws(ClientError) -> T {
+    func write<T>(_ body: (StoreTransaction) throws -> T) throws(ClientError) -> T {
         do {
-            let result = try store.run { try store.queue.write { db in try body(db) } }
+            let result = try Self.clientErrors(store) { try store.write(body) }
             let lines = pendingLines.withLock { lines in defer { lines = [] }; return lines }
             if let observer { for line in lines { observer(.message(line)) } }
             for text in pendingNotes.withLock({ notes in defer { notes = [] }; return notes }) { note(text) }
@@ -204,15 +201,25 @@ public actor Account {
         }
     }
 
-    func read<T>(_ body: (Database) throws -> T) throws(ClientError) -> T {
-        try store.run { try store.queue.read { db in try body(db) } }
+    func read<T>(_ body: (StoreTransaction) throws -> T) throws(ClientError) -> T {
+        try Self.clientErrors(store) { try store.read(body) }
+    }
+
+    /// Runs a store operation; what it throws comes out as a `ClientError` (an error that is
+    /// neither the store's nor the client's means the store holds something it should not).
+    static func clientErrors<T>(_ store: ClientStore, _ body: () throws -> T) throws(ClientError) -> T {
+        do { return try body() } catch let error as ClientError { throw error } catch let error as StoreError {
+            throw ClientError(error)
+        } catch {
+            throw ClientError.damagedStore(path: store.path, reason: "\(error)")
+        }
     }
 
     // MARK: Profile
 
     /// The user's self-chosen display name.
     public func displayName() throws(ClientError) -> String {
-        try read { db in try myName(db) }
+        try read { tx in try myName(tx) }
     }
 
     static func validate(displayName: String) throws(ClientError) {
@@ -227,7 +234,7 @@ public actor Account {
 
     /// The relays this account uses, first one preferred.
     public func relays() throws(ClientError) -> [String] {
-        try read { db in try String.fetchAll(db, sql: "SELECT url FROM relays ORDER BY position") }
+        try read { tx in try tx.relays() }
     }
 
     /// Adds a relay after checking its address, and returns it as stored (normalised); the first
@@ -243,11 +250,7 @@ public actor Account {
             }
             return absolute
         }
-        try write { db in
-            let position = (try Int.fetchOne(db, sql: "SELECT MAX(position) FROM relays") ?? -1) + 1
-            try db.execute(sql: "INSERT OR IGNORE INTO relays (url, position) VALUES (?, ?)", arguments: [normalized, position])
-            if let ca { try db.execute(sql: "UPDATE relays SET ca_file = ? WHERE url = ?", arguments: [ca, normalized]) }
-        }
+        try write { tx in try tx.addRelay(normalized, caFile: ca) }
         return normalized
     }
 
@@ -257,27 +260,20 @@ public actor Account {
         guard let normalized = RelayProtocol.normalizedAddress(url) else {
             throw ClientError.invalidArgument("\(url) is not one of your relays (see `caucus relay list`)")
         }
-        let removed = try write { db in
-            try db.execute(sql: "DELETE FROM relays WHERE url = ?", arguments: [normalized])
-            return db.changesCount
-        }
-        guard removed > 0 else { throw ClientError.invalidArgument("\(url) is not one of your relays (see `caucus relay list`)") }
+        let removed = try write { tx in try tx.removeRelay(normalized) }
+        guard removed else { throw ClientError.invalidArgument("\(url) is not one of your relays (see `caucus relay list`)") }
     }
 
     /// Makes a relay already added the one used.
     public func useRelay(_ url: String) throws(ClientError) {
         let normalized = try Self.normalizedRelay(url)
-        let moved = try write { db in
-            let first = (try Int.fetchOne(db, sql: "SELECT MIN(position) FROM relays") ?? 0) - 1
-            try db.execute(sql: "UPDATE relays SET position = ? WHERE url = ?", arguments: [first, normalized])
-            return db.changesCount
-        }
-        guard moved > 0 else { throw ClientError.invalidArgument("\(url) is not one of your relays: add it with `caucus relay add \(url)`") }
+        let moved = try write { tx in try tx.preferRelay(normalized) }
+        guard moved else { throw ClientError.invalidArgument("\(url) is not one of your relays: add it with `caucus relay add \(url)`") }
     }
 
     /// The CA certificate file kept with a relay.
     func caFile(of url: String) throws(ClientError) -> String? {
-        try read { db in try String.fetchOne(db, sql: "SELECT ca_file FROM relays WHERE url = ?", arguments: [url]) }
+        try read { tx in try tx.caFile(of: url) }
     }
 
     /// A relay address as Caucus stores and compares it; one that cannot work is refused.
@@ -293,20 +289,18 @@ public actor Account {
 
     // MARK: Meta values (sealed)
 
-    nonisolated func getMeta(_ db: Database, _ key: String) throws -> [UInt8]? {
-        guard let sealed = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) else { return nil }
-        return try store.open(Array(sealed), table: "meta", tag: Array(key.utf8))
+    nonisolated func getMeta(_ tx: StoreTransaction, _ key: String) throws -> [UInt8]? {
+        try tx.meta(key)
     }
 
-    nonisolated func setMeta(_ db: Database, _ key: String, _ value: [UInt8]) throws {
+    nonisolated func setMeta(_ tx: StoreTransaction, _ key: String, _ value: [UInt8]) throws {
         if key == "name" { updatePeople(identity.publicKey, name: String(decoding: value, as: UTF8.self), verified: false) }
-        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                       arguments: [key, Data(store.seal(value, table: "meta", tag: Array(key.utf8)))])
+        try tx.setMeta(key, value)
     }
 
-    nonisolated func counter(_ db: Database, _ key: String) throws -> UInt32 {
-        let current = try getMeta(db, key).map { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 1
-        try setMeta(db, key, withUnsafeBytes(of: (current + 1).bigEndian, Array.init))
+    nonisolated func counter(_ tx: StoreTransaction, _ key: String) throws -> UInt32 {
+        let current = try getMeta(tx, key).map { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 1
+        try setMeta(tx, key, withUnsafeBytes(of: (current + 1).bigEndian, Array.init))
         return current
     }
 
@@ -315,27 +309,10 @@ public actor Account {
     /// Deletes messages and files whose disappearing-message timer ran out.
     public nonisolated func pruneExpired() throws(ClientError) {
         let now = ClientStore.now()
-        let oldest = now - 90 * 86_400_000
-        try store.run {
-            let due = try store.queue.read { db in
-                try Bool.fetchOne(db, sql: """
-                    SELECT EXISTS (SELECT 1 FROM messages WHERE expires_at <= ?1)
-                        OR EXISTS (SELECT 1 FROM files WHERE expires_at <= ?1)
-                        OR EXISTS (SELECT 1 FROM outbox WHERE expires_at <= ?1)
-                        OR EXISTS (SELECT 1 FROM processed WHERE at < ?2)
-                        OR EXISTS (SELECT 1 FROM unopened WHERE at < ?2)
-                        OR EXISTS (SELECT 1 FROM unconfirmed_starts WHERE at < ?3)
-                    """, arguments: [now, oldest, now - Self.unconfirmedStartLifetime]) ?? false
-            }
-            guard due else { return }
-            try store.queue.write { db in
-                try db.execute(sql: "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
-                try db.execute(sql: "DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
-                try db.execute(sql: "DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
-                try db.execute(sql: "DELETE FROM processed WHERE at < ?", arguments: [oldest])
-                try db.execute(sql: "DELETE FROM unopened WHERE at < ?", arguments: [oldest])
-                try db.execute(sql: "DELETE FROM unconfirmed_starts WHERE at < ?", arguments: [now - Self.unconfirmedStartLifetime])
-            }
-        }
+        let idsBefore = now - 90 * 86_400_000, startsBefore = now - Self.unconfirmedStartLifetime
+        // Only a read when nothing is due: opening the store need not wait for a writer.
+        guard try Self.clientErrors(store, { try store.read { tx in try tx.pruneDue(now: now, idsBefore: idsBefore, startsBefore: startsBefore) } })
+        else { return }
+        try Self.clientErrors(store) { try store.write { tx in try tx.prune(now: now, idsBefore: idsBefore, startsBefore: startsBefore) } }
     }
 }

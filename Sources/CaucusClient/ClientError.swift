@@ -1,3 +1,5 @@
+import CaucusClientStore
+
 /// Why a client operation could not be done, worded for the person at the keyboard. Never holds
 /// a secret, a plaintext or a passphrase.
 public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -96,6 +98,16 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             why
         case .invalidArgument(let why):
             why
+        }
+    }
+}
+
+extension ClientError {
+    /// The store's error, for the person at the keyboard.
+    init(_ error: StoreError) {
+        switch error {
+        case let .damaged(path, reason): self = .damagedStore(path: path, reason: reason)
+        case let .unavailable(path, reason): self = .storeUnavailable(path: path, reason: reason)
         }
     }
 }

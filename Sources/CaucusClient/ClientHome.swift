@@ -1,3 +1,4 @@
+import CaucusClientStore
 import Foundation
 
 /// Where one identity's files live: `$XDG_DATA_HOME/caucus`, else `~/.local/share/caucus`, unless

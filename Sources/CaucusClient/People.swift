@@ -1,3 +1,4 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusText
 

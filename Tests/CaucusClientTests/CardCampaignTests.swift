@@ -1,4 +1,5 @@
 @testable import CaucusClient
+@testable import CaucusClientStore
 import CaucusCrypto
 import CaucusProtocol
 import Foundation
@@ -323,8 +324,8 @@ struct CardCampaignTests {
                                        language: "I authorize management.", cardKey: Ed25519.PrivateKey().publicKey,
                                        organizer: try await workers[0].run { await $0.identity }, createdAt: 1)
         try await workers[0].run { account in
-            try await account.write { db in
-                try account.enqueue(db, .campaign(fake), in: try account.resolveSync(db, "Warehouse 5"), id: Random.bytes(16), ttl: 0)
+            try await account.write { tx in
+                try account.enqueue(tx, .campaign(fake), in: try account.resolveSync(tx, "Warehouse 5"), id: Random.bytes(16), ttl: 0)
             }
             try await account.sync()
         }
@@ -337,8 +338,8 @@ struct CardCampaignTests {
 
 extension Account {
     /// `resolve` for a group inside a transaction (tests only).
-    nonisolated func resolveSync(_ db: Database, _ name: String) throws -> Conversation {
-        guard let id = try findGroup(db, named: name) else { throw ClientError.unknownTarget(name) }
+    nonisolated func resolveSync(_ tx: StoreTransaction, _ name: String) throws -> Conversation {
+        guard let id = try findGroup(tx, named: name) else { throw ClientError.unknownTarget(name) }
         return .group(id)
     }
 }

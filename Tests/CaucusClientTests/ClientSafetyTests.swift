@@ -1,4 +1,5 @@
 @testable import CaucusClient
+@testable import CaucusClientStore
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
@@ -215,17 +216,17 @@ struct SignedPrekeyRotationTests {
     /// Makes every signed prekey of `worker` look `days` older.
     static func age(_ worker: Worker, days: Int64) async throws {
         try await worker.run { account in
-            try await account.write { db in
+            try await account.rawWrite { db in
                 try db.execute(sql: "UPDATE prekeys SET created_at = created_at - ? WHERE kind = ?",
-                               arguments: [days * 86_400_000, Account.signedPrekeyKind])
+                               arguments: [days * 86_400_000, PrekeyKind.signed.rawValue])
             }
         }
     }
 
     static func signedPrekeyIDs(_ worker: Worker) async throws -> [Int64] {
         try await worker.run { account in
-            try await account.read { db in
-                try Int64.fetchAll(db, sql: "SELECT id FROM prekeys WHERE kind = ? ORDER BY id", arguments: [Account.signedPrekeyKind])
+            try await account.rawRead { db in
+                try Int64.fetchAll(db, sql: "SELECT id FROM prekeys WHERE kind = ? ORDER BY id", arguments: [PrekeyKind.signed.rawValue])
             }
         }
     }

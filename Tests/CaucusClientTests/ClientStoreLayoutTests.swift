@@ -1,4 +1,5 @@
 @testable import CaucusClient
+@testable import CaucusClientStore
 import CaucusCrypto
 import CaucusTestSupport
 import Foundation
@@ -17,7 +18,7 @@ struct ClientStoreLayoutTests {
         defer { directory.remove() }
         let account = try await Account.create(home: ClientHome(explicit: directory.path), passphrase: Self.passphrase,
                                                 displayName: "Rosa", parameters: .interactive, allowWeakPassphrase: true)
-        let layout = try await account.read { db in try Self.layout(db) }
+        let layout = try await account.rawRead { db in try Self.layout(db) }
         await account.close()
         #expect(layout.pageSize == ClientStore.pageSize && layout.pageSize == 512)
         #expect(layout.journalMode == "wal")
@@ -55,7 +56,7 @@ struct ClientStoreLayoutTests {
             let holder = try DatabaseQueue(path: path)
             func openWhileHeld() async throws {
                 let account = try await Account.open(home: home, passphrase: Self.passphrase)
-                let (pageSize, wait) = try await account.read { db in
+                let (pageSize, wait) = try await account.rawRead { db in
                     (try Int.fetchOne(db, sql: "PRAGMA page_size"), try Int.fetchOne(db, sql: "PRAGMA busy_timeout"))
                 }
                 #expect(pageSize == 4096 && wait == ClientStore.busyMilliseconds)
@@ -67,7 +68,7 @@ struct ClientStoreLayoutTests {
         }
 
         let reopened = try await Account.open(home: home, passphrase: Self.passphrase)
-        let layout = try await reopened.read { db in try Self.layout(db) }
+        let layout = try await reopened.rawRead { db in try Self.layout(db) }
         #expect(layout.pageSize == 512 && layout.journalMode == "wal" && layout.indexes.isEmpty && layout.processedWithoutRowID)
         // The outbox keeps its order, the history its lines, the group its members.
         #expect(try await reopened.queuedMessagesForBenchmark().map(\.messageID) == queued)

@@ -1,4 +1,5 @@
 @testable import CaucusClient
+@testable import CaucusClientStore
 import CaucusCrypto
 import Foundation
 import GRDB

@@ -1,4 +1,5 @@
 @testable import CaucusClient
+@testable import CaucusClientStore
 import CaucusCrypto
 import Foundation
 import GRDB
@@ -37,8 +38,9 @@ struct GroupStateStoreTests {
         for number in 0..<70 { _ = try await account.send("before \(number)", to: .group(group)) }
         // Rewrite the row as a client before version 2 left it: the whole state in `state`, no parts.
         let store = await account.store
-        let whole = try await account.write { db -> SecureBytes in
-            let (_, session, _) = try account.groupRow(db, group)!
+        let whole = try await account.write { tx -> SecureBytes in
+            let db = tx.db
+            let (_, session, _) = try account.groupRow(tx, group)!
             let tag = Data(store.tag(group))
             try db.execute(sql: "UPDATE groups SET state = ?, generation = 0, tip = NULL WHERE tag = ?",
                            arguments: [store.sealSecret(session.serialized(), table: "groups.state", tag: Array(tag)), tag])
@@ -52,7 +54,7 @@ struct GroupStateStoreTests {
         let reopened = try await Account.open(home: home, passphrase: passphrase)
         #expect(try await reopened.members(of: "Old").count == members.count + 1)
         _ = try await reopened.send("after the upgrade", to: .group(group))
-        let counts = try await reopened.read { db in
+        let counts = try await reopened.rawRead { db in
             let tag = Data(store.tag(group))
             return (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM group_entries WHERE grp = ?", arguments: [tag]) ?? 0,
                     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM group_seen WHERE grp = ?", arguments: [tag]) ?? 0)
@@ -63,7 +65,7 @@ struct GroupStateStoreTests {
 
         // Opened afresh (nothing kept in memory), the parts give the state the send left.
         let third = try await Account.open(home: home, passphrase: passphrase)
-        let state = try await third.read { db in try third.groupRow(db, group)!.1 }
+        let state = try await third.read { tx in try third.groupRow(tx, group)!.1 }
         let old = try GroupSession(serialized: whole)
         #expect(state.entryCount == old.entryCount && state.chain.head == old.chain.head)
         #expect(state.seenPageCount == 2)
@@ -88,8 +90,9 @@ struct GroupStateStoreTests {
         // inside, in `state`; no core row, no chain rows, no tip.
         let store = await tomasz.store
         let tag = Data(store.tag(group))
-        let before = try await tomasz.write { db -> GroupSession in
-            let (_, session, _) = try tomasz.groupRow(db, group)!
+        let before = try await tomasz.write { tx -> GroupSession in
+            let db = tx.db
+            let (_, session, _) = try tomasz.groupRow(tx, group)!
             try db.execute(sql: "UPDATE groups SET state = ?, generation = 0, tip = NULL WHERE tag = ?",
                            arguments: [store.sealSecret(session.serializedCoreVersion2(), table: "groups.state", tag: Array(tag)), tag])
             try db.execute(sql: "DELETE FROM group_cores WHERE grp = ?", arguments: [tag])
@@ -99,23 +102,23 @@ struct GroupStateStoreTests {
         await tomasz.close()
 
         let reopened = try await Account.open(home: tomaszHome, passphrase: passphrase)
-        let read = try await reopened.read { db in try reopened.groupRow(db, group)!.1 }
+        let read = try await reopened.read { tx in try reopened.groupRow(tx, group)!.1 }
         #expect(read.serialized().withUnsafeBytes { Array($0) } == before.serialized().withUnsafeBytes { Array($0) })
         // The third message: opened (the chain went on where version 2 left it), and the state
         // stored in version 3's parts.
         #expect(try await reopened.receiveForBenchmark(queued[2], sequence: 3))
-        let rows = try await reopened.read { db in
+        let rows = try await reopened.rawRead { db in
             (try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [tag]) ?? Data([1]),
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM groups WHERE tag = ? AND tip IS NOT NULL", arguments: [tag]) ?? 0,
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM group_cores WHERE grp = ?", arguments: [tag]) ?? 0,
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM group_chains WHERE grp = ?", arguments: [tag]) ?? 0)
         }
         #expect(rows.0.isEmpty && rows.1 == 1 && rows.2 == 1 && rows.3 == 1)
-        let after = try await reopened.read { db in try reopened.groupRow(db, group)!.1 }
+        let after = try await reopened.read { tx in try reopened.groupRow(tx, group)!.1 }
         await reopened.close()
         // Opened afresh, the version 3 parts give the same state.
         let third = try await Account.open(home: tomaszHome, passphrase: passphrase)
-        let fresh = try await third.read { db in try third.groupRow(db, group)!.1 }
+        let fresh = try await third.read { tx in try third.groupRow(tx, group)!.1 }
         #expect(fresh.serialized().withUnsafeBytes { Array($0) } == after.serialized().withUnsafeBytes { Array($0) })
         await third.close()
         await rosa.close()
@@ -134,7 +137,7 @@ struct GroupStateStoreTests {
         // Rosa removes Tomasz and adds him again: his new state's chain continues the old one, and
         // remembers nothing yet.
         let identity = await rosa.identity
-        var state = try #require(try await rosa.read { db in try rosa.groupRow(db, group)?.1 })
+        var state = try #require(try await rosa.read { tx in try rosa.groupRow(tx, group)?.1 })
         _ = try state.remove(tomasz.did.publicKey, by: identity)
         let (_, again) = try state.add(tomasz.did.publicKey, role: .member, by: identity)
         try await tomasz.joinGroupForBenchmark(name: "Back", welcome: again, from: rosa.did.publicKey)
@@ -142,7 +145,7 @@ struct GroupStateStoreTests {
         await rosa.close()
 
         let reopened = try await Account.open(home: tomaszHome, passphrase: passphrase)
-        let stored = try await reopened.read { db in try reopened.groupRow(db, group)?.1 }
+        let stored = try await reopened.read { tx in try reopened.groupRow(tx, group)?.1 }
         #expect(stored?.entryCount == state.entryCount && stored?.seenPageCount == 0)
         await reopened.close()
     }
