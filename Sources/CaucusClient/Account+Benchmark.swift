@@ -8,13 +8,13 @@ extension Account {
     /// Founds a group of this user (its admin) and `members`, in one epoch, and stores it as
     /// `createGroup` and admitted invites would, without a relay and without telling the members:
     /// for measuring what a group of that size costs this user's client. Returns the group's id.
-    package func foundGroupForBenchmark(name: String, members: [Ed25519.PublicKey]) throws(ClientError) -> [UInt8] {
+    package func foundGroupForBenchmark(name: String, members: [Ed25519.PublicKey]) throws(ClientError) -> GroupID {
         try foundGroupWithWelcomeForBenchmark(name: name, members: members).groupID
     }
 
     /// `foundGroupForBenchmark`, also returning the welcome an admitted member would get.
     package func foundGroupWithWelcomeForBenchmark(name: String, members: [Ed25519.PublicKey])
-        throws(ClientError) -> (groupID: [UInt8], welcome: GroupWelcome?)
+        throws(ClientError) -> (groupID: GroupID, welcome: GroupWelcome?)
     {
         let session: GroupSession, welcome: GroupWelcome?
         do { (session, welcome) = try GroupSession.found(founder: identity, members: members.map { ($0, .member) }) } catch {
@@ -22,7 +22,7 @@ extension Account {
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
         try write { tx in try saveGroup(tx, info, session, routing: Ed25519.PrivateKey()) }
-        return (session.groupID, welcome)
+        return (GroupID(session.groupID), welcome)
     }
 
     /// Joins a group from its founder's welcome and stores it, as the welcome's arrival over a
@@ -51,7 +51,7 @@ extension Account {
     }
 
     /// The size of a group's stored state (sealed, all parts), in bytes.
-    package func storedGroupStateBytes(_ groupID: [UInt8]) throws(ClientError) -> Int {
+    package func storedGroupStateBytes(_ groupID: GroupID) throws(ClientError) -> Int {
         try read { tx in try tx.storedGroupStateBytes(groupID) }
     }
 }

@@ -45,10 +45,10 @@ extension Account {
         try? await catchUp()
         for admin in admins { try await ensureSession(with: admin) }
         try write { tx in
-            try saveCampaign(tx, campaign, cardKey: cardKey, conversation: .group(groupID))
-            try enqueue(tx, .campaign(campaign), in: .group(groupID), id: Random.bytes(16), ttl: 0)
+            try saveCampaign(tx, campaign, cardKey: cardKey, conversation: .group(GroupID(groupID)))
+            try enqueue(tx, .campaign(campaign), in: .group(GroupID(groupID)), id: Random.bytes(16), ttl: 0)
             for admin in admins { try enqueueCardKey(tx, campaign, cardKey, to: admin) }
-            try addLine(tx, .group(groupID), .notice, Self.announcement(campaign, by: "you"), expirySeconds: 0, unread: false)
+            try addLine(tx, .group(GroupID(groupID)), .notice, Self.announcement(campaign, by: "you"), expirySeconds: 0, unread: false)
         }
         _ = try? await connected()
         try await flushOutbox()
@@ -80,7 +80,7 @@ extension Account {
 
     /// The campaigns announced in one group, each with its card key when this user holds it.
     nonisolated func campaigns(_ tx: StoreTransaction, in groupID: [UInt8]) throws -> [(Campaign, Ed25519.PrivateKey?)] {
-        try tx.campaigns(in: .group(groupID)).map { ($0.campaign, $0.cardKey) }
+        try tx.campaigns(in: .group(GroupID(groupID))).map { ($0.campaign, $0.cardKey) }
     }
 
     /// The campaign a user typed: its short id, or a group with one campaign.
@@ -101,7 +101,7 @@ extension Account {
     /// A campaign announced in a group: accepted only from an admin of that group, signed by them.
     nonisolated func receiveCampaign(_ tx: StoreTransaction, _ campaign: Campaign, from sender: Ed25519.PublicKey,
                                      in groupID: [UInt8], session: GroupSession) throws {
-        let conversation = Conversation.group(groupID)
+        let conversation = Conversation.group(GroupID(groupID))
         guard campaign.organizer == sender, Self.isAnnounceable(campaign, in: session) else {
             try addLine(tx, conversation, .warning, """
                 a card campaign from \(try mention(tx, sender)) was refused: it is not signed by an organizer (admin) of this group
@@ -124,7 +124,7 @@ extension Account {
             noteLater("a card campaign for a group you are not in was ignored")
             return
         }
-        let conversation = Conversation.group(groupID)
+        let conversation = Conversation.group(GroupID(groupID))
         guard session.chain.roster[sender] == .admin, Self.isAnnounceable(campaign, in: session) else {
             try addLine(tx, conversation, .warning, """
                 a card campaign passed on by \(try mention(tx, sender)) was refused: it is not signed by an organizer (admin) of this group

@@ -25,9 +25,9 @@ extension Account {
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
         try write { tx in
             try saveGroup(tx, info, session, routing: routing)
-            try addLine(tx, .group(session.groupID), .notice, "you created the group \(name)", expirySeconds: 0, unread: false)
+            try addLine(tx, .group(GroupID(session.groupID)), .notice, "you created the group \(name)", expirySeconds: 0, unread: false)
         }
-        return GroupSummary(id: session.groupID, name: name, members: 1, isAdmin: true, removed: false, expirySeconds: 0)
+        return GroupSummary(id: GroupID(session.groupID), name: name, members: 1, isAdmin: true, removed: false, expirySeconds: 0)
     }
 
     static func validate(groupName: String) throws(ClientError) {
@@ -39,11 +39,11 @@ extension Account {
     nonisolated func routingUpdate(
         groupID: [UInt8], serial: UInt64, signer: Ed25519.PrivateKey, add: [Ed25519.PublicKey], remove: [Ed25519.PublicKey]
     ) -> RouteChange {
-        let adminKey = Data(signer.publicKey.rawRepresentation)
-        let added = add.map { Data($0.rawRepresentation) }, removed = remove.map { Data($0.rawRepresentation) }
+        let adminKey = DeviceKey(signer.publicKey)
+        let added = add.map(DeviceKey.init), removed = remove.map(DeviceKey.init)
         let statement = RelayProtocol.groupRoutingStatement(
-            groupID: Data(groupID), serial: serial, adminKey: adminKey, add: added, remove: removed)
-        return RouteChange(groupID: Data(groupID), serial: serial, adminKey: adminKey, add: added, remove: removed,
+            groupID: Data(groupID), serial: serial, adminKey: adminKey.data, add: added.map(\.data), remove: removed.map(\.data))
+        return RouteChange(groupID: GroupID(groupID), serial: serial, adminKey: adminKey, add: added, remove: removed,
                            signature: Data(signer.signature(for: statement).rawRepresentation))
     }
 
@@ -51,7 +51,7 @@ extension Account {
     public func groups() throws(ClientError) -> [GroupSummary] {
         try read { tx in
             try tx.allGroups().map { info, session in
-                GroupSummary(id: session.groupID, name: info.name, members: session.chain.roster.count,
+                GroupSummary(id: GroupID(session.groupID), name: info.name, members: session.chain.roster.count,
                              isAdmin: session.chain.roster[identity.publicKey] == .admin, removed: info.removed,
                              expirySeconds: info.expirySeconds)
             }.sorted { $0.name < $1.name }
@@ -171,7 +171,7 @@ extension Account {
         guard session.chain.roster[joiner] == nil else { return try refuse("you are already a member") }
         record.usedBy = DID(publicKey: joiner).description
         try tx.markInviteUsed(inviteID, record)
-        try learnName(tx, joiner, name, in: .group(groupID))
+        try learnName(tx, joiner, name, in: .group(GroupID(groupID)))
         let admission = "admitted \(name) (\(DID(publicKey: joiner).short)) to \(info.name) with invite \(Self.shortID(invite: inviteID))"
         pendingAdmissions.withLock { $0.append(admission) }
 
@@ -217,7 +217,7 @@ extension Account {
                              quietPredecessors: Self.newcomerQuietMessages)
         try saveGroup(tx, info, session, routing: nil)
         try forgetJoinRequests(tx, to: admin)
-        let conversation = Conversation.group(session.groupID)
+        let conversation = Conversation.group(GroupID(session.groupID))
         for (key, memberName) in names where session.chain.roster[key] != nil {
             try learnName(tx, key, memberName, in: conversation)
         }
@@ -237,7 +237,7 @@ extension Account {
         }
         var state = session
         do { try state.receive(epochKey: key, from: author) } catch {
-            try addLine(tx, .group(key.groupID), .warning, "an epoch key from \(try mention(tx, author)) was refused: \(error)")
+            try addLine(tx, .group(GroupID(key.groupID)), .warning, "an epoch key from \(try mention(tx, author)) was refused: \(error)")
             return
         }
         try saveGroup(tx, info, state, routing: routing)
@@ -249,7 +249,7 @@ extension Account {
     /// the old epoch could reach someone it removed, so sending to the group waits.
     private nonisolated func holdEarlyEpochKey(_ tx: StoreTransaction, _ key: GroupEpochKey, from author: Ed25519.PublicKey, info: GroupInfo) throws {
         try tx.holdEarlyEpochKey(key, from: author, at: ClientStore.now())
-        try addLine(tx, .group(key.groupID), .warning, """
+        try addLine(tx, .group(GroupID(key.groupID)), .warning, """
             \(try mention(tx, author)) changed the membership of \(info.name), but the change itself has not reached you: \
             the relay may be withholding it. Sending to \(info.name) waits until it arrives, so that no one removed can read you.
             """)
@@ -258,7 +258,7 @@ extension Account {
     /// Applies the held epoch keys whose membership change has now arrived.
     nonisolated func applyEarlyEpochKeys(_ tx: StoreTransaction, _ groupID: [UInt8]) throws {
         guard let (_, session, _) = try groupRow(tx, groupID) else { return }
-        for held in try tx.earlyEpochKeys(groupID) where held.key.epoch < session.chain.nextSequence {
+        for held in try tx.earlyEpochKeys(GroupID(groupID)) where held.key.epoch < session.chain.nextSequence {
             try tx.deleteEarlyEpochKey(held)
             try acceptEpochKey(tx, held.key, from: held.author)
         }
@@ -266,7 +266,7 @@ extension Account {
 
     /// Whether a membership change of the group is known to exist but has not arrived.
     nonisolated func isBehind(_ tx: StoreTransaction, _ groupID: [UInt8]) throws -> Bool {
-        try tx.holdsEarlyEpochKey(groupID)
+        try tx.holdsEarlyEpochKey(GroupID(groupID))
     }
 
     static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
@@ -429,7 +429,7 @@ extension Account {
         try state.apply(entry)
         if let epochKey { try state.receive(epochKey: epochKey, from: identity.publicKey) }
         try saveGroup(tx, info, state, routing: routing)
-        try describe(tx, entry, in: .group(session.groupID))
+        try describe(tx, entry, in: .group(GroupID(session.groupID)))
     }
 
     private func adminState(_ id: [UInt8], _ groupName: String) throws(ClientError) -> (GroupSession, Ed25519.PrivateKey) {

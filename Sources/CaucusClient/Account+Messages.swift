@@ -19,7 +19,7 @@ extension Account {
         if payload.writtenStamp != nil, envelope.isSessionStart {
             try keepUnconfirmedStart(tx, plaintext, to: peer)
         }
-        let message = OutgoingMessage(messageID: Data(id), recipients: [Data(peer.rawRepresentation)],
+        let message = OutgoingMessage(messageID: MessageID(id), recipients: [DeviceKey(peer)],
                                       payload: Data(envelope.encoded()), ttlSeconds: ttl)
         try enqueue(tx, message)
         return message
@@ -42,7 +42,7 @@ extension Account {
         } catch {
             throw ClientError.groupRefused("\(error)")
         }
-        try enqueue(tx, OutgoingMessage(messageID: Data(id), groupID: Data(session.groupID), payload: Data(message), ttlSeconds: ttl))
+        try enqueue(tx, OutgoingMessage(messageID: MessageID(id), groupID: GroupID(session.groupID), payload: Data(message), ttlSeconds: ttl))
     }
 
     /// Encrypts a payload for a conversation and queues it.
@@ -51,7 +51,7 @@ extension Account {
         case .direct(let peer):
             try enqueuePairwise(tx, payload, to: peer, id: id, ttl: ttl)
         case .group(let groupID):
-            guard let (info, session, routing) = try groupRow(tx, groupID) else { throw ClientError.unknownTarget(Hex.encode(groupID)) }
+            guard let (info, session, routing) = try groupRow(tx, groupID) else { throw ClientError.unknownTarget(Hex.encode(groupID.bytes)) }
             guard !info.removed else { throw ClientError.notMember(group: info.name) }
             var state = session
             try enqueueGroup(tx, &state, payload, info: info, id: id, ttl: ttl)
@@ -70,7 +70,7 @@ extension Account {
         }
         if target.hasPrefix("did:") { throw ClientError.invalidArgument("\(target) is not a valid DID") }
         return try read { tx in
-            if let id = try findGroup(tx, named: target) { return .group(id) }
+            if let id = try findGroup(tx, named: target) { return .group(GroupID(id)) }
             let contacts = try tx.allContacts().map(\.0).filter { $0 != identity.publicKey }
             guard let person = try people(tx).pick(target, among: contacts) else { throw ClientError.unknownTarget(target) }
             return .direct(person)
@@ -134,7 +134,7 @@ extension Account {
         } catch {
             return .queued(error.description)
         }
-        if let refusal = sendRefusals.removeValue(forKey: Data(id)) {
+        if let refusal = sendRefusals.removeValue(forKey: MessageID(id)) {
             try write { tx in _ = try addLine(tx, conversation, .warning, "the relay refused your message above; it was not sent: \(refusal)", expirySeconds: 0) }
             return .refused(refusal)
         }
@@ -174,7 +174,7 @@ extension Account {
     public func setExpiry(_ seconds: UInt32, for conversation: Conversation) async throws(ClientError) -> SendOutcome {
         if case .group(let id) = conversation {
             let row = try read { tx in try groupRow(tx, id) }
-            guard let (info, session, _) = row else { throw ClientError.unknownTarget(Hex.encode(id)) }
+            guard let (info, session, _) = row else { throw ClientError.unknownTarget(Hex.encode(id.bytes)) }
             guard session.chain.roster[identity.publicKey] == .admin else { throw ClientError.notAdmin(group: info.name) }
         }
         return try await deliver(to: conversation) { tx, stamp in

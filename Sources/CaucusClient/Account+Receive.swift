@@ -18,7 +18,7 @@ extension Account {
     @discardableResult
     func receive(_ delivery: Delivery) throws(ClientError) -> Bool {
         try write { tx in
-            let id = Data(delivery.messageID)
+            let id = delivery.messageID
             guard try !tx.isHandled(id) else { return true }
             let failure = delivery.groupID == nil ? try receivePairwise(tx, delivery) : try receiveGroup(tx, delivery).failure
             if let failure {
@@ -39,7 +39,7 @@ extension Account {
     private nonisolated func reportDropped(_ tx: StoreTransaction, _ delivery: Delivery, attempts: Int, failure: String) throws {
         let lost = "could not be opened in \(attempts) deliveries and was dropped: \(failure)"
         if let groupID = delivery.groupID {
-            try addLine(tx, .group(Array(groupID)), .warning, "a group message that \(lost)")
+            try addLine(tx, .group(groupID), .warning, "a group message that \(lost)")
             return
         }
         if let peer = try unreadableStart(tx, delivery) {
@@ -226,13 +226,13 @@ extension Account {
 
     /// Opens a group delivery.
     nonisolated func receiveGroup(_ tx: StoreTransaction, _ delivery: Delivery) throws -> GroupReceipt {
-        let groupID = Array(delivery.groupID ?? Data())
+        let groupID = delivery.groupID?.bytes ?? []
         guard let (info, session, routing) = try groupRow(tx, groupID) else {
             try putAside(tx, delivery)
             return .putAside
         }
         var state = session
-        let conversation = Conversation.group(groupID)
+        let conversation = Conversation.group(GroupID(groupID))
         let message: GroupMessage
         do {
             message = try state.decrypt(Array(delivery.payload))
@@ -352,7 +352,7 @@ extension Account {
 
     /// Keeps a group delivery whose group or epoch key has not arrived yet.
     private nonisolated func putAside(_ tx: StoreTransaction, _ delivery: Delivery) throws {
-        try tx.putAside(Array(delivery.messageID), delivery.serialized(), at: ClientStore.now())
+        try tx.putAside(delivery.messageID, delivery.serialized(), at: ClientStore.now())
     }
 
     /// Tries the deliveries put aside again (after a welcome or an epoch key); drops those older than a week.
@@ -363,7 +363,7 @@ extension Account {
             guard let delivery = try? Delivery(serialized: bytes) else { continue }
             // A copy kept here is the only one: if it does not open, it is dropped with a warning.
             if let failure = try receiveGroup(tx, delivery).failure {
-                try addLine(tx, .group(Array(delivery.groupID ?? Data())), .warning, "a group message that could not be opened was dropped: \(failure)")
+                try addLine(tx, .group(delivery.groupID ?? GroupID([])), .warning, "a group message that could not be opened was dropped: \(failure)")
             }
         }
     }

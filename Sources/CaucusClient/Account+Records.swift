@@ -62,15 +62,20 @@ extension Account {
     // MARK: Groups
 
     /// A group's settings, state and routing key.
-    nonisolated func groupRow(_ tx: StoreTransaction, _ groupID: [UInt8]) throws -> (GroupInfo, GroupSession, Ed25519.PrivateKey?)? {
+    nonisolated func groupRow(_ tx: StoreTransaction, _ groupID: GroupID) throws -> (GroupInfo, GroupSession, Ed25519.PrivateKey?)? {
         try tx.groupRow(groupID).map { ($0.info, $0.session, $0.routing) }
+    }
+
+    /// `groupRow` for an id as the crypto core holds it.
+    nonisolated func groupRow(_ tx: StoreTransaction, _ groupID: [UInt8]) throws -> (GroupInfo, GroupSession, Ed25519.PrivateKey?)? {
+        try groupRow(tx, GroupID(groupID))
     }
 
     nonisolated func saveGroup(_ tx: StoreTransaction, _ info: GroupInfo, _ session: GroupSession, routing: Ed25519.PrivateKey?) throws {
         try tx.saveGroup(info, session, routing: routing)
     }
 
-    nonisolated func groupInfo(_ tx: StoreTransaction, _ groupID: [UInt8]) throws -> GroupInfo? {
+    nonisolated func groupInfo(_ tx: StoreTransaction, _ groupID: GroupID) throws -> GroupInfo? {
         try tx.groupInfo(groupID)
     }
 
@@ -138,7 +143,7 @@ extension Account {
         var result: [[UInt8]: Conversation] = [:]
         for info in try tx.allGroupInfos() {
             guard let id = Hex.decode(info.groupID) else { continue }
-            let conversation = Conversation.group(id)
+            let conversation = Conversation.group(GroupID(id))
             result[store.tag(conversation)] = conversation
         }
         for (key, _) in try tx.allContacts() {

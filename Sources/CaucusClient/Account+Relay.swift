@@ -307,7 +307,7 @@ extension Account {
     /// waited for its answer, up to the relay's limit per request. An acknowledgement holds for
     /// the device, so it goes on whichever connection is open; with none, the ids are dropped and
     /// the relay's redelivery is recognised and acknowledged then.
-    func acknowledge(_ messageID: Data) {
+    func acknowledge(_ messageID: MessageID) {
         unacknowledged.append(messageID)
         guard acknowledging == nil else { return }
         acknowledging = Task {
@@ -357,7 +357,7 @@ extension Account {
     /// Queues a message for the relay in the transaction that produced it.
     nonisolated func enqueue(_ tx: StoreTransaction, _ message: OutgoingMessage) throws {
         let now = ClientStore.now()
-        try tx.enqueue(.send, id: Array(message.messageID), message.serialized(), at: now,
+        try tx.enqueue(.send, id: message.messageID.bytes, message.serialized(), at: now,
                        expiresAt: message.ttlSeconds > 0 ? now + Int64(message.ttlSeconds) * 1000 : nil)
     }
 
@@ -420,7 +420,7 @@ extension Account {
                         routeRefusals[id] = refusal
                         note(Self.routeAheadWarning("a group", refusal))
                     } else if kind == .route, updated.previousSerial + 1 < update.serial {
-                        behind[Array(update.groupID)] = min(behind[Array(update.groupID)] ?? .max, updated.previousSerial)
+                        behind[update.groupID.bytes] = min(behind[update.groupID.bytes] ?? .max, updated.previousSerial)
                     }
                 }
             } catch let error as RelayError {
@@ -431,7 +431,7 @@ extension Account {
                     routeRefusals[id] = error.description
                     note(Self.routeAheadWarning("a group", error.description))
                 default:
-                    if kind == .send { sendRefusals[id] = error.description } else { routeRefusals[id] = error.description }
+                    if kind == .send { sendRefusals[MessageID(id)] = error.description } else { routeRefusals[id] = error.description }
                     note("the relay refused a queued \(kind == .send ? "message" : "group change"): \(error)")
                 }
             } catch {

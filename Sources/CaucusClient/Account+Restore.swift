@@ -100,13 +100,13 @@ extension Account {
                     try enqueuePairwise(tx, .epochKey(key), to: member)
                 }
             }
-            try addLine(tx, .group(groupID), .warning, """
+            try addLine(tx, .group(GroupID(groupID)), .warning, """
                 the relay had lost changes of \(info.name) (it was probably restored from a backup): its route was \
                 \(entries.count - Int(routeSerial)) membership change(s) behind. The route was published again and the \
                 changes handed to the members again
                 """, expirySeconds: 0)
             if !unreachable.isEmpty {
-                try addLine(tx, .group(groupID), .warning, """
+                try addLine(tx, .group(GroupID(groupID)), .warning, """
                     \(unreachable.count) member(s) could not be reached to repair \(info.name) (no keys on the relay)
                     """, expirySeconds: 0)
             }
@@ -140,7 +140,7 @@ extension Account {
     }
 
     nonisolated func keptEpochKey(_ tx: StoreTransaction, _ groupID: [UInt8], epoch: UInt64) throws -> GroupEpochKey? {
-        try tx.keptEpochKey(groupID, epoch: epoch, keptSince: ClientStore.now() - Self.keptEpochKeyLifetime)
+        try tx.keptEpochKey(GroupID(groupID), epoch: epoch, keptSince: ClientStore.now() - Self.keptEpochKeyLifetime)
     }
 
     // MARK: Entries handed over pairwise
@@ -161,7 +161,7 @@ extension Account {
     nonisolated func applyMembership(_ tx: StoreTransaction, _ entry: MembershipEntry, info: GroupInfo, session: GroupSession,
                                      routing: Ed25519.PrivateKey?) throws {
         var state = session, newInfo = info
-        let conversation = Conversation.group(entry.groupID)
+        let conversation = Conversation.group(GroupID(entry.groupID))
         do {
             try state.apply(entry)
         } catch {
@@ -207,7 +207,7 @@ extension Account {
     nonisolated func forgetJoinRequests(_ tx: StoreTransaction, to inviter: Ed25519.PublicKey) throws {
         for key in try tx.metaKeys(prefix: Self.joinRequestPrefix) {
             let messages = try decodeMessages(try getMeta(tx, key) ?? [])
-            if messages.contains(where: { $0.recipients == [Data(inviter.rawRepresentation)] }) {
+            if messages.contains(where: { $0.recipients == [DeviceKey(inviter)] }) {
                 try tx.deleteMeta(key)
             }
         }

@@ -73,7 +73,7 @@ extension Account {
         let client = try await connected()
         let fetched: FetchedPrekeys
         do {
-            fetched = try await retrying { try await client.fetchPrekeys(owner: Data(peer.rawRepresentation)) }
+            fetched = try await retrying { try await client.fetchPrekeys(owner: DeviceKey(peer)) }
         } catch let error as RelayError where error.code == .notFound {
             throw ClientError.unknownTarget("\(DID(publicKey: peer)) (no keys on the relay: this identity never used it)")
         } catch RelayClientError.unexpectedReply {
@@ -89,7 +89,7 @@ extension Account {
         } catch {
             throw ClientError.badPrekeys(peer: DID(publicKey: peer).description)
         }
-        guard Array(fetched.owner) == peer.rawRepresentation, bundle.hasValidSignature,
+        guard fetched.owner == DeviceKey(peer), bundle.hasValidSignature,
               let session = try? Session.initiate(identity: identity, bundle: bundle)
         else { throw ClientError.badPrekeys(peer: DID(publicKey: peer).description) }
         try write { tx in

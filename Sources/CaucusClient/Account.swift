@@ -49,7 +49,7 @@ public actor Account {
     /// Queued route changes the relay refused, by outbox id, with its reason (§9.10).
     var routeRefusals: [Data: String] = [:]
     /// Queued messages the relay refused, by message id, with its reason (§9.6).
-    var sendRefusals: [Data: String] = [:]
+    var sendRefusals: [MessageID: String] = [:]
     /// Deliveries being stored (`handle`).
     var receiving = 0
     /// Those in `waitForChange`, each with the timer that ends its wait, if any.
@@ -63,7 +63,7 @@ public actor Account {
     var nextBacklogWaiter = 0
     /// Ids of stored deliveries whose acknowledgement is not sent yet, and the task sending them
     /// while one runs: what is stored while an `AckMessages` waits for its reply goes in the next.
-    var unacknowledged: [Data] = []
+    var unacknowledged: [MessageID] = []
     var acknowledging: Task<Void, Never>?
     /// Problems met while receiving that belong to no conversation, for the command to print.
     public internal(set) var problems: [String] = []

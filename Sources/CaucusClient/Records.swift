@@ -29,7 +29,7 @@ public struct MessageView: Sendable, Equatable {
 
 /// A group as `caucus group list` shows it.
 public struct GroupSummary: Sendable, Equatable {
-    public var id: [UInt8]
+    public var id: GroupID
     public var name: String
     public var members: Int
     public var isAdmin: Bool

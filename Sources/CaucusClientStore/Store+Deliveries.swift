@@ -1,3 +1,4 @@
+import CaucusCrypto
 import Foundation
 import GRDB
 
@@ -58,33 +59,33 @@ extension StoreTransaction {
     // MARK: Deliveries
 
     /// Whether the delivery with this relay message id was handled already.
-    public func isHandled(_ id: Data) throws -> Bool {
-        try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id]) != nil
+    public func isHandled(_ id: MessageID) throws -> Bool {
+        try Data.fetchOne(db, sql: "SELECT id FROM processed WHERE id = ?", arguments: [id.data]) != nil
     }
 
     /// Records a delivery as handled, forgetting any failed attempts to open it.
-    public func markHandled(_ id: Data, at now: Int64) throws {
-        try db.execute(sql: "DELETE FROM unopened WHERE id = ?", arguments: [id])
-        try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id, now])
+    public func markHandled(_ id: MessageID, at now: Int64) throws {
+        try db.execute(sql: "DELETE FROM unopened WHERE id = ?", arguments: [id.data])
+        try db.execute(sql: "INSERT INTO processed (id, at) VALUES (?, ?)", arguments: [id.data, now])
     }
 
     /// How many copies of a delivery failed to open so far.
-    public func failedOpenings(_ id: Data) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT attempts FROM unopened WHERE id = ?", arguments: [id]) ?? 0
+    public func failedOpenings(_ id: MessageID) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT attempts FROM unopened WHERE id = ?", arguments: [id.data]) ?? 0
     }
 
     /// Records that `attempts` copies of a delivery failed to open.
-    public func recordFailedOpenings(_ id: Data, attempts: Int, at now: Int64) throws {
+    public func recordFailedOpenings(_ id: MessageID, attempts: Int, at now: Int64) throws {
         try db.execute(sql: """
             INSERT INTO unopened (id, attempts, at) VALUES (?1, ?2, ?3)
             ON CONFLICT (id) DO UPDATE SET attempts = ?2
-            """, arguments: [id, attempts, now])
+            """, arguments: [id.data, attempts, now])
     }
 
     /// Keeps a group delivery (serialized) to try again later; one kept already stays as it is.
-    public func putAside(_ id: [UInt8], _ delivery: [UInt8], at now: Int64) throws {
+    public func putAside(_ id: MessageID, _ delivery: [UInt8], at now: Int64) throws {
         try db.execute(sql: "INSERT OR IGNORE INTO deferred (id, sealed, at) VALUES (?, ?, ?)", arguments: [
-            Data(id), Data(store.seal(delivery, table: "deferred", tag: id)), now,
+            id.data, Data(store.seal(delivery, table: "deferred", tag: id.bytes)), now,
         ])
     }
 

@@ -7,8 +7,8 @@ extension StoreTransaction {
     /// A group's settings, state and routing key. The state is decoded once and kept while the row's
     /// generation token stays the one it was read or written with: a state of 10,000 members takes
     /// tens of milliseconds to decode, and every group message needs it.
-    public func groupRow(_ groupID: [UInt8]) throws -> GroupRow? {
-        let tag = store.tag(groupID)
+    public func groupRow(_ groupID: GroupID) throws -> GroupRow? {
+        let tag = store.tag(groupID.bytes)
         guard let row = try Row.fetchOne(db, sql: "SELECT info, routing, generation FROM groups WHERE tag = ?", arguments: [Data(tag)])
         else { return nil }
         let info = try store.openJSON(GroupInfo.self, row["info"], table: "groups.info", tag: tag)
@@ -114,8 +114,8 @@ extension StoreTransaction {
     }
 
     /// A group's name and settings, without opening its (possibly large) crypto state.
-    public func groupInfo(_ groupID: [UInt8]) throws -> GroupInfo? {
-        let tag = store.tag(groupID)
+    public func groupInfo(_ groupID: GroupID) throws -> GroupInfo? {
+        let tag = store.tag(groupID.bytes)
         guard let sealed = try Data.fetchOne(db, sql: "SELECT info FROM groups WHERE tag = ?", arguments: [Data(tag)]) else { return nil }
         return try store.openJSON(GroupInfo.self, sealed, table: "groups.info", tag: tag)
     }
@@ -190,14 +190,14 @@ extension StoreTransaction {
     }
 
     /// The size of a group's stored state (sealed, all parts), in bytes.
-    public func storedGroupStateBytes(_ groupID: [UInt8]) throws -> Int {
+    public func storedGroupStateBytes(_ groupID: GroupID) throws -> Int {
         try Int.fetchOne(db, sql: """
             SELECT (SELECT COALESCE(SUM(length(state) + COALESCE(length(tip), 0)), 0) FROM groups WHERE tag = ?1)
                  + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_cores WHERE grp = ?1)
                  + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_chains WHERE grp = ?1)
                  + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_entries WHERE grp = ?1)
                  + (SELECT COALESCE(SUM(length(sealed)), 0) FROM group_seen WHERE grp = ?1)
-            """, arguments: [Data(store.tag(groupID))]) ?? 0
+            """, arguments: [Data(store.tag(groupID.bytes))]) ?? 0
     }
 
     // MARK: Invites
@@ -253,9 +253,9 @@ extension StoreTransaction {
     }
 
     /// The epoch keys held for a group, oldest first.
-    public func earlyEpochKeys(_ groupID: [UInt8]) throws -> [HeldEpochKey] {
+    public func earlyEpochKeys(_ groupID: GroupID) throws -> [HeldEpochKey] {
         try Row.fetchAll(db, sql: "SELECT tag, author, sealed FROM early_epoch_keys WHERE group_tag = ? ORDER BY at",
-                         arguments: [Data(store.tag(groupID))]).map { row in
+                         arguments: [Data(store.tag(groupID.bytes))]).map { row in
             let tag = Array(row["tag"] as Data)
             let key = try GroupEpochKey(serialized: try store.openSecret(row["sealed"], table: "early_epoch_keys", tag: tag))
             let author = try Ed25519.PublicKey(rawRepresentation: try store.open(Array(row["author"] as Data),
@@ -269,8 +269,8 @@ extension StoreTransaction {
     }
 
     /// Whether an epoch key is held for the group.
-    public func holdsEarlyEpochKey(_ groupID: [UInt8]) throws -> Bool {
-        try Data.fetchOne(db, sql: "SELECT tag FROM early_epoch_keys WHERE group_tag = ? LIMIT 1", arguments: [Data(store.tag(groupID))]) != nil
+    public func holdsEarlyEpochKey(_ groupID: GroupID) throws -> Bool {
+        try Data.fetchOne(db, sql: "SELECT tag FROM early_epoch_keys WHERE group_tag = ? LIMIT 1", arguments: [Data(store.tag(groupID.bytes))]) != nil
     }
 
     /// Keeps the epoch key of a removal this admin made, and forgets those kept before `keptSince`.
@@ -283,8 +283,8 @@ extension StoreTransaction {
     }
 
     /// A kept epoch key, if kept since `keptSince` or later.
-    public func keptEpochKey(_ groupID: [UInt8], epoch: UInt64, keptSince: Int64) throws -> GroupEpochKey? {
-        let tag = Self.epochKeyTag(store, groupID, epoch)
+    public func keptEpochKey(_ groupID: GroupID, epoch: UInt64, keptSince: Int64) throws -> GroupEpochKey? {
+        let tag = Self.epochKeyTag(store, groupID.bytes, epoch)
         guard let sealed = try Data.fetchOne(db, sql: "SELECT sealed FROM kept_epoch_keys WHERE tag = ? AND at >= ?",
                                              arguments: [Data(tag), keptSince])
         else { return nil }

@@ -3,13 +3,13 @@ import Foundation
 
 /// A conversation: a group, or one other person.
 public enum Conversation: Hashable, Sendable {
-    case group([UInt8])
+    case group(GroupID)
     case direct(Ed25519.PublicKey)
 
     /// Stable text key, hashed into the store's tags.
     var key: String {
         switch self {
-        case .group(let id): "g:" + Hex.encode(id)
+        case .group(let id): "g:" + Hex.encode(id.bytes)
         case .direct(let peer): "p:" + DID(publicKey: peer).description
         }
     }

@@ -1,3 +1,4 @@
+import CaucusIdentity
 import CaucusProtocol
 import Foundation
 import SwiftProtobuf
@@ -9,17 +10,17 @@ import SwiftProtobuf
 
 /// A message for the relay to store and deliver (`SendMessage`, §7.4).
 public struct OutgoingMessage: Sendable, Equatable {
-    /// 16 bytes chosen by the sender; a resend reuses them.
-    public var messageID: Data
+    /// Chosen by the sender; a resend reuses it.
+    public var messageID: MessageID
     /// The devices it goes to, or none when it goes to `groupID`.
-    public var recipients: [Data]
+    public var recipients: [DeviceKey]
     /// The group it goes to, or nil.
-    public var groupID: Data?
+    public var groupID: GroupID?
     public var payload: Data
     /// Seconds the relay keeps it; 0 for the relay's default.
     public var ttlSeconds: UInt32
 
-    public init(messageID: Data, recipients: [Data] = [], groupID: Data? = nil, payload: Data, ttlSeconds: UInt32 = 0) {
+    public init(messageID: MessageID, recipients: [DeviceKey] = [], groupID: GroupID? = nil, payload: Data, ttlSeconds: UInt32 = 0) {
         self.messageID = messageID
         self.recipients = recipients
         self.groupID = groupID
@@ -29,9 +30,9 @@ public struct OutgoingMessage: Sendable, Equatable {
 
     var wire: WireSendMessage {
         WireSendMessage.with {
-            $0.messageID = messageID
-            $0.recipients = recipients
-            if let groupID { $0.groupID = groupID }
+            $0.messageID = messageID.data
+            $0.recipients = recipients.map(\.data)
+            if let groupID { $0.groupID = groupID.data }
             $0.payload = payload
             $0.ttlSeconds = ttlSeconds
         }
@@ -43,8 +44,8 @@ public struct OutgoingMessage: Sendable, Equatable {
     /// A request read back from `serialized()`.
     public init(serialized bytes: [UInt8]) throws {
         let wire = try WireSendMessage(serializedBytes: bytes)
-        self.init(messageID: wire.messageID, recipients: wire.recipients, groupID: wire.groupID.isEmpty ? nil : wire.groupID,
-                  payload: wire.payload, ttlSeconds: wire.ttlSeconds)
+        self.init(messageID: MessageID(wire.messageID), recipients: wire.recipients.map(DeviceKey.init),
+                  groupID: wire.groupID.isEmpty ? nil : GroupID(wire.groupID), payload: wire.payload, ttlSeconds: wire.ttlSeconds)
     }
 
     static func bytes(of message: some SwiftProtobuf.Message) -> [UInt8] {
@@ -61,21 +62,21 @@ public struct SendReceipt: Sendable, Equatable {
     /// Mailboxes it was stored in.
     public var recipients: UInt32
     /// Recipients whose mailbox was full (not stored for them).
-    public var mailboxFull: [Data]
+    public var mailboxFull: [DeviceKey]
 }
 
 /// A change of a group's route (`UpdateGroupRouting`, §7.6).
 public struct RouteChange: Sendable, Equatable {
-    public var groupID: Data
+    public var groupID: GroupID
     public var serial: UInt64
     /// The routing admin key after the change.
-    public var adminKey: Data
-    public var add: [Data]
-    public var remove: [Data]
+    public var adminKey: DeviceKey
+    public var add: [DeviceKey]
+    public var remove: [DeviceKey]
     /// By the admin key before the change, over the statement of §7.6.
     public var signature: Data
 
-    public init(groupID: Data, serial: UInt64, adminKey: Data, add: [Data], remove: [Data], signature: Data) {
+    public init(groupID: GroupID, serial: UInt64, adminKey: DeviceKey, add: [DeviceKey], remove: [DeviceKey], signature: Data) {
         self.groupID = groupID
         self.serial = serial
         self.adminKey = adminKey
@@ -86,11 +87,11 @@ public struct RouteChange: Sendable, Equatable {
 
     var wire: WireUpdateGroupRouting {
         WireUpdateGroupRouting.with {
-            $0.groupID = groupID
+            $0.groupID = groupID.data
             $0.serial = serial
-            $0.adminKey = adminKey
-            $0.add = add
-            $0.remove = remove
+            $0.adminKey = adminKey.data
+            $0.add = add.map(\.data)
+            $0.remove = remove.map(\.data)
             $0.signature = signature
         }
     }
@@ -101,8 +102,8 @@ public struct RouteChange: Sendable, Equatable {
     /// A change read back from `serialized()`.
     public init(serialized bytes: [UInt8]) throws {
         let wire = try WireUpdateGroupRouting(serializedBytes: bytes)
-        self.init(groupID: wire.groupID, serial: wire.serial, adminKey: wire.adminKey, add: wire.add,
-                  remove: wire.remove, signature: wire.signature)
+        self.init(groupID: GroupID(wire.groupID), serial: wire.serial, adminKey: DeviceKey(wire.adminKey),
+                  add: wire.add.map(DeviceKey.init), remove: wire.remove.map(DeviceKey.init), signature: wire.signature)
     }
 }
 
@@ -117,15 +118,15 @@ public struct RouteState: Sendable, Equatable {
 
 /// A message the relay pushed (`Delivery`, §7.4).
 public struct Delivery: Sendable, Equatable {
-    public var messageID: Data
+    public var messageID: MessageID
     public var sequence: UInt64
     public var payload: Data
     /// The group it was sent to, or nil.
-    public var groupID: Data?
+    public var groupID: GroupID?
     public var acceptedAtMs: UInt64
     public var expiresAtMs: UInt64
 
-    public init(messageID: Data, sequence: UInt64, payload: Data, groupID: Data?, acceptedAtMs: UInt64, expiresAtMs: UInt64) {
+    public init(messageID: MessageID, sequence: UInt64, payload: Data, groupID: GroupID?, acceptedAtMs: UInt64, expiresAtMs: UInt64) {
         self.messageID = messageID
         self.sequence = sequence
         self.payload = payload
@@ -135,18 +136,18 @@ public struct Delivery: Sendable, Equatable {
     }
 
     init(_ wire: WireDelivery) {
-        self.init(messageID: wire.messageID, sequence: wire.sequence, payload: wire.payload,
-                  groupID: wire.groupID.isEmpty ? nil : wire.groupID, acceptedAtMs: wire.acceptedAtMs,
+        self.init(messageID: MessageID(wire.messageID), sequence: wire.sequence, payload: wire.payload,
+                  groupID: wire.groupID.isEmpty ? nil : GroupID(wire.groupID), acceptedAtMs: wire.acceptedAtMs,
                   expiresAtMs: wire.expiresAtMs)
     }
 
     /// The delivery encoded as §7.10's `Delivery`, for keeping it on disk.
     public func serialized() -> [UInt8] {
         OutgoingMessage.bytes(of: WireDelivery.with {
-            $0.messageID = messageID
+            $0.messageID = messageID.data
             $0.sequence = sequence
             $0.payload = payload
-            if let groupID { $0.groupID = groupID }
+            if let groupID { $0.groupID = groupID.data }
             $0.acceptedAtMs = acceptedAtMs
             $0.expiresAtMs = expiresAtMs
         })
@@ -172,7 +173,7 @@ public struct OneTimePrekeyUpload: Sendable, Equatable {
 
 /// What the relay holds to start a session with a device (`PrekeyBundle`, §7.5).
 public struct FetchedPrekeys: Sendable, Equatable {
-    public var owner: Data
+    public var owner: DeviceKey
     /// Opaque to the relay (§6.1); empty when the device published none.
     public var signedPrekey: Data
     /// One of the device's one-time prekeys, taken from the relay; nil when none are left.
@@ -217,13 +218,13 @@ extension RelayClient {
     /// Stores a message for its recipients.
     public func send(_ message: OutgoingMessage) async throws -> SendReceipt {
         guard case .sendAccepted(let reply) = try await request(.send(message.wire)) else { throw Self.unexpected("send") }
-        return SendReceipt(duplicate: reply.duplicate, recipients: reply.recipients, mailboxFull: reply.mailboxFull)
+        return SendReceipt(duplicate: reply.duplicate, recipients: reply.recipients, mailboxFull: reply.mailboxFull.map(DeviceKey.init))
     }
 
     /// Removes deliveries from this device's mailbox; how many were there.
     @discardableResult
-    public func acknowledge(_ messageIDs: [Data]) async throws -> UInt32 {
-        guard case .ackDone(let reply) = try await request(.ack(WireAckMessages.with { $0.messageIds = messageIDs }))
+    public func acknowledge(_ messageIDs: [MessageID]) async throws -> UInt32 {
+        guard case .ackDone(let reply) = try await request(.ack(WireAckMessages.with { $0.messageIds = messageIDs.map(\.data) }))
         else { throw Self.unexpected("ack") }
         return reply.removed
     }
@@ -240,10 +241,10 @@ extension RelayClient {
     }
 
     /// A device's prekeys, taking one of its one-time prekeys from the relay.
-    public func fetchPrekeys(owner: Data) async throws -> FetchedPrekeys {
-        guard case .prekeyBundle(let reply) = try await request(.fetchPrekeys(WireFetchPrekeys.with { $0.owner = owner }))
+    public func fetchPrekeys(owner: DeviceKey) async throws -> FetchedPrekeys {
+        guard case .prekeyBundle(let reply) = try await request(.fetchPrekeys(WireFetchPrekeys.with { $0.owner = owner.data }))
         else { throw Self.unexpected("fetchPrekeys") }
-        return FetchedPrekeys(owner: reply.owner, signedPrekey: reply.signedPrekey, oneTimePrekey: reply.hasOneTimePrekey
+        return FetchedPrekeys(owner: DeviceKey(reply.owner), signedPrekey: reply.signedPrekey, oneTimePrekey: reply.hasOneTimePrekey
             ? OneTimePrekeyUpload(id: reply.oneTimePrekey.id, publicKey: reply.oneTimePrekey.publicKey) : nil)
     }
 

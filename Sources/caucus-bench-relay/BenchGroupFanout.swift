@@ -114,9 +114,9 @@ func runGroupFanout(groupSize: Int, connected: Int, payloadBytes: Int, directory
         Task {
             for await push in client.pushes {
                 guard case .delivery(let delivery) = push else { continue }
-                if delivery.messageID == state.backlogID {
+                if delivery.messageID.data == state.backlogID {
                     state.backlogReceived.add(1, ordering: .relaxed)
-                } else if delivery.messageID == state.measuredID {
+                } else if delivery.messageID.data == state.measuredID {
                     let now = monotonicNanos()
                     state.arrivals.withLock { $0.append(now) }
                     state.measuredReceived.add(1, ordering: .relaxed)

@@ -233,11 +233,11 @@ private func send(_ payload: Data, to recipient: Data, on client: RelayClient, s
 /// Ends when its task is cancelled (or the connection closes), after sending the last batch.
 private func runReceiver(_ client: RelayClient, state: LoadState) async -> ReceiverStats {
     var stats = ReceiverStats(histogram: newHistogram(), measured: 0, inWindow: 0, lastAt: 0)
-    let (batches, batchContinuation) = AsyncStream<[Data]>.makeStream()
+    let (batches, batchContinuation) = AsyncStream<[MessageID]>.makeStream()
     let acker = Task {
         for await batch in batches {
             do {
-                let reply = try await client.request(.ack(WireAckMessages.with { $0.messageIds = batch }))
+                let reply = try await client.request(.ack(WireAckMessages.with { $0.messageIds = batch.map(\.data) }))
                 guard case .ackDone = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
             } catch {
                 state.ackErrors.add(1, ordering: .relaxed)
@@ -245,7 +245,7 @@ private func runReceiver(_ client: RelayClient, state: LoadState) async -> Recei
             }
         }
     }
-    var pending: [Data] = []
+    var pending: [MessageID] = []
     pending.reserveCapacity(state.ackBatch)
     for await push in client.pushes {
         guard case .delivery(let delivery) = push else { continue }

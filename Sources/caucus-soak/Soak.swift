@@ -134,11 +134,11 @@ final class SoakClient: Sendable {
                 delay = 0.2
                 for await push in client.pushes {
                     guard case .delivery(let delivery) = push else { continue }
-                    guard ledger.received(delivery.messageID, by: index, payload: delivery.payload) else { continue }
+                    guard ledger.received(delivery.messageID.data, by: index, payload: delivery.payload) else { continue }
                     // Acknowledge without holding up the next push; a lost ack means a redelivery.
                     Task {
-                        if (try? await client.request(.ack(WireAckMessages.with { $0.messageIds = [delivery.messageID] }))) != nil {
-                            self.ledger.acknowledged(delivery.messageID, by: self.index)
+                        if (try? await client.request(.ack(WireAckMessages.with { $0.messageIds = [delivery.messageID.data] }))) != nil {
+                            self.ledger.acknowledged(delivery.messageID.data, by: self.index)
                         }
                     }
                 }

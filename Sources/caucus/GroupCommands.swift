@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusClient
+import CaucusCrypto
 import CaucusText
 import Foundation
 
@@ -17,7 +18,7 @@ struct GroupCommand: AsyncParsableCommand {
         func run() async throws {
             try await withAccount(global) { account in
                 let group = try await account.createGroup(name: name)
-                if output.json { printJSON(["name": group.name, "id": group.id.map { String(format: "%02x", $0) }.joined()]) } else {
+                if output.json { printJSON(["name": group.name, "id": Hex.encode(group.id.bytes)]) } else {
                     say("Created \(group.name). Invite people with `caucus invite create \"\(group.name)\"`.")
                 }
             }

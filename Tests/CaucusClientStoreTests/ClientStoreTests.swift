@@ -49,7 +49,7 @@ struct ClientStoreTests {
         #expect(throws: StoreError.self) { _ = try store.read { tx in try tx.contact(tomasz) } }
 
         // The same for a line of a conversation: its row number is part of what the seal binds.
-        let group = Conversation.group(Random.bytes(32))
+        let group = Conversation.group(GroupID(Random.bytes(32)))
         let first = StoredMessage(kind: .text, outgoing: false, sender: nil, text: "first", fileID: nil, sentAt: 1)
         let second = StoredMessage(kind: .text, outgoing: false, sender: nil, text: "second", fileID: nil, sentAt: 2)
         let (one, two) = try store.write { tx in
@@ -67,7 +67,7 @@ struct ClientStoreTests {
     func lines() throws {
         defer { directory.remove() }
         let store = try open()
-        let group = Conversation.group(Random.bytes(32)), peer = Conversation.direct(Ed25519.PrivateKey().publicKey)
+        let group = Conversation.group(GroupID(Random.bytes(32))), peer = Conversation.direct(Ed25519.PrivateKey().publicKey)
         try store.write { tx in
             for number in 0..<5 {
                 let line = StoredMessage(kind: .text, outgoing: false, sender: nil, text: "g\(number)", fileID: nil, sentAt: UInt64(number))
@@ -160,11 +160,11 @@ struct ClientStoreTests {
             #expect(entriesAfter == entriesBefore, "membership entries were rewritten for a message")
         }
         let store = try open()
-        let row = try #require(try store.read { tx in try tx.groupRow(session.groupID) })
+        let row = try #require(try store.read { tx in try tx.groupRow(GroupID(session.groupID)) })
         #expect(row.info.name == "Warehouse 5")
         #expect(row.routing?.publicKey == routing.publicKey)
         #expect(row.session.serialized().withUnsafeBytes { Array($0) } == session.serialized().withUnsafeBytes { Array($0) })
-        #expect(try store.read { tx in try tx.storedGroupStateBytes(session.groupID) } > 0)
+        #expect(try store.read { tx in try tx.storedGroupStateBytes(GroupID(session.groupID)) } > 0)
     }
 
     @Test("Deliveries put aside come back once, oldest first; those kept too long are dropped")
@@ -172,9 +172,9 @@ struct ClientStoreTests {
         defer { directory.remove() }
         let store = try open()
         try store.write { tx in
-            try tx.putAside(Random.bytes(16), [0], at: 100)
-            try tx.putAside(Random.bytes(16), [1], at: 200)
-            try tx.putAside(Random.bytes(16), [2], at: 300)
+            try tx.putAside(MessageID.random(), [0], at: 100)
+            try tx.putAside(MessageID.random(), [1], at: 200)
+            try tx.putAside(MessageID.random(), [2], at: 300)
         }
         #expect(try store.write { tx in try tx.takePutAside(keptSince: 150) } == [[1], [2]])
         #expect(try store.write { tx in try tx.takePutAside(keptSince: 0) }.isEmpty)

@@ -171,7 +171,7 @@ struct CardCLITests {
             let lena = try await CLIWorker.make("Lena", in: directory, relayURL: relay.url)
             let campaign = try await rosa.inProcess { try await $0.findCampaign(id).campaign }
             let lenaKey = try await lena.inProcess { account in
-                try await account.write { db in try account.saveCampaign(db, campaign, cardKey: nil, conversation: .group(Random.bytes(16))) }
+                try await account.write { db in try account.saveCampaign(db, campaign, cardKey: nil, conversation: .group(GroupID(Random.bytes(16)))) }
                 _ = try await account.signCard(id, name: "Lena Berg", contact: "lena@example.org", phone: "555 0105",
                                                date: CardFields.utcDate(UInt64(Date().timeIntervalSince1970 * 1000)))
                 return account.did.publicKey

@@ -340,7 +340,7 @@ extension Account {
     /// `resolve` for a group inside a transaction (tests only).
     nonisolated func resolveSync(_ tx: StoreTransaction, _ name: String) throws -> Conversation {
         guard let id = try findGroup(tx, named: name) else { throw ClientError.unknownTarget(name) }
-        return .group(id)
+        return .group(GroupID(id))
     }
 }
 

@@ -145,7 +145,7 @@ struct ClientSafetyTests {
         }
         let stored = try await relay.store.pendingDeliveries(recipient: Data(tomaszKey.rawRepresentation), afterSequence: 0, limit: 10)
             .map { item in
-                Delivery(messageID: item.messageID, sequence: 0, payload: item.payload, groupID: item.groupID,
+                Delivery(messageID: MessageID(item.messageID), sequence: 0, payload: item.payload, groupID: item.groupID.map(GroupID.init),
                          acceptedAtMs: 0, expiresAtMs: 0)
             }
         #expect(stored.count == 2)
@@ -156,7 +156,7 @@ struct ClientSafetyTests {
             // The same ciphertext under fresh ids (a replay): refused by the session and the group.
             for delivery in stored {
                 var replay = delivery
-                replay.messageID = Data(Random.bytes(16))
+                replay.messageID = MessageID.random()
                 try await account.receive(replay)
             }
             let lines = try await account.unread()

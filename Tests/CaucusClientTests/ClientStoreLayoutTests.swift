@@ -33,7 +33,7 @@ struct ClientStoreLayoutTests {
         let home = ClientHome(explicit: directory.path)
         let members = (0..<3).map { _ in Ed25519.PrivateKey().publicKey }
         // In a function of its own, so that the account (and its connection) is gone after it.
-        func fill() async throws -> (group: [UInt8], queued: [Data], path: String) {
+        func fill() async throws -> (group: GroupID, queued: [MessageID], path: String) {
             let account = try await Account.create(home: home, passphrase: Self.passphrase, displayName: "Rosa",
                                                     parameters: .interactive, allowWeakPassphrase: true)
             let group = try await account.foundGroupForBenchmark(name: "Old pages", members: members)

@@ -12,7 +12,7 @@ struct GroupStateStoreTests {
 
     /// Rosa founds `group` with Tomasz, who joins from her welcome; no relay.
     static func rosaAndTomasz(in directory: TempDirectory, group name: String) async throws
-        -> (rosa: Account, tomasz: Account, tomaszHome: ClientHome, group: [UInt8])
+        -> (rosa: Account, tomasz: Account, tomaszHome: ClientHome, group: GroupID)
     {
         func make(_ name: String) async throws -> (Account, ClientHome) {
             let home = ClientHome(explicit: directory.file(name))
@@ -41,7 +41,7 @@ struct GroupStateStoreTests {
         let whole = try await account.write { tx -> SecureBytes in
             let db = tx.db
             let (_, session, _) = try account.groupRow(tx, group)!
-            let tag = Data(store.tag(group))
+            let tag = Data(store.tag(group.bytes))
             try db.execute(sql: "UPDATE groups SET state = ?, generation = 0, tip = NULL WHERE tag = ?",
                            arguments: [store.sealSecret(session.serialized(), table: "groups.state", tag: Array(tag)), tag])
             for table in ["group_entries", "group_seen", "group_cores", "group_chains"] {
@@ -55,7 +55,7 @@ struct GroupStateStoreTests {
         #expect(try await reopened.members(of: "Old").count == members.count + 1)
         _ = try await reopened.send("after the upgrade", to: .group(group))
         let counts = try await reopened.rawRead { db in
-            let tag = Data(store.tag(group))
+            let tag = Data(store.tag(group.bytes))
             return (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM group_entries WHERE grp = ?", arguments: [tag]) ?? 0,
                     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM group_seen WHERE grp = ?", arguments: [tag]) ?? 0)
         }
@@ -89,7 +89,7 @@ struct GroupStateStoreTests {
         // Rewrite Tomasz's row as a version 2 client left it: the core with the chains and tip
         // inside, in `state`; no core row, no chain rows, no tip.
         let store = await tomasz.store
-        let tag = Data(store.tag(group))
+        let tag = Data(store.tag(group.bytes))
         let before = try await tomasz.write { tx -> GroupSession in
             let db = tx.db
             let (_, session, _) = try tomasz.groupRow(tx, group)!

@@ -102,8 +102,8 @@ struct HostileRelayTests {
         #expect(waiting.count >= 3)
         let lines = try await tomasz.run { account in
             for item in waiting.reversed() {
-                try await account.receive(Delivery(messageID: item.messageID, sequence: 0, payload: item.payload,
-                                                     groupID: item.groupID, acceptedAtMs: 0, expiresAtMs: 0))
+                try await account.receive(Delivery(messageID: MessageID(item.messageID), sequence: 0, payload: item.payload,
+                                                     groupID: item.groupID.map(GroupID.init), acceptedAtMs: 0, expiresAtMs: 0))
             }
             return try await account.unread()
         }

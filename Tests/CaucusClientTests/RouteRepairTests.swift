@@ -29,7 +29,7 @@ struct RouteRepairTests {
         let relay = try await TestRelay.start()
         let (rosa, tomasz, amira) = try await GroupFlowTests.warehouse(directory, relay)
         for worker in [tomasz, amira] { _ = try await worker.read() }
-        return (relay, rosa, tomasz, amira, try await rosa.run { try await $0.groups()[0].id })
+        return (relay, rosa, tomasz, amira, try await rosa.run { try await $0.groups()[0].id.bytes })
     }
 
     @Test("An admin's next connection finds a route set back to before a removal and makes it follow the chain again")

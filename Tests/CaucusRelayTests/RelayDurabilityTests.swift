@@ -78,7 +78,7 @@ struct RelayDurabilityTests {
         relay = try await RelayProcess.start(dataDirectory: directory.path)
         var b = try await RelayClient.connect(url: relay.url, deviceKey: bob.key, timeout: processConnectTimeout)
         let firstHalf = try await b.deliveries(sent.count / 2)
-        let ackedIDs = firstHalf.map(\.messageID)
+        let ackedIDs = firstHalf.map(\.messageID.data)
         for start in stride(from: 0, to: ackedIDs.count, by: 1000) {
             try await b.ack(Array(ackedIDs[start..<min(start + 1000, ackedIDs.count)]))
         }
@@ -93,11 +93,11 @@ struct RelayDurabilityTests {
         let pending = try await b.authenticate(deviceKey: bob.key).pendingMessages
         #expect(Int(pending) >= sent.count - firstHalf.count)
         let rest = try await b.deliveries(Int(pending), timeout: .seconds(60))
-        let delivered = firstHalf.map(\.messageID) + rest.map(\.messageID)
+        let delivered = firstHalf.map(\.messageID.data) + rest.map(\.messageID.data)
         #expect(Set(delivered).count == delivered.count, "a message was delivered twice")
         #expect(sent.isSubset(of: Set(delivered)), "an acknowledged message was lost")
         // Only messages that some sender got as far as sending can appear, none acked earlier twice.
-        #expect(Set(rest.map(\.messageID)).isDisjoint(with: Set(ackedIDs)))
+        #expect(Set(rest.map(\.messageID.data)).isDisjoint(with: Set(ackedIDs)))
         await b.close()
         #expect(try await relay.terminate() == 0)
     }

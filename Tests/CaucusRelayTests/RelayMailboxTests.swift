@@ -21,7 +21,7 @@ struct RelayMailboxTests {
         let b = try await relay.connect(bob.key)
         let got = try await b.deliveries(1)
         #expect(got[0].payload == payload)
-        #expect(got[0].messageID == id)
+        #expect(got[0].messageID.data == id)
         #expect(try await b.ack([id]) == 1)
         #expect(try await relay.store.pendingCount(recipient: bob.id) == 0)
         await b.close()
@@ -50,7 +50,7 @@ struct RelayMailboxTests {
 
         let b = try await relay.connect(bob.key)
         let pushes = try await b.pushesUntilQueueEmpty()
-        let backlog = pushes.compactMap { push -> Data? in if case .delivery(let delivery) = push { delivery.messageID } else { nil } }
+        let backlog = pushes.compactMap { push -> Data? in if case .delivery(let delivery) = push { delivery.messageID.data } else { nil } }
         #expect(backlog == sent)
         guard case .queueEmpty(let pushed)? = pushes.last else { Issue.record("no QueueEmpty last: \(pushes.count)"); return }
         #expect(pushed == 300)
@@ -63,7 +63,7 @@ struct RelayMailboxTests {
         var after: [Data] = []
         for await push in b.pushes {
             switch push {
-            case .delivery(let delivery): after.append(delivery.messageID)
+            case .delivery(let delivery): after.append(delivery.messageID.data)
             case .queueEmpty: Issue.record("a second QueueEmpty on one connection")
             default: break
             }
@@ -87,7 +87,7 @@ struct RelayMailboxTests {
         var seen: [String] = []
         for await push in d.pushes {
             switch push {
-            case .delivery(let delivery): seen.append(delivery.messageID == waiting ? "waiting" : "next")
+            case .delivery(let delivery): seen.append(delivery.messageID.data == waiting ? "waiting" : "next")
             case .queueEmpty: seen.append("QueueEmpty")
             default: continue
             }
@@ -157,7 +157,7 @@ struct RelayMailboxTests {
             for client in clients { tasks.addTask { (client, try await client.deliveries(1)[0]) } }
             for try await (client, delivery) in tasks {
                 #expect(delivery.payload == Data("to all".utf8))
-                #expect(delivery.groupID == group)
+                #expect(delivery.groupID?.data == group)
                 received.append((client, delivery))
             }
         }
@@ -166,10 +166,10 @@ struct RelayMailboxTests {
         let rows = try countRows(relay.databasePath, "SELECT COUNT(*) FROM deliveries")
         #expect(payloads == 1 && rows == 100)
         // The payload goes with the last acknowledgement; the message's id stays until it expires.
-        for (client, delivery) in received.dropLast() { try await client.ack([delivery.messageID]) }
+        for (client, delivery) in received.dropLast() { try await client.ack([delivery.messageID.data]) }
         #expect(try countRows(relay.databasePath, "SELECT COUNT(*) FROM payloads") == 1)
         let (last, delivery) = try #require(received.last)
-        try await last.ack([delivery.messageID])
+        try await last.ack([delivery.messageID.data])
         #expect(try countRows(relay.databasePath, "SELECT COUNT(*) FROM payloads") == 0)
         #expect(try countRows(relay.databasePath, "SELECT COUNT(*) FROM messages") == 1)
         for client in clients { await client.close() }

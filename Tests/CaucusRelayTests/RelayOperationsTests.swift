@@ -28,7 +28,7 @@ struct RelayOperationsTests {
         let b = try await relay.connect(bob.key)
         for _ in 0..<3 { try await a.send(Data("x".utf8), to: [bob.id]) }
         let got = try await b.deliveries(3)
-        try await b.ack(got.map(\.messageID))
+        try await b.ack(got.map(\.messageID.data))
         _ = await relayError { try await a.send(Data("x".utf8), to: [Data([1])]) }
 
         let metrics = try await Self.get(base + "/metrics")

@@ -60,7 +60,7 @@ struct RelaySeesCiphertextTests {
         // The last message stays undelivered, so its ciphertext is still in the file.
         await b.close()
         try await a.send(Data(aliceSession.encrypt(Array(plaintexts[2].utf8))), to: [bob.id])
-        try await a.ack([second.messageID])
+        try await a.ack([second.messageID.data])
         await a.close()
         await relay.running.stop()
 

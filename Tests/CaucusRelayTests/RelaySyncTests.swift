@@ -36,7 +36,7 @@ struct RelaySyncTests {
             let delivery = try #require(try await receiver.deliveries(1).first)
             var removed: UInt32 = 0
             answered.append(try await AnsweredRequest.timed("AckMessages \(round)") {
-                removed = try await receiver.ack([delivery.messageID])
+                removed = try await receiver.ack([delivery.messageID.data])
             })
             #expect(removed == 1)
         }
