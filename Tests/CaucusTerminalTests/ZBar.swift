@@ -1,4 +1,5 @@
 import CaucusLock
+import CaucusTerminal
 import Foundation
 
 /// Runs the independent zbar decoder (`zbarimg`) on an image; tests skip when it is not installed.
@@ -21,6 +22,12 @@ enum ZBar {
     /// while a busy machine runs zbarimg once stalled every relay of the test process.
     static func decode(_ image: [UInt8]) async throws -> String {
         try await offCooperativePool { try decodeBlocking(image) }
+    }
+
+    /// The text zbar reads from `code`, drawn at `scale`; drawing a large code takes a while, so
+    /// it is done off the cooperative pool too.
+    static func decode(_ code: QRCode, scale: Int = 4) async throws -> String {
+        try await offCooperativePool { try decodeBlocking(code.pgm(scale: scale)) }
     }
 
     private static func decodeBlocking(_ image: [UInt8]) throws -> String {
