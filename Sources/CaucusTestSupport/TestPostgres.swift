@@ -67,6 +67,14 @@ public enum TestPostgres {
         logger.logLevel = .error
         return logger
     }
+
+    /// A logger that also prints the store's warnings (a LISTEN or a catch-up that failed and is
+    /// retried), for tests whose failure would otherwise not say why.
+    public static var warningLogger: Logger {
+        var logger = Logger(label: "test.relay.postgres")
+        logger.logLevel = .warning
+        return logger
+    }
 }
 
 /// A database made for one test.
@@ -83,9 +91,10 @@ public struct TestDatabase: Sendable {
     }
 
     /// Opens a store on it (few connections: many tests share the server).
-    public func open(limits: StoreLimits = StoreLimits(), connectTimeout: Duration = .seconds(60)) async throws -> PostgresRelayStore {
+    public func open(limits: StoreLimits = StoreLimits(), connectTimeout: Duration = .seconds(60),
+                     logger: Logger = TestPostgres.logger) async throws -> PostgresRelayStore {
         try await PostgresRelayStore.open(url: url, limits: limits, maxConnections: 6, connectTimeout: connectTimeout,
-                                          logger: TestPostgres.logger)
+                                          logger: logger)
     }
 
     /// Runs SQL as the server's superuser on the server's own database (to cut this database off).
