@@ -8,9 +8,12 @@ import Foundation
 import GRDB
 import CaucusLock
 
-/// What the full-disk client saw. Every count of something wrong must be 0; `diskFullFailures`,
-/// `deliveriesRefused` and (when the soak kills the relay) `killsWhileFull` must not be; and
-/// `quickCheck` must be "ok".
+/// What the full-disk client saw. Every count of something wrong must be 0; `deliveriesRefused`
+/// and (when the soak kills the relay) `killsWhileFull` must not be; and `quickCheck` must be "ok".
+/// A read on the full disk may succeed: one that has nothing to write (its lines were marked read
+/// before the disk filled) or whose few pages fit in space the store's files already have (the log
+/// is reused from its start after each checkpoint); one that fails must fail with "the disk is
+/// full", or it is counted in `unexpected`.
 struct FullDiskReport: Codable {
     /// Messages the sender's client took (sent at once, or queued in its outbox).
     var sent = 0
@@ -20,7 +23,8 @@ struct FullDiskReport: Codable {
     var accepted = 0
     /// Reads (sync, then the unread lines) while the disk was full.
     var readsWhileFull = 0
-    /// Of those, reads refused with the store's "the disk is full".
+    /// Of those, reads refused with the store's "the disk is full" (a read that marks lines read
+    /// writes; whether it finds room depends on where the store's log stands).
     var diskFullFailures = 0
     /// Deliveries the full store could not take, each reported to the user ("the disk is full")
     /// and left unacknowledged on the relay.
@@ -54,7 +58,6 @@ struct FullDiskReport: Codable {
         if duplicates > 0 { reasons.append("\(duplicates) shown twice") }
         if corrupted > 0 { reasons.append("\(corrupted) corrupted") }
         if !inOrder { reasons.append("out of order") }
-        if diskFullFailures == 0 { reasons.append("no read ever failed with a full disk") }
         if deliveriesRefused == 0 { reasons.append("no delivery ever met the full store") }
         if killed, killsWhileFull == 0 { reasons.append("the relay was never killed while the disk was full") }
         if quickCheck != "ok" { reasons.append("store check: \(quickCheck)") }
