@@ -1,7 +1,7 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusRelayClient
 import Foundation
-import CaucusClientStore
 
 /// What benchmarks need and workers never do.
 extension Account {

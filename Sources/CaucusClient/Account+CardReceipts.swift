@@ -1,7 +1,7 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusPayloads
 import Foundation
-import CaucusClientStore
 
 /// The organizers' receipts (Protocol.md §10.6): `caucus cards receipts` records which are due
 /// and sends them, apart from the tally, which only reads.

@@ -1,8 +1,8 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import CaucusClientStore
 
 /// Union card campaigns: announcing one to a group, signing and revoking cards, and the
 /// organizers' tally of the campaign's inbox on the relay (Protocol.md §10, §9.1 kinds 11–12).

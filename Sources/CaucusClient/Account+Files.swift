@@ -1,9 +1,9 @@
+import CaucusClientStore
 import CaucusCrypto
+import CaucusPayloads
 import CaucusProtocol
 import CaucusRelayClient
-import CaucusPayloads
 import Foundation
-import CaucusClientStore
 
 /// Files: encrypted in chunks, uploaded as a relay blob, offered in a conversation (Protocol.md §9.7).
 /// Neither side ever holds a whole file in memory.

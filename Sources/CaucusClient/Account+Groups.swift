@@ -1,8 +1,8 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import CaucusClientStore
 
 /// Groups: creating, inviting, admitting, joining, removing and promoting (Protocol.md §9.5).
 extension Account {

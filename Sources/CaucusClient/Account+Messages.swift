@@ -1,9 +1,9 @@
+import CaucusClientStore
 import CaucusCrypto
+import CaucusPayloads
 import CaucusProtocol
 import CaucusRelayClient
-import CaucusPayloads
 import Foundation
-import CaucusClientStore
 
 /// Sending, reading and the settings of a conversation.
 extension Account {

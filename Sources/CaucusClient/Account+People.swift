@@ -1,6 +1,6 @@
+import CaucusClientStore
 import CaucusCrypto
 import Foundation
-import CaucusClientStore
 
 /// Whom names mean and how people are shown: verified marks and look-alike names (Protocol.md §9.5).
 extension Account {

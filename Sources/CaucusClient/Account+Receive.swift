@@ -1,9 +1,9 @@
+import CaucusClientStore
 import CaucusCrypto
+import CaucusPayloads
 import CaucusProtocol
 import CaucusRelayClient
-import CaucusPayloads
 import Foundation
-import CaucusClientStore
 
 /// Opening what the relay delivers. Each delivery is handled in one transaction that also records
 /// its id, so a crash before the acknowledgement neither loses it nor shows it twice.

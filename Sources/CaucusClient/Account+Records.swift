@@ -1,6 +1,6 @@
+import CaucusClientStore
 import CaucusCrypto
 import Foundation
-import CaucusClientStore
 
 /// Contacts, groups, conversations and lines as the engine uses them, over the store's records.
 extension Account {

@@ -1,9 +1,9 @@
+import CaucusClientStore
 import CaucusCrypto
+import CaucusPayloads
 import CaucusProtocol
 import CaucusRelayClient
-import CaucusPayloads
 import Foundation
-import CaucusClientStore
 import NIOSSL
 
 /// The relay connection: connecting, receiving pushes, the outbox, and staying connected.

@@ -1,8 +1,8 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import CaucusClientStore
 
 /// A relay that went back in time (restored from a backup) lost route changes, membership
 /// entries, epoch keys and join requests that clients had seen it accept. Admins' clients find

@@ -1,9 +1,9 @@
+import CaucusClientStore
 import CaucusCrypto
+import CaucusPayloads
 import CaucusProtocol
 import CaucusRelayClient
-import CaucusPayloads
 import Foundation
-import CaucusClientStore
 
 /// Prekeys, pairwise sessions and the pairwise envelope (Protocol.md §9.3).
 extension Account {

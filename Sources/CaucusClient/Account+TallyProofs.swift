@@ -1,6 +1,6 @@
+import CaucusClientStore
 import CaucusCrypto
 import Foundation
-import CaucusClientStore
 
 /// Tally proofs (Protocol.md §10.10): with each `cards receipts` run the organizers send every
 /// signer whose card they read their signed statement of the tally and a Merkle proof that the

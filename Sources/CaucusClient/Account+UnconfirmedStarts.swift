@@ -1,7 +1,7 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusPayloads
 import Foundation
-import CaucusClientStore
 
 /// Session starts the peer has not answered in yet, kept to be sent again when the peer says it
 /// could not open them (an `Unreadable` payload, Protocol.md §9.6): a relay that swapped the

@@ -1,10 +1,10 @@
+import CaucusClientStore
 import CaucusCrypto
 import CaucusKeystore
 import CaucusLock
 import CaucusProtocol
 import CaucusRelayClient
 import Foundation
-import CaucusClientStore
 import NIOSSL
 
 /// One identity on this device: its keys, its encrypted store and its relay connection. Every
