@@ -8,7 +8,9 @@
 // the welcome) each send one message first, which the founder and the member take in, so that
 // their states hold the sending chains of W + 1 writers, as a group where many write does. The
 // goal (issue 17): at 10,000 members at most 8 KiB written and 5 ms per message, and within 20 %
-// of the 10-member figures.
+// of the 10-member figures. Both groups are set up first and their messages alternate, so that a
+// change in the machine's load falls on both sizes alike (measured one size after the other, the
+// time ratio swung from 0.66 to 1.39 between runs).
 // Usage: caucus-bench-group [--members N] [--messages N] [--writers W] [--json]
 import CaucusClient
 import CaucusCrypto
@@ -85,9 +87,20 @@ func makeAccount(_ directory: String, _ name: String) async throws -> Account {
                              parameters: .interactive, allowWeakPassphrase: true)
 }
 
-func measure(members: Int) async throws -> Figures {
+/// A group of `members` founded for the benchmark: its founder (who sends) and one member (who receives).
+struct Bench {
+    let members: Int
+    let directory: String
+    let founder: Account
+    let member: Account
+    let group: GroupID
+    let stateBytes: Int
+    let foundSeconds: Double
+    var sent = Series(), received = Series()
+}
+
+func prepare(members: Int) async throws -> Bench {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caucus-bench-group-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: directory) }
     let founder = try await makeAccount(directory, "founder"), member = try await makeAccount(directory, "member")
     var writing: [Account] = []
     for number in 0..<writers { writing.append(try await makeAccount(directory, "writer-\(number)")) }
@@ -110,37 +123,61 @@ func measure(members: Int) async throws -> Figures {
         }
         await writer.close()
     }
-
-    let stateBytes = try await founder.storedGroupStateBytes(group)
-    var sent = Series(), received = Series()
-    for number in 0..<(3 + messages) {
-        let send = { () async throws -> Void in
-            let outcome = try await founder.send("message \(number) of the benchmark", to: .group(group))
-            guard case .queued = outcome else { throw ClientError.invalidArgument("expected the message to wait in the outbox: \(outcome)") }
-        }
-        if number < 3 { try await send() } else { try await sent.measure(send) }
-    }
-    let queued = try await founder.queuedMessagesForBenchmark()
-    guard queued.count == 3 + messages else { throw ClientError.invalidArgument("\(queued.count) messages in the outbox") }
-    for (number, message) in queued.enumerated() {
-        let receive = { () async throws -> Void in
-            guard try await member.receiveForBenchmark(message, sequence: UInt64(writers + number + 1)) else {
-                throw ClientError.invalidArgument("the member could not open message \(number)")
-            }
-        }
-        if number < 3 { try await receive() } else { try await received.measure(receive) }
-    }
-    let shown = try await member.unread().filter { $0.message.kind == .text }.count
-    guard shown == queued.count + writers else { throw ClientError.invalidArgument("the member shows \(shown) of \(queued.count + writers) messages") }
-    await founder.close()
-    await member.close()
-    return Figures(members: members, stateBytes: stateBytes,
-                   foundSeconds: Double(found.components.seconds) + Double(found.components.attoseconds) / 1e18,
-                   sent: sent, received: received)
+    return Bench(members: members, directory: directory, founder: founder, member: member, group: group,
+                 stateBytes: try await founder.storedGroupStateBytes(group),
+                 foundSeconds: Double(found.components.seconds) + Double(found.components.attoseconds) / 1e18)
 }
 
-let small = try await measure(members: smallest)
-let large = try await measure(members: largest)
+/// The founder sends message `number` (the first 3 untimed).
+func send(_ number: Int, in bench: inout Bench) async throws {
+    let (founder, group) = (bench.founder, bench.group)
+    let send = { () async throws -> Void in
+        let outcome = try await founder.send("message \(number) of the benchmark", to: .group(group))
+        guard case .queued = outcome else { throw ClientError.invalidArgument("expected the message to wait in the outbox: \(outcome)") }
+    }
+    if number < 3 { try await send() } else { try await bench.sent.measure(send) }
+}
+
+/// Both groups are set up first; then their messages alternate, sends and then receipts, so that a
+/// change in the machine's load falls on both sizes alike.
+func measureBoth() async throws -> [Figures] {
+    var benches = [try await prepare(members: smallest), try await prepare(members: largest)]
+    for number in 0..<(3 + messages) {
+        for index in benches.indices { try await send(number, in: &benches[index]) }
+    }
+    // What each founder left in its outbox, handed to its member as deliveries.
+    let queues = [try await benches[0].founder.queuedMessagesForBenchmark(), try await benches[1].founder.queuedMessagesForBenchmark()]
+    for queued in queues where queued.count != 3 + messages {
+        throw ClientError.invalidArgument("\(queued.count) messages in the outbox")
+    }
+    for number in 0..<(3 + messages) {
+        for index in benches.indices {
+            let (member, message, sequence) = (benches[index].member, queues[index][number], UInt64(writers + number + 1))
+            let receive = { () async throws -> Void in
+                guard try await member.receiveForBenchmark(message, sequence: sequence) else {
+                    throw ClientError.invalidArgument("the member could not open message \(number)")
+                }
+            }
+            if number < 3 { try await receive() } else { try await benches[index].received.measure(receive) }
+        }
+    }
+    var results: [Figures] = []
+    for bench in benches {
+        let shown = try await bench.member.unread().filter { $0.message.kind == .text }.count
+        guard shown == 3 + messages + writers else {
+            throw ClientError.invalidArgument("the member shows \(shown) of \(3 + messages + writers) messages")
+        }
+        await bench.founder.close()
+        await bench.member.close()
+        try? FileManager.default.removeItem(atPath: bench.directory)
+        results.append(Figures(members: bench.members, stateBytes: bench.stateBytes, foundSeconds: bench.foundSeconds,
+                               sent: bench.sent, received: bench.received))
+    }
+    return results
+}
+
+let results = try await measureBoth()
+let (small, large) = (results[0], results[1])
 let kib = 1024.0
 if json {
     let objects = [small, large].map { figures -> [String: Any] in
