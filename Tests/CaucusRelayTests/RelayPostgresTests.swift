@@ -334,7 +334,10 @@ struct RelayPostgresBadInputTests {
         let running = try await RelayServer(relay: relay, logger: logger).start()
         let url = relay.publicAddresses.first!
         let alice = Device(), bob = Device()
-        let sender = try await RelayClient.connect(url: url, deviceKey: alice.key, timeout: processConnectTimeout)
+        // The relay answers a request during the outage once its wait for a pooled connection (20 s)
+        // ends; on a loaded machine the answer took over 30 s, the client's default wait.
+        let sender = try await RelayClient.connect(url: url, deviceKey: alice.key, timeout: processConnectTimeout,
+                                                   requestTimeout: .seconds(120))
         var sent: [Data] = []
         for _ in 0..<10 {
             let id = newMessageID()
@@ -350,8 +353,10 @@ struct RelayPostgresBadInputTests {
         #expect(error?.code == .internal, "\(String(describing: error))")
 
         try await database.admin("ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
-        // The sender retries the same id until the relay takes it again.
-        let deadline = ContinuousClock.now + .seconds(60)
+        // The sender retries the same id until the relay takes it again. PostgresNIO's pool waits
+        // longer between reconnection attempts the longer the outage lasted, up to 60 s; with the
+        // 20 s wait for a connection, the relay may need 80 s to take requests again.
+        let deadline = ContinuousClock.now + .seconds(150)
         var accepted = false
         while !accepted, ContinuousClock.now < deadline {
             accepted = await relayError { try await sender.send(Data("during".utf8), to: [bob.id], id: during) } == nil
