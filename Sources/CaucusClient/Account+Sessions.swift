@@ -141,7 +141,7 @@ extension Account {
         // Only a session start that no kept session knows starts a new one; a replayed start is
         // refused by the session it started.
         if let refusal { throw refusal }
-        guard message.first == 0x01 else { throw SessionError.authenticationFailed }
+        guard envelope.isSessionStart else { throw SessionError.authenticationFailed }
         var usedOneTime: UInt32?
         let (session, opened) = try Session.respond(
             to: message, identity: identity,

@@ -8,9 +8,6 @@ public struct StoreTransaction {
     let db: Database
     public let store: ClientStore
 
-    /// The store's path, for error messages.
-    public var path: String { store.path }
-
     /// A store error naming a record that does not read as what it should be.
     public func damaged(_ reason: String) -> StoreError { .damaged(path: store.path, reason: reason) }
 

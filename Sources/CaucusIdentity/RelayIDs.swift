@@ -31,8 +31,6 @@ public struct DeviceKey: Hashable, Sendable, CustomStringConvertible {
     public init(_ key: Ed25519.PublicKey) { data = Data(key.rawRepresentation) }
     public init(_ data: Data) { self.data = data }
 
-    /// The Ed25519 key, when the bytes are one.
-    public var publicKey: Ed25519.PublicKey? { try? Ed25519.PublicKey(rawRepresentation: Array(data)) }
     /// Its first 4 bytes in hex, as the relay's logs name devices.
     public var description: String { Hex.encode(Array(data.prefix(4))) }
 }

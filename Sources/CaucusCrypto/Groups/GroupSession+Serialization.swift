@@ -33,9 +33,7 @@ extension GroupSession {
         var out = header(version: Self.chainsInCoreVersion)
         defer { wipe(&out) }
         appendEpochs(to: &out, withChains: true)
-        appendRecent(to: &out)
-        out.appendU32(UInt32(seenOrder.count))
-        out.appendU32(UInt32(seenCursor))
+        out += serializedTip()
         return SecureBytes(copying: out)
     }
 
