@@ -110,14 +110,14 @@ extension Account {
         return try PairwiseEnvelope(sessionMessage: message, from: identity.publicKey, to: peer)
     }
 
-    /// Opens an envelope: who sent it, and the decrypted payload with what was noticed on the way.
-    /// Session state is saved in the same transaction.
     /// The sender an envelope names inside its seal, before anything proves it: nil when the seal
     /// does not open. Only for saying whose conversation a failure belongs to.
     nonisolated func claimedSender(_ bytes: [UInt8]) -> Ed25519.PublicKey? {
         try? PairwiseEnvelope(parsing: bytes).sender(openedWith: identity)
     }
 
+    /// Opens an envelope: who sent it, and the decrypted payload with what was noticed on the way.
+    /// Session state is saved in the same transaction.
     nonisolated func openPairwise(_ tx: StoreTransaction, _ bytes: [UInt8]) throws -> (Ed25519.PublicKey, DecryptedMessage) {
         let envelope: PairwiseEnvelope
         do { envelope = try PairwiseEnvelope(parsing: bytes) } catch { throw SessionError.malformed("not a pairwise envelope") }
