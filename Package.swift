@@ -103,6 +103,7 @@ let package = Package(
         .target(
             name: "CaucusRelayPostgres",
             dependencies: [
+                "CaucusLock",
                 "CaucusRelay",
                 "CaucusProtocol",
                 .product(name: "PostgresNIO", package: "postgres-nio"),

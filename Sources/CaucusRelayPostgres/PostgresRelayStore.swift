@@ -1,10 +1,10 @@
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
-import Synchronization
 
 /// The relay's store in PostgreSQL, for several relay instances sharing one database. Every
 /// change is one transaction; a commit returns after PostgreSQL's COMMIT, synced to its WAL
@@ -32,7 +32,8 @@ public final class PostgresRelayStore: SharedRelayStore {
     /// transaction, one instance at a time), and returns the store. Throws
     /// `PostgresStoreError.unreachable` with PostgreSQL's reason when the database cannot be
     /// reached or refuses the connection. A request that waits longer than `connectTimeout` for a
-    /// connection (the database has gone away) fails with `PostgresStoreError.timedOut`.
+    /// connection (the database has gone away) fails with `PostgresStoreError.timedOut`, and one
+    /// that has a connection but no answer within as long again, with `.noAnswer`.
     public static func open(url: PostgresStoreURL, limits: StoreLimits = StoreLimits(), maxConnections: Int = 20,
                             connectTimeout: Duration = .seconds(10), logger: Logger) async throws -> PostgresRelayStore {
         let tls: PostgresClient.Configuration.TLS = switch url.tls {
@@ -109,31 +110,43 @@ public final class PostgresRelayStore: SharedRelayStore {
     /// inserted meanwhile by another instance, and the retry reads it.
     struct Retry: Error {}
 
-    /// Runs `body` on a pooled connection. Waiting for the connection fails after `leaseTimeout`
-    /// (the database is gone); once `body` has the connection it runs to its end, never cancelled
-    /// half-way, so a connection goes back to the pool outside any transaction.
+    /// Runs `body` on a pooled connection, and answers within two bounds of `leaseTimeout` each:
+    /// one for the wait for a connection (the database has gone away, or every connection is busy),
+    /// one for `body` once it has the connection (the database stopped answering). Past either
+    /// bound it throws `PostgresStoreError.timedOut` or `.noAnswer` at once, whatever the pool or
+    /// the connection is still doing. `body` never starts after its caller was answered; once
+    /// started it runs to its end, never cancelled half-way, so a connection goes back to the
+    /// pool outside any transaction.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let started = StartFlag()
-        let (client, timeout) = (self.client, leaseTimeout)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    started.set()
-                    return try await Task { try await body(connection) }.value
+        let (client, limit) = (self.client, leaseTimeout)
+        let request = PooledRequest<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                request.wait(continuation)
+                let work = Task {
+                    try await client.withConnection { connection in
+                        guard request.start() else { throw PostgresStoreError.timedOut(limit) }
+                        return try await Task { try await body(connection) }.value
+                    }
+                }
+                request.cancelsWithCaller(work)
+                let timer = Task {
+                    try await Task.sleep(for: limit)
+                    if request.expireUnstarted(PostgresStoreError.timedOut(limit)) {
+                        work.cancel()
+                        return
+                    }
+                    try await Task.sleep(for: limit)
+                    request.finish(.failure(PostgresStoreError.noAnswer(limit)))
+                }
+                Task {
+                    let result = await work.result
+                    timer.cancel()
+                    request.finish(result)
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                if started.isSet { return nil }
-                throw PostgresStoreError.timedOut(timeout)
-            }
-            while let result = try await group.next() {
-                if let result {
-                    group.cancelAll()
-                    return result
-                }
-            }
-            throw CancellationError()
+        } onCancel: {
+            request.cancel()
         }
     }
 
@@ -204,11 +217,73 @@ public final class PostgresRelayStore: SharedRelayStore {
     }
 }
 
-/// Set once a request holds its pooled connection.
-final class StartFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
+/// One caller's request for a pooled connection: answered once, by the work's result or by a
+/// bound, whichever comes first.
+final class PooledRequest<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var answered = false
+        var started = false
+        var callerCancelled = false
+        var work: Task<T, any Error>?
+
+        /// The continuation, the first time only.
+        mutating func take() -> CheckedContinuation<T, any Error>? {
+            guard !answered else { return nil }
+            answered = true
+            defer { continuation = nil }
+            return continuation
+        }
+    }
+    private let state = Locked(State())
+
+    /// Registers the caller's continuation; called before any other method.
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// Keeps `work` to cancel if the caller is cancelled (at once, if it already was).
+    func cancelsWithCaller(_ work: Task<T, any Error>) {
+        let cancelled = state.withLock { state in
+            state.work = work
+            return state.callerCancelled
+        }
+        if cancelled { work.cancel() }
+    }
+
+    /// The caller was cancelled: a wait for a connection ends; a started body runs on.
+    func cancel() {
+        let work = state.withLock { state in
+            state.callerCancelled = true
+            return state.work
+        }
+        work?.cancel()
+    }
+
+    /// True when the body may start: its caller has not been answered yet.
+    func start() -> Bool {
+        state.withLock { state in
+            guard !state.answered else { return false }
+            state.started = true
+            return true
+        }
+    }
+
+    /// Answers the caller with `error` if the body has not started and the caller has no answer
+    /// yet; true if it answered.
+    func expireUnstarted(_ error: any Error) -> Bool {
+        let continuation: CheckedContinuation<T, any Error>? = state.withLock { state in
+            guard !state.started else { return nil }
+            return state.take()
+        }
+        continuation?.resume(throwing: error)
+        return continuation != nil
+    }
+
+    /// Answers the caller with `result`, unless it was answered already.
+    func finish(_ result: Result<T, any Error>) {
+        state.withLock { $0.take() }?.resume(with: result)
+    }
 }
 
 /// Byte strings as a bytea[] binding.

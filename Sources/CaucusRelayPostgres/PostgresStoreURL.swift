@@ -80,6 +80,8 @@ public enum PostgresStoreError: Error, CustomStringConvertible, Sendable {
     case unreachable(String)
     /// No pooled connection came within the time allowed (the database has gone away).
     case timedOut(Duration)
+    /// The database did not answer a request within the time allowed, once it had a connection.
+    case noAnswer(Duration)
     /// The database holds a schema newer than this relay knows.
     case schemaTooNew(found: Int, known: Int)
 
@@ -88,6 +90,7 @@ public enum PostgresStoreError: Error, CustomStringConvertible, Sendable {
         case .badURL(let text): "bad store URL: \(text)"
         case .unreachable(let text): "cannot use the PostgreSQL store: \(text)"
         case .timedOut(let wait): "no connection to PostgreSQL within \(wait)"
+        case .noAnswer(let wait): "PostgreSQL did not answer within \(wait)"
         case .schemaTooNew(let found, let known):
             "the database has schema version \(found) but this relay knows versions up to \(known): upgrade the relay"
         }

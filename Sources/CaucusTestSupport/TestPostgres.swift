@@ -111,6 +111,22 @@ public struct TestDatabase: Sendable {
         }
     }
 
+    /// Runs `body` while a third party's transaction holds `table` locked against every other
+    /// access (ACCESS EXCLUSIVE): a store's request that touches it waits on the database.
+    public func whileLocked(_ table: String, _ body: () async throws -> Void) async throws {
+        try await TestPostgres.admin(url) { connection, logger in
+            try await connection.query("BEGIN", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE"), logger: logger)
+            do {
+                try await body()
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+            try await connection.query("ROLLBACK", logger: logger)
+        }
+    }
+
     /// Drops the database, ending any connection still open to it.
     public func drop() async {
         try? await admin("DROP DATABASE IF EXISTS \(url.database) WITH (FORCE)")
