@@ -81,7 +81,8 @@ public struct InviteCode: Sendable, Equatable {
         let relayStart = body[0] == 1 ? 65 : 73
         guard body.count > relayStart,
               let inviter = try? Ed25519.PublicKey(rawRepresentation: Array(body[1..<33])), inviter.isValidPoint,
-              let relay = String(validating: body[relayStart...], as: UTF8.self), relay.hasPrefix("ws")
+              let relay = String(validating: body[relayStart...], as: UTF8.self),
+              relay.hasPrefix("ws://") || relay.hasPrefix("wss://")
         else { throw ClientError.invalidInvite("its contents are not valid") }
         let expiresAt = body[0] == 1 ? nil
             : Date(timeIntervalSince1970: Double(body[65..<73].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }))

@@ -104,6 +104,9 @@ struct ClientSafetyTests {
         let cases = [
             (String(chars), "checksum"), (String(code.text.dropLast(20)), "checksum"),
             ("caucus-invite:0OIl", "cannot be in an invite"), ("hello", "starts with"), ("caucus-invite:abc", "too short"),
+            // Intact, but its relay is not a ws:// or wss:// URL (Protocol.md §9.4).
+            (InviteCode(inviter: code.inviter, inviteID: code.inviteID, secret: code.secret, relay: "wsx://relay.example.org").text,
+             "contents are not valid"),
         ]
         for (text, reason) in cases {
             do {

@@ -156,4 +156,29 @@ struct SchemaProseTests {
         #expect(fromProse == codes.filter { $0.key != 0 }, "§7.9: \(fromProse.sorted { $0.key < $1.key }); .proto: \(codes.sorted { $0.key < $1.key })")
         #expect(codes[0] == "ERROR_CODE_UNSPECIFIED")
     }
+
+    @Test("Every section from §2 on ends with a Receivers subsection (what a receiver does with input that breaks it), and §1.2 says so")
+    func everySectionEndsWithItsReceivers() throws {
+        let document = try Self.read("Protocol.md")
+        #expect(document.contains("### 1.2 Requirement keywords, and what receivers do"))
+        #expect(document.contains("BCP 14 (RFC 2119, RFC 8174)"))
+        // Each top-level section's headings, in order: its number and its subsections' titles.
+        var sections: [(number: Int, subsections: [String])] = []
+        var inCode = false
+        for line in document.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") { inCode.toggle() }
+            if inCode { continue }
+            if let match = line.wholeMatch(of: /## (\d+)\. .*/) {
+                sections.append((Int(match.1)!, []))
+            } else if line.hasPrefix("### "), !sections.isEmpty {
+                sections[sections.count - 1].subsections.append(String(line.dropFirst(4)))
+            }
+        }
+        #expect(sections.map(\.number) == Array(1...10), "\(sections.map(\.number))")
+        for section in sections where section.number >= 2 {
+            let last = section.subsections.last ?? "(none)"
+            #expect(last.hasPrefix("\(section.number).") && last.hasSuffix(" Receivers"),
+                    "§\(section.number)'s last subsection is \(last), not its Receivers")
+        }
+    }
 }
