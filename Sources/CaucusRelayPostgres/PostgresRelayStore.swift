@@ -33,7 +33,8 @@ public final class PostgresRelayStore: SharedRelayStore {
     /// `PostgresStoreError.unreachable` with PostgreSQL's reason when the database cannot be
     /// reached or refuses the connection. A request that waits longer than `connectTimeout` for a
     /// connection (the database has gone away) fails with `PostgresStoreError.timedOut`, and one
-    /// that has a connection but no answer within as long again, with `.noAnswer`.
+    /// that has a connection but no answer twice `connectTimeout` after it was made, with
+    /// `.noAnswer`.
     public static func open(url: PostgresStoreURL, limits: StoreLimits = StoreLimits(), maxConnections: Int = 20,
                             connectTimeout: Duration = .seconds(10), logger: Logger) async throws -> PostgresRelayStore {
         let tls: PostgresClient.Configuration.TLS = switch url.tls {
@@ -110,11 +111,11 @@ public final class PostgresRelayStore: SharedRelayStore {
     /// inserted meanwhile by another instance, and the retry reads it.
     struct Retry: Error {}
 
-    /// Runs `body` on a pooled connection, and answers within two bounds of `leaseTimeout` each:
-    /// one for the wait for a connection (the database has gone away, or every connection is busy),
-    /// one for `body` once it has the connection (the database stopped answering). Past either
-    /// bound it throws `PostgresStoreError.timedOut` or `.noAnswer` at once, whatever the pool or
-    /// the connection is still doing. `body` never starts after its caller was answered; once
+    /// Runs `body` on a pooled connection, and answers within twice `leaseTimeout`, whatever the
+    /// pool or the connection is still doing: with `PostgresStoreError.timedOut` when no
+    /// connection came within `leaseTimeout` (the database has gone away, or every connection is
+    /// busy), with `.noAnswer` when `body` had one but has not finished by twice `leaseTimeout`
+    /// (the database stopped answering). `body` never starts after its caller was answered; once
     /// started it runs to its end, never cancelled half-way, so a connection goes back to the
     /// pool outside any transaction.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {

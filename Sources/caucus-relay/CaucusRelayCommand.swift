@@ -37,7 +37,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
     @Option(help: "Connections each relay instance opens to PostgreSQL at most. [CAUCUS_RELAY_STORE_CONNECTIONS, default 20]")
     var storeConnections: Int?
 
-    @Option(help: "Seconds to wait for PostgreSQL before a start or a request fails: for a connection, then as long again for its answer. [CAUCUS_RELAY_STORE_CONNECT_TIMEOUT, default 10]")
+    @Option(help: "Seconds to wait for PostgreSQL before a start or a request fails (a request with a connection but no answer: twice this). [CAUCUS_RELAY_STORE_CONNECT_TIMEOUT, default 10]")
     var storeConnectTimeout: Double?
 
     @Option(help: "With --store: seconds between checks for deliveries whose notice from another instance was missed. [CAUCUS_RELAY_DELIVERY_CATCH_UP_SECONDS, default 2]")

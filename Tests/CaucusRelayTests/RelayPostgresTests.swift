@@ -327,7 +327,7 @@ struct RelayPostgresBadInputTests {
         let store = try await database.open(connectTimeout: .seconds(20))
         let (url, running) = try await startRelay(on: store)
         let alice = Device(), bob = Device()
-        // The relay answers within its two 20 s bounds: for a connection, then for its answer.
+        // The relay answers within twice its 20 s bound: 40 s.
         let sender = try await RelayClient.connect(url: url, deviceKey: alice.key, timeout: processConnectTimeout,
                                                    requestTimeout: .seconds(60))
         var sent: [Data] = []
@@ -366,7 +366,7 @@ struct RelayPostgresBadInputTests {
         let store = try await database.open(connectTimeout: .seconds(10))
         let (url, running) = try await startRelay(on: store)
         let alice = Device(), bob = Device()
-        // The relay answers within its two 10 s bounds: for a connection, then for its answer.
+        // The relay answers within twice its 10 s bound: 20 s.
         let sender = try await RelayClient.connect(url: url, deviceKey: alice.key, timeout: processConnectTimeout,
                                                    requestTimeout: .seconds(60))
         let before = newMessageID()
