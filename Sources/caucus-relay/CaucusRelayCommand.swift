@@ -13,10 +13,11 @@ struct CaucusRelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caucus-relay",
         abstract: "Stores and forwards Caucus ciphertext: mailboxes, group fan-out, prekeys, blobs, card inboxes.",
+        // One line per paragraph: the help wraps it to the terminal's width.
         discussion: """
-            The relay sees only ciphertext and pseudonymous routing ids. It keeps its data in one
-            SQLite file, relay.sqlite, in the data directory, or with --store postgres://… in a
-            PostgreSQL database that several relay instances may share. Send SIGTERM to stop it
+            The relay sees only ciphertext and pseudonymous routing ids. It keeps its data in one \
+            SQLite file, relay.sqlite, in the data directory, or with --store postgres://… in a \
+            PostgreSQL database that several relay instances may share. Send SIGTERM to stop it \
             gracefully.
             """,
         version: CaucusRelease.versionLine("caucus-relay"),
@@ -85,6 +86,23 @@ struct CaucusRelayCommand: AsyncParsableCommand {
     @Option(help: "Log format on stderr: text, or json (one object per line). [CAUCUS_RELAY_LOG_FORMAT, default text]")
     var logFormat: String?
 
+    /// Refuses settings no relay can run with (a port past 65535, a limit of zero or below), naming
+    /// the option, before anything is created.
+    static func checkPossible(_ configuration: RelayConfiguration) throws {
+        func require(_ holds: Bool, _ message: String) throws {
+            if !holds { throw ValidationError(message) }
+        }
+        try require((0...65_535).contains(configuration.port), "--port must be 0 to 65535 (0 picks a free port), not \(configuration.port)")
+        try require(configuration.maxPayloadBytes >= 1, "--max-payload-bytes must be at least 1")
+        try require(configuration.storeLimits.mailboxMessages >= 1, "--mailbox-messages must be at least 1")
+        try require(configuration.storeLimits.maxBlobBytes >= 1, "--max-blob-bytes must be at least 1")
+        try require(configuration.storeLimits.blobQuotaBytes >= 1, "--blob-quota-bytes must be at least 1")
+        try require(configuration.rateLimitPerSecond > 0 && configuration.rateLimitPerSecond.isFinite,
+                    "--rate-limit must be above 0 requests per second")
+        try require(configuration.rateLimitBurst >= 1 && configuration.rateLimitBurst.isFinite, "--rate-burst must be at least 1")
+        try require(configuration.maxConnections >= 1, "--max-connections must be at least 1")
+    }
+
     /// Where relay.sqlite lives without --data-dir or CAUCUS_RELAY_DATA_DIR.
     static let defaultDataDirectory = "caucus-relay-data"
 
@@ -147,6 +165,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         guard configuration.maxFrameBytes >= 4_096, configuration.maxPayloadBytes < configuration.maxFrameBytes else {
             throw ValidationError("--max-frame-bytes must be at least 4096 and larger than --max-payload-bytes")
         }
+        try Self.checkPossible(configuration)
 
         var tls: TLSConfiguration?
         let certPath = try setting(tlsCert, "CAUCUS_RELAY_TLS_CERT")
