@@ -42,7 +42,7 @@ public struct FileOffer: Sendable, Equatable {
     }
 }
 
-/// One decrypted client payload (Protocol.md §9.2): what travels inside a pairwise session message
+/// One decrypted client payload (Protocol.md §9.1): what travels inside a pairwise session message
 /// or a group message.
 public enum Payload: Sendable {
     /// A chat message.
