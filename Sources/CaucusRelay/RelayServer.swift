@@ -64,6 +64,40 @@ public struct RelayServer: Sendable {
     }
 }
 
+/// Why the relay cannot start, in words that name what to change.
+public struct RelayStartError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension RelayServer {
+    /// Binds `host:port` as the relay's listener does, then lets it go: an address in use, not on
+    /// this machine, or not allowed fails here, named, before the caller creates anything. (The
+    /// listener binds again when the relay starts; something that takes the port in between
+    /// makes that bind fail instead.)
+    public static func checkCanListen(host: String, port: Int,
+                                      eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws {
+        let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port)
+                .get()
+        } catch let error as IOError {
+            let reason = switch error.errnoCode {
+            case EADDRINUSE: "port \(port) is in use (another relay, or another program): choose another --port, or stop what holds it"
+            case EADDRNOTAVAIL: "\(host) is not an address of this machine: give one of its addresses as --host"
+            case EACCES: "ports below 1024 need privileges (CAP_NET_BIND_SERVICE): choose a port from 1024"
+            default: String(cString: strerror(error.errnoCode))
+            }
+            throw RelayStartError(description: "cannot listen on \(shown): \(reason)")
+        } catch {
+            throw RelayStartError(description: "cannot listen on \(shown): \(error)")
+        }
+        try? await channel.close()
+    }
+}
+
 /// A relay started with `RelayServer.start()`.
 public struct RunningRelay: Sendable {
     public let port: Int

@@ -11,6 +11,18 @@ public func freeLoopbackPort() throws -> Int {
     return port
 }
 
+/// A port on 127.0.0.1 that this process listens on until `release()`, so that nothing else can.
+public final class HeldLoopbackPort: Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    public init() throws {
+        (fd, port) = try Loopback.bind(listening: 1)
+    }
+
+    public func release() { close(fd) }
+}
+
 /// A process's resident set size in KiB (VmRSS of /proc/PID/status, this process by default);
 /// nil where there is none.
 public func residentKiB(process: String = "self") -> Int? {

@@ -86,6 +86,25 @@ struct CaucusRelayCommand: AsyncParsableCommand {
     @Option(help: "Log format on stderr: text, or json (one object per line). [CAUCUS_RELAY_LOG_FORMAT, default text]")
     var logFormat: String?
 
+    /// Fails, naming the file and why, unless `path` can be read.
+    static func checkReadable(_ path: String, _ what: String) throws {
+        guard access(path, R_OK) != 0 else { return }
+        throw ValidationError("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+    }
+
+    /// The operating system's words for a file error (Foundation's own are about permissions even
+    /// when the cause is another), else the error's description.
+    static func reason(_ error: any Error) -> String {
+        let error = error as NSError
+        let underlying = error.userInfo[NSUnderlyingErrorKey]
+        if let posix = underlying as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        if let underlying = underlying as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if error.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(error.code))) }
+        return "\(error)"
+    }
+
     /// Refuses settings no relay can run with (a port past 65535, a limit of zero or below), naming
     /// the option, before anything is created.
     static func checkPossible(_ configuration: RelayConfiguration) throws {
@@ -174,11 +193,33 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         case (nil, nil):
             break
         case let (cert?, key?):
-            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-            tls = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            try Self.checkReadable(cert, "the TLS certificate file")
+            try Self.checkReadable(key, "the TLS key file")
+            let chain: [NIOSSLCertificateSource]
+            do {
+                chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            } catch {
+                throw ValidationError("the TLS certificate file \(cert) holds no PEM certificate")
+            }
+            guard !chain.isEmpty else { throw ValidationError("the TLS certificate file \(cert) holds no PEM certificate") }
+            let privateKey: NIOSSLPrivateKey
+            do {
+                privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            } catch {
+                throw ValidationError("the TLS key file \(key) holds no PEM private key")
+            }
+            tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         default:
             throw ValidationError("give both --tls-cert and --tls-key, or neither")
+        }
+
+        // Port 0 always binds; any other port is tried before the store is opened or made.
+        if configuration.port != 0 {
+            do {
+                try await RelayServer.checkCanListen(host: configuration.host, port: configuration.port)
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
 
         let store: any RelayStore
@@ -201,10 +242,18 @@ struct CaucusRelayCommand: AsyncParsableCommand {
                                                       connectTimeout: .milliseconds(Int(timeout * 1000)), logger: logger)
         } else {
             let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? Self.defaultDataDirectory
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw ValidationError("cannot make the data directory \(directory): \(Self.reason(error))")
+            }
             let storePath = (directory as NSString).appendingPathComponent("relay.sqlite")
-            store = try SQLiteRelayStore(path: storePath, limits: configuration.storeLimits)
+            do {
+                store = try SQLiteRelayStore(path: storePath, limits: configuration.storeLimits)
+            } catch {
+                throw ValidationError("cannot open the store \(storePath): \(Self.reason(error))")
+            }
         }
         let relay = Relay(configuration: configuration, store: store, logger: logger)
         let server = RelayServer(relay: relay, tls: tls, logger: logger)

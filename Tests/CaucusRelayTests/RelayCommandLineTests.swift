@@ -1,3 +1,5 @@
+import CaucusCrypto
+import CaucusRelayClient
 import CaucusTestSupport
 import Foundation
 import Testing
@@ -26,12 +28,67 @@ struct RelayCommandLineTests {
             (["--ttl-days", "0"], "--ttl-days must be in (0, 365]"),
         ]
         for (arguments, expected) in cases {
-            let outcome = try await ChildProcess.run(RelayProcess.executable, ["--host", "127.0.0.1", "--data-dir", data] + arguments,
-                                                     environment: ProcessInfo.processInfo.environment)
-            #expect(outcome.status != 0, "\(arguments): \(outcome)")
-            #expect(outcome.stderr.contains(expected), "\(arguments): \(outcome)")
+            try await expectRefused(["--data-dir", data] + arguments, saying: expected)
             #expect(!FileManager.default.fileExists(atPath: data), "\(arguments) created the data directory")
         }
+    }
+
+    @Test("A port in use is named, with what to do, and nothing is created")
+    func portInUse() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let held = try HeldLoopbackPort()
+        defer { held.release() }
+        let data = directory.path + "/data"
+        let outcome = try await ChildProcess.run(RelayProcess.executable, ["--host", "127.0.0.1", "--port", "\(held.port)", "--data-dir", data],
+                                                 environment: ProcessInfo.processInfo.environment)
+        #expect(outcome.status != 0, "\(outcome)")
+        #expect(outcome.stderr.contains("cannot listen on 127.0.0.1:\(held.port): port \(held.port) is in use"), "\(outcome)")
+        #expect(!FileManager.default.fileExists(atPath: data), "the data directory was made")
+    }
+
+    @Test("A data directory that cannot be made, and TLS files that cannot be used, are named with the reason")
+    func unusableFiles() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let plainFile = directory.file("not-a-directory")
+        _ = FileManager.default.createFile(atPath: plainFile, contents: Data("x".utf8))
+        let junk = directory.file("junk.pem")
+        _ = FileManager.default.createFile(atPath: junk, contents: Data("not a certificate\n".utf8))
+        let (certificate, _) = try TestCertificate.make(in: directory)
+        let missing = directory.file("missing.pem")
+        let data = directory.file("data")
+        let cases: [([String], String)] = [
+            (["--data-dir", plainFile + "/sub"], "cannot make the data directory \(plainFile)/sub: Not a directory"),
+            (["--data-dir", data, "--tls-cert", missing, "--tls-key", junk],
+             "cannot read the TLS certificate file \(missing): No such file or directory"),
+            (["--data-dir", data, "--tls-cert", junk, "--tls-key", junk], "the TLS certificate file \(junk) holds no PEM certificate"),
+            (["--data-dir", data, "--tls-cert", certificate, "--tls-key", junk], "the TLS key file \(junk) holds no PEM private key"),
+        ]
+        for (arguments, expected) in cases {
+            try await expectRefused(["--port", "0"] + arguments, saying: expected)
+        }
+        #expect(!FileManager.default.fileExists(atPath: data), "the data directory was made")
+    }
+
+    @Test("A new store is made readable by its owner only, in a directory only its owner can enter")
+    func storeIsPrivate() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let data = directory.file("data")
+        let relay = try await RelayProcess.start(dataDirectory: data)
+        // A login writes (the device's row), so the log and shared-memory files exist.
+        let client = try await RelayClient.connect(url: relay.url, deviceKey: Ed25519.PrivateKey(), timeout: processConnectTimeout)
+        try await client.send(Data("x".utf8), to: [Data(Ed25519.PrivateKey().publicKey.rawRepresentation)])
+        await client.close()
+        func mode(_ path: String) throws -> Int {
+            try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) & 0o777
+        }
+        #expect(try mode(data) == 0o700)
+        for name in ["relay.sqlite", "relay.sqlite-wal", "relay.sqlite-shm"] {
+            #expect(try mode(data + "/" + name) == 0o600, "\(name)")
+        }
+        _ = try await relay.terminate()
     }
 
     @Test("--help wraps each paragraph of its overview where the terminal ends, never mid-sentence")
@@ -49,5 +106,14 @@ struct RelayCommandLineTests {
         }
         let flat = overview.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(flat.contains("It keeps its data in one SQLite file, relay.sqlite, in the data directory"), "\(flat)")
+    }
+
+    /// Runs the relay on 127.0.0.1 with `arguments` and expects it to stop at once with `expected`
+    /// in its error.
+    private func expectRefused(_ arguments: [String], saying expected: String) async throws {
+        let outcome = try await ChildProcess.run(RelayProcess.executable, ["--host", "127.0.0.1"] + arguments,
+                                                 environment: ProcessInfo.processInfo.environment)
+        #expect(outcome.status != 0, "\(arguments): \(outcome)")
+        #expect(outcome.stderr.contains(expected), "\(arguments): \(outcome)")
     }
 }

@@ -19,8 +19,12 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     /// The database file.
     public let path: String
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new
+    /// store is created readable and writable by its owner only (0600); SQLite gives its log and
+    /// shared-memory files the same mode.
     public init(path: String, limits: StoreLimits = StoreLimits()) throws {
+        let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 { Glibc.close(created) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
