@@ -1,0 +1,389 @@
+@testable import CaucusClient
+@testable import CaucusCrypto
+import CaucusPayloads
+import CaucusTestSupport
+import Foundation
+import Testing
+
+/// `vectors/groups.json` (Protocol.md §8, §9.1, §9.4): a membership chain with every action, the
+/// epochs it starts with their secret trees and sender chains, group messages across two epochs
+/// and a join, the Welcome and EpochKey of §8.3, one payload of each kind of §9.1 and two invite
+/// codes, all from fixed seeds and inputs. Ed25519 signatures are deterministic; AEAD nonces are
+/// random (§1.1), so a group message kept in the file is reused as long as the code's own receivers
+/// open it to exactly the message the code makes now. The generator lives here, where the group
+/// core, the payloads and the invite codes are all in reach, so that one place makes the one file.
+/// `scripts/check-group-vectors.py` checks the same file from Protocol.md alone, with PyNaCl.
+@Suite("Groups: the test vectors in vectors/groups.json match the code, and the independent Python checker accepts them")
+struct GroupVectorTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let file = repository.appendingPathComponent("vectors/groups.json")
+    static let cardsFile = repository.appendingPathComponent("vectors/cards.json")
+
+    /// The fixed inputs: seeds, group id, the two epoch secrets chosen at random in real use.
+    static let seeds: [(name: String, byte: UInt8)] = [("rosa", 0x21), ("tomasz", 0x22), ("amira", 0x23), ("lee", 0x24)]
+    static let groupID = [UInt8](0x40..<0x60)
+    static let creationSecret = [UInt8](0x80..<0xa0)
+    static let removalSecret = [UInt8](0xc0..<0xe0)
+    /// Sender chain steps listed per member and epoch.
+    static let generations = 3
+
+    struct VectorError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private static func key(_ byte: UInt8) -> Ed25519.PrivateKey {
+        try! Ed25519.PrivateKey(seed: SecureBytes(copying: [UInt8](repeating: byte, count: 32)))
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
+    private static func hex(_ bytes: SecureBytes) -> String { Hex.encode(bytes.withUnsafeBytes { Array($0) }) }
+
+    /// `value`, or an error naming what is missing.
+    private static func need<T>(_ value: T?, _ what: String) throws -> T {
+        guard let value else { throw VectorError(description: "missing: \(what)") }
+        return value
+    }
+
+    private static func object(_ value: Any?, _ key: String) -> Any? { (value as? [String: Any])?[key] }
+
+    /// The vectors as a JSON object, built by the reference code. `stored` is the file as it is:
+    /// its group message ciphertexts are kept when the code's receivers open them to the same messages.
+    static func vectors(stored: [String: Any]?) throws -> [String: Any] {
+        let keys = Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, key($0.byte)) })
+        let names = Dictionary(uniqueKeysWithValues: seeds.map { (keys[$0.name]!.publicKey, $0.name) })
+        let rosa = keys["rosa"]!, tomasz = keys["tomasz"]!, amira = keys["amira"]!, lee = keys["lee"]!
+
+        // 1. The membership chain (§8.1).
+        let creation = MembershipEntry(groupID: groupID, sequence: 0, previous: [UInt8](repeating: 0, count: 32), action: .create,
+                                       signedBy: rosa)
+        var chain = try MembershipChain(creation: creation)
+        var chains = [chain]
+        let changes: [(MembershipEntry.Action, Ed25519.PrivateKey)] = [
+            (.add(tomasz.publicKey, .member), rosa), (.add(amira.publicKey, .member), rosa), (.setRole(tomasz.publicKey, .admin), rosa),
+            (.remove(amira.publicKey), tomasz), (.add(lee.publicKey, .member), tomasz),
+        ]
+        for (action, author) in changes {
+            _ = try chain.make(action, by: author)
+            chains.append(chain)
+        }
+        let entries = chain.entries
+        let entryRecords: [[String: Any]] = entries.map { entry in
+            let (code, subject, role) = entry.actionFields
+            return ["sequence": entry.sequence, "action": Int(code), "subject": names[subject]!, "role": Int(role),
+                    "author": names[entry.author]!, "previous": hex(entry.previous), "signed_bytes": hex(entry.statement.bytes),
+                    "signature": hex(entry.signature.rawRepresentation), "encoded": hex(entry.encoded()), "hash": hex(entry.hash)]
+        }
+
+        // 2. Epochs and their secret trees (§8.2).
+        var epochs = [UInt64: GroupEpoch]()
+        var epochRecords = [[String: Any]]()
+        var previousEpoch: GroupEpoch?
+        var secrets = [UInt64: SecureBytes]()
+        for entry in entries where entry.startsEpoch {
+            let state = chains[Int(entry.sequence)]
+            let secret: SecureBytes
+            var record: [String: Any] = ["number": entry.sequence]
+            switch entry.action {
+            case .add:
+                secret = previousEpoch!.additionSecret(entryHash: entry.hash)
+                record["started_by"] = "add"
+            case .remove:
+                secret = SecureBytes(copying: removalSecret)
+                record["started_by"] = "remove"
+            default:
+                secret = SecureBytes(copying: creationSecret)
+                record["started_by"] = "create"
+            }
+            let epoch = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: state.leaves, leafCount: state.leafCount)
+            let root = try need(epoch.tree.nodes[SecretTree.Span(lo: 0, hi: state.leafCount)], "tree root")
+            record["secret"] = hex(secret)
+            record["prk"] = hex(HKDF.extract(salt: groupID, inputKeyMaterial: secret))
+            record["header_key"] = hex(epoch.headerKey.bytes)
+            record["tree_root"] = hex(root)
+            record["successor_seed"] = hex(epoch.successorSeed)
+            record["leaf_count"] = Int(state.leafCount)
+            record["leaves"] = Dictionary(uniqueKeysWithValues: state.leaves.map { (names[$0.key]!, Int($0.value)) })
+            record["tree"] = try treeNodes(root, lo: 0, hi: state.leafCount, taking: epoch.tree)
+            var senders = [[String: Any]]()
+            for (member, leaf) in state.leaves.sorted(by: { $0.value < $1.value }) {
+                var tree = epoch.tree
+                var sender = SenderChain(chainKey: try need(tree.take(leaf), "leaf \(leaf)"))
+                var steps = [[String: Any]]()
+                for counter in 0..<UInt32(generations) {
+                    let chainKey = sender.chainKey
+                    let (messageKey, _, _) = try sender.key(for: counter)
+                    steps.append(["counter": Int(counter), "chain_key": hex(chainKey), "message_key": hex(messageKey)])
+                }
+                senders.append(["member": names[member]!, "leaf": Int(leaf), "chain": steps])
+            }
+            record["senders"] = senders
+            epochRecords.append(record)
+            epochs[entry.sequence] = epoch
+            secrets[entry.sequence] = secret
+            previousEpoch = epoch
+        }
+
+        // 3. Group messages (§8.4), from sessions joined by welcome at epoch 2, then across the removal's
+        // epoch 4 and Lee's join at epoch 5. Each message is opened by everyone else in the group.
+        func welcome(through sequence: Int) -> GroupWelcome {
+            GroupWelcome(entries: Array(entries[...sequence]), epoch: UInt64(sequence), secret: secrets[UInt64(sequence)]!)
+        }
+        var sessions = [String: GroupSession]()
+        for name in ["rosa", "tomasz", "amira"] {
+            sessions[name] = try GroupSession(welcome: welcome(through: 2), me: keys[name]!.publicKey, from: rosa.publicKey)
+        }
+        let storedMessages = (stored?["group_messages"] as? [[String: Any]])?.map { ($0["message"] as? String).flatMap(Hex.decode) }
+        var messageRecords = [[String: Any]]()
+        func messageKey(_ epoch: UInt64, _ name: String, _ counter: UInt32) throws -> SecureBytes {
+            var tree = epochs[epoch]!.tree
+            var sender = SenderChain(chainKey: try need(tree.take(epochs[epoch]!.members[keys[name]!.publicKey]!), "leaf of \(name)"))
+            return try sender.key(for: counter).0
+        }
+        func send(_ text: String, from name: String, to receivers: [String]) throws {
+            let epochNumber = sessions[name]!.currentEpoch
+            let plaintext = Array(text.utf8)
+            let fresh = try sessions[name]!.encrypt(plaintext, identity: keys[name]!)
+            func open(_ message: [UInt8]) -> ([String: GroupSession], [GroupMessage])? {
+                var copy = sessions
+                var opened = [GroupMessage]()
+                for receiver in receivers {
+                    guard let message = try? copy[receiver]!.decrypt(message) else { return nil }
+                    opened.append(message)
+                }
+                return (copy, opened)
+            }
+            var (after, opened) = try need(open(fresh), "a fresh group message opened by its receivers")
+            var wire = fresh
+            let index = messageRecords.count
+            if let storedMessages, index < storedMessages.count, let keptWire = storedMessages[index], let kept = open(keptWire),
+               kept.1 == opened {
+                (after, opened) = kept
+                wire = keptWire
+            }
+            sessions = after
+            let message = opened[0]
+            guard message.plaintext == plaintext, opened.allSatisfy({ $0.hash == message.hash }) else {
+                throw VectorError(description: "receivers disagree on a group message")
+            }
+            let (content, previous, signature) = try GroupSession.parseContent(
+                try XChaCha20Poly1305.open(Array(wire[85...]), using: try SymmetricKey(bytes: messageKey(epochNumber, name, message.counter)),
+                                           authenticating: Array(wire[..<85])))
+            let statement = GroupSession.statement(groupID: groupID, epoch: epochNumber, sender: message.sender, counter: message.counter,
+                                                   previous: previous, plaintext: content)
+            var header = message.sender.rawRepresentation
+            header.appendU32(message.counter)
+            messageRecords.append([
+                "sender": name, "received_by": receivers, "epoch": epochNumber, "counter": Int(message.counter), "text": text,
+                "plaintext": hex(plaintext), "prev": previous.map(hex), "signed_bytes": hex(statement.bytes),
+                "signature": hex(signature.rawRepresentation), "hash": hex(message.hash), "header": hex(header),
+                "message_key": hex(try messageKey(epochNumber, name, message.counter)), "message": hex(wire),
+            ])
+        }
+        try send("Meeting Thursday at 6, break room B.", from: "rosa", to: ["tomasz", "amira"])
+        try send("I'll bring the sign-up sheets.", from: "tomasz", to: ["rosa", "amira"])
+        try send("Thanks. Tomasz will co-chair.", from: "rosa", to: ["tomasz", "amira"])
+        for name in ["rosa", "tomasz"] {
+            try sessions[name]!.apply(entries[3])
+            try sessions[name]!.apply(entries[4])
+            try sessions[name]!.receive(epochKey: GroupEpochKey(groupID: groupID, epoch: 4, secret: secrets[4]!), from: tomasz.publicKey)
+        }
+        try send("Amira has left the committee.", from: "tomasz", to: ["rosa"])
+        try send("Noted; Lee joins tomorrow.", from: "rosa", to: ["tomasz"])
+        for name in ["rosa", "tomasz"] { try sessions[name]!.apply(entries[5]) }
+        sessions["lee"] = try GroupSession(welcome: welcome(through: 5), me: lee.publicKey, from: tomasz.publicKey)
+        try send("Hello, everyone: Lee here.", from: "lee", to: ["rosa", "tomasz"])
+
+        // 4. What travels over pairwise sessions (§8.3), and one payload of each kind (§9.1).
+        let epochKey = GroupEpochKey(groupID: groupID, epoch: 4, secret: secrets[4]!)
+        let leeWelcome = welcome(through: 5)
+        let pairwise: [String: Any] = [
+            "epoch_key": ["epoch": 4, "secret": hex(secrets[4]!), "encoded": hex(epochKey.serialized())] as [String: Any],
+            "welcome": ["epoch": 5, "secret": hex(secrets[5]!), "entries": 6, "encoded": hex(leeWelcome.serialized())] as [String: Any],
+        ]
+        let cards = try JSONSerialization.jsonObject(with: Data(contentsOf: cardsFile))
+        func card(_ path: String...) throws -> [UInt8] {
+            var value: Any? = cards
+            for step in path {
+                if let index = Int(step) { value = (value as? [Any])?[index] } else { value = object(value, step) }
+            }
+            return try need(Hex.decode(try need(value as? String, "cards.json \(path)")), "cards.json \(path)")
+        }
+        let campaign = try Campaign(encoded: try card("campaign", "encoded"))
+        let stamp = MessageStamp(id: [UInt8](0x01...0x10), sentAt: 1_780_000_000_000, expirySeconds: 0)
+        let timerStamp = MessageStamp(id: [UInt8](0x11...0x20), sentAt: 1_780_000_060_000, expirySeconds: 86_400)
+        let inviteID = [UInt8](0xb0..<0xc0), inviteSecret = [UInt8](0xd0..<0xe0)
+        let routingSeed = [UInt8](repeating: 0x31, count: 32), cardKeySeed = [UInt8](repeating: 0x02, count: 32)
+        let offer = FileOffer(blobID: [UInt8](0x60..<0x70), key: [UInt8](0x70..<0x90), size: 123_456, chunkSize: 65_536,
+                              digest: [UInt8](0x90..<0xb0), name: "minutes-Ω.pdf")
+        func stampFields(_ stamp: MessageStamp) -> [String: Any] {
+            ["message_id": hex(stamp.id), "sent_at_ms": stamp.sentAt, "timer_s": Int(stamp.expirySeconds)]
+        }
+        let payloads: [(Payload, [String: Any])] = [
+            (.text(stamp, "Meeting Thursday ✊ — bring a friend"), ["stamp": stampFields(stamp), "text": "Meeting Thursday ✊ — bring a friend"]),
+            (.file(stamp, offer), ["stamp": stampFields(stamp), "blob_id": hex(offer.blobID), "file_key": hex(offer.key), "size": offer.size,
+                                   "chunk_size": Int(offer.chunkSize), "digest": hex(offer.digest), "file_name": offer.name]),
+            (.profile(name: "Rosa Díaz"), ["display_name": "Rosa Díaz"]),
+            (.expiry(timerStamp), ["stamp": stampFields(timerStamp)]),
+            (.membership(entries[3]), ["entry": hex(entries[3].encoded())]),
+            (.joinRequest(inviteID: inviteID, secret: inviteSecret, name: "Lee"),
+             ["invite_id": hex(inviteID), "invite_secret": hex(inviteSecret), "display_name": "Lee"]),
+            (.welcome(leeWelcome, groupName: "Site 5 organizing", expirySeconds: 604_800,
+                      names: [(rosa.publicKey, "Rosa Díaz"), (tomasz.publicKey, "Tomasz")]),
+             ["welcome": hex(leeWelcome.serialized()), "group_name": "Site 5 organizing", "timer_s": 604_800,
+              "names": [["key": hex(rosa.publicKey.rawRepresentation), "display_name": "Rosa Díaz"],
+                        ["key": hex(tomasz.publicKey.rawRepresentation), "display_name": "Tomasz"]]]),
+            (.epochKey(epochKey), ["epoch_key": hex(epochKey.serialized())]),
+            (.routingKey(groupID: groupID, seed: routingSeed), ["group_id": hex(groupID), "seed": hex(routingSeed)]),
+            (.joinRefused(inviteID: inviteID, reason: "this invite does not exist (or was withdrawn)"),
+             ["invite_id": hex(inviteID), "reason": "this invite does not exist (or was withdrawn)"]),
+            (.campaign(campaign), ["record": "cards.json campaign"]),
+            (.cardKey(campaign: campaign.hash, seed: cardKeySeed), ["campaign_hash": hex(campaign.hash), "seed": hex(cardKeySeed)]),
+            (.receipt(try CardReceipt(encoded: try card("receipt", "encoded"))), ["record": "cards.json receipt"]),
+            (.revocationReceipt(try RevocationReceipt(encoded: try card("revocation_receipt", "encoded"))),
+             ["record": "cards.json revocation_receipt"]),
+            (.sharedCampaign(groupID: groupID, campaign: campaign), ["group_id": hex(groupID), "record": "cards.json campaign"]),
+            (.unreadable(count: 3), ["count": 3]),
+            (.tallyProof(try TallyProof(encoded: try card("tally_proofs", "0", "encoded"))), ["record": "cards.json tally_proofs 0"]),
+        ]
+        let payloadRecords: [[String: Any]] = payloads.map { payload, fields in
+            let encoded = payload.encoded()
+            return ["kind": Int(encoded[1]), "fields": fields, "encoded": hex(encoded)]
+        }
+
+        // 5. Invite codes (§9.4): version 2 with its expiry, and version 1 without.
+        let invites = [InviteCode(inviter: rosa.publicKey, inviteID: inviteID, secret: inviteSecret, relay: "wss://relay.example.org",
+                                  expiresAt: Date(timeIntervalSince1970: 1_780_604_800)),
+                       InviteCode(inviter: rosa.publicKey, inviteID: inviteID, secret: inviteSecret, relay: "ws://127.0.0.1:8443")]
+        let inviteRecords: [[String: Any]] = invites.map { invite in
+            var record: [String: Any] = ["text": invite.text, "version": invite.expiresAt == nil ? 1 : 2, "inviter": "rosa",
+                                         "invite_id": hex(invite.inviteID), "secret": hex(invite.secret), "relay": invite.relay]
+            if let expiresAt = invite.expiresAt { record["expires_at_s"] = UInt64(expiresAt.timeIntervalSince1970) }
+            return record
+        }
+
+        return [
+            "description": "Protocol.md sections 8, 9.1 and 9.4: a membership chain, its epochs, secret trees and sender chains, group "
+                + "messages, the pairwise Welcome and EpochKey, one payload of each kind and two invite codes, from fixed seeds (32 bytes "
+                + "of 0x21 rosa, 0x22 tomasz, 0x23 amira, 0x24 lee) and fixed inputs. Group message nonces are random: decrypt to check. "
+                + "Payloads of kinds 11, 13, 14, 15 and 17 wrap records of vectors/cards.json. Regenerate with scripts/regen-vectors; "
+                + "checked by swift test and scripts/check-group-vectors.py.",
+            "seeds": Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, hex([UInt8](repeating: $0.byte, count: 32))) }),
+            "group_id": hex(groupID),
+            "creation_secret": hex(creationSecret),
+            "removal_secret": hex(removalSecret),
+            "membership_chain": entryRecords,
+            "epochs": epochRecords,
+            "group_messages": messageRecords,
+            "pairwise": pairwise,
+            "payloads": payloadRecords,
+            "invites": inviteRecords,
+        ]
+    }
+
+    /// Every node of the secret tree over leaves `lo..<hi` (§8.2), splitting with the code's own
+    /// `SecretTree.child`; each leaf must equal what `SecretTree.take` gives for it.
+    private static func treeNodes(_ secret: SecureBytes, lo: UInt32, hi: UInt32, taking tree: SecretTree) throws -> [[String: Any]] {
+        var nodes: [[String: Any]] = [["lo": Int(lo), "hi": Int(hi), "secret": hex(secret)]]
+        if hi - lo == 1 {
+            var copy = tree
+            let taken = try need(copy.take(lo), "leaf \(lo)")
+            guard taken.withUnsafeBytes({ Array($0) }) == secret.withUnsafeBytes({ Array($0) }) else {
+                throw VectorError(description: "leaf \(lo) differs from SecretTree.take")
+            }
+            return nodes
+        }
+        let middle = SecretTree.Span(lo: lo, hi: hi).middle
+        nodes += try treeNodes(SecretTree.child(secret, 0), lo: lo, hi: middle, taking: tree)
+        nodes += try treeNodes(SecretTree.child(secret, 1), lo: middle, hi: hi, taking: tree)
+        return nodes
+    }
+
+    static func text(stored: [String: Any]?) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: try vectors(stored: stored),
+                                              options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// The file as stored, parsed; nil when there is none yet.
+    static func stored() -> [String: Any]? {
+        (try? Data(contentsOf: file)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    }
+
+    @Test("The file holds exactly what the code makes (scripts/regen-vectors rewrites it)")
+    func fileMatchesCode() throws {
+        let made = try Self.text(stored: Self.stored())
+        if ProcessInfo.processInfo.environment["CAUCUS_REGEN_VECTORS"] == "1" {
+            try made.write(to: Self.file, atomically: true, encoding: .utf8)
+        }
+        let stored = try String(contentsOf: Self.file, encoding: .utf8)
+        #expect(stored == made, "vectors/groups.json differs from what the code makes: run scripts/regen-vectors and review the diff")
+    }
+
+    @Test("Every encoding in the file parses, verifies and decrypts with the code")
+    func fileParses() throws {
+        let vectors = try #require(Self.stored())
+        func bytes(_ object: Any?, _ key: String) throws -> [UInt8] {
+            let text = try #require(Self.object(object, key) as? String)
+            return try #require(Hex.decode(text))
+        }
+        let groupID = try bytes(vectors, "group_id")
+        let records = try #require(vectors["membership_chain"] as? [[String: Any]])
+        let entries = try records.map { try MembershipEntry(encoded: try bytes($0, "encoded")) }
+        let chain = try MembershipChain.verify(entries)
+        #expect(chain.groupID == groupID && chain.entries.count == 6)
+        for (entry, record) in zip(entries, records) { #expect(Hex.encode(entry.hash) == record["hash"] as? String) }
+
+        let pairwise = vectors["pairwise"]
+        let epochKey = try GroupEpochKey(serialized: SecureBytes(copying: try bytes(Self.object(pairwise, "epoch_key"), "encoded")))
+        #expect(epochKey.groupID == groupID && epochKey.epoch == 4
+                && Hex.encode(epochKey.secret.withUnsafeBytes { Array($0) }) == Self.object(Self.object(pairwise, "epoch_key"), "secret") as? String)
+        let welcome = try GroupWelcome(serialized: SecureBytes(copying: try bytes(Self.object(pairwise, "welcome"), "encoded")))
+        let lee = Self.key(0x24).publicKey, tomasz = Self.key(0x22).publicKey
+        let joined = try GroupSession(welcome: welcome, me: lee, from: tomasz)
+        #expect(joined.currentEpoch == 5 && joined.chain.head == entries[5].hash)
+
+        for message in try #require(vectors["group_messages"] as? [[String: Any]]) {
+            let wire = try bytes(message, "message")
+            try #require(wire.count > 85 + 40)
+            let epoch = try #require((message["epoch"] as? NSNumber)?.uint64Value)
+            let epochRecord = try #require((vectors["epochs"] as? [[String: Any]])?.first { ($0["number"] as? NSNumber)?.uint64Value == epoch })
+            let headerKey = try SymmetricKey(bytes: SecureBytes(copying: try bytes(epochRecord, "header_key")))
+            let header = try XChaCha20Poly1305.open(Array(wire[9..<85]), using: headerKey, authenticating: Array(wire[..<9]))
+            #expect(Hex.encode(header) == message["header"] as? String)
+            let messageKey = try SymmetricKey(bytes: SecureBytes(copying: try bytes(message, "message_key")))
+            let (plaintext, previous, signature) = try GroupSession.parseContent(
+                try XChaCha20Poly1305.open(Array(wire[85...]), using: messageKey, authenticating: Array(wire[..<85])))
+            let sender = try Ed25519.PublicKey(rawRepresentation: Array(header[..<32]))
+            let counter = header[32...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let statement = GroupSession.statement(groupID: groupID, epoch: epoch, sender: sender, counter: counter, previous: previous,
+                                                   plaintext: plaintext)
+            #expect(sender.isValidSignature(signature, for: statement))
+            #expect(Hex.encode(statement.hash(signedWith: signature)) == message["hash"] as? String)
+            #expect(Hex.encode(plaintext) == message["plaintext"] as? String && previous.map(Hex.encode) == message["prev"] as? [String])
+        }
+
+        for record in try #require(vectors["payloads"] as? [[String: Any]]) {
+            let encoded = try bytes(record, "encoded")
+            let payload = try Payload(decoding: encoded)
+            #expect(payload.encoded() == encoded && Int(encoded[1]) == (record["kind"] as? NSNumber)?.intValue)
+        }
+        #expect((vectors["payloads"] as? [Any])?.count == 17)
+
+        for record in try #require(vectors["invites"] as? [[String: Any]]) {
+            let text = try #require(record["text"] as? String)
+            let invite = try InviteCode(parsing: text)
+            #expect(invite.inviter == Self.key(0x21).publicKey && Hex.encode(invite.inviteID) == record["invite_id"] as? String
+                    && Hex.encode(invite.secret) == record["secret"] as? String && invite.relay == record["relay"] as? String)
+            #expect(invite.expiresAt.map { UInt64($0.timeIntervalSince1970) } == (record["expires_at_s"] as? NSNumber)?.uint64Value)
+        }
+    }
+
+    @Test("scripts/check-group-vectors.py, written from Protocol.md with PyNaCl, accepts the file")
+    func pythonAccepts() async throws {
+        let checker = Self.repository.appendingPathComponent("scripts/check-group-vectors.py").path
+        let outcome = try await ChildProcess.run("/usr/bin/env", ["python3", checker, Self.file.path],
+                                                 environment: ProcessInfo.processInfo.environment)
+        #expect(outcome.status == 0 && outcome.stdout.contains("all group vectors check"), "\(outcome)")
+    }
+}

@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""Checks vectors/groups.json against Protocol.md sections 8, 9.1 and 9.4, with PyNaCl and the
+standard library only, written from Protocol.md and not from Caucus's code: the membership chain's
+signed bytes, signatures, encodings, hashes, links and rules (8.1); every epoch secret, key and
+secret-tree node and the sender chains, derived again from the fixed inputs alone (8.2); each group
+message decrypted with the keys derived here, its content parsed, its signature, hash, counter and
+prev list checked (8.4); the EpochKey and Welcome rebuilt (8.3); each payload kind rebuilt from its
+fields (9.1); each invite code decoded and encoded again (9.4).
+
+usage: check-group-vectors.py [vectors/groups.json]     (pip install pynacl; reads vectors/cards.json beside it)
+Exit status 0 when everything checks, 1 otherwise (each failure is printed).
+"""
+import hashlib
+import hmac
+import importlib.util
+import json
+import os
+import struct
+import sys
+
+from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.signing import SigningKey, VerifyKey
+
+# The evidence verifier (written from Protocol.md too) gives the canonical bytes of section 3, LP()
+# and base58btc decoding; this script adds sections 8, 9.1 and 9.4.
+_spec = importlib.util.spec_from_file_location(
+    "verify_evidence", os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify-evidence.py"))
+verifier = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(verifier)
+canonical, lp, base58_decode, ALPHABET = verifier.canonical, verifier.lp, verifier.base58_decode, verifier.ALPHABET
+
+FAILURES = []
+ZERO = bytes(32)
+
+
+def expect(condition, what):
+    if not condition:
+        FAILURES.append(what)
+        print(f"FAIL: {what}")
+    return condition
+
+
+def h(data):
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def u32(value):
+    return struct.pack(">I", value)
+
+
+def u64(value):
+    return struct.pack(">Q", value)
+
+
+def hmac256(key, data):
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def extract(salt, ikm):
+    """HKDF-Extract (RFC 5869); an empty salt is 32 zero bytes (section 1.1)."""
+    return hmac256(salt or ZERO, ikm)
+
+
+def expand(prk, info, length=32):
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac256(prk, block + info + bytes([counter]))
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def open_aead(sealed, ad, key):
+    """nonce (24) || ciphertext || tag (16), section 1.1; None when it does not open."""
+    try:
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[24:], ad, sealed[:24], key)
+    except (CryptoError, ValueError):
+        return None
+
+
+def unpad(data, block):
+    if len(data) == 0 or len(data) % block:
+        return None
+    stripped = data.rstrip(b"\x00")
+    return stripped[:-1] if stripped.endswith(b"\x80") else None
+
+
+def verifies(key, message, signature):
+    try:
+        VerifyKey(key).verify(message, signature)
+        return True
+    except BadSignatureError:
+        return False
+
+
+CREATE, ADD, REMOVE, SET_ROLE = 0, 1, 2, 3
+MEMBER, ADMIN = 1, 2
+
+
+def check_chain(vectors, keys, group_id):
+    """Section 8.1. Returns, per entry, (encoded entry, hash, roster after it, leaves after it, leaves handed out)."""
+    states = []
+    roster, leaves, handed_out, previous = {}, {}, 0, ZERO
+    for index, e in enumerate(vectors["membership_chain"]):
+        what = f"membership entry {index}"
+        subject, author = keys[e["subject"]], keys[e["author"]]
+        action, role, sequence = e["action"], e["role"], e["sequence"]
+        expect(sequence == index, f"{what}: sequence")
+        expect(e["previous"] == previous.hex(), f"{what}: previous is the hash of the entry before (zero for the first)")
+        message = canonical("caucus/membership/v1", [group_id, sequence, previous, action, subject, role, author])
+        expect(e["signed_bytes"] == message.hex(), f"{what}: signed bytes")
+        signature = bytes.fromhex(e["signature"])
+        expect(verifies(author, message, signature), f"{what}: signature")
+        encoded = group_id + u64(sequence) + previous + bytes([action]) + subject + bytes([role]) + author + signature
+        expect(len(encoded) == 202 and e["encoded"] == encoded.hex(), f"{what}: encoding (202 bytes)")
+        entry_hash = h(message + signature)
+        expect(e["hash"] == entry_hash.hex(), f"{what}: entry hash")
+        # The rules of the verification table.
+        if index == 0:
+            expect(action == CREATE and role == ADMIN and subject == author, f"{what}: a creation entry signed by its subject")
+            roster, leaves, handed_out = {subject: ADMIN}, {subject: 0}, 1
+        else:
+            expect(roster.get(author) == ADMIN, f"{what}: the author is an admin")
+            if action == ADD:
+                expect(subject not in roster and role in (MEMBER, ADMIN), f"{what}: add of a non-member")
+                roster[subject], leaves[subject] = role, handed_out
+                handed_out += 1
+            elif action == REMOVE:
+                expect(subject in roster and role == 0, f"{what}: remove of a member, role 0")
+                roster.pop(subject, None)
+                leaves.pop(subject, None)
+            elif action == SET_ROLE:
+                expect(roster.get(subject) not in (None, role) and role in (MEMBER, ADMIN), f"{what}: a role change of a member")
+                roster[subject] = role
+            else:
+                expect(False, f"{what}: action {action}")
+            expect(ADMIN in roster.values(), f"{what}: an admin remains")
+        states.append((encoded, entry_hash, dict(roster), dict(leaves), handed_out, action))
+        previous = entry_hash
+    return states
+
+
+def tree_nodes(secret, lo, hi):
+    """Section 8.2's secret tree, every node: {(lo, hi): secret}."""
+    nodes = {(lo, hi): secret}
+    if hi - lo > 1:
+        middle = lo + (hi - lo) // 2
+        nodes.update(tree_nodes(expand(secret, b"caucus/group-tree/v1\x00"), lo, middle))
+        nodes.update(tree_nodes(expand(secret, b"caucus/group-tree/v1\x01"), middle, hi))
+    return nodes
+
+
+def sender_chain(leaf_secret, steps):
+    """Section 8.4 (KDF_CK of 6.4): [(chain key, message key)] for counters 0..steps-1."""
+    out, chain = [], leaf_secret
+    for _ in range(steps):
+        out.append((chain, hmac256(chain, b"\x01")))
+        chain = hmac256(chain, b"\x02")
+    return out
+
+
+def check_epochs(vectors, keys, group_id, states):
+    """Section 8.2. Returns {epoch: {secret, header key, leaves (key -> leaf), chains (leaf -> [(ck, mk)])}}."""
+    epochs, in_force = {}, None
+    names = {key: name for name, key in keys.items()}
+    starting = [index for index, state in enumerate(states) if state[5] != SET_ROLE]
+    expect([e["number"] for e in vectors["epochs"]] == starting, "epochs: one for the creation, each add and each remove")
+    for record in vectors["epochs"]:
+        number = record["number"]
+        what = f"epoch {number}"
+        if number >= len(states):
+            expect(False, f"{what}: no entry starts it")
+            continue
+        _, entry_hash, _, leaves, handed_out, action = states[number]
+        if action == CREATE:
+            secret = bytes.fromhex(vectors["creation_secret"])
+        elif action == REMOVE:
+            secret = bytes.fromhex(vectors["removal_secret"])
+        else:
+            secret = extract(ZERO, in_force["successor"])
+            secret = expand(secret, b"caucus/group-add/v1" + entry_hash)
+        expect(record["started_by"] == {CREATE: "create", ADD: "add", REMOVE: "remove"}.get(action), f"{what}: the entry that started it")
+        expect(record["secret"] == secret.hex(), f"{what}: epoch secret")
+        prk = extract(group_id, secret)
+        header_key = expand(prk, b"caucus/group-header/v1")
+        root = expand(prk, b"caucus/group-sender/v1")
+        successor = expand(prk, b"caucus/group-successor/v1")
+        expect(record["prk"] == prk.hex(), f"{what}: PRK")
+        expect(record["header_key"] == header_key.hex(), f"{what}: header key")
+        expect(record["tree_root"] == root.hex(), f"{what}: tree root")
+        expect(record["successor_seed"] == successor.hex(), f"{what}: successor seed")
+        expect(record["leaf_count"] == handed_out, f"{what}: L, the leaves handed out")
+        expect(record["leaves"] == {names[key]: leaf for key, leaf in leaves.items()}, f"{what}: members' leaves")
+        nodes = tree_nodes(root, 0, handed_out)
+        stated = {(n["lo"], n["hi"]): n["secret"] for n in record["tree"]}
+        expect(len(stated) == len(record["tree"]) and stated == {k: v.hex() for k, v in nodes.items()}, f"{what}: secret tree nodes")
+        chains = {}
+        for sender in record["senders"]:
+            leaf = sender["leaf"]
+            expect(leaves.get(keys.get(sender["member"])) == leaf, f"{what}: {sender['member']}'s leaf")
+            steps = sender_chain(nodes.get((leaf, leaf + 1), b""), len(sender["chain"]))
+            chains[leaf] = steps
+            for counter, (step, (chain_key, message_key)) in enumerate(zip(sender["chain"], steps)):
+                expect(step["counter"] == counter and step["chain_key"] == chain_key.hex() and step["message_key"] == message_key.hex(),
+                       f"{what}: {sender['member']}'s chain at counter {counter}")
+        expect(sorted(chains) == sorted(leaves.values()), f"{what}: a sender chain for each member")
+        epochs[number] = {"secret": secret, "header_key": header_key, "leaves": leaves, "root": root, "L": handed_out}
+        in_force = {"successor": successor}
+    return epochs
+
+
+def check_messages(vectors, keys, group_id, epochs):
+    """Section 8.4: each message decrypted with keys derived here; prev lists as each member saw the messages."""
+    recent, counters = {}, {}
+    for index, m in enumerate(vectors["group_messages"]):
+        what = f"group message {index}"
+        wire = bytes.fromhex(m["message"])
+        if not expect(len(wire) >= 85 + 40 and wire[0] == 0x03, f"{what}: type 0x03, 85 bytes before the body"):
+            continue
+        epoch = struct.unpack(">Q", wire[1:9])[0]
+        expect(epoch == m["epoch"], f"{what}: epoch")
+        if not expect(epoch in epochs, f"{what}: an epoch derived here"):
+            continue
+        keys_of_epoch = epochs[epoch]
+        header = open_aead(wire[9:85], wire[:9], keys_of_epoch["header_key"])
+        if not expect(header is not None and len(header) == 36, f"{what}: EncHeader opens with the epoch's header key"):
+            continue
+        expect(m["header"] == header.hex(), f"{what}: header")
+        sender, counter = header[:32], struct.unpack(">I", header[32:])[0]
+        name = m["sender"]
+        expect(sender == keys[name], f"{what}: sender")
+        expected_counter = counters.get((epoch, name), 0)
+        expect(counter == m["counter"] == expected_counter, f"{what}: counter {counter}, the sender's next in the epoch")
+        counters[(epoch, name)] = counter + 1
+        leaf = keys_of_epoch["leaves"].get(sender)
+        if not expect(leaf is not None, f"{what}: the sender has a leaf in the epoch"):
+            continue
+        leaf_secret = tree_nodes(keys_of_epoch["root"], 0, keys_of_epoch["L"])[(leaf, leaf + 1)]
+        message_key = sender_chain(leaf_secret, counter + 1)[counter][1]
+        expect(m["message_key"] == message_key.hex(), f"{what}: message key")
+        padded = open_aead(wire[85:], wire[:85], message_key)
+        if not expect(padded is not None, f"{what}: Body opens with the derived message key"):
+            continue
+        content = unpad(padded, 256)
+        if not expect(content is not None, f"{what}: Pad(Content, 256)"):
+            continue
+        length = struct.unpack(">I", content[:4])[0]
+        plaintext = content[4:4 + length]
+        n = content[4 + length] if len(content) > 4 + length else 99
+        if not expect(n <= 3 and len(content) == 4 + length + 1 + 32 * n + 64, f"{what}: content layout"):
+            continue
+        prev = [content[5 + length + 32 * i:5 + length + 32 * (i + 1)] for i in range(n)]
+        signature = content[-64:]
+        expect(plaintext == bytes.fromhex(m["plaintext"]) == m["text"].encode(), f"{what}: plaintext")
+        expect(m["prev"] == [p.hex() for p in prev], f"{what}: prev as stated")
+        expect(prev == recent.get(name, [])[-3:], f"{what}: prev lists the last 3 messages its sender encrypted or decrypted")
+        statement = canonical("caucus/group-message/v1", [group_id, epoch, sender, counter, b"".join(prev), plaintext])
+        expect(m["signed_bytes"] == statement.hex(), f"{what}: signed bytes")
+        expect(m["signature"] == signature.hex() and verifies(sender, statement, signature), f"{what}: signature")
+        message_hash = h(statement + signature)
+        expect(m["hash"] == message_hash.hex(), f"{what}: message hash")
+        for member in [name] + m["received_by"]:
+            seen = recent.setdefault(member, [])
+            if message_hash not in seen:
+                seen.append(message_hash)
+
+
+def check_pairwise(vectors, group_id, epochs, states):
+    """Section 8.3."""
+    p = vectors["pairwise"]
+    k = p["epoch_key"]
+    epoch_key = b"\x10" + group_id + u64(k["epoch"]) + epochs[k["epoch"]]["secret"]
+    expect(states[k["epoch"]][5] == REMOVE, "EpochKey: for a remove entry's epoch")
+    expect(len(epoch_key) == 73 and k["encoded"] == epoch_key.hex() and k["secret"] == epochs[k["epoch"]]["secret"].hex(),
+           "EpochKey: 0x10 || group id || u64 epoch || secret (73 bytes)")
+    w = p["welcome"]
+    entries = [state[0] for state in states[:w["entries"]]]
+    welcome = b"\x11" + u64(w["epoch"]) + epochs[w["epoch"]]["secret"] + u32(len(entries)) + b"".join(entries)
+    expect(w["encoded"] == welcome.hex() and w["secret"] == epochs[w["epoch"]]["secret"].hex(),
+           "Welcome: 0x11 || u64 epoch || secret || u32 count || entries")
+    expect(w["entries"] == w["epoch"] + 1 and states[w["epoch"]][5] == ADD, "Welcome: the chain ends with the add entry of its epoch")
+    return epoch_key, welcome, [state[0] for state in states]
+
+
+def check_payloads(vectors, cards, group_id, epoch_key, welcome, entries):
+    """Section 9.1: each kind rebuilt from its fields."""
+    records = {"cards.json campaign": cards["campaign"]["encoded"], "cards.json receipt": cards["receipt"]["encoded"],
+               "cards.json revocation_receipt": cards["revocation_receipt"]["encoded"],
+               "cards.json tally_proofs 0": cards["tally_proofs"][0]["encoded"]}
+
+    def stamp(s):
+        return bytes.fromhex(s["message_id"]) + u64(s["sent_at_ms"]) + u32(s["timer_s"])
+
+    def text(value):
+        return lp(value.encode("utf-8"))
+
+    def record(f):
+        return lp(bytes.fromhex(records[f["record"]]))
+
+    bodies = {
+        1: lambda f: stamp(f["stamp"]) + text(f["text"]),
+        2: lambda f: (stamp(f["stamp"]) + bytes.fromhex(f["blob_id"]) + bytes.fromhex(f["file_key"]) + u64(f["size"])
+                      + u32(f["chunk_size"]) + bytes.fromhex(f["digest"]) + text(f["file_name"])),
+        3: lambda f: text(f["display_name"]),
+        4: lambda f: stamp(f["stamp"]),
+        5: lambda f: lp(bytes.fromhex(f["entry"])),
+        6: lambda f: bytes.fromhex(f["invite_id"]) + bytes.fromhex(f["invite_secret"]) + text(f["display_name"]),
+        7: lambda f: (lp(bytes.fromhex(f["welcome"])) + text(f["group_name"]) + u32(f["timer_s"]) + u32(len(f["names"]))
+                      + b"".join(bytes.fromhex(n["key"]) + text(n["display_name"]) for n in f["names"])),
+        8: lambda f: lp(bytes.fromhex(f["epoch_key"])),
+        9: lambda f: bytes.fromhex(f["group_id"]) + bytes.fromhex(f["seed"]),
+        10: lambda f: bytes.fromhex(f["invite_id"]) + text(f["reason"]),
+        11: record,
+        12: lambda f: bytes.fromhex(f["campaign_hash"]) + bytes.fromhex(f["seed"]),
+        13: record,
+        14: record,
+        15: lambda f: bytes.fromhex(f["group_id"]) + record(f),
+        16: lambda f: u32(f["count"]),
+        17: record,
+    }
+    payloads = vectors["payloads"]
+    expect([p["kind"] for p in payloads] == list(range(1, 18)), "payloads: kinds 1 to 17, once each")
+    for p in payloads:
+        kind, f = p["kind"], p["fields"]
+        if kind not in bodies:
+            continue
+        expect(p["encoded"] == (bytes([1, kind]) + bodies[kind](f)).hex(), f"payload kind {kind}: u8 version 1 || u8 kind || body")
+        # The embedded values are the ones the other vectors define.
+        if kind == 5:
+            expect(bytes.fromhex(f["entry"]) in entries, "payload kind 5: an entry of the chain")
+        if kind == 7:
+            expect(f["welcome"] == welcome.hex(), "payload kind 7: the Welcome of section 8.3")
+        if kind == 8:
+            expect(f["epoch_key"] == epoch_key.hex(), "payload kind 8: the EpochKey of section 8.3")
+        if kind in (9, 15):
+            expect(f["group_id"] == group_id.hex(), f"payload kind {kind}: the group id")
+        if kind == 12:
+            expect(f["campaign_hash"] == cards["campaign"]["hash"], "payload kind 12: the campaign's hash")
+            card_key = SigningKey(bytes.fromhex(f["seed"])).verify_key.encode().hex()
+            expect(card_key == cards["campaign"]["fields"]["card_key"], "payload kind 12: the seed's public key is the card key")
+        if kind == 1:
+            expect(len(f["text"].encode()) <= 60000, "payload kind 1: at most 60,000 bytes")
+        if kind == 3:
+            expect(1 <= len(f["display_name"]) <= 64 and not f["display_name"].startswith("did:"), "payload kind 3: a display name")
+        if kind == 2:
+            expect(1 <= f["chunk_size"] <= 1048576, "payload kind 2: chunk size 1 to 1,048,576")
+
+
+def check_invites(vectors, keys):
+    """Section 9.4."""
+    prefix = "caucus-invite:"
+    for index, invite in enumerate(vectors["invites"]):
+        what = f"invite {index}"
+        text = invite["text"]
+        if not expect(text.startswith(prefix) and len(text.encode()) <= 1024, f"{what}: caucus-invite: and at most 1,024 bytes"):
+            continue
+        if not expect(all(char in ALPHABET for char in text[len(prefix):]), f"{what}: base58btc"):
+            continue
+        data = base58_decode(text[len(prefix):])
+        body, checksum = data[:-4], data[-4:]
+        expect(checksum == h(body)[:4], f"{what}: checksum, the first 4 bytes of BLAKE2b-256")
+        version = body[0]
+        expect(version == invite["version"], f"{what}: version")
+        expect(body[1:33] == keys[invite["inviter"]], f"{what}: inviter identity key")
+        expect(body[33:49].hex() == invite["invite_id"] and body[49:65].hex() == invite["secret"], f"{what}: invite id and secret")
+        if version == 2:
+            expect(struct.unpack(">Q", body[65:73])[0] == invite["expires_at_s"], f"{what}: expiry")
+            relay = body[73:]
+        else:
+            expect(version == 1 and "expires_at_s" not in invite, f"{what}: version 1 has no expiry")
+            relay = body[65:]
+        expect(relay.decode("utf-8", "replace") == invite["relay"] and invite["relay"].startswith(("ws://", "wss://")), f"{what}: relay URL")
+
+
+def main(path):
+    vectors = json.load(open(path, encoding="utf-8"))
+    cards = json.load(open(os.path.join(os.path.dirname(os.path.abspath(path)), "cards.json"), encoding="utf-8"))
+    keys = {name: SigningKey(bytes.fromhex(seed)).verify_key.encode() for name, seed in vectors["seeds"].items()}
+    group_id = bytes.fromhex(vectors["group_id"])
+    expect(len(group_id) == 32, "group id: 32 bytes")
+
+    states = check_chain(vectors, keys, group_id)
+    epochs = check_epochs(vectors, keys, group_id, states)
+    check_messages(vectors, keys, group_id, epochs)
+    epoch_key, welcome, entries = check_pairwise(vectors, group_id, epochs, states)
+    check_payloads(vectors, cards, group_id, epoch_key, welcome, entries)
+    check_invites(vectors, keys)
+
+    if FAILURES:
+        print(f"{len(FAILURES)} group vector check(s) failed")
+        return 1
+    print("all group vectors check")
+    return 0
+
+
+if __name__ == "__main__":
+    default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors", "groups.json")
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else default))
