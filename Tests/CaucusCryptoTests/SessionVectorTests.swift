@@ -137,7 +137,8 @@ struct SessionVectorTests {
             ] as [String: Any]) { $1 },
             "one_time_prekeys": oneTimePrekeys.map { keyPair($0.privateKey).merging(["id": Int($0.id)]) { $1 } },
             "bundle": ["owner": hex(bob.publicKey.rawRepresentation), "signed_prekey": hex(published),
-                       "one_time_prekey": ["id": Int(oneTimePrekeys[0].id), "public_key": hex(oneTimePrekeys[0].privateKey.publicKey.rawRepresentation)]]
+                       "one_time_prekey": ["id": Int(oneTimePrekeys[0].id),
+                                           "public_key": hex(oneTimePrekeys[0].privateKey.publicKey.rawRepresentation)]]
                 as [String: Any],
         ]
     }
@@ -243,7 +244,8 @@ struct SessionVectorTests {
         let ikm = X3DH.filler + outputs.flatMap { $0.bytes.withUnsafeBytes { Array($0) } }
         #expect(hex(HKDF.deriveSymmetricKey(inputKeyMaterial: SecureBytes(copying: ikm), salt: [], info: X3DH.info).bytes) == hex(sharedKey))
         return [
-            "ephemeral": keyPair(ephemeral), "signed_prekey_id": Int(signedPrekey.id), "one_time_prekey_id": oneTime.map { Int($0.id) as Any } ?? NSNull(),
+            "ephemeral": keyPair(ephemeral), "signed_prekey_id": Int(signedPrekey.id),
+            "one_time_prekey_id": oneTime.map { Int($0.id) as Any } ?? NSNull(),
             "dh": outputs.map { hex($0.bytes) }, "ikm": hex(ikm), "shared_key": hex(sharedKey), "associated_data": hex(associatedData),
         ]
     }
