@@ -55,7 +55,7 @@ struct SessionVectorTests {
     static let conversation: [Step] = [
         .send(.alice, "A0", "Hello Bob, this starts our session."),
         .send(.alice, "A1", "A second start message: same X3DH fields, next N."),
-        .send(.alice, "A2", "Sixty-four bytes exactly, so the padding adds one whole block...."),
+        .send(.alice, "A2", "Sixty-four bytes exactly, so the padding adds one whole block..."),
         .receive(.bob, "A0"), .receive(.bob, "A2"), .receive(.bob, "A1"),
         .send(.bob, "B0", "Hi Alice."), .send(.bob, "B1", "B1"), .send(.bob, "B2", ""),
         .receive(.alice, "B1"), .receive(.alice, "B2"), .receive(.alice, "B0"),
