@@ -294,6 +294,10 @@ let package = Package(
                 "CaucusCrypto",
                 "CaucusIdentity",
                 "CaucusLock",
+                // vectors/sessions.json also holds the relay's authentication statement (Protocol.md
+                // 7.3) and the pairwise envelope (9.2) around a session message.
+                "CaucusPayloads",
+                "CaucusProtocol",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

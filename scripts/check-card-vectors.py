@@ -9,7 +9,6 @@ usage: check-card-vectors.py [vectors/cards.json]     (pip install pynacl)
 Exit status 0 when everything checks, 1 otherwise (each failure is printed).
 """
 import hashlib
-import importlib.util
 import json
 import os
 import struct
@@ -21,19 +20,9 @@ from nacl.signing import SigningKey, VerifyKey
 
 # The bundle verifier (written from Protocol.md too) gives the canonical bytes of section 3, LP(),
 # the Merkle Tree Hash and the whole bundle check; this script adds the rest of section 10.
-_spec = importlib.util.spec_from_file_location(
-    "verify_evidence", os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify-evidence.py"))
-verifier = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(verifier)
+from vector_checks import FAILURES, expect, verifier  # scripts/, the directory of this file, is on sys.path
+
 canonical, lp, merkle_root = verifier.canonical, verifier.lp, verifier.merkle_root
-
-FAILURES = []
-
-
-def expect(condition, what):
-    if not condition:
-        FAILURES.append(what)
-        print(f"FAIL: {what}")
 
 
 def h(data):

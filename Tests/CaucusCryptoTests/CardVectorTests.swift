@@ -1,5 +1,4 @@
 @testable import CaucusCrypto
-import CaucusLock
 import Foundation
 import Testing
 
@@ -153,18 +152,7 @@ struct CardVectorTests {
 
     @Test("scripts/check-card-vectors.py, written from Protocol.md with PyNaCl, accepts the file")
     func pythonAccepts() async throws {
-        let (status, output) = try await offCooperativePool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", EvidenceBundleTests.repository.appendingPathComponent("scripts/check-card-vectors.py").path, Self.file.path]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        let (status, output) = try await VectorScript.run("check-card-vectors.py", on: Self.file)
         #expect(status == 0 && output.contains("all card vectors check"), "\(output)")
     }
 }

@@ -46,11 +46,18 @@ public struct Session: Sendable {
 
     /// Starts a session with the owner of `bundle` (its signed prekey must verify).
     public static func initiate(identity: Ed25519.PrivateKey, bundle: PrekeyBundle) throws(SessionError) -> Session {
-        let (sharedKey, ephemeral) = try X3DH.initiate(identity: identity, bundle: bundle)
+        try initiate(identity: identity, bundle: bundle, ephemeral: X25519.PrivateKey(), ratchet: X25519.PrivateKey())
+    }
+
+    /// As `initiate(identity:bundle:)`, with the X3DH ephemeral and first ratchet key pairs given
+    /// (the test vectors in vectors/sessions.json fix them; everything else passes fresh ones).
+    static func initiate(
+        identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey, ratchet: X25519.PrivateKey
+    ) throws(SessionError) -> Session {
+        let (sharedKey, ephemeral) = try X3DH.initiate(identity: identity, bundle: bundle, ephemeral: ephemeral)
         let start = SessionStart(
             initiator: identity.publicKey, ephemeral: ephemeral,
             signedPrekeyID: bundle.signedPrekeyID, oneTimePrekeyID: bundle.oneTimePrekey?.id)
-        let ratchet = X25519.PrivateKey()
         let (root, chain) = try kdfRoot(sharedKey, try X3DH.dh(ratchet, bundle.signedPrekey))
         return Session(
             peerIdentity: bundle.identity, isInitiator: true, start: start,
@@ -64,6 +71,17 @@ public struct Session: Sendable {
     public static func respond(
         to message: [UInt8], identity: Ed25519.PrivateKey,
         signedPrekey: (UInt32) -> SignedPrekey?, oneTimePrekey: (UInt32) -> OneTimePrekey?
+    ) throws(SessionError) -> (Session, DecryptedMessage) {
+        try respond(to: message, identity: identity, signedPrekey: signedPrekey, oneTimePrekey: oneTimePrekey,
+                    nextRatchet: { X25519.PrivateKey() })
+    }
+
+    /// As `respond(to:identity:signedPrekey:oneTimePrekey:)`, with `nextRatchet` making the key
+    /// pair of the first DH ratchet step (the test vectors fix it).
+    static func respond(
+        to message: [UInt8], identity: Ed25519.PrivateKey,
+        signedPrekey: (UInt32) -> SignedPrekey?, oneTimePrekey: (UInt32) -> OneTimePrekey?,
+        nextRatchet: () -> X25519.PrivateKey
     ) throws(SessionError) -> (Session, DecryptedMessage) {
         let parsed = try WireMessage(parsing: message)
         guard let start = parsed.start else { throw SessionError.malformed("not a session start") }
@@ -84,7 +102,7 @@ public struct Session: Sendable {
             associatedData: start.initiator.rawRepresentation + identity.publicKey.rawRepresentation,
             rootKey: sharedKey, sendingRatchet: prekey.privateKey, sendingChain: sharedKey,
             receivingRatchet: nil, receivingChain: nil, awaitingReply: false)
-        let decrypted = try session.decrypt(message)
+        let decrypted = try session.decrypt(message, nextRatchet: nextRatchet)
         return (session, decrypted)
     }
 
@@ -107,17 +125,23 @@ public struct Session: Sendable {
     /// Decrypts the peer's next message, in any order; replays, forgeries and oversize gaps throw
     /// and leave the session unchanged.
     public mutating func decrypt(_ message: [UInt8]) throws(SessionError) -> DecryptedMessage {
+        try decrypt(message, nextRatchet: { X25519.PrivateKey() })
+    }
+
+    /// As `decrypt(_:)`, with `nextRatchet` making the key pair of a DH ratchet step, called only
+    /// when the message needs one (the test vectors fix it).
+    mutating func decrypt(_ message: [UInt8], nextRatchet: () -> X25519.PrivateKey) throws(SessionError) -> DecryptedMessage {
         let parsed = try WireMessage(parsing: message)
         if let start = parsed.start {
             guard !isInitiator, start == self.start else { throw SessionError.differentSession }
         }
         var next = self
-        let result = try next.ratchetDecrypt(parsed)
+        let result = try next.ratchetDecrypt(parsed, nextRatchet: nextRatchet)
         self = next
         return result
     }
 
-    private mutating func ratchetDecrypt(_ message: WireMessage) throws(SessionError) -> DecryptedMessage {
+    private mutating func ratchetDecrypt(_ message: WireMessage, nextRatchet: () -> X25519.PrivateKey) throws(SessionError) -> DecryptedMessage {
         let header = message.header
         let associated = associatedData + message.authenticatedPrefix
         if let key = skipped.remove(ratchet: header.ratchet, number: header.number) {
@@ -129,7 +153,7 @@ public struct Session: Sendable {
         if header.ratchet != receivingRatchet || receivingChain == nil {
             guard !oldReceivingRatchets.contains(header.ratchet) else { throw SessionError.duplicate }
             missing += try skipMessageKeys(until: header.previousCount)
-            try ratchetStep(header.ratchet)
+            try ratchetStep(header.ratchet, next: nextRatchet())
         }
         guard header.number >= receiveCount else { throw SessionError.duplicate }
         missing += try skipMessageKeys(until: header.number)
@@ -158,7 +182,7 @@ public struct Session: Sendable {
     }
 
     /// A Diffie-Hellman ratchet step on a new ratchet key from the peer.
-    private mutating func ratchetStep(_ theirs: X25519.PublicKey) throws(SessionError) {
+    private mutating func ratchetStep(_ theirs: X25519.PublicKey, next: X25519.PrivateKey) throws(SessionError) {
         if let old = receivingRatchet {
             oldReceivingRatchets.append(old)
             if oldReceivingRatchets.count > Self.rememberedRatchetKeys { oldReceivingRatchets.removeFirst() }
@@ -168,7 +192,7 @@ public struct Session: Sendable {
         receiveCount = 0
         receivingRatchet = theirs
         (rootKey, receivingChain) = try Self.kdfRoot(rootKey, try X3DH.dh(sendingRatchet, theirs))
-        sendingRatchet = X25519.PrivateKey()
+        sendingRatchet = next
         (rootKey, sendingChain) = try Self.kdfRoot(rootKey, try X3DH.dh(sendingRatchet, theirs))
     }
 

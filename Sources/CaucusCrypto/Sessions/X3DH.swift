@@ -6,12 +6,12 @@ enum X3DH {
     /// 32 bytes of 0xFF put before the DH outputs, as the specification does for X25519.
     static let filler = [UInt8](repeating: 0xff, count: 32)
 
-    /// The initiator's side: the shared key and the ephemeral public key to send.
+    /// The initiator's side, with a fresh `ephemeral` key pair: the shared key and the ephemeral
+    /// public key to send.
     static func initiate(
-        identity: Ed25519.PrivateKey, bundle: PrekeyBundle
+        identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey
     ) throws(SessionError) -> (sharedKey: SecureBytes, ephemeral: X25519.PublicKey) {
         guard bundle.hasValidSignature else { throw SessionError.invalidPrekeySignature }
-        let ephemeral = X25519.PrivateKey()
         let ourIdentity = X25519.PrivateKey(converting: identity)
         let theirIdentity: X25519.PublicKey
         do { theirIdentity = try X25519.PublicKey(converting: bundle.identity) } catch { throw .invalidKey }
