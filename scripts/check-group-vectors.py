@@ -12,33 +12,19 @@ Exit status 0 when everything checks, 1 otherwise (each failure is printed).
 """
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import struct
 import sys
 
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
-from nacl.exceptions import BadSignatureError, CryptoError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.exceptions import CryptoError
+from nacl.signing import SigningKey
 
-# The evidence verifier (written from Protocol.md too) gives the canonical bytes of section 3, LP()
-# and base58btc decoding; this script adds sections 8, 9.1 and 9.4.
-_spec = importlib.util.spec_from_file_location(
-    "verify_evidence", os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify-evidence.py"))
-verifier = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(verifier)
+from vector_checks import expect, finish, verifier, verifies  # scripts/, the directory of this file, is on sys.path
+
 canonical, lp, base58_decode, ALPHABET = verifier.canonical, verifier.lp, verifier.base58_decode, verifier.ALPHABET
-
-FAILURES = []
 ZERO = bytes(32)
-
-
-def expect(condition, what):
-    if not condition:
-        FAILURES.append(what)
-        print(f"FAIL: {what}")
-    return condition
 
 
 def h(data):
@@ -84,14 +70,6 @@ def unpad(data, block):
         return None
     stripped = data.rstrip(b"\x00")
     return stripped[:-1] if stripped.endswith(b"\x80") else None
-
-
-def verifies(key, message, signature):
-    try:
-        VerifyKey(key).verify(message, signature)
-        return True
-    except BadSignatureError:
-        return False
 
 
 CREATE, ADD, REMOVE, SET_ROLE = 0, 1, 2, 3
@@ -387,11 +365,7 @@ def main(path):
     check_payloads(vectors, cards, group_id, epoch_key, welcome, entries)
     check_invites(vectors, keys)
 
-    if FAILURES:
-        print(f"{len(FAILURES)} group vector check(s) failed")
-        return 1
-    print("all group vectors check")
-    return 0
+    return finish("group")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 import CaucusCrypto
 
 /// What a one-to-one message carries on the relay (Protocol.md §9.2):
-/// `u8 version (1) ‖ sealed box (80) of the sender's Ed25519 identity key ‖ session message (§6.5)`.
+/// `u8 version (1) ‖ sealed box (80) of the sender's Ed25519 identity key ‖ session message (§6.3)`.
 /// The seal hides from the relay who wrote; only the recipient's identity opens it.
 public struct PairwiseEnvelope: Sendable, Equatable {
     public static let version: UInt8 = 1
@@ -10,7 +10,7 @@ public struct PairwiseEnvelope: Sendable, Equatable {
 
     /// The sealed box holding the sender's identity key.
     public let sealedSender: [UInt8]
-    /// The session message (§6.5), opened by the session it belongs to.
+    /// The session message (§6.3), opened by the session it belongs to.
     public let sessionMessage: [UInt8]
 
     /// Wraps a session message that `sender` wrote for `recipient`.
