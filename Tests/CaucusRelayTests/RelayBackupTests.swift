@@ -24,6 +24,9 @@ struct RelayBackupTests {
         #expect(report.destination == destination && report.pages > 0 && report.bytes > 0)
         // The copy carries no WAL: its main file is complete.
         #expect(!FileManager.default.fileExists(atPath: destination + "-wal"))
+        // Only its owner may read it, as the store itself.
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: destination)[.posixPermissions] as? Int)
+        #expect(mode & 0o777 == 0o600, "the copy's mode is \(String(mode & 0o777, radix: 8))")
         let copied = try countRows(destination, "SELECT COUNT(*) FROM messages")
         #expect(copied >= 50 && copied <= 250, "\(copied) messages in the copy")
         #expect(try SQLiteInspector.scalar(path: destination, sql: "SELECT COUNT(*) FROM deliveries") == copied)

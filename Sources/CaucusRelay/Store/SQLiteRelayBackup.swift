@@ -54,6 +54,8 @@ public enum SQLiteRelayBackup {
             guard try store.read({ db in try db.tableExists("groups") && db.tableExists("deliveries") }) else {
                 throw Failure.noStore(source)
             }
+            // The copy holds every payload the store does: only its owner may read it (0600).
+            SQLiteRelayStore.createOwnerOnly(partial)
             let copy = try DatabaseQueue(path: partial)
             var copied = 0
             try store.backup(to: copy) { progress in copied = progress.totalPageCount }

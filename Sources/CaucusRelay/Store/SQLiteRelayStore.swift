@@ -19,12 +19,18 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     /// The database file.
     public let path: String
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new
-    /// store is created readable and writable by its owner only (0600); SQLite gives its log and
-    /// shared-memory files the same mode.
-    public init(path: String, limits: StoreLimits = StoreLimits()) throws {
+    /// Makes an empty file at `path` readable and writable by its owner only (0600), unless one
+    /// exists. SQLite opens an empty file as an empty database and gives its -wal, -shm and
+    /// journal files the database file's mode, so everything of that database stays private.
+    static func createOwnerOnly(_ path: String) {
         let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if created >= 0 { Glibc.close(created) }
+    }
+
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new
+    /// store is created readable and writable by its owner only (`createOwnerOnly`).
+    public init(path: String, limits: StoreLimits = StoreLimits()) throws {
+        Self.createOwnerOnly(path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
