@@ -298,6 +298,8 @@ let package = Package(
                 // 7.3) and the pairwise envelope (9.2) around a session message.
                 "CaucusPayloads",
                 "CaucusProtocol",
+                // The Python vector checkers run as bounded child processes (ChildProcess).
+                "CaucusTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -1,21 +1,13 @@
-import CaucusLock
+import CaucusTestSupport
 import Foundation
 
 /// Runs one of the independent vector checkers in scripts/ (Python, PyNaCl) on a vectors file.
 enum VectorScript {
-    /// The script's exit status and everything it printed, stdout and stderr together.
-    static func run(_ script: String, on file: URL) async throws -> (status: Int32, output: String) {
-        try await offCooperativePool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", EvidenceBundleTests.repository.appendingPathComponent("scripts/\(script)").path, file.path]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+    /// The checker's outcome; like every child process of the tests, it has a bound (generous:
+    /// the checkers take about a second).
+    static func run(_ script: String, on file: URL) async throws -> ChildProcess.Outcome {
+        let checker = EvidenceBundleTests.repository.appendingPathComponent("scripts/\(script)").path
+        return try await ChildProcess.run("/usr/bin/env", ["python3", checker, file.path],
+                                          environment: ProcessInfo.processInfo.environment, within: .seconds(120))
     }
 }

@@ -40,10 +40,8 @@ struct RelayCommandLineTests {
         let held = try HeldLoopbackPort()
         defer { held.release() }
         let data = directory.path + "/data"
-        let outcome = try await ChildProcess.run(RelayProcess.executable, ["--host", "127.0.0.1", "--port", "\(held.port)", "--data-dir", data],
-                                                 environment: ProcessInfo.processInfo.environment)
-        #expect(outcome.status != 0, "\(outcome)")
-        #expect(outcome.stderr.contains("cannot listen on 127.0.0.1:\(held.port): port \(held.port) is in use"), "\(outcome)")
+        try await expectRefused(["--port", "\(held.port)", "--data-dir", data],
+                                saying: "cannot listen on 127.0.0.1:\(held.port): port \(held.port) is in use")
         #expect(!FileManager.default.fileExists(atPath: data), "the data directory was made")
     }
 
