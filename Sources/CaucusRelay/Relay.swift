@@ -111,6 +111,8 @@ public final class Relay: Sendable {
             if counts.messages + counts.blobs > 0 {
                 logger.info("expired", metadata: ["messages": "\(counts.messages)", "blobs": "\(counts.blobs)"])
             }
+        } catch is CancellationError {
+            // The relay is stopping (or failed to start): the next run sweeps.
         } catch {
             logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
         }

@@ -54,13 +54,18 @@ public struct RelayServer: Sendable {
             logger: logger))
     }
 
-    /// Starts the relay in a task and returns once its port is bound (tests and benchmarks).
+    /// Starts the relay in a task and returns once its port is bound (tests and benchmarks), or
+    /// throws why it stopped before that (the port was taken, for one).
     public func start() async throws -> RunningRelay {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let group = try serviceGroup(signals: []) { port in continuation.yield(port) }
-        let task = Task { try await group.run() }
+        let task = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
         for await port in stream { return RunningRelay(port: port, group: group, task: task) }
-        throw CancellationError()
+        try await task.value
+        throw RelayStartError(description: "the relay stopped before it listened")
     }
 }
 

@@ -5,6 +5,7 @@ import CaucusRelayClient
 import CaucusLock
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import NIOSSL
 
@@ -75,6 +76,8 @@ public final class TestRelay: Sendable {
             running = try await RelayServer(relay: relay, tls: tls, logger: logger, eventLoopGroup: eventLoops).start()
         } catch {
             try? await eventLoops.shutdownGracefully()
+            try? await store.close()
+            if existing == nil { directory.remove() }
             throw error
         }
         return TestRelay(directory: directory, store: store, relay: relay, running: running, hostile: liar, eventLoops: eventLoops)
@@ -99,10 +102,21 @@ public final class TestRelay: Sendable {
         let server = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-        let port = try freeLoopbackPort()
-        let relay = try await start(tls: server) {
-            $0.port = port
-            $0.publicAddresses = ["wss://localhost:\(port)"]
+        // The address names the port, so the port is chosen before the relay binds it; in a full
+        // test run a client's connection can take it as its own end in between: choose again.
+        var attempt = 0
+        let relay: TestRelay
+        while true {
+            let port = try freeLoopbackPort()
+            do {
+                relay = try await start(tls: server) {
+                    $0.port = port
+                    $0.publicAddresses = ["wss://localhost:\(port)"]
+                }
+                break
+            } catch let error as IOError where error.errnoCode == EADDRINUSE && attempt < 5 {
+                attempt += 1
+            }
         }
         var trusting = TLSConfiguration.makeClientConfiguration()
         trusting.trustRoots = .certificates(certificates)

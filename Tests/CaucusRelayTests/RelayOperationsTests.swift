@@ -48,6 +48,19 @@ struct RelayOperationsTests {
         await relay.stop()
     }
 
+    @Test("A relay whose port was taken between choosing and binding says so instead of waiting forever")
+    func portTakenBeforeBinding() async throws {
+        let held = try HeldLoopbackPort()
+        defer { held.release() }
+        do {
+            let relay = try await TestRelay.start { $0.port = held.port }
+            Issue.record("a second listener on port \(held.port) started")
+            await relay.stop()
+        } catch {
+            #expect("\(error)".contains("in use") || "\(error)".contains("Address already in use"), "\(error)")
+        }
+    }
+
     @Test("Undelivered messages and blobs expire at their time and are not delivered afterwards")
     func expiry() async throws {
         let relay = try await TestRelay.start { $0.expirySweepSeconds = 0.2 }
