@@ -195,6 +195,7 @@ let package = Package(
         .executableTarget(
             name: "caucus-relay",
             dependencies: [
+                "CaucusLock",
                 "CaucusProtocol",
                 "CaucusRelay",
                 "CaucusRelayPostgres",

@@ -6,6 +6,11 @@ public struct RelayConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port to listen on; 0 picks a free one (tests).
     public var port: Int = 8080
+    /// Host of the operators' listener, which serves `/metrics` (and `/healthz`); loopback unless
+    /// the operator's scraper is elsewhere.
+    public var metricsHost: String = "127.0.0.1"
+    /// Port of the operators' listener; nil: none (the clients' port never serves `/metrics`).
+    public var metricsPort: Int?
     /// The addresses clients may sign in authentication (`ws://host:port`, `wss://name`), as
     /// `RelayProtocol.normalizedAddress` writes them. Empty: the listen address.
     public var publicAddresses: [String] = []

@@ -8,11 +8,16 @@ import NIOSSL
 import NIOWebSocket
 import ServiceLifecycle
 
-/// The relay's listening socket as a service: HTTP/1.1 (optionally over TLS) with the WebSocket
-/// upgrade on `/v1/ws`, `/healthz` and `/metrics`. On graceful shutdown (after the relay has told
-/// its clients, see `ShutdownWatcher`) it stops accepting and closes what is still open.
+/// A listening socket of the relay as a service. The clients' listener speaks HTTP/1.1 (optionally
+/// over TLS) with the WebSocket upgrade on `/v1/ws`, and `/healthz`; the operators' listener (its
+/// own address, plain HTTP) serves `/metrics` and `/healthz`. On graceful shutdown (after the
+/// relay has told its clients, see `ShutdownWatcher`) it stops accepting and closes what is still
+/// open.
 struct RelayListener: Service {
+    enum Role: Sendable { case clients, operators }
+
     let relay: Relay
+    let role: Role
     let sslContext: NIOSSLContext?
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
@@ -22,9 +27,10 @@ struct RelayListener: Service {
     /// writing resumes below the low mark.
     static let writeBuffer = ChannelOptions.Types.WriteBufferWaterMark(low: 256 << 10, high: 1 << 20)
 
-    init(relay: Relay, tls: TLSConfiguration?, logger: Logger, eventLoopGroup: any EventLoopGroup,
+    init(relay: Relay, role: Role = .clients, tls: TLSConfiguration?, logger: Logger, eventLoopGroup: any EventLoopGroup,
          onBound: @escaping @Sendable (Int) async -> Void) throws {
         self.relay = relay
+        self.role = role
         self.sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
@@ -32,8 +38,12 @@ struct RelayListener: Service {
     }
 
     func run() async throws {
-        let relay = self.relay, logger = self.logger, sslContext = self.sslContext
+        let relay = self.relay, logger = self.logger, sslContext = self.sslContext, role = self.role
         let configuration = relay.configuration
+        let (host, port) = switch role {
+        case .clients: (configuration.host, configuration.port)
+        case .operators: (configuration.metricsHost, configuration.metricsPort ?? 0)
+        }
         let open = Locked<[ObjectIdentifier: any Channel]>([:])
         // The WebSocket layer's own limit is a backstop well above the relay's, so that an
         // oversize message reaches the relay and is answered with FRAME_TOO_LARGE.
@@ -49,21 +59,31 @@ struct RelayListener: Service {
                     let id = ObjectIdentifier(channel)
                     open.withLock { $0[id] = channel }
                     channel.closeFuture.whenComplete { _ in open.withLock { _ = $0.removeValue(forKey: id) } }
-                    try Self.setUp(channel, relay: relay, sslContext: sslContext, maxWebSocketFrame: maxWebSocketFrame,
-                                   logger: logger)
+                    switch role {
+                    case .clients:
+                        try Self.setUp(channel, relay: relay, sslContext: sslContext, maxWebSocketFrame: maxWebSocketFrame,
+                                       logger: logger)
+                    case .operators:
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(RelayHTTPHandler(relay: relay, servesMetrics: true))
+                    }
                 }
             }
-            .bind(host: configuration.host, port: configuration.port)
+            .bind(host: host, port: port)
             .get()
-        let port = server.localAddress?.port ?? configuration.port
-        let scheme = sslContext == nil ? "ws" : "wss"
-        let host = configuration.host
+        let bound = server.localAddress?.port ?? port
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        relay.useDefaultAddress("\(scheme)://\(shownHost):\(port)")
-        relay.logger.info("relay listening", metadata: [
-            "address": "\(relay.publicAddresses.first ?? "")", "port": "\(port)",
-        ])
-        await onBound(port)
+        switch role {
+        case .clients:
+            let scheme = sslContext == nil ? "ws" : "wss"
+            relay.useDefaultAddress("\(scheme)://\(shownHost):\(bound)")
+            relay.logger.info("relay listening", metadata: [
+                "address": "\(relay.publicAddresses.first ?? "")", "port": "\(bound)",
+            ])
+        case .operators:
+            relay.logger.info("metrics listening", metadata: ["address": "http://\(shownHost):\(bound)/metrics"])
+        }
+        await onBound(bound)
         // Runs until graceful shutdown (or cancellation), then closes everything.
         try? await gracefulShutdown()
         try? await server.close()
@@ -98,12 +118,12 @@ struct RelayListener: Service {
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
                 context.pipeline.removeHandler(name: RelayHTTPHandler.name, promise: nil)
             }))
-        try pipeline.addHandler(RelayHTTPHandler(relay: relay), name: RelayHTTPHandler.name)
+        try pipeline.addHandler(RelayHTTPHandler(relay: relay, servesMetrics: false), name: RelayHTTPHandler.name)
     }
 }
 
-/// Plain HTTP requests: `GET /healthz`, `GET /metrics`; anything else is 404 (and `/v1/ws`
-/// without a WebSocket upgrade, 426).
+/// Plain HTTP requests: `GET /healthz`, and on the operators' listener `GET /metrics`; anything
+/// else is 404 (and `/v1/ws` on the clients' listener without a WebSocket upgrade, 426).
 final class RelayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -111,10 +131,12 @@ final class RelayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     static let name = "caucus.relay.http"
 
     private let relay: Relay
+    private let servesMetrics: Bool
     private var head: HTTPRequestHead?
 
-    init(relay: Relay) {
+    init(relay: Relay, servesMetrics: Bool) {
         self.relay = relay
+        self.servesMetrics = servesMetrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -138,9 +160,9 @@ final class RelayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let healthy = !relay.isShuttingDown
             (status, contentType, body) = (healthy ? .ok : .serviceUnavailable, "text/plain",
                                            healthy ? "ok\n" : "shutting down\n")
-        case (.GET, "/metrics"):
+        case (.GET, "/metrics") where servesMetrics:
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4", relay.metricsText())
-        case (_, RelayProtocol.path):
+        case (_, RelayProtocol.path) where !servesMetrics:
             (status, contentType, body) = (.upgradeRequired, "text/plain", "this path takes WebSocket connections only\n")
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")

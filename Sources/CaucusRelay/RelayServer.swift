@@ -37,13 +37,20 @@ public struct RelayServer: Sendable {
     /// The service group that runs the relay: the HTTP server, the expiry sweeper and the
     /// shutdown watcher. On graceful shutdown the watcher goes first (services stop in reverse
     /// order), so clients are told and in-flight writes land before the server closes sockets.
+    /// `onBound` is told the clients' port once it listens, and `onMetricsBound` the operators'
+    /// port (with `metricsPort` configured).
     public func serviceGroup(signals: [UnixSignal] = [.sigterm, .sigint],
-                             onBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> ServiceGroup {
+                             onBound: @escaping @Sendable (Int) async -> Void = { _ in },
+                             onMetricsBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> ServiceGroup {
         let listener = try RelayListener(relay: relay, tls: tls, logger: logger, eventLoopGroup: eventLoopGroup, onBound: onBound)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: listener),
             .init(service: ExpirySweeper(relay: relay)),
         ]
+        if relay.configuration.metricsPort != nil {
+            services.append(.init(service: try RelayListener(relay: relay, role: .operators, tls: nil, logger: logger,
+                                                             eventLoopGroup: eventLoopGroup, onBound: onMetricsBound)))
+        }
         if let shared = relay.store as? any SharedRelayStore {
             services.append(.init(service: DeliveryWatcher(relay: relay, store: shared)))
         }
@@ -57,13 +64,25 @@ public struct RelayServer: Sendable {
     /// Starts the relay in a task and returns once its port is bound (tests and benchmarks), or
     /// throws why it stopped before that (the port was taken, for one).
     public func start() async throws -> RunningRelay {
-        let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let group = try serviceGroup(signals: []) { port in continuation.yield(port) }
+        enum Bound { case clients(Int), operators(Int) }
+        let (stream, continuation) = AsyncStream<Bound>.makeStream()
+        let group = try serviceGroup(signals: [], onBound: { continuation.yield(.clients($0)) },
+                                     onMetricsBound: { continuation.yield(.operators($0)) })
         let task = Task {
             defer { continuation.finish() }
             try await group.run()
         }
-        for await port in stream { return RunningRelay(port: port, group: group, task: task) }
+        var port: Int?, metricsPort: Int?
+        let wantsMetrics = relay.configuration.metricsPort != nil
+        for await bound in stream {
+            switch bound {
+            case .clients(let value): port = value
+            case .operators(let value): metricsPort = value
+            }
+            if let port, metricsPort != nil || !wantsMetrics {
+                return RunningRelay(port: port, metricsPort: metricsPort, group: group, task: task)
+            }
+        }
         try await task.value
         throw RelayStartError(description: "the relay stopped before it listened")
     }
@@ -106,6 +125,8 @@ extension RelayServer {
 /// A relay started with `RelayServer.start()`.
 public struct RunningRelay: Sendable {
     public let port: Int
+    /// The operators' listener's port (`/metrics`), when configured.
+    public let metricsPort: Int?
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
@@ -167,6 +188,11 @@ extension RelayServer {
         "caucus-relay listening on \(address) (port \(port))"
     }
 
+    /// The line `caucus-relay` prints after `listeningLine` when it serves `/metrics`.
+    public static func metricsLine(address: String, port: Int) -> String {
+        "caucus-relay metrics on \(address) (port \(port))"
+    }
+
     /// Reads a `caucus-relay` process's standard output up to its first line and returns the port
     /// that `listeningLine` names; throws if the process ends first or prints something else.
     public static func readListeningPort(from output: FileHandle) throws -> Int {
@@ -185,7 +211,16 @@ extension RelayServer {
 
     /// The port a `listeningLine` names, or nil when `line` is not one.
     public static func listeningPort(inLine line: String) -> Int? {
-        guard line.hasPrefix("caucus-relay listening on "), let range = line.range(of: "(port "),
+        port(inLine: line, after: "caucus-relay listening on ")
+    }
+
+    /// The port a `metricsLine` names, or nil when `line` is not one.
+    public static func metricsPort(inLine line: String) -> Int? {
+        port(inLine: line, after: "caucus-relay metrics on ")
+    }
+
+    private static func port(inLine line: String, after prefix: String) -> Int? {
+        guard line.hasPrefix(prefix), let range = line.range(of: "(port "),
               let end = line[range.upperBound...].firstIndex(of: ")")
         else { return nil }
         return Int(line[range.upperBound..<end])

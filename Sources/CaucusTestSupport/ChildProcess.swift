@@ -176,6 +176,8 @@ public final class ChildProcess: Sendable {
 public final class RelayProcess: Sendable {
     public let child: ChildProcess
     public let port: Int
+    /// The operators' listener (`/metrics`), when it was asked for and announced.
+    public let metricsPort: Int?
     public var url: String { "ws://127.0.0.1:\(port)" }
 
     /// The built executable: `$CAUCUS_RELAY_BIN`, else next to the running test bundle or tool
@@ -192,11 +194,12 @@ public final class RelayProcess: Sendable {
     }
 
     /// Starts `caucus-relay` on `dataDirectory` and `port` (0: a free one) with generous rate limits
-    /// and `extra` arguments, and waits (at most `limit`) for the line that names its port. With a
+    /// and `extra` arguments, and waits (at most `limit`) for the line that names its port (and the
+    /// operators' port, with `--metrics-port` or `expectsMetrics`). With a
     /// `launcher` (a command and its arguments, such as `SyncTrace.launcher()`), the relay runs
     /// under that command.
     public static func start(executable: String = RelayProcess.executable, dataDirectory: String, port: Int = 0,
-                             extra: [String] = [], launcher: [String] = [],
+                             extra: [String] = [], launcher: [String] = [], expectsMetrics: Bool = false,
                              within limit: Duration = .seconds(60)) async throws -> RelayProcess {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw StartFailed(description: "caucus-relay is not built at \(executable); run swift build first")
@@ -207,15 +210,20 @@ public final class RelayProcess: Sendable {
         let child = try ChildProcess(command[0], Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment)
         let clock = ContinuousClock()
         let deadline = clock.now + limit
+        // With --metrics-port (or `expectsMetrics`, for a port set in a configuration file), the
+        // operators' listener is announced on a second line.
+        let metricsAsked = extra.contains("--metrics-port") || expectsMetrics
         while true {
-            let output = child.stdoutSoFar
-            if let end = output.firstIndex(of: "\n") {
-                let line = String(output[..<end])
+            let lines = child.stdoutSoFar.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+            if let line = lines.first {
                 guard let port = RelayServer.listeningPort(inLine: line) else {
                     child.kill()
                     throw StartFailed(description: "unexpected first line from caucus-relay: \(line)\n\(child.stderrSoFar)")
                 }
-                return RelayProcess(child: child, port: port)
+                let metricsPort = lines.dropFirst().first.flatMap { RelayServer.metricsPort(inLine: $0) }
+                if metricsPort != nil || !metricsAsked || !child.isRunning {
+                    return RelayProcess(child: child, port: port, metricsPort: metricsPort)
+                }
             }
             guard child.isRunning else {
                 throw StartFailed(description: "caucus-relay exited before listening: \(child.stderrSoFar)")
@@ -231,9 +239,10 @@ public final class RelayProcess: Sendable {
         }
     }
 
-    private init(child: ChildProcess, port: Int) {
+    private init(child: ChildProcess, port: Int, metricsPort: Int?) {
         self.child = child
         self.port = port
+        self.metricsPort = metricsPort
     }
 
     public var isRunning: Bool { child.isRunning }

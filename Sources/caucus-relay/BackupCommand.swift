@@ -10,13 +10,13 @@ struct BackupCommand: ParsableCommand {
         discussion: """
             Uses SQLite's online backup API: the copy is relay.sqlite as one commit left it, taken \
             without stopping the relay, then checked with PRAGMA quick_check. The store is \
-            relay.sqlite in --data-dir (or CAUCUS_RELAY_DATA_DIR), as for the daemon. To restore: stop the \
+            relay.sqlite in --data-dir (or CAUCUS_RELAY_DATA_DIR, or the --config file's data-dir), as for the daemon. To restore: stop the \
             relay, put the copy in the data directory as relay.sqlite, delete relay.sqlite-wal and \
             relay.sqlite-shm, start the relay. Clients repair their groups when they next connect \
             (README: backup and restore). A PostgreSQL store is backed up with pg_dump instead.
             """)
 
-    /// The daemon's options: `--data-dir` (or CAUCUS_RELAY_DATA_DIR) names the store to copy.
+    /// The daemon's options: `--data-dir` (or CAUCUS_RELAY_DATA_DIR, or `--config`) names the store to copy.
     @ParentCommand var relay: CaucusRelayCommand
 
     @Argument(help: "Where to write the copy (a new file).")
@@ -26,8 +26,7 @@ struct BackupCommand: ParsableCommand {
     var force = false
 
     func run() throws {
-        let environment = ProcessInfo.processInfo.environment["CAUCUS_RELAY_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-        let directory = relay.dataDir ?? environment ?? CaucusRelayCommand.defaultDataDirectory
+        let directory = try RelaySettings(configPath: relay.config).dataDirectory(relay.dataDir)
         let source = (directory as NSString).appendingPathComponent("relay.sqlite")
         let report: SQLiteRelayBackup.Report
         do { report = try SQLiteRelayBackup.backup(from: source, to: destination, overwrite: force) } catch {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaucusLock
 import CaucusProtocol
 import CaucusRelay
 import CaucusRelayPostgres
@@ -23,11 +24,20 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         version: CaucusRelease.versionLine("caucus-relay"),
         subcommands: [BackupCommand.self])
 
+    @Option(help: "A configuration file: one `name = value` per line, names as the long options here without their dashes (`port = 8080`); the command line and the environment win over it. [CAUCUS_RELAY_CONFIG]")
+    var config: String?
+
     @Option(help: "Address to listen on. [CAUCUS_RELAY_HOST, default 127.0.0.1]")
     var host: String?
 
     @Option(help: "Port to listen on; 0 picks a free port. [CAUCUS_RELAY_PORT, default 8080]")
     var port: Int?
+
+    @Option(help: "Address of the operators' listener, which serves /metrics (Prometheus) and /healthz over plain HTTP. [CAUCUS_RELAY_METRICS_HOST, default 127.0.0.1]")
+    var metricsHost: String?
+
+    @Option(help: "Port of the operators' listener; 0 picks a free port. Without it the relay serves no /metrics. [CAUCUS_RELAY_METRICS_PORT]")
+    var metricsPort: Int?
 
     @Option(help: "Directory for relay.sqlite. [CAUCUS_RELAY_DATA_DIR, default ./caucus-relay-data]")
     var dataDir: String?
@@ -92,19 +102,6 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         throw ValidationError("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
     }
 
-    /// The operating system's words for a file error (Foundation's own are about permissions even
-    /// when the cause is another), else the error's description.
-    static func reason(_ error: any Error) -> String {
-        let error = error as NSError
-        let underlying = error.userInfo[NSUnderlyingErrorKey]
-        if let posix = underlying as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
-        if let underlying = underlying as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if error.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(error.code))) }
-        return "\(error)"
-    }
-
     /// Refuses settings no relay can run with (a port past 65535, a limit of zero or below), naming
     /// the option, before anything is created.
     static func checkPossible(_ configuration: RelayConfiguration) throws {
@@ -112,6 +109,11 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             if !holds { throw ValidationError(message) }
         }
         try require((0...65_535).contains(configuration.port), "--port must be 0 to 65535 (0 picks a free port), not \(configuration.port)")
+        if let metrics = configuration.metricsPort {
+            try require((0...65_535).contains(metrics), "--metrics-port must be 0 to 65535 (0 picks a free port), not \(metrics)")
+            try require(metrics == 0 || metrics != configuration.port || configuration.metricsHost != configuration.host,
+                        "--metrics-port must differ from --port: /metrics has its own listener")
+        }
         try require(configuration.maxPayloadBytes >= 1, "--max-payload-bytes must be at least 1")
         try require(configuration.storeLimits.mailboxMessages >= 1, "--mailbox-messages must be at least 1")
         try require(configuration.storeLimits.maxBlobBytes >= 1, "--max-blob-bytes must be at least 1")
@@ -126,19 +128,16 @@ struct CaucusRelayCommand: AsyncParsableCommand {
     static let defaultDataDirectory = "caucus-relay-data"
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
+        let settings = try RelaySettings(configPath: config)
         func setting<T: LosslessStringConvertible>(_ value: T?, _ name: String) throws -> T? {
-            if let value { return value }
-            guard let text = env[name], !text.isEmpty else { return nil }
-            guard let parsed = T(text) else { throw ValidationError("\(name)=\(text) is not a valid value") }
-            return parsed
+            try settings.value(value, name)
         }
 
-        let levelName = try setting(logLevel, "CAUCUS_RELAY_LOG_LEVEL") ?? "info"
+        let levelName = try setting(logLevel, "log-level") ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level \(levelName)")
         }
-        let format = try setting(logFormat, "CAUCUS_RELAY_LOG_FORMAT") ?? "text"
+        let format = try setting(logFormat, "log-format") ?? "text"
         switch format {
         case "text":
             LoggingSystem.bootstrap { label in
@@ -158,37 +157,36 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         let logger = Logger(label: "caucus.relay")
 
         var configuration = RelayConfiguration()
-        configuration.host = try setting(host, "CAUCUS_RELAY_HOST") ?? configuration.host
-        configuration.port = try setting(port, "CAUCUS_RELAY_PORT") ?? configuration.port
-        var addresses = publicAddress
-        if addresses.isEmpty, let text = env["CAUCUS_RELAY_PUBLIC_ADDRESS"] {
-            addresses = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        }
+        configuration.host = try setting(host, "host") ?? configuration.host
+        configuration.port = try setting(port, "port") ?? configuration.port
+        configuration.metricsHost = try setting(metricsHost, "metrics-host") ?? configuration.metricsHost
+        configuration.metricsPort = try setting(metricsPort, "metrics-port")
+        let addresses = settings.values(publicAddress, "public-address")
         for address in addresses where RelayProtocolAddress.isValid(address) == false {
             throw ValidationError("public address \(address) is not a ws:// or wss:// URL")
         }
         configuration.publicAddresses = addresses
-        configuration.maxFrameBytes = try setting(maxFrameBytes, "CAUCUS_RELAY_MAX_FRAME_BYTES") ?? configuration.maxFrameBytes
-        configuration.maxPayloadBytes = try setting(maxPayloadBytes, "CAUCUS_RELAY_MAX_PAYLOAD_BYTES") ?? configuration.maxPayloadBytes
-        configuration.storeLimits.mailboxMessages = try setting(mailboxMessages, "CAUCUS_RELAY_MAILBOX_MESSAGES") ?? configuration.storeLimits.mailboxMessages
-        configuration.storeLimits.maxBlobBytes = try setting(maxBlobBytes, "CAUCUS_RELAY_MAX_BLOB_BYTES") ?? configuration.storeLimits.maxBlobBytes
-        configuration.storeLimits.blobQuotaBytes = try setting(blobQuotaBytes, "CAUCUS_RELAY_BLOB_QUOTA_BYTES") ?? configuration.storeLimits.blobQuotaBytes
-        if let days = try setting(ttlDays, "CAUCUS_RELAY_TTL_DAYS") {
+        configuration.maxFrameBytes = try setting(maxFrameBytes, "max-frame-bytes") ?? configuration.maxFrameBytes
+        configuration.maxPayloadBytes = try setting(maxPayloadBytes, "max-payload-bytes") ?? configuration.maxPayloadBytes
+        configuration.storeLimits.mailboxMessages = try setting(mailboxMessages, "mailbox-messages") ?? configuration.storeLimits.mailboxMessages
+        configuration.storeLimits.maxBlobBytes = try setting(maxBlobBytes, "max-blob-bytes") ?? configuration.storeLimits.maxBlobBytes
+        configuration.storeLimits.blobQuotaBytes = try setting(blobQuotaBytes, "blob-quota-bytes") ?? configuration.storeLimits.blobQuotaBytes
+        if let days = try setting(ttlDays, "ttl-days") {
             guard days > 0, days <= 365 else { throw ValidationError("--ttl-days must be in (0, 365]") }
             configuration.defaultTTLSeconds = UInt32(days * 86_400)
             configuration.maxTTLSeconds = configuration.defaultTTLSeconds
         }
-        configuration.rateLimitPerSecond = try setting(rateLimit, "CAUCUS_RELAY_RATE_LIMIT") ?? configuration.rateLimitPerSecond
-        configuration.rateLimitBurst = try setting(rateBurst, "CAUCUS_RELAY_RATE_BURST") ?? configuration.rateLimitBurst
-        configuration.maxConnections = try setting(maxConnections, "CAUCUS_RELAY_MAX_CONNECTIONS") ?? configuration.maxConnections
+        configuration.rateLimitPerSecond = try setting(rateLimit, "rate-limit") ?? configuration.rateLimitPerSecond
+        configuration.rateLimitBurst = try setting(rateBurst, "rate-burst") ?? configuration.rateLimitBurst
+        configuration.maxConnections = try setting(maxConnections, "max-connections") ?? configuration.maxConnections
         guard configuration.maxFrameBytes >= 4_096, configuration.maxPayloadBytes < configuration.maxFrameBytes else {
             throw ValidationError("--max-frame-bytes must be at least 4096 and larger than --max-payload-bytes")
         }
         try Self.checkPossible(configuration)
 
         var tls: TLSConfiguration?
-        let certPath = try setting(tlsCert, "CAUCUS_RELAY_TLS_CERT")
-        let keyPath = try setting(tlsKey, "CAUCUS_RELAY_TLS_KEY")
+        let certPath = try setting(tlsCert, "tls-cert")
+        let keyPath = try setting(tlsKey, "tls-key")
         switch (certPath, keyPath) {
         case (nil, nil):
             break
@@ -214,26 +212,27 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         }
 
         // Port 0 always binds; any other port is tried before the store is opened or made.
-        if configuration.port != 0 {
+        for (host, port) in [(configuration.host, configuration.port), (configuration.metricsHost, configuration.metricsPort ?? 0)]
+        where port != 0 {
             do {
-                try await RelayServer.checkCanListen(host: configuration.host, port: configuration.port)
+                try await RelayServer.checkCanListen(host: host, port: port)
             } catch {
                 throw ValidationError("\(error)")
             }
         }
 
         let store: any RelayStore
-        if let text = try setting(self.store, "CAUCUS_RELAY_STORE") {
+        if let text = try setting(self.store, "store") {
             guard PostgresStoreURL.isPostgres(text) else {
                 throw ValidationError("--store takes a postgres:// URL (without it the relay uses SQLite in --data-dir)")
             }
             let url: PostgresStoreURL
             do { url = try PostgresStoreURL(text) } catch { throw ValidationError(error.description) }
-            let connections = try setting(storeConnections, "CAUCUS_RELAY_STORE_CONNECTIONS") ?? 20
-            let timeout = try setting(storeConnectTimeout, "CAUCUS_RELAY_STORE_CONNECT_TIMEOUT") ?? 10
+            let connections = try setting(storeConnections, "store-connections") ?? 20
+            let timeout = try setting(storeConnectTimeout, "store-connect-timeout") ?? 10
             guard connections >= 2 else { throw ValidationError("--store-connections must be at least 2") }
             guard timeout > 0 else { throw ValidationError("--store-connect-timeout must be positive") }
-            configuration.deliveryCatchUpSeconds = try setting(deliveryCatchUpSeconds, "CAUCUS_RELAY_DELIVERY_CATCH_UP_SECONDS")
+            configuration.deliveryCatchUpSeconds = try setting(deliveryCatchUpSeconds, "delivery-catch-up-seconds")
                 ?? configuration.deliveryCatchUpSeconds
             guard configuration.deliveryCatchUpSeconds > 0 else {
                 throw ValidationError("--delivery-catch-up-seconds must be positive")
@@ -241,30 +240,60 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             store = try await PostgresRelayStore.open(url: url, limits: configuration.storeLimits, maxConnections: connections,
                                                       connectTimeout: .milliseconds(Int(timeout * 1000)), logger: logger)
         } else {
-            let directory = try setting(dataDir, "CAUCUS_RELAY_DATA_DIR") ?? Self.defaultDataDirectory
+            let directory = try settings.dataDirectory(dataDir)
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             } catch {
-                throw ValidationError("cannot make the data directory \(directory): \(Self.reason(error))")
+                throw ValidationError("cannot make the data directory \(directory): \(FileErrorReason.of(error))")
             }
             let storePath = (directory as NSString).appendingPathComponent("relay.sqlite")
             do {
                 store = try SQLiteRelayStore(path: storePath, limits: configuration.storeLimits)
             } catch {
-                throw ValidationError("cannot open the store \(storePath): \(Self.reason(error))")
+                throw ValidationError("cannot open the store \(storePath): \(FileErrorReason.of(error))")
             }
         }
         let relay = Relay(configuration: configuration, store: store, logger: logger)
         let server = RelayServer(relay: relay, tls: tls, logger: logger)
-        let group = try server.serviceGroup { port in
-            // One line on stdout for scripts: the address clients use.
-            let line = RelayServer.listeningLine(address: relay.publicAddresses.first ?? "port \(port)", port: port) + "\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
-        }
+        // On stdout for scripts: first the address clients use, then (when configured) where
+        // /metrics is, in that order whichever listener binds first.
+        let announcer = ListeningAnnouncer(wantsMetrics: configuration.metricsPort != nil, host: configuration.metricsHost)
+        let group = try server.serviceGroup(
+            onBound: { port in
+                announcer.clients(RelayServer.listeningLine(address: relay.publicAddresses.first ?? "port \(port)", port: port))
+            },
+            onMetricsBound: { port in announcer.metrics(port) })
         try await group.run()
         try await store.close()
         logger.info("relay stopped")
+    }
+}
+
+/// Prints the listening lines in order: the clients' first, then the operators' listener.
+final class ListeningAnnouncer: Sendable {
+    private struct State { var clients: String?, metrics: String?, printed = false }
+    private let state: Locked<State>
+    private let wantsMetrics: Bool
+    private let host: String
+
+    init(wantsMetrics: Bool, host: String) {
+        self.wantsMetrics = wantsMetrics
+        self.host = host.contains(":") ? "[\(host)]" : host
+        state = Locked(State())
+    }
+
+    func clients(_ line: String) { update { $0.clients = line } }
+    func metrics(_ port: Int) { update { $0.metrics = RelayServer.metricsLine(address: "http://\(self.host):\(port)/metrics", port: port) } }
+
+    private func update(_ change: @Sendable (inout State) -> Void) {
+        let text: String? = state.withLock { state in
+            change(&state)
+            guard !state.printed, let clients = state.clients, state.metrics != nil || !wantsMetrics else { return nil }
+            state.printed = true
+            return ([clients] + (state.metrics.map { [$0] } ?? [])).map { $0 + "\n" }.joined()
+        }
+        if let text { FileHandle.standardOutput.write(Data(text.utf8)) }
     }
 }
 

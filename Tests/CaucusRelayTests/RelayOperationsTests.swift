@@ -16,12 +16,19 @@ struct RelayOperationsTests {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
-    @Test("/healthz answers ok; /metrics counts traffic without naming anyone")
+    @Test("/healthz answers ok; /metrics, on the operators' listener only, counts traffic without naming anyone")
     func healthAndMetrics() async throws {
-        let relay = try await TestRelay.start()
+        let relay = try await TestRelay.start { $0.metricsPort = 0 }
         let base = "http://127.0.0.1:\(relay.running.port)"
-        let health = try await Self.get(base + "/healthz")
-        #expect(health.status == 200 && health.body == "ok\n")
+        let operators = "http://127.0.0.1:\(try #require(relay.running.metricsPort))"
+        #expect(relay.running.metricsPort != relay.running.port)
+        for address in [base, operators] {
+            let health = try await Self.get(address + "/healthz")
+            #expect(health.status == 200 && health.body == "ok\n")
+        }
+        // The clients' port is the public one: it does not show the relay's traffic to the world.
+        #expect(try await Self.get(base + "/metrics").status == 404)
+        #expect(try await Self.get(operators + "/v1/ws").status == 404)
 
         let alice = Device(), bob = Device()
         let a = try await relay.connect(alice.key)
@@ -31,7 +38,7 @@ struct RelayOperationsTests {
         try await b.ack(got.map(\.messageID.data))
         _ = await relayError { try await a.send(Data("x".utf8), to: [Data([1])]) }
 
-        let metrics = try await Self.get(base + "/metrics")
+        let metrics = try await Self.get(operators + "/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.body.contains("caucus_relay_messages_accepted_total 3"))
         #expect(metrics.body.contains("caucus_relay_deliveries_acknowledged_total 3"))
