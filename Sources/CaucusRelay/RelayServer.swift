@@ -34,15 +34,18 @@ public struct RelayServer: Sendable {
         self.eventLoopGroup = eventLoopGroup
     }
 
-    /// The service group that runs the relay: the HTTP server, the expiry sweeper and the
-    /// shutdown watcher. On graceful shutdown the watcher goes first (services stop in reverse
+    /// The service group that runs the relay: the HTTP server, the expiry sweeper, the ban
+    /// check and the shutdown watcher. On graceful shutdown the watcher goes first (services stop in reverse
     /// order), so clients are told and in-flight writes land before the server closes sockets.
     public func serviceGroup(signals: [UnixSignal] = [.sigterm, .sigint],
                              onBound: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> ServiceGroup {
         let listener = try RelayListener(relay: relay, tls: tls, logger: logger, eventLoopGroup: eventLoopGroup, onBound: onBound)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: listener),
-            .init(service: ExpirySweeper(relay: relay)),
+            // Removes expired messages and blobs.
+            .init(service: Periodically(seconds: relay.configuration.expirySweepSeconds) { await relay.sweep() }),
+            // Closes the connections of devices banned while connected.
+            .init(service: Periodically(seconds: relay.configuration.banCheckSeconds) { await relay.closeBannedConnections() }),
         ]
         if let shared = relay.store as? any SharedRelayStore {
             services.append(.init(service: DeliveryWatcher(relay: relay, store: shared)))
@@ -116,14 +119,15 @@ public struct RunningRelay: Sendable {
     }
 }
 
-/// Removes expired messages and blobs every `expirySweepSeconds`.
-struct ExpirySweeper: Service {
-    let relay: Relay
+/// Runs `work` at once and then every `seconds`, until the relay shuts down.
+struct Periodically: Service {
+    let seconds: Double
+    let work: @Sendable () async -> Void
 
     func run() async throws {
-        let interval = Duration.seconds(relay.configuration.expirySweepSeconds)
+        let interval = Duration.seconds(seconds)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await relay.sweep()
+            await work()
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {
