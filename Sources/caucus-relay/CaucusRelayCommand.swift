@@ -21,7 +21,8 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             gracefully.
             """,
         version: CaucusRelease.versionLine("caucus-relay"),
-        subcommands: [BackupCommand.self])
+        subcommands: [BackupCommand.self, StatsCommand.self, PruneCommand.self, BanCommand.self, UnbanCommand.self,
+                      BansCommand.self])
 
     @Option(help: "Address to listen on. [CAUCUS_RELAY_HOST, default 127.0.0.1]")
     var host: String?
