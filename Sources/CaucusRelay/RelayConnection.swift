@@ -187,8 +187,14 @@ package final class RelayConnection: Sendable {
             reply(id, .pong(WirePong.with { $0.data = ping.data }))
             return nil
         }
-        if let wait = relay.limiter.take(device) {
+        if let refusal = relay.limiter.take(device) {
+            let wait = refusal.wait
             let ms = UInt32(clamping: wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+            // Once per run of refusals: a client that keeps hammering writes one line, not one a request.
+            if refusal.first {
+                relay.logger.info("requests refused: rate limit reached", metadata: [
+                    "code": "\(WireErrorCode.rateLimited.name)", "device": "\(logTag(device))"])
+            }
             reply(id, error: RelayError(.rateLimited, "too many requests; slow down",
                                         retryAfterMilliseconds: max(ms, 1)))
             return nil
@@ -300,7 +306,8 @@ package final class RelayConnection: Sendable {
                 try await checkNotBanned(request.deviceKey)
                 await authenticated(id, device: request.deviceKey, address: address, challenge: challenge)
             } catch {
-                relay.logger.notice("authentication refused", metadata: ["code": "\(error.code.name)"])
+                relay.logger.info("authentication refused", metadata: [
+                    "code": "\(error.code.name)", "device": "\(logTag(request.deviceKey))"])
                 reply(id, error: error)
             }
         case .ping(let ping):
