@@ -6,6 +6,15 @@ final class RateLimiter: Sendable {
     private struct Bucket {
         var tokens: Double
         var updated: ContinuousClock.Instant
+        /// The last take was refused.
+        var refusing = false
+    }
+
+    /// A refused take: how long until there is a token, and whether the take before it succeeded
+    /// (the first refusal of a run, which the relay logs; the rest of the run it does not).
+    struct Refusal {
+        let wait: Duration
+        let first: Bool
     }
 
     private let rate: Double
@@ -17,8 +26,8 @@ final class RateLimiter: Sendable {
         self.burst = burst
     }
 
-    /// Takes one token for `key`; when there is none, returns how long until there is one.
-    func take(_ key: Data, now: ContinuousClock.Instant = .now) -> Duration? {
+    /// Takes one token for `key`; when there is none, returns the refusal.
+    func take(_ key: Data, now: ContinuousClock.Instant = .now) -> Refusal? {
         buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
             let elapsed = now - bucket.updated
@@ -27,11 +36,14 @@ final class RateLimiter: Sendable {
             bucket.updated = now
             if bucket.tokens >= 1 {
                 bucket.tokens -= 1
+                bucket.refusing = false
                 buckets[key] = bucket
                 return nil
             }
+            let first = !bucket.refusing
+            bucket.refusing = true
             buckets[key] = bucket
-            return .milliseconds(Int64(((1 - bucket.tokens) / rate * 1000).rounded(.up)))
+            return Refusal(wait: .milliseconds(Int64(((1 - bucket.tokens) / rate * 1000).rounded(.up))), first: first)
         }
     }
 

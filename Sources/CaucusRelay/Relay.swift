@@ -120,6 +120,29 @@ public final class Relay: Sendable {
         challenges.prune()
     }
 
+    /// Closes the connections of devices banned since they authenticated; run periodically by
+    /// `RelayServer`. Reads the bans only while some device is connected.
+    func closeBannedConnections() async {
+        guard !hub.connectedDevices.isEmpty else { return }
+        let banned: Set<Data>
+        do {
+            banned = Set(try await store.bannedDevices().map(\.key))
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.warning("reading the bans failed", metadata: ["error": "\(type(of: error))"])
+            return
+        }
+        guard !banned.isEmpty else { return }
+        let open = connections.withLock { Array($0.values) }
+        for connection in open {
+            guard let device = connection.device, banned.contains(device) else { continue }
+            logger.info("connection closed: device banned", metadata: [
+                "code": "\(WireErrorCode.forbidden.name)", "device": "\(logTag(device))"])
+            connection.closeBanned()
+        }
+    }
+
     // MARK: Writes through the group committer
 
     func accept(_ message: NewMessage, completion: @escaping @Sendable (Result<AcceptOutcome, any Error>) -> Void) {

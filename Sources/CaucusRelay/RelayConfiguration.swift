@@ -32,6 +32,9 @@ public struct RelayConfiguration: Sendable {
     public var maxTTLSeconds: UInt32 = 30 * 24 * 3600
     /// How often expired data is removed.
     public var expirySweepSeconds: Double = 60
+    /// How often the devices connected here are checked against the store's bans, so that a
+    /// device banned while connected is closed (`caucus-relay ban`, Protocol.md §7.3).
+    public var banCheckSeconds: Double = 5
     /// With a store shared by several instances: how often connected devices are checked for
     /// deliveries whose notice from another instance was missed.
     public var deliveryCatchUpSeconds: Double = 2

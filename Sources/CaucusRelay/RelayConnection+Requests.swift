@@ -11,18 +11,18 @@ extension RelayConnection {
         case .send(let request):
             do {
                 relay.accept(try newMessage(request, context)) { outcome in
-                    self.complete(context.id) { try self.sendAccepted(outcome.get()) }
+                    self.complete(context) { try self.sendAccepted(outcome.get()) }
                 }
             } catch {
-                complete(context.id) { throw error }
+                complete(context) { throw error }
             }
         case .ack(let request):
             do {
                 relay.acknowledge(try acknowledgement(request, context)) { removed in
-                    self.complete(context.id) { self.ackDone(try removed.get()) }
+                    self.complete(context) { self.ackDone(try removed.get()) }
                 }
             } catch {
-                complete(context.id) { throw error }
+                complete(context) { throw error }
             }
         case .publishPrekeys(let request): run(context) { try await self.publishPrekeys(request, context) }
         case .fetchPrekeys(let request): run(context) { try await self.fetchPrekeys(request) }
@@ -33,9 +33,9 @@ extension RelayConnection {
         case .openCardInbox(let request): run(context) { try await self.openCardInbox(request, context) }
         case .readCards(let request): run(context) { try await self.readCards(request) }
         case .hello, .authenticate:
-            complete(context.id) { throw RelayError(.protocolViolation, "already authenticated") }
+            complete(context) { throw RelayError(.protocolViolation, "already authenticated") }
         case .ping(let ping):
-            complete(context.id) { .pong(WirePong.with { $0.data = ping.data }) }
+            complete(context) { .pong(WirePong.with { $0.data = ping.data }) }
         }
     }
 
@@ -44,21 +44,22 @@ extension RelayConnection {
         Task(priority: Self.taskPriority) {
             do {
                 let body = try await handler()
-                self.complete(context.id) { body }
+                self.complete(context) { body }
             } catch {
-                self.complete(context.id) { throw error }
+                self.complete(context) { throw error }
             }
         }
     }
 
     /// Queues the reply to a request: the body `reply` returns, or the error it throws.
-    private func complete(_ id: UInt64, _ reply: () throws -> WireServerFrame.OneOf_Body) {
+    private func complete(_ context: RequestContext, _ reply: () throws -> WireServerFrame.OneOf_Body) {
         var frame = WireServerFrame()
-        frame.requestID = id
+        frame.requestID = context.id
         do {
             frame.body = try reply()
         } catch let error as RelayError {
             relay.metrics.error(error.code)
+            logRefusal(error, device: context.device)
             frame.body = .error(error.wire)
         } catch {
             logger.error("request failed", metadata: ["error": "\(type(of: error))"])
@@ -67,6 +68,18 @@ extension RelayConnection {
             frame.body = .error(refusal.wire)
         }
         queueReply(frame)
+    }
+
+    /// Logs the refusals an operator looks for (a conflict, a full mailbox, a quota reached),
+    /// naming the device by its tag only; the message holds no key, id or payload.
+    private func logRefusal(_ error: RelayError, device: Data) {
+        switch error.code {
+        case .conflict, .mailboxFull, .quotaExceeded:
+            relay.logger.info("request refused", metadata: [
+                "code": "\(error.code.name)", "device": "\(logTag(device))", "reason": "\(error.message)"])
+        default:
+            break
+        }
     }
 
     // MARK: Checks

@@ -187,8 +187,14 @@ package final class RelayConnection: Sendable {
             reply(id, .pong(WirePong.with { $0.data = ping.data }))
             return nil
         }
-        if let wait = relay.limiter.take(device) {
+        if let refusal = relay.limiter.take(device) {
+            let wait = refusal.wait
             let ms = UInt32(clamping: wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+            // Once per run of refusals: a client that keeps hammering writes one line, not one a request.
+            if refusal.first {
+                relay.logger.info("requests refused: rate limit reached", metadata: [
+                    "code": "\(WireErrorCode.rateLimited.name)", "device": "\(logTag(device))"])
+            }
             reply(id, error: RelayError(.rateLimited, "too many requests; slow down",
                                         retryAfterMilliseconds: max(ms, 1)))
             return nil
@@ -297,9 +303,11 @@ package final class RelayConnection: Sendable {
             }
             do {
                 let address = try checkAuthentication(request, challenge: challenge, issuedAt: issuedAt)
+                try await checkNotBanned(request.deviceKey)
                 await authenticated(id, device: request.deviceKey, address: address, challenge: challenge)
             } catch {
-                relay.logger.notice("authentication refused", metadata: ["code": "\(error.code.name)"])
+                relay.logger.info("authentication refused", metadata: [
+                    "code": "\(error.code.name)", "device": "\(logTag(request.deviceKey))"])
                 reply(id, error: error)
             }
         case .ping(let ping):
@@ -336,6 +344,23 @@ package final class RelayConnection: Sendable {
             throw RelayError(.badSignature, "the signature does not verify with device_key")
         }
         return request.relayAddress
+    }
+
+    /// The refusal of a device the operator banned (`caucus-relay ban`), at authentication and
+    /// pushed before its open connections are closed (Protocol.md §7.3).
+    static let banned = RelayError(.forbidden, "this device is banned from this relay by its operator")
+
+    /// Refuses a banned device, read from the store at every authentication so that a ban made
+    /// while the relay runs counts at once.
+    private func checkNotBanned(_ device: Data) async throws(RelayError) {
+        let isBanned: Bool
+        do {
+            isBanned = try await relay.store.isBanned(device)
+        } catch {
+            logger.error("reading the bans failed", metadata: ["error": "\(type(of: error))"])
+            throw RelayError(.internal, "the relay could not complete the request; retry later")
+        }
+        if isBanned { throw Self.banned }
     }
 
     static func verify(key: Data, signature: Data, statement: CanonicalMessage) -> Bool {
@@ -484,6 +509,17 @@ package final class RelayConnection: Sendable {
         reply(0, error: RelayError(.shuttingDown, "the relay is shutting down; reconnect shortly",
                                    retryAfterMilliseconds: 1_000))
         transport.close(code: CloseCode.goingAway, reason: "relay shutting down")
+    }
+
+    /// Tells a connection whose device was banned why, and closes it (close code 1008).
+    func closeBanned() {
+        reply(0, error: Self.banned)
+        transport.close(code: CloseCode.policyViolation, reason: "device banned")
+    }
+
+    /// The device the connection authenticated as, if it has.
+    var device: Data? {
+        state.withLock { if case .authenticated(let device, _, _) = $0.phase { device } else { nil } }
     }
 
     /// Whether the handshake is done.

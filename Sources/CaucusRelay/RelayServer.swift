@@ -34,8 +34,8 @@ public struct RelayServer: Sendable {
         self.eventLoopGroup = eventLoopGroup
     }
 
-    /// The service group that runs the relay: the HTTP server, the expiry sweeper and the
-    /// shutdown watcher. On graceful shutdown the watcher goes first (services stop in reverse
+    /// The service group that runs the relay: the HTTP server, the expiry sweeper, the ban
+    /// check and the shutdown watcher. On graceful shutdown the watcher goes first (services stop in reverse
     /// order), so clients are told and in-flight writes land before the server closes sockets.
     /// `onBound` is told the clients' port once it listens, and `onMetricsBound` the operators'
     /// port (with `metricsPort` configured).
@@ -45,7 +45,10 @@ public struct RelayServer: Sendable {
         let listener = try RelayListener(relay: relay, tls: tls, logger: logger, eventLoopGroup: eventLoopGroup, onBound: onBound)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: listener),
-            .init(service: ExpirySweeper(relay: relay)),
+            // Removes expired messages and blobs.
+            .init(service: Periodically(seconds: relay.configuration.expirySweepSeconds) { await relay.sweep() }),
+            // Closes the connections of devices banned while connected.
+            .init(service: Periodically(seconds: relay.configuration.banCheckSeconds) { await relay.closeBannedConnections() }),
         ]
         if relay.configuration.metricsPort != nil {
             services.append(.init(service: try RelayListener(relay: relay, role: .operators, tls: nil, logger: logger,
@@ -137,14 +140,15 @@ public struct RunningRelay: Sendable {
     }
 }
 
-/// Removes expired messages and blobs every `expirySweepSeconds`.
-struct ExpirySweeper: Service {
-    let relay: Relay
+/// Runs `work` at once and then every `seconds`, until the relay shuts down.
+struct Periodically: Service {
+    let seconds: Double
+    let work: @Sendable () async -> Void
 
     func run() async throws {
-        let interval = Duration.seconds(relay.configuration.expirySweepSeconds)
+        let interval = Duration.seconds(seconds)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await relay.sweep()
+            await work()
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {

@@ -61,6 +61,8 @@ final class WebSocketRelayHandler: ChannelDuplexHandler {
         // A connection the relay cannot take is refused in answer to its first frame (normally
         // Hello), so the client reads a typed error as the reply to its own request.
         if !relay.open(connection) {
+            logger.info("connection refused: connection limit reached", metadata: [
+                "code": "\(WireErrorCode.connectionLimit.name)", "limit": "\(relay.configuration.maxConnections)"])
             refuse(Refusal(error: RelayError(.connectionLimit,
                 "the relay has \(relay.configuration.maxConnections) connections; try again later",
                 retryAfterMilliseconds: 5_000), closeCode: CloseCode.tryAgainLater), context: context)

@@ -108,6 +108,15 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX card_items_inbox ON card_items (inbox, seq)",
         ]),
+        // Devices the operator banned (`caucus-relay ban`), by key, whether or not the key has a row.
+        Migration(version: 2, name: "bans", sql: [
+            """
+            CREATE TABLE bans (
+                key BYTEA PRIMARY KEY,
+                banned_at BIGINT NOT NULL
+            )
+            """,
+        ]),
     ]
 
     /// The newest version this relay knows.

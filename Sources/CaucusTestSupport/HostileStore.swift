@@ -163,5 +163,7 @@ public final class HostileStore: RelayStore {
     }
     public func cardCount(inboxKey: Data) async throws -> Int { try await inner.cardCount(inboxKey: inboxKey) }
     public func expire(now: Int64) async throws -> ExpiryCounts { try await inner.expire(now: now) }
+    public func isBanned(_ device: Data) async throws -> Bool { try await inner.isBanned(device) }
+    public func bannedDevices() async throws -> [DeviceBan] { try await inner.bannedDevices() }
     public func close() async throws { try await inner.close() }
 }

@@ -22,7 +22,8 @@ struct CaucusRelayCommand: AsyncParsableCommand {
             gracefully.
             """,
         version: CaucusRelease.versionLine("caucus-relay"),
-        subcommands: [BackupCommand.self])
+        subcommands: [BackupCommand.self, StatsCommand.self, PruneCommand.self, BanCommand.self, UnbanCommand.self,
+                      BansCommand.self])
 
     @Option(help: "A configuration file: one `name = value` per line, names as the long options here without their dashes (`port = 8080`); the command line and the environment win over it. [CAUCUS_RELAY_CONFIG]")
     var config: String?

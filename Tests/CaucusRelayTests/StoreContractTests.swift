@@ -306,4 +306,41 @@ struct StoreContractTests {
         #expect(try await reopened.groupRoute(group)?.serial == 1)
         try await reopened.close()
     }
+
+    @Test("Bans are kept once with their first time, lifted, and counted; card inboxes go whole or not at all", arguments: StoreKind.all)
+    func administration(_ kind: StoreKind) async throws {
+        let (made, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let store = try #require(made as? any RelayAdminStore)
+        let mallory = key(), eve = key(), bob = key()
+        #expect(try await store.ban(mallory, at: now) == (DeviceBan(key: mallory, bannedAt: now), true))
+        #expect(try await store.ban(mallory, at: later) == (DeviceBan(key: mallory, bannedAt: now), false))
+        _ = try await store.ban(eve, at: later)
+        #expect(try await store.isBanned(mallory))
+        #expect(try await !store.isBanned(bob))
+        #expect(try await store.bannedDevices() == [DeviceBan(key: mallory, bannedAt: now), DeviceBan(key: eve, bannedAt: later)])
+        #expect(try await store.unban(eve))
+        #expect(try await !store.unban(eve))
+        #expect(try await !store.isBanned(eve))
+
+        let first = try await store.commit(WriteBatch(messages: [message(.devices([bob, eve]))]))
+        guard case .stored = first.outcomes[0] else { Issue.record("\(first.outcomes)"); return }
+        _ = try await store.commit(WriteBatch(messages: [message(.devices([bob]))]))
+        let closed = key(), open = key(), missing = key()
+        for _ in 0..<3 { _ = try await store.postCard(inboxKey: closed, itemID: id16(), sealed: Data("s".utf8), postedAt: now) }
+        _ = try await store.postCard(inboxKey: open, itemID: id16(), sealed: Data("s".utf8), postedAt: now)
+        var expected = StoreStatistics()
+        (expected.devices, expected.mailboxes, expected.deliveries, expected.messages) = (2, 2, 3, 2)
+        (expected.oldestUndeliveredAt, expected.cardInboxes, expected.cardItems, expected.bannedDevices) = (now, 2, 4, 1)
+        var statistics = try await store.statistics()
+        #expect(statistics.storeBytes > 0)
+        statistics.storeBytes = 0
+        #expect(statistics == expected)
+
+        await #expect(throws: StoreAdminError.noSuchCardInbox(missing)) { try await store.deleteCardInboxes([closed, missing]) }
+        #expect(try await store.cardCount(inboxKey: closed) == 3)
+        #expect(try await store.deleteCardInboxes([closed]) == [3])
+        #expect(try await store.cardCount(inboxKey: closed) == 0)
+        #expect(try await store.cardCount(inboxKey: open) == 1)
+    }
 }

@@ -52,6 +52,11 @@ public protocol RelayStore: Sendable {
     /// time has come.
     func expire(now: Int64) async throws -> ExpiryCounts
 
+    /// Whether the operator has banned `device` (`caucus-relay ban`): its authentication is refused.
+    func isBanned(_ device: Data) async throws -> Bool
+    /// Every banned device, oldest ban first.
+    func bannedDevices() async throws -> [DeviceBan]
+
     /// Releases the store; no call may follow.
     func close() async throws
 }
@@ -295,5 +300,16 @@ public struct ExpiryCounts: Sendable, Equatable {
         self.messages = messages
         self.deliveries = deliveries
         self.blobs = blobs
+    }
+}
+
+/// A device the operator has banned, and since when (Unix milliseconds).
+public struct DeviceBan: Sendable, Equatable {
+    public var key: Data
+    public var bannedAt: Int64
+
+    public init(key: Data, bannedAt: Int64) {
+        self.key = key
+        self.bannedAt = bannedAt
     }
 }

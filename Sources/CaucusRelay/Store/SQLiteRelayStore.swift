@@ -8,7 +8,7 @@ import GRDBSQLite
 /// power cut, not only a killed process. Writes are serialised by SQLite; the relay batches
 /// message accepts and acknowledgements into one transaction (`commit`), which shares the sync.
 public final class SQLiteRelayStore: BlockingCommitStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let limits: StoreLimits
     /// The per-message statements, prepared on the writer connection.
     private let statements: SQLiteWriterStatements
@@ -27,10 +27,23 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         if created >= 0 { Glibc.close(created) }
     }
 
+    /// How `init` treats the file at its path.
+    public enum OpenMode: Sendable {
+        /// Creates the store if there is none and brings its schema up to date (the relay).
+        case createOrUpgrade
+        /// Opens the store a relay made, as it is, beside a relay that may be running on it (the
+        /// operator's commands): refuses a missing store, and a schema other than this version's.
+        case existing
+    }
+
     /// Opens (creating if needed) the store at `path` and brings its schema up to date. A new
-    /// store is created readable and writable by its owner only (`createOwnerOnly`).
-    public init(path: String, limits: StoreLimits = StoreLimits()) throws {
-        Self.createOwnerOnly(path)
+    /// store is created readable and writable by its owner only (`createOwnerOnly`). With
+    /// `.existing`, throws `SQLiteStoreOpenError` instead of creating or upgrading anything.
+    public init(path: String, limits: StoreLimits = StoreLimits(), mode: OpenMode = .createOrUpgrade) throws {
+        switch mode {
+        case .createOrUpgrade: Self.createOwnerOnly(path)
+        case .existing: guard FileManager.default.fileExists(atPath: path) else { throw SQLiteStoreOpenError.noStore(path) }
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -48,7 +61,10 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         }
         self.limits = limits
         self.path = path
-        try Self.migrator.migrate(pool)
+        switch mode {
+        case .createOrUpgrade: try Self.migrator.migrate(pool)
+        case .existing: try Self.checkSchema(pool, path: path)
+        }
         // Every commit appends to the message, payload and delivery tables and deletes near their
         // old ends; SQLite's default 2 MiB page cache makes the writer read pages back from the
         // file at every commit.
@@ -178,7 +194,29 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 CREATE INDEX messages_expiry ON messages(expires_at);
                 """)
         }
+        // Devices the operator banned (`caucus-relay ban`): a key, not a device row, so that a key
+        // never seen yet can be banned; the relay reads it at every authentication.
+        migrator.registerMigration("v4-bans") { db in
+            try db.execute(sql: """
+                CREATE TABLE bans (
+                    key BLOB PRIMARY KEY,
+                    banned_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
+    }
+
+    /// Refuses a file that is not a relay store, or whose schema is not this version's: an
+    /// operator's command never upgrades a store under a relay that may be running an older one.
+    private static func checkSchema(_ pool: DatabasePool, path: String) throws {
+        let migrator = Self.migrator
+        let (applied, complete, superseded) = try pool.read { db in
+            (try migrator.appliedIdentifiers(db), try migrator.hasCompletedMigrations(db), try migrator.hasBeenSuperseded(db))
+        }
+        guard !applied.isEmpty else { throw SQLiteStoreOpenError.noStore(path) }
+        if superseded { throw SQLiteStoreOpenError.schemaTooNew(path) }
+        if !complete { throw SQLiteStoreOpenError.schemaOutdated(path) }
     }
 
     // MARK: Messages
@@ -540,6 +578,9 @@ public final class SQLiteRelayStore: BlockingCommitStore {
 
     public func expire(now: Int64) async throws -> ExpiryCounts {
         let ids = self.ids
+        // Another process (`caucus-relay prune`) may expire rows while a relay runs: the relay's
+        // in-memory ids then keep entries for rows that are gone, which every lookup confirms
+        // against the row (`SQLiteMessageIDs`), so they are never taken for a remembered id.
         return try await pool.write { db in
             var counts = ExpiryCounts()
             // Mailbox counters of the devices that lose deliveries.
