@@ -5,13 +5,17 @@ import Foundation
 import Logging
 
 /// Where an operator's command (`stats`, `prune`, `ban`, `unban`, `bans`) finds the store of a
-/// relay that may be running: the daemon's --data-dir or --store, or their environment variables.
+/// relay that may be running: the daemon's --data-dir or --store, their environment variables, or
+/// the configuration file (--config), in that order.
 /// It opens its own connections, beside the relay's, and never creates a directory or a store.
 ///
 /// The daemon declares the same two options, and the parser hands them to it wherever they stand
 /// on the command line (`caucus-relay --data-dir D stats` and `caucus-relay stats --data-dir D`);
 /// they are declared here too so that each command's help shows them, and read from either.
 struct AdminStoreOptions: ParsableArguments {
+    @Option(help: "The relay's configuration file, for its data-dir or store. [CAUCUS_RELAY_CONFIG]")
+    var config: String?
+
     @Option(help: "The relay's data directory, holding relay.sqlite. [CAUCUS_RELAY_DATA_DIR, default ./caucus-relay-data]")
     var dataDir: String?
 
@@ -30,11 +34,9 @@ struct AdminStoreOptions: ParsableArguments {
     /// Opens the store, or prints why it cannot and fails. Nothing is created: a missing data
     /// directory or store is an error.
     func open(daemon: CaucusRelayCommand) async throws -> Opened {
-        let environment = ProcessInfo.processInfo.environment
-        func setting(_ value: String?, _ name: String) -> String? {
-            value ?? environment[name].flatMap { $0.isEmpty ? nil : $0 }
-        }
-        if let text = setting(store ?? daemon.store, "CAUCUS_RELAY_STORE") {
+        let settings: RelaySettings
+        do { settings = try RelaySettings(configPath: config ?? daemon.config) } catch { throw AdminFailure("\(error)") }
+        if let text: String = try settings.value(store ?? daemon.store, "store") {
             guard PostgresStoreURL.isPostgres(text) else {
                 throw AdminFailure("--store takes a postgres:// URL (without it the command uses relay.sqlite in --data-dir)")
             }
@@ -49,7 +51,7 @@ struct AdminStoreOptions: ParsableArguments {
                 throw AdminFailure("cannot open the store \(url): \(error)")
             }
         }
-        let directory = setting(dataDir ?? daemon.dataDir, "CAUCUS_RELAY_DATA_DIR") ?? CaucusRelayCommand.defaultDataDirectory
+        let directory = try settings.dataDirectory(dataDir ?? daemon.dataDir)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AdminFailure("no data directory \(directory) (give the relay's --data-dir, or CAUCUS_RELAY_DATA_DIR); nothing was created")
@@ -60,7 +62,7 @@ struct AdminStoreOptions: ParsableArguments {
         } catch let error as SQLiteStoreOpenError {
             throw AdminFailure(error.description)
         } catch {
-            throw AdminFailure("cannot open the store \(path): \(CaucusRelayCommand.reason(error))")
+            throw AdminFailure("cannot open the store \(path): \(FileErrorReason.of(error))")
         }
     }
 }
