@@ -20,6 +20,8 @@ public final class Relay: Sendable {
     private let addresses: Locked<[String]>
     private let connections = Locked<[ObjectIdentifier: RelayConnection]>([:])
     private let shuttingDown = Atomic<Bool>(false)
+    /// When `/metrics` last read the store's figures.
+    private let storeReading = Throttle()
 
     public init(configuration: RelayConfiguration, store: any RelayStore, logger: Logger) {
         self.configuration = configuration
@@ -65,7 +67,24 @@ public final class Relay: Sendable {
         }
     }
 
-    /// The Prometheus text of the relay's metrics.
+    /// The Prometheus text of the relay's metrics with the store's figures, read from the store
+    /// when the last reading is older than `storeStatisticsSeconds` (so that scrapes, however
+    /// frequent, cost the store one read per interval). A store that cannot say, or fails to,
+    /// leaves the last figures (a failure is counted and logged).
+    public func metricsTextWithStore() async -> String {
+        if let admin = store as? any RelayAdminStore, storeReading.claim(every: configuration.storeStatisticsSeconds) {
+            do {
+                let statistics = try await admin.statistics()
+                metrics.store.record(statistics, now: Int64(Date().timeIntervalSince1970 * 1000))
+            } catch {
+                metrics.store.readFailures.increment()
+                logger.warning("cannot read the store's figures for /metrics", metadata: ["error": "\(error)"])
+            }
+        }
+        return metricsText()
+    }
+
+    /// The Prometheus text of the relay's metrics (without reading the store).
     public func metricsText() -> String {
         metrics.connections.record(connections.withLock { $0.count })
         return metrics.render()
@@ -182,5 +201,20 @@ final class ChallengeRegistry: Sendable {
     func prune() {
         let horizon = ContinuousClock.now - .seconds(lifetime * 2)
         issued.withLock { $0 = $0.filter { $0.value > horizon } }
+    }
+}
+
+/// Lets one caller at a time through, at most once per interval.
+final class Throttle: Sendable {
+    private let last = Locked<ContinuousClock.Instant?>(nil)
+
+    /// True (and the interval starts again) when the last claim is `seconds` old or there was none.
+    func claim(every seconds: Double) -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            if let previous = last, now - previous < .milliseconds(Int(seconds * 1000)) { return false }
+            last = now
+            return true
+        }
     }
 }

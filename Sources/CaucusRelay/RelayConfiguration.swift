@@ -32,6 +32,8 @@ public struct RelayConfiguration: Sendable {
     public var maxTTLSeconds: UInt32 = 30 * 24 * 3600
     /// How often expired data is removed.
     public var expirySweepSeconds: Double = 60
+    /// `/metrics` reads the store's figures (counts, backlog, sizes) at most this often.
+    public var storeStatisticsSeconds: Double = 10
     /// How often the devices connected here are checked against the store's bans, so that a
     /// device banned while connected is closed (`caucus-relay ban`, Protocol.md §7.3).
     public var banCheckSeconds: Double = 5

@@ -133,6 +133,10 @@ final class RelayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let relay: Relay
     private let servesMetrics: Bool
     private var head: HTTPRequestHead?
+    /// Requests read but not yet answered, in order (a client may send the next before the
+    /// answer to the last: `/metrics` is answered once the store's figures are read).
+    private var waiting: [HTTPRequestHead] = []
+    private var answering = false
 
     init(relay: Relay, servesMetrics: Bool) {
         self.relay = relay
@@ -148,25 +152,44 @@ final class RelayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(to: head, context: context)
+            waiting.append(head)
+            answerNext(context: context)
         }
     }
 
-    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func answerNext(context: ChannelHandlerContext) {
+        guard !answering, !waiting.isEmpty else { return }
+        let head = waiting.removeFirst()
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        let (status, contentType, body): (HTTPResponseStatus, String, String)
         switch (head.method, path) {
         case (.GET, "/healthz"):
             let healthy = !relay.isShuttingDown
-            (status, contentType, body) = (healthy ? .ok : .serviceUnavailable, "text/plain",
-                                           healthy ? "ok\n" : "shutting down\n")
+            respond(to: head, status: healthy ? .ok : .serviceUnavailable, contentType: "text/plain",
+                    body: healthy ? "ok\n" : "shutting down\n", context: context)
         case (.GET, "/metrics") where servesMetrics:
-            (status, contentType, body) = (.ok, "text/plain; version=0.0.4", relay.metricsText())
+            answering = true
+            let relay = self.relay
+            let promise = context.eventLoop.makePromise(of: String.self)
+            promise.completeWithTask { await relay.metricsTextWithStore() }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            promise.futureResult.whenSuccess { body in
+                let (handler, context) = bound.value
+                handler.answering = false
+                handler.respond(to: head, status: .ok, contentType: "text/plain; version=0.0.4", body: body, context: context)
+                handler.answerNext(context: context)
+            }
         case (_, RelayProtocol.path) where !servesMetrics:
-            (status, contentType, body) = (.upgradeRequired, "text/plain", "this path takes WebSocket connections only\n")
+            respond(to: head, status: .upgradeRequired, contentType: "text/plain",
+                    body: "this path takes WebSocket connections only\n", context: context)
         default:
-            (status, contentType, body) = (.notFound, "text/plain", "not found\n")
+            respond(to: head, status: .notFound, contentType: "text/plain", body: "not found\n", context: context)
         }
+        answerNext(context: context)
+    }
+
+    private func respond(to head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: String,
+                         context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")

@@ -18,7 +18,10 @@ struct RelayOperationsTests {
 
     @Test("/healthz answers ok; /metrics, on the operators' listener only, counts traffic without naming anyone")
     func healthAndMetrics() async throws {
-        let relay = try await TestRelay.start { $0.metricsPort = 0 }
+        let relay = try await TestRelay.start {
+            $0.metricsPort = 0
+            $0.storeStatisticsSeconds = 0
+        }
         let base = "http://127.0.0.1:\(relay.running.port)"
         let operators = "http://127.0.0.1:\(try #require(relay.running.metricsPort))"
         #expect(relay.running.metricsPort != relay.running.port)
@@ -37,10 +40,22 @@ struct RelayOperationsTests {
         let got = try await b.deliveries(3)
         try await b.ack(got.map(\.messageID.data))
         _ = await relayError { try await a.send(Data("x".utf8), to: [Data([1])]) }
+        // One message waits for a device that never connects.
+        try await a.send(Data("waits".utf8), to: [Device().id])
 
         let metrics = try await Self.get(operators + "/metrics")
         #expect(metrics.status == 200)
-        #expect(metrics.body.contains("caucus_relay_messages_accepted_total 3"))
+        #expect(metrics.body.contains("caucus_relay_messages_accepted_total 4"))
+        // The store's figures, read for the scrape.
+        func value(_ name: String) -> Double? {
+            metrics.body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        #expect(value("caucus_relay_store_deliveries_waiting") == 1)
+        #expect(value("caucus_relay_store_mailboxes_waiting") == 1)
+        #expect(value("caucus_relay_store_devices") == 2)  // bob and the device that never connects: recipients
+        #expect((value("caucus_relay_store_bytes") ?? 0) > 0)
+        #expect((value("caucus_relay_store_oldest_waiting_seconds") ?? -1) >= 0)
+        #expect(value("caucus_relay_store_banned_devices") == 0)
         #expect(metrics.body.contains("caucus_relay_deliveries_acknowledged_total 3"))
         #expect(metrics.body.contains("caucus_relay_authentications_total 2"))
         #expect(metrics.body.contains("caucus_relay_errors_total{code=\"INVALID_ARGUMENT\"} 1"))
