@@ -86,6 +86,13 @@ struct RelayAdminCommandTests {
         #expect(text.status == 0, "\(text)")
         #expect(text.stdout.contains("backlog:      1 deliveries waiting, of 1 messages; the oldest accepted "), "\(text)")
         #expect(text.stdout.contains("devices:      3 known, 1 with undelivered messages"), "\(text)")
+        // The relay's settings file locates the store as well as --data-dir does.
+        let config = relay.directory.file("relay.conf")
+        try "data-dir = \(relay.directory.path)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let configured = try await adminCommand(["stats", "--config", config])
+        #expect(configured.status == 0, "\(configured)")
+        #expect(configured.stdout.contains(relay.databasePath), "\(configured)")
+        #expect(configured.stdout.contains("devices:      3 known, 1 with undelivered messages"), "\(configured)")
         for device in [alice, bob, carol] {
             let key = device.id
             for form in [OperatorKeyText.hex(key), key.base64EncodedString(), logTag(key).dropLast().description] {
