@@ -112,7 +112,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         try require((0...65_535).contains(configuration.port), "--port must be 0 to 65535 (0 picks a free port), not \(configuration.port)")
         if let metrics = configuration.metricsPort {
             try require((0...65_535).contains(metrics), "--metrics-port must be 0 to 65535 (0 picks a free port), not \(metrics)")
-            try require(metrics == 0 || metrics != configuration.port || configuration.metricsHost != configuration.host,
+            try require(metrics == 0 || metrics != configuration.port,
                         "--metrics-port must differ from --port: /metrics has its own listener")
         }
         try require(configuration.maxPayloadBytes >= 1, "--max-payload-bytes must be at least 1")

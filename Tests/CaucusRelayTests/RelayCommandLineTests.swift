@@ -18,6 +18,8 @@ struct RelayCommandLineTests {
         let data = directory.path + "/data"
         let cases: [([String], String)] = [
             (["--port", "70000"], "--port must be 0 to 65535"),
+            (["--metrics-port", "70000"], "--metrics-port must be 0 to 65535"),
+            (["--port", "8080", "--metrics-port", "8080"], "--metrics-port must differ from --port"),
             (["--port=-1"], "--port must be 0 to 65535"),
             (["--mailbox-messages", "0"], "--mailbox-messages must be at least 1"),
             (["--mailbox-messages=-5"], "--mailbox-messages must be at least 1"),
