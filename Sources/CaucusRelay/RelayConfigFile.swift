@@ -81,6 +81,10 @@ public struct RelayConfigFile: Sendable, Equatable {
 /// denied"): Foundation's own are about permissions even when the cause is another.
 public enum FileErrorReason {
     public static func of(_ error: any Error) -> String {
+        // Caucus's own errors say what they mean; Foundation's and the system's are read below.
+        if !(error is CocoaError), !(error is POSIXError), !(type(of: error) is NSError.Type) {
+            return String(describing: error)
+        }
         let error = error as NSError
         let underlying = error.userInfo[NSUnderlyingErrorKey]
         if let posix = underlying as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }

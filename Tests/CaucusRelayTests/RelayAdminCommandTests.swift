@@ -220,6 +220,24 @@ struct RelayAdminCommandTests {
         #expect(try SQLiteInspector.scalar(path: path, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name = 'bans'") == 0)
     }
 
+    @Test("A store a newer relay upgraded is refused by this relay and its commands, and left as it was")
+    func newerSchemaRefused() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let path = directory.file("relay.sqlite")
+        try await SQLiteRelayStore(path: path).close()
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        try queue.close()
+        #expect(throws: SQLiteStoreOpenError.schemaTooNew(path)) { try SQLiteRelayStore(path: path) }
+        let outcome = try await adminCommand(["stats", "--data-dir", directory.path])
+        #expect(outcome.status == 1 && outcome.stderr.contains("was upgraded by a newer caucus-relay"), "\(outcome)")
+        let daemon = try await ChildProcess.run(RelayProcess.executable, ["--port", "0", "--data-dir", directory.path],
+                                                environment: ProcessInfo.processInfo.environment)
+        #expect(daemon.status != 0 && daemon.stderr.contains("was upgraded by a newer caucus-relay"), "\(daemon)")
+        #expect(try SQLiteInspector.scalar(path: path, sql: "SELECT COUNT(*) FROM grdb_migrations WHERE identifier = 'v99-from-the-future'") == 1)
+    }
+
     @Test("Each command's --help describes it")
     func help() async throws {
         let expected = [

@@ -18,7 +18,8 @@ public enum SQLiteStoreOpenError: Error, Sendable, Equatable, CustomStringConver
             "the store at \(path) has an older schema than this caucus-relay's: start this version of the relay on it "
                 + "once (it upgrades the store), then run the command again"
         case .schemaTooNew(let path):
-            "the store at \(path) was upgraded by a newer caucus-relay: use that version's command"
+            "the store at \(path) was upgraded by a newer caucus-relay: run that version (or restore a backup "
+                + "taken before the upgrade)"
         }
     }
 }

@@ -62,7 +62,13 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         self.limits = limits
         self.path = path
         switch mode {
-        case .createOrUpgrade: try Self.migrator.migrate(pool)
+        case .createOrUpgrade:
+            // A store a newer relay upgraded holds what this version does not know: refused
+            // rather than written by code that does not understand it.
+            if try pool.read({ try Self.migrator.hasBeenSuperseded($0) }) {
+                throw SQLiteStoreOpenError.schemaTooNew(path)
+            }
+            try Self.migrator.migrate(pool)
         case .existing: try Self.checkSchema(pool, path: path)
         }
         // Every commit appends to the message, payload and delivery tables and deletes near their
