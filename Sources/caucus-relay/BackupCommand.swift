@@ -19,6 +19,13 @@ struct BackupCommand: ParsableCommand {
     /// The daemon's options: `--data-dir` (or CAUCUS_RELAY_DATA_DIR, or `--config`) names the store to copy.
     @ParentCommand var relay: CaucusRelayCommand
 
+    // Declared for this command's help too; the parser may hand them to the daemon's options.
+    @Option(help: "The relay's configuration file, for its data-dir. [CAUCUS_RELAY_CONFIG]")
+    var config: String?
+
+    @Option(help: "The relay's data directory, holding relay.sqlite. [CAUCUS_RELAY_DATA_DIR, default ./caucus-relay-data]")
+    var dataDir: String?
+
     @Argument(help: "Where to write the copy (a new file).")
     var destination: String
 
@@ -26,7 +33,7 @@ struct BackupCommand: ParsableCommand {
     var force = false
 
     func run() throws {
-        let directory = try RelaySettings(configPath: relay.config).dataDirectory(relay.dataDir)
+        let directory = try RelaySettings(configPath: config ?? relay.config).dataDirectory(dataDir ?? relay.dataDir)
         let source = (directory as NSString).appendingPathComponent("relay.sqlite")
         let report: SQLiteRelayBackup.Report
         do { report = try SQLiteRelayBackup.backup(from: source, to: destination, overwrite: force) } catch {

@@ -19,8 +19,9 @@ struct RelayRestoreTests {
             let backup = directory.file("relay-backup.sqlite")
             let copied = try await relay.backup(to: backup)
             #expect(copied.status == 0 && copied.stdout.contains("quick_check ok"), "\(copied)")
-            // A second backup to the same file is refused unless asked for.
-            let again = try await relay.backup(to: backup)
+            // A second backup to the same file is refused unless asked for (the store found
+            // through the relay's settings file this time).
+            let again = try await relay.backup(to: backup, throughConfig: true)
             #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again)")
 
             // After the backup: Rosa removes Chen (Tomasz takes it in, Amira and Chen do not); Rosa
@@ -135,10 +136,17 @@ final class RestorableRelay: Sendable {
         current = Locked(process)
     }
 
-    /// `caucus-relay backup DEST --data-dir DIR` while the relay runs.
-    func backup(to destination: String) async throws -> ChildProcess.Outcome {
-        try await ChildProcess.run(RelayProcess.executable, ["backup", destination, "--data-dir", dataDirectory],
-                                   environment: ProcessInfo.processInfo.environment)
+    /// `caucus-relay backup DEST --data-dir DIR` while the relay runs; `throughConfig`: with
+    /// `--config FILE` instead, FILE naming the data directory.
+    func backup(to destination: String, throughConfig: Bool = false) async throws -> ChildProcess.Outcome {
+        var location = ["--data-dir", dataDirectory]
+        if throughConfig {
+            let config = directory.file("relay.conf")
+            try "data-dir = \(dataDirectory)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            location = ["--config", config]
+        }
+        return try await ChildProcess.run(RelayProcess.executable, ["backup", destination] + location,
+                                          environment: ProcessInfo.processInfo.environment)
     }
 
     /// Stops the relay, puts `backup` in place as relay.sqlite (removing the WAL and shared
