@@ -89,7 +89,7 @@ extension Account {
         var encoded = Payload.file(stamp, offer).encoded()
         defer { wipe(&encoded) }
         try tx.saveFile(id, contents: encoded, in: conversation, expiresAt: expiresAt)
-        let text = "file \(offer.name) (\(Self.describe(bytes: offer.size))): caucus file get \(id)"
+        let text = "file \(offer.name) (\(ByteCountText.describe(offer.size))): caucus file get \(id)"
         try addLine(tx, conversation, .file, text, sender: sender, sentAt: stamp.sentAt, fileID: id, expirySeconds: stamp.expirySeconds)
     }
 
@@ -183,15 +183,5 @@ extension Account {
         }
         finished = true
         return (FileInfo(id: id, name: offer.name, size: written), destination)
-    }
-
-    /// "1.5 MiB" for a byte count.
-    public static func describe(bytes: UInt64) -> String {
-        switch bytes {
-        case ..<1024: "\(bytes) B"
-        case ..<(1 << 20): String(format: "%.1f KiB", Double(bytes) / 1024)
-        case ..<(1 << 30): String(format: "%.1f MiB", Double(bytes) / 1_048_576)
-        default: String(format: "%.1f GiB", Double(bytes) / 1_073_741_824)
-        }
     }
 }

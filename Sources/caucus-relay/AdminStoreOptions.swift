@@ -67,6 +67,12 @@ struct AdminStoreOptions: ParsableArguments {
     }
 }
 
+/// Prints `error: description` on stderr; the command throws what it returns (exit status 1).
+func failing(_ description: String) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(description)\n".utf8))
+    return ExitCode.failure
+}
+
 /// An operator's command that cannot be done: `error: …` on stderr, exit status 1.
 struct AdminFailure: Error, CustomStringConvertible {
     let description: String
@@ -88,16 +94,13 @@ extension AdminStoreOptions {
             }
             try await opened.store.close()
         } catch let failure as AdminFailure {
-            FileHandle.standardError.write(Data("error: \(failure.description)\n".utf8))
-            throw ExitCode.failure
+            throw failing(failure.description)
         } catch let error as StoreAdminError {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            throw ExitCode.failure
+            throw failing(error.description)
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            FileHandle.standardError.write(Data("error: the store failed: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw failing("the store failed: \(error)")
         }
     }
 }

@@ -37,8 +37,7 @@ struct BackupCommand: ParsableCommand {
         let source = (directory as NSString).appendingPathComponent("relay.sqlite")
         let report: SQLiteRelayBackup.Report
         do { report = try SQLiteRelayBackup.backup(from: source, to: destination, overwrite: force) } catch {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            throw ExitCode.failure
+            throw failing(error.description)
         }
         print("copied \(source) to \(report.destination): \(report.pages) pages, \(report.bytes) bytes, quick_check ok")
     }

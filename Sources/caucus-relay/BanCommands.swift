@@ -14,8 +14,7 @@ struct DeviceKeyOptions: ParsableArguments {
     func run(daemon: CaucusRelayCommand, _ body: (Data, AdminStoreOptions.Opened) async throws -> Void) async throws {
         let device: Data
         do { device = try OperatorKeyText.deviceKey(key) } catch {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            throw ExitCode.failure
+            throw failing(error.description)
         }
         try await location.withStore(daemon: daemon) { opened in try await body(device, opened) }
     }

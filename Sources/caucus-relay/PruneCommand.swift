@@ -45,8 +45,7 @@ struct PruneCommand: AsyncParsableCommand {
         var keys: [Data] = []
         for text in cardInboxes {
             do { keys.append(try OperatorKeyText.cardInbox(text)) } catch {
-                FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-                throw ExitCode.failure
+                throw failing(error.description)
             }
         }
         keys = StoreRules.unique(keys)

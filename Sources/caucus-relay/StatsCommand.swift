@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaucusProtocol
 import CaucusRelay
 import Foundation
 
@@ -62,25 +63,14 @@ struct StatsCommand: AsyncParsableCommand {
         let oldest = report.oldestUndeliveredAgeSeconds.map { "; the oldest accepted \(duration($0)) ago" } ?? ""
         let kind = report.store == "sqlite" ? "SQLite" : "PostgreSQL"
         return """
-            store:        \(report.location) (\(kind)), \(bytes(report.storeBytes))
+            store:        \(report.location) (\(kind)), \(ByteCountText.describe(UInt64(max(0, report.storeBytes))))
             devices:      \(report.devices) known, \(report.mailboxes) with undelivered messages
             backlog:      \(report.deliveriesWaiting) deliveries waiting, of \(report.messagesWaiting) messages\(oldest)
             groups:       \(report.groups) routes
-            blobs:        \(report.blobs), \(bytes(report.blobBytes))
+            blobs:        \(report.blobs), \(ByteCountText.describe(UInt64(max(0, report.blobBytes))))
             card inboxes: \(report.cardInboxes), \(report.cardItems) items
             banned:       \(report.bannedDevices) devices
             """
-    }
-
-    /// Bytes with a binary unit: `512 bytes`, `1.5 MiB`.
-    static func bytes(_ count: Int64) -> String {
-        guard count >= 1024 else { return "\(count) bytes" }
-        var value = Double(count) / 1024
-        for unit in ["KiB", "MiB", "GiB"] {
-            if value < 1024 { return String(format: "%.1f ", value) + unit }
-            value /= 1024
-        }
-        return String(format: "%.1f TiB", value)
     }
 
     /// Seconds as the two largest units: `45 s`, `3 min 20 s`, `5 h 12 min`, `2 d 4 h`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusClient
+import CaucusProtocol
 import CaucusTerminal
 import CaucusText
 import Foundation
@@ -76,7 +77,7 @@ struct ChatCommands: Sendable {
             case "/file":
                 guard !argument.isEmpty else { return [warning("usage: /file PATH")] }
                 let info = try await account.sendFile(at: (argument as NSString).expandingTildeInPath, to: conversation)
-                return [notice("sent \(info.name) (\(Account.describe(bytes: info.size)))")]
+                return [notice("sent \(info.name) (\(ByteCountText.describe(info.size)))")]
             case "/verify":
                 let words = argument.split(separator: " ").map(String.init)
                 guard let who = words.first else { return [warning("usage: /verify NAME [confirm]")] }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusClient
+import CaucusProtocol
 import CaucusText
 import Foundation
 
@@ -148,7 +149,7 @@ struct FileCommand: AsyncParsableCommand {
                 let conversation = try await account.resolve(target)
                 let info = try await account.sendFile(at: path, to: conversation, progress: Console.progress("uploading"))
                 if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size]) } else {
-                    say("Sent \(info.name) (\(Account.describe(bytes: info.size))); its id is \(info.id).")
+                    say("Sent \(info.name) (\(ByteCountText.describe(info.size))); its id is \(info.id).")
                 }
             }
         }
@@ -168,7 +169,7 @@ struct FileCommand: AsyncParsableCommand {
                 _ = try? await account.sync()
                 let (info, path) = try await account.getFile(id, to: destination, overwrite: force, progress: Console.progress("downloading"))
                 if output.json { printJSON(["id": info.id, "name": info.name, "size": info.size, "path": path]) } else {
-                    say("Saved \(path) (\(Account.describe(bytes: info.size)), checked).")
+                    say("Saved \(path) (\(ByteCountText.describe(info.size)), checked).")
                 }
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaucusClient
+import CaucusProtocol
 import CaucusCrypto
 import CaucusTerminal
 import CaucusText
@@ -158,7 +159,7 @@ enum Console {
             let fraction = total == 0 ? 1 : Double(done) / Double(total)
             let filled = Int(fraction * 30)
             let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 30 - filled)
-            let text = "\r\(label) [\(bar)] \(String(format: "%3d", Int(fraction * 100)))%  \(Account.describe(bytes: done)) / \(Account.describe(bytes: total))"
+            let text = "\r\(label) [\(bar)] \(String(format: "%3d", Int(fraction * 100)))%  \(ByteCountText.describe(done)) / \(ByteCountText.describe(total))"
             FileHandle.standardError.write(Data((text + (done >= total ? "\n" : "")).utf8))
         }
     }
