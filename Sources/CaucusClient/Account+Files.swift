@@ -10,7 +10,6 @@ import Foundation
 extension Account {
     /// Plaintext bytes per encrypted chunk.
     public static let fileChunkSize = 64 * 1024
-    static let fileChunkContext = Array("caucus/file-chunk/v1".utf8)
 
     /// What `caucus read` and `caucus file get` know about a file.
     public struct FileInfo: Sendable, Equatable {
@@ -21,10 +20,6 @@ extension Account {
 
     /// Progress of a transfer: bytes done, bytes in all.
     public typealias Progress = @Sendable (UInt64, UInt64) -> Void
-
-    static func chunkAssociatedData(blobID: [UInt8], index: UInt64, last: Bool) -> [UInt8] {
-        fileChunkContext + blobID + withUnsafeBytes(of: index.bigEndian, Array.init) + [last ? 1 : 0]
-    }
 
     /// Encrypts and uploads the file at `path`, then offers it in `conversation`.
     public func sendFile(at path: String, to conversation: Conversation, progress: Progress? = nil) async throws(ClientError) -> FileInfo {
@@ -40,26 +35,24 @@ extension Account {
         let chunksPerRequest = max(1, limit / sealedChunk)
         let key = SymmetricKey()
         let blobID = Random.bytes(16)
+        var writer = FileBlobWriter(cipher: FileChunkCipher(key: key, blobID: blobID), chunkSize: Self.fileChunkSize, size: size)
         var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
-        var index: UInt64 = 0, done: UInt64 = 0, uploaded: UInt64 = 0
-        var last = false
+        var uploaded: UInt64 = 0
         do {
-            while !last {
+            while !writer.finished {
                 var batch = [UInt8]()
-                for _ in 0..<chunksPerRequest where !last {
+                for _ in 0..<chunksPerRequest where !writer.finished {
                     var chunk = [UInt8](try handle.read(upToCount: Self.fileChunkSize) ?? Data())
                     defer { wipe(&chunk) }
-                    done += UInt64(chunk.count)
-                    last = chunk.count < Self.fileChunkSize || done == size
                     hasher.update(chunk)
-                    batch += XChaCha20Poly1305.seal(chunk, using: key, authenticating: Self.chunkAssociatedData(blobID: blobID, index: index, last: last))
-                    index += 1
+                    batch += writer.seal(chunk)
                 }
+                let last = writer.finished
                 try await retrying {
                     try await client.putBlobChunk(blobID: Data(blobID), offset: uploaded, data: Data(batch), last: last)
                 }
                 uploaded += UInt64(batch.count)
-                progress?(done, size)
+                progress?(writer.done, size)
             }
         } catch let error as ClientError {
             throw error
@@ -70,13 +63,13 @@ extension Account {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
         let name = (path as NSString).lastPathComponent
-        let offer = FileOffer(blobID: blobID, key: key.bytes.withUnsafeBytes { Array($0) }, size: done, chunkSize: UInt32(Self.fileChunkSize),
+        let offer = FileOffer(blobID: blobID, key: key.bytes.withUnsafeBytes { Array($0) }, size: writer.done, chunkSize: UInt32(Self.fileChunkSize),
                               digest: hasher.finalize(), name: name)
         let outcome = try await deliver(to: conversation) { tx, stamp in
             (.file(stamp, offer), { tx in try self.storeFile(tx, offer, stamp: stamp, from: self.identity.publicKey, in: conversation) })
         }
         if case .refused(let why) = outcome { throw ClientError.relayRefused("\(why); the file was uploaded but not offered to anyone") }
-        return FileInfo(id: Self.fileID(blobID), name: name, size: done)
+        return FileInfo(id: Self.fileID(blobID), name: name, size: writer.done)
     }
 
     static func fileID(_ blobID: [UInt8]) -> String { Hex.encode(blobID.prefix(6)) }
@@ -122,15 +115,15 @@ extension Account {
         }
         let client = try await connected()
         let limit = Int(client.limits?.maxBlobChunkBytes ?? 256 << 10)
-        let sealedChunk = Int(offer.chunkSize) + XChaCha20Poly1305.overhead
-        let perRequest = max(1, limit / sealedChunk) * sealedChunk
         let key: SymmetricKey
         do { key = try SymmetricKey(bytes: SecureBytes(copying: offer.key)) } catch { throw ClientError.file("the file's key is invalid") }
+        var reader = FileBlobReader(cipher: FileChunkCipher(key: key, blobID: offer.blobID), chunkSize: Int(offer.chunkSize))
+        let perRequest = max(1, limit / reader.sealedChunkSize) * reader.sealedChunkSize
         var hasher = try! BLAKE2b.Hasher(outputByteCount: 32)
-        var offset: UInt64 = 0, index: UInt64 = 0, written: UInt64 = 0, sawLast = false
+        var offset: UInt64 = 0, written: UInt64 = 0
         let refused = ClientError.file("the file \(offer.name) failed its integrity check (altered or cut short on the relay); nothing was kept")
         do {
-            while !sawLast {
+            while !reader.finished {
                 let part: BlobPiece
                 do {
                     part = try await retrying {
@@ -139,31 +132,15 @@ extension Account {
                 } catch RelayClientError.unexpectedReply {
                     throw refused
                 }
-                guard !part.data.isEmpty else { throw refused }
-                let data = Array(part.data)
-                offset += UInt64(data.count)
-                let atEnd = offset >= part.totalSize
-                var start = 0
-                while start < data.count {
-                    let end = min(start + sealedChunk, data.count)
-                    guard end - start == sealedChunk || (atEnd && end == data.count) else { throw refused }
-                    let isLast = atEnd && end == data.count
-                    var plain: [UInt8]
-                    do {
-                        plain = try XChaCha20Poly1305.open(Array(data[start..<end]), using: key,
-                                                           authenticating: Self.chunkAssociatedData(blobID: offer.blobID, index: index, last: isLast))
-                    } catch {
-                        throw refused
-                    }
-                    hasher.update(plain)
-                    try output.write(contentsOf: plain)
-                    written += UInt64(plain.count)
-                    wipe(&plain)
-                    index += 1
-                    start = end
-                    if isLast { sawLast = true }
+                offset += UInt64(part.data.count)
+                var chunks: [[UInt8]]
+                do { chunks = try reader.open(Array(part.data), reachesEnd: offset >= part.totalSize) } catch { throw refused }
+                defer { for i in chunks.indices { wipe(&chunks[i]) } }
+                for chunk in chunks {
+                    hasher.update(chunk)
+                    try output.write(contentsOf: chunk)
+                    written += UInt64(chunk.count)
                 }
-                guard sawLast || !atEnd else { throw refused }
                 progress?(written, offer.size)
             }
         } catch let error as ClientError {
