@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Checks vectors/groups.json against Protocol.md sections 8, 9.1 and 9.4, with PyNaCl and the
+"""Checks vectors/groups.json against Protocol.md sections 8, 9.1, 9.4 and 9.7, with PyNaCl and the
 standard library only, written from Protocol.md and not from Caucus's code: the membership chain's
 signed bytes, signatures, encodings, hashes, links and rules (8.1); every epoch secret, key and
 secret-tree node and the sender chains, derived again from the fixed inputs alone (8.2); each group
 message decrypted with the keys derived here, its content parsed, its signature, hash, counter and
 prev list checked (8.4); the EpochKey and Welcome rebuilt (8.3); each payload kind rebuilt from its
-fields (9.1); each invite code decoded and encoded again (9.4).
+fields (9.1); each invite code decoded and encoded again (9.4); each file split into chunks by 9.7's
+rule, every sealed chunk opened with the associated data built here, the blob, digest and file id.
 
 usage: check-group-vectors.py [vectors/groups.json]     (pip install pynacl; reads vectors/cards.json beside it)
 Exit status 0 when everything checks, 1 otherwise (each failure is printed).
@@ -351,6 +352,55 @@ def check_invites(vectors, keys):
         expect(relay.decode("utf-8", "replace") == invite["relay"] and invite["relay"].startswith(("ws://", "wss://")), f"{what}: relay URL")
 
 
+FILE_CHUNK_LABEL = b"caucus/file-chunk/v1"
+
+
+def file_chunks(plaintext, chunk_size):
+    """Section 9.7's writer: chunks of chunk_size bytes, n = max(1, ceil(size / chunk_size)), the last
+    holding the rest (a full chunk when the size is a positive multiple, one empty chunk for an empty file)."""
+    count = max(1, -(-len(plaintext) // chunk_size))
+    return [plaintext[i * chunk_size:(i + 1) * chunk_size] for i in range(count)]
+
+
+def check_files(vectors):
+    """Section 9.7."""
+    if not expect(vectors.get("files"), "files: records of section 9.7"):
+        return
+    files = vectors["files"]
+    sizes = [len(bytes.fromhex(f["plaintext"])) for f in files]
+    expect(any(size % f["chunk_size"] for size, f in zip(sizes, files)) and 0 in sizes
+           and any(size and size % f["chunk_size"] == 0 for size, f in zip(sizes, files)),
+           "files: one whose last chunk is shorter, one of a positive multiple of the chunk size, an empty one")
+    for number, f in enumerate(files):
+        what = f"file {number}"
+        chunk_size, key, blob_id = f["chunk_size"], bytes.fromhex(f["file_key"]), bytes.fromhex(f["blob_id"])
+        plaintext = bytes.fromhex(f["plaintext"])
+        expect(1 <= chunk_size <= 1048576, f"{what}: chunk size 1 to 1,048,576")
+        expect(len(key) == 32 and len(blob_id) == 16, f"{what}: file key 32 bytes, blob id 16")
+        chunks = file_chunks(plaintext, chunk_size)
+        if not expect(len(f["chunks"]) == len(chunks), f"{what}: {len(chunks)} chunks"):
+            continue
+        for index, (c, chunk) in enumerate(zip(f["chunks"], chunks)):
+            last = index == len(chunks) - 1
+            ad = FILE_CHUNK_LABEL + blob_id + u64(index) + bytes([last])
+            expect(c["index"] == index and c["last"] is last, f"{what}, chunk {index}: index and last flag")
+            expect(c["associated_data"] == ad.hex(), f"{what}, chunk {index}: associated data")
+            expect(c["plaintext"] == chunk.hex(), f"{what}, chunk {index}: plaintext")
+            sealed = bytes.fromhex(c["sealed"])
+            expect(len(sealed) == 24 + len(chunk) + 16 and open_aead(sealed, ad, key) == chunk,
+                   f"{what}, chunk {index}: opens with the file key and its associated data")
+            moved = FILE_CHUNK_LABEL + blob_id + u64(index) + bytes([not last])
+            expect(open_aead(sealed, moved, key) is None, f"{what}, chunk {index}: does not open with the other last flag")
+        expect(f["blob"] == "".join(c["sealed"] for c in f["chunks"]), f"{what}: the blob is the sealed chunks in order")
+        blob, whole = bytes.fromhex(f["blob"]), chunk_size + 40
+        cut = [blob[start:start + whole] for start in range(0, len(blob), whole)]
+        expect([c.hex() for c in cut] == [c["sealed"] for c in f["chunks"]],
+               f"{what}: a reader cutting the blob into sealed chunks of chunk size + 40 bytes finds the chunks")
+        expect(f["size"] == len(plaintext), f"{what}: size")
+        expect(f["digest"] == h(plaintext).hex(), f"{what}: digest, BLAKE2b-256 of the whole plaintext")
+        expect(f["file_id"] == blob_id[:6].hex(), f"{what}: file id, the hex of the blob id's first 6 bytes")
+
+
 def main(path):
     vectors = json.load(open(path, encoding="utf-8"))
     cards = json.load(open(os.path.join(os.path.dirname(os.path.abspath(path)), "cards.json"), encoding="utf-8"))
@@ -364,6 +414,7 @@ def main(path):
     epoch_key, welcome, entries = check_pairwise(vectors, group_id, epochs, states)
     check_payloads(vectors, cards, group_id, epoch_key, welcome, entries)
     check_invites(vectors, keys)
+    check_files(vectors)
 
     return finish("group")
 

@@ -5,13 +5,14 @@ import CaucusTestSupport
 import Foundation
 import Testing
 
-/// `vectors/groups.json` (Protocol.md §8, §9.1, §9.4): a membership chain with every action, the
-/// epochs it starts with their secret trees and sender chains, group messages across two epochs
-/// and a join, the Welcome and EpochKey of §8.3, one payload of each kind of §9.1 and two invite
-/// codes, all from fixed seeds and inputs. Ed25519 signatures are deterministic; AEAD nonces are
-/// random (§1.1), so a group message kept in the file is reused as long as the code's own receivers
-/// open it to exactly the message the code makes now. The generator lives here, where the group
-/// core, the payloads and the invite codes are all in reach, so that one place makes the one file.
+/// `vectors/groups.json` (Protocol.md §8, §9.1, §9.4, §9.7): a membership chain with every action,
+/// the epochs it starts with their secret trees and sender chains, group messages across two epochs
+/// and a join, the Welcome and EpochKey of §8.3, one payload of each kind of §9.1, two invite codes
+/// and three files sealed in chunks, all from fixed seeds and inputs. Ed25519 signatures are
+/// deterministic; AEAD nonces are random (§1.1), so a group message or a file's chunks kept in the
+/// file are reused as long as the code's own receivers open them to exactly what the code makes now.
+/// The generator lives here, where the group core, the payloads, the invite codes and the file
+/// chunks are all in reach, so that one place makes the one file.
 /// `scripts/check-group-vectors.py` checks the same file from Protocol.md alone, with PyNaCl.
 @Suite("Groups: the test vectors in vectors/groups.json match the code, and the independent Python checker accepts them")
 struct GroupVectorTests {
@@ -27,6 +28,14 @@ struct GroupVectorTests {
     static let removalSecret = [UInt8](0xc0..<0xe0)
     /// Sender chain steps listed per member and epoch.
     static let generations = 3
+    /// The files of §9.7, sealed in chunks of `fileChunkSize` bytes: 40 bytes of text (chunks of 16, 16
+    /// and 8), 32 bytes (two full chunks, the second the last) and an empty file (one empty chunk).
+    static let files: [[UInt8]] = [Array("Strike vote Friday at 7 pm, union hall.\n".utf8), Array("Bring the sign-up sheets, please".utf8), []]
+    static let fileChunkSize = 16
+    /// File `number`'s key: 0xa0..<0xc0, 0xc0..<0xe0, 0xe0...0xff.
+    static func fileKey(_ number: Int) -> [UInt8] { (0..<32).map { UInt8(0xa0 + 0x20 * number + $0) } }
+    /// File `number`'s blob id: 0x60..<0x70, 0x70..<0x80, 0x80..<0x90.
+    static func fileBlobID(_ number: Int) -> [UInt8] { (0..<16).map { UInt8(0x60 + 0x10 * number + $0) } }
 
     struct VectorError: Error, CustomStringConvertible {
         let description: String
@@ -251,7 +260,38 @@ struct GroupVectorTests {
             return ["kind": Int(encoded[1]), "fields": fields, "encoded": hex(encoded)]
         }
 
-        // 5. Invite codes (§9.4): version 2 with its expiry, and version 1 without.
+        // 5. Files (§9.7), sealed by the code's own writer. A file's stored chunks are kept when the
+        // code's reader opens them to exactly the chunks the writer makes now.
+        let storedFiles = stored?["files"] as? [[String: Any]]
+        var fileRecords = [[String: Any]]()
+        for (number, plaintext) in files.enumerated() {
+            let key = fileKey(number), blobID = fileBlobID(number)
+            let cipher = FileChunkCipher(key: try SymmetricKey(bytes: SecureBytes(copying: key)), blobID: blobID)
+            var writer = FileBlobWriter(cipher: cipher, chunkSize: fileChunkSize, size: UInt64(plaintext.count))
+            var chunks = [[UInt8]](), lasts = [Bool](), sealed = [[UInt8]]()
+            while !writer.finished {
+                let start = Int(writer.done)
+                chunks.append(Array(plaintext[start..<min(start + fileChunkSize, plaintext.count)]))
+                sealed.append(writer.seal(chunks.last!))
+                lasts.append(writer.finished)
+            }
+            if let storedFiles, number < storedFiles.count,
+               let kept = (storedFiles[number]["chunks"] as? [[String: Any]])?.compactMap({ ($0["sealed"] as? String).flatMap(Hex.decode) }),
+               (try? readBlob(kept, cipher: cipher, chunkSize: fileChunkSize)) == chunks {
+                sealed = kept
+            }
+            let chunkRecords: [[String: Any]] = chunks.indices.map { index in
+                ["index": index, "last": lasts[index], "associated_data": hex(cipher.associatedData(index: UInt64(index), last: lasts[index])),
+                 "plaintext": hex(chunks[index]), "sealed": hex(sealed[index])]
+            }
+            fileRecords.append([
+                "chunk_size": fileChunkSize, "file_key": hex(key), "blob_id": hex(blobID), "plaintext": hex(plaintext), "chunks": chunkRecords,
+                "blob": hex(sealed.flatMap { $0 }), "size": plaintext.count, "digest": hex(try BLAKE2b.hash(plaintext)),
+                "file_id": Account.fileID(blobID),
+            ])
+        }
+
+        // 6. Invite codes (§9.4): version 2 with its expiry, and version 1 without.
         let invites = [InviteCode(inviter: rosa.publicKey, inviteID: inviteID, secret: inviteSecret, relay: "wss://relay.example.org",
                                   expiresAt: Date(timeIntervalSince1970: 1_780_604_800)),
                        InviteCode(inviter: rosa.publicKey, inviteID: inviteID, secret: inviteSecret, relay: "ws://127.0.0.1:8443")]
@@ -263,9 +303,10 @@ struct GroupVectorTests {
         }
 
         return [
-            "description": "Protocol.md sections 8, 9.1 and 9.4: a membership chain, its epochs, secret trees and sender chains, group "
-                + "messages, the pairwise Welcome and EpochKey, one payload of each kind and two invite codes, from fixed seeds (32 bytes "
-                + "of 0x21 rosa, 0x22 tomasz, 0x23 amira, 0x24 lee) and fixed inputs. Group message nonces are random: decrypt to check. "
+            "description": "Protocol.md sections 8, 9.1, 9.4 and 9.7: a membership chain, its epochs, secret trees and sender chains, "
+                + "group messages, the pairwise Welcome and EpochKey, one payload of each kind, two invite codes and three files sealed in "
+                + "chunks of 16 bytes (40 bytes, 32 bytes, empty), from fixed seeds (32 bytes of 0x21 rosa, 0x22 tomasz, 0x23 amira, 0x24 "
+                + "lee) and fixed inputs. Group message and file chunk nonces are random: decrypt to check. "
                 + "Payloads of kinds 11, 13, 14, 15 and 17 wrap records of vectors/cards.json. Regenerate with scripts/regen-vectors; "
                 + "checked by swift test and scripts/check-group-vectors.py.",
             "seeds": Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, hex([UInt8](repeating: $0.byte, count: 32))) }),
@@ -278,7 +319,16 @@ struct GroupVectorTests {
             "pairwise": pairwise,
             "payloads": payloadRecords,
             "invites": inviteRecords,
+            "files": fileRecords,
         ]
+    }
+
+    /// The plaintext chunks the code's reader gives for a blob fed as `pieces`, the last of them reaching the blob's end.
+    static func readBlob(_ pieces: [[UInt8]], cipher: FileChunkCipher, chunkSize: Int) throws(FileBlobReader.Refusal) -> [[UInt8]] {
+        var reader = FileBlobReader(cipher: cipher, chunkSize: chunkSize)
+        var chunks = [[UInt8]]()
+        for (number, piece) in pieces.enumerated() { chunks += try reader.open(piece, reachesEnd: number == pieces.count - 1) }
+        return chunks
     }
 
     /// Every node of the secret tree over leaves `lo..<hi` (§8.2), splitting with the code's own
@@ -369,6 +419,49 @@ struct GroupVectorTests {
             #expect(payload.encoded() == encoded && Int(encoded[1]) == (record["kind"] as? NSNumber)?.intValue)
         }
         #expect((vectors["payloads"] as? [Any])?.count == 17)
+
+        let files = try #require(vectors["files"] as? [[String: Any]])
+        #expect(files.count == Self.files.count)
+        var fortyBytes: (cipher: FileChunkCipher, sealed: [[UInt8]])?
+        for record in files {
+            let chunkSize = try #require((record["chunk_size"] as? NSNumber)?.intValue)
+            let blobID = try bytes(record, "blob_id"), plaintext = try bytes(record, "plaintext"), blob = try bytes(record, "blob")
+            let cipher = FileChunkCipher(key: try SymmetricKey(bytes: SecureBytes(copying: try bytes(record, "file_key"))), blobID: blobID)
+            let chunkRecords = try #require(record["chunks"] as? [[String: Any]])
+            let sealed = try chunkRecords.map { try bytes($0, "sealed") }
+            #expect(sealed.flatMap { $0 } == blob)
+            for (index, chunk) in chunkRecords.enumerated() {
+                let last = try #require(chunk["last"] as? Bool)
+                #expect((chunk["index"] as? NSNumber)?.intValue == index && last == (index == chunkRecords.count - 1))
+                #expect(Hex.encode(cipher.associatedData(index: UInt64(index), last: last)) == chunk["associated_data"] as? String)
+            }
+            // The whole blob in one piece, and in pieces of one sealed chunk each.
+            for pieces in [[blob], sealed] {
+                let chunks = try Self.readBlob(pieces, cipher: cipher, chunkSize: chunkSize)
+                #expect(chunks.flatMap { $0 } == plaintext && chunks.map { Hex.encode($0) } == chunkRecords.compactMap { $0["plaintext"] as? String })
+            }
+            #expect((record["size"] as? NSNumber)?.intValue == plaintext.count)
+            #expect(Hex.encode(try BLAKE2b.hash(plaintext)) == record["digest"] as? String)
+            #expect(Account.fileID(blobID) == record["file_id"] as? String)
+            if plaintext.count == 40 { fortyBytes = (cipher, sealed) }
+        }
+        // The reader refuses the 40-byte file's blob with its last chunk dropped, two chunks swapped, or
+        // cut inside a chunk, whether that chunk ends the blob or not; and a blob that ends without a last chunk.
+        let (cipher, sealed) = try #require(fortyBytes)
+        try #require(sealed.count == 3)
+        func refusal(_ pieces: [[UInt8]]) -> FileBlobReader.Refusal? {
+            do { _ = try Self.readBlob(pieces, cipher: cipher, chunkSize: Self.fileChunkSize) } catch { return error }
+            return nil
+        }
+        #expect(refusal([sealed[0] + sealed[1]]) == .chunkDoesNotOpen(index: 1))
+        #expect(refusal([sealed[0], sealed[1]]) == .chunkDoesNotOpen(index: 1))
+        #expect(refusal([sealed[1] + sealed[0] + sealed[2]]) == .chunkDoesNotOpen(index: 0))
+        #expect(refusal([sealed[0] + sealed[2] + sealed[1]]) == .chunkDoesNotOpen(index: 1))
+        #expect(refusal([sealed[0] + sealed[1] + sealed[2].dropLast(3)]) == .chunkDoesNotOpen(index: 2))
+        #expect(refusal([sealed[0] + sealed[1].prefix(20)]) == .chunkDoesNotOpen(index: 1))
+        #expect(refusal([sealed[0] + sealed[1].prefix(20), Array(sealed[1].dropFirst(20)) + sealed[2]]) == .partialChunk)
+        #expect(refusal([sealed[0] + sealed[1], []]) == .noLastChunk)
+        #expect(refusal([[]]) == .noLastChunk)
 
         for record in try #require(vectors["invites"] as? [[String: Any]]) {
             let text = try #require(record["text"] as? String)
