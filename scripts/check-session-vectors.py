@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Checks vectors/sessions.json against Protocol.md sections 4, 6, 7.3 and 9.2, with PyNaCl and the
-standard library only, written from Protocol.md and not from Caucus's code: every safety number,
-signed statement, prekey layout, X3DH value and Double Ratchet step is recomputed from the fixed
+"""Checks vectors/sessions.json against Protocol.md sections 2.2, 4, 6, 7.3 and 9.2, with PyNaCl and the
+standard library only, written from Protocol.md and not from Caucus's code: every device chain
+entry, safety number, signed statement, prekey layout, X3DH value and Double Ratchet step is recomputed from the fixed
 keys the file lists, both parties of each conversation are replayed (out-of-order deliveries and
 skipped keys included), every message body is decrypted with the key derived here, and the pairwise
 envelope is opened with the recipient's identity.
@@ -137,6 +137,45 @@ def check_relay_auth(records):
         message = canonical("caucus/relay-auth/v1", [record["relay_address"], challenge, device])
         expect(record["signed_bytes"] == message.hex(), f"{what}: signed bytes")
         expect(verifies(device, message, b(record["signature"])), f"{what}: signature")
+
+
+# Section 2.2: a device chain.
+
+def check_device_chain(record, ids):
+    identity = ids[record["identity"]]["ed25519"]
+    devices = {name: b(key) for name, key in record["devices"].items()}
+    for name, seed in record["seeds"].items():
+        expect(SigningKey(b(seed)).verify_key.encode() == devices[name], f"device chain: {name}'s key from its seed")
+    expect(devices[record["identity"]] == identity, "device chain: the first device is the identity key")
+    previous, listed, active = bytes(32), set(), []
+    for sequence, entry in enumerate(record["entries"]):
+        what = f"device entry {sequence}"
+        action, kind, device = entry["action"], entry["kind"], devices[entry["device"]]
+        expect(entry["sequence"] == sequence and b(entry["previous"]) == previous, f"{what}: sequence and link")
+        expect(action in (1, 2) and kind in (1, 2), f"{what}: action and kind")
+        proof = b""
+        if action == 1:
+            statement = canonical("caucus/device-key/v1", [identity, device])
+            expect(entry["device_signed_bytes"] == statement.hex(), f"{what}: the device's signed bytes")
+            proof = b(entry["device_signature"])
+            expect(verifies(device, statement, proof), f"{what}: the device's signature")
+            expect(device not in listed and (device != identity or sequence == 0), f"{what}: a device never listed")
+            listed.add(device)
+            active.append(entry["device"])
+        else:
+            expect("device_signature" not in entry, f"{what}: a revocation has no device signature")
+            expect(entry["device"] in active and len(active) > 1, f"{what}: revokes an active device, not the last")
+            active.remove(entry["device"])
+        message = canonical("caucus/device/v1", [identity, sequence, previous, action, device, kind, entry["signed_at_s"], proof])
+        expect(entry["signed_bytes"] == message.hex(), f"{what}: signed bytes")
+        signature = b(entry["signature"])
+        expect(verifies(identity, message, signature), f"{what}: the identity's signature")
+        encoded = (identity + struct.pack(">Q", sequence) + previous + bytes([action]) + device + bytes([kind])
+                   + struct.pack(">Q", entry["signed_at_s"]) + proof + signature)
+        expect(entry["encoded"] == encoded.hex() and len(encoded) == (242 if action == 1 else 178), f"{what}: encoding")
+        previous = hashlib.blake2b(message + signature, digest_size=32).digest()
+        expect(entry["hash"] == previous.hex(), f"{what}: hash")
+    expect(record["active"] == active, "device chain: the active devices")
 
 
 # Sections 6.1 and 7.5: prekeys and the bundle.
@@ -373,6 +412,7 @@ def main(path):
     ids = check_identities(vectors["identities"])
     check_safety_numbers(vectors["safety_numbers"])
     check_relay_auth(vectors["relay_auth"])
+    check_device_chain(vectors["device_chain"], ids)
     prekeys = check_prekeys(vectors["prekeys"], ids)
     agreements = [check_x3dh(record, i, ids, prekeys) for i, record in enumerate(vectors["x3dh"])]
     expect(any(r["one_time_prekey_id"] is None for r in vectors["x3dh"])

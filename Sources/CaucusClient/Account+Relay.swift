@@ -173,7 +173,7 @@ extension Account {
     /// Waits until the relay's `QueueEmpty` on `client` has been handled: pushes are handled in
     /// order, so by then every delivery the mailbox held at login has been (Protocol.md §7.4).
     /// A relay that does not say so within the request bound is waited for no longer; the
-    /// command goes on with what arrived (§7.12).
+    /// command goes on with what arrived (§7.13).
     func waitForBacklog(on client: RelayClient) async {
         guard client.isOpen, queueEmptyOn !== client, pushesEndedOn !== client else { return }
         let waiter = nextBacklogWaiter

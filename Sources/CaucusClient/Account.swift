@@ -22,7 +22,7 @@ public actor Account {
     public nonisolated let did: DID
     /// Trust settings for wss:// relays (nil: the system's trust roots).
     let tls: TLSConfiguration?
-    /// How long the relay is waited for (Protocol.md §7.12).
+    /// How long the relay is waited for (Protocol.md §7.13).
     var relayTimeouts = RelayTimeouts.standard
     /// Sets how long the relay is waited for, from the next connection on.
     public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }

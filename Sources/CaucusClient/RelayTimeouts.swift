@@ -1,5 +1,5 @@
 /// How long the client waits for a relay before giving up with an error that names it
-/// (Protocol.md §7.12).
+/// (Protocol.md §7.13).
 public struct RelayTimeouts: Sendable, Equatable {
     /// Socket, TLS, WebSocket upgrade, Hello and Authenticate, together.
     public var handshake: Duration

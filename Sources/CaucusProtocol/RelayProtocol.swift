@@ -69,7 +69,7 @@ public enum RelayProtocol {
     }
 }
 
-/// A typed refusal from the relay: a code from the table in Protocol.md 7.9 and a text.
+/// A typed refusal from the relay: a code from the table in Protocol.md 7.10 and a text.
 public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: WireErrorCode
     public var message: String

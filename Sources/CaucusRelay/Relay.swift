@@ -139,26 +139,34 @@ public final class Relay: Sendable {
         challenges.prune()
     }
 
-    /// Closes the connections of devices banned since they authenticated; run periodically by
-    /// `RelayServer`. Reads the bans only while some device is connected.
+    /// Closes the connections of devices banned, or revoked by their owners, since they
+    /// authenticated; run periodically by `RelayServer`. Reads the store only while some device is
+    /// connected. (A revocation published to this relay closes its connections at once; this
+    /// catches those published to another relay on the same store.)
     func closeBannedConnections() async {
-        guard !hub.connectedDevices.isEmpty else { return }
-        let banned: Set<Data>
+        let connected = Array(hub.connectedDevices)
+        guard !connected.isEmpty else { return }
+        let banned: Set<Data>, revoked: Set<Data>
         do {
             banned = Set(try await store.bannedDevices().map(\.key))
+            revoked = try await store.revokedDevices(among: connected)
         } catch is CancellationError {
             return
         } catch {
             logger.warning("reading the bans failed", metadata: ["error": "\(type(of: error))"])
             return
         }
-        guard !banned.isEmpty else { return }
+        for device in banned.intersection(connected) { closeConnections(of: device, banned: true) }
+        for device in revoked.subtracting(banned) { closeConnections(of: device, banned: false) }
+    }
+
+    /// Closes every connection of `device`, saying why.
+    func closeConnections(of device: Data, banned: Bool) {
         let open = connections.withLock { Array($0.values) }
-        for connection in open {
-            guard let device = connection.device, banned.contains(device) else { continue }
-            logger.info("connection closed: device banned", metadata: [
+        for connection in open where connection.device == device {
+            logger.info(banned ? "connection closed: device banned" : "connection closed: device revoked", metadata: [
                 "code": "\(WireErrorCode.forbidden.name)", "device": "\(logTag(device))"])
-            connection.closeBanned()
+            if banned { connection.closeBanned() } else { connection.closeRevoked() }
         }
     }
 

@@ -1,3 +1,4 @@
+import CaucusIdentity
 import CaucusProtocol
 import Foundation
 
@@ -32,6 +33,8 @@ extension RelayConnection {
         case .postCard(let request): run(context) { try await self.postCard(request) }
         case .openCardInbox(let request): run(context) { try await self.openCardInbox(request, context) }
         case .readCards(let request): run(context) { try await self.readCards(request) }
+        case .publishDevices(let request): run(context) { try await self.publishDevices(request) }
+        case .fetchDevices(let request): run(context) { try await self.fetchDevices(request) }
         case .hello, .authenticate:
             complete(context) { throw RelayError(.protocolViolation, "already authenticated") }
         case .ping(let ping):
@@ -248,7 +251,7 @@ extension RelayConnection {
         }
         let now = Self.nowMilliseconds
         let state = try await relay.store.putBlobChunk(BlobChunkWrite(
-            owner: context.device, blobID: request.blobID, offset: request.offset, data: request.data,
+            owner: context.owner, blobID: request.blobID, offset: request.offset, data: request.data,
             last: request.last, createdAt: now, expiresAt: try expiry(ttl: request.ttlSeconds, now: now)))
         return .blobChunkStored(WireBlobChunkStored.with { $0.size = state.size; $0.complete = state.complete })
     }
@@ -319,6 +322,36 @@ extension RelayConnection {
         return .cards(WireCards.with {
             $0.items = items
             $0.more = page.more || truncated
+        })
+    }
+
+    // MARK: Devices
+
+    /// Stores an identity's device chain after checking every entry (Protocol.md §2.2, §7.8), and
+    /// closes at once the connections of the devices it revokes.
+    private func publishDevices(_ request: WirePublishDevices) async throws -> WireServerFrame.OneOf_Body {
+        guard !request.entries.isEmpty, request.entries.count <= DeviceEntry.maximumEntries else {
+            throw RelayError(.invalidArgument, "a device chain has 1 to \(DeviceEntry.maximumEntries) entries")
+        }
+        let chain: DeviceChain
+        do {
+            chain = try DeviceChain.verify(encoded: request.entries.map { Array($0) })
+        } catch .badSignature(let sequence), .badDeviceSignature(let sequence) {
+            throw RelayError(.badSignature, "device entry \(sequence) has a signature that does not verify")
+        } catch {
+            throw RelayError(.invalidArgument, "the device chain does not verify: \(error)")
+        }
+        let published = try await relay.store.publishDevices(PublishedDeviceChain(chain))
+        for device in published.revoked { relay.closeConnections(of: device, banned: false) }
+        return .devicesPublished(WireDevicesPublished.with { $0.entries = UInt32(published.entries) })
+    }
+
+    private func fetchDevices(_ request: WireFetchDevices) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.identity, length: RelayProtocol.keyLength, "identity")
+        let entries = try await relay.store.deviceChain(identity: request.identity)
+        return .devices(WireDevices.with {
+            $0.identity = request.identity
+            $0.entries = entries
         })
     }
 }

@@ -16,7 +16,8 @@ package final class RelayConnection: Sendable {
     enum Phase: Sendable {
         case new
         case welcomed(challenge: Data, at: ContinuousClock.Instant)
-        case authenticated(device: Data, address: String, challenge: Data)
+        /// `owner`: the identity whose device chain lists the device, or the device itself.
+        case authenticated(device: Data, owner: Data, address: String, challenge: Data)
     }
 
     private struct State {
@@ -180,14 +181,15 @@ package final class RelayConnection: Sendable {
                                         retryAfterMilliseconds: 1_000))
             return nil
         }
-        guard case .authenticated(let device, let address, let challenge) = phase else {
+        guard case .authenticated(let device, let owner, let address, let challenge) = phase else {
             return HandshakeStep(id: id, body: body, phase: phase)
         }
         if case .ping(let ping) = body {
             reply(id, .pong(WirePong.with { $0.data = ping.data }))
             return nil
         }
-        if let refusal = relay.limiter.take(device) {
+        // One rate for all the devices of an identity (Protocol.md §7.9).
+        if let refusal = relay.limiter.take(owner) {
             let wait = refusal.wait
             let ms = UInt32(clamping: wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
             // Once per run of refusals: a client that keeps hammering writes one line, not one a request.
@@ -200,7 +202,7 @@ package final class RelayConnection: Sendable {
             return nil
         }
         state.withLock { $0.inFlight += 1 }
-        start(body, RequestContext(id: id, device: device, address: address, challenge: challenge))
+        start(body, RequestContext(id: id, device: device, owner: owner, address: address, challenge: challenge))
         return nil
     }
 
@@ -304,7 +306,8 @@ package final class RelayConnection: Sendable {
             do {
                 let address = try checkAuthentication(request, challenge: challenge, issuedAt: issuedAt)
                 try await checkNotBanned(request.deviceKey)
-                await authenticated(id, device: request.deviceKey, address: address, challenge: challenge)
+                let owner = try await checkNotRevoked(request.deviceKey)
+                await authenticated(id, device: request.deviceKey, owner: owner, address: address, challenge: challenge)
             } catch {
                 relay.logger.info("authentication refused", metadata: [
                     "code": "\(error.code.name)", "device": "\(logTag(request.deviceKey))"])
@@ -363,6 +366,24 @@ package final class RelayConnection: Sendable {
         if isBanned { throw Self.banned }
     }
 
+    /// The refusal of a device its owner revoked (Protocol.md §7.3, §7.8), at authentication and
+    /// pushed before its open connections are closed.
+    static let revoked = RelayError(.forbidden, "this device was revoked by its owner")
+
+    /// Refuses a device that its owner's device chain revoked; returns the identity the device
+    /// speaks for (the device itself when no chain lists it).
+    private func checkNotRevoked(_ device: Data) async throws(RelayError) -> Data {
+        let status: DeviceStatus?
+        do {
+            status = try await relay.store.deviceStatus(device)
+        } catch {
+            logger.error("reading the device chains failed", metadata: ["error": "\(type(of: error))"])
+            throw RelayError(.internal, "the relay could not complete the request; retry later")
+        }
+        if status?.revoked == true { throw Self.revoked }
+        return status?.identity ?? device
+    }
+
     static func verify(key: Data, signature: Data, statement: CanonicalMessage) -> Bool {
         guard let key = try? Ed25519.PublicKey(rawRepresentation: Array(key)),
               let signature = try? Ed25519.Signature(rawRepresentation: Array(signature))
@@ -370,10 +391,10 @@ package final class RelayConnection: Sendable {
         return key.isValidSignature(signature, for: statement)
     }
 
-    private func authenticated(_ id: UInt64, device: Data, address: String, challenge: Data) async {
+    private func authenticated(_ id: UInt64, device: Data, owner: Data, address: String, challenge: Data) async {
         let changed = state.withLock { state -> Bool in
             guard case .welcomed = state.phase, !state.shuttingDown else { return false }
-            state.phase = .authenticated(device: device, address: address, challenge: challenge)
+            state.phase = .authenticated(device: device, owner: owner, address: address, challenge: challenge)
             return true
         }
         guard changed else {
@@ -498,7 +519,7 @@ package final class RelayConnection: Sendable {
         let (phase, task) = state.withLock { ($0.phase, $0.pushTask) }
         queue.close()
         task?.cancel()
-        if case .authenticated(let device, _, _) = phase { relay.hub.unregister(device, queue) }
+        if case .authenticated(let device, _, _, _) = phase { relay.hub.unregister(device, queue) }
         relay.closed(self)
     }
 
@@ -517,9 +538,15 @@ package final class RelayConnection: Sendable {
         transport.close(code: CloseCode.policyViolation, reason: "device banned")
     }
 
+    /// Tells a connection whose device its owner revoked why, and closes it (close code 1008).
+    func closeRevoked() {
+        reply(0, error: Self.revoked)
+        transport.close(code: CloseCode.policyViolation, reason: "device revoked")
+    }
+
     /// The device the connection authenticated as, if it has.
     var device: Data? {
-        state.withLock { if case .authenticated(let device, _, _) = $0.phase { device } else { nil } }
+        state.withLock { if case .authenticated(let device, _, _, _) = $0.phase { device } else { nil } }
     }
 
     /// Whether the handshake is done.
@@ -537,6 +564,8 @@ package final class RelayConnection: Sendable {
 struct RequestContext: Sendable {
     let id: UInt64
     let device: Data
+    /// The identity the device speaks for: rate limits and blob quotas count per identity.
+    let owner: Data
     let address: String
     let challenge: Data
 }

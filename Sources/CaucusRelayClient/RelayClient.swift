@@ -115,7 +115,7 @@ public final class RelayClient: Sendable {
 
     /// Opens a connection, negotiates the version and authenticates with `deviceKey`. The whole
     /// handshake (socket, TLS, WebSocket, Hello, Authenticate) must finish within `timeout`; each
-    /// later request waits at most `requestTimeout` for its reply (Protocol.md section 7.12).
+    /// later request waits at most `requestTimeout` for its reply (Protocol.md section 7.13).
     public static func connect(
         url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
         requestTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "caucus.relay-client")
@@ -347,7 +347,7 @@ public final class RelayClient: Sendable {
     }
 
     /// A frame no relay speaking this protocol sends: waiting requests fail with
-    /// `malformedFrame` and the connection closes (Protocol.md section 7.12).
+    /// `malformedFrame` and the connection closes (Protocol.md section 7.13).
     private func violated(_ what: String) {
         let error = RelayClientError.malformedFrame(relay: address, detail: what)
         state.withLock { if $0.violation == nil { $0.violation = error } }

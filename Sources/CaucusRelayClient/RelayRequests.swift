@@ -3,7 +3,7 @@ import CaucusProtocol
 import Foundation
 import SwiftProtobuf
 
-// The requests a client makes after login, as typed calls (Protocol.md §7.4–§7.7): a client
+// The requests a client makes after login, as typed calls (Protocol.md §7.4–§7.8): a client
 // built on these never handles the wire's protobuf messages itself. Each call returns the reply
 // it expects, throws the relay's `RelayError`, or throws `RelayClientError.unexpectedReply` when
 // the relay answers with another kind of frame.
@@ -38,7 +38,7 @@ public struct OutgoingMessage: Sendable, Equatable {
         }
     }
 
-    /// The request encoded as §7.10's `SendMessage`, for a queue kept on disk.
+    /// The request encoded as §7.11's `SendMessage`, for a queue kept on disk.
     public func serialized() -> [UInt8] { Self.bytes(of: wire) }
 
     /// A request read back from `serialized()`.
@@ -96,7 +96,7 @@ public struct RouteChange: Sendable, Equatable {
         }
     }
 
-    /// The change encoded as §7.10's `UpdateGroupRouting`, for a queue kept on disk.
+    /// The change encoded as §7.11's `UpdateGroupRouting`, for a queue kept on disk.
     public func serialized() -> [UInt8] { OutgoingMessage.bytes(of: wire) }
 
     /// A change read back from `serialized()`.
@@ -141,7 +141,7 @@ public struct Delivery: Sendable, Equatable {
                   expiresAtMs: wire.expiresAtMs)
     }
 
-    /// The delivery encoded as §7.10's `Delivery`, for keeping it on disk.
+    /// The delivery encoded as §7.11's `Delivery`, for keeping it on disk.
     public func serialized() -> [UInt8] {
         OutgoingMessage.bytes(of: WireDelivery.with {
             $0.messageID = messageID.data
@@ -315,6 +315,23 @@ extension RelayClient {
         guard case .cards(let reply) = try await request(body) else { throw Self.unexpected("readCards") }
         return (reply.items.map { InboxItem(sequence: $0.sequence, itemID: $0.itemID, sealed: $0.sealed, postedAtMs: $0.postedAtMs) },
                 reply.more)
+    }
+
+    /// Publishes an identity's whole device chain (Protocol.md §7.8); the entries the relay holds now.
+    public func publishDevices(_ entries: [DeviceEntry]) async throws -> UInt32 {
+        let body = WireClientFrame.OneOf_Body.publishDevices(WirePublishDevices.with { $0.entries = entries.map { Data($0.encoded()) } })
+        guard case .devicesPublished(let reply) = try await request(body) else { throw Self.unexpected("publishDevices") }
+        return reply.entries
+    }
+
+    /// The device chain `identity` published, as the relay gives it: unchecked, to be verified by
+    /// the caller (`DeviceChain.verify(encoded:)`); empty when it published none.
+    public func fetchDevices(identity: Ed25519.PublicKey) async throws -> [[UInt8]] {
+        let body = WireClientFrame.OneOf_Body.fetchDevices(WireFetchDevices.with { $0.identity = Data(identity.rawRepresentation) })
+        guard case .devices(let reply) = try await request(body), reply.identity == Data(identity.rawRepresentation) else {
+            throw Self.unexpected("fetchDevices")
+        }
+        return reply.entries.map { Array($0) }
     }
 
     private static func unexpected(_ request: String) -> RelayClientError {

@@ -117,6 +117,27 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // Device chains (Protocol.md §2.2, §7.8): each identity's entries as published, and on
+        // every device row its owner's row (NULL: no chain lists it), its kind and whether it is
+        // revoked; `chained` marks an identity that has published a chain.
+        Migration(version: 3, name: "devices", sql: [
+            """
+            ALTER TABLE devices
+                ADD COLUMN owner BIGINT REFERENCES devices (id),
+                ADD COLUMN kind SMALLINT NOT NULL DEFAULT 1,
+                ADD COLUMN revoked BOOLEAN NOT NULL DEFAULT false,
+                ADD COLUMN chained BOOLEAN NOT NULL DEFAULT false
+            """,
+            "CREATE INDEX devices_owner ON devices (owner) WHERE owner IS NOT NULL",
+            """
+            CREATE TABLE device_chains (
+                identity BIGINT NOT NULL REFERENCES devices (id),
+                seq INTEGER NOT NULL,
+                entry BYTEA NOT NULL,
+                PRIMARY KEY (identity, seq)
+            )
+            """,
+        ]),
     ]
 
     /// The newest version this relay knows.

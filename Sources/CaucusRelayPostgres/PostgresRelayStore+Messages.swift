@@ -30,14 +30,22 @@ extension PostgresRelayStore {
                 known.formUnion(rows)
             }
 
-            // Group members, by group id (a group without members maps to an empty list).
+            // The devices each group's messages go to, by group id (Protocol.md §7.6: every active
+            // computer of each routed identity's chain, and each routed key that no chain lists and
+            // that published none); a group without any maps to an empty list.
             let groupIDs = StoreRules.unique(batch.messages.compactMap { message -> Data? in
                 if case .group(let id, _) = message.target { id } else { nil }
             })
             var members: [Data: [Int64]] = [:]
             if !groupIDs.isEmpty {
                 for (group, device) in try await Self.rows("""
-                    SELECT g.group_id, m.device FROM groups g LEFT JOIN group_members m ON m.grp = g.id
+                    SELECT g.group_id, r.device FROM groups g LEFT JOIN (
+                        SELECT m.grp, d.id AS device FROM group_members m JOIN devices d ON d.owner = m.device
+                        WHERE d.kind = 1 AND NOT d.revoked
+                        UNION ALL
+                        SELECT m.grp, d.id FROM group_members m JOIN devices d ON d.id = m.device
+                        WHERE d.owner IS NULL AND NOT d.chained
+                    ) r ON r.grp = g.id
                     WHERE g.group_id = ANY(\(byteaArray(groupIDs)))
                     """, on: connection, logger: logger, as: (Data, Int64?).self) {
                     members[group, default: []].append(contentsOf: device.map { [$0] } ?? [])
@@ -58,14 +66,16 @@ extension PostgresRelayStore {
             let lockIDs = members.values.flatMap { $0 }
             var devices: [Data: StoreRules.Recipient] = [:]
             var keyOfID: [Int64: Data] = [:]
+            var revoked = Set<Data>()
             if !lockKeys.isEmpty || !lockIDs.isEmpty {
-                for (id, key, pending) in try await Self.rows("""
-                    SELECT id, key, pending FROM devices
+                for (id, key, pending, isRevoked) in try await Self.rows("""
+                    SELECT id, key, pending, revoked FROM devices
                     WHERE key = ANY(\(byteaArray(lockKeys))) OR id = ANY(\(lockIDs))
                     ORDER BY id FOR NO KEY UPDATE
-                    """, on: connection, logger: logger, as: (Int64, Data, Int).self) {
+                    """, on: connection, logger: logger, as: (Int64, Data, Int, Bool).self) {
                     devices[key] = StoreRules.Recipient(id: id, key: key, pending: pending)
                     keyOfID[id] = key
+                    if isRevoked { revoked.insert(key) }
                 }
             }
 
@@ -79,7 +89,8 @@ extension PostgresRelayStore {
                 var groupID: Data?
                 switch message.target {
                 case .devices(let keys):
-                    recipients = StoreRules.unique(keys).map { devices[$0]! }
+                    // A revoked device gets nothing more (Protocol.md §7.8).
+                    recipients = StoreRules.unique(keys).filter { !revoked.contains($0) }.map { devices[$0]! }
                 case .group(let id, let sender):
                     guard let ids = members[id] else { outcomes.append(.refused(StoreRules.noSuchGroup)); continue }
                     switch StoreRules.groupRecipients(members: ids.map { devices[keyOfID[$0]!]! }, sender: sender) {

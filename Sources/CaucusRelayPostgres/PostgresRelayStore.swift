@@ -64,7 +64,7 @@ public final class PostgresRelayStore: SharedRelayStore {
         configuration.options.maximumConnections = maxConnections
         configuration.options.connectTimeout = connectTimeout
         // Every pooled session commits synchronously, whatever the server's or the database's
-        // default: a reply follows a COMMIT that reached PostgreSQL's WAL on disk (Protocol.md §7.11).
+        // default: a reply follows a COMMIT that reached PostgreSQL's WAL on disk (Protocol.md §7.12).
         configuration.options.additionalStartupParameters = [("synchronous_commit", "on")]
         // The pool logs every failed reconnection attempt at info; the store logs what matters.
         var background = logger

@@ -163,6 +163,10 @@ public final class HostileStore: RelayStore {
     }
     public func cardCount(inboxKey: Data) async throws -> Int { try await inner.cardCount(inboxKey: inboxKey) }
     public func expire(now: Int64) async throws -> ExpiryCounts { try await inner.expire(now: now) }
+    public func publishDevices(_ chain: PublishedDeviceChain) async throws -> DevicesPublication { try await inner.publishDevices(chain) }
+    public func deviceChain(identity: Data) async throws -> [Data] { try await inner.deviceChain(identity: identity) }
+    public func deviceStatus(_ device: Data) async throws -> DeviceStatus? { try await inner.deviceStatus(device) }
+    public func revokedDevices(among devices: [Data]) async throws -> Set<Data> { try await inner.revokedDevices(among: devices) }
     public func isBanned(_ device: Data) async throws -> Bool { try await inner.isBanned(device) }
     public func bannedDevices() async throws -> [DeviceBan] { try await inner.bannedDevices() }
     public func close() async throws { try await inner.close() }

@@ -1,6 +1,6 @@
 // A TCP proxy between a client and a real relay that, when told to, stops passing the relay's
 // WebSocket messages on, garbles one or drops the QueueEmpty push: tests of what the client does with a relay that goes silent
-// or sends garbage at each step of a connection (Protocol.md §7.12).
+// or sends garbage at each step of a connection (Protocol.md §7.13).
 import CaucusLock
 import CaucusProtocol
 import Foundation

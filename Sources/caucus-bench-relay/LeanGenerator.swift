@@ -181,7 +181,7 @@ private final class LeanGenerator {
 
     // MARK: Connection setup (before the measured loop, one connection at a time)
 
-    /// Opens a WebSocket, says Hello and authenticates as §7.3 says, within 15 s (§7.12).
+    /// Opens a WebSocket, says Hello and authenticates as §7.3 says, within 15 s (§7.13).
     private func open(key: Ed25519.PrivateKey, isSender: Bool) throws -> LeanPeer {
         let deadline = monotonicNanos() + 15_000_000_000
         let socket = try LeanWebSocket(host: host, port: port, path: RelayProtocol.path, deadline: deadline)

@@ -63,7 +63,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// How long the relay is waited for: `CAUCUS_HANDSHAKE_TIMEOUT` and `CAUCUS_REQUEST_TIMEOUT`
-    /// (seconds) when set, else the defaults (Protocol.md §7.12).
+    /// (seconds) when set, else the defaults (Protocol.md §7.13).
     func relayTimeouts() throws -> RelayTimeouts {
         var timeouts = RelayTimeouts.standard
         let environment = ProcessInfo.processInfo.environment

@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-/// Protocol.md §7.8 and §9.6: every request counts against the relay's rate limit, so a client
+/// Protocol.md §7.9 and §9.6: every request counts against the relay's rate limit, so a client
 /// acknowledges a backlog in batches, never with one `AckMessages` per delivery.
 @Suite("Acknowledgements in batches", .timeLimit(.minutes(5)))
 struct AckBatchingTests {

@@ -2,7 +2,7 @@ import CaucusTestSupport
 import Foundation
 import Testing
 
-/// No command waits on the relay without an end (Protocol.md §7.12): a relay that goes silent or
+/// No command waits on the relay without an end (Protocol.md §7.13): a relay that goes silent or
 /// sends garbage before Welcome, after Welcome, or after login on a request is given up on within
 /// the configured timeouts, with an error that names it. The relay is a real one behind a
 /// `StallingProxy`; the client is the built `caucus`.

@@ -253,7 +253,7 @@ struct RelayBadInputTests {
         let relay = try await TestRelay.start { $0.maxConnections = 1 }
         let c1 = try await relay.connect(Device().key)
         let c2 = try await RelayClient.open(url: relay.url, timeout: TestRelay.clientTimeout, requestTimeout: TestRelay.clientTimeout)
-        // The relay pushes the refusal after 5 s of silence (Protocol.md §7.9), then closes.
+        // The relay pushes the refusal after 5 s of silence (Protocol.md §7.10), then closes.
         var pushed: RelayError?
         for await push in c2.pushes {
             if case .error(let error) = push { pushed = error; break }

@@ -3,7 +3,7 @@ import CaucusRelayClient
 import Foundation
 import Testing
 
-/// Protocol.md §7.11: a request is answered only after the commit that holds it was synced. A
+/// Protocol.md §7.12: a request is answered only after the commit that holds it was synced. A
 /// SIGKILL test cannot show this (the page cache survives a killed process), so these tests read
 /// the store's setting and count the relay process's syncs under strace.
 @Suite("Relay: every answered commit was synced first", .serialized, .timeLimit(.minutes(3)))

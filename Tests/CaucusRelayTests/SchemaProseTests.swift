@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Protocol.md is the contract: §7.10's schema and §7.9's error table must say what
+/// Protocol.md is the contract: §7.11's schema and §7.10's error table must say what
 /// `caucus_relay.proto` (from which the code is generated) says, message by message and field by
 /// field, and §3.1's registry must list the signing contexts the code uses. A field added,
 /// renumbered, retyped or renamed in one and not the other fails here.
@@ -67,11 +67,11 @@ struct SchemaProseTests {
         return (messages, enums)
     }
 
-    /// The messages of §7.10's schema block, with their fields. `bytes[32]`, `bytes[≤1024]` and
+    /// The messages of §7.11's schema block, with their fields. `bytes[32]`, `bytes[≤1024]` and
     /// the like are `bytes` (the bracket is a length rule the wire does not carry).
     static func prose() throws -> [String: Set<Field>] {
         let document = try read("Protocol.md")
-        let section = try #require(document.firstRange(of: "### 7.10 Schema").map { document[$0.upperBound...] })
+        let section = try #require(document.firstRange(of: "### 7.11 Schema").map { document[$0.upperBound...] })
         let block = try #require(section.firstRange(of: "```\n").map { section[$0.upperBound...] })
         let body = block[..<(try #require(block.firstRange(of: "```")).lowerBound)]
         // An entry starts at the left margin; indented lines continue the entry above.
@@ -94,7 +94,7 @@ struct SchemaProseTests {
                 rest = rest.dropFirst(next.count)
             }
             let fieldsText = rest.trimmingCharacters(in: .whitespaces)
-            // The enum is compared with §7.9's table instead.
+            // The enum is compared with §7.10's table instead.
             if fieldsText.hasPrefix("enum") { continue }
             var fields = Set<Field>()
             for part in fieldsText.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
@@ -102,11 +102,11 @@ struct SchemaProseTests {
                     let colon = try #require(part.firstIndex(of: ":"))
                     let oneof = String(part[part.index(part.startIndex, offsetBy: 6)..<colon])
                     for option in part[part.index(after: colon)...].split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-                        let match = try #require(option.wholeMatch(of: choice), "cannot read \"\(option)\" in §7.10")
+                        let match = try #require(option.wholeMatch(of: choice), "cannot read \"\(option)\" in §7.11")
                         fields.insert(Field(name: String(match.1), number: Int(match.3)!, type: String(match.2), repeated: false, oneof: oneof))
                     }
                 } else {
-                    let match = try #require(part.wholeMatch(of: plain), "cannot read \"\(part)\" in §7.10")
+                    let match = try #require(part.wholeMatch(of: plain), "cannot read \"\(part)\" in §7.11")
                     fields.insert(Field(name: String(match.1), number: Int(match.5)!, type: String(match.3),
                                         repeated: match.2 != nil, oneof: nil))
                 }
@@ -116,13 +116,13 @@ struct SchemaProseTests {
         return messages
     }
 
-    @Test("Every message and field of the .proto file is in §7.10 with the same number and type, and nothing else is")
+    @Test("Every message and field of the .proto file is in §7.11 with the same number and type, and nothing else is")
     func messagesAgree() throws {
         let fromProto = try Self.proto().messages, fromProse = try Self.prose()
-        #expect(Set(fromProse.keys) == Set(fromProto.keys), "only in §7.10: \(Set(fromProse.keys).subtracting(fromProto.keys)); only in the .proto: \(Set(fromProto.keys).subtracting(fromProse.keys))")
+        #expect(Set(fromProse.keys) == Set(fromProto.keys), "only in §7.11: \(Set(fromProse.keys).subtracting(fromProto.keys)); only in the .proto: \(Set(fromProto.keys).subtracting(fromProse.keys))")
         for name in Set(fromProto.keys).intersection(fromProse.keys).sorted() {
             let proto = fromProto[name]!, prose = fromProse[name]!
-            #expect(proto == prose, "\(name): only in the .proto \(proto.subtracting(prose).sorted { $0.number < $1.number }); only in §7.10 \(prose.subtracting(proto).sorted { $0.number < $1.number })")
+            #expect(proto == prose, "\(name): only in the .proto \(proto.subtracting(prose).sorted { $0.number < $1.number }); only in §7.11 \(prose.subtracting(proto).sorted { $0.number < $1.number })")
         }
         #expect(fromProto.count >= 30, "the .proto parser found \(fromProto.count) messages")
     }
@@ -145,15 +145,15 @@ struct SchemaProseTests {
         #expect(inCode.count >= 10, "found \(inCode.count) contexts in the sources")
     }
 
-    @Test("§7.9's table names every error code of the .proto file with its number")
+    @Test("§7.10's table names every error code of the .proto file with its number")
     func errorCodesAgree() throws {
         let codes = try #require(try Self.proto().enums["ErrorCode"])
         let document = try Self.read("Protocol.md")
-        let section = try #require(document.firstRange(of: "### 7.9 Errors").map { document[$0.upperBound...] })
+        let section = try #require(document.firstRange(of: "### 7.10 Errors").map { document[$0.upperBound...] })
         let table = section[..<(try #require(section.firstRange(of: "\n### ")).lowerBound)]
         var fromProse: [Int: String] = [:]
         for match in table.matches(of: /\n\| (\d+) \| `(\w+)` \|/) { fromProse[Int(match.1)!] = String(match.2) }
-        #expect(fromProse == codes.filter { $0.key != 0 }, "§7.9: \(fromProse.sorted { $0.key < $1.key }); .proto: \(codes.sorted { $0.key < $1.key })")
+        #expect(fromProse == codes.filter { $0.key != 0 }, "§7.10: \(fromProse.sorted { $0.key < $1.key }); .proto: \(codes.sorted { $0.key < $1.key })")
         #expect(codes[0] == "ERROR_CODE_UNSPECIFIED")
     }
 

@@ -167,6 +167,74 @@ struct StoreContractTests {
         #expect(try await store.groupRoute(key()) == nil)
     }
 
+    @Test("Device chains: kept only as extensions, a device in one identity's chain only; groups reach each routed identity's active computers; revoked devices get nothing",
+          arguments: StoreKind.all)
+    func deviceChains(_ kind: StoreKind) async throws {
+        let (store, reopen, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let rosa = key(), laptop = key(), paper = key(), tomasz = key(), phone = key(), lee = key()
+        // The store keeps entries as given (the relay verifies them first): any bytes do here.
+        func entries(_ count: Int, _ history: UInt8 = 1) -> [Data] { (0..<count).map { Data([history, UInt8($0)]) } }
+        func device(_ key: Data, _ kind: UInt8 = 1, revoked: Bool = false) -> ListedDevice { ListedDevice(key: key, kind: kind, revoked: revoked) }
+        func recipients(_ outcome: AcceptOutcome) -> Set<Data>? {
+            if case .stored(let stored, _) = outcome { Set(stored.map(\.key)) } else { nil }
+        }
+        let rosaDevices = [device(rosa), device(laptop), device(paper, 2)]
+        let first = PublishedDeviceChain(identity: rosa, entries: entries(3), devices: rosaDevices)
+        #expect(try await store.publishDevices(first) == DevicesPublication(entries: 3, revoked: []))
+        #expect(try await store.publishDevices(first) == DevicesPublication(entries: 3, revoked: []))
+        // Tomasz's first device is not his identity key, so that key gets nothing; Lee has no chain.
+        _ = try await store.publishDevices(PublishedDeviceChain(identity: tomasz, entries: entries(1, 2), devices: [device(phone)]))
+
+        let group = key()
+        _ = try await store.updateGroupRoute(GroupRouteUpdate(groupID: group, serial: 1, adminKey: key(), add: [rosa, tomasz, lee], remove: []))
+        let before = try await store.commit(WriteBatch(messages: [
+            message(.group(group, sender: phone)), message(.group(group, sender: tomasz)), message(.group(group, sender: laptop)),
+        ]))
+        #expect(recipients(before.outcomes[0]) == [rosa, laptop, lee])
+        if case .refused(let error) = before.outcomes[1] { #expect(error.code == .forbidden) } else { Issue.record("\(before.outcomes[1])") }
+        #expect(recipients(before.outcomes[2]) == [rosa, phone, lee])
+
+        // Rosa revokes the laptop: an extension of her chain.
+        let revocation = PublishedDeviceChain(identity: rosa, entries: entries(4),
+                                              devices: [device(rosa), device(laptop, revoked: true), device(paper, 2)])
+        #expect(try await store.publishDevices(revocation) == DevicesPublication(entries: 4, revoked: [laptop]))
+        #expect(try await store.publishDevices(revocation) == DevicesPublication(entries: 4, revoked: []))
+        // Another history, an older one, and a chain claiming Rosa's laptop for Tomasz are refused.
+        for refused in [PublishedDeviceChain(identity: rosa, entries: entries(3) + [Data([9, 9])], devices: rosaDevices),
+                        PublishedDeviceChain(identity: rosa, entries: entries(3), devices: rosaDevices),
+                        PublishedDeviceChain(identity: tomasz, entries: entries(2, 2), devices: [device(phone), device(laptop)])] {
+            await #expect(throws: RelayError.self) { try await store.publishDevices(refused) }
+        }
+        #expect(try await store.deviceChain(identity: rosa) == entries(4))
+        #expect(try await store.deviceChain(identity: tomasz) == entries(1, 2))
+        #expect(try await store.deviceChain(identity: lee) == [])
+
+        let after = try await store.commit(WriteBatch(messages: [
+            message(.group(group, sender: phone)), message(.group(group, sender: laptop)), message(.devices([laptop, lee])),
+            message(.devices([laptop])),
+        ]))
+        #expect(recipients(after.outcomes[0]) == [rosa, lee])
+        if case .refused(let error) = after.outcomes[1] { #expect(error.code == .forbidden) } else { Issue.record("\(after.outcomes[1])") }
+        #expect(recipients(after.outcomes[2]) == [lee])
+        #expect(recipients(after.outcomes[3]) == [])
+        #expect(try await store.pendingCount(recipient: laptop) == 1)
+
+        func expectStatus(_ view: any RelayStore) async throws {
+            #expect(try await view.deviceStatus(laptop) == DeviceStatus(identity: rosa, kind: 1, revoked: true))
+            #expect(try await view.deviceStatus(paper) == DeviceStatus(identity: rosa, kind: 2, revoked: false))
+            #expect(try await view.deviceStatus(rosa) == DeviceStatus(identity: rosa, kind: 1, revoked: false))
+            #expect(try await view.deviceStatus(lee) == nil)
+            #expect(try await view.revokedDevices(among: [laptop, rosa, lee, key()]) == [laptop])
+        }
+        try await expectStatus(store)
+        try await store.close()
+        let reopened = try await reopen()
+        try await expectStatus(reopened)
+        #expect(try await reopened.deviceChain(identity: rosa) == entries(4))
+        try await reopened.close()
+    }
+
     @Test("One-time prekeys go out lowest id first, each exactly once even under concurrent takes", arguments: StoreKind.all)
     func prekeys(_ kind: StoreKind) async throws {
         let (store, _, cleanup) = try await kind.make(StoreLimits(maxOneTimePrekeys: 100))

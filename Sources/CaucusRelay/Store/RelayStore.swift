@@ -1,3 +1,4 @@
+import CaucusIdentity
 import CaucusProtocol
 import Foundation
 
@@ -51,6 +52,19 @@ public protocol RelayStore: Sendable {
     /// Removes messages (and their deliveries), message ids past their window, and blobs whose
     /// time has come.
     func expire(now: Int64) async throws -> ExpiryCounts
+
+    /// Stores an identity's device chain, which the caller has verified (Protocol.md §7.8). The
+    /// chain stored so far must be a prefix of it, and no device it lists may be listed by another
+    /// identity's chain (`CONFLICT` for either). Returns how many entries are stored now and the
+    /// devices this call revoked.
+    func publishDevices(_ chain: PublishedDeviceChain) async throws -> DevicesPublication
+    /// The encoded entries of the chain `identity` published, in order; empty when none.
+    func deviceChain(identity: Data) async throws -> [Data]
+    /// The chain that lists `device`, as its owner, the device's kind and whether it is revoked;
+    /// nil when no chain lists it (the key stands for itself).
+    func deviceStatus(_ device: Data) async throws -> DeviceStatus?
+    /// Those of `devices` that a chain has revoked.
+    func revokedDevices(among devices: [Data]) async throws -> Set<Data>
 
     /// Whether the operator has banned `device` (`caucus-relay ban`): its authentication is refused.
     func isBanned(_ device: Data) async throws -> Bool
@@ -311,5 +325,66 @@ public struct DeviceBan: Sendable, Equatable {
     public init(key: Data, bannedAt: Int64) {
         self.key = key
         self.bannedAt = bannedAt
+    }
+}
+
+/// An identity's device chain as published and checked by the relay: its encoded entries and
+/// what they make of each device (Protocol.md §2.2).
+public struct PublishedDeviceChain: Sendable, Equatable {
+    public var identity: Data
+    public var entries: [Data]
+    public var devices: [ListedDevice]
+
+    public init(identity: Data, entries: [Data], devices: [ListedDevice]) {
+        self.identity = identity
+        self.entries = entries
+        self.devices = devices
+    }
+
+    /// A verified chain, as the store keeps it.
+    public init(_ chain: DeviceChain) {
+        self.init(identity: Data(chain.identity.rawRepresentation), entries: chain.entries.map { Data($0.encoded()) },
+                  devices: chain.devices.map { ListedDevice(key: Data($0.key.rawRepresentation), kind: $0.kind.rawValue, revoked: !$0.isActive) })
+    }
+}
+
+/// One device a chain lists.
+public struct ListedDevice: Sendable, Equatable {
+    public var key: Data
+    /// 1 computer, 2 paper key (Protocol.md §2.2).
+    public var kind: UInt8
+    public var revoked: Bool
+
+    public init(key: Data, kind: UInt8, revoked: Bool) {
+        self.key = key
+        self.kind = kind
+        self.revoked = revoked
+    }
+}
+
+/// What `publishDevices` did.
+public struct DevicesPublication: Sendable, Equatable {
+    /// Entries stored for the identity now.
+    public var entries: Int
+    /// Devices revoked by this publication (revoked before it: not listed).
+    public var revoked: [Data]
+
+    public init(entries: Int, revoked: [Data]) {
+        self.entries = entries
+        self.revoked = revoked
+    }
+}
+
+/// A device as a chain lists it.
+public struct DeviceStatus: Sendable, Equatable {
+    /// The identity whose chain lists the device.
+    public var identity: Data
+    public var kind: UInt8
+    public var revoked: Bool
+
+    public init(identity: Data, kind: UInt8, revoked: Bool) {
+        self.identity = identity
+        self.kind = kind
+        self.revoked = revoked
     }
 }

@@ -10,6 +10,8 @@ struct SQLiteMailboxes {
     private struct Mailbox {
         let id: Int64
         var pending: Int
+        /// Revoked by its owner's device chain: it gets nothing more.
+        var revoked = false
         /// How far `pending` moved in this commit.
         var change = 0
     }
@@ -21,13 +23,14 @@ struct SQLiteMailboxes {
         self.statements = statements
     }
 
-    /// A device's row id and mailbox count; a key seen for the first time gets a row with count 0.
-    mutating func device(_ key: Data) throws -> (id: Int64, pending: Int) {
-        if let mailbox = try lookUp(key) { return (mailbox.id, mailbox.pending) }
+    /// A device's row id, mailbox count and whether it is revoked; a key seen for the first time
+    /// gets a row with count 0.
+    mutating func device(_ key: Data) throws -> (id: Int64, pending: Int, revoked: Bool) {
+        if let mailbox = try lookUp(key) { return (mailbox.id, mailbox.pending, mailbox.revoked) }
         try statements.execute(statements.insertDevice, [.blob(key)])
         let id = statements.lastInsertedRowID
         mailboxes[key] = Mailbox(id: id, pending: 0)
-        return (id, 0)
+        return (id, 0, false)
     }
 
     /// A device's row id, or nil when the key has no row (nothing is inserted).
@@ -38,7 +41,7 @@ struct SQLiteMailboxes {
     private mutating func lookUp(_ key: Data) throws -> Mailbox? {
         if let mailbox = mailboxes[key] { return mailbox }
         guard let mailbox = try statements.run(statements.deviceByKey, [.blob(key)], row: { row in
-            Mailbox(id: sqlite3_column_int64(row, 0), pending: Int(sqlite3_column_int64(row, 1)))
+            Mailbox(id: sqlite3_column_int64(row, 0), pending: Int(sqlite3_column_int64(row, 1)), revoked: sqlite3_column_int64(row, 2) != 0)
         }) else { return nil }
         mailboxes[key] = mailbox
         return mailbox

@@ -210,6 +210,24 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Device chains (Protocol.md §2.2, §7.8): each identity's entries as published, and on
+        // every device row its owner's row (NULL: no chain lists it), its kind and whether it is
+        // revoked; `chained` marks an identity that has published a chain.
+        migrator.registerMigration("v5-devices") { db in
+            try db.execute(sql: """
+                ALTER TABLE devices ADD COLUMN owner INTEGER REFERENCES devices(id);
+                ALTER TABLE devices ADD COLUMN kind INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE devices ADD COLUMN chained INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX devices_owner ON devices(owner) WHERE owner IS NOT NULL;
+                CREATE TABLE device_chains (
+                    identity INTEGER NOT NULL REFERENCES devices(id),
+                    seq INTEGER NOT NULL,
+                    entry BLOB NOT NULL,
+                    PRIMARY KEY (identity, seq)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -267,16 +285,15 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         case .devices(let keys):
             for key in StoreRules.unique(keys) {
                 let device = try mailboxes.device(key)
+                // A revoked device gets nothing more (Protocol.md §7.8).
+                if device.revoked { continue }
                 recipients.append(StoreRules.Recipient(id: device.id, key: key, pending: device.pending))
             }
         case .group(let id, let sender):
             guard let group = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM groups WHERE group_id = ?"), arguments: [id])
             else { return refusal(StoreRules.noSuchGroup) }
-            let members = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
-                WHERE m.grp = ?
-                """), arguments: [group]).map { row in
+            let members = try Row.fetchAll(db.cachedStatement(sql: Self.groupRecipientsSQL), arguments: [group]).map { row in
                     let id: Int64 = row[0], key: Data = row[1]
                     return StoreRules.Recipient(id: id, key: key, pending: mailboxes.pending(id: id, key: key, stored: row[2]))
                 }
@@ -310,6 +327,17 @@ public final class SQLiteRelayStore: BlockingCommitStore {
         return .stored(recipients: stored, mailboxFull: full)
     }
 
+    /// The devices a group's messages go to (Protocol.md §7.6): every active computer of each
+    /// routed identity's device chain, and each routed key that no chain lists and that has
+    /// published no chain of its own (a device that is its own identity).
+    static let groupRecipientsSQL = """
+        SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.owner = m.device
+        WHERE m.grp = ?1 AND d.kind = 1 AND d.revoked = 0
+        UNION ALL
+        SELECT d.id, d.key, d.pending FROM group_members m JOIN devices d ON d.id = m.device
+        WHERE m.grp = ?1 AND d.owner IS NULL AND d.chained = 0
+        """
+
     private static func acknowledge(_ ack: Acknowledgement, mailboxes: inout SQLiteMailboxes,
                                     statements: SQLiteWriterStatements, ids: SQLiteMessageIDs) throws -> Int {
         guard let device = try mailboxes.existingDevice(ack.recipient) else { return 0 }
@@ -330,7 +358,7 @@ public final class SQLiteRelayStore: BlockingCommitStore {
     }
 
     /// The row id of a device key, inserting the key the first time it is seen.
-    private func deviceID(_ key: Data) throws -> Int64 {
+    func deviceID(_ key: Data) throws -> Int64 {
         var mailboxes = SQLiteMailboxes(statements)
         return try mailboxes.device(key).id
     }

@@ -33,7 +33,7 @@ final class SQLiteWriterStatements: @unchecked Sendable {
             }
             return statement
         }
-        deviceByKey = try prepare("SELECT id, pending FROM devices WHERE key = ?1")
+        deviceByKey = try prepare("SELECT id, pending, revoked FROM devices WHERE key = ?1")
         insertDevice = try prepare("INSERT INTO devices (key) VALUES (?1)")
         insertMessage = try prepare("""
             INSERT INTO messages (message_id, group_id, accepted_at, expires_at, remaining)

@@ -121,4 +121,17 @@ public enum StoreRules {
             throw RelayError(.conflict, "route serial is \(current); a change must carry \(max(current, 1)) or more")
         }
     }
+
+    /// Refuses a published device chain that does not extend the one stored (Protocol.md §7.8): a
+    /// relay keeps the longest history it was given, and never a second one.
+    public static func checkExtension(stored: [Data], published: [Data]) throws(RelayError) {
+        guard stored.count <= published.count, zip(stored, published).allSatisfy({ $0 == $1 }) else {
+            throw RelayError(.conflict, "this relay holds \(stored.count) entries of the identity's device chain, "
+                + "and the published chain does not extend them")
+        }
+    }
+
+    /// The refusal of a chain listing a device that another identity's chain lists.
+    public static let deviceOfAnotherIdentity = RelayError(
+        .conflict, "a device the chain lists is listed by another identity's chain on this relay")
 }
