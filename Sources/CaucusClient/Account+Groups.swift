@@ -318,7 +318,7 @@ extension Account {
             let asking = try enqueuePairwise(tx, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
             let profile = try enqueuePairwise(tx, .profile(name: name), to: code.inviter)
             // Sent again, byte for byte, on every connection until answered (§9.10).
-            try keepJoinRequest(tx, inviteID: code.inviteID, [asking, profile])
+            try keepJoinRequest(tx, inviteID: code.inviteID, asking + profile)
         }
         try await flushOutbox()
         let inviter = DID(publicKey: code.inviter).short

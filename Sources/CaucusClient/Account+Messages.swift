@@ -9,17 +9,32 @@ import Foundation
 extension Account {
     // MARK: Encrypting into the outbox
 
-    /// Encrypts a payload for one person and queues it, saving the session in the same transaction.
+    /// Encrypts a payload for one person and queues one copy for each of their devices that has a
+    /// session with this one (§9.12), saving the sessions in the same transaction. Returns the
+    /// copies, in the order they are sent.
     @discardableResult
-    nonisolated func enqueuePairwise(_ tx: StoreTransaction, _ payload: Payload, to peer: Ed25519.PublicKey,
-                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws -> OutgoingMessage {
+    nonisolated func enqueuePairwise(_ tx: StoreTransaction, _ payload: Payload, to person: Ed25519.PublicKey,
+                                     id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws -> [OutgoingMessage] {
+        let targets = try devices(tx, of: person).filter { try tx.hasSession(peer: $0) }
+        guard !targets.isEmpty else {
+            throw ClientError.invalidArgument("no conversation with \(DID(publicKey: person).short) has been started")
+        }
+        return try targets.map { device in
+            try enqueuePairwise(tx, payload, toDevice: device, id: Self.copyID(id, for: device, of: person), ttl: ttl)
+        }
+    }
+
+    /// Encrypts a payload for one device and queues it, saving the session in the same transaction.
+    @discardableResult
+    nonisolated func enqueuePairwise(_ tx: StoreTransaction, _ payload: Payload, toDevice device: Ed25519.PublicKey,
+                                     id: [UInt8], ttl: UInt32) throws -> OutgoingMessage {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
-        let envelope = try sealPairwise(tx, plaintext, to: peer)
+        let envelope = try sealPairwise(tx, plaintext, to: device)
         if payload.writtenStamp != nil, envelope.isSessionStart {
-            try keepUnconfirmedStart(tx, plaintext, to: peer)
+            try keepUnconfirmedStart(tx, plaintext, to: device)
         }
-        let message = OutgoingMessage(messageID: MessageID(id), recipients: [DeviceKey(peer)],
+        let message = OutgoingMessage(messageID: MessageID(id), recipients: [DeviceKey(device)],
                                       payload: Data(envelope.encoded()), ttlSeconds: ttl)
         try enqueue(tx, message)
         return message

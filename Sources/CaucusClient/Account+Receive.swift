@@ -63,9 +63,19 @@ extension Account {
 
     /// Opens a pairwise delivery; returns why it failed to open (nothing is changed then), or nil.
     private nonisolated func receivePairwise(_ tx: StoreTransaction, _ delivery: Delivery) throws -> String? {
-        let sender: Ed25519.PublicKey, opened: DecryptedMessage
+        switch delivery.payload.first {
+        case LinkMessage.requestByte:
+            // A new device asking to be linked (§9.13): kept for the `device add` waiting for it.
+            try keepLinkRequest(tx, delivery)
+            return nil
+        case LinkMessage.answerByte:
+            // Only a device being linked waits for one; an account that has its identity drops it.
+            return nil
+        default: break
+        }
+        let named: PairwiseEnvelope.Sender, opened: DecryptedMessage
         do {
-            (sender, opened) = try openPairwise(tx, Array(delivery.payload))
+            (named, opened) = try openPairwise(tx, Array(delivery.payload))
         } catch SessionError.duplicate {
             let replay = "the relay delivered again (a replay) was recognised and dropped"
             if let peer = try knownSender(tx, delivery) {
@@ -78,7 +88,10 @@ extension Account {
             return "\(error)"
         } catch let error as CryptoError {
             return "\(error)"
+        } catch let error as UncertifiedDevice {
+            return "\(error)"
         }
+        let sender = named.identity
         let conversation = Conversation.direct(sender)
         if try contact(tx, sender) == nil { try saveContact(tx, sender, ContactRecord(did: DID(publicKey: sender).description)) }
         for event in opened.events {
@@ -129,7 +142,7 @@ extension Account {
         case .campaign:
             noteLater("\(try mention(tx, sender)) sent a card campaign outside a group; ignored")
         case .unreadable(let count):
-            let resent = try resendUnconfirmedStarts(tx, count: count, to: sender)
+            let resent = try resendUnconfirmedStarts(tx, count: count, to: named.device)
             let outcome = switch resent {
             case 0: "if you wrote to them, send it again"
             case Int(count): "your \(resent) message(s) were sent again in it"
@@ -153,7 +166,7 @@ extension Account {
     /// A swapped one-time prekey (not signed, §6.1) breaks every start message of that session.
     private nonisolated func unreadableStart(_ tx: StoreTransaction, _ delivery: Delivery) throws -> Ed25519.PublicKey? {
         guard let envelope = try? PairwiseEnvelope(parsing: Array(delivery.payload)), envelope.isSessionStart,
-              let peer = try? envelope.sender(openedWith: identity), peer != identity.publicKey else { return nil }
+              let peer = try? envelope.sender(openedWith: device).identity, peer != identity.publicKey else { return nil }
         if try contact(tx, peer) == nil { try saveContact(tx, peer, ContactRecord(did: DID(publicKey: peer).description)) }
         let key = Self.unreadableKey + Hex.encode(store.tag(peer.rawRepresentation))
         let count = (try getMeta(tx, key)).map { $0.dropFirst(32).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } ?? 0
@@ -206,7 +219,7 @@ extension Account {
     /// The sender a pairwise delivery claims, when this user already knows them: a failure is told
     /// in that conversation (a stranger's name opens no conversation).
     private nonisolated func knownSender(_ tx: StoreTransaction, _ delivery: Delivery) throws -> Ed25519.PublicKey? {
-        guard let peer = claimedSender(Array(delivery.payload)), try contact(tx, peer) != nil else { return nil }
+        guard let peer = claimedSender(Array(delivery.payload))?.identity, try contact(tx, peer) != nil else { return nil }
         return peer
     }
 

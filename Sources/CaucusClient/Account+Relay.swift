@@ -65,7 +65,7 @@ extension Account {
     /// closed); the reason when it does not.
     public func checkRelay(_ url: String) async -> String? {
         do {
-            let client = try await dial(try Self.normalizedRelay(url), as: identity)
+            let client = try await dial(try Self.normalizedRelay(url), as: device)
             await client.close()
             return nil
         } catch {
@@ -74,7 +74,7 @@ extension Account {
     }
 
     private func connect() async throws(ClientError) -> RelayClient {
-        let client = try await dial(as: identity)
+        let client = try await dial(as: device)
         let url = client.address
         if let old = connection { await old.close() }
         connection = client
@@ -94,6 +94,7 @@ extension Account {
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
+        await republishOwnChain(on: client)
         try await flushOutbox()
         try await checkRoutes(on: client)
         try await resendJoinRequests(on: client)
@@ -267,6 +268,7 @@ extension Account {
                 receiving -= 1
                 changed()
             }
+            await learnSenderDevice(delivery)
             let opened: Bool
             do {
                 opened = try receive(delivery)

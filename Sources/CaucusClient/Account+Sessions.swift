@@ -5,7 +5,8 @@ import CaucusProtocol
 import CaucusRelayClient
 import Foundation
 
-/// Prekeys, pairwise sessions and the pairwise envelope (Protocol.md §9.3).
+/// Prekeys, pairwise sessions and the pairwise envelope (Protocol.md §9.2). Prekeys and sessions
+/// belong to this device (its device key, §2.2); a session runs with one device of a person.
 extension Account {
     /// Sessions kept per peer: the active one first, then others that may still receive.
     static let sessionsPerPeer = 4
@@ -13,7 +14,7 @@ extension Account {
     // MARK: Prekeys
 
     nonisolated func makeSignedPrekey(_ tx: StoreTransaction) throws {
-        let prekey = SignedPrekey(id: try counter(tx, "next_signed_prekey"), identity: identity)
+        let prekey = SignedPrekey(id: try counter(tx, "next_signed_prekey"), identity: device)
         try tx.addPrekey(.signed, id: prekey.id, secret: prekey.serialized(), at: ClientStore.now())
     }
 
@@ -66,16 +67,35 @@ extension Account {
         try tx.saveSessions(peer: peer, Array(list.prefix(Self.sessionsPerPeer)))
     }
 
-    /// Makes sure a session with `peer` exists, fetching their prekeys from the relay when needed.
-    func ensureSession(with peer: Ed25519.PublicKey) async throws(ClientError) {
-        let known = try read { tx in try tx.hasSession(peer: peer) }
-        if known { return }
+    /// Makes sure a session exists with every device of `person` that messages to them go to
+    /// (for this identity: its other devices), fetching their device chain and prekeys from the
+    /// relay when needed. A device that has published no prekeys is left out, unless it is the
+    /// person's only one.
+    func ensureSession(with person: Ed25519.PublicKey) async throws(ClientError) {
+        try await ensureDevicesKnown(of: person)
+        let (all, missing) = try read { tx in
+            let all = try devices(tx, of: person)
+            return (all, try all.filter { try !tx.hasSession(peer: $0) })
+        }
+        for device in missing {
+            do {
+                try await startSession(with: device, of: person)
+            } catch .unknownTarget(let what) where all.count > 1 {
+                note("no session with a device of \(DID(publicKey: person).short): \(what)")
+            }
+        }
+    }
+
+    /// Starts a session with `device`, one of `person`'s devices, from its bundle on the relay.
+    private func startSession(with device: Ed25519.PublicKey, of person: Ed25519.PublicKey) async throws(ClientError) {
         let client = try await connected()
         let fetched: FetchedPrekeys
         do {
-            fetched = try await retrying { try await client.fetchPrekeys(owner: DeviceKey(peer)) }
+            fetched = try await retrying { try await client.fetchPrekeys(owner: DeviceKey(device)) }
         } catch let error as RelayError where error.code == .notFound {
-            throw ClientError.unknownTarget("\(DID(publicKey: peer)) (no keys on the relay: this identity never used it)")
+            throw ClientError.unknownTarget(device == person
+                ? "\(DID(publicKey: person)) (no keys on the relay: this identity never used it)"
+                : "a device of \(DID(publicKey: person).short) has no keys on the relay yet")
         } catch RelayClientError.unexpectedReply {
             throw ClientError.relayRefused("unexpected reply to a prekey request")
         } catch {
@@ -84,44 +104,48 @@ extension Account {
         let bundle: PrekeyBundle
         do {
             bundle = try PrekeyBundle(
-                identity: peer.rawRepresentation, publishedSignedPrekey: Array(fetched.signedPrekey),
+                identity: device.rawRepresentation, publishedSignedPrekey: Array(fetched.signedPrekey),
                 oneTimePrekey: fetched.oneTimePrekey.map { ($0.id, Array($0.publicKey)) })
         } catch {
-            throw ClientError.badPrekeys(peer: DID(publicKey: peer).description)
+            throw ClientError.badPrekeys(peer: DID(publicKey: person).description)
         }
-        guard fetched.owner == DeviceKey(peer), bundle.hasValidSignature,
-              let session = try? Session.initiate(identity: identity, bundle: bundle)
-        else { throw ClientError.badPrekeys(peer: DID(publicKey: peer).description) }
+        guard fetched.owner == DeviceKey(device), bundle.hasValidSignature,
+              let session = try? Session.initiate(identity: self.device, bundle: bundle)
+        else { throw ClientError.badPrekeys(peer: DID(publicKey: person).description) }
         try write { tx in
             // Another process may have made one meanwhile; keep theirs active.
-            try saveSessions(tx, peer: peer, try sessions(tx, peer: peer) + [session])
+            try saveSessions(tx, peer: device, try sessions(tx, peer: device) + [session])
         }
     }
 
     // MARK: The pairwise envelope
 
-    /// Encrypts `payload` for `peer` with the active session and wraps it in the pairwise envelope
-    /// (§9.2, `PairwiseEnvelope`).
+    /// Encrypts `payload` for the device `peer` with the active session and wraps it in the
+    /// pairwise envelope (§9.2, `PairwiseEnvelope`).
     nonisolated func sealPairwise(_ tx: StoreTransaction, _ payload: [UInt8], to peer: Ed25519.PublicKey) throws -> PairwiseEnvelope {
         var list = try sessions(tx, peer: peer)
         guard !list.isEmpty else { throw ClientError.invalidArgument("no conversation with \(DID(publicKey: peer).short) has been started") }
         let message = list[0].encrypt(payload)
         try saveSessions(tx, peer: peer, list)
-        return try PairwiseEnvelope(sessionMessage: message, from: identity.publicKey, to: peer)
+        return try PairwiseEnvelope(sessionMessage: message, from: me, to: peer)
     }
 
     /// The sender an envelope names inside its seal, before anything proves it: nil when the seal
     /// does not open. Only for saying whose conversation a failure belongs to.
-    nonisolated func claimedSender(_ bytes: [UInt8]) -> Ed25519.PublicKey? {
-        try? PairwiseEnvelope(parsing: bytes).sender(openedWith: identity)
+    nonisolated func claimedSender(_ bytes: [UInt8]) -> PairwiseEnvelope.Sender? {
+        try? PairwiseEnvelope(parsing: bytes).sender(openedWith: device)
     }
 
     /// Opens an envelope: who sent it, and the decrypted payload with what was noticed on the way.
-    /// Session state is saved in the same transaction.
-    nonisolated func openPairwise(_ tx: StoreTransaction, _ bytes: [UInt8]) throws -> (Ed25519.PublicKey, DecryptedMessage) {
+    /// Session state is saved in the same transaction. A device that the kept chain of the
+    /// identity it names does not certify (never added, or revoked) is refused before any session
+    /// is tried (§9.12).
+    nonisolated func openPairwise(_ tx: StoreTransaction, _ bytes: [UInt8]) throws -> (PairwiseEnvelope.Sender, DecryptedMessage) {
         let envelope: PairwiseEnvelope
         do { envelope = try PairwiseEnvelope(parsing: bytes) } catch { throw SessionError.malformed("not a pairwise envelope") }
-        let sender = try envelope.sender(openedWith: identity)
+        let named = try envelope.sender(openedWith: device)
+        guard try certifies(tx, named.device, for: named.identity) else { throw UncertifiedDevice(identity: named.identity) }
+        let sender = named.device
         let message = envelope.sessionMessage
         var list = try sessions(tx, peer: sender)
         var refusal: SessionError?
@@ -133,7 +157,7 @@ extension Account {
                 list.insert(session, at: 0)
                 try saveSessions(tx, peer: sender, list)
                 if session.isInitiator { try confirmStarts(tx, from: sender) }
-                return (sender, opened)
+                return (named, opened)
             } catch let error as SessionError {
                 if error != .differentSession, refusal == nil { refusal = error }
             }
@@ -144,7 +168,7 @@ extension Account {
         guard envelope.isSessionStart else { throw SessionError.authenticationFailed }
         var usedOneTime: UInt32?
         let (session, opened) = try Session.respond(
-            to: message, identity: identity,
+            to: message, identity: device,
             signedPrekey: { id in try? tx.prekey(.signed, id: id).map(SignedPrekey.init(serialized:)) },
             oneTimePrekey: { id in
                 usedOneTime = id
@@ -155,6 +179,15 @@ extension Account {
             try tx.deletePrekey(.oneTime, id: usedOneTime)
         }
         try saveSessions(tx, peer: sender, [session] + list)
-        return (sender, opened)
+        return (named, opened)
+    }
+}
+
+/// A pairwise message from a device that the chain kept for the identity it names does not
+/// certify (Protocol.md §9.2, §9.12): never added, or revoked.
+struct UncertifiedDevice: Error, CustomStringConvertible {
+    let identity: Ed25519.PublicKey
+    var description: String {
+        "the device that wrote it is not one of the devices \(DID(publicKey: identity).short) certifies (never added, or revoked)"
     }
 }

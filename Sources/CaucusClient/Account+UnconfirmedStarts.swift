@@ -38,7 +38,7 @@ extension Account {
                 ttl = UInt32(clamping: (left + 999) / 1_000)
             }
             // A fresh relay id: the relay remembers the first one and would store nothing.
-            try enqueuePairwise(tx, payload, to: peer, ttl: ttl)
+            try enqueuePairwise(tx, payload, toDevice: peer, id: Random.bytes(16), ttl: ttl)
             sent += 1
         }
         return sent

@@ -17,6 +17,9 @@ public actor Account {
     /// The data directory.
     public nonisolated let home: ClientHome
     let identity: Ed25519.PrivateKey
+    /// This computer's device key (Protocol.md §2.2): the identity key on the identity's first
+    /// device, a key of its own on a device linked later (kept sealed in the store).
+    let device: Ed25519.PrivateKey
     let store: ClientStore
     /// This identity's public name.
     public nonisolated let did: DID
@@ -97,9 +100,11 @@ public actor Account {
     static let prekeyBatch = 50
     static let prekeyLowWater = 10
 
-    private init(home: ClientHome, identity: Ed25519.PrivateKey, store: ClientStore, tls: TLSConfiguration?) {
+    init(home: ClientHome, identity: Ed25519.PrivateKey, device: Ed25519.PrivateKey? = nil, store: ClientStore,
+                 tls: TLSConfiguration?) {
         self.home = home
         self.identity = identity
+        self.device = device ?? identity
         self.store = store
         self.tls = tls
         did = DID(publicKey: identity.publicKey)
@@ -156,12 +161,13 @@ public actor Account {
             throw ClientError.keystore("\(error)")
         }
         let store = try openStore(home: home, identity: identity)
-        let account = Account(home: home, identity: identity, store: store, tls: tls)
+        let device = try clientErrors(store) { try store.read { tx in try Self.deviceKey(tx) } }
+        let account = Account(home: home, identity: identity, device: device, store: store, tls: tls)
         try account.pruneExpired()
         return account
     }
 
-    private static func openStore(home: ClientHome, identity: Ed25519.PrivateKey) throws(ClientError) -> ClientStore {
+    static func openStore(home: ClientHome, identity: Ed25519.PrivateKey) throws(ClientError) -> ClientStore {
         do { return try ClientStore(path: home.storePath, identity: identity) } catch { throw ClientError(error) }
     }
 

@@ -43,6 +43,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case routeNotUpdated(change: String, group: String, reason: String)
     /// A peer's prekeys on the relay do not verify against their identity: a swapped key.
     case badPrekeys(peer: String)
+    /// A person's device chain from the relay does not verify, or does not extend the one kept.
+    case badDevices(person: String, reason: String)
     /// A file could not be read, written or verified.
     case file(String)
     /// An argument the user typed is not valid.
@@ -94,6 +96,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "refused: \(why)"
         case .badPrekeys(let peer):
             "the relay served keys for \(peer) that are not signed by them; refusing to start a conversation (the relay may be hostile)"
+        case let .badDevices(person, reason):
+            "the devices the relay lists for \(person) cannot be trusted: \(reason)"
         case .file(let why):
             why
         case .invalidArgument(let why):

@@ -141,6 +141,13 @@ extension ClientStore {
                                            sealed BLOB NOT NULL, UNIQUE (grp, epoch, member));
                 """)
         }
+        migrator.registerMigration("v15-device-chains") { db in
+            // The device chains (Protocol.md §2.2) of this identity and of the people it talks to,
+            // as last verified, sealed; when each was last fetched from the relay (§9.12).
+            try db.execute(sql: """
+                CREATE TABLE device_chains (tag BLOB PRIMARY KEY, sealed BLOB NOT NULL, fetched_at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 }

@@ -16,7 +16,7 @@ struct CaucusCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, Whoami.self, PassphraseCommand.self, RelayCommand.self, GroupCommand.self, InviteCommand.self, Join.self,
             Send.self, Read.self, History.self, Chat.self, FileCommand.self, Contacts.self, Verify.self, Expire.self, Sync.self,
-            CampaignCommand.self, CardCommand.self, CardsCommand.self, AgentCommand.self, Lock.self,
+            CampaignCommand.self, CardCommand.self, CardsCommand.self, AgentCommand.self, Lock.self, DeviceCommand.self,
         ]
     )
 }

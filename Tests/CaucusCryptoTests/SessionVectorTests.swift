@@ -308,7 +308,7 @@ struct SessionVectorTests {
         let envelope = try stored.map { try PairwiseEnvelope(parsing: $0) }
             ?? PairwiseEnvelope(sessionMessage: message, from: alice.publicKey, to: bob.publicKey)
         #expect(envelope.sessionMessage == message && envelope.isSessionStart)
-        return ["sender": hex(try envelope.sender(openedWith: bob).rawRepresentation), "recipient": hex(bob.publicKey.rawRepresentation),
+        return ["sender": hex(try envelope.sender(openedWith: bob).identity.rawRepresentation), "recipient": hex(bob.publicKey.rawRepresentation),
                 "message": "A0", "encoded": hex(envelope.encoded())]
     }
 

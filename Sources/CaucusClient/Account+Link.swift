@@ -1,0 +1,326 @@
+import CaucusClientStore
+import CaucusCrypto
+import CaucusKeystore
+import CaucusLock
+import CaucusPayloads
+import CaucusProtocol
+import CaucusRelayClient
+import Foundation
+import NIOSSL
+
+/// What a device that links another gives it (Protocol.md §9.13): the identity, its device chain,
+/// the names this identity gave its devices, its display name and its contacts.
+struct LinkContents {
+    static let version: UInt8 = 1
+
+    var identitySeed: SecureBytes
+    var chain: [DeviceEntry]
+    var displayName: String
+    var deviceNames: [(Ed25519.PublicKey, String)]
+    var contacts: [(Ed25519.PublicKey, ContactRecord)]
+
+    /// `u8 1 ‖ identity seed (32) ‖ u32 n ‖ n × LP(device entry) ‖ LP(display name) ‖ u32 n ‖ n ×
+    /// (device (32) ‖ LP(name)) ‖ u32 n ‖ n × (identity (32) ‖ LP(name, empty: none) ‖ u8 verified)`.
+    func encoded() -> [UInt8] {
+        var writer = PayloadWriter()
+        writer.u8(Self.version)
+        writer.fixed(identitySeed.withUnsafeBytes { Array($0) })
+        writer.u32(UInt32(chain.count))
+        for entry in chain { writer.data(entry.encoded()) }
+        writer.text(displayName)
+        writer.u32(UInt32(deviceNames.count))
+        for (key, name) in deviceNames {
+            writer.fixed(key.rawRepresentation)
+            writer.text(name)
+        }
+        writer.u32(UInt32(contacts.count))
+        for (key, record) in contacts {
+            writer.fixed(key.rawRepresentation)
+            writer.text(record.name ?? "")
+            writer.u8(record.verified ? 1 : 0)
+        }
+        return writer.bytes
+    }
+
+    init(identitySeed: SecureBytes, chain: [DeviceEntry], displayName: String, deviceNames: [(Ed25519.PublicKey, String)],
+         contacts: [(Ed25519.PublicKey, ContactRecord)]) {
+        self.identitySeed = identitySeed
+        self.chain = chain
+        self.displayName = displayName
+        self.deviceNames = deviceNames
+        self.contacts = contacts
+    }
+
+    init(decoding bytes: [UInt8]) throws(PayloadError) {
+        var reader = PayloadReader(bytes)
+        guard try reader.u8() == Self.version else { throw PayloadError.invalid("an answer of another version") }
+        identitySeed = SecureBytes(copying: try reader.fixed(32))
+        let entries = try reader.u32()
+        guard entries <= UInt32(DeviceEntry.maximumEntries) else { throw PayloadError.invalid("too many device entries") }
+        chain = []
+        for _ in 0..<entries {
+            do { chain.append(try DeviceEntry(encoded: try reader.data(limit: DeviceEntry.addByteCount))) } catch {
+                throw PayloadError.invalid("a device entry does not parse")
+            }
+        }
+        displayName = try reader.text(limit: 256)
+        deviceNames = []
+        for _ in 0..<(try reader.u32()) {
+            deviceNames.append((try reader.publicKey(), try reader.text(limit: 256)))
+        }
+        let count = try reader.u32()
+        contacts = []
+        for _ in 0..<count {
+            let key = try reader.publicKey()
+            let name = try reader.text(limit: 256)
+            let verified = try reader.u8()
+            guard verified <= 1 else { throw PayloadError.invalid("a verified flag other than 0 or 1") }
+            contacts.append((key, ContactRecord(did: DID(publicKey: key).description, name: name.isEmpty ? nil : name, verified: verified == 1)))
+        }
+        try reader.finish()
+    }
+}
+
+/// A device this identity has, as `caucus device list` shows it.
+public struct DeviceView: Sendable, Equatable {
+    /// The name given when it was linked ("first device" for the identity key's).
+    public var name: String
+    /// Hex of its key's first 4 bytes, as the relay's logs name it.
+    public var fragment: String
+    public var kind: DeviceKind
+    /// This computer.
+    public var isThisDevice: Bool
+    public var addedAt: Date?
+    /// When it was revoked (nil: active).
+    public var revokedAt: Date?
+}
+
+extension Account {
+    static let linkRequestPrefix = "link-request:"
+    static let deviceNamePrefix = "device-name:"
+
+    /// Keeps a link request that arrived (any process of this identity may receive it), for the
+    /// `device add` waiting for it (§9.13). Nothing is opened here.
+    nonisolated func keepLinkRequest(_ tx: StoreTransaction, _ delivery: Delivery) throws {
+        try setMeta(tx, Self.linkRequestPrefix + Hex.encode(delivery.messageID.data), Array(delivery.payload))
+        noteLater("a request to link a new device arrived")
+    }
+
+    /// The name this identity gave one of its devices.
+    nonisolated func deviceName(_ tx: StoreTransaction, _ key: Ed25519.PublicKey) throws -> String? {
+        try getMeta(tx, Self.deviceNamePrefix + Hex.encode(key.rawRepresentation)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// This identity's devices, from its kept chain (its first device alone when it has none).
+    public func deviceList() throws(ClientError) -> [DeviceView] {
+        try read { tx in
+            let chain = try tx.deviceChain(of: identity.publicKey)?.chain
+            guard let chain else {
+                return [DeviceView(name: "first device", fragment: DeviceKey(identity.publicKey).description, kind: .computer,
+                                   isThisDevice: true, addedAt: nil, revokedAt: nil)]
+            }
+            return try chain.devices.map { listed in
+                let added = chain.entries[Int(listed.addedIn)].signedAt
+                let revoked = listed.revokedIn.map { chain.entries[Int($0)].signedAt }
+                return DeviceView(
+                    name: try deviceName(tx, listed.key) ?? (listed.key == identity.publicKey ? "first device" : "unnamed"),
+                    fragment: DeviceKey(listed.key).description, kind: listed.kind, isThisDevice: listed.key == device.publicKey,
+                    addedAt: Date(timeIntervalSince1970: Double(added)), revokedAt: revoked.map { Date(timeIntervalSince1970: Double($0)) })
+            }
+        }
+    }
+
+    /// What `device add` reports while it waits.
+    public enum LinkProgress: Sendable {
+        /// The code to show (text and QR) and when it expires.
+        case code(LinkCode)
+        /// A request arrived and was accepted: the new device is being given the identity.
+        case linking(name: String)
+    }
+
+    /// Makes a one-time link code, waits (until it expires) for the device that holds it to ask,
+    /// certifies that device in the device chain, publishes the chain and gives the new device the
+    /// identity (§9.13). Returns the name the new device was given.
+    public func addDevice(progress: @Sendable (LinkProgress) -> Void) async throws(ClientError) -> String {
+        guard let relay = try relays().first else { throw ClientError.noRelay }
+        let code = LinkCode(identity: identity.publicKey, device: device.publicKey, secret: Random.bytes(32),
+                            expiresAt: Date().addingTimeInterval(LinkCode.lifetime), relay: relay)
+        _ = try await connected()
+        progress(.code(code))
+        let deadline = ContinuousClock.now + .seconds(max(1, code.expiresAt.timeIntervalSinceNow))
+        while true {
+            if let request = try takeLinkRequest(for: code) {
+                progress(.linking(name: request.name))
+                try await link(request, code: code)
+                return request.name
+            }
+            guard ContinuousClock.now < deadline else {
+                throw ClientError.invalidArgument("the link code expired before a new device used it; run `caucus device add` again")
+            }
+            do { _ = try await connected() } catch .relayUnreachable { }
+            await waitForChange(until: deadline)
+        }
+    }
+
+    /// The first kept request that opens with `code` and carries a valid device proof; requests
+    /// that do not are dropped (they are for no code of this process, or forged).
+    private func takeLinkRequest(for code: LinkCode) throws(ClientError) -> LinkMessage.Request? {
+        try write { tx in
+            for key in try tx.metaKeys(prefix: Self.linkRequestPrefix) {
+                let bytes = try getMeta(tx, key) ?? []
+                try tx.deleteMeta(key)
+                guard let request = LinkMessage.openRequest(bytes, for: code),
+                      request.device.isValidSignature(request.proof, for: DeviceEntry.deviceStatement(identity: identity.publicKey,
+                                                                                                     device: request.device))
+                else { continue }
+                return request
+            }
+            return nil
+        }
+    }
+
+    /// Certifies the requesting device, publishes the chain, and answers with the identity.
+    private func link(_ request: LinkMessage.Request, code: LinkCode) async throws(ClientError) {
+        let client = try await connected()
+        var chain = try await currentOwnChain()
+        do {
+            _ = try chain.add(request.device, kind: .computer, deviceSignature: request.proof, by: identity,
+                              signedAt: UInt64(Date().timeIntervalSince1970))
+        } catch {
+            throw ClientError.invalidArgument("the new device cannot be added: \(error)")
+        }
+        try await publish(chain, on: client)
+        let answer: [UInt8] = try write { tx in
+            try tx.saveDeviceChain(chain, of: identity.publicKey, fetchedAt: ClientStore.now())
+            try setMeta(tx, Self.deviceNamePrefix + Hex.encode(request.device.rawRepresentation), Array(request.name.utf8))
+            var names: [(Ed25519.PublicKey, String)] = []
+            for listed in chain.devices where listed.isActive {
+                if let name = try deviceName(tx, listed.key) { names.append((listed.key, name)) }
+            }
+            let contents = LinkContents(identitySeed: identity.seed, chain: chain.entries, displayName: try myName(tx), deviceNames: names,
+                                        contacts: try tx.allContacts().filter { $0.0 != identity.publicKey })
+            var plain = contents.encoded()
+            defer { wipe(&plain) }
+            do { return try LinkMessage.sealAnswer(plain, to: request, for: code) } catch {
+                throw ClientError.invalidArgument("the new device's link key is unusable")
+            }
+        }
+        let message = OutgoingMessage(messageID: MessageID(Random.bytes(16)), recipients: [DeviceKey(request.device)],
+                                      payload: Data(answer), ttlSeconds: UInt32(max(60, code.expiresAt.timeIntervalSinceNow)))
+        do { _ = try await retrying { try await client.send(message) } } catch {
+            throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
+        }
+    }
+
+    /// This identity's chain as the relay and this device know it: fetched (so that a change made
+    /// on another device is built on), else a new one whose first device is the identity key.
+    func currentOwnChain() async throws(ClientError) -> DeviceChain {
+        if let chain = try await refreshDevices(of: identity.publicKey) { return chain }
+        return DeviceChain(identity: identity, signedAt: UInt64(Date().timeIntervalSince1970))
+    }
+
+    /// Publishes this identity's chain.
+    func publish(_ chain: DeviceChain, on client: RelayClient) async throws(ClientError) {
+        do {
+            _ = try await retrying { try await client.publishDevices(chain.entries) }
+        } catch let error as RelayError {
+            throw ClientError.relayRefused("the relay refused the device chain: \(error.message)")
+        } catch {
+            throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
+        }
+    }
+
+    // MARK: The new device
+
+    /// Makes this computer a device of the identity whose code `code` is (`caucus device link`,
+    /// §9.13): asks the device that made the code, receives the identity, and keeps it here under
+    /// `passphrase`. Waits at most until the code expires.
+    public static func link(
+        home: ClientHome, passphrase: Passphrase, code: LinkCode, name: String, parameters: Argon2id.Parameters = .moderate,
+        tls: TLSConfiguration? = nil, allowWeakPassphrase: Bool = false, handshakeTimeout: Duration = .seconds(15)
+    ) async throws(ClientError) -> Account {
+        let keystore = Keystore(path: home.keystorePath)
+        guard !keystore.exists else { throw ClientError.identityExists(home: home.path) }
+        try checkStrength(of: passphrase, allowWeak: allowWeakPassphrase)
+        try validate(displayName: name)
+        guard !code.hasExpired() else { throw ClientError.invalidArgument("this link code has expired; make a new one with `caucus device add`") }
+        let device = Ed25519.PrivateKey(), linkKey = X25519.PrivateKey()
+        let proof = device.signature(for: DeviceEntry.deviceStatement(identity: code.identity, device: device.publicKey))
+        let request = LinkMessage.seal(LinkMessage.Request(device: device.publicKey, proof: proof, linkKey: linkKey.publicKey, name: name),
+                                       for: code)
+        let client: RelayClient
+        do {
+            client = try await RelayClient.connect(url: code.relay, deviceKey: device, tls: tls, timeout: handshakeTimeout)
+        } catch {
+            throw ClientError.relayUnreachable(url: code.relay, reason: reason(error))
+        }
+        defer { Task { await client.close() } }
+        let contents: LinkContents
+        do {
+            _ = try await client.send(OutgoingMessage(messageID: MessageID(Random.bytes(16)), recipients: [DeviceKey(code.device)],
+                                                      payload: Data(request), ttlSeconds: UInt32(max(60, code.expiresAt.timeIntervalSinceNow))))
+            contents = try await answer(on: client, linkKey: linkKey, device: device.publicKey, code: code)
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.relayUnreachable(url: code.relay, reason: reason(error))
+        }
+        let identity: Ed25519.PrivateKey
+        let chain: DeviceChain
+        do {
+            identity = try Ed25519.PrivateKey(seed: contents.identitySeed)
+            chain = try DeviceChain.verify(contents.chain)
+        } catch {
+            throw ClientError.invalidArgument("the other device's answer is not valid: \(error)")
+        }
+        guard identity.publicKey == code.identity, chain.identity == code.identity, chain.certifies(device.publicKey) else {
+            throw ClientError.invalidArgument("the other device's answer does not make this computer a device of \(DID(publicKey: code.identity).short)")
+        }
+        return try await offCooperativePool { () throws(ClientError) -> Account in
+            try home.create()
+            do { try keystore.create(identity, passphrase: passphrase, parameters: parameters) } catch {
+                throw ClientError.keystore("\(error)")
+            }
+            let store = try openStore(home: home, identity: identity)
+            let account = Account(home: home, identity: identity, device: device, store: store, tls: tls)
+            try clientErrors(store) {
+                try store.write { tx in
+                    try tx.setMeta(Self.deviceSeedKey, device.seed.withUnsafeBytes { Array($0) })
+                    try account.setMeta(tx, "name", Array(contents.displayName.utf8))
+                    try tx.saveDeviceChain(chain, of: identity.publicKey, fetchedAt: ClientStore.now())
+                    for (key, deviceName) in contents.deviceNames {
+                        try tx.setMeta(Self.deviceNamePrefix + Hex.encode(key.rawRepresentation), Array(deviceName.utf8))
+                    }
+                    try tx.setMeta(Self.deviceNamePrefix + Hex.encode(device.publicKey.rawRepresentation), Array(name.utf8))
+                    for (key, record) in contents.contacts { try account.saveContact(tx, key, record) }
+                    try tx.addRelay(code.relay, caFile: nil)
+                    try account.makeSignedPrekey(tx)
+                }
+            }
+            return account
+        }
+    }
+
+    /// Waits on `client` for the answer to this link, until the code expires; acknowledges it.
+    private static func answer(on client: RelayClient, linkKey: X25519.PrivateKey, device: Ed25519.PublicKey,
+                               code: LinkCode) async throws -> LinkContents {
+        let timer = Task {
+            try await Task.sleep(for: .seconds(max(1, code.expiresAt.timeIntervalSinceNow)))
+            await client.close()
+        }
+        defer { timer.cancel() }
+        for await push in client.pushes {
+            guard case .delivery(let delivery) = push,
+                  var plain = LinkMessage.openAnswer(Array(delivery.payload), linkKey: linkKey, device: device, for: code)
+            else { continue }
+            defer { wipe(&plain) }
+            _ = try? await client.acknowledge([delivery.messageID])
+            do { return try LinkContents(decoding: plain) } catch {
+                throw ClientError.invalidArgument("the other device's answer does not parse: \(error)")
+            }
+        }
+        throw ClientError.invalidArgument("""
+            the device that made the code did not answer before it expired (is `caucus device add` still running there?)
+            """)
+    }
+}
