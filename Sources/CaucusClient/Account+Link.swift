@@ -101,10 +101,21 @@ extension Account {
 
     /// Keeps a link request that arrived (any process of this identity may receive it), for the
     /// `device add` waiting for it (§9.13). Nothing is opened here.
+    /// Anyone can send such bytes: at most `keptLinkRequests` are kept, each at most
+    /// `linkRequestBytes` long (a real one is under 500), and the rest are dropped unread.
     nonisolated func keepLinkRequest(_ tx: StoreTransaction, _ delivery: Delivery) throws {
+        guard delivery.payload.count <= Self.linkRequestBytes,
+              try tx.metaKeys(prefix: Self.linkRequestPrefix).count < Self.keptLinkRequests
+        else {
+            noteLater("a request to link a new device was dropped unread (too long, or too many waiting)")
+            return
+        }
         try setMeta(tx, Self.linkRequestPrefix + Hex.encode(delivery.messageID.data), Array(delivery.payload))
         noteLater("a request to link a new device arrived")
     }
+
+    static let keptLinkRequests = 16
+    static let linkRequestBytes = 1_024
 
     /// The name this identity gave one of its devices.
     nonisolated func deviceName(_ tx: StoreTransaction, _ key: Ed25519.PublicKey) throws -> String? {
