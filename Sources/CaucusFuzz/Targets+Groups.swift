@@ -15,7 +15,8 @@ extension FuzzTargets {
     /// A membership chain as a welcome carries it (encoded entries, one after another),
     /// verified as received and again after the fixture admins re-sign each entry they appear to
     /// author, so that hostile admins' changes reach the roster rules. A verified chain keeps its
-    /// entries, has an admin, and links its head to its last entry.
+    /// entries, has an admin, links its head to its last entry, and gives leaves only to devices
+    /// of current members.
     static let membershipChain = FuzzTarget(
         name: "membership-chain",
         summary: "MembershipChain.verify on decoded entries, as sent and re-signed by fixture admins",
@@ -40,7 +41,10 @@ extension FuzzTargets {
         try require(chain.entries == entries, "a verified chain does not hold the entries it was given")
         try require(chain.roster.values.contains(.admin), "a verified chain leaves the group without an admin")
         try require(chain.head == entries.last?.hash, "a verified chain's head is not its last entry's hash")
-        try require(Set(chain.leaves.keys) == Set(chain.roster.keys), "a verified chain's leaves and roster differ")
+        try require(chain.leaves.keys.allSatisfy { device in chain.owner(of: device).map { chain.roster[$0] != nil } == true },
+                    "a verified chain gives a leaf to a device no current member owns")
+        try require(chain.roster.keys.allSatisfy { member in chain.devices(of: member).allSatisfy { chain.leaves[$0] != nil } },
+                    "a verified chain lists a member's device without a leaf")
     }
 
     /// A group state as the client's store holds it (Protocol.md §8.5, version 3): the core, the

@@ -104,7 +104,7 @@ struct GroupVectorTests {
                 secret = SecureBytes(copying: creationSecret)
                 record["started_by"] = "create"
             }
-            let epoch = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: state.leaves, leafCount: state.leafCount)
+            let epoch = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, leaves: state.leaves, leafCount: state.leafCount)
             let root = try need(epoch.tree.nodes[SecretTree.Span(lo: 0, hi: state.leafCount)], "tree root")
             record["secret"] = hex(secret)
             record["prk"] = hex(HKDF.extract(salt: groupID, inputKeyMaterial: secret))
@@ -146,7 +146,7 @@ struct GroupVectorTests {
         var messageRecords = [[String: Any]]()
         func messageKey(_ epoch: UInt64, _ name: String, _ counter: UInt32) throws -> SecureBytes {
             var tree = epochs[epoch]!.tree
-            var sender = SenderChain(chainKey: try need(tree.take(epochs[epoch]!.members[keys[name]!.publicKey]!), "leaf of \(name)"))
+            var sender = SenderChain(chainKey: try need(tree.take(epochs[epoch]!.leaves[keys[name]!.publicKey]!), "leaf of \(name)"))
             return try sender.key(for: counter).0
         }
         func send(_ text: String, from name: String, to receivers: [String]) throws {

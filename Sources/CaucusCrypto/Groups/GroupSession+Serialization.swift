@@ -366,7 +366,7 @@ extension GroupSession {
         chain = replay
         for record in parts.epochs {
             guard let (members, _) = snapshots[record.number] else { throw GroupError.malformed("epoch \(record.number) not in chain") }
-            epochs[record.number] = GroupEpoch(number: record.number, headerKey: record.headerKey, members: members,
+            epochs[record.number] = GroupEpoch(number: record.number, headerKey: record.headerKey, leaves: members,
                                                tree: record.tree, senders: record.senders, successorSeed: record.successor)
         }
         for number in parts.awaiting {
