@@ -22,11 +22,11 @@ struct GroupFixture: Sendable {
         var (founder, welcome) = try! GroupSession.found(
             founder: keys.founder, members: [(keys.member.publicKey, .member), (keys.outsider.publicKey, .admin)])
         self.welcome = welcome!
-        member = try! GroupSession(welcome: self.welcome, me: keys.member.publicKey, from: keys.founder.publicKey)
+        member = try! GroupSession(welcome: self.welcome, me: keys.member.publicKey, device: keys.member.publicKey, from: keys.founder.publicKey)
         self.founder = founder
         var sender = founder
         let texts = ["", "strike vote friday", String(repeating: "long message ", count: 40)].map { Array($0.utf8) }
-        messages = texts.map { try! sender.encrypt($0, identity: keys.founder) }
+        messages = texts.map { try! sender.encrypt($0, device: keys.founder) }
         plaintexts = Set(texts)
         var reader = member
         for message in messages { _ = try! reader.decrypt(message) }

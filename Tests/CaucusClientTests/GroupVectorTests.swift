@@ -140,7 +140,8 @@ struct GroupVectorTests {
         }
         var sessions = [String: GroupSession]()
         for name in ["rosa", "tomasz", "amira"] {
-            sessions[name] = try GroupSession(welcome: welcome(through: 2), me: keys[name]!.publicKey, from: rosa.publicKey)
+            sessions[name] = try GroupSession(welcome: welcome(through: 2), me: keys[name]!.publicKey, device: keys[name]!.publicKey,
+                                              from: rosa.publicKey)
         }
         let storedMessages = (stored?["group_messages"] as? [[String: Any]])?.map { ($0["message"] as? String).flatMap(Hex.decode) }
         var messageRecords = [[String: Any]]()
@@ -152,7 +153,7 @@ struct GroupVectorTests {
         func send(_ text: String, from name: String, to receivers: [String]) throws {
             let epochNumber = sessions[name]!.currentEpoch
             let plaintext = Array(text.utf8)
-            let fresh = try sessions[name]!.encrypt(plaintext, identity: keys[name]!)
+            let fresh = try sessions[name]!.encrypt(plaintext, device: keys[name]!)
             func open(_ message: [UInt8]) -> ([String: GroupSession], [GroupMessage])? {
                 var copy = sessions
                 var opened = [GroupMessage]()
@@ -178,9 +179,9 @@ struct GroupVectorTests {
             let (content, previous, signature) = try GroupSession.parseContent(
                 try XChaCha20Poly1305.open(Array(wire[85...]), using: try SymmetricKey(bytes: messageKey(epochNumber, name, message.counter)),
                                            authenticating: Array(wire[..<85])))
-            let statement = GroupSession.statement(groupID: groupID, epoch: epochNumber, sender: message.sender, counter: message.counter,
+            let statement = GroupSession.statement(groupID: groupID, epoch: epochNumber, sender: message.device, counter: message.counter,
                                                    previous: previous, plaintext: content)
-            var header = message.sender.rawRepresentation
+            var header = message.device.rawRepresentation
             header.appendU32(message.counter)
             messageRecords.append([
                 "sender": name, "received_by": receivers, "epoch": epochNumber, "counter": Int(message.counter), "text": text,
@@ -200,7 +201,7 @@ struct GroupVectorTests {
         try send("Amira has left the committee.", from: "tomasz", to: ["rosa"])
         try send("Noted; Lee joins tomorrow.", from: "rosa", to: ["tomasz"])
         for name in ["rosa", "tomasz"] { try sessions[name]!.apply(entries[5]) }
-        sessions["lee"] = try GroupSession(welcome: welcome(through: 5), me: lee.publicKey, from: tomasz.publicKey)
+        sessions["lee"] = try GroupSession(welcome: welcome(through: 5), me: lee.publicKey, device: lee.publicKey, from: tomasz.publicKey)
         try send("Hello, everyone: Lee here.", from: "lee", to: ["rosa", "tomasz"])
 
         // 4. What travels over pairwise sessions (§8.3), and one payload of each kind (§9.1).
@@ -390,7 +391,7 @@ struct GroupVectorTests {
                 && Hex.encode(epochKey.secret.withUnsafeBytes { Array($0) }) == Self.object(Self.object(pairwise, "epoch_key"), "secret") as? String)
         let welcome = try GroupWelcome(serialized: SecureBytes(copying: try bytes(Self.object(pairwise, "welcome"), "encoded")))
         let lee = Self.key(0x24).publicKey, tomasz = Self.key(0x22).publicKey
-        let joined = try GroupSession(welcome: welcome, me: lee, from: tomasz)
+        let joined = try GroupSession(welcome: welcome, me: lee, device: lee, from: tomasz)
         #expect(joined.currentEpoch == 5 && joined.chain.head == entries[5].hash)
 
         for message in try #require(vectors["group_messages"] as? [[String: Any]]) {

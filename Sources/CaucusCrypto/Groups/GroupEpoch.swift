@@ -112,7 +112,7 @@ public enum GroupError: Error, Equatable, Sendable, CustomStringConvertible {
     case epochKeyPending(UInt64)
     /// An epoch key or welcome that does not match the membership chain.
     case unexpectedEpochKey
-    /// The identity is not a member of the group.
+    /// The identity or device is not in the group (or the key given is not this state's device).
     case notInGroup
 
     public var description: String {

@@ -1,8 +1,10 @@
-/// A member's view of one group: its verified membership chain, the epochs it holds keys for, and
+/// One device's view of one group: its verified membership chain, the epochs it holds keys for, and
 /// the messages it has seen (for `prev` pointers). Pure state: the client stores and transports it.
 ///
-/// Sending and receiving cost the same whatever the group's size; a removal costs its admin one
-/// pairwise message per remaining member and everyone else nothing but the new epoch's derivation.
+/// Membership is by identity (`me`); every device sends with a sender chain of its own (`device`,
+/// which for a member's first device is its identity key, Protocol.md §8.1).
+/// Sending and receiving cost the same whatever the group's size; a removal costs its author one
+/// pairwise message per remaining device and everyone else nothing but the new epoch's derivation.
 public struct GroupSession: Sendable {
     /// Context tag of the sender's signature inside every group message.
     public static let messageContext = SigningContext("caucus/group-message/v1")
@@ -13,8 +15,10 @@ public struct GroupSession: Sendable {
     /// How many message hashes are remembered to resolve `prev` pointers.
     static let rememberedMessages = 10_000
 
-    /// The member this state belongs to.
+    /// The member this state belongs to (its identity key).
     public let me: Ed25519.PublicKey
+    /// The device this state belongs to, which sends and signs its messages: `me` on a member's first device.
+    public let device: Ed25519.PublicKey
     /// The verified membership history.
     public internal(set) var chain: MembershipChain
     /// The epoch this member sends in.
@@ -34,9 +38,11 @@ public struct GroupSession: Sendable {
 
     // MARK: Founding and joining
 
-    /// Founds a group with `founder` as its only admin, in epoch 0 with a fresh secret.
+    /// Founds a group with `founder` as its only admin, in epoch 0 with a fresh secret, on the
+    /// founder's first device (its identity key).
     public init(founder: Ed25519.PrivateKey) {
         me = founder.publicKey
+        device = founder.publicKey
         chain = MembershipChain(founder: founder)
         currentEpoch = 0
         epochs[0] = GroupEpoch(number: 0, secret: SecureBytes(randomCount: 32), groupID: chain.groupID, leaves: chain.leaves, leafCount: chain.leafCount)
@@ -54,27 +60,32 @@ public struct GroupSession: Sendable {
         }
         let secret = SecureBytes(randomCount: 32)
         let epoch = chain.entries.last!.sequence
-        let session = GroupSession(me: founder.publicKey, chain: chain, epoch: epoch, secret: secret)
+        let session = GroupSession(me: founder.publicKey, device: founder.publicKey, chain: chain, epoch: epoch, secret: secret)
         return (session, members.isEmpty ? nil : GroupWelcome(entries: chain.entries, epoch: epoch, secret: secret))
     }
 
-    private init(me: Ed25519.PublicKey, chain: MembershipChain, epoch: UInt64, secret: SecureBytes) {
+    private init(me: Ed25519.PublicKey, device: Ed25519.PublicKey, chain: MembershipChain, epoch: UInt64, secret: SecureBytes) {
         self.me = me
+        self.device = device
         self.chain = chain
         currentEpoch = epoch
         epochs[epoch] = GroupEpoch(number: epoch, secret: secret, groupID: chain.groupID, leaves: chain.leaves, leafCount: chain.leafCount)
     }
 
-    /// Joins from a welcome an admin sent over a pairwise session; `from` is that session's peer.
-    public init(welcome: GroupWelcome, me: Ed25519.PublicKey, from admin: Ed25519.PublicKey) throws(GroupError) {
+    /// Joins, as `device` of member `me`, from a welcome sent over a pairwise session whose peer is
+    /// `from`: an admin's welcome of a new member (`device` is then `me`), or a member's welcome of
+    /// its own new device.
+    public init(welcome: GroupWelcome, me: Ed25519.PublicKey, device: Ed25519.PublicKey, from author: Ed25519.PublicKey) throws(GroupError) {
         let chain: MembershipChain
         do { chain = try MembershipChain.verify(welcome.entries) } catch let error { throw GroupError.membership(error) }
-        // The welcome's epoch is the one started by the last entry, an addition made by the admin
-        // who sent it, and `me` is a member after it.
-        guard let entry = chain.entries.last, entry.sequence == welcome.epoch, entry.author == admin,
-              case .add = entry.action, chain.roster[me] != nil
+        // The welcome's epoch is the one started by the last entry, an add or add device entry made
+        // by whoever sent it, and `device` is a device of `me` after it; an add device entry's
+        // subject is the receiving device itself.
+        guard let entry = chain.entries.last, entry.sequence == welcome.epoch, entry.author == author, entry.derivesEpoch,
+              chain.leaves[device] != nil, chain.owner(of: device) == me
         else { throw GroupError.unexpectedEpochKey }
-        self.init(me: me, chain: chain, epoch: welcome.epoch, secret: welcome.secret)
+        if case let .addDevice(added) = entry.action, added != device { throw GroupError.unexpectedEpochKey }
+        self.init(me: me, device: device, chain: chain, epoch: welcome.epoch, secret: welcome.secret)
     }
 
     // MARK: Membership changes
@@ -158,14 +169,14 @@ public struct GroupSession: Sendable {
     }
 
     /// Accepts the secret of an epoch started by a remove or remove device entry, sent by that
-    /// entry's author.
+    /// entry's author; only a device that remains after it may.
     public mutating func receive(epochKey: GroupEpochKey, from author: Ed25519.PublicKey) throws(GroupError) {
         guard epochKey.groupID == groupID, epochKey.epoch < chain.nextSequence else { throw GroupError.unexpectedEpochKey }
         let entry = chain.entries[Int(epochKey.epoch)]
         guard entry.author == author, entry.drawsEpochSecret else { throw GroupError.unexpectedEpochKey }
         guard epochs[epochKey.epoch] == nil else { return }
         guard let (leaves, leafCount) = awaitingKeys[epochKey.epoch] else { throw GroupError.unexpectedEpochKey }
-        guard leaves[me] != nil else { throw GroupError.notInGroup }
+        guard leaves[device] != nil else { throw GroupError.notInGroup }
         epochs[epochKey.epoch] = GroupEpoch(
             number: epochKey.epoch, secret: epochKey.secret, groupID: groupID, leaves: leaves, leafCount: leafCount)
         awaitingKeys[epochKey.epoch] = nil
