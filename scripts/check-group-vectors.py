@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Checks vectors/groups.json against Protocol.md sections 8, 9.1, 9.4 and 9.7, with PyNaCl and the
 standard library only, written from Protocol.md and not from Caucus's code: the membership chain's
-signed bytes, signatures, encodings, hashes, links and rules (8.1); every epoch secret, key and
-secret-tree node and the sender chains, derived again from the fixed inputs alone (8.2); each group
-message decrypted with the keys derived here, its content parsed, its signature, hash, counter and
-prev list checked (8.4); the EpochKey and Welcome rebuilt (8.3); each payload kind rebuilt from its
+signed bytes, signatures, encodings, hashes, links and rules, devices' included (8.1); every epoch
+secret, key and secret-tree node and the sender chains, one leaf per device, derived again from the
+fixed inputs alone (8.2); each group message decrypted with the keys derived here, its content
+parsed, its signature (by the sending device), owner, hash, counter and prev list checked (8.4); the
+EpochKeys and Welcomes rebuilt and their senders and receivers checked (8.3); each payload kind rebuilt from its
 fields (9.1); each invite code decoded and encoded again (9.4); each file split into chunks by 9.7's
 rule, every sealed chunk opened with the associated data built here, the blob, digest and file id.
 
@@ -73,14 +74,19 @@ def unpad(data, block):
     return stripped[:-1] if stripped.endswith(b"\x80") else None
 
 
-CREATE, ADD, REMOVE, SET_ROLE = 0, 1, 2, 3
+CREATE, ADD, REMOVE, SET_ROLE, ADD_DEVICE, REMOVE_DEVICE = 0, 1, 2, 3, 4, 5
 MEMBER, ADMIN = 1, 2
+STARTED_BY = {CREATE: "create", ADD: "add", REMOVE: "remove", ADD_DEVICE: "add device", REMOVE_DEVICE: "remove device"}
 
 
 def check_chain(vectors, keys, group_id):
-    """Section 8.1. Returns, per entry, (encoded entry, hash, roster after it, leaves after it, leaves handed out)."""
+    """Section 8.1. Returns, per entry, (encoded entry, hash, roster after it, leaves after it (device key -> leaf),
+    leaves handed out, action, owners (every key that is or was a device -> its member))."""
     states = []
     roster, leaves, handed_out, previous = {}, {}, 0, ZERO
+    # A device's owner: the member itself for its identity key, the add device entry's author for any other key;
+    # kept for every key that ever was a device, as a key has one owner for the group's whole history.
+    owners, identities = {}, set()
     for index, e in enumerate(vectors["membership_chain"]):
         what = f"membership entry {index}"
         subject, author = keys[e["subject"]], keys[e["author"]]
@@ -99,23 +105,48 @@ def check_chain(vectors, keys, group_id):
         if index == 0:
             expect(action == CREATE and role == ADMIN and subject == author, f"{what}: a creation entry signed by its subject")
             roster, leaves, handed_out = {subject: ADMIN}, {subject: 0}, 1
+            owners[subject] = subject
+            identities.add(subject)
         else:
-            expect(roster.get(author) == ADMIN, f"{what}: the author is an admin")
+            # Who may make the change: an admin anything; a member (any role) an add device; a device's owner its removal.
+            if action == ADD_DEVICE:
+                expect(author in roster, f"{what}: the author of an add device is a member")
+            elif action == REMOVE_DEVICE:
+                expect(roster.get(author) == ADMIN or (subject in leaves and owners.get(subject) == author),
+                       f"{what}: the author of a remove device is an admin or the device's owner")
+            else:
+                expect(roster.get(author) == ADMIN, f"{what}: the author is an admin")
             if action == ADD:
                 expect(subject not in roster and role in (MEMBER, ADMIN), f"{what}: add of a non-member")
+                expect(subject in identities or subject not in owners, f"{what}: add of a key that was never a device")
                 roster[subject], leaves[subject] = role, handed_out
+                owners[subject] = subject
+                identities.add(subject)
                 handed_out += 1
             elif action == REMOVE:
                 expect(subject in roster and role == 0, f"{what}: remove of a member, role 0")
                 roster.pop(subject, None)
-                leaves.pop(subject, None)
+                # The member's devices go with it: its identity key and every device it added.
+                for device in [device for device in leaves if owners.get(device) == subject]:
+                    leaves.pop(device)
             elif action == SET_ROLE:
                 expect(roster.get(subject) not in (None, role) and role in (MEMBER, ADMIN), f"{what}: a role change of a member")
                 roster[subject] = role
+            elif action == ADD_DEVICE:
+                expect(role == 0, f"{what}: add device has role 0")
+                expect(subject not in leaves, f"{what}: add device of a key that is not a device in the group")
+                expect(subject not in identities, f"{what}: add device of a key that is no member's identity, now or before")
+                expect(owners.get(subject, author) == author, f"{what}: add device of a key no other member's device was")
+                leaves[subject], owners[subject] = handed_out, author
+                handed_out += 1
+            elif action == REMOVE_DEVICE:
+                expect(role == 0 and subject in leaves, f"{what}: remove device of a current device, role 0")
+                leaves.pop(subject, None)
             else:
                 expect(False, f"{what}: action {action}")
             expect(ADMIN in roster.values(), f"{what}: an admin remains")
-        states.append((encoded, entry_hash, dict(roster), dict(leaves), handed_out, action))
+            expect(all(owners[device] in roster for device in leaves), f"{what}: every device with a leaf is a member's")
+        states.append((encoded, entry_hash, dict(roster), dict(leaves), handed_out, action, dict(owners)))
         previous = entry_hash
     return states
 
@@ -151,15 +182,18 @@ def check_epochs(vectors, keys, group_id, states):
         if number >= len(states):
             expect(False, f"{what}: no entry starts it")
             continue
-        _, entry_hash, _, leaves, handed_out, action = states[number]
+        _, entry_hash, _, leaves, handed_out, action, owners = states[number]
         if action == CREATE:
             secret = bytes.fromhex(vectors["creation_secret"])
         elif action == REMOVE:
             secret = bytes.fromhex(vectors["removal_secret"])
+        elif action == REMOVE_DEVICE:
+            secret = bytes.fromhex(vectors["device_removal_secret"])
         else:
+            # add and add device: HKDF(salt = 32 zero bytes, IKM = successor seed in force, info = label || entry hash)
             secret = extract(ZERO, in_force["successor"])
             secret = expand(secret, b"caucus/group-add/v1" + entry_hash)
-        expect(record["started_by"] == {CREATE: "create", ADD: "add", REMOVE: "remove"}.get(action), f"{what}: the entry that started it")
+        expect(record["started_by"] == STARTED_BY.get(action), f"{what}: the entry that started it")
         expect(record["secret"] == secret.hex(), f"{what}: epoch secret")
         prk = extract(group_id, secret)
         header_key = expand(prk, b"caucus/group-header/v1")
@@ -170,28 +204,32 @@ def check_epochs(vectors, keys, group_id, states):
         expect(record["tree_root"] == root.hex(), f"{what}: tree root")
         expect(record["successor_seed"] == successor.hex(), f"{what}: successor seed")
         expect(record["leaf_count"] == handed_out, f"{what}: L, the leaves handed out")
-        expect(record["leaves"] == {names[key]: leaf for key, leaf in leaves.items()}, f"{what}: members' leaves")
+        expect(record["leaves"] == {names[key]: leaf for key, leaf in leaves.items()}, f"{what}: devices' leaves")
         nodes = tree_nodes(root, 0, handed_out)
         stated = {(n["lo"], n["hi"]): n["secret"] for n in record["tree"]}
         expect(len(stated) == len(record["tree"]) and stated == {k: v.hex() for k, v in nodes.items()}, f"{what}: secret tree nodes")
         chains = {}
         for sender in record["senders"]:
             leaf = sender["leaf"]
-            expect(leaves.get(keys.get(sender["member"])) == leaf, f"{what}: {sender['member']}'s leaf")
+            device = keys.get(sender["member"])
+            expect(leaves.get(device) == leaf, f"{what}: {sender['member']}'s leaf")
+            owner = owners.get(device)
+            expect(sender.get("owner") == (names.get(owner) if owner != device else None), f"{what}: {sender['member']}'s owner")
             steps = sender_chain(nodes.get((leaf, leaf + 1), b""), len(sender["chain"]))
             chains[leaf] = steps
             for counter, (step, (chain_key, message_key)) in enumerate(zip(sender["chain"], steps)):
                 expect(step["counter"] == counter and step["chain_key"] == chain_key.hex() and step["message_key"] == message_key.hex(),
                        f"{what}: {sender['member']}'s chain at counter {counter}")
-        expect(sorted(chains) == sorted(leaves.values()), f"{what}: a sender chain for each member")
-        epochs[number] = {"secret": secret, "header_key": header_key, "leaves": leaves, "root": root, "L": handed_out}
+        expect(sorted(chains) == sorted(leaves.values()), f"{what}: a sender chain for each device")
+        epochs[number] = {"secret": secret, "header_key": header_key, "leaves": leaves, "owners": owners, "root": root, "L": handed_out}
         in_force = {"successor": successor}
     return epochs
 
 
 def check_messages(vectors, keys, group_id, epochs):
-    """Section 8.4: each message decrypted with keys derived here; prev lists as each member saw the messages."""
+    """Section 8.4: each message decrypted with keys derived here; prev lists as each device saw the messages."""
     recent, counters = {}, {}
+    names = {key: name for name, key in keys.items()}
     for index, m in enumerate(vectors["group_messages"]):
         what = f"group message {index}"
         wire = bytes.fromhex(m["message"])
@@ -213,8 +251,10 @@ def check_messages(vectors, keys, group_id, epochs):
         expect(counter == m["counter"] == expected_counter, f"{what}: counter {counter}, the sender's next in the epoch")
         counters[(epoch, name)] = counter + 1
         leaf = keys_of_epoch["leaves"].get(sender)
-        if not expect(leaf is not None, f"{what}: the sender has a leaf in the epoch"):
+        if not expect(leaf is not None, f"{what}: the sending device has a leaf in the epoch"):
             continue
+        owner = keys_of_epoch["owners"][sender]
+        expect(m.get("owner") == (names[owner] if owner != sender else None), f"{what}: the member who owns the sending device")
         leaf_secret = tree_nodes(keys_of_epoch["root"], 0, keys_of_epoch["L"])[(leaf, leaf + 1)]
         message_key = sender_chain(leaf_secret, counter + 1)[counter][1]
         expect(m["message_key"] == message_key.hex(), f"{what}: message key")
@@ -236,7 +276,7 @@ def check_messages(vectors, keys, group_id, epochs):
         expect(prev == recent.get(name, [])[-3:], f"{what}: prev lists the last 3 messages its sender encrypted or decrypted")
         statement = canonical("caucus/group-message/v1", [group_id, epoch, sender, counter, b"".join(prev), plaintext])
         expect(m["signed_bytes"] == statement.hex(), f"{what}: signed bytes")
-        expect(m["signature"] == signature.hex() and verifies(sender, statement, signature), f"{what}: signature")
+        expect(m["signature"] == signature.hex() and verifies(sender, statement, signature), f"{what}: signature by the sending device")
         message_hash = h(statement + signature)
         expect(m["hash"] == message_hash.hex(), f"{what}: message hash")
         for member in [name] + m["received_by"]:
@@ -245,9 +285,10 @@ def check_messages(vectors, keys, group_id, epochs):
                 seen.append(message_hash)
 
 
-def check_pairwise(vectors, group_id, epochs, states):
+def check_pairwise(vectors, keys, group_id, epochs, states):
     """Section 8.3."""
     p = vectors["pairwise"]
+    names = {key: name for name, key in keys.items()}
     k = p["epoch_key"]
     epoch_key = b"\x10" + group_id + u64(k["epoch"]) + epochs[k["epoch"]]["secret"]
     expect(states[k["epoch"]][5] == REMOVE, "EpochKey: for a remove entry's epoch")
@@ -259,6 +300,25 @@ def check_pairwise(vectors, group_id, epochs, states):
     expect(w["encoded"] == welcome.hex() and w["secret"] == epochs[w["epoch"]]["secret"].hex(),
            "Welcome: 0x11 || u64 epoch || secret || u32 count || entries")
     expect(w["entries"] == w["epoch"] + 1 and states[w["epoch"]][5] == ADD, "Welcome: the chain ends with the add entry of its epoch")
+    # A member's new device: the Welcome comes from the add device entry's author, to its subject.
+    d = p["device_welcome"]
+    entries = [state[0] for state in states[:d["entries"]]]
+    device_welcome = b"\x11" + u64(d["epoch"]) + epochs[d["epoch"]]["secret"] + u32(len(entries)) + b"".join(entries)
+    expect(d["encoded"] == device_welcome.hex() and d["secret"] == epochs[d["epoch"]]["secret"].hex(),
+           "device Welcome: 0x11 || u64 epoch || secret || u32 count || entries")
+    entry, last = vectors["membership_chain"][d["epoch"]], states[d["epoch"]]
+    expect(d["entries"] == d["epoch"] + 1 and last[5] == ADD_DEVICE, "device Welcome: the chain ends with the add device entry of its epoch")
+    expect(entry["author"] == d["from"] and entry["subject"] == d["to"] and keys[d["to"]] in last[3]
+           and last[6][keys[d["to"]]] == keys[d["from"]], "device Welcome: from the entry's author, to its subject, a device of the author's")
+    # A removed device's epoch: its key comes from the entry's author and goes to every device that remains.
+    r = p["device_epoch_key"]
+    device_epoch_key = b"\x10" + group_id + u64(r["epoch"]) + epochs[r["epoch"]]["secret"]
+    expect(states[r["epoch"]][5] == REMOVE_DEVICE, "device EpochKey: for a remove device entry's epoch")
+    expect(r["encoded"] == device_epoch_key.hex() and r["secret"] == epochs[r["epoch"]]["secret"].hex(),
+           "device EpochKey: 0x10 || group id || u64 epoch || secret (73 bytes)")
+    remaining = sorted(names[device] for device in states[r["epoch"]][3] if device != keys[r["from"]])
+    expect(vectors["membership_chain"][r["epoch"]]["author"] == r["from"] and r["to"] == remaining,
+           "device EpochKey: from the entry's author, to every other device that has a leaf after it")
     return epoch_key, welcome, [state[0] for state in states]
 
 
@@ -411,7 +471,7 @@ def main(path):
     states = check_chain(vectors, keys, group_id)
     epochs = check_epochs(vectors, keys, group_id, states)
     check_messages(vectors, keys, group_id, epochs)
-    epoch_key, welcome, entries = check_pairwise(vectors, group_id, epochs, states)
+    epoch_key, welcome, entries = check_pairwise(vectors, keys, group_id, epochs, states)
     check_payloads(vectors, cards, group_id, epoch_key, welcome, entries)
     check_invites(vectors, keys)
     check_files(vectors)

@@ -201,7 +201,7 @@ extension Account {
         names: [(Ed25519.PublicKey, String)]
     ) throws {
         let session: GroupSession
-        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, from: admin) } catch {
+        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, device: identity.publicKey, from: admin) } catch {
             noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
             return
         }

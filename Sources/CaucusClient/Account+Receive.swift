@@ -356,6 +356,10 @@ extension Account {
             try addLine(tx, conversation, .notice, text, expirySeconds: 0)
         case .setRole(let member, let role):
             try addLine(tx, conversation, .notice, "\(author) made \(try mention(tx, member)) \(role == .admin ? "an admin" : "a member")", expirySeconds: 0)
+        case .addDevice:
+            try addLine(tx, conversation, .notice, "\(author) added a device of theirs to the group", expirySeconds: 0)
+        case .removeDevice:
+            try addLine(tx, conversation, .notice, "\(author) removed a device from the group", expirySeconds: 0)
         }
     }
 

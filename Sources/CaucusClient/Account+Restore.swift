@@ -124,6 +124,7 @@ extension Account {
             case .create: roster[entry.author] = .admin
             case let .add(member, role), let .setRole(member, role): roster[member] = role
             case .remove(let member): roster[member] = nil
+            case .addDevice, .removeDevice: break
             }
         }
         result.append(roster)

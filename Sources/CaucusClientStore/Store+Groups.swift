@@ -24,7 +24,7 @@ extension StoreTransaction {
     /// decoded state. A token is never reused, so a transaction that rolls back leaves a cached
     /// state that no row matches.
     ///
-    /// The state goes in parts (Protocol.md §8.5, version 3): when the state kept for the row's
+    /// The state goes in parts (Protocol.md §8.5, version 4): when the state kept for the row's
     /// current token is at hand, only what differs from it is written (the core if it changed,
     /// the entries after its chain, the changed sender chains and pages of remembered hashes);
     /// otherwise every part is. The group's row (name, routing key, tip, token) always is.
@@ -92,8 +92,8 @@ extension StoreTransaction {
             ON CONFLICT (grp, epoch, member) DO UPDATE SET sealed = excluded.sealed
             """)
         for id in chains {
-            // The member by a tag, never its key in clear (the part holds the key).
-            let member = store.tag(id.member.rawRepresentation)
+            // The sending device by a tag, never its key in clear (the part holds the key).
+            let member = store.tag(id.device.rawRepresentation)
             try chain.execute(arguments: [key, Int64(id.epoch), Data(member),
                                           store.sealSecret(session.chainPart(id), table: "group_chains",
                                                            tag: Self.chainTag(tag, epoch: id.epoch, member: member))])
@@ -136,7 +136,7 @@ extension StoreTransaction {
     }
 
     /// The group state of the row `tag`: the one kept for `generation`, else read and decoded (and
-    /// kept, if it is stored in parts as this client stores them: version 3).
+    /// kept, if it is stored in parts as this client stores them: version 4, or 3 before devices).
     private func groupSession(tag: [UInt8], generation: Int64) throws -> GroupSession {
         let key = Data(tag)
         if generation != 0, let cached = store.groupCache.withLock({ $0[key] }), cached.generation == generation {
@@ -167,7 +167,7 @@ extension StoreTransaction {
                 guard let member, store.tag(member.rawRepresentation) == memberTag else {
                     throw damaged( "a group's sender chain is not under its member")
                 }
-                return (GroupSession.ChainID(epoch: epoch, member: member), part)
+                return (GroupSession.ChainID(epoch: epoch, device: member), part)
             }
             tip = try store.open(Array(tipSealed), table: "groups.tip", tag: tag)
         } else {

@@ -14,7 +14,7 @@ struct GroupFixture: Sendable {
     let messages: [[UInt8]], plaintexts: Set<[UInt8]>
     /// The member's state once it has read those messages (a sender chain, remembered hashes).
     let memberAfterMessages: GroupSession
-    /// Chains of several shapes, each entry encoded.
+    /// Chains of several shapes (every action among them), each entry encoded.
     let chains: [[MembershipEntry]]
 
     private init() {
@@ -22,11 +22,11 @@ struct GroupFixture: Sendable {
         var (founder, welcome) = try! GroupSession.found(
             founder: keys.founder, members: [(keys.member.publicKey, .member), (keys.outsider.publicKey, .admin)])
         self.welcome = welcome!
-        member = try! GroupSession(welcome: self.welcome, me: keys.member.publicKey, from: keys.founder.publicKey)
+        member = try! GroupSession(welcome: self.welcome, me: keys.member.publicKey, device: keys.member.publicKey, from: keys.founder.publicKey)
         self.founder = founder
         var sender = founder
         let texts = ["", "strike vote friday", String(repeating: "long message ", count: 40)].map { Array($0.utf8) }
-        messages = texts.map { try! sender.encrypt($0, identity: keys.founder) }
+        messages = texts.map { try! sender.encrypt($0, device: keys.founder) }
         plaintexts = Set(texts)
         var reader = member
         for message in messages { _ = try! reader.decrypt(message) }
@@ -39,7 +39,15 @@ struct GroupFixture: Sendable {
         _ = try! grown.make(.setRole(keys.member.publicKey, .admin), by: keys.founder)
         _ = try! grown.make(.remove(keys.outsider.publicKey), by: keys.member)
         _ = try! grown.make(.setRole(keys.founder.publicKey, .member), by: keys.member)
-        chains = [self.welcome.entries, grown.entries, [grown.entries[0]]]
+        // The member gives the group two more devices (fixture keys standing in for device keys);
+        // an admin removes one, then the member with the other.
+        var devices = MembershipChain(founder: keys.founder)
+        _ = try! devices.make(.add(keys.member.publicKey, .member), by: keys.founder)
+        _ = try! devices.make(.addDevice(keys.organizer.publicKey), by: keys.member)
+        _ = try! devices.make(.addDevice(keys.cardKey.publicKey), by: keys.member)
+        _ = try! devices.make(.removeDevice(keys.organizer.publicKey), by: keys.founder)
+        _ = try! devices.make(.remove(keys.member.publicKey), by: keys.founder)
+        chains = [self.welcome.entries, grown.entries, [grown.entries[0]], devices.entries]
     }
 
     /// The private key of a fixture identity, to re-sign entries a mutation changed.

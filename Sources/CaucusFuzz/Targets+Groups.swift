@@ -15,7 +15,8 @@ extension FuzzTargets {
     /// A membership chain as a welcome carries it (encoded entries, one after another),
     /// verified as received and again after the fixture admins re-sign each entry they appear to
     /// author, so that hostile admins' changes reach the roster rules. A verified chain keeps its
-    /// entries, has an admin, and links its head to its last entry.
+    /// entries, has an admin, links its head to its last entry, and gives leaves only to devices
+    /// of current members.
     static let membershipChain = FuzzTarget(
         name: "membership-chain",
         summary: "MembershipChain.verify on decoded entries, as sent and re-signed by fixture admins",
@@ -40,10 +41,13 @@ extension FuzzTargets {
         try require(chain.entries == entries, "a verified chain does not hold the entries it was given")
         try require(chain.roster.values.contains(.admin), "a verified chain leaves the group without an admin")
         try require(chain.head == entries.last?.hash, "a verified chain's head is not its last entry's hash")
-        try require(Set(chain.leaves.keys) == Set(chain.roster.keys), "a verified chain's leaves and roster differ")
+        try require(chain.leaves.keys.allSatisfy { device in chain.owner(of: device).map { chain.roster[$0] != nil } == true },
+                    "a verified chain gives a leaf to a device no current member owns")
+        try require(chain.roster.keys.allSatisfy { member in chain.devices(of: member).allSatisfy { chain.leaves[$0] != nil } },
+                    "a verified chain lists a member's device without a leaf")
     }
 
-    /// A group state as the client's store holds it (Protocol.md §8.5, version 3): the core, the
+    /// A group state as the client's store holds it (Protocol.md §8.5, version 4): the core, the
     /// tip, the entries, the pages of remembered hashes and the sender chains, framed one after
     /// another (`GroupStateParts`). Any parts decode or throw `GroupError`; a decoded state's own
     /// parts decode again to the same state.
@@ -55,8 +59,7 @@ extension FuzzTargets {
             guard let parts = GroupStateParts(framed: input), let state = parts.decoded() else { return }
             let again = GroupStateParts(state)
             guard let restored = again.decoded() else { throw FuzzFailure("a decoded group state's own parts do not decode") }
-            try require(restored.serialized().withUnsafeBytes { Array($0) } == state.serialized().withUnsafeBytes { Array($0) },
-                        "a decoded group state's own parts restore another state")
+            try require(GroupStateParts(restored).framed == again.framed, "a decoded group state's own parts restore another state")
         })
 
     /// `GroupWelcome(serialized:)` and `GroupEpochKey(serialized:)`: any bytes decode or throw; a
@@ -74,8 +77,9 @@ extension FuzzTargets {
             let secure = SecureBytes(copying: input)
             if let welcome = try? GroupWelcome(serialized: secure) {
                 try require(welcome.serialized().withUnsafeBytes { Array($0) } == input, "a welcome does not re-serialize to its bytes")
-                if let joined = try? GroupSession(welcome: welcome, me: Fixtures.member.publicKey, from: Fixtures.founder.publicKey) {
-                    try require(joined.chain.roster[Fixtures.member.publicKey] != nil, "joined a group whose chain does not list me")
+                let me = Fixtures.member.publicKey
+                if let joined = try? GroupSession(welcome: welcome, me: me, device: me, from: Fixtures.founder.publicKey) {
+                    try require(joined.chain.roster[me] != nil && joined.chain.leaves[me] != nil, "joined a group whose chain does not list me")
                 }
             }
             if let key = try? GroupEpochKey(serialized: secure) {
@@ -117,7 +121,7 @@ extension FuzzTargets {
 
 /// The parts of a stored group state in one byte string, for the fuzzer: records of
 /// u8 kind ‖ u16 length ‖ body, kind 0 core, 1 tip, 2 entry, 3 page, 4 chain (u64 epoch ‖ part;
-/// the part begins with the member's key, as the client reads it).
+/// the part begins with the device's key, as the client reads it).
 struct GroupStateParts {
     var core: [UInt8] = []
     var tip: [UInt8]?
@@ -130,7 +134,10 @@ struct GroupStateParts {
         tip = state.serializedTip()
         entries = (0..<state.entryCount).map(state.entry(at:))
         pages = (0..<state.seenPageCount).map(state.seenPage)
-        chains = state.chainIDs.map { ($0, state.chainPart($0).withUnsafeBytes { Array($0) }) }
+        // In a fixed order (by epoch, then device key), so that equal states frame to equal bytes.
+        chains = state.chainIDs.sorted {
+            $0.epoch != $1.epoch ? $0.epoch < $1.epoch : $0.device.rawRepresentation.lexicographicallyPrecedes($1.device.rawRepresentation)
+        }.map { ($0, state.chainPart($0).withUnsafeBytes { Array($0) }) }
     }
 
     /// Nil when the framing is broken or a chain's part does not begin with a key.
@@ -149,9 +156,9 @@ struct GroupStateParts {
             case 2: entries.append(body)
             case 3: pages.append(body)
             case 4:
-                guard body.count >= 40, let member = try? Ed25519.PublicKey(rawRepresentation: Array(body[8..<40])) else { return nil }
+                guard body.count >= 40, let device = try? Ed25519.PublicKey(rawRepresentation: Array(body[8..<40])) else { return nil }
                 let epoch = body[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-                chains.append((GroupSession.ChainID(epoch: epoch, member: member), Array(body[8...])))
+                chains.append((GroupSession.ChainID(epoch: epoch, device: device), Array(body[8...])))
             default: return nil
             }
         }

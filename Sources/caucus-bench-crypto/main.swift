@@ -161,7 +161,7 @@ do {
     let founder = Ed25519.PrivateKey()
     let members = (1..<size).map { _ in Ed25519.PrivateKey() }
     let (f, welcome) = try GroupSession.found(founder: founder, members: members.map { ($0.publicKey, .member) })
-    let member = try GroupSession(welcome: welcome!, me: members[0].publicKey, from: founder.publicKey)
+    let member = try GroupSession(welcome: welcome!, me: members[0].publicKey, device: members[0].publicKey, from: founder.publicKey)
     return (founder, f, member, members, welcome!)
 }
 
@@ -171,8 +171,8 @@ do {
     // Interleaved rounds of send+receive of 1 KiB in each group; the ratio of costs should be ~1.
     var smallRates = [Double](), largeRates = [Double](), ratios = [Double]()
     for _ in 0..<rounds {
-        smallRates.append(rate { n in for _ in 0..<n { sink &+= UInt64((try! small.member.decrypt(small.f.encrypt(kib, identity: small.founder))).plaintext[0]) } })
-        largeRates.append(rate { n in for _ in 0..<n { sink &+= UInt64((try! large.member.decrypt(large.f.encrypt(kib, identity: large.founder))).plaintext[0]) } })
+        smallRates.append(rate { n in for _ in 0..<n { sink &+= UInt64((try! small.member.decrypt(small.f.encrypt(kib, device: small.founder))).plaintext[0]) } })
+        largeRates.append(rate { n in for _ in 0..<n { sink &+= UInt64((try! large.member.decrypt(large.f.encrypt(kib, device: large.founder))).plaintext[0]) } })
         ratios.append(smallRates.last! / largeRates.last!)
     }
     let costRatio = median(ratios)

@@ -154,7 +154,7 @@ struct ClientStoreTests {
             try store.write { tx in try tx.saveGroup(info, session, routing: routing) }
             let entriesBefore = try store.queue.read { db in try Data.fetchAll(db, sql: "SELECT sealed FROM group_entries ORDER BY seq") }
             // A message sent: the sender chain and the tip move, the membership does not.
-            _ = try session.encrypt(Array("hello".utf8), identity: founder)
+            _ = try session.encrypt(Array("hello".utf8), device: founder)
             try store.write { tx in try tx.saveGroup(info, session, routing: routing) }
             let entriesAfter = try store.queue.read { db in try Data.fetchAll(db, sql: "SELECT sealed FROM group_entries ORDER BY seq") }
             #expect(entriesAfter == entriesBefore, "membership entries were rewritten for a message")

@@ -5,7 +5,7 @@ import Foundation
 import GRDB
 import Testing
 
-/// The group state in the client store, in parts (Protocol.md §8.5 version 3, §9.9).
+/// The group state in the client store, in parts (Protocol.md §8.5 version 4, §9.9).
 @Suite("Client: group state in the store", .timeLimit(.minutes(2)))
 struct GroupStateStoreTests {
     static let passphrase = Passphrase("a passphrase for the store test")
@@ -75,7 +75,7 @@ struct GroupStateStoreTests {
         await third.close()
     }
 
-    @Test("A group stored by a version 2 client (chains in the core) is read, and stored as version 3 at its next change")
+    @Test("A group stored by a version 2 client (chains in the core) is read, and stored as version 4 at its next change")
     func versionTwoStateMovesChainsApart() async throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
@@ -105,7 +105,7 @@ struct GroupStateStoreTests {
         let read = try await reopened.read { tx in try reopened.groupRow(tx, group)!.1 }
         #expect(read.serialized().withUnsafeBytes { Array($0) } == before.serialized().withUnsafeBytes { Array($0) })
         // The third message: opened (the chain went on where version 2 left it), and the state
-        // stored in version 3's parts.
+        // stored in version 4's parts.
         #expect(try await reopened.receiveForBenchmark(queued[2], sequence: 3))
         let rows = try await reopened.rawRead { db in
             (try Data.fetchOne(db, sql: "SELECT state FROM groups WHERE tag = ?", arguments: [tag]) ?? Data([1]),
@@ -116,7 +116,7 @@ struct GroupStateStoreTests {
         #expect(rows.0.isEmpty && rows.1 == 1 && rows.2 == 1 && rows.3 == 1)
         let after = try await reopened.read { tx in try reopened.groupRow(tx, group)!.1 }
         await reopened.close()
-        // Opened afresh, the version 3 parts give the same state.
+        // Opened afresh, the version 4 parts give the same state.
         let third = try await Account.open(home: tomaszHome, passphrase: passphrase)
         let fresh = try await third.read { tx in try third.groupRow(tx, group)!.1 }
         #expect(fresh.serialized().withUnsafeBytes { Array($0) } == after.serialized().withUnsafeBytes { Array($0) })

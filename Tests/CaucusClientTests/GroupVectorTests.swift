@@ -6,9 +6,10 @@ import Foundation
 import Testing
 
 /// `vectors/groups.json` (Protocol.md §8, §9.1, §9.4, §9.7): a membership chain with every action,
-/// the epochs it starts with their secret trees and sender chains, group messages across two epochs
-/// and a join, the Welcome and EpochKey of §8.3, one payload of each kind of §9.1, two invite codes
-/// and three files sealed in chunks, all from fixed seeds and inputs. Ed25519 signatures are
+/// the epochs it starts with their secret trees and sender chains, group messages across two epochs,
+/// a join, a member's second device and its removal, the Welcomes and EpochKeys of §8.3, one payload
+/// of each kind of §9.1, two invite codes and three files sealed in chunks, all from fixed seeds and
+/// inputs. Records are only ever added after the ones already there (the second device came last). Ed25519 signatures are
 /// deterministic; AEAD nonces are random (§1.1), so a group message or a file's chunks kept in the
 /// file are reused as long as the code's own receivers open them to exactly what the code makes now.
 /// The generator lives here, where the group core, the payloads, the invite codes and the file
@@ -21,11 +22,15 @@ struct GroupVectorTests {
     static let file = repository.appendingPathComponent("vectors/groups.json")
     static let cardsFile = repository.appendingPathComponent("vectors/cards.json")
 
-    /// The fixed inputs: seeds, group id, the two epoch secrets chosen at random in real use.
-    static let seeds: [(name: String, byte: UInt8)] = [("rosa", 0x21), ("tomasz", 0x22), ("amira", 0x23), ("lee", 0x24)]
+    /// The fixed inputs: seeds (four identities and the device key of Rosa's laptop), group id, the
+    /// three epoch secrets chosen at random in real use.
+    static let seeds: [(name: String, byte: UInt8)] = [("rosa", 0x21), ("tomasz", 0x22), ("amira", 0x23), ("lee", 0x24), ("rosa-laptop", 0x25)]
     static let groupID = [UInt8](0x40..<0x60)
     static let creationSecret = [UInt8](0x80..<0xa0)
     static let removalSecret = [UInt8](0xc0..<0xe0)
+    static let deviceRemovalSecret = [UInt8](0xe0...0xff)
+    /// The membership actions by code (Protocol.md §8.1), as an epoch record names the one that started it.
+    static let actionNames = ["create", "add", "remove", "set role", "add device", "remove device"]
     /// Sender chain steps listed per member and epoch.
     static let generations = 3
     /// The files of §9.7, sealed in chunks of `fileChunkSize` bytes: 40 bytes of text (chunks of 16, 16
@@ -61,7 +66,7 @@ struct GroupVectorTests {
     static func vectors(stored: [String: Any]?) throws -> [String: Any] {
         let keys = Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, key($0.byte)) })
         let names = Dictionary(uniqueKeysWithValues: seeds.map { (keys[$0.name]!.publicKey, $0.name) })
-        let rosa = keys["rosa"]!, tomasz = keys["tomasz"]!, amira = keys["amira"]!, lee = keys["lee"]!
+        let rosa = keys["rosa"]!, tomasz = keys["tomasz"]!, amira = keys["amira"]!, lee = keys["lee"]!, laptop = keys["rosa-laptop"]!
 
         // 1. The membership chain (§8.1).
         let creation = MembershipEntry(groupID: groupID, sequence: 0, previous: [UInt8](repeating: 0, count: 32), action: .create,
@@ -71,6 +76,7 @@ struct GroupVectorTests {
         let changes: [(MembershipEntry.Action, Ed25519.PrivateKey)] = [
             (.add(tomasz.publicKey, .member), rosa), (.add(amira.publicKey, .member), rosa), (.setRole(tomasz.publicKey, .admin), rosa),
             (.remove(amira.publicKey), tomasz), (.add(lee.publicKey, .member), tomasz),
+            (.addDevice(laptop.publicKey), rosa), (.removeDevice(laptop.publicKey), tomasz),
         ]
         for (action, author) in changes {
             _ = try chain.make(action, by: author)
@@ -94,17 +100,13 @@ struct GroupVectorTests {
             let secret: SecureBytes
             var record: [String: Any] = ["number": entry.sequence]
             switch entry.action {
-            case .add:
-                secret = previousEpoch!.additionSecret(entryHash: entry.hash)
-                record["started_by"] = "add"
-            case .remove:
-                secret = SecureBytes(copying: removalSecret)
-                record["started_by"] = "remove"
-            default:
-                secret = SecureBytes(copying: creationSecret)
-                record["started_by"] = "create"
+            case .add, .addDevice: secret = previousEpoch!.additionSecret(entryHash: entry.hash)
+            case .remove: secret = SecureBytes(copying: removalSecret)
+            case .removeDevice: secret = SecureBytes(copying: deviceRemovalSecret)
+            default: secret = SecureBytes(copying: creationSecret)
             }
-            let epoch = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, members: state.leaves, leafCount: state.leafCount)
+            record["started_by"] = actionNames[Int(entry.actionFields.code)]
+            let epoch = GroupEpoch(number: entry.sequence, secret: secret, groupID: groupID, leaves: state.leaves, leafCount: state.leafCount)
             let root = try need(epoch.tree.nodes[SecretTree.Span(lo: 0, hi: state.leafCount)], "tree root")
             record["secret"] = hex(secret)
             record["prk"] = hex(HKDF.extract(salt: groupID, inputKeyMaterial: secret))
@@ -115,7 +117,7 @@ struct GroupVectorTests {
             record["leaves"] = Dictionary(uniqueKeysWithValues: state.leaves.map { (names[$0.key]!, Int($0.value)) })
             record["tree"] = try treeNodes(root, lo: 0, hi: state.leafCount, taking: epoch.tree)
             var senders = [[String: Any]]()
-            for (member, leaf) in state.leaves.sorted(by: { $0.value < $1.value }) {
+            for (device, leaf) in state.leaves.sorted(by: { $0.value < $1.value }) {
                 var tree = epoch.tree
                 var sender = SenderChain(chainKey: try need(tree.take(leaf), "leaf \(leaf)"))
                 var steps = [[String: Any]]()
@@ -124,7 +126,10 @@ struct GroupVectorTests {
                     let (messageKey, _, _) = try sender.key(for: counter)
                     steps.append(["counter": Int(counter), "chain_key": hex(chainKey), "message_key": hex(messageKey)])
                 }
-                senders.append(["member": names[member]!, "leaf": Int(leaf), "chain": steps])
+                // "member" names the device; "owner" its member, for a device that is not the member's identity key.
+                var senderRecord: [String: Any] = ["member": names[device]!, "leaf": Int(leaf), "chain": steps]
+                if let owner = state.owner(of: device), owner != device { senderRecord["owner"] = names[owner]! }
+                senders.append(senderRecord)
             }
             record["senders"] = senders
             epochRecords.append(record)
@@ -140,19 +145,20 @@ struct GroupVectorTests {
         }
         var sessions = [String: GroupSession]()
         for name in ["rosa", "tomasz", "amira"] {
-            sessions[name] = try GroupSession(welcome: welcome(through: 2), me: keys[name]!.publicKey, from: rosa.publicKey)
+            sessions[name] = try GroupSession(welcome: welcome(through: 2), me: keys[name]!.publicKey, device: keys[name]!.publicKey,
+                                              from: rosa.publicKey)
         }
         let storedMessages = (stored?["group_messages"] as? [[String: Any]])?.map { ($0["message"] as? String).flatMap(Hex.decode) }
         var messageRecords = [[String: Any]]()
         func messageKey(_ epoch: UInt64, _ name: String, _ counter: UInt32) throws -> SecureBytes {
             var tree = epochs[epoch]!.tree
-            var sender = SenderChain(chainKey: try need(tree.take(epochs[epoch]!.members[keys[name]!.publicKey]!), "leaf of \(name)"))
+            var sender = SenderChain(chainKey: try need(tree.take(epochs[epoch]!.leaves[keys[name]!.publicKey]!), "leaf of \(name)"))
             return try sender.key(for: counter).0
         }
         func send(_ text: String, from name: String, to receivers: [String]) throws {
             let epochNumber = sessions[name]!.currentEpoch
             let plaintext = Array(text.utf8)
-            let fresh = try sessions[name]!.encrypt(plaintext, identity: keys[name]!)
+            let fresh = try sessions[name]!.encrypt(plaintext, device: keys[name]!)
             func open(_ message: [UInt8]) -> ([String: GroupSession], [GroupMessage])? {
                 var copy = sessions
                 var opened = [GroupMessage]()
@@ -172,22 +178,26 @@ struct GroupVectorTests {
             }
             sessions = after
             let message = opened[0]
-            guard message.plaintext == plaintext, opened.allSatisfy({ $0.hash == message.hash }) else {
-                throw VectorError(description: "receivers disagree on a group message")
-            }
+            let owner = try need(chain.owner(of: keys[name]!.publicKey), "the owner of \(name)")
+            guard message.plaintext == plaintext,
+                  opened.allSatisfy({ $0.hash == message.hash && $0.sender == owner && $0.device == keys[name]!.publicKey })
+            else { throw VectorError(description: "receivers disagree on a group message") }
             let (content, previous, signature) = try GroupSession.parseContent(
                 try XChaCha20Poly1305.open(Array(wire[85...]), using: try SymmetricKey(bytes: messageKey(epochNumber, name, message.counter)),
                                            authenticating: Array(wire[..<85])))
-            let statement = GroupSession.statement(groupID: groupID, epoch: epochNumber, sender: message.sender, counter: message.counter,
+            let statement = GroupSession.statement(groupID: groupID, epoch: epochNumber, sender: message.device, counter: message.counter,
                                                    previous: previous, plaintext: content)
-            var header = message.sender.rawRepresentation
+            var header = message.device.rawRepresentation
             header.appendU32(message.counter)
-            messageRecords.append([
+            var record: [String: Any] = [
                 "sender": name, "received_by": receivers, "epoch": epochNumber, "counter": Int(message.counter), "text": text,
                 "plaintext": hex(plaintext), "prev": previous.map(hex), "signed_bytes": hex(statement.bytes),
                 "signature": hex(signature.rawRepresentation), "hash": hex(message.hash), "header": hex(header),
                 "message_key": hex(try messageKey(epochNumber, name, message.counter)), "message": hex(wire),
-            ])
+            ]
+            // "sender" names the device in the header; "owner" its member, for a device that is not the member's identity key.
+            if message.sender != message.device { record["owner"] = names[message.sender]! }
+            messageRecords.append(record)
         }
         try send("Meeting Thursday at 6, break room B.", from: "rosa", to: ["tomasz", "amira"])
         try send("I'll bring the sign-up sheets.", from: "tomasz", to: ["rosa", "amira"])
@@ -200,15 +210,32 @@ struct GroupVectorTests {
         try send("Amira has left the committee.", from: "tomasz", to: ["rosa"])
         try send("Noted; Lee joins tomorrow.", from: "rosa", to: ["tomasz"])
         for name in ["rosa", "tomasz"] { try sessions[name]!.apply(entries[5]) }
-        sessions["lee"] = try GroupSession(welcome: welcome(through: 5), me: lee.publicKey, from: tomasz.publicKey)
+        sessions["lee"] = try GroupSession(welcome: welcome(through: 5), me: lee.publicKey, device: lee.publicKey, from: tomasz.publicKey)
         try send("Hello, everyone: Lee here.", from: "lee", to: ["rosa", "tomasz"])
+        // Rosa gives the group her laptop (entry 6): her own device welcomes it; Tomasz, an admin,
+        // removes it again (entry 7) and sends the new epoch's key to every remaining device.
+        for name in ["rosa", "tomasz", "lee"] { try sessions[name]!.apply(entries[6]) }
+        sessions["rosa-laptop"] = try GroupSession(welcome: welcome(through: 6), me: rosa.publicKey, device: laptop.publicKey,
+                                                   from: rosa.publicKey)
+        try send("Rosa here, writing from my laptop.", from: "rosa-laptop", to: ["rosa", "tomasz", "lee"])
+        let deviceEpochKey = GroupEpochKey(groupID: groupID, epoch: 7, secret: secrets[7]!)
+        for name in ["rosa", "tomasz", "lee"] {
+            try sessions[name]!.apply(entries[7])
+            try sessions[name]!.receive(epochKey: deviceEpochKey, from: tomasz.publicKey)
+        }
+        try send("Rosa's laptop is out of the group: it was lost on the bus.", from: "tomasz", to: ["rosa", "lee"])
 
         // 4. What travels over pairwise sessions (§8.3), and one payload of each kind (§9.1).
         let epochKey = GroupEpochKey(groupID: groupID, epoch: 4, secret: secrets[4]!)
         let leeWelcome = welcome(through: 5)
+        let laptopWelcome = welcome(through: 6)
         let pairwise: [String: Any] = [
             "epoch_key": ["epoch": 4, "secret": hex(secrets[4]!), "encoded": hex(epochKey.serialized())] as [String: Any],
             "welcome": ["epoch": 5, "secret": hex(secrets[5]!), "entries": 6, "encoded": hex(leeWelcome.serialized())] as [String: Any],
+            "device_welcome": ["epoch": 6, "secret": hex(secrets[6]!), "entries": 7, "from": "rosa", "to": "rosa-laptop",
+                               "encoded": hex(laptopWelcome.serialized())] as [String: Any],
+            "device_epoch_key": ["epoch": 7, "secret": hex(secrets[7]!), "from": "tomasz", "to": ["lee", "rosa"],
+                                 "encoded": hex(deviceEpochKey.serialized())] as [String: Any],
         ]
         let cards = try JSONSerialization.jsonObject(with: Data(contentsOf: cardsFile))
         func card(_ path: String...) throws -> [UInt8] {
@@ -304,15 +331,18 @@ struct GroupVectorTests {
 
         return [
             "description": "Protocol.md sections 8, 9.1, 9.4 and 9.7: a membership chain, its epochs, secret trees and sender chains, "
-                + "group messages, the pairwise Welcome and EpochKey, one payload of each kind, two invite codes and three files sealed in "
+                + "group messages, the pairwise Welcomes and EpochKeys, one payload of each kind, two invite codes and three files sealed in "
                 + "chunks of 16 bytes (40 bytes, 32 bytes, empty), from fixed seeds (32 bytes of 0x21 rosa, 0x22 tomasz, 0x23 amira, 0x24 "
-                + "lee) and fixed inputs. Group message and file chunk nonces are random: decrypt to check. "
+                + "lee; 0x25 rosa-laptop, the device key of Rosa's second device) and fixed inputs. Entries 6 and 7 add and remove "
+                + "rosa-laptop; a sender's or message's \"member\" or \"sender\" names the device, and \"owner\" its member when that "
+                + "device is not the member's identity key. Group message and file chunk nonces are random: decrypt to check. "
                 + "Payloads of kinds 11, 13, 14, 15 and 17 wrap records of vectors/cards.json. Regenerate with scripts/regen-vectors; "
                 + "checked by swift test and scripts/check-group-vectors.py.",
             "seeds": Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, hex([UInt8](repeating: $0.byte, count: 32))) }),
             "group_id": hex(groupID),
             "creation_secret": hex(creationSecret),
             "removal_secret": hex(removalSecret),
+            "device_removal_secret": hex(deviceRemovalSecret),
             "membership_chain": entryRecords,
             "epochs": epochRecords,
             "group_messages": messageRecords,
@@ -381,7 +411,9 @@ struct GroupVectorTests {
         let records = try #require(vectors["membership_chain"] as? [[String: Any]])
         let entries = try records.map { try MembershipEntry(encoded: try bytes($0, "encoded")) }
         let chain = try MembershipChain.verify(entries)
-        #expect(chain.groupID == groupID && chain.entries.count == 6)
+        #expect(chain.groupID == groupID && chain.entries.count == 8)
+        let rosa = Self.key(0x21).publicKey, laptop = Self.key(0x25).publicKey
+        #expect(chain.owner(of: laptop) == rosa && chain.leaves[laptop] == nil && chain.devices(of: rosa) == [rosa])
         for (entry, record) in zip(entries, records) { #expect(Hex.encode(entry.hash) == record["hash"] as? String) }
 
         let pairwise = vectors["pairwise"]
@@ -390,8 +422,15 @@ struct GroupVectorTests {
                 && Hex.encode(epochKey.secret.withUnsafeBytes { Array($0) }) == Self.object(Self.object(pairwise, "epoch_key"), "secret") as? String)
         let welcome = try GroupWelcome(serialized: SecureBytes(copying: try bytes(Self.object(pairwise, "welcome"), "encoded")))
         let lee = Self.key(0x24).publicKey, tomasz = Self.key(0x22).publicKey
-        let joined = try GroupSession(welcome: welcome, me: lee, from: tomasz)
+        let joined = try GroupSession(welcome: welcome, me: lee, device: lee, from: tomasz)
         #expect(joined.currentEpoch == 5 && joined.chain.head == entries[5].hash)
+        // Rosa's laptop joins from her own device's welcome, then learns of its removal and gets no key.
+        let deviceWelcome = try GroupWelcome(serialized: SecureBytes(copying: try bytes(Self.object(pairwise, "device_welcome"), "encoded")))
+        var onLaptop = try GroupSession(welcome: deviceWelcome, me: rosa, device: laptop, from: rosa)
+        #expect(onLaptop.currentEpoch == 6 && onLaptop.chain.leaves[laptop] == 4)
+        let deviceEpochKey = try GroupEpochKey(serialized: SecureBytes(copying: try bytes(Self.object(pairwise, "device_epoch_key"), "encoded")))
+        try onLaptop.apply(entries[7])
+        #expect(throws: GroupError.notInGroup) { try onLaptop.receive(epochKey: deviceEpochKey, from: tomasz) }
 
         for message in try #require(vectors["group_messages"] as? [[String: Any]]) {
             let wire = try bytes(message, "message")

@@ -21,9 +21,9 @@ struct GroupNetwork {
         nextID += 1
         let bytes: [UInt8]
         switch member {
-        case 0: bytes = try trio.f.encrypt(text("\(id)"), identity: trio.founder)
-        case 1: bytes = try trio.a.encrypt(text("\(id)"), identity: trio.alice)
-        default: bytes = try trio.b.encrypt(text("\(id)"), identity: trio.bob)
+        case 0: bytes = try trio.f.encrypt(text("\(id)"), device: trio.founder)
+        case 1: bytes = try trio.a.encrypt(text("\(id)"), device: trio.alice)
+        default: bytes = try trio.b.encrypt(text("\(id)"), device: trio.bob)
         }
         sentBy[id] = member
         // The relay stores one copy and delivers it to every other member.

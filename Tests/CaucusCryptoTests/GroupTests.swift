@@ -11,10 +11,12 @@ struct Trio {
         f = GroupSession(founder: founder)
         let (_, welcomeA) = try f.add(alice.publicKey, role: .member, by: founder)
         // Welcomes travel as bytes over the pairwise session.
-        a = try GroupSession(welcome: GroupWelcome(serialized: welcomeA.serialized()), me: alice.publicKey, from: founder.publicKey)
+        a = try GroupSession(welcome: GroupWelcome(serialized: welcomeA.serialized()), me: alice.publicKey, device: alice.publicKey,
+                             from: founder.publicKey)
         let (entryB, welcomeB) = try f.add(bob.publicKey, role: .member, by: founder)
         try a.apply(entryB)
-        b = try GroupSession(welcome: GroupWelcome(serialized: welcomeB.serialized()), me: bob.publicKey, from: founder.publicKey)
+        b = try GroupSession(welcome: GroupWelcome(serialized: welcomeB.serialized()), me: bob.publicKey, device: bob.publicKey,
+                             from: founder.publicKey)
     }
 }
 
@@ -23,11 +25,11 @@ struct GroupTests {
     @Test("one ciphertext for everyone; each member reads it and knows the sender")
     func fanOut() throws {
         var t = try Trio()
-        let m = try t.f.encrypt(text("strike vote friday"), identity: t.founder)
+        let m = try t.f.encrypt(text("strike vote friday"), device: t.founder)
         let atAlice = try t.a.decrypt(m), atBob = try t.b.decrypt(m)
         #expect(atAlice.plaintext == text("strike vote friday") && atAlice.sender == t.founder.publicKey)
         #expect(atBob.plaintext == atAlice.plaintext && atBob.hash == atAlice.hash)
-        let reply = try t.a.encrypt(text("in"), identity: t.alice)
+        let reply = try t.a.encrypt(text("in"), device: t.alice)
         #expect(try t.b.decrypt(reply).sender == t.alice.publicKey)
         #expect(try t.f.decrypt(reply).plaintext == text("in"))
         // The sender's identity is not visible in the bytes the relay carries.
@@ -39,15 +41,15 @@ struct GroupTests {
         var t = try Trio()
         let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
         try t.a.apply(entry)
-        #expect(throws: GroupError.epochKeyPending(entry.sequence)) { try t.a.encrypt(text("too early"), identity: t.alice) }
+        #expect(throws: GroupError.epochKeyPending(entry.sequence)) { try t.a.encrypt(text("too early"), device: t.alice) }
         try t.a.receive(epochKey: GroupEpochKey(serialized: epochKey.serialized()), from: t.founder.publicKey)
         try t.b.apply(entry)
         // Bob learns he was removed but never gets the key; pretending to have it does not help.
         #expect(throws: GroupError.notInGroup) { try t.b.receive(epochKey: epochKey, from: t.founder.publicKey) }
-        let after = try t.f.encrypt(text("after bob left"), identity: t.founder)
+        let after = try t.f.encrypt(text("after bob left"), device: t.founder)
         #expect(try t.a.decrypt(after).plaintext == text("after bob left"))
         #expect(throws: GroupError.unknownEpoch(entry.sequence)) { try t.b.decrypt(after) }
-        let fromAlice = try t.a.encrypt(text("alice too"), identity: t.alice)
+        let fromAlice = try t.a.encrypt(text("alice too"), device: t.alice)
         #expect(throws: GroupError.unknownEpoch(entry.sequence)) { try t.b.decrypt(fromAlice) }
         #expect(try t.f.decrypt(fromAlice).plaintext == text("alice too"))
         // An epoch key from someone who did not make the removal is refused.
@@ -57,19 +59,24 @@ struct GroupTests {
     @Test("a joiner reads nothing sent before joining, even with the new epoch's secret")
     func joiner() throws {
         var t = try Trio()
-        let before = try t.f.encrypt(text("before carol"), identity: t.founder)
+        let before = try t.f.encrypt(text("before carol"), device: t.founder)
         let carol = Ed25519.PrivateKey()
         let (entry, welcome) = try t.f.add(carol.publicKey, role: .member, by: t.founder)
-        var c = try GroupSession(welcome: welcome, me: carol.publicKey, from: t.founder.publicKey)
+        var c = try GroupSession(welcome: welcome, me: carol.publicKey, device: carol.publicKey, from: t.founder.publicKey)
         #expect(throws: GroupError.unknownEpoch(2)) { try c.decrypt(before) }
         #expect(c.epochs.keys.sorted() == [entry.sequence])
         try t.a.apply(entry)
-        let hello = try c.encrypt(text("hi all"), identity: carol)
+        let hello = try c.encrypt(text("hi all"), device: carol)
         #expect(try t.a.decrypt(hello).plaintext == text("hi all"))
         #expect(try t.f.decrypt(hello).sender == carol.publicKey)
         // The welcome must come from the admin who made the addition, for the member it adds.
-        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: carol.publicKey, from: t.alice.publicKey) }
-        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: welcome, me: Ed25519.PrivateKey().publicKey, from: t.founder.publicKey) }
+        #expect(throws: GroupError.unexpectedEpochKey) {
+            try GroupSession(welcome: welcome, me: carol.publicKey, device: carol.publicKey, from: t.alice.publicKey)
+        }
+        let stranger = Ed25519.PrivateKey().publicKey
+        #expect(throws: GroupError.unexpectedEpochKey) {
+            try GroupSession(welcome: welcome, me: stranger, device: stranger, from: t.founder.publicKey)
+        }
     }
 
     @Test("a welcome made again after a lost one opens the same epoch; only additions with the epoch before them held get one")
@@ -79,12 +86,13 @@ struct GroupTests {
         let (entry, lost) = try t.f.add(carol.publicKey, role: .member, by: t.founder)
         try t.a.apply(entry)
         // The founder sends and removes Bob before the welcome is made again.
-        let first = try t.f.encrypt(text("welcome carol"), identity: t.founder)
+        let first = try t.f.encrypt(text("welcome carol"), device: t.founder)
         let again = try #require(t.f.welcome(forAdditionAt: entry.sequence))
         #expect(again.serialized().withUnsafeBytes { Array($0) } == lost.serialized().withUnsafeBytes { Array($0) })
-        var c = try GroupSession(welcome: GroupWelcome(serialized: again.serialized()), me: carol.publicKey, from: t.founder.publicKey)
+        var c = try GroupSession(welcome: GroupWelcome(serialized: again.serialized()), me: carol.publicKey, device: carol.publicKey,
+                                 from: t.founder.publicKey)
         #expect(try c.decrypt(first).plaintext == text("welcome carol"))
-        #expect(try t.a.decrypt(c.encrypt(text("hi"), identity: carol)).sender == carol.publicKey)
+        #expect(try t.a.decrypt(c.encrypt(text("hi"), device: carol)).sender == carol.publicKey)
         // Not an addition, or past the chain: nothing.
         #expect(t.f.welcome(forAdditionAt: 0) == nil && t.f.welcome(forAdditionAt: entry.sequence + 1) == nil)
         // A group founded with its first members drew that epoch's secret at random.
@@ -95,21 +103,21 @@ struct GroupTests {
     @Test("replays, gaps, late arrivals and withheld messages are reported")
     func deliveryAnomalies() throws {
         var t = try Trio()
-        let m = try (0..<4).map { try t.f.encrypt(text("f\($0)"), identity: t.founder) }
+        let m = try (0..<4).map { try t.f.encrypt(text("f\($0)"), device: t.founder) }
         #expect(try t.a.decrypt(m[0]).events == [])
         #expect(throws: GroupError.replay) { try t.a.decrypt(m[0]) }
         #expect(try t.a.decrypt(m[2]).events == [.gap(missing: 1), .unseenPredecessors(1)])
         #expect(try t.a.decrypt(m[1]).events == [.lateArrival])
         #expect(try t.a.decrypt(m[3]).events == [])
         // The relay withholds f0..f3 from Bob; Alice's next message points back at them.
-        let fromAlice = try t.a.encrypt(text("saw them"), identity: t.alice)
+        let fromAlice = try t.a.encrypt(text("saw them"), device: t.alice)
         #expect(try t.b.decrypt(fromAlice).events == [.unseenPredecessors(3)])
     }
 
     @Test("forgeries are refused: altered bytes, a member posing as another, a stranger")
     func forgeries() throws {
         var t = try Trio()
-        let m = try t.f.encrypt(text("genuine"), identity: t.founder)
+        let m = try t.f.encrypt(text("genuine"), device: t.founder)
         for index in [0, 5, 20, 60, m.count - 1] {
             var bad = m
             bad[index] ^= 0x02
@@ -133,11 +141,14 @@ struct GroupTests {
         let people = (0..<5).map { _ in Ed25519.PrivateKey() }
         var (f, welcome) = try GroupSession.found(founder: founder, members: people.map { ($0.publicKey, .member) })
         let bytes = welcome!.serialized()
-        var states = try people.map { try GroupSession(welcome: GroupWelcome(serialized: bytes), me: $0.publicKey, from: founder.publicKey) }
-        let m = try f.encrypt(text("welcome all"), identity: founder)
+        var states = try people.map {
+            try GroupSession(welcome: GroupWelcome(serialized: bytes), me: $0.publicKey, device: $0.publicKey, from: founder.publicKey)
+        }
+        let m = try f.encrypt(text("welcome all"), device: founder)
         for i in states.indices { #expect(try states[i].decrypt(m).plaintext == text("welcome all")) }
         #expect(throws: GroupError.unexpectedEpochKey) {
-            try GroupSession(welcome: GroupWelcome(serialized: bytes), me: Ed25519.PrivateKey().publicKey, from: founder.publicKey)
+            let stranger = Ed25519.PrivateKey().publicKey
+            return try GroupSession(welcome: GroupWelcome(serialized: bytes), me: stranger, device: stranger, from: founder.publicKey)
         }
     }
 
@@ -150,29 +161,29 @@ struct GroupTests {
         try t.a.apply(promotion)
         try t.b.apply(promotion)
         #expect(t.a.currentEpoch == before && t.a.chain.roster[t.alice.publicKey] == .admin)
-        #expect(try t.b.decrypt(t.f.encrypt(text("same epoch"), identity: t.founder)).epoch == before)
+        #expect(try t.b.decrypt(t.f.encrypt(text("same epoch"), device: t.founder)).epoch == before)
         let (entry, epochKey) = try t.a.remove(t.bob.publicKey, by: t.alice)
         try t.f.apply(entry)
         #expect(throws: GroupError.unexpectedEpochKey) { try t.f.receive(epochKey: epochKey, from: t.founder.publicKey) }
         try t.f.receive(epochKey: epochKey, from: t.alice.publicKey)
-        #expect(try t.f.decrypt(t.a.encrypt(text("new epoch"), identity: t.alice)).epoch == entry.sequence)
+        #expect(try t.f.decrypt(t.a.encrypt(text("new epoch"), device: t.alice)).epoch == entry.sequence)
     }
 
     @Test("a removed member's message from before the removal is flagged; one claiming a later epoch is refused")
     func removedSender() throws {
         var t = try Trio()
-        let before = try t.a.decrypt(t.b.encrypt(text("before"), identity: t.bob))
+        let before = try t.a.decrypt(t.b.encrypt(text("before"), device: t.bob))
         #expect(before.events.isEmpty)
         let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
         // Bob was kept unaware of the removal and writes in the old epoch; Alice applied it.
-        let stale = try t.b.encrypt(text("after, unaware"), identity: t.bob)
+        let stale = try t.b.encrypt(text("after, unaware"), device: t.bob)
         try t.a.apply(entry)
         try t.a.receive(epochKey: epochKey, from: t.founder.publicKey)
         #expect(try t.a.decrypt(stale).events == [.senderRemoved(atEntry: entry.sequence)])
-        #expect(try t.f.decrypt(t.a.encrypt(text("alice"), identity: t.alice)).events.allSatisfy { $0 != .senderRemoved(atEntry: entry.sequence) })
+        #expect(try t.f.decrypt(t.a.encrypt(text("alice"), device: t.alice)).events.allSatisfy { $0 != .senderRemoved(atEntry: entry.sequence) })
         // Bob has no leaf in the new epoch: a message that claims him there is refused before its body opens.
         var forger = t.f
-        let claim = try forger.encrypt(text("posing"), identity: t.founder)
+        let claim = try forger.encrypt(text("posing"), device: t.founder)
         var header = try XChaCha20Poly1305.open(Array(claim[9..<(9 + GroupSession.encryptedHeaderByteCount)]),
                                                 using: try #require(t.a.epochs[entry.sequence]?.headerKey), authenticating: Array(claim[0..<9]))
         header.replaceSubrange(0..<32, with: t.bob.publicKey.rawRepresentation)
@@ -184,7 +195,7 @@ struct GroupTests {
     @Test("discarded epochs no longer open late messages; the current one always stays")
     func discardEpochs() throws {
         var t = try Trio()
-        let late = try t.f.encrypt(text("sent before the removal"), identity: t.founder)
+        let late = try t.f.encrypt(text("sent before the removal"), device: t.founder)
         let oldEpoch = t.f.currentEpoch
         let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
         try t.a.apply(entry)
@@ -194,7 +205,7 @@ struct GroupTests {
         t.a.discardEpochs(before: entry.sequence)
         #expect(throws: GroupError.unknownEpoch(oldEpoch)) { try t.a.decrypt(late) }
         t.a.discardEpochs(before: .max)
-        #expect(try t.a.decrypt(t.f.encrypt(text("still here"), identity: t.founder)).plaintext == text("still here"))
+        #expect(try t.a.decrypt(t.f.encrypt(text("still here"), device: t.founder)).plaintext == text("still here"))
     }
 
     @Test("membership payloads round-trip and refuse malformed bytes")
@@ -243,9 +254,9 @@ struct GroupForwardSecrecyTests {
     @Test("state captured after reading a message holds no key that opens it again")
     func capturedState() throws {
         var t = try Trio()
-        _ = try t.a.decrypt(t.f.encrypt(text("first"), identity: t.founder))
+        _ = try t.a.decrypt(t.f.encrypt(text("first"), device: t.founder))
         let chainBefore = t.a.epochs[t.a.currentEpoch]!.senders[t.founder.publicKey]!.chainKey.withUnsafeBytes { Array($0) }
-        let m = try t.f.encrypt(text("meeting at 6"), identity: t.founder)
+        let m = try t.f.encrypt(text("meeting at 6"), device: t.founder)
         _ = try t.a.decrypt(m)
         var thief = t.a
         #expect(throws: GroupError.replay) { try thief.decrypt(m) }
@@ -285,7 +296,7 @@ struct GroupStateTests {
     @Test("state restored mid-conversation goes on exactly where it was, pending epoch key included")
     func roundTrip() throws {
         var t = try Trio()
-        let m = try (0..<3).map { try t.f.encrypt(text("f\($0)"), identity: t.founder) }
+        let m = try (0..<3).map { try t.f.encrypt(text("f\($0)"), device: t.founder) }
         _ = try t.a.decrypt(m[2])                      // leaves two skipped keys behind
         let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
         try t.a.apply(entry)                           // the epoch key has not arrived yet
@@ -294,10 +305,10 @@ struct GroupStateTests {
         #expect(try restored.decrypt(m[0]).events == [.lateArrival])
         #expect(throws: GroupError.replay) { try restored.decrypt(m[2]) }
         try restored.receive(epochKey: epochKey, from: t.founder.publicKey)
-        let after = try t.f.encrypt(text("after"), identity: t.founder)
+        let after = try t.f.encrypt(text("after"), device: t.founder)
         #expect(try restored.decrypt(after).plaintext == text("after"))
         var again = try GroupSession(serialized: restored.serialized())
-        #expect(try t.f.decrypt(again.encrypt(text("from alice"), identity: t.alice)).plaintext == text("from alice"))
+        #expect(try t.f.decrypt(again.encrypt(text("from alice"), device: t.alice)).plaintext == text("from alice"))
         let bytes = t.a.serialized().withUnsafeBytes { Array($0) }
         for cut in [0, 3, 5, 60, bytes.count - 1] {
             #expect(throws: GroupError.self) { try GroupSession(serialized: SecureBytes(copying: bytes.prefix(cut))) }
@@ -332,7 +343,7 @@ struct GroupStateTests {
     @Test("state stored in parts restores exactly where it was, and a version 1 state is still read")
     func partsRoundTrip() throws {
         var t = try Trio()
-        let m = try (0..<3).map { try t.f.encrypt(text("f\($0)"), identity: t.founder) }
+        let m = try (0..<3).map { try t.f.encrypt(text("f\($0)"), device: t.founder) }
         _ = try t.a.decrypt(m[2])
         let (entry, epochKey) = try t.f.remove(t.bob.publicKey, by: t.founder)
         try t.a.apply(entry)
@@ -340,7 +351,7 @@ struct GroupStateTests {
         #expect(restored.serialized().withUnsafeBytes { Array($0) } == t.a.serialized().withUnsafeBytes { Array($0) })
         #expect(try restored.decrypt(m[0]).events == [.lateArrival])
         try restored.receive(epochKey: epochKey, from: t.founder.publicKey)
-        #expect(try restored.decrypt(t.f.encrypt(text("after"), identity: t.founder)).plaintext == text("after"))
+        #expect(try restored.decrypt(t.f.encrypt(text("after"), device: t.founder)).plaintext == text("after"))
         let old = try GroupSession(core: t.a.serialized(), entries: [], seenPages: [])
         #expect(bytes(old.serializedCore()) == bytes(t.a.serializedCore()))
         // A version 2 core (chains and tip inside) with its entries and pages is read too.
@@ -362,10 +373,10 @@ struct GroupStateTests {
         // under another member's place, or with trailing bytes, is refused; so is a missing tip.
         let (id, chain) = whole.chains.first!
         broken = whole
-        broken.chains[GroupSession.ChainID(epoch: 999, member: id.member)] = chain
+        broken.chains[GroupSession.ChainID(epoch: 999, device: id.device)] = chain
         #expect(throws: GroupError.self) { try fromParts(broken) }
         broken = whole
-        broken.chains[GroupSession.ChainID(epoch: id.epoch, member: Ed25519.PrivateKey().publicKey)] = chain
+        broken.chains[GroupSession.ChainID(epoch: id.epoch, device: Ed25519.PrivateKey().publicKey)] = chain
         #expect(throws: GroupError.self) { try fromParts(broken) }
         broken = whole
         broken.chains[id] = SecureBytes(copying: bytes(chain) + [0])
@@ -392,17 +403,17 @@ struct GroupStateTests {
             t.a.remember(try BLAKE2b.hash(Array("message \(number)".utf8)))
         }
         // The founder's first message in the epoch makes A's chain for it (and takes its leaf of the tree).
-        _ = try t.a.decrypt(t.f.encrypt(text("first"), identity: t.founder))
+        _ = try t.a.decrypt(t.f.encrypt(text("first"), device: t.founder))
         let before = t.a
         let restored = try fromParts(parts(before))
         #expect(restored.seenOrder == before.seenOrder && restored.seenCursor == before.seenCursor)
-        _ = try t.a.decrypt(t.f.encrypt(text("one more"), identity: t.founder))
+        _ = try t.a.decrypt(t.f.encrypt(text("one more"), device: t.founder))
         #expect(t.a.chainExtends(before) && t.a.entryCount == before.entryCount)
         let changed = t.a.seenPagesChanged(since: before)
         #expect(changed == [before.seenCursor / GroupSession.seenPageSize])
         // One chain changed (the founder's, as A holds it), and the core did not.
         let chains = t.a.chainsChanged(since: before)
-        #expect(chains == [GroupSession.ChainID(epoch: t.a.currentEpoch, member: t.founder.publicKey)])
+        #expect(chains == [GroupSession.ChainID(epoch: t.a.currentEpoch, device: t.founder.publicKey)])
         #expect(!t.a.coreChanged(since: before))
         // Stored as saveGroup does (the changed page and chain, and the tip), the parts restore the new state.
         var stored = parts(before)

@@ -1,5 +1,5 @@
-/// The keys of one group epoch as a member holds them: a header key, a secret tree with one leaf
-/// per member, and the members' hash ratchets as they are first needed, all derived from the
+/// The keys of one group epoch as a device holds them: a header key, a secret tree with one leaf
+/// per device, and the devices' hash ratchets as they are first needed, all derived from the
 /// epoch secret, which is then forgotten (Protocol.md §8.2).
 struct GroupEpoch: Sendable {
     static let headerInfo = Array("caucus/group-header/v1".utf8)
@@ -11,19 +11,19 @@ struct GroupEpoch: Sendable {
     let number: UInt64
     /// Encrypts message headers (sender and counter), so the relay never sees who sent what.
     let headerKey: SymmetricKey
-    /// The members at this epoch and their leaves (a copy-on-write snapshot of the chain's).
-    let members: [Ed25519.PublicKey: UInt32]
-    /// Where members' first chain keys come from, on first use.
+    /// The devices at this epoch and their leaves (a copy-on-write snapshot of the chain's).
+    let leaves: [Ed25519.PublicKey: UInt32]
+    /// Where devices' first chain keys come from, on first use.
     var tree: SecretTree
-    /// Sending chains derived so far.
+    /// Sending chains derived so far, by device.
     var senders: [Ed25519.PublicKey: SenderChain] = [:]
     /// One-way seed for the epoch that an addition starts; cannot open this epoch's messages.
     let successorSeed: SecureBytes
 
-    /// Derives the epoch's keys from `secret`; no per-member work happens here.
-    init(number: UInt64, secret: SecureBytes, groupID: [UInt8], members: [Ed25519.PublicKey: UInt32], leafCount: UInt32) {
+    /// Derives the epoch's keys from `secret`; no per-device work happens here.
+    init(number: UInt64, secret: SecureBytes, groupID: [UInt8], leaves: [Ed25519.PublicKey: UInt32], leafCount: UInt32) {
         self.number = number
-        self.members = members
+        self.leaves = leaves
         let prk = HKDF.extract(salt: groupID, inputKeyMaterial: secret)
         headerKey = try! SymmetricKey(bytes: HKDF.expand(pseudoRandomKey: prk, info: Self.headerInfo, outputByteCount: 32))
         successorSeed = try! HKDF.expand(pseudoRandomKey: prk, info: Self.successorInfo, outputByteCount: 32)
@@ -32,31 +32,31 @@ struct GroupEpoch: Sendable {
     }
 
     /// An epoch as stored.
-    init(number: UInt64, headerKey: SymmetricKey, members: [Ed25519.PublicKey: UInt32], tree: SecretTree,
+    init(number: UInt64, headerKey: SymmetricKey, leaves: [Ed25519.PublicKey: UInt32], tree: SecretTree,
          senders: [Ed25519.PublicKey: SenderChain], successorSeed: SecureBytes) {
         self.number = number
         self.headerKey = headerKey
-        self.members = members
+        self.leaves = leaves
         self.tree = tree
         self.senders = senders
         self.successorSeed = successorSeed
     }
 
-    /// Makes sure `member`'s sending chain exists; false if it was not a member at this epoch.
-    mutating func prepareChain(for member: Ed25519.PublicKey) -> Bool {
-        if senders[member] != nil { return true }
-        guard let leaf = members[member], let key = tree.take(leaf) else { return false }
-        senders[member] = SenderChain(chainKey: key)
+    /// Makes sure `device`'s sending chain exists; false if it had no leaf at this epoch.
+    mutating func prepareChain(for device: Ed25519.PublicKey) -> Bool {
+        if senders[device] != nil { return true }
+        guard let leaf = leaves[device], let key = tree.take(leaf) else { return false }
+        senders[device] = SenderChain(chainKey: key)
         return true
     }
 
-    /// The secret of the epoch started by addition entry `entryHash`, derived from this epoch.
+    /// The secret of the epoch started by the add or add device entry `entryHash`, derived from this epoch.
     func additionSecret(entryHash: [UInt8]) -> SecureBytes {
         HKDF.deriveSymmetricKey(inputKeyMaterial: successorSeed, salt: [], info: Self.additionInfo + entryHash).bytes
     }
 }
 
-/// One member's hash ratchet within an epoch.
+/// One device's hash ratchet within an epoch.
 struct SenderChain: Sendable {
     /// Most message keys kept for a sender's messages that have not arrived yet.
     static let maximumSkipped = 1000
@@ -96,7 +96,7 @@ public enum GroupError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformed(String)
     /// No keys for this epoch: it has not started here (its key has not arrived) or was discarded.
     case unknownEpoch(UInt64)
-    /// The sender was not a member at the message's epoch.
+    /// The sending device had no leaf at the message's epoch (not a member's device then).
     case notMember
     /// This message was already received (or its key discarded): a replay.
     case replay
@@ -108,18 +108,18 @@ public enum GroupError: Error, Equatable, Sendable, CustomStringConvertible {
     case badSignature
     /// A membership change was refused.
     case membership(MembershipError)
-    /// This member cannot send yet: the new epoch's key has not arrived from the admin who removed someone.
+    /// This device cannot send yet: the new epoch's key has not arrived from the author of the removal.
     case epochKeyPending(UInt64)
     /// An epoch key or welcome that does not match the membership chain.
     case unexpectedEpochKey
-    /// The identity is not a member of the group.
+    /// The identity or device is not in the group (or the key given is not this state's device).
     case notInGroup
 
     public var description: String {
         switch self {
         case .malformed(let why): return "malformed group message: \(why)"
         case .unknownEpoch(let e): return "no keys for group epoch \(e) (not received yet, or discarded)"
-        case .notMember: return "message from someone who is not a member at that epoch"
+        case .notMember: return "message from a device that is not in the group at that epoch"
         case .replay: return "group message already received (replay)"
         case .tooManySkipped(let n): return "group message claims \(n) skipped messages, more than allowed"
         case .authenticationFailed: return "group message failed authentication (forged or altered)"

@@ -1,8 +1,9 @@
-/// What an admin sends a new member over their pairwise session: the membership chain and the
-/// secret of the epoch that the addition started (Protocol.md §8.3). The bytes hold a secret.
+/// What an admin sends a new member, or a member its new device, over their pairwise session: the
+/// membership chain and the secret of the epoch that the add or add device entry started
+/// (Protocol.md §8.3). The bytes hold a secret.
 public struct GroupWelcome: Sendable {
     static let type: UInt8 = 0x11
-    /// The whole membership chain, ending with the addition of the new member.
+    /// The whole membership chain, ending with the addition of the new member or device.
     public let entries: [MembershipEntry]
     /// The epoch the addition started.
     public let epoch: UInt64
@@ -48,13 +49,13 @@ public struct GroupWelcome: Sendable {
     }
 }
 
-/// The fresh secret of an epoch started by a removal, sent by the remover to each remaining member
-/// over their pairwise sessions (Protocol.md §8.3). The bytes hold a secret.
+/// The fresh secret of an epoch started by a removal of a member or a device, sent by the remover to
+/// each remaining device over their pairwise sessions (Protocol.md §8.3). The bytes hold a secret.
 public struct GroupEpochKey: Sendable {
     static let type: UInt8 = 0x10
     /// The group's id.
     public let groupID: [UInt8]
-    /// The epoch (sequence of the removal entry).
+    /// The epoch (sequence of the remove or remove device entry).
     public let epoch: UInt64
     let secret: SecureBytes
 
@@ -116,6 +117,8 @@ extension MembershipEntry {
             case let (1, role?): action = .add(subject, role)
             case (2, nil) where roleByte == 0: action = .remove(subject)
             case let (3, role?): action = .setRole(subject, role)
+            case (4, nil) where roleByte == 0: action = .addDevice(subject)
+            case (5, nil) where roleByte == 0: action = .removeDevice(subject)
             default: throw GroupError.malformed("unknown membership action \(code)/\(roleByte)")
             }
             self.init(groupID: groupID, sequence: sequence, previous: previous, action: action, author: author, signature: signature)

@@ -1,10 +1,13 @@
 /// A decrypted group message.
 public struct GroupMessage: Equatable, Sendable {
-    /// Who sent it (verified by the signature inside the ciphertext).
+    /// The member who sent it (its identity key): the owner of `device`, shown as the sender.
     public let sender: Ed25519.PublicKey
+    /// The device that sent it (verified by the signature inside the ciphertext); `sender` itself
+    /// for a member's first device.
+    public let device: Ed25519.PublicKey
     /// The epoch it was sent in.
     public let epoch: UInt64
-    /// The sender's counter in that epoch.
+    /// The sending device's counter in that epoch.
     public let counter: UInt32
     /// The text.
     public let plaintext: [UInt8]
@@ -16,16 +19,16 @@ public struct GroupMessage: Equatable, Sendable {
 
 /// Delivery anomalies a receiver reports to the user; the message itself is genuine.
 public enum GroupEvent: Equatable, Sendable {
-    /// This sender's earlier messages are missing (dropped or delayed): how many.
+    /// This device's earlier messages are missing (dropped or delayed): how many.
     case gap(missing: Int)
-    /// This message arrived after later ones from the same sender.
+    /// This message arrived after later ones from the same device.
     case lateArrival
     /// The sender had seen messages that this member has not (yet): how many. A relay that drops
     /// or withholds messages shows up here.
     case unseenPredecessors(Int)
-    /// The membership chain removes the sender at this entry, after the message's epoch: the
-    /// message is genuine but may have been written after the removal, by someone the relay kept
-    /// unaware of it (Protocol.md §8.4).
+    /// The membership chain removes the sending device, or its owner, at this entry, after the
+    /// message's epoch: the message is genuine but may have been written after the removal, by
+    /// someone the relay kept unaware of it (Protocol.md §8.4).
     case senderRemoved(atEntry: UInt64)
 }
 
@@ -33,28 +36,29 @@ extension GroupSession {
     static let messageType: UInt8 = 0x03
     static let encryptedHeaderByteCount = XChaCha20Poly1305.overhead + 32 + 4
 
-    /// Encrypts `plaintext` once for the whole group, signed by `identity` inside the ciphertext.
-    public mutating func encrypt(_ plaintext: [UInt8], identity: Ed25519.PrivateKey) throws(GroupError) -> [UInt8] {
-        guard identity.publicKey == me else { throw GroupError.notInGroup }
+    /// Encrypts `plaintext` once for the whole group, from this state's device, whose key
+    /// (`deviceKey`, the identity key on a member's first device) signs it inside the ciphertext.
+    public mutating func encrypt(_ plaintext: [UInt8], device deviceKey: Ed25519.PrivateKey) throws(GroupError) -> [UInt8] {
+        guard deviceKey.publicKey == device else { throw GroupError.notInGroup }
         guard currentEpoch == requiredEpoch else { throw GroupError.epochKeyPending(requiredEpoch) }
-        // Mutate the epoch in place: a copy would duplicate every member's chain (O(group size)).
-        guard epochs[currentEpoch]?.prepareChain(for: me) == true,
-              let headerKey = epochs[currentEpoch]?.headerKey, var chain = epochs[currentEpoch]?.senders[me]
+        // Mutate the epoch in place: a copy would duplicate every device's chain (O(group size)).
+        guard epochs[currentEpoch]?.prepareChain(for: device) == true,
+              let headerKey = epochs[currentEpoch]?.headerKey, var chain = epochs[currentEpoch]?.senders[device]
         else { throw GroupError.notInGroup }
         let counter = chain.next
         let (messageKey, _, _) = try chain.key(for: counter)
-        epochs[currentEpoch]!.senders[me] = chain
+        epochs[currentEpoch]!.senders[device] = chain
 
         var prefix: [UInt8] = [Self.messageType]
         prefix.appendU64(currentEpoch)
-        var header = me.rawRepresentation
+        var header = device.rawRepresentation
         header.appendU32(counter)
         prefix += XChaCha20Poly1305.seal(header, using: headerKey, authenticating: prefix)
 
         let previous = recent
-        let statement = Self.statement(groupID: groupID, epoch: currentEpoch, sender: me, counter: counter,
+        let statement = Self.statement(groupID: groupID, epoch: currentEpoch, sender: device, counter: counter,
                                        previous: previous, plaintext: plaintext)
-        let signature = identity.signature(for: statement)
+        let signature = deviceKey.signature(for: statement)
         var content = [UInt8]()
         content.appendU32(UInt32(plaintext.count))
         content += plaintext
@@ -67,7 +71,8 @@ extension GroupSession {
         return prefix + XChaCha20Poly1305.seal(padded, using: try! SymmetricKey(bytes: messageKey), authenticating: prefix)
     }
 
-    /// Decrypts a group message; anything forged, replayed or from a non-member throws and changes nothing.
+    /// Decrypts a group message; anything forged, replayed or from a device not in the group at its
+    /// epoch throws and changes nothing.
     public mutating func decrypt(_ message: [UInt8]) throws(GroupError) -> GroupMessage {
         var reader = ByteReader(message)
         let epochNumber: UInt64, encryptedHeader: [UInt8]
@@ -88,10 +93,11 @@ extension GroupSession {
         } catch {
             throw GroupError.authenticationFailed
         }
-        let sender = Ed25519.PublicKey(unchecked: Array(header[0..<32]))
+        let sendingDevice = Ed25519.PublicKey(unchecked: Array(header[0..<32]))
         let counter = header[32..<36].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        // Deriving a sender's first chain key changes nothing observable if the message then fails.
-        guard epochs[epochNumber]?.prepareChain(for: sender) == true, var chain = epochs[epochNumber]?.senders[sender]
+        // Deriving a device's first chain key changes nothing observable if the message then fails.
+        guard let owner = self.chain.owner(of: sendingDevice), epochs[epochNumber]?.prepareChain(for: sendingDevice) == true,
+              var chain = epochs[epochNumber]?.senders[sendingDevice]
         else { throw GroupError.notMember }
         let (messageKey, skipped, late) = try chain.key(for: counter)
 
@@ -103,12 +109,12 @@ extension GroupSession {
             throw GroupError.authenticationFailed
         }
         let (plaintext, previous, signature) = try Self.parseContent(padded)
-        let statement = Self.statement(groupID: groupID, epoch: epochNumber, sender: sender, counter: counter,
+        let statement = Self.statement(groupID: groupID, epoch: epochNumber, sender: sendingDevice, counter: counter,
                                        previous: previous, plaintext: plaintext)
-        guard sender.isValidSignature(signature, for: statement) else { throw GroupError.badSignature }
+        guard sendingDevice.isValidSignature(signature, for: statement) else { throw GroupError.badSignature }
 
         // Everything checked: commit the chain step and record the message.
-        epochs[epochNumber]!.senders[sender] = chain
+        epochs[epochNumber]!.senders[sendingDevice] = chain
         let hash = statement.hash(signedWith: signature)
         let unseen = previous.filter { !seen.contains($0) }.count
         remember(hash)
@@ -116,13 +122,16 @@ extension GroupSession {
         if skipped > 0 { events.append(.gap(missing: skipped)) }
         if late { events.append(.lateArrival) }
         if unseen > 0 { events.append(.unseenPredecessors(unseen)) }
-        if let removal = self.chain.entries.first(where: { $0.sequence > epochNumber && $0.action == .remove(sender) }) {
+        if let removal = self.chain.entries.first(where: {
+            $0.sequence > epochNumber && ($0.action == .removeDevice(sendingDevice) || $0.action == .remove(owner))
+        }) {
             events.append(.senderRemoved(atEntry: removal.sequence))
         }
-        return GroupMessage(sender: sender, epoch: epochNumber, counter: counter, plaintext: plaintext, hash: hash, events: events)
+        return GroupMessage(sender: owner, device: sendingDevice, epoch: epochNumber, counter: counter, plaintext: plaintext, hash: hash,
+                            events: events)
     }
 
-    /// The canonical bytes a group message's sender signs.
+    /// The canonical bytes a group message's sending device signs (`sender` is the device key).
     static func statement(groupID: [UInt8], epoch: UInt64, sender: Ed25519.PublicKey, counter: UInt32,
                           previous: [[UInt8]], plaintext: [UInt8]) -> CanonicalMessage {
         CanonicalMessage(messageContext, fields: [

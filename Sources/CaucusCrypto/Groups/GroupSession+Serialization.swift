@@ -1,25 +1,27 @@
-/// A member's group state for the client's encrypted store (Protocol.md §8.5). The bytes hold secrets.
+/// A device's group state for the client's encrypted store (Protocol.md §8.5). The bytes hold secrets.
 ///
-/// Stored in parts (version 3), so that a group message, which changes one sender chain and one
-/// remembered hash, rewrites only those and a small tip: the core (`serializedCore()`: epochs and
-/// their trees), which changes with membership and a sender's first message in an epoch; each
-/// sender chain on its own (`chainPart(_:)`); the tip (`serializedTip()`: the latest hashes and the
-/// ring's counts); the membership entries one by one (append-only); and the ring of remembered
-/// hashes in pages of `seenPageSize`. Version 2 kept the chains and the tip in the core; version 1
-/// held everything in one piece (`serialized()`). Stores written by older clients still hold them,
-/// and they are read.
+/// Stored in parts (version 4), so that a group message, which changes one sender chain and one
+/// remembered hash, rewrites only those and a small tip: the core (`serializedCore()`: the device,
+/// epochs and their trees), which changes with membership and a device's first message in an
+/// epoch; each sender chain on its own (`chainPart(_:)`); the tip (`serializedTip()`: the latest
+/// hashes and the ring's counts); the membership entries one by one (append-only); and the ring of
+/// remembered hashes in pages of `seenPageSize`. Version 3 was the same without the device (it was
+/// the member's identity key); version 2 kept the chains and the tip in the core; version 1 held
+/// everything in one piece (`serialized()`). Stores written by older clients still hold them, and
+/// they are read.
 extension GroupSession {
     static let stateMagic = Array("CGRP".utf8)
     static let wholeStateVersion: UInt8 = 1
     static let chainsInCoreVersion: UInt8 = 2
-    static let coreVersion: UInt8 = 3
+    static let coreWithoutDeviceVersion: UInt8 = 3
+    static let coreVersion: UInt8 = 4
     /// Remembered hashes per stored page.
     public static let seenPageSize = 64
 
-    // MARK: Version 3, in parts
+    // MARK: Version 4, in parts
 
-    /// The core of the state, version 3: the epochs without their sender chains, and the
-    /// removals awaiting keys. The rest is stored apart (`entry(at:)`, `seenPage(_:)`,
+    /// The core of the state, version 4: the device, the epochs without their sender chains, and
+    /// the removals awaiting keys. The rest is stored apart (`entry(at:)`, `seenPage(_:)`,
     /// `chainPart(_:)`, `serializedTip()`).
     public func serializedCore() -> SecureBytes {
         var out = header(version: Self.coreVersion)
@@ -29,7 +31,9 @@ extension GroupSession {
     }
 
     /// The core as version 2 had it (chains and tip inside), for the tests that make such stores.
+    /// Only a first device's state has that form.
     package func serializedCoreVersion2() -> SecureBytes {
+        precondition(device == me, "a version 2 state has no device other than the identity")
         var out = header(version: Self.chainsInCoreVersion)
         defer { wipe(&out) }
         appendEpochs(to: &out, withChains: true)
@@ -54,33 +58,36 @@ extension GroupSession {
         return out
     }
 
-    /// A sender chain's place: its epoch and its member.
+    /// A sender chain's place: its epoch and its sending device.
     public struct ChainID: Hashable, Sendable {
+        /// The epoch the chain belongs to.
         public let epoch: UInt64
-        public let member: Ed25519.PublicKey
-        public init(epoch: UInt64, member: Ed25519.PublicKey) {
+        /// The device that sends with it (a member's identity key for its first device).
+        public let device: Ed25519.PublicKey
+        /// The chain of `device` in `epoch`.
+        public init(epoch: UInt64, device: Ed25519.PublicKey) {
             self.epoch = epoch
-            self.member = member
+            self.device = device
         }
     }
 
-    /// Every sender chain held, by epoch and member.
+    /// Every sender chain held, by epoch and device.
     public var chainIDs: [ChainID] {
-        epochs.flatMap { number, epoch in epoch.senders.keys.map { ChainID(epoch: number, member: $0) } }
+        epochs.flatMap { number, epoch in epoch.senders.keys.map { ChainID(epoch: number, device: $0) } }
     }
 
-    /// One sender chain: member (32) ‖ chain key (32) ‖ u32 next ‖ u32 m ‖ m × (u32 counter ‖ key (32)).
+    /// One sender chain: device (32) ‖ chain key (32) ‖ u32 next ‖ u32 m ‖ m × (u32 counter ‖ key (32)).
     public func chainPart(_ id: ChainID) -> SecureBytes {
         var out: [UInt8] = []
         defer { wipe(&out) }
-        if let chain = epochs[id.epoch]?.senders[id.member] { Self.append(id.member, chain, to: &out) }
+        if let chain = epochs[id.epoch]?.senders[id.device] { Self.append(id.device, chain, to: &out) }
         return SecureBytes(copying: out)
     }
 
     /// The chains that differ from `previous`'s or that it did not have.
     public func chainsChanged(since previous: GroupSession) -> [ChainID] {
         chainIDs.filter { id in
-            guard let old = previous.epochs[id.epoch]?.senders[id.member], let new = epochs[id.epoch]?.senders[id.member] else {
+            guard let old = previous.epochs[id.epoch]?.senders[id.device], let new = epochs[id.epoch]?.senders[id.device] else {
                 return true
             }
             return old.next != new.next || old.skipped.count != new.skipped.count
@@ -127,8 +134,9 @@ extension GroupSession {
 
     /// A state restored from its parts: `serializedCore()`, every entry from `entry(at:)` in
     /// order, every page from `seenPage(_:)` in order, every chain from `chainPart(_:)` and the
-    /// tip from `serializedTip()`. A version 2 core (chains and tip inside, none given) and a
-    /// version 1 state (`serialized()`, nothing beside it) are read too.
+    /// tip from `serializedTip()`. A version 3 core (the same parts, no device: the state of a first
+    /// device), a version 2 core (chains and tip inside, none given) and a version 1 state
+    /// (`serialized()`, nothing beside it) are read too.
     public init(core: SecureBytes, entries: [[UInt8]], seenPages: [[UInt8]],
                 chains: [(ChainID, SecureBytes)] = [], tip: [UInt8]? = nil) throws(GroupError) {
         var bytes = core.withUnsafeBytes { Array($0) }
@@ -141,9 +149,11 @@ extension GroupSession {
                 try self.init(wholeState: &reader)
                 return
             }
-            guard version == Self.coreVersion && tip != nil || version == Self.chainsInCoreVersion && chains.isEmpty && tip == nil
+            let inParts = version == Self.coreVersion || version == Self.coreWithoutDeviceVersion
+            guard inParts && tip != nil || version == Self.chainsInCoreVersion && chains.isEmpty && tip == nil
             else { throw GroupError.malformed("unsupported group state version \(version), or parts that do not belong to it") }
             let me = try reader.ed25519()
+            let device = version == Self.coreVersion ? try reader.ed25519() : me
             let currentEpoch = try reader.u64()
             guard Int(try reader.u32()) == entries.count, !entries.isEmpty else { throw GroupError.malformed("entry count") }
             let decodedEntries = try entries.map { bytes throws(GroupError) in
@@ -175,7 +185,7 @@ extension GroupSession {
                 for offset in stride(from: 0, to: page.count, by: 32) { seen.append(Array(page[offset..<offset + 32])) }
             }
             guard reader.remaining == 0 else { throw GroupError.malformed("trailing bytes in group state") }
-            try self.init(me: me, currentEpoch: currentEpoch, entries: decodedEntries, parts: parts,
+            try self.init(me: me, device: device, currentEpoch: currentEpoch, entries: decodedEntries, parts: parts,
                           seenOrder: seen, seenCursor: cursor)
         } catch let error as GroupError {
             throw error
@@ -187,8 +197,9 @@ extension GroupSession {
     // MARK: Version 1, in one piece
 
     /// The whole state in one piece, version 1, as clients before version 2 stored it. Kept for
-    /// the tests that make such stores; this client stores the parts.
+    /// the tests that make such stores; this client stores the parts. Only a first device's state has that form.
     package func serialized() -> SecureBytes {
+        precondition(device == me, "a version 1 state has no device other than the identity")
         var out = header(version: Self.wholeStateVersion)
         defer { wipe(&out) }
         for entry in chain.entries { out += entry.encoded() }
@@ -224,7 +235,7 @@ extension GroupSession {
         var seen: [[UInt8]] = []
         for _ in 0..<seenCount { seen.append(try reader.read(32)) }
         guard reader.remaining == 0 else { throw GroupError.malformed("trailing bytes in group state") }
-        try self.init(me: me, currentEpoch: currentEpoch, entries: entries, parts: parts, seenOrder: seen, seenCursor: 0)
+        try self.init(me: me, device: me, currentEpoch: currentEpoch, entries: entries, parts: parts, seenOrder: seen, seenCursor: 0)
     }
 
     // MARK: What the versions share
@@ -239,10 +250,11 @@ extension GroupSession {
         var recent: [[UInt8]] = []
     }
 
-    /// Magic, version, `me`, the current epoch and the entry count: how both versions begin.
+    /// Magic, version, `me`, the device (version 4 on), the current epoch and the entry count: how every version begins.
     private func header(version: UInt8) -> [UInt8] {
         var out = Self.stateMagic + [version]
         out += me.rawRepresentation
+        if version >= Self.coreVersion { out += device.rawRepresentation }
         out.appendU64(currentEpoch)
         out.appendU32(UInt32(chain.entries.count))
         return out
@@ -263,8 +275,8 @@ extension GroupSession {
             }
             guard withChains else { continue }
             out.appendU32(UInt32(epoch.senders.count))
-            for (member, chain) in epoch.senders.sorted(by: { $0.key.rawRepresentation.lexicographicallyPrecedes($1.key.rawRepresentation) }) {
-                Self.append(member, chain, to: &out)
+            for (device, chain) in epoch.senders.sorted(by: { $0.key.rawRepresentation.lexicographicallyPrecedes($1.key.rawRepresentation) }) {
+                Self.append(device, chain, to: &out)
             }
         }
         out.appendU32(UInt32(awaitingKeys.count))
@@ -276,8 +288,8 @@ extension GroupSession {
         for hash in recent { out += hash }
     }
 
-    private static func append(_ member: Ed25519.PublicKey, _ chain: SenderChain, to out: inout [UInt8]) {
-        out += member.rawRepresentation
+    private static func append(_ device: Ed25519.PublicKey, _ chain: SenderChain, to out: inout [UInt8]) {
+        out += device.rawRepresentation
         chain.chainKey.withUnsafeBytes { out += $0 }
         out.appendU32(chain.next)
         out.appendU32(UInt32(chain.skipped.count))
@@ -288,17 +300,17 @@ extension GroupSession {
     }
 
     private static func readChain(_ reader: inout ByteReader) throws -> (Ed25519.PublicKey, SenderChain) {
-        let member = try reader.ed25519()
+        let device = try reader.ed25519()
         var chain = SenderChain(chainKey: SecureBytes(copying: try reader.read(32)))
         chain.next = try reader.u32()
         let skippedCount = Int(try reader.u32())
         guard skippedCount <= SenderChain.maximumSkipped else { throw GroupError.malformed("skipped keys") }
         for _ in 0..<skippedCount { chain.skipped[try reader.u32()] = SecureBytes(copying: try reader.read(32)) }
-        return (member, chain)
+        return (device, chain)
     }
 
     /// Puts each stored chain into its epoch; a chain of an epoch not held, or given twice, or
-    /// whose bytes name another member than its place, is refused.
+    /// whose bytes name another device than its place, is refused.
     private static func add(_ chains: [(ChainID, SecureBytes)], to parts: inout StoredParts) throws {
         var index: [UInt64: Int] = [:]
         for (offset, epoch) in parts.epochs.enumerated() { index[epoch.number] = offset }
@@ -306,11 +318,11 @@ extension GroupSession {
             var plain = bytes.withUnsafeBytes { Array($0) }
             defer { wipe(&plain) }
             var reader = ByteReader(plain)
-            let (member, chain) = try readChain(&reader)
-            guard reader.remaining == 0, member == id.member else { throw GroupError.malformed("sender chain") }
+            let (device, chain) = try readChain(&reader)
+            guard reader.remaining == 0, device == id.device else { throw GroupError.malformed("sender chain") }
             guard let offset = index[id.epoch] else { throw GroupError.malformed("a sender chain of an epoch not held") }
-            guard parts.epochs[offset].senders[member] == nil else { throw GroupError.malformed("a sender chain twice") }
-            parts.epochs[offset].senders[member] = chain
+            guard parts.epochs[offset].senders[device] == nil else { throw GroupError.malformed("a sender chain twice") }
+            parts.epochs[offset].senders[device] = chain
         }
     }
 
@@ -338,8 +350,8 @@ extension GroupSession {
             var senders = [Ed25519.PublicKey: SenderChain]()
             if withChains {
                 for _ in 0..<Int(try reader.u32()) {
-                    let (member, chain) = try readChain(&reader)
-                    senders[member] = chain
+                    let (device, chain) = try readChain(&reader)
+                    senders[device] = chain
                 }
             }
             parts.epochs.append((number, headerKey, successor, SecretTree(size: size, nodes: nodes), senders))
@@ -349,8 +361,8 @@ extension GroupSession {
     }
 
     /// Replays the stored chain (not re-verified: the store is the member's own, sealed under its
-    /// passphrase), keeping the members right after each entry that an epoch needs.
-    private init(me: Ed25519.PublicKey, currentEpoch: UInt64, entries: [MembershipEntry], parts: StoredParts,
+    /// passphrase), keeping the devices' leaves right after each entry that an epoch needs.
+    private init(me: Ed25519.PublicKey, device: Ed25519.PublicKey, currentEpoch: UInt64, entries: [MembershipEntry], parts: StoredParts,
                  seenOrder: [[UInt8]], seenCursor: Int) throws(GroupError) {
         let needed = Set(parts.epochs.map(\.number)).union(parts.awaiting)
         var replay: MembershipChain
@@ -361,12 +373,14 @@ extension GroupSession {
             do { try replay.append(entry, signatureValid: true) } catch let error { throw GroupError.membership(error) }
             if needed.contains(entry.sequence) { snapshots[entry.sequence] = (replay.leaves, replay.leafCount) }
         }
+        guard device == me || replay.owner(of: device) == me else { throw GroupError.malformed("the device is not the member's") }
         self.me = me
+        self.device = device
         self.currentEpoch = currentEpoch
         chain = replay
         for record in parts.epochs {
-            guard let (members, _) = snapshots[record.number] else { throw GroupError.malformed("epoch \(record.number) not in chain") }
-            epochs[record.number] = GroupEpoch(number: record.number, headerKey: record.headerKey, members: members,
+            guard let (leaves, _) = snapshots[record.number] else { throw GroupError.malformed("epoch \(record.number) not in chain") }
+            epochs[record.number] = GroupEpoch(number: record.number, headerKey: record.headerKey, leaves: leaves,
                                                tree: record.tree, senders: record.senders, successorSeed: record.successor)
         }
         for number in parts.awaiting {

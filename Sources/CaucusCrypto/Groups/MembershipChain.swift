@@ -9,7 +9,7 @@ public enum GroupRole: UInt8, Sendable, Hashable {
     case admin = 2
 }
 
-/// One change to a group's membership, signed by an admin (Protocol.md §8.1).
+/// One change to a group's membership, signed by an admin, or by a member for its own devices (Protocol.md §8.1).
 public struct MembershipEntry: Hashable, Sendable {
     /// What the entry does.
     public enum Action: Hashable, Sendable {
@@ -21,6 +21,11 @@ public struct MembershipEntry: Hashable, Sendable {
         case remove(Ed25519.PublicKey)
         /// Changes a member's role.
         case setRole(Ed25519.PublicKey, GroupRole)
+        /// Gives the author, a member, another device (its key) with a leaf of its own; starts an
+        /// epoch derived like an addition's.
+        case addDevice(Ed25519.PublicKey)
+        /// Takes a device's leaf away, by its owner or an admin; starts an epoch with a fresh secret.
+        case removeDevice(Ed25519.PublicKey)
     }
 
     /// Context tag of entry signatures.
@@ -34,7 +39,7 @@ public struct MembershipEntry: Hashable, Sendable {
     public let previous: [UInt8]
     /// The change.
     public let action: Action
-    /// The admin who signed it.
+    /// The identity that signed it: an admin, or the member whose device an add or remove device entry names.
     public let author: Ed25519.PublicKey
     /// The author's signature over `statement`.
     public let signature: Ed25519.Signature
@@ -54,13 +59,31 @@ public struct MembershipEntry: Hashable, Sendable {
         return true
     }
 
-    /// The action as its code (0 create, 1 add, 2 remove, 3 set role), subject and role byte.
+    /// Whether the entry starts an epoch whose secret every member derives from the one before (add, add device).
+    var derivesEpoch: Bool {
+        switch action {
+        case .add, .addDevice: true
+        case .create, .remove, .setRole, .removeDevice: false
+        }
+    }
+
+    /// Whether the entry starts an epoch with a fresh secret that its author sends to every remaining device (remove, remove device).
+    var drawsEpochSecret: Bool {
+        switch action {
+        case .remove, .removeDevice: true
+        case .create, .add, .setRole, .addDevice: false
+        }
+    }
+
+    /// The action as its code (0 create, 1 add, 2 remove, 3 set role, 4 add device, 5 remove device), subject and role byte.
     var actionFields: (code: UInt8, subject: Ed25519.PublicKey, role: UInt8) {
         switch action {
         case .create: (0, author, GroupRole.admin.rawValue)
         case let .add(member, role): (1, member, role.rawValue)
         case let .remove(member): (2, member, 0)
         case let .setRole(member, role): (3, member, role.rawValue)
+        case let .addDevice(device): (4, device, 0)
+        case let .removeDevice(device): (5, device, 0)
         }
     }
 
@@ -96,7 +119,8 @@ public enum MembershipError: Error, Equatable, Sendable, CustomStringConvertible
     case wrongGroup
     /// The signature does not verify.
     case badSignature(sequence: UInt64)
-    /// The author is not an admin at that point (or not a member at all).
+    /// The author may not make this change: not an admin at that point (or not a member at all), or,
+    /// for a device, neither a member adding its own nor the device's owner or an admin removing it.
     case notAdmin(sequence: UInt64)
     /// An entry already in the chain, sent again.
     case replay(sequence: UInt64)
@@ -106,7 +130,8 @@ public enum MembershipError: Error, Equatable, Sendable, CustomStringConvertible
     case gap(expected: UInt64, got: UInt64)
     /// The entry does not link to the hash of the entry before it.
     case brokenLink(sequence: UInt64)
-    /// The change makes no sense (adding a member twice, removing a stranger, removing the last admin…).
+    /// The change makes no sense (adding a member twice, removing a stranger, removing the last admin,
+    /// adding a device that is already in the group…).
     case invalidChange(sequence: UInt64, String)
 
     public var description: String {
@@ -114,7 +139,7 @@ public enum MembershipError: Error, Equatable, Sendable, CustomStringConvertible
         case .badCreation: return "the membership chain does not start with a valid creation entry"
         case .wrongGroup: return "membership entry belongs to another group"
         case .badSignature(let s): return "membership entry \(s) has a bad signature"
-        case .notAdmin(let s): return "membership entry \(s) is signed by someone who is not an admin"
+        case .notAdmin(let s): return "membership entry \(s) is signed by someone who may not make it (not an admin, nor the device's owner)"
         case .replay(let s): return "membership entry \(s) was already applied (replay)"
         case .fork(let s): return "membership entry \(s) conflicts with the one already accepted (fork)"
         case let .gap(expected, got): return "membership entries \(expected)..<\(got) are missing"
@@ -136,11 +161,19 @@ public struct MembershipChain: Sendable {
     public private(set) var head: [UInt8]
     /// Number of admins in the roster.
     private var adminCount = 1
-    /// Each current member's leaf in the epochs' secret trees: the founder is 0, then every
-    /// addition takes the next number; a removed member's leaf is never reused.
+    /// Each current device's leaf in the epochs' secret trees, by device key: a member's identity
+    /// key is its first device. The founder is 0, then every add and add device entry gives its
+    /// subject the next number; a leaf is never reused.
     public private(set) var leaves: [Ed25519.PublicKey: UInt32]
     /// Leaves handed out so far (the size of the secret tree of an epoch started now).
     public private(set) var leafCount: UInt32 = 1
+    /// Every key an add device entry named, current or removed, and its owner (the entry's
+    /// author): a key has one owner for the group's whole history (Protocol.md §8.1).
+    private var deviceOwners: [Ed25519.PublicKey: Ed25519.PublicKey] = [:]
+    /// Each member's current devices other than its identity key, in the order they were added.
+    private var addedDevices: [Ed25519.PublicKey: [Ed25519.PublicKey]] = [:]
+    /// Members removed at some point (some may be members again): their identity keys never become devices.
+    private var removedMembers = Set<Ed25519.PublicKey>()
 
     /// Founds a new group with `founder` as its only admin.
     public init(founder: Ed25519.PrivateKey) {
@@ -193,9 +226,22 @@ public struct MembershipChain: Sendable {
     /// The next sequence number.
     public var nextSequence: UInt64 { UInt64(entries.count) }
 
-    /// Signs and appends a change made by `admin`.
-    public mutating func make(_ action: MembershipEntry.Action, by admin: Ed25519.PrivateKey) throws(MembershipError) -> MembershipEntry {
-        let entry = MembershipEntry(groupID: groupID, sequence: nextSequence, previous: head, action: action, signedBy: admin)
+    /// The member who owns `device`, a key that is or was a device in this group: the member itself
+    /// for its identity key, else the author of the add device entry that named it. Nil for any other key.
+    public func owner(of device: Ed25519.PublicKey) -> Ed25519.PublicKey? {
+        if let owner = deviceOwners[device] { return owner }
+        return roster[device] != nil || removedMembers.contains(device) ? device : nil
+    }
+
+    /// A current member's current devices: its identity key while that holds a leaf, then the
+    /// devices it added, in order. Empty for anyone else.
+    public func devices(of member: Ed25519.PublicKey) -> [Ed25519.PublicKey] {
+        (leaves[member] != nil ? [member] : []) + addedDevices[member, default: []]
+    }
+
+    /// Signs and appends a change made by `author` (an admin, or a member for its own device).
+    public mutating func make(_ action: MembershipEntry.Action, by author: Ed25519.PrivateKey) throws(MembershipError) -> MembershipEntry {
+        let entry = MembershipEntry(groupID: groupID, sequence: nextSequence, previous: head, action: action, signedBy: author)
         try append(entry)
         return entry
     }
@@ -218,7 +264,7 @@ public struct MembershipChain: Sendable {
         guard signatureValid ?? entry.author.isValidSignature(entry.signature, for: statement) else {
             throw MembershipError.badSignature(sequence: entry.sequence)
         }
-        guard roster[entry.author] == .admin else { throw MembershipError.notAdmin(sequence: entry.sequence) }
+        guard mayMake(entry) else { throw MembershipError.notAdmin(sequence: entry.sequence) }
         // Validate against the current roster first, then apply in place (no copy of a large roster).
         let sequence = entry.sequence
         var adminDelta = 0
@@ -227,7 +273,18 @@ public struct MembershipChain: Sendable {
             throw MembershipError.invalidChange(sequence: sequence, "a group is created only once")
         case let .add(member, role):
             guard roster[member] == nil else { throw MembershipError.invalidChange(sequence: sequence, "already a member") }
+            guard deviceOwners[member] == nil else { throw MembershipError.invalidChange(sequence: sequence, "a member's device, not an identity") }
             adminDelta = role == .admin ? 1 : 0
+        case let .addDevice(device):
+            guard leaves[device] == nil else { throw MembershipError.invalidChange(sequence: sequence, "already a device in the group") }
+            guard roster[device] == nil, !removedMembers.contains(device) else {
+                throw MembershipError.invalidChange(sequence: sequence, "a member's identity key")
+            }
+            guard deviceOwners[device].map({ $0 == entry.author }) ?? true else {
+                throw MembershipError.invalidChange(sequence: sequence, "another member's device")
+            }
+        case let .removeDevice(device):
+            guard leaves[device] != nil else { throw MembershipError.invalidChange(sequence: sequence, "not a device in the group") }
         case let .remove(member):
             guard let current = roster[member] else { throw MembershipError.invalidChange(sequence: sequence, "not a member") }
             adminDelta = current == .admin ? -1 : 0
@@ -250,9 +307,33 @@ public struct MembershipChain: Sendable {
         case let .remove(member):
             roster[member] = nil
             leaves[member] = nil
+            removedMembers.insert(member)
+            for device in addedDevices.removeValue(forKey: member) ?? [] { leaves[device] = nil }
+        case let .addDevice(device):
+            leaves[device] = leafCount
+            leafCount += 1
+            deviceOwners[device] = entry.author
+            addedDevices[entry.author, default: []].append(device)
+        case let .removeDevice(device):
+            leaves[device] = nil
+            if let owner = deviceOwners[device] {
+                addedDevices[owner]?.removeAll { $0 == device }
+                if addedDevices[owner]?.isEmpty == true { addedDevices[owner] = nil }
+            }
         }
         adminCount += adminDelta
         entries.append(entry)
         head = statement.hash(signedWith: entry.signature)
+    }
+
+    /// Whether the entry's author may make its change (§8.1): an admin any change; a member
+    /// (any role) an add device, the device then being its own; a device's owner its removal.
+    private func mayMake(_ entry: MembershipEntry) -> Bool {
+        switch entry.action {
+        case .addDevice: roster[entry.author] != nil
+        case let .removeDevice(device):
+            roster[entry.author] == .admin || leaves[device] != nil && owner(of: device) == entry.author
+        case .create, .add, .remove, .setRole: roster[entry.author] == .admin
+        }
     }
 }

@@ -1,0 +1,57 @@
+/// A group state as the code before devices stored it (Protocol.md §8.5, version 3: no device in the
+/// core), made by that code and kept here byte for byte: the member with seed 32 × 0x52 in a group
+/// founded by seed 32 × 0x51, after reading the founder's first message ("first") and replying
+/// ("reply"); `unread` is the founder's next message ("kept for the fixture"). Test keys only.
+enum GroupStateVersion3Fixture {
+    static let core = """
+        43475250032012cb90ca60e8e5d8daf66e2272d2233e0486d557e8c66141ed8920177d7eb700000000000000010000000200000001000000\
+        00000000012488c0021aa8a6e8229f7aee310ced421b3a82efa5151e8fb3e95fc52bd19fed289d630fd92c5b4090414f8aeb2bf747d91ba2\
+        6718fa0f80dd40007d959d9b07000000020000000000000000
+        """
+    static let entries = [
+        """
+            ddc04747f4aca7e69de864cde6d484478ed47675eb07423a25c869436d5fb696000000000000000000000000000000000000000000000000\
+            0000000000000000000000000000000000c050c5637a44fa8629fff3cccce2300cb362a63d99d95fc54145266f4332445a02c050c5637a44\
+            fa8629fff3cccce2300cb362a63d99d95fc54145266f4332445a10dc10c8ce1c36c166b72daf05f65c107bf805b4b14236277c6cf3888ed5\
+            2231d80199ef7a969ab58f26773f6d2ebf4dfb51cde61cd4eac56569c380e053b30e
+            """,
+        """
+            ddc04747f4aca7e69de864cde6d484478ed47675eb07423a25c869436d5fb696000000000000000142848ef448f5c0257090b5084249000f\
+            2af9e99377be3a2329c32f174a049195012012cb90ca60e8e5d8daf66e2272d2233e0486d557e8c66141ed8920177d7eb701c050c5637a44\
+            fa8629fff3cccce2300cb362a63d99d95fc54145266f4332445a4153daa0b5f50d369d965ce9e8e0c9fb66eb830df140a43235c25aa082e8\
+            199e28ea8d0c475dbb4a2112bd3ebbdbf7775096a78ba523c555ea6e4db58abfd00b
+            """,
+    ]
+    static let pages = [
+        """
+            f4ab490f315929f3769b12fc52b0a8a420c3ce0b739be48c8adb8ab1ebb5a6f6f519cea0fcd3033eb8e4713123f855a3c2cb67f2db861a0b\
+            1e1778113c40093c
+            """,
+    ]
+    /// (epoch, device, part), as the store keeps them.
+    static let chains: [(UInt64, String, String)] = [
+        (1, "2012cb90ca60e8e5d8daf66e2272d2233e0486d557e8c66141ed8920177d7eb7",
+         """
+            2012cb90ca60e8e5d8daf66e2272d2233e0486d557e8c66141ed8920177d7eb72901649e8442ee18b6c5f04dd71f512aabd64595747d2a5e\
+            28a55f8e4c8eb4160000000100000000
+            """),
+        (1, "c050c5637a44fa8629fff3cccce2300cb362a63d99d95fc54145266f4332445a",
+         """
+            c050c5637a44fa8629fff3cccce2300cb362a63d99d95fc54145266f4332445abe066cb3b8ed23cca6f4594c2f22f71a02c4366d612f4b54\
+            0a75d5b8f5922e0e0000000100000000
+            """),
+    ]
+    static let tip = """
+        02f4ab490f315929f3769b12fc52b0a8a420c3ce0b739be48c8adb8ab1ebb5a6f6f519cea0fcd3033eb8e4713123f855a3c2cb67f2db861a\
+        0b1e1778113c40093c0000000200000000
+        """
+    static let unread = """
+        030000000000000001c5561a77a0d14d6a0744004a31a31024aa1f393f19ae96f55efd2c88b81d36b90d83b408ee441b1d8eb71a9325f4bb\
+        3135adc718e96a7940902c77fce1120f8ef49fd0f8f3cae35410f2d9b0707146b15e7e5b56ef8e2515d6b91798250f5fca513f98c60fa6b6\
+        a7f9a8012cccf9ea7c50ae8c6c9f4174ab09bb0c4013e34fbde5a95bae7af7548772a1dcc0f5890c4e221eb2631a04affef3dc28adbc3622\
+        c4d5751e2cd982a9fc67f600949f3f4e99f24813aadcfebcf8b2cabb7439ee8f1afb8421153bb8c4b32b95fa27c715570c93bbc5c30de8d6\
+        c2d7a944c5b26654d789f45c2f9e87ad1d9acba126a00d3ece441f6582160473ec1a83d55fa161bafa97ec5036168d81f07bd674fd8b67ff\
+        b47609cc97c04dc401acdd6b167382ede53483e7db492e251feef61cb2b366e09367023f9b01a4248380802042b8042dc8a96db2ceaed91b\
+        513063b758ff15b6afccf6be882c08a1ee73127f4b9dba5bbea7829871c27bf9c4fbfbe7a3c1db556d1167a351
+        """
+}
