@@ -29,7 +29,7 @@ extension Account {
     /// pairwise session would, without a relay: for measuring what receiving costs a member.
     package func joinGroupForBenchmark(name: String, welcome: GroupWelcome, from founder: Ed25519.PublicKey) throws(ClientError) {
         let session: GroupSession
-        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, device: identity.publicKey, from: founder) } catch {
+        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, device: device.publicKey, from: founder) } catch {
             throw ClientError.invalidArgument("cannot join the group: \(error)")
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)

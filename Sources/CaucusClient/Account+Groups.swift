@@ -11,8 +11,17 @@ extension Account {
     /// How long an invite lasts unless the inviter says otherwise.
     public static let defaultInviteLifetime: UInt32 = 7 * 86_400
 
+    /// Groups live on an identity's first device for now (Protocol.md §9.12): a linked device
+    /// neither creates nor joins one.
+    func refuseGroupsOnLinkedDevice() throws(ClientError) {
+        guard device.publicKey == identity.publicKey else {
+            throw ClientError.invalidArgument("groups are not available on a linked device yet; create or join groups on your first device")
+        }
+    }
+
     /// Creates a group with this user as its only admin and its relay route.
     public func createGroup(name: String) async throws(ClientError) -> GroupSummary {
+        try refuseGroupsOnLinkedDevice()
         try Self.validate(groupName: name)
         guard try findGroup(named: name) == nil else { throw ClientError.invalidArgument("you already have a group called \(name)") }
         let client = try await connected()
@@ -201,7 +210,7 @@ extension Account {
         names: [(Ed25519.PublicKey, String)]
     ) throws {
         let session: GroupSession
-        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, device: identity.publicKey, from: admin) } catch {
+        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, device: device.publicKey, from: admin) } catch {
             noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
             return
         }
@@ -304,6 +313,7 @@ extension Account {
     /// waited so far). An expired code is refused at once, without asking.
     public func join(_ code: InviteCode, wait: Duration = .seconds(30),
                      progress: @Sendable (JoinProgress) -> Void = { _ in }) async throws(ClientError) -> JoinOutcome {
+        try refuseGroupsOnLinkedDevice()
         guard code.inviter != identity.publicKey else { throw ClientError.invalidInvite("it is your own invite") }
         if let expiresAt = code.expiresAt, code.hasExpired() {
             throw ClientError.invalidInvite("""

@@ -52,7 +52,7 @@ extension Account {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let message: [UInt8]
-        do { message = try session.encrypt(plaintext, device: identity) } catch GroupError.epochKeyPending {
+        do { message = try session.encrypt(plaintext, device: device) } catch GroupError.epochKeyPending {
             throw ClientError.groupRefused("\(info.name) is changing keys after a removal; try again once the admin's client has sent them")
         } catch {
             throw ClientError.groupRefused("\(error)")

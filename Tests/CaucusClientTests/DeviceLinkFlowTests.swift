@@ -52,6 +52,9 @@ struct DeviceLinkFlowTests {
         #expect(devices.map(\.name) == ["first device", "laptop"] && devices.map(\.isThisDevice) == [false, true])
         #expect(try await laptop.displayName() == "Rosa")
         #expect(try await laptop.contacts().contains { $0.did == tomaszDID })
+        // Groups stay on the first device for now, and the laptop says so.
+        let noGroups = await clientError { _ = try await laptop.createGroup(name: "Site 5") }
+        #expect(noGroups?.description.contains("not available on a linked device yet") == true, "\(String(describing: noGroups))")
         await laptop.close()
         let rosaLaptop = Worker(name: "Rosa's laptop", home: laptopHome)
 
