@@ -27,22 +27,27 @@ struct DeviceLinkFlowTests {
         return linked
     }
 
+    /// Rosa and Tomasz, each on one device, Tomasz online once (his keys on the relay), and Rosa's
+    /// first message to him read.
+    static func talking(on relay: TestRelay, in directory: TempDirectory, first text: String) async throws -> (Worker, Worker, DID) {
+        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
+        let tomasz = try await Worker.make("Tomasz", in: directory, relay: relay)
+        let tomaszDID = try await tomasz.run { account in
+            try await account.sync()
+            return account.did
+        }
+        try await rosa.run { account in _ = try await account.send(text, to: .direct(tomaszDID.publicKey)) }
+        #expect(Worker.texts(try await tomasz.read()) == [text])
+        return (rosa, tomasz, tomaszDID)
+    }
+
     @Test("A linked laptop gets the identity; what it writes reaches the other worker as the same person, and the reply reaches both devices")
     func linkAndChat() async throws {
         let relay = try await TestRelay.start()
         defer { Task { await relay.stop() } }
         let directory = try TempDirectory()
         defer { directory.remove() }
-        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
-        let tomasz = try await Worker.make("Tomasz", in: directory, relay: relay)
-        // Tomasz's client has been online once: its keys are on the relay.
-        let tomaszDID = try await tomasz.run { account in
-            try await account.sync()
-            return account.did
-        }
-        // They already talk, from Rosa's first device.
-        try await rosa.run { account in _ = try await account.send("hello from the phone", to: .direct(tomaszDID.publicKey)) }
-        #expect(Worker.texts(try await tomasz.read()) == ["hello from the phone"])
+        let (rosa, tomasz, tomaszDID) = try await Self.talking(on: relay, in: directory, first: "hello from the phone")
 
         let laptopHome = ClientHome(explicit: directory.file("rosa-laptop"))
         let laptop = try await Self.link(rosa, as: "laptop", home: laptopHome)
@@ -74,17 +79,9 @@ struct DeviceLinkFlowTests {
         defer { Task { await relay.stop() } }
         let directory = try TempDirectory()
         defer { directory.remove() }
-        let rosa = try await Worker.make("Rosa", in: directory, relay: relay)
-        let tomasz = try await Worker.make("Tomasz", in: directory, relay: relay)
-        let tomaszKey = try await tomasz.run { account in
-            try await account.sync()
-            return account.did.publicKey
-        }
-        let rosaKey = try await rosa.run { account in
-            _ = try await account.send("hello", to: .direct(tomaszKey))
-            return account.did.publicKey
-        }
-        #expect(Worker.texts(try await tomasz.read()) == ["hello"])
+        let (rosa, tomasz, tomaszDID) = try await Self.talking(on: relay, in: directory, first: "hello")
+        let tomaszKey = tomaszDID.publicKey
+        let rosaKey = try await rosa.run { $0.did.publicKey }
         // Someone with a device key of their own, which Rosa never certified, writes to Tomasz as Rosa.
         let intruder = Ed25519.PrivateKey()
         let client = try await relay.connect(intruder)
