@@ -357,9 +357,11 @@ def check_payloads(vectors, cards, group_id, epoch_key, welcome, entries):
         15: lambda f: bytes.fromhex(f["group_id"]) + record(f),
         16: lambda f: u32(f["count"]),
         17: record,
+        18: lambda f: u32(len(f["entries"])) + b"".join(lp(bytes.fromhex(e)) for e in f["entries"]),
+        19: lambda f: bytes.fromhex(f["peer"]) + lp(bytes.fromhex(f["payload"])),
     }
     payloads = vectors["payloads"]
-    expect([p["kind"] for p in payloads] == list(range(1, 18)), "payloads: kinds 1 to 17, once each")
+    expect([p["kind"] for p in payloads] == list(range(1, 20)), "payloads: kinds 1 to 19, once each")
     for p in payloads:
         kind, f = p["kind"], p["fields"]
         if kind not in bodies:
@@ -384,6 +386,13 @@ def check_payloads(vectors, cards, group_id, epoch_key, welcome, entries):
             expect(1 <= len(f["display_name"]) <= 64 and not f["display_name"].startswith("did:"), "payload kind 3: a display name")
         if kind == 2:
             expect(1 <= f["chunk_size"] <= 1048576, "payload kind 2: chunk size 1 to 1,048,576")
+        if kind == 18:
+            first = bytes.fromhex(f["entries"][0])
+            expect(1 <= len(f["entries"]) <= 1000 and len(first) == 242 and first[72] == 1,
+                   "payload kind 18: 1 to 1,000 device entries, the first an add (section 2.2)")
+        if kind == 19:
+            inner = bytes.fromhex(f["payload"])
+            expect(inner[0] == 1 and inner[1] in (1, 2, 4), "payload kind 19: a copy of a text, a file or a timer")
 
 
 def check_invites(vectors, keys):

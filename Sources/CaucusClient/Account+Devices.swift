@@ -135,4 +135,67 @@ extension Account {
             note("could not publish this identity's devices to the relay: \(Self.reason(error))")
         }
     }
+
+    /// A person's device chain, sent by them after a change (§9.12): kept when it verifies, is
+    /// theirs and extends the chain kept; the conversation says which devices came and went, and
+    /// the sessions with devices it revoked are forgotten.
+    nonisolated func receiveDevicesChanged(_ tx: StoreTransaction, _ entries: [DeviceEntry], from sender: Ed25519.PublicKey,
+                                           in conversation: Conversation) throws {
+        let name = try mention(tx, sender)
+        let chain: DeviceChain
+        do { chain = try DeviceChain.verify(entries) } catch {
+            try addLine(tx, conversation, .warning, "\(name) sent a list of devices that does not verify (\(error)); ignored", expirySeconds: 0)
+            return
+        }
+        let kept = try tx.deviceChain(of: sender)?.chain
+        guard chain.identity == sender, Self.extends(chain, kept) else {
+            try addLine(tx, conversation, .warning, "\(name) sent a list of devices that is not theirs, or older than the one kept; ignored",
+                        expirySeconds: 0)
+            return
+        }
+        let before = Set(kept?.activeDevices(.computer).map(\.key) ?? [sender])
+        let after = Set(chain.activeDevices(.computer).map(\.key))
+        try tx.saveDeviceChain(chain, of: sender, fetchedAt: ClientStore.now())
+        for gone in before.subtracting(after) { try tx.deleteSessions(peer: gone) }
+        guard sender != identity.publicKey else { return }
+        for added in after.subtracting(before) {
+            try addLine(tx, conversation, .notice, "\(name) added a device (\(DeviceKey(added).description))", expirySeconds: 0)
+        }
+        for gone in before.subtracting(after) {
+            try addLine(tx, conversation, .notice, "\(name) revoked a device (\(DeviceKey(gone).description)); it gets nothing more", expirySeconds: 0)
+        }
+    }
+
+    /// A copy of what another device of this identity wrote to `peer` (§9.12), shown as written
+    /// here. Only this identity's own devices may send one.
+    nonisolated func receiveSentCopy(_ tx: StoreTransaction, _ payload: Payload, to peer: Ed25519.PublicKey,
+                                     from sender: Ed25519.PublicKey) throws {
+        guard sender == identity.publicKey else {
+            noteLater("\(try mention(tx, sender)) sent a copy of a message as if they were you; ignored")
+            return
+        }
+        let conversation = Conversation.direct(peer)
+        if try contact(tx, peer) == nil { try saveContact(tx, peer, ContactRecord(did: DID(publicKey: peer).description)) }
+        switch payload {
+        case let .text(stamp, text):
+            try addLine(tx, conversation, .text, text, sender: identity.publicKey, sentAt: stamp.sentAt, expirySeconds: stamp.expirySeconds)
+        case let .file(stamp, offer):
+            try storeFile(tx, offer, stamp: stamp, from: identity.publicKey, in: conversation)
+        case .expiry(let stamp):
+            var record = try tx.conversationRecord(conversation)
+            record.expirySeconds = stamp.expirySeconds
+            try tx.saveConversation(conversation, record)
+            try addLine(tx, conversation, .notice, "you \(Self.describeTimer(stamp.expirySeconds))", expirySeconds: 0, unread: false)
+        default:
+            break
+        }
+    }
+
+    /// Queues a copy of `payload`, written to `peer`, for each of this identity's other devices
+    /// that has a session with this one (§9.12).
+    nonisolated func enqueueCopies(_ tx: StoreTransaction, _ payload: Payload, to peer: Ed25519.PublicKey, ttl: UInt32) throws {
+        for other in try devices(tx, of: identity.publicKey) where try tx.hasSession(peer: other) {
+            try enqueuePairwise(tx, .sent(to: peer, payload), toDevice: other, id: Random.bytes(16), ttl: ttl)
+        }
+    }
 }

@@ -221,6 +221,23 @@ extension Account {
         do { _ = try await retrying { try await client.send(message) } } catch {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
+        await tellContacts(about: chain)
+    }
+
+    /// Sends the identity's chain to every contact (§9.12), so that their clients write to a new
+    /// device at once and stop writing to a revoked one. One that cannot be reached learns it
+    /// later (when the device writes to them, or within a day).
+    func tellContacts(about chain: DeviceChain) async {
+        let contacts = (try? read { tx in try tx.allContacts().map(\.0).filter { $0 != identity.publicKey } }) ?? []
+        for contact in contacts {
+            do {
+                try await ensureSession(with: contact)
+                try write { tx in _ = try enqueuePairwise(tx, .devicesChanged(chain.entries), to: contact) }
+            } catch {
+                note("could not tell \(DID(publicKey: contact).short) about the change of devices yet: \(error)")
+            }
+        }
+        try? await flushOutbox()
     }
 
     /// This identity's chain as the relay and this device know it: fetched (so that a change made
@@ -287,7 +304,7 @@ extension Account {
         guard identity.publicKey == code.identity, chain.identity == code.identity, chain.certifies(device.publicKey) else {
             throw ClientError.invalidArgument("the other device's answer does not make this computer a device of \(DID(publicKey: code.identity).short)")
         }
-        return try await offCooperativePool { () throws(ClientError) -> Account in
+        let account = try await offCooperativePool { () throws(ClientError) -> Account in
             try home.create()
             do { try keystore.create(identity, passphrase: passphrase, parameters: parameters) } catch {
                 throw ClientError.keystore("\(error)")
@@ -310,6 +327,12 @@ extension Account {
             }
             return account
         }
+        // Its prekeys go up at once, on the link's connection: the people the other device tells
+        // of this one (§9.12) can then write to it before it next connects.
+        do { try await account.publishPrekeys(on: client, remaining: 0) } catch {
+            await account.note("this computer's keys are not on the relay yet (they go up at its next connection): \(reason(error))")
+        }
+        return account
     }
 
     /// Waits on `client` for the answer to this link, until the code expires; acknowledges it.

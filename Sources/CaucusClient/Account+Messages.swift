@@ -131,6 +131,8 @@ extension Account {
                 // With a session already here the message can wait in the outbox; a first one cannot.
                 guard case .relayUnreachable = error, try read({ tx in try tx.hasSession(peer: peer) }) else { throw error }
             }
+            // This identity's other devices get a copy; one that cannot be reached now misses it.
+            try? await ensureSession(with: identity.publicKey)
         }
         let id = Random.bytes(16)
         try write { tx in
@@ -138,6 +140,7 @@ extension Account {
             let stamp = MessageStamp(id: id, sentAt: UInt64(ClientStore.now()), expirySeconds: timer)
             let (payload, record) = try make(tx, stamp)
             try enqueue(tx, payload, in: conversation, id: stamp.id, ttl: timer)
+            if case .direct(let peer) = conversation { try enqueueCopies(tx, payload, to: peer, ttl: timer) }
             try record(tx)
             if case .direct(let peer) = conversation, try contact(tx, peer) == nil {
                 try saveContact(tx, peer, ContactRecord(did: DID(publicKey: peer).description))

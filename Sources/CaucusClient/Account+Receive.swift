@@ -141,6 +141,10 @@ extension Account {
             try receiveSharedCampaign(tx, campaign, in: groupID, from: sender)
         case .campaign:
             noteLater("\(try mention(tx, sender)) sent a card campaign outside a group; ignored")
+        case .devicesChanged(let entries):
+            try receiveDevicesChanged(tx, entries, from: sender, in: conversation)
+        case let .sent(peer, inner):
+            try receiveSentCopy(tx, inner, to: peer, from: sender)
         case .unreadable(let count):
             let resent = try resendUnconfirmedStarts(tx, count: count, to: named.device)
             let outcome = switch resent {

@@ -83,6 +83,11 @@ extension StoreTransaction {
                        arguments: [Data(tag), Data(store.seal(writer.bytes, table: "sessions", tag: tag))])
     }
 
+    /// Forgets every session with `peer` (a device its owner revoked).
+    public func deleteSessions(peer: Ed25519.PublicKey) throws {
+        try db.execute(sql: "DELETE FROM sessions WHERE peer = ?", arguments: [Data(store.tag(peer.rawRepresentation))])
+    }
+
     public func hasSession(peer: Ed25519.PublicKey) throws -> Bool {
         try Data.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE peer = ?", arguments: [Data(store.tag(peer.rawRepresentation))]) != nil
     }

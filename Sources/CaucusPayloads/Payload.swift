@@ -81,12 +81,18 @@ public enum Payload: Sendable {
     /// The organizers' signed tally statement with a proof that the recipient's card is counted,
     /// or that it is not (pairwise, organizer to a card's signer, Protocol.md §10.10).
     case tallyProof(TallyProof)
+    /// The sender's device chain after a device was added or revoked, for the people it writes to
+    /// (pairwise, Protocol.md §9.12): each receiver verifies it and keeps it if it extends theirs.
+    case devicesChanged([DeviceEntry])
+    /// A copy of what this device wrote to `peer` (a text, a file or a timer), for the identity's
+    /// other devices (pairwise, to one's own devices only, §9.12).
+    indirect case sent(to: Ed25519.PublicKey, Payload)
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
         case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt,
-            revocationReceipt, sharedCampaign, unreadable, tallyProof
+            revocationReceipt, sharedCampaign, unreadable, tallyProof, devicesChanged, sent
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -165,6 +171,14 @@ public enum Payload: Sendable {
         case .unreadable(let count):
             w.u8(Kind.unreadable.rawValue)
             w.u32(count)
+        case .devicesChanged(let entries):
+            w.u8(Kind.devicesChanged.rawValue)
+            w.u32(UInt32(entries.count))
+            for entry in entries { w.data(entry.encoded()) }
+        case let .sent(peer, inner):
+            w.u8(Kind.sent.rawValue)
+            w.fixed(peer.rawRepresentation)
+            w.data(inner.encoded())
         }
         return w.bytes
     }
@@ -232,6 +246,22 @@ public enum Payload: Sendable {
             self = .unreadable(count: try r.u32())
         case .tallyProof:
             self = .tallyProof(try r.record("tally proof", limit: 8 << 10) { try TallyProof(encoded: $0) })
+        case .devicesChanged:
+            let count = Int(try r.u32())
+            guard count >= 1, count <= DeviceEntry.maximumEntries else { throw PayloadError.invalid("a device chain of \(count) entries") }
+            var entries: [DeviceEntry] = []
+            for _ in 0..<count {
+                entries.append(try r.record("device entry", limit: DeviceEntry.addByteCount) { try DeviceEntry(encoded: $0) })
+            }
+            self = .devicesChanged(entries)
+        case .sent:
+            let peer = try r.publicKey()
+            let inner = try Payload(decoding: try r.data(limit: 1 << 17))
+            switch inner {
+            case .text, .file, .expiry: break
+            default: throw PayloadError.invalid("a copy of a sent message holds only a text, a file or a timer")
+            }
+            self = .sent(to: peer, inner)
         }
         try r.finish()
     }

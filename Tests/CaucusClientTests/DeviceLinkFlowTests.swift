@@ -63,10 +63,24 @@ struct DeviceLinkFlowTests {
         await laptop.close()
         let rosaLaptop = Worker(name: "Rosa's laptop", home: laptopHome)
 
+        // Tomasz is told at once, and writes to both of Rosa's computers.
+        let told = try await tomasz.read()
+        #expect(told.contains { $0.message.text.contains("added a device") && $0.conversation == .direct(rosaDID.publicKey) }, "\(told.map(\.message.text))")
+        try await tomasz.run { account in _ = try await account.send("welcome, laptop", to: .direct(rosaDID.publicKey)) }
+        #expect(Worker.texts(try await rosa.read()) == ["welcome, laptop"])
+        #expect(Worker.texts(try await rosaLaptop.read()) == ["welcome, laptop"])
+        // What the phone writes appears on the laptop as Rosa's own line.
+        try await rosa.run { account in _ = try await account.send("sent from the phone", to: .direct(tomaszDID.publicKey)) }
+        // (A line this identity wrote is never unread: the conversation's history shows it.)
+        _ = try await rosaLaptop.read()
+        let history = try await rosaLaptop.run { account in try await account.history(.direct(tomaszDID.publicKey)) }
+        let copied = history.filter { $0.message.text == "sent from the phone" }
+        #expect(copied.count == 1 && copied.first?.author?.did == rosaDID, "\(history.map(\.message.text))")
+
         try await rosaLaptop.run { account in _ = try await account.send("hello from the laptop", to: .direct(tomaszDID.publicKey)) }
         let fromLaptop = try await tomasz.read()
-        #expect(Worker.texts(fromLaptop) == ["hello from the laptop"])
-        #expect(fromLaptop.first?.author?.did == rosaDID && fromLaptop.first?.conversation == .direct(rosaDID.publicKey))
+        #expect(Worker.texts(fromLaptop) == ["sent from the phone", "hello from the laptop"])
+        #expect(fromLaptop.allSatisfy { $0.author?.did == rosaDID && $0.conversation == .direct(rosaDID.publicKey) })
 
         try await tomasz.run { account in _ = try await account.send("both of you?", to: .direct(rosaDID.publicKey)) }
         #expect(Worker.texts(try await rosa.read()) == ["both of you?"])

@@ -252,6 +252,13 @@ struct GroupVectorTests {
         let routingSeed = [UInt8](repeating: 0x31, count: 32), cardKeySeed = [UInt8](repeating: 0x02, count: 32)
         let offer = FileOffer(blobID: [UInt8](0x60..<0x70), key: [UInt8](0x70..<0x90), size: 123_456, chunkSize: 65_536,
                               digest: [UInt8](0x90..<0xb0), name: "minutes-Ω.pdf")
+        // Rosa's device chain: her first device, then a laptop (seed 32 bytes of 0x25), signed at fixed times.
+        let rosaLaptop = key(0x25)
+        var rosaDevices = DeviceChain(identity: rosa, signedAt: 1_780_000_000)
+        _ = try rosaDevices.add(rosaLaptop.publicKey, kind: .computer,
+                                deviceSignature: rosaLaptop.signature(for: DeviceEntry.deviceStatement(identity: rosa.publicKey,
+                                                                                                      device: rosaLaptop.publicKey)),
+                                by: rosa, signedAt: 1_780_000_100)
         func stampFields(_ stamp: MessageStamp) -> [String: Any] {
             ["message_id": hex(stamp.id), "sent_at_ms": stamp.sentAt, "timer_s": Int(stamp.expirySeconds)]
         }
@@ -281,6 +288,9 @@ struct GroupVectorTests {
             (.sharedCampaign(groupID: groupID, campaign: campaign), ["group_id": hex(groupID), "record": "cards.json campaign"]),
             (.unreadable(count: 3), ["count": 3]),
             (.tallyProof(try TallyProof(encoded: try card("tally_proofs", "0", "encoded"))), ["record": "cards.json tally_proofs 0"]),
+            (.devicesChanged(rosaDevices.entries), ["entries": rosaDevices.entries.map { hex($0.encoded()) }]),
+            (.sent(to: tomasz.publicKey, .text(stamp, "Meeting Thursday ✊ — bring a friend")),
+             ["peer": hex(tomasz.publicKey.rawRepresentation), "payload": hex(Payload.text(stamp, "Meeting Thursday ✊ — bring a friend").encoded())]),
         ]
         let payloadRecords: [[String: Any]] = payloads.map { payload, fields in
             let encoded = payload.encoded()
@@ -457,7 +467,7 @@ struct GroupVectorTests {
             let payload = try Payload(decoding: encoded)
             #expect(payload.encoded() == encoded && Int(encoded[1]) == (record["kind"] as? NSNumber)?.intValue)
         }
-        #expect((vectors["payloads"] as? [Any])?.count == 17)
+        #expect((vectors["payloads"] as? [Any])?.count == 19)
 
         let files = try #require(vectors["files"] as? [[String: Any]])
         #expect(files.count == Self.files.count)
