@@ -106,7 +106,10 @@ extension Account {
     /// What fails here is left to `openPairwise`, which refuses the delivery if the device is
     /// still not certified.
     func learnSenderDevice(_ delivery: Delivery) async {
-        guard delivery.groupID == nil, let sender = claimedSender(Array(delivery.payload)),
+        // Only a version 2 envelope names a device other than the identity key; for every other
+        // delivery the seal is not opened twice.
+        guard delivery.groupID == nil, delivery.payload.first == PairwiseEnvelope.deviceVersion,
+              let sender = claimedSender(Array(delivery.payload)),
               let certified = try? read({ tx in try certifies(tx, sender.device, for: sender.identity) }), !certified
         else { return }
         _ = try? await refreshDevices(of: sender.identity)

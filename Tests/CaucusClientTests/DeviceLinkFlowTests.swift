@@ -13,7 +13,9 @@ struct DeviceLinkFlowTests {
     static func link(_ worker: Worker, as name: String, home: ClientHome) async throws -> Account {
         let (codes, continuation) = AsyncStream.makeStream(of: LinkCode.self)
         let adding = Task {
-            try await worker.run { account in
+            // A `device add` that fails before showing a code ends the stream, so the wait below ends too.
+            defer { continuation.finish() }
+            return try await worker.run { account in
                 try await account.addDevice { progress in
                     if case .code(let code) = progress { continuation.yield(code) }
                 }
