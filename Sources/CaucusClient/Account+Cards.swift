@@ -125,7 +125,8 @@ extension Account {
             return
         }
         let conversation = Conversation.group(GroupID(groupID))
-        guard session.chain.roster[sender] == .admin, Self.isAnnounceable(campaign, in: session) else {
+        // An admin passes it on to a newcomer, or another device of this identity to this one (§9.14).
+        guard session.chain.roster[sender] == .admin || sender == identity.publicKey, Self.isAnnounceable(campaign, in: session) else {
             try addLine(tx, conversation, .warning, """
                 a card campaign passed on by \(try mention(tx, sender)) was refused: it is not signed by an organizer (admin) of this group
                 """)
@@ -134,13 +135,19 @@ extension Account {
         guard try tx.campaign(hash: campaign.hash) == nil else { return }
         try saveCampaign(tx, campaign, cardKey: nil, conversation: conversation)
         try addLine(tx, conversation, .notice, Self.announcement(campaign, by: try mention(tx, campaign.organizer)), expirySeconds: 0)
+        // This device may have given the group to the identity's others before the campaign came.
+        guard sender != identity.publicKey else { return }
+        for other in try devices(tx, of: identity.publicKey) where try session.chain.leaves[other] != nil && tx.hasSession(peer: other) {
+            try enqueuePairwise(tx, .sharedCampaign(groupID: groupID, campaign: campaign), toDevice: other, id: Random.bytes(16), ttl: 0)
+        }
     }
 
     /// Passes the group's campaigns to a member just admitted, who cannot read the announcements
     /// made before it joined. Sent after the welcome, so the group is known when they arrive.
-    nonisolated func shareCampaigns(_ tx: StoreTransaction, of groupID: [UInt8], with newcomer: Ed25519.PublicKey) throws {
+    /// `device` is the newcomer's device that the welcome went to.
+    nonisolated func shareCampaigns(_ tx: StoreTransaction, of groupID: [UInt8], with device: Ed25519.PublicKey) throws {
         for (campaign, _) in try campaigns(tx, in: groupID) {
-            try enqueuePairwise(tx, .sharedCampaign(groupID: groupID, campaign: campaign), to: newcomer)
+            try enqueuePairwise(tx, .sharedCampaign(groupID: groupID, campaign: campaign), toDevice: device, id: Random.bytes(16), ttl: 0)
         }
     }
 
@@ -178,7 +185,10 @@ extension Account {
             return
         }
         try saveCampaign(tx, summary.campaign, cardKey: key, conversation: group)
-        try addLine(tx, group, .notice, "\(try mention(tx, sender)) made you a co-organizer of campaign \(summary.shortID)", expirySeconds: 0)
+        let line = sender == identity.publicKey
+            ? "this device now holds the card key of your campaign \(summary.shortID)"
+            : "\(try mention(tx, sender)) made you a co-organizer of campaign \(summary.shortID)"
+        try addLine(tx, group, .notice, line, expirySeconds: 0)
     }
 
     // MARK: Workers

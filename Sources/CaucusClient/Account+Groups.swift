@@ -11,20 +11,13 @@ extension Account {
     /// How long an invite lasts unless the inviter says otherwise.
     public static let defaultInviteLifetime: UInt32 = 7 * 86_400
 
-    /// Groups live on an identity's first device for now (Protocol.md §9.12): a linked device
-    /// neither creates nor joins one.
-    func refuseGroupsOnLinkedDevice() throws(ClientError) {
-        guard device.publicKey == identity.publicKey else {
-            throw ClientError.invalidArgument("groups are not available on a linked device yet; create or join groups on your first device")
-        }
-    }
-
-    /// Creates a group with this user as its only admin and its relay route.
+    /// Creates a group with this user as its only admin and its relay route, and gives it to this
+    /// user's other devices (§9.14).
     public func createGroup(name: String) async throws(ClientError) -> GroupSummary {
-        try refuseGroupsOnLinkedDevice()
         try Self.validate(groupName: name)
         guard try findGroup(named: name) == nil else { throw ClientError.invalidArgument("you already have a group called \(name)") }
         let client = try await connected()
+        try await ensureOwnSessions()
         let session = GroupSession(founder: identity)
         let routing = Ed25519.PrivateKey()
         let update = routingUpdate(groupID: session.groupID, serial: 1, signer: routing, add: [identity.publicKey], remove: [])
@@ -33,9 +26,15 @@ extension Account {
         }
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: name)
         try write { tx in
-            try saveGroup(tx, info, session, routing: routing)
+            // On a linked device the identity's first device holds the founder's leaf; this one
+            // takes a leaf of its own (nobody else is in the group yet to be told).
+            var (state, tookOver): (GroupSession, GroupWelcome?) = (session, nil)
+            if isLinkedDevice { (state, tookOver) = try takeOver(tx, session, info: info, announce: false) }
+            try shareWithOwnDevices(tx, &state, info: info, routing: routing, tookOver: tookOver)
+            try saveGroup(tx, info, state, routing: routing)
             try addLine(tx, .group(GroupID(session.groupID)), .notice, "you created the group \(name)", expirySeconds: 0, unread: false)
         }
+        try await flushOutbox()
         return GroupSummary(id: GroupID(session.groupID), name: name, members: 1, isAdmin: true, removed: false, expirySeconds: 0)
     }
 
@@ -158,12 +157,22 @@ extension Account {
 
     /// Handles a join request: checks the invite, adds the joiner, sends them the welcome, routes
     /// the group to them and tells the group. A bad request is answered with a refusal.
-    nonisolated func admit(_ tx: StoreTransaction, _ joiner: Ed25519.PublicKey, inviteID: [UInt8], secret: [UInt8], name: String) throws {
+    /// The welcome goes to the joiner's device that asked (`requester`) alone; that device gives
+    /// the group to the joiner's other devices (§9.14).
+    nonisolated func admit(_ tx: StoreTransaction, _ joiner: Ed25519.PublicKey, requester: Ed25519.PublicKey, inviteID: [UInt8],
+                           secret: [UInt8], name: String) throws {
         func refuse(_ reason: String) throws {
             noteLater("refused a join request from \(name) (\(DID(publicKey: joiner).short)): \(reason)")
             try enqueuePairwise(tx, .joinRefused(inviteID: inviteID, reason: reason), to: joiner)
         }
-        guard let invite = try tx.invite(inviteID) else { return try refuse("this invite does not exist (or was withdrawn)") }
+        guard let invite = try tx.invite(inviteID) else {
+            // Each device keeps the invites it made: another device of this identity answers this one.
+            if try !devices(tx, of: identity.publicKey).isEmpty {
+                noteLater("a join request for an invite this device did not make was left to your other devices")
+                return
+            }
+            return try refuse("this invite does not exist (or was withdrawn)")
+        }
         var record = invite.record
         guard let expected = Hex.decode(record.secret), ConstantTime.equals(expected, secret) else {
             return try refuse("this invite's secret does not match")
@@ -190,9 +199,10 @@ extension Account {
         // The change goes to the group first (in the epoch before it), then the route, then the
         // welcome: members know the newcomer before anything it sends can reach them.
         try commit(tx, entry, to: session, info: info, routing: routing)
-        try enqueue(tx, routingUpdate(groupID: groupID, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [joiner], remove: []))
-        try enqueuePairwise(tx, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names), to: joiner)
-        try shareCampaigns(tx, of: groupID, with: joiner)
+        try enqueue(tx, routingUpdate(groupID: groupID, serial: scratch.chain.routeSerial, signer: routing, add: [joiner], remove: []))
+        try enqueuePairwise(tx, .welcome(welcome, groupName: info.name, expirySeconds: info.expirySeconds, names: names),
+                            toDevice: requester, id: Random.bytes(16), ttl: 0)
+        try shareCampaigns(tx, of: groupID, with: requester)
     }
 
     /// This user's name and the names it knows of `members`, for a welcome.
@@ -204,13 +214,25 @@ extension Account {
         return names
     }
 
-    /// Joins with a welcome from an admin.
+    /// Joins with a welcome from an admin, or from another device of this identity that gives
+    /// this one the group (§9.14). An admin's welcome goes to the device that asked; another
+    /// device of the identity leaves it to that one, which gives it the group in turn.
     nonisolated func joinGroup(
         _ tx: StoreTransaction, _ welcome: GroupWelcome, from admin: Ed25519.PublicKey, name: String, expiry: UInt32,
         names: [(Ed25519.PublicKey, String)]
     ) throws {
+        let fromOwnDevice = admin == identity.publicKey
+        if !fromOwnDevice, try !hasJoinRequest(tx, to: admin), try isLinkedDevice || !devices(tx, of: identity.publicKey).isEmpty {
+            noteLater("a group welcome from \(DID(publicKey: admin).short) for another of your devices was left to it")
+            return
+        }
+        // A linked device that asked holds the welcome of the identity's first device (§9.14).
+        let takingOver = !fromOwnDevice && isLinkedDevice
         let session: GroupSession
-        do { session = try GroupSession(welcome: welcome, me: identity.publicKey, device: device.publicKey, from: admin) } catch {
+        do {
+            session = try GroupSession(welcome: welcome, me: identity.publicKey, device: takingOver ? identity.publicKey : device.publicKey,
+                                       from: admin)
+        } catch {
             noteLater("a group welcome from \(DID(publicKey: admin).short) was refused: \(error)")
             return
         }
@@ -224,17 +246,23 @@ extension Account {
         try? Self.validate(groupName: groupName)
         let info = GroupInfo(groupID: Hex.encode(session.groupID), name: groupName, expirySeconds: expiry,
                              quietPredecessors: Self.newcomerQuietMessages)
-        try saveGroup(tx, info, session, routing: nil)
-        try forgetJoinRequests(tx, to: admin)
+        var (state, tookOver): (GroupSession, GroupWelcome?) = (session, nil)
+        if takingOver { (state, tookOver) = try takeOver(tx, session, info: info, announce: true) }
+        try saveGroup(tx, info, state, routing: nil)
         let conversation = Conversation.group(GroupID(session.groupID))
         for (key, memberName) in names where session.chain.roster[key] != nil {
             try learnName(tx, key, memberName, in: conversation)
         }
-        try addLine(tx, conversation, .notice, "you joined \(groupName), admitted by \(try mention(tx, admin))", expirySeconds: 0)
         try setMeta(tx, "joined:" + Hex.encode(session.groupID), [1])
-        var state = session
-        try enqueueGroup(tx, &state, .profile(name: try myName(tx)), info: info)
-        try saveGroup(tx, info, state, routing: nil)
+        if fromOwnDevice {
+            try addLine(tx, conversation, .notice, "this device now takes part in \(groupName), given by your other device", expirySeconds: 0)
+        } else {
+            try forgetJoinRequests(tx, to: admin)
+            try addLine(tx, conversation, .notice, "you joined \(groupName), admitted by \(try mention(tx, admin))", expirySeconds: 0)
+            try enqueueGroup(tx, &state, .profile(name: try myName(tx)), info: info)
+            try shareWithOwnDevices(tx, &state, info: info, routing: nil, tookOver: tookOver)
+            try saveGroup(tx, info, state, routing: nil)
+        }
         try retryPutAside(tx)
     }
 
@@ -313,7 +341,6 @@ extension Account {
     /// waited so far). An expired code is refused at once, without asking.
     public func join(_ code: InviteCode, wait: Duration = .seconds(30),
                      progress: @Sendable (JoinProgress) -> Void = { _ in }) async throws(ClientError) -> JoinOutcome {
-        try refuseGroupsOnLinkedDevice()
         guard code.inviter != identity.publicKey else { throw ClientError.invalidInvite("it is your own invite") }
         if let expiresAt = code.expiresAt, code.hasExpired() {
             throw ClientError.invalidInvite("""
@@ -323,6 +350,8 @@ extension Account {
         }
         if try relays().isEmpty { try addRelay(code.relay) }
         try await ensureSession(with: code.inviter)
+        // So that this device can give the group to the identity's others once it is in (§9.14).
+        try await ensureOwnSessions()
         let name = try displayName()
         try write { tx in
             let asking = try enqueuePairwise(tx, .joinRequest(inviteID: code.inviteID, secret: code.secret, name: name), to: code.inviter)
@@ -374,22 +403,26 @@ extension Account {
         for other in session.chain.roster.keys where other != identity.publicKey && other != member {
             try await ensureSession(with: other)
         }
-        let route = try write { tx in
-            guard let (info, current, _) = try groupRow(tx, id) else { throw ClientError.notMember(group: groupName) }
-            var scratch = current
-            let (entry, epochKey): (MembershipEntry, GroupEpochKey)
-            do { (entry, epochKey) = try scratch.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
-            try commit(tx, entry, to: current, info: info, routing: routing, epochKey: epochKey)
-            let route = try enqueue(tx, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: [member]))
-            for other in scratch.chain.roster.keys where other != identity.publicKey {
-                try enqueuePairwise(tx, .epochKey(epochKey), to: other)
-            }
-            // Handed out again if a restored relay loses it (§9.10).
-            try keepEpochKey(tx, epochKey)
-            return route
-        }
+        try await ensureOwnSessions()
+        let route = try write { tx in try queueRemoval(tx, of: member, from: id, groupName: groupName, routing: routing) }
         try await flushOutbox()
         try confirmRoute(route, change: "the removal", group: groupName)
+    }
+
+    /// Queues a removal (§9.3): the entry to the group, the route change (whose queued id it
+    /// returns), and the new epoch's key to every remaining device.
+    nonisolated func queueRemoval(_ tx: StoreTransaction, of member: Ed25519.PublicKey, from id: [UInt8], groupName: String,
+                                  routing: Ed25519.PrivateKey) throws -> Data {
+        guard let (info, current, _) = try groupRow(tx, id) else { throw ClientError.notMember(group: groupName) }
+        var scratch = current
+        let (entry, epochKey): (MembershipEntry, GroupEpochKey)
+        do { (entry, epochKey) = try scratch.remove(member, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
+        try commit(tx, entry, to: current, info: info, routing: routing, epochKey: epochKey)
+        let route = try enqueue(tx, routingUpdate(groupID: id, serial: scratch.chain.routeSerial, signer: routing, add: [], remove: [member]))
+        try enqueueEpochKey(tx, epochKey, in: scratch)
+        // Handed out again if a restored relay loses it (§9.10).
+        try keepEpochKey(tx, epochKey)
+        return route
     }
 
     /// Throws unless the relay took the queued route change `id`: a membership change is not
@@ -419,7 +452,7 @@ extension Account {
             do { entry = try scratch.setRole(member, to: .admin, by: identity) } catch { throw ClientError.groupRefused("\(error)") }
             try commit(tx, entry, to: current, info: info, routing: routing)
             // The route's serial follows the chain's length, so a role change moves it too.
-            let route = try enqueue(tx, routingUpdate(groupID: id, serial: UInt64(scratch.chain.entries.count), signer: routing, add: [], remove: []))
+            let route = try enqueue(tx, routingUpdate(groupID: id, serial: scratch.chain.routeSerial, signer: routing, add: [], remove: []))
             var seed = routing.seed.withUnsafeBytes { Array($0) }
             defer { wipe(&seed) }
             try enqueuePairwise(tx, .routingKey(groupID: id, seed: seed), to: member)

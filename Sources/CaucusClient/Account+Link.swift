@@ -9,7 +9,8 @@ import Foundation
 import NIOSSL
 
 /// What a device that links another gives it (Protocol.md §9.13): the identity, its device chain,
-/// the names this identity gave its devices, its display name and its contacts.
+/// the names this identity gave its devices, its display name, its contacts, and how many groups
+/// it gives the new device next (each over their pairwise session, §9.14).
 struct LinkContents {
     static let version: UInt8 = 1
 
@@ -18,9 +19,11 @@ struct LinkContents {
     var displayName: String
     var deviceNames: [(Ed25519.PublicKey, String)]
     var contacts: [(Ed25519.PublicKey, ContactRecord)]
+    var groups: UInt32
 
     /// `u8 1 ‖ identity seed (32) ‖ u32 n ‖ n × LP(device entry) ‖ LP(display name) ‖ u32 n ‖ n ×
-    /// (device (32) ‖ LP(name)) ‖ u32 n ‖ n × (identity (32) ‖ LP(name, empty: none) ‖ u8 verified)`.
+    /// (device (32) ‖ LP(name)) ‖ u32 n ‖ n × (identity (32) ‖ LP(name, empty: none) ‖ u8 verified)
+    /// ‖ u32 groups`.
     func encoded() -> [UInt8] {
         var writer = PayloadWriter()
         writer.u8(Self.version)
@@ -39,16 +42,18 @@ struct LinkContents {
             writer.text(record.name ?? "")
             writer.u8(record.verified ? 1 : 0)
         }
+        writer.u32(groups)
         return writer.bytes
     }
 
     init(identitySeed: SecureBytes, chain: [DeviceEntry], displayName: String, deviceNames: [(Ed25519.PublicKey, String)],
-         contacts: [(Ed25519.PublicKey, ContactRecord)]) {
+         contacts: [(Ed25519.PublicKey, ContactRecord)], groups: UInt32) {
         self.identitySeed = identitySeed
         self.chain = chain
         self.displayName = displayName
         self.deviceNames = deviceNames
         self.contacts = contacts
+        self.groups = groups
     }
 
     init(decoding bytes: [UInt8]) throws(PayloadError) {
@@ -77,6 +82,7 @@ struct LinkContents {
             guard verified <= 1 else { throw PayloadError.invalid("a verified flag other than 0 or 1") }
             contacts.append((key, ContactRecord(did: DID(publicKey: key).description, name: name.isEmpty ? nil : name, verified: verified == 1)))
         }
+        groups = try reader.u32()
         try reader.finish()
     }
 }
@@ -149,10 +155,16 @@ extension Account {
         case linking(name: String)
     }
 
+    /// A device `addDevice` linked: its name, and how many groups it was given.
+    public struct LinkedDevice: Sendable, Equatable {
+        public var name: String
+        public var groups: Int
+    }
+
     /// Makes a one-time link code, waits (until it expires) for the device that holds it to ask,
-    /// certifies that device in the device chain, publishes the chain and gives the new device the
-    /// identity (§9.13). Returns the name the new device was given.
-    public func addDevice(progress: @Sendable (LinkProgress) -> Void) async throws(ClientError) -> String {
+    /// certifies that device in the device chain, publishes the chain, gives the new device the
+    /// identity (§9.13) and then every group this device is in (§9.14).
+    public func addDevice(progress: @Sendable (LinkProgress) -> Void) async throws(ClientError) -> LinkedDevice {
         guard let relay = try relays().first else { throw ClientError.noRelay }
         let code = LinkCode(identity: identity.publicKey, device: device.publicKey, secret: Random.bytes(32),
                             expiresAt: Date().addingTimeInterval(LinkCode.lifetime), relay: relay)
@@ -162,8 +174,9 @@ extension Account {
         while true {
             if let request = try takeLinkRequest(for: code) {
                 progress(.linking(name: request.name))
-                try await link(request, code: code)
-                return request.name
+                let chain = try await link(request, code: code)
+                let groups = try await handGroups(to: request.device, chain: chain)
+                return LinkedDevice(name: request.name, groups: groups)
             }
             guard ContinuousClock.now < deadline else {
                 throw ClientError.invalidArgument("the link code expired before a new device used it; run `caucus device add` again")
@@ -190,8 +203,9 @@ extension Account {
         }
     }
 
-    /// Certifies the requesting device, publishes the chain, and answers with the identity.
-    private func link(_ request: LinkMessage.Request, code: LinkCode) async throws(ClientError) {
+    /// Certifies the requesting device, publishes the chain, answers with the identity and tells
+    /// the contacts; returns the new chain.
+    private func link(_ request: LinkMessage.Request, code: LinkCode) async throws(ClientError) -> DeviceChain {
         let client = try await connected()
         var chain = try await currentOwnChain()
         do {
@@ -208,8 +222,9 @@ extension Account {
             for listed in chain.devices where listed.isActive {
                 if let name = try deviceName(tx, listed.key) { names.append((listed.key, name)) }
             }
+            let groups = try tx.allGroups().count { info, session in !info.removed && session.chain.leaves[device.publicKey] != nil }
             let contents = LinkContents(identitySeed: identity.seed, chain: chain.entries, displayName: try myName(tx), deviceNames: names,
-                                        contacts: try tx.allContacts().filter { $0.0 != identity.publicKey })
+                                        contacts: try tx.allContacts().filter { $0.0 != identity.publicKey }, groups: UInt32(groups))
             var plain = contents.encoded()
             defer { wipe(&plain) }
             do { return try LinkMessage.sealAnswer(plain, to: request, for: code) } catch {
@@ -222,6 +237,7 @@ extension Account {
             throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
         }
         await tellContacts(about: chain)
+        return chain
     }
 
     /// Sends the identity's chain to every contact (§9.12), so that their clients write to a new
@@ -321,6 +337,7 @@ extension Account {
                     }
                     try tx.setMeta(Self.deviceNamePrefix + Hex.encode(device.publicKey.rawRepresentation), Array(name.utf8))
                     for (key, record) in contents.contacts { try account.saveContact(tx, key, record) }
+                    try account.setMeta(tx, Self.linkedGroupsKey, Self.bigEndian(UInt64(contents.groups)))
                     try tx.addRelay(code.relay, caFile: nil)
                     try account.makeSignedPrekey(tx)
                 }
@@ -333,6 +350,24 @@ extension Account {
             await account.note("this computer's keys are not on the relay yet (they go up at its next connection): \(reason(error))")
         }
         return account
+    }
+
+    static let linkedGroupsKey = "linked_groups"
+
+    /// Receives the groups the device that linked this one gives it (§9.14): syncs until this
+    /// device has as many as that device announced in its answer, or `wait` has passed. Returns
+    /// how many it has and how many were announced.
+    public func receiveLinkedGroups(wait: Duration = .seconds(60)) async throws(ClientError) -> (received: Int, announced: Int) {
+        let announced = try read { tx in
+            Int(try getMeta(tx, Self.linkedGroupsKey).map { $0.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } ?? 0)
+        }
+        let deadline = ContinuousClock.now + wait
+        while true {
+            try await sync(readingMailboxAfresh: false)
+            let received = try groups().count { !$0.removed }
+            guard received < announced, ContinuousClock.now < deadline else { return (received, announced) }
+            await waitForChange(until: min(deadline, .now + .seconds(5)))
+        }
     }
 
     /// Waits on `client` for the answer to this link, until the code expires; acknowledges it.

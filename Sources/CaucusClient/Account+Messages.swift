@@ -41,8 +41,10 @@ extension Account {
     }
 
     /// Encrypts a payload once for a whole group and queues it; `session` is advanced in place.
+    /// `signer` is the key of the state's device: this device's, unless the state is the first
+    /// device's that hands a group to this one (`takeOver`).
     nonisolated func enqueueGroup(_ tx: StoreTransaction, _ session: inout GroupSession, _ payload: Payload, info: GroupInfo,
-                                  id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0) throws {
+                                  id: [UInt8] = Random.bytes(16), ttl: UInt32 = 0, signer: Ed25519.PrivateKey? = nil) throws {
         guard try !isBehind(tx, session.groupID) else {
             throw ClientError.groupRefused("""
                 a membership change of \(info.name) has not reached you yet (the relay may be withholding it); \
@@ -52,7 +54,7 @@ extension Account {
         var plaintext = payload.encoded()
         defer { wipe(&plaintext) }
         let message: [UInt8]
-        do { message = try session.encrypt(plaintext, device: device) } catch GroupError.epochKeyPending {
+        do { message = try session.encrypt(plaintext, device: signer ?? device) } catch GroupError.epochKeyPending {
             throw ClientError.groupRefused("\(info.name) is changing keys after a removal; try again once the admin's client has sent them")
         } catch {
             throw ClientError.groupRefused("\(error)")

@@ -122,7 +122,7 @@ extension Account {
         case .membership(let entry):
             try receiveRepairedEntry(tx, entry, from: sender)
         case let .joinRequest(inviteID, secret, name):
-            try admit(tx, sender, inviteID: inviteID, secret: secret, name: name)
+            try admit(tx, sender, requester: named.device, inviteID: inviteID, secret: secret, name: name)
         case let .welcome(welcome, groupName, expiry, names):
             try joinGroup(tx, welcome, from: sender, name: groupName, expiry: expiry, names: names)
         case .epochKey(let key):

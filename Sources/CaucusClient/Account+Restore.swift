@@ -23,7 +23,7 @@ extension Account {
                 guard !info.removed, let id = Hex.decode(info.groupID), let (_, session, routing) = try groupRow(tx, id), let routing,
                       session.chain.roster[identity.publicKey] == .admin
                 else { return nil }
-                return (info, id, session.chain.nextSequence, routing)
+                return (info, id, session.chain.routeSerial, routing)
             }
         }
         for (info, id, serial, routing) in administered {
@@ -35,7 +35,7 @@ extension Account {
                 try await repairGroup(id, routeSerial: 0)
             } catch let error as RelayError where error.code == .conflict {
                 // A change this client made meanwhile (an admission while connecting) moved it on.
-                let now = try read { tx in try groupRow(tx, id)?.1.chain.nextSequence }
+                let now = try read { tx in try groupRow(tx, id)?.1.chain.routeSerial }
                 if now == serial { note(Self.routeAheadWarning(info.name, Self.reason(error))) }
             } catch let error as ClientError {
                 throw error
@@ -58,11 +58,12 @@ extension Account {
 
     /// Repairs a group whose route the relay had at `routeSerial` while the chain is longer: queues
     /// the route re-asserted with every member (and without everyone the chain removed), and hands
-    /// each member, over the pairwise sessions, the entries from `routeSerial - 1` on, the epoch
+    /// each member, over the pairwise sessions, the entries from the one that set `routeSerial` on, the epoch
     /// keys of this admin's removals among them, and to those this admin added, their welcome.
     func repairGroup(_ groupID: [UInt8], routeSerial: UInt64) async throws(ClientError) {
         guard let (_, session, _) = try read({ tx in try groupRow(tx, groupID) }) else { return }
-        let first = Int(max(routeSerial, 1) - 1)
+        // The entry that set the route's serial is handed out again (its epoch key went out after its route change).
+        let first = session.chain.entryIndex(routeSerial: max(routeSerial, 1))
         var everyone = Set<Ed25519.PublicKey>()
         for roster in Self.rosters(session.chain.entries).dropFirst(first) { everyone.formUnion(roster.keys) }
         everyone.remove(identity.publicKey)
@@ -72,7 +73,7 @@ extension Account {
         }
         try write { tx in
             guard let (info, session, routing) = try groupRow(tx, groupID), let routing else { return }
-            let entries = session.chain.entries, serial = session.chain.nextSequence
+            let entries = session.chain.entries, serial = session.chain.routeSerial
             let members = Array(session.chain.roster.keys)
             let gone = Set(entries.compactMap { entry -> Ed25519.PublicKey? in
                 if case .remove(let member) = entry.action { return member }
@@ -102,7 +103,7 @@ extension Account {
             }
             try addLine(tx, .group(GroupID(groupID)), .warning, """
                 the relay had lost changes of \(info.name) (it was probably restored from a backup): its route was \
-                \(entries.count - Int(routeSerial)) membership change(s) behind. The route was published again and the \
+                \(serial - min(routeSerial, serial)) membership change(s) behind. The route was published again and the \
                 changes handed to the members again
                 """, expirySeconds: 0)
             if !unreachable.isEmpty {
@@ -176,6 +177,11 @@ extension Account {
             keepRouting = nil
         }
         if case .setRole(let member, .member) = entry.action, member == identity.publicKey { keepRouting = nil }
+        // This device removed from the group (revoked, §9.14): it reads nothing more there.
+        if case .removeDevice(let removed) = entry.action, removed == device.publicKey {
+            newInfo.removed = true
+            keepRouting = nil
+        }
         try saveGroup(tx, newInfo, state, routing: keepRouting)
         try describe(tx, entry, in: conversation)
         // The key of the epoch this entry starts, and its messages, may have come first.
@@ -206,11 +212,19 @@ extension Account {
 
     /// Forgets the join requests to `inviter`: a welcome from them answered them.
     nonisolated func forgetJoinRequests(_ tx: StoreTransaction, to inviter: Ed25519.PublicKey) throws {
-        for key in try tx.metaKeys(prefix: Self.joinRequestPrefix) {
-            let messages = try decodeMessages(try getMeta(tx, key) ?? [])
-            if messages.contains(where: { $0.recipients == [DeviceKey(inviter)] }) {
-                try tx.deleteMeta(key)
-            }
+        for key in try joinRequestKeys(tx, to: inviter) { try tx.deleteMeta(key) }
+    }
+
+    /// Whether this device asked `inviter` to join a group and has no answer yet.
+    nonisolated func hasJoinRequest(_ tx: StoreTransaction, to inviter: Ed25519.PublicKey) throws -> Bool {
+        try !joinRequestKeys(tx, to: inviter).isEmpty
+    }
+
+    /// The kept join requests sent to any device of `inviter`.
+    private nonisolated func joinRequestKeys(_ tx: StoreTransaction, to inviter: Ed25519.PublicKey) throws -> [String] {
+        let devices = Set(([inviter] + (try tx.deviceChain(of: inviter)?.chain?.devices.map(\.key) ?? [])).map(DeviceKey.init))
+        return try tx.metaKeys(prefix: Self.joinRequestPrefix).filter { key in
+            try decodeMessages(try getMeta(tx, key) ?? []).contains { $0.recipients.contains(where: devices.contains) }
         }
     }
 

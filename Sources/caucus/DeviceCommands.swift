@@ -8,8 +8,8 @@ import Foundation
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
-        abstract: "Use your identity on several computers: link one, list them.",
-        subcommands: [Add.self, Link.self, List.self])
+        abstract: "Use your identity on several computers: link one, list them, revoke one.",
+        subcommands: [Add.self, Link.self, List.self, Revoke.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -23,18 +23,20 @@ struct DeviceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                let name = try await account.addDevice { progress in
+                let linked = try await account.addDevice { progress in
                     switch progress {
                     case .code(let code):
                         say("One-time device link code, valid for 10 minutes (until \(code.expiresAt.formatted(date: .omitted, time: .shortened))):\n\n\(code.text)\n")
                         if !noQR, let qr = try? QRCode(code.text) { CommandOutput.write(qr.terminalRendering()) }
                         say("On the new computer run: caucus device link \(code.text)")
                         say("Waiting for it…")
+                        // Whoever reads this output through a pipe needs the code now, not at exit.
+                        fflush(nil)
                     case .linking(let name):
                         Console.tell("Linking \(name)…")
                     }
                 }
-                say("Linked \(name): it is now one of your devices.")
+                say("Linked \(linked.name): it is now one of your devices\(linked.groups > 0 ? ", and was given your \(linked.groups) group(s)" : "").")
             }
         }
     }
@@ -62,11 +64,49 @@ struct DeviceCommand: AsyncParsableCommand {
                                                  allowWeakPassphrase: Prompt.allowWeak,
                                                  handshakeTimeout: try global.relayTimeouts().handshake)
             let displayName = try await account.displayName()
+            if !output.json { say("This computer is now a device of \(displayName) (\(account.did.short)), named \(deviceName).") }
+            let groups: (received: Int, announced: Int)
+            do {
+                if !output.json { Console.tell("Receiving your groups from your other device…") }
+                groups = try await account.receiveLinkedGroups()
+            } catch {
+                await account.close()
+                throw error
+            }
             await account.close()
             if output.json {
-                printJSON(["did": account.did.description, "name": displayName, "device": deviceName, "home": home.path])
-            } else {
-                say("This computer is now a device of \(displayName) (\(account.did.short)), named \(deviceName).")
+                printJSON(["did": account.did.description, "name": displayName, "device": deviceName, "home": home.path,
+                           "groups": groups.received, "groups_announced": groups.announced])
+            } else if groups.received < groups.announced {
+                say("""
+                    \(groups.received) of your \(groups.announced) group(s) have arrived so far; the rest come at the next \
+                    `caucus sync` if your other device gave them.
+                    """)
+            } else if groups.announced > 0 {
+                say("Your \(groups.announced) group(s) are here.")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke one of your other devices (lost, broken or taken): it gets nothing more.",
+            discussion: """
+                The relay refuses the device from now on, each of your groups moves to new keys that it does not get, and \
+                your contacts are told. Name it as `caucus device list` shows it, or by the start of its key.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The device's name, or the start of its key (at least 4 hex digits).") var device: String
+
+        func run() async throws {
+            try await withAccount(global) { account in
+                let revoked = try await account.revokeDevice(device)
+                if output.json {
+                    printJSON(["device": revoked.name, "groups": revoked.groups])
+                } else {
+                    say("Revoked \(revoked.name): the relay refuses it\(revoked.groups > 0 ? ", and your \(revoked.groups) group(s) moved to new keys it does not have" : "").")
+                }
             }
         }
     }

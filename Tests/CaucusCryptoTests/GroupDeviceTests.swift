@@ -48,7 +48,7 @@ struct GroupDeviceTests {
         #expect(throws: GroupError.notInGroup) { try d.t.a.encrypt(text("as the laptop"), device: d.laptop) }
     }
 
-    @Test("a welcome at an add device epoch is taken only from the device's owner, by that device, for that member")
+    @Test("a welcome at an add device epoch is taken only from the device's owner, by a device of that member")
     func deviceWelcomeChecks() throws {
         let d = try TrioWithLaptop()
         let alice = d.t.alice.publicKey, laptop = d.laptop.publicKey
@@ -58,12 +58,50 @@ struct GroupDeviceTests {
         #expect(throws: GroupError.unexpectedEpochKey) {
             try GroupSession(welcome: d.welcome, me: d.t.bob.publicKey, device: laptop, from: alice)
         }
-        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: d.welcome, me: alice, device: alice, from: alice) }
+        // Another device of the member takes it from the member itself (one device hands a group to its others)…
+        #expect(try GroupSession(welcome: d.welcome, me: alice, device: alice, from: alice).device == alice)
+        // …but not from anyone else.
+        #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: d.welcome, me: alice, device: alice, from: d.t.bob.publicKey) }
         let other = Ed25519.PrivateKey().publicKey
         #expect(throws: GroupError.unexpectedEpochKey) { try GroupSession(welcome: d.welcome, me: alice, device: other, from: alice) }
         // Made again from the epoch before it, for a laptop whose first welcome the relay lost.
         let again = try #require(d.t.a.welcome(forAdditionAt: d.added.sequence))
         #expect(again.serialized().withUnsafeBytes { Array($0) } == d.welcome.serialized().withUnsafeBytes { Array($0) })
+    }
+
+    @Test("a member's first-device state hands the group to another device: the entry goes out from the first device's leaf, and the device writes at once")
+    func handOver() throws {
+        var t = try Trio()
+        let laptop = Ed25519.PrivateKey()
+        var first = t.a
+        var before = first
+        var (l, entry) = try GroupSession.handOver(&first, to: laptop.publicKey, identity: t.alice)
+        #expect(l.device == laptop.publicKey && l.me == t.alice.publicKey && l.currentEpoch == entry.sequence)
+        #expect(first.chain.entries.last == entry && first.currentEpoch == entry.sequence)
+        // The entry goes to the group from the first device's leaf, in the epoch before it; the
+        // others apply it and read the laptop as Alice.
+        let announced = try before.encrypt(entry.encoded(), device: t.alice)
+        #expect(try t.b.decrypt(announced).plaintext == entry.encoded())
+        try t.f.apply(entry)
+        try t.b.apply(entry)
+        let message = try l.encrypt(text("from the laptop"), device: laptop)
+        #expect(try t.b.decrypt(message).sender == t.alice.publicKey)
+        #expect(try t.f.decrypt(message).device == laptop.publicKey)
+        // Only a first device's state, with its own identity key, hands over.
+        var bobs = t.b
+        #expect(throws: GroupError.notInGroup) { try GroupSession.handOver(&bobs, to: laptop.publicKey, identity: t.alice) }
+        var laptops = l
+        #expect(throws: GroupError.notInGroup) { try GroupSession.handOver(&laptops, to: Ed25519.PrivateKey().publicKey, identity: t.alice) }
+    }
+
+    @Test("device entries never move the route serial, and the entry that set each serial is found past them")
+    func routeSerial() throws {
+        var d = try TrioWithLaptop()
+        // Create, add Alice, add Bob, then Alice's add device entry.
+        #expect(d.t.f.chain.nextSequence == 4 && d.t.f.chain.routeSerial == 3)
+        _ = try d.t.f.remove(d.t.bob.publicKey, by: d.t.founder)
+        #expect(d.t.f.chain.nextSequence == 5 && d.t.f.chain.routeSerial == 4)
+        #expect([1, 2, 3, 4].map { d.t.f.chain.entryIndex(routeSerial: $0) } == [0, 1, 2, 4])
     }
 
     @Test("a device removed by an admin reads nothing of the next epoch; its member stays and writes on")

@@ -74,18 +74,36 @@ public struct GroupSession: Sendable {
 
     /// Joins, as `device` of member `me`, from a welcome sent over a pairwise session whose peer is
     /// `from`: an admin's welcome of a new member (`device` is then `me`), or a member's welcome of
-    /// its own new device.
+    /// one of its own devices.
     public init(welcome: GroupWelcome, me: Ed25519.PublicKey, device: Ed25519.PublicKey, from author: Ed25519.PublicKey) throws(GroupError) {
         let chain: MembershipChain
         do { chain = try MembershipChain.verify(welcome.entries) } catch let error { throw GroupError.membership(error) }
         // The welcome's epoch is the one started by the last entry, an add or add device entry made
-        // by whoever sent it, and `device` is a device of `me` after it; an add device entry's
-        // subject is the receiving device itself.
+        // by whoever sent it, and `device` is a device of `me` after it. After an add device entry,
+        // the receiving device is its subject, or the welcome comes from its own member (which hands
+        // the group to each of its devices itself).
         guard let entry = chain.entries.last, entry.sequence == welcome.epoch, entry.author == author, entry.derivesEpoch,
               chain.leaves[device] != nil, chain.owner(of: device) == me
         else { throw GroupError.unexpectedEpochKey }
-        if case let .addDevice(added) = entry.action, added != device { throw GroupError.unexpectedEpochKey }
+        if case let .addDevice(added) = entry.action, added != device, author != me { throw GroupError.unexpectedEpochKey }
         self.init(me: me, device: device, chain: chain, epoch: welcome.epoch, secret: welcome.secret)
+    }
+
+    /// Takes part in a group as `device`, another device of the member whose identity key
+    /// `identity` is, from a state of the member's first device (`first`, whose device is the
+    /// identity key: a new group, or an admin's welcome to the member): appends an add device entry
+    /// for `device`, signed by the identity key, and returns the state of `device` in the epoch it
+    /// starts. `first` moves past the entry too; it is the state that sends the entry to the group
+    /// (in the epoch before it, from the first device's leaf), and is then dropped.
+    public static func handOver(
+        _ first: inout GroupSession, to device: Ed25519.PublicKey, identity: Ed25519.PrivateKey
+    ) throws(GroupError) -> (GroupSession, MembershipEntry) {
+        guard first.device == identity.publicKey, first.me == identity.publicKey else { throw GroupError.notInGroup }
+        var next = first
+        let (entry, welcome) = try next.addDevice(device, by: identity)
+        let session = try GroupSession(welcome: welcome, me: identity.publicKey, device: device, from: identity.publicKey)
+        first = next
+        return (session, entry)
     }
 
     // MARK: Membership changes

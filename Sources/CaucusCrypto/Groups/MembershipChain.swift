@@ -59,6 +59,15 @@ public struct MembershipEntry: Hashable, Sendable {
         return true
     }
 
+    /// Whether the entry moves the group's relay route serial (Protocol.md §9.3): every entry but
+    /// add device and remove device (routes list identities, so a member's devices never change them).
+    public var movesRoute: Bool {
+        switch action {
+        case .addDevice, .removeDevice: false
+        case .create, .add, .remove, .setRole: true
+        }
+    }
+
     /// Whether the entry starts an epoch whose secret every member derives from the one before (add, add device).
     var derivesEpoch: Bool {
         switch action {
@@ -225,6 +234,21 @@ public struct MembershipChain: Sendable {
 
     /// The next sequence number.
     public var nextSequence: UInt64 { UInt64(entries.count) }
+
+    /// The relay route's serial that matches this chain (Protocol.md §9.3): how many of its entries
+    /// move the route.
+    public var routeSerial: UInt64 { UInt64(entries.count { $0.movesRoute }) }
+
+    /// The index of the entry that set route serial `serial` (≥ 1): the `serial`-th entry that
+    /// moves the route; the last entry if the chain has fewer.
+    public func entryIndex(routeSerial serial: UInt64) -> Int {
+        var seen: UInt64 = 0
+        for (index, entry) in entries.enumerated() where entry.movesRoute {
+            seen += 1
+            if seen == serial { return index }
+        }
+        return entries.count - 1
+    }
 
     /// The member who owns `device`, a key that is or was a device in this group: the member itself
     /// for its identity key, else the author of the add device entry that named it. Nil for any other key.

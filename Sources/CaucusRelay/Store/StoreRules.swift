@@ -76,7 +76,7 @@ public enum StoreRules {
             guard chunk.offset == 0 else { throw RelayError(.notFound, "no such blob: the first chunk must have offset 0") }
             return .create
         }
-        guard stored.sameOwner else { throw RelayError(.forbidden, "this blob id belongs to another device") }
+        guard stored.sameOwner else { throw RelayError(.forbidden, "this blob id belongs to another identity") }
         // `offset` comes from the client: compared without adding to it, which could overflow.
         if chunk.offset <= stored.size, length <= stored.size - chunk.offset, chunk.offset < stored.size || stored.complete {
             return .resend(BlobState(size: stored.size, complete: stored.complete))
