@@ -421,6 +421,76 @@ def check_invites(vectors, keys):
         expect(relay.decode("utf-8", "replace") == invite["relay"] and invite["relay"].startswith(("ws://", "wss://")), f"{what}: relay URL")
 
 
+def check_device_link(vectors, keys):
+    """Section 9.13: the link code, the new device's request and the answer."""
+    from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
+
+    link = vectors.get("device_link")
+    if not expect(link, "device_link: a record of section 9.13"):
+        return
+    code, prefix = link["code"], "caucus-link:"
+    text = code["text"]
+    expect(text.startswith(prefix) and len(text.encode()) <= 1024 and all(c in ALPHABET for c in text[len(prefix):]),
+           "link code: caucus-link:, base58btc, at most 1,024 bytes")
+    data = base58_decode(text[len(prefix):])
+    body, checksum = data[:-4], data[-4:]
+    expect(checksum == h(body)[:4], "link code: checksum, the first 4 bytes of BLAKE2b-256")
+    secret = bytes.fromhex(code["secret"])
+    expect(body[0] == 1 and body[1:33] == keys[code["identity"]] and body[33:65] == keys[code["device"]],
+           "link code: version 1, identity key, inviting device key")
+    expect(body[65:97] == secret and struct.unpack(">Q", body[97:105])[0] == code["expires_at_s"],
+           "link code: secret and expiry")
+    expect(body[105:].decode("utf-8", "replace") == code["relay"], "link code: relay URL")
+    inviting, new_device = keys[code["device"]], keys[link["new_device"]]
+
+    request_key = expand(extract(ZERO, secret), b"caucus/link-request/v1")
+    expect(link["request_key"] == request_key.hex(), "link request key: HKDF of the code's secret")
+    request = bytes.fromhex(link["request"])
+    plain = open_aead(request[1:], b"\x05" + inviting, request_key) if request[:1] == b"\x05" else None
+    if expect(plain is not None and len(plain) > 132, "link request: 0x05 and opens with the request key, ad 0x05 || inviting device"):
+        device, proof, link_key = plain[:32], plain[32:96], plain[96:128]
+        name_length = struct.unpack(">I", plain[128:132])[0]
+        expect(device == new_device and proof.hex() == link["proof"], "link request: the new device key and its proof")
+        expect(verifies(device, canonical("caucus/device-key/v1", [keys[code["identity"]], device]), proof),
+               "link request: the proof is the device's signature over caucus/device-key/v1")
+        link_scalar = bytes.fromhex(link["link_key_scalar"])
+        expect(link_key == crypto_scalarmult_base(link_scalar) and link_key.hex() == link["link_key"], "link request: the link key")
+        expect(len(plain) == 132 + name_length and plain[132:].decode() == link["name"], "link request: the name, length-prefixed")
+        expect(open_aead(request[1:], b"\x05" + new_device, request_key) is None, "link request: does not open with another device in its ad")
+
+    answer = bytes.fromhex(link["answer"])
+    answering = answer[1:33]
+    expect(answer[:1] == b"\x06" and answering == crypto_scalarmult_base(bytes.fromhex(link["answering_key_scalar"]))
+           and answering.hex() == link["answering_key"], "link answer: 0x06 and the answering link key")
+    shared = crypto_scalarmult(bytes.fromhex(link["link_key_scalar"]), answering)
+    answer_key = expand(extract(secret, shared), b"caucus/link-answer/v1")
+    expect(link["answer_key"] == answer_key.hex(), "link answer key: HKDF(salt = secret, IKM = X25519(answering, request's link key))")
+    contents = open_aead(answer[33:], b"\x06" + new_device, answer_key)
+    if not expect(contents is not None and contents.hex() == link["contents"], "link answer: opens to the contents, ad 0x06 || new device"):
+        return
+    fields, seeds = link["contents_fields"], vectors["seeds"]
+    at = [0]
+
+    def take(n):
+        piece = contents[at[0]:at[0] + n]
+        at[0] += n
+        return piece
+
+    def take_lp():
+        return take(struct.unpack(">I", take(4))[0])
+
+    expect(take(1) == b"\x01" and take(32).hex() == seeds[code["identity"]], "link contents: version 1 and the identity seed")
+    chain = [take_lp().hex() for _ in range(struct.unpack(">I", take(4))[0])]
+    expect(chain == fields["chain"], "link contents: the device chain's entries")
+    expect(take_lp().decode() == fields["display_name"], "link contents: the display name")
+    names = [(take(32), take_lp().decode()) for _ in range(struct.unpack(">I", take(4))[0])]
+    expect(names == [(keys[n["device"]], n["name"]) for n in fields["device_names"]], "link contents: the device names")
+    contacts = [(take(32), take_lp().decode(), take(1)) for _ in range(struct.unpack(">I", take(4))[0])]
+    expect(contacts == [(keys[c["identity"]], c["name"], bytes([1 if c["verified"] else 0])) for c in fields["contacts"]],
+           "link contents: the contacts with their names and verified marks")
+    expect(take(4) == u32(fields["groups"]) and at[0] == len(contents), "link contents: the number of groups, then nothing")
+
+
 FILE_CHUNK_LABEL = b"caucus/file-chunk/v1"
 
 
@@ -484,6 +554,7 @@ def main(path):
     check_payloads(vectors, cards, group_id, epoch_key, welcome, entries)
     check_invites(vectors, keys)
     check_files(vectors)
+    check_device_link(vectors, keys)
 
     return finish("group")
 

@@ -137,9 +137,11 @@ public enum LinkMessage {
         HKDF.deriveSymmetricKey(inputKeyMaterial: shared.bytes, salt: code.secret, info: Array("caucus/link-answer/v1".utf8))
     }
 
-    /// `0x06 ‖ answering link key (32) ‖ AEAD(answer key, contents, ad = 0x06 ‖ new device)`.
-    public static func sealAnswer(_ contents: [UInt8], to request: Request, for code: LinkCode) throws -> [UInt8] {
-        let mine = X25519.PrivateKey()
+    /// `0x06 ‖ answering link key (32) ‖ AEAD(answer key, contents, ad = 0x06 ‖ new device)`. The
+    /// answering link key is made for this answer alone (`answering` is for test vectors only).
+    public static func sealAnswer(_ contents: [UInt8], to request: Request, for code: LinkCode,
+                                  answering: X25519.PrivateKey = X25519.PrivateKey()) throws -> [UInt8] {
+        let mine = answering
         let key = answerKey(code, shared: try mine.sharedSecret(with: request.linkKey))
         return [answerByte] + mine.publicKey.rawRepresentation
             + XChaCha20Poly1305.seal(contents, using: key, authenticating: [answerByte] + request.device.rawRepresentation)

@@ -1,5 +1,6 @@
 @testable import CaucusClient
 @testable import CaucusCrypto
+import CaucusClientStore
 import CaucusPayloads
 import CaucusTestSupport
 import Foundation
@@ -339,6 +340,54 @@ struct GroupVectorTests {
             return record
         }
 
+        // 7. Linking a device (§9.13): Rosa's first device makes the code, her laptop asks, the
+        // first device answers. The link keys come from fixed scalars (32 bytes of 0x26, the
+        // laptop's; 0x27, the answer's); AEAD nonces are random, so a stored sealed request or
+        // answer is kept when the code opens it to exactly what it seals now.
+        let linkCode = LinkCode(identity: rosa.publicKey, device: rosa.publicKey, secret: [UInt8](0x30..<0x50),
+                                expiresAt: Date(timeIntervalSince1970: 1_780_000_700), relay: "wss://relay.example.org")
+        let laptopLinkKey = X25519.PrivateKey(scalar: SecureBytes(copying: [UInt8](repeating: 0x26, count: 32)))
+        let answeringKey = X25519.PrivateKey(scalar: SecureBytes(copying: [UInt8](repeating: 0x27, count: 32)))
+        let linkRequest = LinkMessage.Request(
+            device: rosaLaptop.publicKey,
+            proof: rosaLaptop.signature(for: DeviceEntry.deviceStatement(identity: rosa.publicKey, device: rosaLaptop.publicKey)),
+            linkKey: laptopLinkKey.publicKey, name: "laptop")
+        let contents = LinkContents(identitySeed: rosa.seed, chain: rosaDevices.entries, displayName: "Rosa",
+                                    deviceNames: [(rosa.publicKey, "first device"), (rosaLaptop.publicKey, "laptop")],
+                                    contacts: [(tomasz.publicKey, ContactRecord(did: DID(publicKey: tomasz.publicKey).description,
+                                                                                name: "Tomasz", verified: true)),
+                                               (amira.publicKey, ContactRecord(did: DID(publicKey: amira.publicKey).description))],
+                                    groups: 1).encoded()
+        let storedLink = stored.flatMap { object($0, "device_link") }
+        var sealedRequest = LinkMessage.seal(linkRequest, for: linkCode)
+        if let kept = (object(storedLink, "request") as? String).flatMap(Hex.decode),
+           LinkMessage.openRequest(kept, for: linkCode) == linkRequest {
+            sealedRequest = kept
+        }
+        var sealedAnswer = try LinkMessage.sealAnswer(contents, to: linkRequest, for: linkCode, answering: answeringKey)
+        if let kept = (object(storedLink, "answer") as? String).flatMap(Hex.decode), Array(kept.prefix(33)) == Array(sealedAnswer.prefix(33)),
+           LinkMessage.openAnswer(kept, linkKey: laptopLinkKey, device: rosaLaptop.publicKey, for: linkCode) == contents {
+            sealedAnswer = kept
+        }
+        let linkRecord: [String: Any] = [
+            "code": ["text": linkCode.text, "identity": "rosa", "device": "rosa", "secret": hex(linkCode.secret),
+                     "expires_at_s": 1_780_000_700, "relay": linkCode.relay],
+            "request_key": hex(LinkMessage.requestKey(linkCode).bytes.withUnsafeBytes { Array($0) }),
+            "new_device": "rosa-laptop", "name": "laptop",
+            "link_key_scalar": hex([UInt8](repeating: 0x26, count: 32)), "link_key": hex(laptopLinkKey.publicKey.rawRepresentation),
+            "proof": hex(linkRequest.proof.rawRepresentation), "request": hex(sealedRequest),
+            "answering_key_scalar": hex([UInt8](repeating: 0x27, count: 32)),
+            "answering_key": hex(answeringKey.publicKey.rawRepresentation),
+            "answer_key": hex(LinkMessage.answerKey(linkCode, shared: try answeringKey.sharedSecret(with: laptopLinkKey.publicKey))
+                .bytes.withUnsafeBytes { Array($0) }),
+            "contents": hex(contents), "answer": hex(sealedAnswer),
+            "contents_fields": ["chain": rosaDevices.entries.map { hex($0.encoded()) }, "display_name": "Rosa",
+                                "device_names": [["device": "rosa", "name": "first device"], ["device": "rosa-laptop", "name": "laptop"]],
+                                "contacts": [["identity": "tomasz", "name": "Tomasz", "verified": true],
+                                             ["identity": "amira", "name": "", "verified": false]],
+                                "groups": 1],
+        ]
+
         return [
             "description": "Protocol.md sections 8, 9.1, 9.4 and 9.7: a membership chain, its epochs, secret trees and sender chains, "
                 + "group messages, the pairwise Welcomes and EpochKeys, one payload of each kind, two invite codes and three files sealed in "
@@ -346,7 +395,9 @@ struct GroupVectorTests {
                 + "lee; 0x25 rosa-laptop, the device key of Rosa's second device) and fixed inputs. Entries 6 and 7 add and remove "
                 + "rosa-laptop; a sender's or message's \"member\" or \"sender\" names the device, and \"owner\" its member when that "
                 + "device is not the member's identity key. Group message and file chunk nonces are random: decrypt to check. "
-                + "Payloads of kinds 11, 13, 14, 15 and 17 wrap records of vectors/cards.json. Regenerate with scripts/regen-vectors; "
+                + "Payloads of kinds 11, 13, 14, 15 and 17 wrap records of vectors/cards.json. device_link (section 9.13): a link "
+                + "code, the laptop's request and the first device's answer, with link keys from fixed scalars (0x26 the "
+                + "laptop's, 0x27 the answer's); their AEAD nonces are random: decrypt to check. Regenerate with scripts/regen-vectors; "
                 + "checked by swift test and scripts/check-group-vectors.py.",
             "seeds": Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, hex([UInt8](repeating: $0.byte, count: 32))) }),
             "group_id": hex(groupID),
@@ -360,6 +411,7 @@ struct GroupVectorTests {
             "payloads": payloadRecords,
             "invites": inviteRecords,
             "files": fileRecords,
+            "device_link": linkRecord,
         ]
     }
 
