@@ -215,6 +215,11 @@ let package = Package(
             name: "caucus-bench-group",
             dependencies: ["CaucusClient", "CaucusCrypto", "CaucusProtocol"]
         ),
+        // What several devices per member cost the sending client: a message, and removing a device (scripts/bench-devices).
+        .executableTarget(
+            name: "caucus-bench-devices",
+            dependencies: ["CaucusClient", "CaucusCrypto", "CaucusProtocol"]
+        ),
         // Linux's epoll for the benchmark's lean load generator (Glibc does not export it).
         .systemLibrary(name: "CBenchEpoll"),
         // Load generator for scripts/bench-relay.

@@ -56,10 +56,18 @@ extension Account {
         do {
             return try await RelayClient.connect(url: url, deviceKey: key, tls: trust, timeout: relayTimeouts.handshake,
                                                  requestTimeout: relayTimeouts.request)
+        } catch let error as RelayError where error.code == .forbidden && error.message == Self.revokedMessage {
+            throw ClientError.relayUnreachable(url: url, reason: """
+                this computer is no longer one of your devices: it was revoked from another of them, so the relay \
+                refuses it and it sends and receives nothing more (what it already holds stays readable here)
+                """)
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
     }
+
+    /// The message of the relay's `FORBIDDEN` to a device its owner revoked (Protocol.md §7.3).
+    static let revokedMessage = "this device was revoked by its owner"
 
     /// Checks that the relay at `url` answers and takes this identity (a connection is made and
     /// closed); the reason when it does not.

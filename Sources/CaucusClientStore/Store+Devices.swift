@@ -6,7 +6,9 @@ import GRDB
 /// Device chains (Protocol.md §2.2): the last verified chain of an identity, sealed, and when it
 /// was last fetched from the relay.
 extension StoreTransaction {
-    /// The stored chain of `identity`, verified again, and when it was fetched; nil when none is stored.
+    /// The stored chain of `identity` (verified when it was kept; read back without checking its
+    /// signatures again, since the sealed store is this identity's own), and when it was fetched;
+    /// nil when none is stored.
     public func deviceChain(of identity: Ed25519.PublicKey) throws -> (chain: DeviceChain?, fetchedAt: Int64)? {
         let tag = store.tag(identity.rawRepresentation)
         guard let row = try Row.fetchOne(db, sql: "SELECT sealed, fetched_at FROM device_chains WHERE tag = ?", arguments: [Data(tag)])
@@ -19,11 +21,11 @@ extension StoreTransaction {
         var entries: [[UInt8]] = []
         for _ in 0..<count { entries.append(try reader.data(limit: DeviceEntry.addByteCount)) }
         do {
-            let chain = try DeviceChain.verify(encoded: entries)
+            let chain = try DeviceChain.restore(encoded: entries)
             guard chain.identity == identity else { throw damaged("a device chain is kept under another identity") }
             return (chain, fetchedAt)
         } catch let error as DeviceChainError {
-            throw damaged("a kept device chain no longer verifies: \(error)")
+            throw damaged("a kept device chain no longer follows its rules: \(error)")
         }
     }
 

@@ -48,14 +48,7 @@ guard arguments.isEmpty else {
     exit(2)
 }
 
-/// Bytes this process has passed to write(2) and its kind so far.
-func bytesWritten() -> Int {
-    let text = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
-    let line = text.split(separator: "\n").first { $0.hasPrefix("wchar:") }
-    return line.flatMap { Int($0.dropFirst("wchar:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-}
-
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+let bytesWritten = BenchmarkFigures.bytesWritten, median = BenchmarkFigures.median
 func percentile90(_ values: [Double]) -> Double { values.sorted()[min(values.count - 1, values.count * 9 / 10)] }
 
 /// Sending or receiving, in one group size.

@@ -52,6 +52,16 @@ struct DeviceChainTests {
         #expect(chain.entries.count == 2 && chain.head == full.entries[1].hash)
     }
 
+    @Test("a chain read back from a client's sealed store gives the same devices without checking signatures, and still its links and rules")
+    func restore() throws {
+        let chain = try history()
+        let encoded = chain.entries.map { $0.encoded() }
+        #expect(try DeviceChain.restore(encoded: encoded) == chain)
+        // Links and rules still hold: an entry left out breaks the chain.
+        #expect(throws: DeviceChainError.gap(expected: 1, got: 2)) { try DeviceChain.restore(encoded: [encoded[0], encoded[2]]) }
+        #expect(throws: DeviceChainError.badStart) { try DeviceChain.restore(encoded: []) }
+    }
+
     @Test("a fork at a sequence the chain has is told apart from a replay")
     func fork() throws {
         let full = try history()

@@ -64,6 +64,21 @@ public struct GroupSession: Sendable {
         return (session, members.isEmpty ? nil : GroupWelcome(entries: chain.entries, epoch: epoch, secret: secret))
     }
 
+    /// `found`, with each member's other devices added too (each entry signed by its owner), all in
+    /// the one epoch of the last entry: the state a group whose members have several devices
+    /// reaches, without an epoch per addition (for benchmarks).
+    package static func found(
+        founder: Ed25519.PrivateKey, members: [Ed25519.PublicKey], devices: [(owner: Ed25519.PrivateKey, device: Ed25519.PublicKey)]
+    ) throws(GroupError) -> GroupSession {
+        var chain = MembershipChain(founder: founder)
+        do {
+            for member in members { _ = try chain.make(.add(member, .member), by: founder) }
+            for (owner, device) in devices { _ = try chain.make(.addDevice(device), by: owner) }
+        } catch { throw GroupError.membership(error) }
+        return GroupSession(me: founder.publicKey, device: founder.publicKey, chain: chain, epoch: chain.entries.last!.sequence,
+                            secret: SecureBytes(randomCount: 32))
+    }
+
     private init(me: Ed25519.PublicKey, device: Ed25519.PublicKey, chain: MembershipChain, epoch: UInt64, secret: SecureBytes) {
         self.me = me
         self.device = device

@@ -1,0 +1,76 @@
+import CaucusCrypto
+import CaucusTestSupport
+import Foundation
+import Testing
+
+/// A second computer through the `caucus` command, each device its own process and data directory
+/// (Protocol.md §9.13, §9.14): `device add` and `device link` run side by side, the laptop writes
+/// in the group as its owner, and once `device revoke` has run it is refused and reads nothing more.
+@Suite("Devices through the caucus command, as separate processes", .timeLimit(.minutes(5)))
+struct DeviceCLITests {
+    /// Runs `caucus device add --no-qr` for `worker` and, once it shows its code, `caucus device
+    /// link CODE --json` in a new home named `name`; both must succeed.
+    static func link(_ worker: CLIWorker, as name: String, in directory: TempDirectory) async throws -> (CLIWorker, [String: Any]) {
+        let adding = try worker.start(["device", "add", "--no-qr"])
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        var code: String?
+        while code == nil, adding.isRunning, clock.now < deadline {
+            code = adding.stdoutSoFar.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("caucus-link:") }.map(String.init)
+            if code == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        guard let code else {
+            adding.kill()
+            Issue.record("caucus device add showed no code: \(adding.stdoutSoFar)\n\(adding.stderrSoFar)")
+            throw CancellationError()
+        }
+        let laptop = CLIWorker(name: name, home: directory.file(name))
+        let linked = try await laptop.run(["device", "link", code, "--name", name, "--kdf", "interactive", "--json"])
+        let added = try await adding.finish(within: .seconds(60))
+        try #require(added.status == 0 && linked.status == 0, "\(added)\n\(linked)")
+        #expect(added.stdout.contains("Linked \(name): it is now one of your devices"), "\(added)")
+        return (laptop, try #require(linked.json as? [String: Any], "\(linked)"))
+    }
+
+    @Test("A laptop linked with device add and device link writes in the group as its owner; once revoked, it is refused and reads nothing more")
+    func linkWriteRevoke() async throws {
+        try await withRelay { relay, directory in
+            let workers = try await makeGroup(["Rosa", "Tomasz"], relay: relay, in: directory)
+            let (rosa, tomasz) = (workers[0], workers[1])
+            let (laptop, linked) = try await Self.link(rosa, as: "laptop", in: directory)
+            #expect(linked["groups"] as? Int == 1 && linked["groups_announced"] as? Int == 1, "\(linked)")
+            #expect(try await laptop.groupNames() == [CLIWorker.group])
+            let rosaDID = try await rosa.did()
+            #expect(try await laptop.did() == rosaDID)
+
+            // The laptop writes; Tomasz reads Rosa, and Rosa's first computer has the line as her own.
+            try await laptop.succeed("send", CLIWorker.group, "from the laptop")
+            let atTomasz = try await tomasz.historyLines(withText: "from the laptop")
+            #expect(atTomasz.count == 1 && atTomasz.first?["sender_did"] as? String == rosaDID.description, "\(atTomasz)")
+            #expect(try await rosa.historyLines(withText: "from the laptop").count == 1)
+            // Tomasz's reply reaches both of Rosa's computers.
+            try await tomasz.succeed("send", CLIWorker.group, "to both")
+            #expect(try await rosa.historyLines(withText: "to both").count == 1)
+            #expect(try await laptop.historyLines(withText: "to both").count == 1)
+
+            // Rosa revokes the laptop from her first computer.
+            let revoked = try #require(try await rosa.json("device", "revoke", "laptop") as? [String: Any])
+            #expect(revoked["device"] as? String == "laptop" && revoked["groups"] as? Int == 1, "\(revoked)")
+            let devices = try #require(try await rosa.json("device", "list") as? [[String: Any]])
+            #expect(devices.first { $0["name"] as? String == "laptop" }?["active"] as? Bool == false, "\(devices)")
+            try await tomasz.succeed("sync")
+            try await tomasz.succeed("send", CLIWorker.group, "after the revocation")
+            #expect(try await rosa.historyLines(withText: "after the revocation").count == 1)
+            // The relay refuses the laptop, which says so and shows nothing new.
+            let refused = try await laptop.run("read")
+            #expect(refused.stderr.contains("revoked"), "\(refused)")
+            #expect(!refused.stdout.contains("after the revocation"), "\(refused)")
+
+            // Bad input gets a clear error: an unknown device, and the device in use.
+            let unknown = try await rosa.run("device", "revoke", "no-such-device")
+            #expect(unknown.status != 0 && unknown.stderr.contains("no active device no-such-device"), "\(unknown)")
+            let itself = try await rosa.run("device", "revoke", "first device")
+            #expect(itself.status != 0 && itself.stderr.contains("the device you are using"), "\(itself)")
+        }
+    }
+}
