@@ -359,9 +359,10 @@ def check_payloads(vectors, cards, group_id, epoch_key, welcome, entries):
         17: record,
         18: lambda f: u32(len(f["entries"])) + b"".join(lp(bytes.fromhex(e)) for e in f["entries"]),
         19: lambda f: bytes.fromhex(f["peer"]) + lp(bytes.fromhex(f["payload"])),
+        20: lambda f: bytes.fromhex(f["group_id"]),
     }
     payloads = vectors["payloads"]
-    expect([p["kind"] for p in payloads] == list(range(1, 20)), "payloads: kinds 1 to 19, once each")
+    expect([p["kind"] for p in payloads] == list(range(1, 21)), "payloads: kinds 1 to 20, once each")
     for p in payloads:
         kind, f = p["kind"], p["fields"]
         if kind not in bodies:
@@ -491,6 +492,42 @@ def check_device_link(vectors, keys):
     expect(take(4) == u32(fields["groups"]) and at[0] == len(contents), "link contents: the number of groups, then nothing")
 
 
+def check_copy_ids(vectors, keys):
+    """Section 9.12: the relay message id of each device's copy."""
+    for index, record in enumerate(vectors["copy_ids"]):
+        message_id, device = bytes.fromhex(record["message_id"]), keys[record["device"]]
+        expected = message_id if device == keys[record["person"]] else h(b"caucus/copy-id/v1" + message_id + device)[:16]
+        expect(record["copy_id"] == expected.hex(), f"copy id {index}: the id itself for the identity key, else BLAKE2b-256(label || id || device)[:16]")
+
+
+def check_recovery_box(vectors, keys):
+    """Section 9.15: a recovery box's contents, sealed to a paper key."""
+    from nacl.bindings import crypto_box_seal_open, crypto_sign_ed25519_pk_to_curve25519, crypto_sign_ed25519_sk_to_curve25519
+
+    record = vectors["recovery_box"]
+    secret = bytes(range(16))
+    prk = hmac256(ZERO, secret)
+    seed = expand(prk, b"caucus/paper-key/v1")
+    signing = SigningKey(seed)
+    expect(signing.verify_key.encode().hex() == record["paper_key_public"], "recovery box: the paper key of secret 00..0f")
+    public = crypto_sign_ed25519_pk_to_curve25519(signing.verify_key.encode())
+    private = crypto_sign_ed25519_sk_to_curve25519(seed + signing.verify_key.encode())
+    try:
+        contents = crypto_box_seal_open(bytes.fromhex(record["sealed"]), public, private)
+    except CryptoError:
+        contents = None
+    if not expect(contents is not None and contents.hex() == record["contents"], "recovery box: opens with the paper key to the contents"):
+        return
+    seeds = vectors["seeds"]
+    expected = b"\x01" + bytes.fromhex(seeds[record["identity"]]) + lp(record["display_name"].encode())
+    expected += u32(len(record["contacts"])) + b"".join(
+        keys[c["identity"]] + lp(c["name"].encode()) + bytes([1 if c["verified"] else 0]) for c in record["contacts"])
+    expected += u32(len(record["groups"])) + b"".join(
+        bytes.fromhex(g["group_id"]) + lp(g["name"].encode()) + u32(len(g["admins"])) + b"".join(keys[a] for a in g["admins"])
+        for g in record["groups"])
+    expect(contents == expected, "recovery box: u8 1, identity seed, name, contacts, groups with their admins")
+
+
 FILE_CHUNK_LABEL = b"caucus/file-chunk/v1"
 
 
@@ -555,6 +592,8 @@ def main(path):
     check_invites(vectors, keys)
     check_files(vectors)
     check_device_link(vectors, keys)
+    check_copy_ids(vectors, keys)
+    check_recovery_box(vectors, keys)
 
     return finish("group")
 

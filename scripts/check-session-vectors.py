@@ -406,6 +406,27 @@ def check_envelope(record, ids, messages):
     expect(session_message == messages[record["message"]][0], "envelope: the session message is the one named")
 
 
+def check_paper_keys(records, words_path):
+    """Section 2.3: recovery phrases and paper keys."""
+    words = open(words_path, encoding="utf-8").read().split("\n")[:-1]
+    expect(len(words) == 2048 and len(set(words)) == 2048 and len({w[:4] for w in words}) == 2048
+           and all(4 <= len(w) <= 7 and w.isascii() and w.isalpha() and w.islower() for w in words),
+           "paper words: 2,048 words of 4 to 7 letters a-z, no two sharing their first 4")
+    for index, record in enumerate(records):
+        what = f"paper key {index}"
+        secret = bytes.fromhex(record["secret"])
+        checksum = hashlib.blake2b(secret, digest_size=32).digest()[0] >> 4
+        expect(len(secret) == 16 and record["checksum"] == checksum, f"{what}: 16 bytes, checksum the first 4 bits of BLAKE2b-256")
+        number = int.from_bytes(secret, "big") << 4 | checksum
+        values = [(number >> (11 * (11 - i))) & 0x7FF for i in range(12)]
+        expect(record["values"] == values, f"{what}: twelve 11-bit values, big-endian")
+        expect(record["words"] == [words[v] for v in values] and record["phrase"] == " ".join(record["words"]), f"{what}: the words")
+        prk = hmac.new(bytes(32), secret, hashlib.sha256).digest()
+        seed = hmac.new(prk, "caucus/paper-key/v1".encode() + b"\x01", hashlib.sha256).digest()
+        expect(record["seed"] == seed.hex(), f"{what}: seed = HKDF(zero salt, secret, caucus/paper-key/v1)")
+        expect(record["public_key"] == SigningKey(seed).verify_key.encode().hex(), f"{what}: the Ed25519 public key")
+
+
 def main(path):
     with open(path, encoding="utf-8") as handle:
         vectors = json.load(handle)
@@ -413,6 +434,7 @@ def main(path):
     check_safety_numbers(vectors["safety_numbers"])
     check_relay_auth(vectors["relay_auth"])
     check_device_chain(vectors["device_chain"], ids)
+    check_paper_keys(vectors["paper_keys"], os.path.join(os.path.dirname(os.path.abspath(path)), "paper-words.txt"))
     prekeys = check_prekeys(vectors["prekeys"], ids)
     agreements = [check_x3dh(record, i, ids, prekeys) for i, record in enumerate(vectors["x3dh"])]
     expect(any(r["one_time_prekey_id"] is None for r in vectors["x3dh"])

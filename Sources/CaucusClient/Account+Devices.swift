@@ -67,7 +67,8 @@ extension Account {
             throw ClientError.badDevices(person: DID(publicKey: person).description, reason: "the relay answered with another identity's chain")
         }
         return try write { tx in
-            let kept = try tx.deviceChain(of: person)?.chain
+            let keptRecord = try tx.deviceChain(of: person)
+            let kept = keptRecord?.chain
             guard Self.extends(fetched, kept) else {
                 throw ClientError.badDevices(person: DID(publicKey: person).description, reason: """
                     the relay's copy of their devices does not extend the one this device already verified \
@@ -75,6 +76,9 @@ extension Account {
                     """)
             }
             try tx.saveDeviceChain(fetched ?? kept, of: person, fetchedAt: ClientStore.now())
+            // A change found by fetching (the person's DevicesChanged may come later, or never) is
+            // told as one that arrives; the first chain learned of someone is no change.
+            if keptRecord != nil { try noteDeviceChanges(tx, of: person, from: kept, to: fetched ?? kept) }
             return fetched ?? kept
         }
     }
@@ -156,11 +160,20 @@ extension Account {
                         expirySeconds: 0)
             return
         }
-        let before = Set(kept?.activeDevices(.computer).map(\.key) ?? [sender])
-        let after = Set(chain.activeDevices(.computer).map(\.key))
         try tx.saveDeviceChain(chain, of: sender, fetchedAt: ClientStore.now())
+        try noteDeviceChanges(tx, of: sender, from: kept, to: chain)
+    }
+
+    /// Forgets the sessions with the computers of `person` that `kept` listed as active and
+    /// `chain` no longer does, and tells the conversation with them (a contact other than this
+    /// identity) which came and went.
+    nonisolated func noteDeviceChanges(_ tx: StoreTransaction, of person: Ed25519.PublicKey, from kept: DeviceChain?,
+                                       to chain: DeviceChain?) throws {
+        let before = Set(kept?.activeDevices(.computer).map(\.key) ?? [person])
+        let after = Set(chain?.activeDevices(.computer).map(\.key) ?? [person])
         for gone in before.subtracting(after) { try tx.deleteSessions(peer: gone) }
-        guard sender != identity.publicKey else { return }
+        guard person != identity.publicKey, try contact(tx, person) != nil else { return }
+        let name = try mention(tx, person), conversation = Conversation.direct(person)
         for added in after.subtracting(before) {
             try addLine(tx, conversation, .notice, "\(name) added a device (\(DeviceKey(added).description))", expirySeconds: 0)
         }

@@ -465,7 +465,7 @@ extension Account {
 
     /// Tells the group about an entry this admin made (encrypted in the epoch before it, so every
     /// current member can read it), then applies it to the saved state.
-    private nonisolated func commit(_ tx: StoreTransaction, _ entry: MembershipEntry, to session: GroupSession, info: GroupInfo,
+    nonisolated func commit(_ tx: StoreTransaction, _ entry: MembershipEntry, to session: GroupSession, info: GroupInfo,
                                     routing: Ed25519.PrivateKey, epochKey: GroupEpochKey? = nil) throws {
         var state = session
         try enqueueGroup(tx, &state, .membership(entry), info: info)

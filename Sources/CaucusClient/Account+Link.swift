@@ -36,12 +36,7 @@ struct LinkContents {
             writer.fixed(key.rawRepresentation)
             writer.text(name)
         }
-        writer.u32(UInt32(contacts.count))
-        for (key, record) in contacts {
-            writer.fixed(key.rawRepresentation)
-            writer.text(record.name ?? "")
-            writer.u8(record.verified ? 1 : 0)
-        }
+        ContactList.write(contacts, to: &writer)
         writer.u32(groups)
         return writer.bytes
     }
@@ -73,17 +68,34 @@ struct LinkContents {
         for _ in 0..<(try reader.u32()) {
             deviceNames.append((try reader.publicKey(), try reader.text(limit: 256)))
         }
-        let count = try reader.u32()
-        contacts = []
-        for _ in 0..<count {
+        contacts = try ContactList.read(&reader)
+        groups = try reader.u32()
+        try reader.finish()
+    }
+}
+
+/// Contacts as a link answer and a recovery box carry them (Protocol.md §9.13, §9.15):
+/// `u32 n ‖ n × (identity (32) ‖ LP(display name, empty: none) ‖ u8 verified (0 or 1))`.
+enum ContactList {
+    static func write(_ contacts: [(Ed25519.PublicKey, ContactRecord)], to writer: inout PayloadWriter) {
+        writer.u32(UInt32(contacts.count))
+        for (key, record) in contacts {
+            writer.fixed(key.rawRepresentation)
+            writer.text(record.name ?? "")
+            writer.u8(record.verified ? 1 : 0)
+        }
+    }
+
+    static func read(_ reader: inout PayloadReader) throws(PayloadError) -> [(Ed25519.PublicKey, ContactRecord)] {
+        var contacts: [(Ed25519.PublicKey, ContactRecord)] = []
+        for _ in 0..<(try reader.u32()) {
             let key = try reader.publicKey()
             let name = try reader.text(limit: 256)
             let verified = try reader.u8()
             guard verified <= 1 else { throw PayloadError.invalid("a verified flag other than 0 or 1") }
             contacts.append((key, ContactRecord(did: DID(publicKey: key).description, name: name.isEmpty ? nil : name, verified: verified == 1)))
         }
-        groups = try reader.u32()
-        try reader.finish()
+        return contacts
     }
 }
 
@@ -320,7 +332,31 @@ extension Account {
         guard identity.publicKey == code.identity, chain.identity == code.identity, chain.certifies(device.publicKey) else {
             throw ClientError.invalidArgument("the other device's answer does not make this computer a device of \(DID(publicKey: code.identity).short)")
         }
-        let account = try await offCooperativePool { () throws(ClientError) -> Account in
+        let account = try await makeDeviceHome(
+            home: home, passphrase: passphrase, parameters: parameters, tls: tls, identity: identity, device: device, name: name,
+            chain: chain, displayName: contents.displayName, deviceNames: contents.deviceNames, contacts: contents.contacts,
+            relay: code.relay) { account, tx in
+            try account.setMeta(tx, Self.linkedGroupsKey, Self.bigEndian(UInt64(contents.groups)))
+        }
+        // Its prekeys go up at once, on the link's connection: the people the other device tells
+        // of this one (§9.12) can then write to it before it next connects.
+        do { try await account.publishPrekeys(on: client, remaining: 0) } catch {
+            await account.note("this computer's keys are not on the relay yet (they go up at its next connection): \(reason(error))")
+        }
+        return account
+    }
+
+    /// Makes the home of a new device of `identity` (linked, or recovered from a paper key): the
+    /// keystore under `passphrase`, and in the store the device's key, the identity's chain, the
+    /// names, the contacts, the relay and a signed prekey, then `more` in the same transaction.
+    static func makeDeviceHome(
+        home: ClientHome, passphrase: Passphrase, parameters: Argon2id.Parameters, tls: TLSConfiguration?,
+        identity: Ed25519.PrivateKey, device: Ed25519.PrivateKey, name: String, chain: DeviceChain, displayName: String,
+        deviceNames: [(Ed25519.PublicKey, String)], contacts: [(Ed25519.PublicKey, ContactRecord)], relay: String,
+        more: @escaping @Sendable (Account, StoreTransaction) throws -> Void = { _, _ in }
+    ) async throws(ClientError) -> Account {
+        try await offCooperativePool { () throws(ClientError) -> Account in
+            let keystore = Keystore(path: home.keystorePath)
             try home.create()
             do { try keystore.create(identity, passphrase: passphrase, parameters: parameters) } catch {
                 throw ClientError.keystore("\(error)")
@@ -330,26 +366,20 @@ extension Account {
             try clientErrors(store) {
                 try store.write { tx in
                     try tx.setMeta(Self.deviceSeedKey, device.seed.withUnsafeBytes { Array($0) })
-                    try account.setMeta(tx, "name", Array(contents.displayName.utf8))
+                    try account.setMeta(tx, "name", Array(displayName.utf8))
                     try tx.saveDeviceChain(chain, of: identity.publicKey, fetchedAt: ClientStore.now())
-                    for (key, deviceName) in contents.deviceNames {
+                    for (key, deviceName) in deviceNames {
                         try tx.setMeta(Self.deviceNamePrefix + Hex.encode(key.rawRepresentation), Array(deviceName.utf8))
                     }
                     try tx.setMeta(Self.deviceNamePrefix + Hex.encode(device.publicKey.rawRepresentation), Array(name.utf8))
-                    for (key, record) in contents.contacts { try account.saveContact(tx, key, record) }
-                    try account.setMeta(tx, Self.linkedGroupsKey, Self.bigEndian(UInt64(contents.groups)))
-                    try tx.addRelay(code.relay, caFile: nil)
+                    for (key, record) in contacts { try account.saveContact(tx, key, record) }
+                    try tx.addRelay(relay, caFile: nil)
                     try account.makeSignedPrekey(tx)
+                    try more(account, tx)
                 }
             }
             return account
         }
-        // Its prekeys go up at once, on the link's connection: the people the other device tells
-        // of this one (§9.12) can then write to it before it next connects.
-        do { try await account.publishPrekeys(on: client, remaining: 0) } catch {
-            await account.note("this computer's keys are not on the relay yet (they go up at its next connection): \(reason(error))")
-        }
-        return account
     }
 
     static let linkedGroupsKey = "linked_groups"

@@ -145,6 +145,8 @@ extension Account {
             try receiveDevicesChanged(tx, entries, from: sender, in: conversation)
         case let .sent(peer, inner):
             try receiveSentCopy(tx, inner, to: peer, from: sender)
+        case .rejoin(let groupID):
+            try readmit(tx, sender, requester: named.device, groupID: groupID)
         case .unreadable(let count):
             let resent = try resendUnconfirmedStarts(tx, count: count, to: named.device)
             let outcome = switch resent {

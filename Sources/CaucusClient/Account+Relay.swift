@@ -103,6 +103,8 @@ extension Account {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
         await republishOwnChain(on: client)
+        // The recovery box follows new groups and contacts (§9.15); not keeping it fails nothing else.
+        do { try await keepRecoveryBox(on: client, always: false) } catch { note("\(error)") }
         try await flushOutbox()
         try await checkRoutes(on: client)
         try await resendJoinRequests(on: client)

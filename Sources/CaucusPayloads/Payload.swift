@@ -87,12 +87,15 @@ public enum Payload: Sendable {
     /// A copy of what this device wrote to `peer` (a text, a file or a timer), for the identity's
     /// other devices (pairwise, to one's own devices only, §9.12).
     indirect case sent(to: Ed25519.PublicKey, Payload)
+    /// A member recovered from its paper key asks an admin to give the group to its new device
+    /// (pairwise, Protocol.md §9.15).
+    case rejoin(groupID: [UInt8])
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
         case text = 1, file, profile, expiry, membership, joinRequest, welcome, epochKey, routingKey, joinRefused, campaign, cardKey, receipt,
-            revocationReceipt, sharedCampaign, unreadable, tallyProof, devicesChanged, sent
+            revocationReceipt, sharedCampaign, unreadable, tallyProof, devicesChanged, sent, rejoin
     }
 
     /// `u8 version (1) ‖ u8 kind ‖ body`. Payloads that carry secrets should be wiped after use.
@@ -179,6 +182,9 @@ public enum Payload: Sendable {
             w.u8(Kind.sent.rawValue)
             w.fixed(peer.rawRepresentation)
             w.data(inner.encoded())
+        case .rejoin(let groupID):
+            w.u8(Kind.rejoin.rawValue)
+            w.fixed(groupID)
         }
         return w.bytes
     }
@@ -262,6 +268,8 @@ public enum Payload: Sendable {
             default: throw PayloadError.invalid("a copy of a sent message holds only a text, a file or a timer")
             }
             self = .sent(to: peer, inner)
+        case .rejoin:
+            self = .rejoin(groupID: try r.fixed(32))
         }
         try r.finish()
     }

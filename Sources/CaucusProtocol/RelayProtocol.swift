@@ -17,6 +17,8 @@ public enum RelayProtocol {
     public static let cardItemIDLength = 16
     /// Message ids one `AckMessages` may carry.
     public static let maxAcknowledgedIDs = 1_000
+    /// The largest recovery box a relay keeps for a paper key (§7.8).
+    public static let maxRecoveryBoxBytes = 262_144
 
     /// `caucus/relay-auth/v1`: what a device signs to authenticate a connection.
     public static let authContext = SigningContext("caucus/relay-auth/v1")

@@ -272,6 +272,22 @@ public nonisolated struct WireClientFrame: Sendable {
     set {body = .fetchDevices(newValue)}
   }
 
+  public var putRecoveryBox: WirePutRecoveryBox {
+    get {
+      if case .putRecoveryBox(let v)? = body {return v}
+      return WirePutRecoveryBox()
+    }
+    set {body = .putRecoveryBox(newValue)}
+  }
+
+  public var getRecoveryBox: WireGetRecoveryBox {
+    get {
+      if case .getRecoveryBox(let v)? = body {return v}
+      return WireGetRecoveryBox()
+    }
+    set {body = .getRecoveryBox(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -290,6 +306,8 @@ public nonisolated struct WireClientFrame: Sendable {
     case readCards(WireReadCards)
     case publishDevices(WirePublishDevices)
     case fetchDevices(WireFetchDevices)
+    case putRecoveryBox(WirePutRecoveryBox)
+    case getRecoveryBox(WireGetRecoveryBox)
 
   }
 
@@ -459,6 +477,22 @@ public nonisolated struct WireServerFrame: Sendable {
     set {body = .devices(newValue)}
   }
 
+  public var recoveryBoxStored: WireRecoveryBoxStored {
+    get {
+      if case .recoveryBoxStored(let v)? = body {return v}
+      return WireRecoveryBoxStored()
+    }
+    set {body = .recoveryBoxStored(newValue)}
+  }
+
+  public var recoveryBox: WireRecoveryBox {
+    get {
+      if case .recoveryBox(let v)? = body {return v}
+      return WireRecoveryBox()
+    }
+    set {body = .recoveryBox(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -481,6 +515,8 @@ public nonisolated struct WireServerFrame: Sendable {
     case cards(WireCards)
     case devicesPublished(WireDevicesPublished)
     case devices(WireDevices)
+    case recoveryBoxStored(WireRecoveryBoxStored)
+    case recoveryBox(WireRecoveryBox)
 
   }
 
@@ -1119,6 +1155,55 @@ public nonisolated struct WireDevices: Sendable {
   public init() {}
 }
 
+/// Recovery boxes (Protocol.md 7.8): what a paper key opens, kept for it by the relay.
+public nonisolated struct WirePutRecoveryBox: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// an active paper key of the sender's identity, 32 bytes
+  public var paperKey: Data = Data()
+
+  /// 1 to 262,144 bytes, opaque to the relay
+  public var sealed: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct WireRecoveryBoxStored: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct WireGetRecoveryBox: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct WireRecoveryBox: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sealed: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "caucus.relay.v1"
@@ -1129,7 +1214,7 @@ nonisolated extension WireErrorCode: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientFrame"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}authenticate\0\u{1}ping\0\u{2}\u{8}send\0\u{1}ack\0\u{4}\u{9}publish_prekeys\0\u{3}fetch_prekeys\0\u{4}\u{9}update_group_routing\0\u{4}\u{a}put_blob_chunk\0\u{3}get_blob_chunk\0\u{4}\u{9}post_card\0\u{3}open_card_inbox\0\u{3}read_cards\0\u{4}\u{8}publish_devices\0\u{3}fetch_devices\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}authenticate\0\u{1}ping\0\u{2}\u{8}send\0\u{1}ack\0\u{4}\u{9}publish_prekeys\0\u{3}fetch_prekeys\0\u{4}\u{9}update_group_routing\0\u{4}\u{a}put_blob_chunk\0\u{3}get_blob_chunk\0\u{4}\u{9}post_card\0\u{3}open_card_inbox\0\u{3}read_cards\0\u{4}\u{8}publish_devices\0\u{3}fetch_devices\0\u{3}put_recovery_box\0\u{3}get_recovery_box\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1333,6 +1418,32 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.body = .fetchDevices(v)
         }
       }()
+      case 72: try {
+        var v: WirePutRecoveryBox?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .putRecoveryBox(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .putRecoveryBox(v)
+        }
+      }()
+      case 73: try {
+        var v: WireGetRecoveryBox?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .getRecoveryBox(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .getRecoveryBox(v)
+        }
+      }()
       default: break
       }
     }
@@ -1407,6 +1518,14 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .fetchDevices(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 71)
     }()
+    case .putRecoveryBox?: try {
+      guard case .putRecoveryBox(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 72)
+    }()
+    case .getRecoveryBox?: try {
+      guard case .getRecoveryBox(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 73)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1422,7 +1541,7 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerFrame"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{2}\u{8}welcome\0\u{1}authenticated\0\u{1}pong\0\u{4}\u{8}send_accepted\0\u{3}ack_done\0\u{1}delivery\0\u{3}queue_empty\0\u{4}\u{7}prekeys_published\0\u{3}prekey_bundle\0\u{3}prekeys_low\0\u{4}\u{8}group_routing_updated\0\u{4}\u{a}blob_chunk_stored\0\u{3}blob_chunk\0\u{4}\u{9}card_posted\0\u{3}card_inbox_opened\0\u{1}cards\0\u{4}\u{8}devices_published\0\u{1}devices\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{2}\u{8}welcome\0\u{1}authenticated\0\u{1}pong\0\u{4}\u{8}send_accepted\0\u{3}ack_done\0\u{1}delivery\0\u{3}queue_empty\0\u{4}\u{7}prekeys_published\0\u{3}prekey_bundle\0\u{3}prekeys_low\0\u{4}\u{8}group_routing_updated\0\u{4}\u{a}blob_chunk_stored\0\u{3}blob_chunk\0\u{4}\u{9}card_posted\0\u{3}card_inbox_opened\0\u{1}cards\0\u{4}\u{8}devices_published\0\u{1}devices\0\u{3}recovery_box_stored\0\u{3}recovery_box\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1678,6 +1797,32 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.body = .devices(v)
         }
       }()
+      case 72: try {
+        var v: WireRecoveryBoxStored?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .recoveryBoxStored(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .recoveryBoxStored(v)
+        }
+      }()
+      case 73: try {
+        var v: WireRecoveryBox?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .recoveryBox(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .recoveryBox(v)
+        }
+      }()
       default: break
       }
     }
@@ -1767,6 +1912,14 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
     case .devices?: try {
       guard case .devices(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 71)
+    }()
+    case .recoveryBoxStored?: try {
+      guard case .recoveryBoxStored(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 72)
+    }()
+    case .recoveryBox?: try {
+      guard case .recoveryBox(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 73)
     }()
     case nil: break
     }
@@ -3189,6 +3342,109 @@ nonisolated extension WireDevices: SwiftProtobuf.Message, SwiftProtobuf._Message
   public static func ==(lhs: WireDevices, rhs: WireDevices) -> Bool {
     if lhs.identity != rhs.identity {return false}
     if lhs.entries != rhs.entries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WirePutRecoveryBox: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutRecoveryBox"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}paper_key\0\u{1}sealed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.paperKey) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.sealed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.paperKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.paperKey, fieldNumber: 1)
+    }
+    if !self.sealed.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sealed, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WirePutRecoveryBox, rhs: WirePutRecoveryBox) -> Bool {
+    if lhs.paperKey != rhs.paperKey {return false}
+    if lhs.sealed != rhs.sealed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireRecoveryBoxStored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoveryBoxStored"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireRecoveryBoxStored, rhs: WireRecoveryBoxStored) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireGetRecoveryBox: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecoveryBox"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireGetRecoveryBox, rhs: WireGetRecoveryBox) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireRecoveryBox: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoveryBox"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sealed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.sealed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sealed.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sealed, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireRecoveryBox, rhs: WireRecoveryBox) -> Bool {
+    if lhs.sealed != rhs.sealed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -35,6 +35,8 @@ extension RelayConnection {
         case .readCards(let request): run(context) { try await self.readCards(request) }
         case .publishDevices(let request): run(context) { try await self.publishDevices(request) }
         case .fetchDevices(let request): run(context) { try await self.fetchDevices(request) }
+        case .putRecoveryBox(let request): run(context) { try await self.putRecoveryBox(request, context) }
+        case .getRecoveryBox: run(context) { try await self.getRecoveryBox(context) }
         case .hello, .authenticate:
             complete(context) { throw RelayError(.protocolViolation, "already authenticated") }
         case .ping(let ping):
@@ -353,5 +355,32 @@ extension RelayConnection {
             $0.identity = request.identity
             $0.entries = entries
         })
+    }
+
+    // MARK: Recovery boxes
+
+    /// Keeps a recovery box for a paper key of the sender's own identity (Protocol.md §7.8).
+    private func putRecoveryBox(_ request: WirePutRecoveryBox, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        try check(request.paperKey, length: RelayProtocol.keyLength, "paper_key")
+        guard !request.sealed.isEmpty else { throw RelayError(.invalidArgument, "a recovery box is not empty") }
+        guard request.sealed.count <= RelayProtocol.maxRecoveryBoxBytes else {
+            throw RelayError(.payloadTooLarge, "a recovery box is at most \(RelayProtocol.maxRecoveryBoxBytes) bytes")
+        }
+        guard let status = try await relay.store.deviceStatus(request.paperKey), status.identity == context.owner,
+              status.kind == DeviceKind.paper.rawValue, !status.revoked
+        else { throw RelayError(.forbidden, "the key is not an active paper key of your identity's device chain") }
+        try await relay.store.putRecoveryBox(paperKey: request.paperKey, sealed: request.sealed, at: Self.nowMilliseconds)
+        return .recoveryBoxStored(WireRecoveryBoxStored())
+    }
+
+    /// The recovery box of the paper key this connection authenticated with.
+    private func getRecoveryBox(_ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
+        guard let status = try await relay.store.deviceStatus(context.device), status.kind == DeviceKind.paper.rawValue, !status.revoked else {
+            throw RelayError(.forbidden, "only a paper key fetches its recovery box, on a connection it authenticated")
+        }
+        guard let sealed = try await relay.store.recoveryBox(paperKey: context.device) else {
+            throw RelayError(.notFound, "no recovery box is kept for this paper key")
+        }
+        return .recoveryBox(WireRecoveryBox.with { $0.sealed = sealed })
     }
 }

@@ -334,6 +334,24 @@ extension RelayClient {
         return reply.entries.map { Array($0) }
     }
 
+    /// Keeps `sealed` on the relay as the recovery box of `paperKey`, an active paper key of this
+    /// device's identity (§7.8).
+    public func putRecoveryBox(paperKey: Ed25519.PublicKey, sealed: [UInt8]) async throws {
+        let body = WireClientFrame.OneOf_Body.putRecoveryBox(WirePutRecoveryBox.with {
+            $0.paperKey = Data(paperKey.rawRepresentation)
+            $0.sealed = Data(sealed)
+        })
+        guard case .recoveryBoxStored = try await request(body) else { throw Self.unexpected("putRecoveryBox") }
+    }
+
+    /// The recovery box kept for the paper key this connection authenticated with (§7.8).
+    public func recoveryBox() async throws -> [UInt8] {
+        guard case .recoveryBox(let reply) = try await request(.getRecoveryBox(WireGetRecoveryBox())) else {
+            throw Self.unexpected("getRecoveryBox")
+        }
+        return Array(reply.sealed)
+    }
+
     private static func unexpected(_ request: String) -> RelayClientError {
         .unexpectedReply("not the reply to \(request)")
     }

@@ -138,6 +138,16 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // Recovery boxes (Protocol.md §7.8): what each paper key opens, sealed by its owner's client.
+        Migration(version: 4, name: "recovery boxes", sql: [
+            """
+            CREATE TABLE recovery_boxes (
+                paper BIGINT PRIMARY KEY REFERENCES devices (id),
+                sealed BYTEA NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+        ]),
     ]
 
     /// The newest version this relay knows.

@@ -37,6 +37,10 @@ extension PostgresRelayStore {
                 INSERT INTO device_chains (identity, seq, entry)
                 SELECT \(identity), \(stored.count) + n - 1, e FROM unnest(\(byteaArray(fresh))::bytea[]) WITH ORDINALITY AS t(e, n)
                 """, logger: logger)
+            // A revoked paper key opens nothing more.
+            if !revoked.isEmpty {
+                try await connection.query("DELETE FROM recovery_boxes WHERE paper = ANY(\(revoked.map { ids[$0]! }))", logger: logger)
+            }
             return DevicesPublication(entries: chain.entries.count, revoked: revoked)
         }
     }
@@ -64,6 +68,25 @@ extension PostgresRelayStore {
         return try await withConnection { connection in
             Set(try await Self.rows("SELECT key FROM devices WHERE revoked AND key = ANY(\(byteaArray(devices)))",
                                     on: connection, logger: self.logger, as: Data.self))
+        }
+    }
+
+    public func putRecoveryBox(paperKey: Data, sealed: Data, at: Int64) async throws {
+        let logger = self.logger
+        try await transaction { connection in
+            let paper = try await Self.deviceIDs([paperKey], on: connection, logger: logger)[paperKey]!
+            try await connection.query("""
+                INSERT INTO recovery_boxes (paper, sealed, updated_at) VALUES (\(paper), \(sealed), \(at))
+                ON CONFLICT (paper) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
+                """, logger: logger)
+        }
+    }
+
+    public func recoveryBox(paperKey: Data) async throws -> Data? {
+        try await withConnection { connection in
+            try await Self.rows("""
+                SELECT r.sealed FROM recovery_boxes r JOIN devices d ON d.id = r.paper WHERE d.key = \(paperKey)
+                """, on: connection, logger: self.logger, as: Data.self).first
         }
     }
 }

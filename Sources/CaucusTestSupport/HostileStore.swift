@@ -167,6 +167,10 @@ public final class HostileStore: RelayStore {
     public func deviceChain(identity: Data) async throws -> [Data] { try await inner.deviceChain(identity: identity) }
     public func deviceStatus(_ device: Data) async throws -> DeviceStatus? { try await inner.deviceStatus(device) }
     public func revokedDevices(among devices: [Data]) async throws -> Set<Data> { try await inner.revokedDevices(among: devices) }
+    public func putRecoveryBox(paperKey: Data, sealed: Data, at: Int64) async throws {
+        try await inner.putRecoveryBox(paperKey: paperKey, sealed: sealed, at: at)
+    }
+    public func recoveryBox(paperKey: Data) async throws -> Data? { try await inner.recoveryBox(paperKey: paperKey) }
     public func isBanned(_ device: Data) async throws -> Bool { try await inner.isBanned(device) }
     public func bannedDevices() async throws -> [DeviceBan] { try await inner.bannedDevices() }
     public func close() async throws { try await inner.close() }

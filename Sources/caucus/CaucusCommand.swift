@@ -17,6 +17,7 @@ struct CaucusCommand: AsyncParsableCommand {
             Init.self, Whoami.self, PassphraseCommand.self, RelayCommand.self, GroupCommand.self, InviteCommand.self, Join.self,
             Send.self, Read.self, History.self, Chat.self, FileCommand.self, Contacts.self, Verify.self, Expire.self, Sync.self,
             CampaignCommand.self, CardCommand.self, CardsCommand.self, AgentCommand.self, Lock.self, DeviceCommand.self,
+            PaperKeyCommand.self, Recover.self,
         ]
     )
 }

@@ -20,9 +20,13 @@ struct Init: AsyncParsableCommand {
 
     @Option(name: .long, help: KDFLevel.help) var kdf = KDFLevel.moderate
 
+    @Flag(name: .long, help: "Also make a paper key: 12 words, shown once, that recover your identity when every computer is lost (needs --relay).")
+    var paperKey = false
+
     func run() async throws {
         let home = global.clientHome
         guard !FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.identityExists(home: home.path) }
+        guard !paperKey || relay != nil else { throw ValidationError("a paper key is kept with a relay: give --relay URL") }
         guard let displayName = try name ?? Prompt.line("Your display name (what group members will see): ") else {
             throw ValidationError("a display name is needed (--name)")
         }
@@ -30,9 +34,13 @@ struct Init: AsyncParsableCommand {
                                          parameters: kdf.parameters, tls: try global.tls(), allowWeakPassphrase: Prompt.allowWeak)
         await account.setRelayTimeouts(try global.relayTimeouts())
         if let relay { try await account.addRelay(relay) }
+        let phrase = paperKey ? try await account.makePaperKey() : nil
         if output.json {
-            printJSON(["did": account.did.description, "name": displayName, "home": home.path])
+            var object: [String: Any] = ["did": account.did.description, "name": displayName, "home": home.path]
+            if let phrase { object["recovery_phrase"] = phrase }
+            printJSON(object)
         } else {
+            if let phrase { PaperKeyCommand.show(phrase) }
             say("Created your identity in \(home.path)")
             say("  DID:  \(account.did)")
             say("  name: \(displayName)")

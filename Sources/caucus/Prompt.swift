@@ -50,6 +50,18 @@ enum Prompt {
         throw ClientError.invalidArgument("no passphrase chosen")
     }
 
+    /// A recovery phrase: CAUCUS_RECOVERY_PHRASE when set (scripts), else asked on the terminal
+    /// without echo (someone may be looking at the screen).
+    static func recoveryPhrase() throws -> String {
+        if let value = ProcessInfo.processInfo.environment["CAUCUS_RECOVERY_PHRASE"] { return value }
+        guard canAsk else {
+            throw ClientError.invalidArgument("no terminal to ask for the recovery phrase: set CAUCUS_RECOVERY_PHRASE, or run caucus at a terminal")
+        }
+        var bytes = try read("Your recovery phrase (12 words; they are not shown as you type): ", echo: false)
+        defer { wipe(&bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Whether CAUCUS_ALLOW_WEAK_PASSPHRASE=1 lifts the strength floor (tests, and those who choose to).
     static var allowWeak: Bool { ProcessInfo.processInfo.environment["CAUCUS_ALLOW_WEAK_PASSPHRASE"] == "1" }
 

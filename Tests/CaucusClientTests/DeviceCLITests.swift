@@ -32,11 +32,11 @@ struct DeviceCLITests {
         return (laptop, try #require(linked.json as? [String: Any], "\(linked)"))
     }
 
-    @Test("A laptop linked with device add and device link writes in the group as its owner; once revoked, it is refused and reads nothing more")
+    @Test("In a group of three, a laptop linked with device add and device link writes as its owner and reads the others; once revoked, it is refused and reads nothing more")
     func linkWriteRevoke() async throws {
         try await withRelay { relay, directory in
-            let workers = try await makeGroup(["Rosa", "Tomasz"], relay: relay, in: directory)
-            let (rosa, tomasz) = (workers[0], workers[1])
+            let workers = try await makeGroup(["Rosa", "Tomasz", "Amira"], relay: relay, in: directory)
+            let (rosa, tomasz, amira) = (workers[0], workers[1], workers[2])
             let (laptop, linked) = try await Self.link(rosa, as: "laptop", in: directory)
             #expect(linked["groups"] as? Int == 1 && linked["groups_announced"] as? Int == 1, "\(linked)")
             #expect(try await laptop.groupNames() == [CLIWorker.group])
@@ -47,6 +47,8 @@ struct DeviceCLITests {
             try await laptop.succeed("send", CLIWorker.group, "from the laptop")
             let atTomasz = try await tomasz.historyLines(withText: "from the laptop")
             #expect(atTomasz.count == 1 && atTomasz.first?["sender_did"] as? String == rosaDID.description, "\(atTomasz)")
+            let atAmira = try await amira.historyLines(withText: "from the laptop")
+            #expect(atAmira.count == 1 && atAmira.first?["sender_did"] as? String == rosaDID.description, "\(atAmira)")
             #expect(try await rosa.historyLines(withText: "from the laptop").count == 1)
             // Tomasz's reply reaches both of Rosa's computers.
             try await tomasz.succeed("send", CLIWorker.group, "to both")
@@ -71,6 +73,36 @@ struct DeviceCLITests {
             #expect(unknown.status != 0 && unknown.stderr.contains("no active device no-such-device"), "\(unknown)")
             let itself = try await rosa.run("device", "revoke", "first device")
             #expect(itself.status != 0 && itself.stderr.contains("the device you are using"), "\(itself)")
+        }
+    }
+
+    @Test("A paper key made with paper-key new recovers the identity with recover, as separate processes: the same DID, and the group back once the admin syncs")
+    func paperKeyAndRecover() async throws {
+        try await withRelay { relay, directory in
+            let workers = try await makeGroup(["Rosa", "Amira"], relay: relay, in: directory)
+            let (rosa, amira) = (workers[0], workers[1])
+            let made = try #require(try await amira.json("paper-key", "new") as? [String: Any])
+            let phrase = try #require(made["recovery_phrase"] as? String)
+            let amiraDID = try await amira.did()
+            try FileManager.default.removeItem(atPath: amira.home)
+
+            let newAmira = CLIWorker(name: "Amira (recovered)", home: directory.file("amira-recovered"))
+            let recovered = try await newAmira.run(["recover", "--relay", relay.url, "--name", "new laptop", "--kdf", "interactive", "--json"],
+                                                   environment: ["CAUCUS_RECOVERY_PHRASE": phrase])
+            try #require(recovered.status == 0, "\(recovered)")
+            let report = try #require(recovered.json as? [String: Any], "\(recovered)")
+            #expect(report["did"] as? String == amiraDID.description && report["groups_asked"] as? [String] == [CLIWorker.group], "\(report)")
+            try await rosa.succeed("sync")
+            #expect(try await newAmira.groupNames() == [CLIWorker.group])
+            try await newAmira.succeed("send", CLIWorker.group, "recovered")
+            let seen = try await rosa.historyLines(withText: "recovered")
+            #expect(seen.count == 1 && seen.first?["sender_did"] as? String == amiraDID.description, "\(seen)")
+
+            // The same words again, after a new paper key replaced them: refused, with why.
+            _ = try await newAmira.json("paper-key", "new")
+            let stale = try await CLIWorker(name: "late", home: directory.file("late"))
+                .run(["recover", "--relay", relay.url, "--name", "x", "--kdf", "interactive"], environment: ["CAUCUS_RECOVERY_PHRASE": phrase])
+            #expect(stale.status != 0 && stale.stderr.contains("revoked"), "\(stale)")
         }
     }
 }

@@ -292,6 +292,7 @@ struct GroupVectorTests {
             (.devicesChanged(rosaDevices.entries), ["entries": rosaDevices.entries.map { hex($0.encoded()) }]),
             (.sent(to: tomasz.publicKey, .text(stamp, "Meeting Thursday ✊ — bring a friend")),
              ["peer": hex(tomasz.publicKey.rawRepresentation), "payload": hex(Payload.text(stamp, "Meeting Thursday ✊ — bring a friend").encoded())]),
+            (.rejoin(groupID: groupID), ["group_id": hex(groupID)]),
         ]
         let payloadRecords: [[String: Any]] = payloads.map { payload, fields in
             let encoded = payload.encoded()
@@ -388,6 +389,31 @@ struct GroupVectorTests {
                                 "groups": 1],
         ]
 
+        // 8. Per-device copies (§9.12): the relay message id of each copy of one message.
+        let copyRecords: [[String: Any]] = [("rosa", rosa.publicKey), ("rosa-laptop", rosaLaptop.publicKey)].map { name, device in
+            ["message_id": hex(stamp.id), "person": "rosa", "device": name, "copy_id": hex(Account.copyID(stamp.id, for: device, of: rosa.publicKey))]
+        }
+
+        // 9. A recovery box (§9.15), sealed to the paper key of secret 00..0f (vectors/sessions.json
+        // paper_keys 0). A sealed box's ephemeral key is random: a stored box is kept when it opens
+        // to exactly these contents.
+        let paper = try PaperKey(secret: SecureBytes(copying: [UInt8](0x00..<0x10))).signingKey
+        let box = RecoveryContents(
+            identitySeed: amira.seed, displayName: "Amira",
+            contacts: [(rosa.publicKey, ContactRecord(did: DID(publicKey: rosa.publicKey).description, name: "Rosa", verified: true))],
+            groups: [RecoveryContents.Group(id: groupID, name: "Warehouse 5", admins: [rosa.publicKey])]).encoded()
+        var sealedBox = SealedBox.seal(box, to: try X25519.PublicKey(converting: paper.publicKey))
+        if let kept = (object(stored.flatMap { object($0, "recovery_box") }, "sealed") as? String).flatMap(Hex.decode),
+           (try? SealedBox.open(kept, with: X25519.PrivateKey(converting: paper))) == box {
+            sealedBox = kept
+        }
+        let recoveryRecord: [String: Any] = [
+            "paper_key_public": hex(paper.publicKey.rawRepresentation), "identity": "amira", "display_name": "Amira",
+            "contacts": [["identity": "rosa", "name": "Rosa", "verified": true]],
+            "groups": [["group_id": hex(groupID), "name": "Warehouse 5", "admins": ["rosa"]]],
+            "contents": hex(box), "sealed": hex(sealedBox),
+        ]
+
         return [
             "description": "Protocol.md sections 8, 9.1, 9.4 and 9.7: a membership chain, its epochs, secret trees and sender chains, "
                 + "group messages, the pairwise Welcomes and EpochKeys, one payload of each kind, two invite codes and three files sealed in "
@@ -397,7 +423,9 @@ struct GroupVectorTests {
                 + "device is not the member's identity key. Group message and file chunk nonces are random: decrypt to check. "
                 + "Payloads of kinds 11, 13, 14, 15 and 17 wrap records of vectors/cards.json. device_link (section 9.13): a link "
                 + "code, the laptop's request and the first device's answer, with link keys from fixed scalars (0x26 the "
-                + "laptop's, 0x27 the answer's); their AEAD nonces are random: decrypt to check. Regenerate with scripts/regen-vectors; "
+                + "laptop's, 0x27 the answer's); their AEAD nonces are random: decrypt to check. copy_ids (section 9.12): the relay message ids of a message's copies per "
+                + "device. recovery_box (section 9.15): a box's contents for amira, sealed to the paper key of secret 00..0f "
+                + "(vectors/sessions.json paper_keys 0); open it to check. Regenerate with scripts/regen-vectors; "
                 + "checked by swift test and scripts/check-group-vectors.py.",
             "seeds": Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, hex([UInt8](repeating: $0.byte, count: 32))) }),
             "group_id": hex(groupID),
@@ -412,6 +440,8 @@ struct GroupVectorTests {
             "invites": inviteRecords,
             "files": fileRecords,
             "device_link": linkRecord,
+            "copy_ids": copyRecords,
+            "recovery_box": recoveryRecord,
         ]
     }
 
@@ -519,7 +549,7 @@ struct GroupVectorTests {
             let payload = try Payload(decoding: encoded)
             #expect(payload.encoded() == encoded && Int(encoded[1]) == (record["kind"] as? NSNumber)?.intValue)
         }
-        #expect((vectors["payloads"] as? [Any])?.count == 19)
+        #expect((vectors["payloads"] as? [Any])?.count == 20)
 
         let files = try #require(vectors["files"] as? [[String: Any]])
         #expect(files.count == Self.files.count)

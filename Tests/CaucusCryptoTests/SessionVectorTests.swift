@@ -95,9 +95,10 @@ struct SessionVectorTests {
         let second = try run(shortConversation, oneTime: nil, ephemeral: 0xE1, aliceRatchets: [0xA8, 0xA9], bobRatchets: [0xB8], bodies: bodies(1))
         let storedEnvelope = (stored?["envelope"] as? [String: Any])?["encoded"] as? String
         return [
-            "description": "Protocol.md sections 2.2, 4, 6, 7.3 and 9.2 from fixed keys: Ed25519 seeds of 32 bytes 0x01 (alice) and 0x02 (bob), "
+            "description": "Protocol.md sections 2.2, 2.3, 4, 6, 7.3 and 9.2 from fixed keys: Ed25519 seeds of 32 bytes 0x01 (alice) and 0x02 (bob), "
                 + "0x03 and 0x04 (alice's laptop and paper key, in her device chain), "
-                + "X25519 private keys of 32 equal bytes. Message bodies and the envelope hold random nonces: check them by opening. "
+                + "X25519 private keys of 32 equal bytes; paper keys from the secrets 00..0f and ff..ff, their words from "
+                + "vectors/paper-words.txt. Message bodies and the envelope hold random nonces: check them by opening. "
                 + "Regenerate with scripts/regen-vectors; checked by swift test and scripts/check-session-vectors.py.",
             "identities": ["alice": identityRecord(alice, seed: 0x01), "bob": identityRecord(bob, seed: 0x02)],
             "safety_numbers": [
@@ -116,11 +117,25 @@ struct SessionVectorTests {
                         "signed_bytes": hex(statement.bytes), "signature": hex(alice.signature(for: statement).rawRepresentation)]
             },
             "device_chain": try deviceChainRecord(),
+            "paper_keys": try paperKeyRecords(),
             "prekeys": prekeyRecord(),
             "x3dh": [first.x3dh, second.x3dh],
             "conversations": [first.record, second.record],
             "envelope": try envelope(message: first.messages["A0"]!, stored: storedEnvelope.flatMap(Hex.decode)),
         ]
+    }
+
+    /// Paper keys (§2.3) from two fixed secrets: the phrase's words and their 11-bit values, the
+    /// checksum, the derived seed and public key. The word list is vectors/paper-words.txt.
+    private static func paperKeyRecords() throws -> [[String: Any]] {
+        try [[UInt8](0x00..<0x10), [UInt8](repeating: 0xff, count: 16)].map { secret in
+            let key = try PaperKey(secret: SecureBytes(copying: secret))
+            let signing = key.signingKey
+            return ["secret": hex(secret), "words": key.words, "phrase": key.phrase,
+                    "values": key.words.map { PaperKey.value(of: $0)! },
+                    "checksum": Int(try BLAKE2b.hash(secret, outputByteCount: 32)[0] >> 4),
+                    "seed": hex(signing.seed.withUnsafeBytes { Array($0) }), "public_key": hex(signing.publicKey.rawRepresentation)]
+        }
     }
 
     /// Alice's device chain (§2.2): her first device (her identity key), a laptop, a paper key,

@@ -63,6 +63,49 @@ struct RelayDeviceTests {
         return (chain, home, try await relay.connect(laptop))
     }
 
+    @Test("A recovery box is kept for an active paper key of the sender's identity, given only to that paper key, and gone once it is revoked")
+    func recoveryBoxes() async throws {
+        let relay = try await TestRelay.start()
+        defer { Task { await relay.stop() } }
+        let laptop = Ed25519.PrivateKey(), paper = Ed25519.PrivateKey(), stranger = Ed25519.PrivateKey()
+        var (chain, home, laptopClient) = try await connectedPair(relay, laptop: laptop)
+        // Not a paper key yet: the laptop, and a key no chain lists.
+        for key in [laptop.publicKey, paper.publicKey] {
+            let refused = await relayError { try await home.putRecoveryBox(paperKey: key, sealed: [1, 2, 3]) }
+            #expect(refused?.code == .forbidden, "\(String(describing: refused))")
+        }
+        _ = try chain.add(paper.publicKey, kind: .paper, deviceSignature: proof(paper), by: identity, signedAt: 3)
+        _ = try await home.publishDevices(chain.entries)
+        // Any device of the identity keeps it; the last one kept counts.
+        try await home.putRecoveryBox(paperKey: paper.publicKey, sealed: [1, 2, 3])
+        try await laptopClient.putRecoveryBox(paperKey: paper.publicKey, sealed: Array(repeating: 7, count: RelayProtocol.maxRecoveryBoxBytes))
+        let tooLarge = await relayError {
+            try await home.putRecoveryBox(paperKey: paper.publicKey, sealed: Array(repeating: 7, count: RelayProtocol.maxRecoveryBoxBytes + 1))
+        }
+        #expect(tooLarge?.code == .payloadTooLarge, "\(String(describing: tooLarge))")
+        let empty = await relayError { try await home.putRecoveryBox(paperKey: paper.publicKey, sealed: []) }
+        #expect(empty?.code == .invalidArgument, "\(String(describing: empty))")
+        // Another identity cannot replace it.
+        let other = try await relay.connect(stranger)
+        let foreign = await relayError { try await other.putRecoveryBox(paperKey: paper.publicKey, sealed: [9]) }
+        #expect(foreign?.code == .forbidden, "\(String(describing: foreign))")
+        // Only the paper key itself fetches it.
+        for client in [home, laptopClient, other] {
+            let refused = await relayError { _ = try await client.recoveryBox() }
+            #expect(refused?.code == .forbidden, "\(String(describing: refused))")
+        }
+        let paperClient = try await relay.connect(paper)
+        #expect(try await paperClient.recoveryBox() == Array(repeating: 7, count: RelayProtocol.maxRecoveryBoxBytes))
+        await paperClient.close()
+        // Revoked, the paper key is refused, and its box is gone from the store.
+        _ = try chain.revoke(paper.publicKey, by: identity, signedAt: 4)
+        _ = try await home.publishDevices(chain.entries)
+        let refusal = await relayError { _ = try await relay.connect(paper) }
+        #expect(refusal?.code == .forbidden, "\(String(describing: refusal))")
+        #expect(try await relay.store.recoveryBox(paperKey: Data(paper.publicKey.rawRepresentation)) == nil)
+        for client in [home, laptopClient, other] { await client.close() }
+    }
+
     @Test("A revoked device's open connection is told and closed, its login refused, and messages to it are not stored")
     func revokedDevice() async throws {
         let relay = try await TestRelay.start { $0.banCheckSeconds = 0.2 }

@@ -235,6 +235,31 @@ struct StoreContractTests {
         try await reopened.close()
     }
 
+    @Test("Recovery boxes: the last one kept for a paper key is given back, after a restart too, and none once a chain revokes the key",
+          arguments: StoreKind.all)
+    func recoveryBoxes(_ kind: StoreKind) async throws {
+        let (store, reopen, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let rosa = key(), paper = key(), other = key()
+        func device(_ key: Data, _ kind: UInt8 = 1, revoked: Bool = false) -> ListedDevice { ListedDevice(key: key, kind: kind, revoked: revoked) }
+        _ = try await store.publishDevices(PublishedDeviceChain(identity: rosa, entries: [Data([1]), Data([2])],
+                                                                devices: [device(rosa), device(paper, 2)]))
+        #expect(try await store.recoveryBox(paperKey: paper) == nil)
+        try await store.putRecoveryBox(paperKey: paper, sealed: Data([1, 2, 3]), at: 1)
+        try await store.putRecoveryBox(paperKey: paper, sealed: Data([4, 5]), at: 2)
+        try await store.putRecoveryBox(paperKey: other, sealed: Data([6]), at: 2)
+        #expect(try await store.recoveryBox(paperKey: paper) == Data([4, 5]))
+        try await store.close()
+        let reopened = try await reopen()
+        #expect(try await reopened.recoveryBox(paperKey: paper) == Data([4, 5]))
+        let revocation = PublishedDeviceChain(identity: rosa, entries: [Data([1]), Data([2]), Data([3])],
+                                              devices: [device(rosa), device(paper, 2, revoked: true)])
+        #expect(try await reopened.publishDevices(revocation) == DevicesPublication(entries: 3, revoked: [paper]))
+        #expect(try await reopened.recoveryBox(paperKey: paper) == nil)
+        #expect(try await reopened.recoveryBox(paperKey: other) == Data([6]))
+        try await reopened.close()
+    }
+
     @Test("One-time prekeys go out lowest id first, each exactly once even under concurrent takes", arguments: StoreKind.all)
     func prekeys(_ kind: StoreKind) async throws {
         let (store, _, cleanup) = try await kind.make(StoreLimits(maxOneTimePrekeys: 100))

@@ -65,6 +65,11 @@ public protocol RelayStore: Sendable {
     func deviceStatus(_ device: Data) async throws -> DeviceStatus?
     /// Those of `devices` that a chain has revoked.
     func revokedDevices(among devices: [Data]) async throws -> Set<Data>
+    /// Keeps `sealed` as the recovery box of the paper key `paperKey`, in place of any before
+    /// (Protocol.md §7.8; the caller has checked who may). A box goes when a chain revokes its key.
+    func putRecoveryBox(paperKey: Data, sealed: Data, at: Int64) async throws
+    /// The recovery box kept for `paperKey`; nil when there is none.
+    func recoveryBox(paperKey: Data) async throws -> Data?
 
     /// Whether the operator has banned `device` (`caucus-relay ban`): its authentication is refused.
     func isBanned(_ device: Data) async throws -> Bool

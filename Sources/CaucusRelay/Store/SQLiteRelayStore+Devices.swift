@@ -27,6 +27,10 @@ extension SQLiteRelayStore {
             for (sequence, entry) in chain.entries.enumerated().dropFirst(stored.count) {
                 try insert.execute(arguments: [identity, sequence, entry])
             }
+            // A revoked paper key opens nothing more.
+            for key in revoked {
+                try db.execute(sql: "DELETE FROM recovery_boxes WHERE paper = ?", arguments: [try self.deviceID(key)])
+            }
             return DevicesPublication(entries: chain.entries.count, revoked: revoked)
         }
     }
@@ -62,6 +66,23 @@ extension SQLiteRelayStore {
                                                     arguments: StatementArguments(part)))
             }
             return revoked
+        }
+    }
+
+    public func putRecoveryBox(paperKey: Data, sealed: Data, at: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO recovery_boxes (paper, sealed, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (paper) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
+                """, arguments: [try self.deviceID(paperKey), sealed, at])
+        }
+    }
+
+    public func recoveryBox(paperKey: Data) async throws -> Data? {
+        try await pool.read { db in
+            try Data.fetchOne(db, sql: """
+                SELECT r.sealed FROM recovery_boxes r JOIN devices d ON d.id = r.paper WHERE d.key = ?
+                """, arguments: [paperKey])
         }
     }
 }

@@ -228,6 +228,16 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Recovery boxes (Protocol.md §7.8): what each paper key opens, sealed by its owner's client.
+        migrator.registerMigration("v6-recovery-boxes") { db in
+            try db.execute(sql: """
+                CREATE TABLE recovery_boxes (
+                    paper INTEGER PRIMARY KEY REFERENCES devices(id),
+                    sealed BLOB NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
