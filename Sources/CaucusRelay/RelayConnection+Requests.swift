@@ -362,7 +362,7 @@ extension RelayConnection {
     /// Keeps a recovery box for a paper key of the sender's own identity (Protocol.md §7.8).
     private func putRecoveryBox(_ request: WirePutRecoveryBox, _ context: RequestContext) async throws -> WireServerFrame.OneOf_Body {
         try check(request.paperKey, length: RelayProtocol.keyLength, "paper_key")
-        guard !request.sealed.isEmpty else { throw RelayError(.invalidArgument, "a recovery box is not empty") }
+        guard !request.sealed.isEmpty else { throw RelayError(.invalidArgument, "a recovery box holds at least one byte") }
         guard request.sealed.count <= RelayProtocol.maxRecoveryBoxBytes else {
             throw RelayError(.payloadTooLarge, "a recovery box is at most \(RelayProtocol.maxRecoveryBoxBytes) bytes")
         }

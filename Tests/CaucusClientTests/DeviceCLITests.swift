@@ -98,6 +98,17 @@ struct DeviceCLITests {
             let seen = try await rosa.historyLines(withText: "recovered")
             #expect(seen.count == 1 && seen.first?["sender_did"] as? String == amiraDID.description, "\(seen)")
 
+            // `init --paper-key` shows a phrase at once, and the relay keeps its box.
+            let lee = CLIWorker(name: "Lee", home: directory.file("lee"))
+            let created = try #require(try await lee.json("init", "--name", "Lee", "--relay", relay.url, "--kdf", "interactive", "--paper-key")
+                                       as? [String: Any])
+            let leePhrase = try #require(created["recovery_phrase"] as? String)
+            #expect(leePhrase.split(separator: " ").count == 12)
+            let leeDevices = try #require(try await lee.json("device", "list") as? [[String: Any]])
+            #expect(leeDevices.map { $0["kind"] as? String } == ["computer", "paper"], "\(leeDevices)")
+            let noRelay = try await CLIWorker(name: "Kim", home: directory.file("kim")).run("init", "--name", "Kim", "--paper-key")
+            #expect(noRelay.status != 0 && noRelay.stderr.contains("--relay"), "\(noRelay)")
+
             // The same words again, after a new paper key replaced them: refused, with why.
             _ = try await newAmira.json("paper-key", "new")
             let stale = try await CLIWorker(name: "late", home: directory.file("late"))

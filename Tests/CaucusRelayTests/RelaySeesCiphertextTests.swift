@@ -7,7 +7,7 @@ import Testing
 
 /// After a real encrypted conversation through the relay, its database file holds none of the
 /// plaintexts, display names or group names used.
-@Suite("Relay: stores ciphertext only", .timeLimit(.minutes(2)))
+@Suite("Relay: stores ciphertext only", .timeLimit(.minutes(5)))
 struct RelaySeesCiphertextTests {
     static func bundle(_ reply: WirePrekeyBundle) throws -> PrekeyBundle {
         try PrekeyBundle(

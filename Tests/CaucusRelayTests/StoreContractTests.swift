@@ -48,7 +48,7 @@ private func message(_ target: MessageTarget, _ payload: String = "ciphertext", 
 }
 
 /// The behaviour every relay store must have. Runs unchanged against each `StoreKind`.
-@Suite("Store contract", .timeLimit(.minutes(2)))
+@Suite("Store contract", .timeLimit(.minutes(5)))
 struct StoreContractTests {
     @Test("Messages are stored once per recipient, read in order, removed by acknowledgement", arguments: StoreKind.all)
     func mailboxes(_ kind: StoreKind) async throws {
