@@ -138,9 +138,7 @@ extension Account {
                 try handOverExtras(tx, id, routing: routing, to: newDevice)
                 given += 1
             }
-            for other in try devices(tx, of: identity.publicKey) where try other != newDevice && tx.hasSession(peer: other) {
-                try enqueuePairwise(tx, .devicesChanged(chain.entries), toDevice: other, id: Random.bytes(16), ttl: 0)
-            }
+            try tellOwnDevices(tx, about: chain, except: newDevice)
             return given
         }
         try await flushOutbox()

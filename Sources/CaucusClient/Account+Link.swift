@@ -268,6 +268,14 @@ extension Account {
         try? await flushOutbox()
     }
 
+    /// Queues the identity's new chain (DevicesChanged, §9.12) for each of its other devices that
+    /// has a session with this one, but `except`.
+    nonisolated func tellOwnDevices(_ tx: StoreTransaction, about chain: DeviceChain, except: Ed25519.PublicKey? = nil) throws {
+        for other in try devices(tx, of: identity.publicKey) where try other != except && tx.hasSession(peer: other) {
+            try enqueuePairwise(tx, .devicesChanged(chain.entries), toDevice: other, id: Random.bytes(16), ttl: 0)
+        }
+    }
+
     /// This identity's chain as the relay and this device know it: fetched (so that a change made
     /// on another device is built on), else a new one whose first device is the identity key.
     func currentOwnChain() async throws(ClientError) -> DeviceChain {

@@ -93,9 +93,7 @@ extension Account {
         try write { tx in
             try tx.saveDeviceChain(chain, of: identity.publicKey, fetchedAt: ClientStore.now())
             try setMeta(tx, Self.deviceNamePrefix + Hex.encode(key.publicKey.rawRepresentation), Array("paper key".utf8))
-            for other in try devices(tx, of: identity.publicKey) where try tx.hasSession(peer: other) {
-                try enqueuePairwise(tx, .devicesChanged(chain.entries), toDevice: other, id: Random.bytes(16), ttl: 0)
-            }
+            try tellOwnDevices(tx, about: chain)
         }
         try await flushOutbox()
         try await keepRecoveryBox(on: client, always: true)

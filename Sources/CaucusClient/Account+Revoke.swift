@@ -91,9 +91,7 @@ extension Account {
                     and no new key of the group is sent to it, but the group's current key is not replaced
                     """, expirySeconds: 0)
             }
-            for other in try devices(tx, of: identity.publicKey) where try tx.hasSession(peer: other) {
-                try enqueuePairwise(tx, .devicesChanged(chain.entries), toDevice: other, id: Random.bytes(16), ttl: 0)
-            }
+            try tellOwnDevices(tx, about: chain)
             return moved
         }
         try await flushOutbox()
@@ -123,9 +121,12 @@ extension Account {
     /// owner's kept chain revokes. A device with no session with this one gets nothing, with a note.
     nonisolated func enqueueEpochKey(_ tx: StoreTransaction, _ key: GroupEpochKey, in state: GroupSession) throws {
         var unreachable = Set<Ed25519.PublicKey>()
+        // Each owner's kept chain is read once, not once per device of theirs.
+        var chains: [Ed25519.PublicKey: DeviceChain?] = [:]
         for leafDevice in state.chain.leaves.keys where leafDevice != device.publicKey {
             guard let owner = state.chain.owner(of: leafDevice) else { continue }
-            if let chain = try tx.deviceChain(of: owner)?.chain, chain.device(leafDevice)?.isActive == false { continue }
+            if chains[owner] == nil { chains[owner] = .some(try tx.deviceChain(of: owner)?.chain) }
+            if let chain = chains[owner]!, chain.device(leafDevice)?.isActive == false { continue }
             guard try tx.hasSession(peer: leafDevice) else {
                 unreachable.insert(owner)
                 continue
