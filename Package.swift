@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // libsodium, the only source of cryptographic primitives.
@@ -49,10 +50,11 @@ let package = Package(
             dependencies: ["CSodium", "CaucusLock"]
         ),
         // The rest of the crypto core: AEAD, sealed boxes, KDFs, passphrases, the keystore format,
-        // sessions and groups (everything that opens messages). Pure, no I/O.
+        // sessions and groups (everything that opens messages). Pure, no I/O. ML-KEM-768 comes from
+        // swift-crypto (the one primitive libsodium lacks), used in one file (KEM/MLKEM.swift).
         .target(
             name: "CaucusCrypto",
-            dependencies: ["CSodium", "CaucusIdentity"]
+            dependencies: ["CSodium", "CaucusIdentity", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // The passphrase-sealed identity file on disk (atomic, mode 0600).
         .target(

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Checks vectors/sessions.json against Protocol.md sections 2.2, 4, 6, 7.3 and 9.2, with PyNaCl and the
-standard library only, written from Protocol.md and not from Caucus's code: every device chain
-entry, safety number, signed statement, prekey layout, X3DH value and Double Ratchet step is recomputed from the fixed
+"""Checks vectors/sessions.json against Protocol.md sections 2.2, 4, 6, 7.3 and 9.2, with PyNaCl,
+pyca/cryptography's ML-KEM-768 (OpenSSL's, not the BoringSSL code Caucus runs) and the standard
+library, written from Protocol.md and not from Caucus's code: every device chain entry, safety
+number, signed statement, prekey layout, X3DH and hybrid (ML-KEM) value and Double Ratchet step is recomputed from the fixed
 keys the file lists, both parties of each conversation are replayed (out-of-order deliveries and
 skipped keys included), every message body is decrypted with the key derived here, and the pairwise
 envelope is opened with the recipient's identity.
 
-usage: check-session-vectors.py [vectors/sessions.json]     (pip install pynacl)
+usage: check-session-vectors.py [vectors/sessions.json]     (pip install pynacl 'cryptography>=47')
 Exit status 0 when everything checks, 1 otherwise (each failure is printed).
 """
 import hashlib
@@ -16,6 +17,7 @@ import os
 import struct
 import sys
 
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
 from nacl import bindings
 from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey
@@ -205,7 +207,28 @@ def check_prekeys(record, identities):
     lowest = min(record["one_time_prekeys"], key=lambda k: k["id"])
     expect(bundle["one_time_prekey"] == {"id": lowest["id"], "public_key": lowest["public_key"]},
            "bundle: the one-time prekey is the lowest id")
+    expect(signed["id"] < 0x80000000, "signed prekey: a classical one, without the bit that announces KEM prekeys")
+    # A signed prekey whose id has the high bit announces KEM prekeys; the signature covers the id.
+    hybrid = record["hybrid_signed_prekey"]
+    check_key_pair(hybrid, "hybrid signed prekey")
+    hybrid_public = b(hybrid["public_key"])
+    expect(hybrid["id"] & 0x80000000 != 0, "hybrid signed prekey: the id's high bit is set")
+    expect(verifies(owner, canonical("caucus/signed-prekey/v1", [owner, u64(hybrid["id"]), hybrid_public]), b(hybrid["signature"])),
+           "hybrid signed prekey: signature")
+    expect(hybrid["published"] == (u32(hybrid["id"]) + hybrid_public + b(hybrid["signature"])).hex(), "hybrid signed prekey: published bytes")
+    kem = record["kem_prekey"]
+    seed = b(kem["seed"])
+    kem_key = MLKEM768PrivateKey.from_seed_bytes(seed)
+    kem_public = kem_key.public_key().public_bytes_raw()
+    expect(len(seed) == 64 and kem["public_key"] == kem_public.hex(), "KEM prekey: the encapsulation key is ML-KEM-768 KeyGen(d, z) of the seed")
+    message = canonical("caucus/kem-prekey/v1", [owner, u64(kem["id"]), kem_public])
+    expect(kem["signed_bytes"] == message.hex(), "KEM prekey: signed bytes")
+    expect(verifies(owner, message, b(kem["signature"])), "KEM prekey: signature")
+    published = u32(kem["id"]) + kem_public + b(kem["signature"])
+    expect(len(published) == 1252 and kem["published"] == published.hex(), "KEM prekey: published bytes (1,252)")
     return {"signed": {"id": signed["id"], "private": b(signed["private_key"]), "public": public},
+            "hybrid_signed": {"id": hybrid["id"], "private": b(hybrid["private_key"]), "public": hybrid_public},
+            "kem": {"id": kem["id"], "key": kem_key},
             "one_time": {k["id"]: (b(k["private_key"]), b(k["public_key"])) for k in record["one_time_prekeys"]}}
 
 
@@ -215,7 +238,8 @@ def check_x3dh(record, index, ids, prekeys):
     what = f"x3dh {index}"
     check_key_pair(record["ephemeral"], f"{what}: ephemeral")
     ek_private, ek = b(record["ephemeral"]["private_key"]), b(record["ephemeral"]["public_key"])
-    spk = prekeys["signed"]
+    hybrid = "kem_prekey_id" in record
+    spk = prekeys["hybrid_signed" if hybrid else "signed"]
     expect(record["signed_prekey_id"] == spk["id"], f"{what}: signed prekey id")
     alice, bob = ids["alice"], ids["bob"]
     outputs = [dh(alice["x_private"], spk["public"]), dh(ek_private, bob["x_public"]), dh(ek_private, spk["public"])]
@@ -228,12 +252,22 @@ def check_x3dh(record, index, ids, prekeys):
     expect(outputs == responder, f"{what}: both sides compute the same DH values")
     expect(record["dh"] == [o.hex() for o in outputs], f"{what}: DH1..DH{len(outputs)}")
     ikm = b"\xff" * 32 + b"".join(outputs)
+    kem_part = b""
+    if hybrid:
+        # Section 6.2: the responder decapsulates the start's ciphertext with the KEM prekey it names.
+        expect(record["kem_prekey_id"] == prekeys["kem"]["id"], f"{what}: KEM prekey id")
+        ciphertext = b(record["kem_ciphertext"])
+        secret = prekeys["kem"]["key"].decapsulate(ciphertext)
+        expect(len(ciphertext) == 1088 and record["kem_shared_secret"] == secret.hex(), f"{what}: ML-KEM-768 decapsulation gives SS")
+        ikm += secret
+        kem_part = u32(record["kem_prekey_id"]) + ciphertext
     expect(record["ikm"] == ikm.hex(), f"{what}: KDF input")
-    sk = hkdf(bytes(32), ikm, b"caucus/x3dh/v1", 32)
+    sk = hkdf(bytes(32), ikm, b"caucus/pqxdh/v1" if hybrid else b"caucus/x3dh/v1", 32)
     expect(record["shared_key"] == sk.hex(), f"{what}: SK")
     ad = alice["ed25519"] + bob["ed25519"]
     expect(record["associated_data"] == ad.hex(), f"{what}: AD")
-    start = b"\x01" + alice["ed25519"] + ek + u32(spk["id"]) + (b"\x01" + u32(opk_id) if opk_id is not None else b"\x00")
+    start = (b"\x03" if hybrid else b"\x01") + alice["ed25519"] + ek + u32(spk["id"]) \
+        + (b"\x01" + u32(opk_id) if opk_id is not None else b"\x00") + kem_part
     return {"sk": sk, "ad": ad, "start": start, "ek": ek, "spk": spk}
 
 
@@ -278,11 +312,13 @@ class Party:
 def parse_message(data):
     """Section 6.3: (start fields or None, header fields, prefix, body)."""
     at, start = 1, None
-    if data[0] == 1:
-        flag = data[69]  # after 0x01, IK_A (32), EK_A (32) and the SPK id (4)
+    if data[0] in (1, 3):
+        flag = data[69]  # after the type, IK_A (32), EK_A (32) and the SPK id (4)
         if flag not in (0, 1):
             raise ValueError("has_OPK is not 0 or 1")
         at = 74 if flag else 70
+        if data[0] == 3:
+            at += 4 + 1088  # the KEM prekey id and the ML-KEM-768 ciphertext
         start = data[:at]
     elif data[0] != 2:
         raise ValueError("unsupported version")
@@ -439,6 +475,7 @@ def main(path):
     agreements = [check_x3dh(record, i, ids, prekeys) for i, record in enumerate(vectors["x3dh"])]
     expect(any(r["one_time_prekey_id"] is None for r in vectors["x3dh"])
            and any(r["one_time_prekey_id"] is not None for r in vectors["x3dh"]), "x3dh: with and without a one-time prekey")
+    expect(any("kem_prekey_id" in r for r in vectors["x3dh"]), "x3dh: a hybrid start with an ML-KEM prekey")
     messages = {}
     for i, conversation in enumerate(vectors["conversations"]):
         try:

@@ -57,11 +57,12 @@ struct GroupFixture: Sendable {
     }
 }
 
-/// A one-to-one session from the founder to the member, started with the member's prekeys.
+/// A one-to-one session from the founder to the member, started (hybrid) with the member's
+/// prekeys, its KEM prekey included.
 struct SessionFixture: Sendable {
     static let shared = SessionFixture()
 
-    let signedPrekey: SignedPrekey, oneTimePrekey: OneTimePrekey
+    let signedPrekey: SignedPrekey, oneTimePrekey: OneTimePrekey, kemPrekey: KEMPrekey
     /// The member's session after the first start message.
     let responder: Session
     /// Start messages, then (after the member's reply) normal ones, from the founder.
@@ -69,16 +70,18 @@ struct SessionFixture: Sendable {
 
     private init() {
         let keys = Fixtures.self
-        signedPrekey = SignedPrekey(id: 7, identity: keys.member)
+        signedPrekey = SignedPrekey(id: SignedPrekey.announcesKEMPrekeys | 7, identity: keys.member)
         oneTimePrekey = OneTimePrekey(id: 42)
-        let bundle = PrekeyBundle(identity: keys.member.publicKey, signedPrekey: signedPrekey, oneTimePrekey: oneTimePrekey)
+        kemPrekey = KEMPrekey(id: 3, identity: keys.member)
+        let bundle = PrekeyBundle(identity: keys.member.publicKey, signedPrekey: signedPrekey, oneTimePrekey: oneTimePrekey,
+                                  kemPrekey: kemPrekey)
         var initiator = try! Session.initiate(identity: keys.founder, bundle: bundle)
         let texts = ["hello", "", "second start", "after the reply", String(repeating: "x", count: 300)].map { Array($0.utf8) }
         var messages = [initiator.encrypt(texts[0]), initiator.encrypt(texts[1]), initiator.encrypt(texts[2])]
-        let signed = signedPrekey, oneTime = oneTimePrekey
+        let signed = signedPrekey, oneTime = oneTimePrekey, kem = kemPrekey
         var (responder, _) = try! Session.respond(
             to: messages[0], identity: keys.member, signedPrekey: { $0 == signed.id ? signed : nil },
-            oneTimePrekey: { $0 == oneTime.id ? oneTime : nil })
+            oneTimePrekey: { $0 == oneTime.id ? oneTime : nil }, kemPrekey: { $0 == kem.id ? kem : nil })
         self.responder = responder
         _ = try! initiator.decrypt(responder.encrypt(Array("reply".utf8)))
         messages += [initiator.encrypt(texts[3]), initiator.encrypt(texts[4])]

@@ -31,29 +31,46 @@ extension FuzzTargets {
         })
 
     /// A prekey bundle as fetched from the relay: identity (32) ‖ published signed prekey (100) ‖
-    /// optional one-time prekey (u32 id ‖ 32). Layout errors throw; a bundle whose signature
-    /// verifies starts a session or throws `SessionError`; the published bytes round-trip.
+    /// optional one-time prekey (u32 id ‖ 32) ‖ optional published KEM prekey (the last 1,252
+    /// bytes, when there are that many after the signed prekey). Layout errors throw; a bundle
+    /// whose signatures verify starts a session or throws `SessionError` (`strippedKEMPrekey` when
+    /// the signed prekey announces a KEM prekey that is missing); the published bytes round-trip.
     static let prekeyBundle = FuzzTarget(
         name: "prekey-bundle",
-        summary: "PrekeyBundle(identity:publishedSignedPrekey:oneTimePrekey:) and Session.initiate on it",
+        summary: "PrekeyBundle(identity:publishedSignedPrekey:oneTimePrekey:publishedKEMPrekey:) and Session.initiate on it",
         seeds: {
             let fixture = SessionFixture.shared
             let published = fixture.signedPrekey.publishedBytes
             let identity = Fixtures.member.publicKey.rawRepresentation
-            return [identity + published, identity + published + Fixtures.bigEndian(UInt32(42))
-                        + fixture.oneTimePrekey.privateKey.publicKey.rawRepresentation]
+            let oneTime = Fixtures.bigEndian(UInt32(42)) + fixture.oneTimePrekey.privateKey.publicKey.rawRepresentation
+            return [identity + published, identity + published + oneTime, identity + published + oneTime + fixture.kemPrekey.publishedBytes,
+                    identity + published + fixture.kemPrekey.publishedBytes]
         },
         check: { input throws(FuzzFailure) in
             guard input.count >= 132 else { return }
-            let rest = Array(input[132...])
+            var rest = Array(input[132...])
+            var kem: [UInt8]?
+            if rest.count >= KEMPrekey.publishedByteCount {
+                kem = Array(rest.suffix(KEMPrekey.publishedByteCount))
+                rest.removeLast(KEMPrekey.publishedByteCount)
+            }
             let oneTime = rest.count >= 4 ? (id: rest[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }, key: Array(rest[4...])) : nil
             guard let bundle = try? PrekeyBundle(identity: Array(input[0..<32]), publishedSignedPrekey: Array(input[32..<132]),
-                                                 oneTimePrekey: oneTime) else { return }
+                                                 oneTimePrekey: oneTime, publishedKEMPrekey: kem) else { return }
+            if let kem, let parsed = bundle.kemPrekey {
+                try require(Fixtures.bigEndian(parsed.id) + parsed.key.rawRepresentation + parsed.signature.rawRepresentation == kem,
+                            "a prekey bundle does not keep the published KEM prekey it was read from")
+            }
             try require(Fixtures.bigEndian(bundle.signedPrekeyID) + bundle.signedPrekey.rawRepresentation
                             + bundle.signedPrekeySignature.rawRepresentation == Array(input[32..<132]),
                         "a prekey bundle does not keep the published bytes it was read from")
             guard bundle.hasValidSignature else { return }
-            _ = try? Session.initiate(identity: Fixtures.founder, bundle: bundle)
+            switch Result(catching: { () throws(SessionError) in try Session.initiate(identity: Fixtures.founder, bundle: bundle) }) {
+            case .success(let session):
+                try require(session.isPostQuantum == (bundle.kemPrekey != nil), "a bundle with a KEM prekey started a classical session")
+            case .failure(let error):
+                try require(error != .strippedKEMPrekey || bundle.isStripped, "a bundle that was not stripped was refused as stripped")
+            }
         })
 
     /// One-to-one session messages as the member receives them, in a pairwise envelope's place:
@@ -73,10 +90,10 @@ extension FuzzTargets {
                 var again = session
                 try require((try? again.decrypt(input)) == nil, "a session decrypted the same message twice")
             }
-            let signed = fixture.signedPrekey, oneTime = fixture.oneTimePrekey
+            let signed = fixture.signedPrekey, oneTime = fixture.oneTimePrekey, kem = fixture.kemPrekey
             if let started = try? Session.respond(
                 to: input, identity: Fixtures.member, signedPrekey: { $0 == signed.id ? signed : nil },
-                oneTimePrekey: { $0 == oneTime.id ? oneTime : nil }) {
+                oneTimePrekey: { $0 == oneTime.id ? oneTime : nil }, kemPrekey: { $0 == kem.id ? kem : nil }) {
                 try require(fixture.plaintexts.contains(started.1.plaintext), "a session start decrypted bytes nobody encrypted")
             }
             if input.count > 81, input[0] == 1,

@@ -38,6 +38,21 @@ struct SessionVectorTests {
         return try! SignedPrekey(serialized: SecureBytes(copying: [0, 0, 0, 2] + key.scalar.withUnsafeBytes { Array($0) }
             + signature.rawRepresentation))
     }()
+    /// bob's signed prekey after he started publishing KEM prekeys: id 3 with the high bit that
+    /// announces them (0x80000003), private key of 32 bytes 0x4f.
+    static let hybridSignedPrekey: SignedPrekey = {
+        let key = agreementKey(0x4f), id = SignedPrekey.announcesKEMPrekeys | 3
+        let signature = bob.signature(for: SignedPrekey.statement(identity: bob.publicKey, id: id, key: key.publicKey))
+        return try! SignedPrekey(serialized: SecureBytes(copying: withUnsafeBytes(of: id.bigEndian, Array.init)
+            + key.scalar.withUnsafeBytes { Array($0) } + signature.rawRepresentation))
+    }()
+    /// bob's ML-KEM-768 prekey, id 7, from the 64-byte seed 0x70 0x71 … 0xaf.
+    static let kemPrekey: KEMPrekey = {
+        let seed = (0..<64).map { UInt8(0x70 + $0) }
+        let key = try! MLKEM.PrivateKey(seed: SecureBytes(copying: seed))
+        let signature = bob.signature(for: KEMPrekey.statement(identity: bob.publicKey, id: 7, key: key.publicKey))
+        return try! KEMPrekey(serialized: SecureBytes(copying: [0, 0, 0, 7] + seed + signature.rawRepresentation))
+    }()
     /// bob's one-time prekeys 51–53 (private keys of 32 bytes 0x51, 0x52, 0x53).
     static let oneTimePrekeys = [51, 52, 53].map { try! OneTimePrekey(serialized: SecureBytes(
         copying: [0, 0, 0, UInt8($0)] + [UInt8](repeating: UInt8($0 + 30), count: 32))) }
@@ -71,6 +86,14 @@ struct SessionVectorTests {
         .receive(.bob, "A8"), .receive(.bob, "A7"),
     ]
 
+    /// A hybrid start (X3DH with ML-KEM) and replies both ways.
+    static let hybridConversation: [Step] = [
+        .send(.alice, "H0", "This start also carries an ML-KEM-768 ciphertext."), .send(.alice, "H1", "H1 repeats it."),
+        .receive(.bob, "H1"), .receive(.bob, "H0"),
+        .send(.bob, "K0", "A recording of this stays closed if X25519 falls."), .receive(.alice, "K0"),
+        .send(.alice, "H2", "A normal message now."), .receive(.bob, "H2"),
+    ]
+
     /// A start without a one-time prekey and its reply.
     static let shortConversation: [Step] = [
         .send(.alice, "C0", "No one-time prekey was left."), .receive(.bob, "C0"),
@@ -84,7 +107,8 @@ struct SessionVectorTests {
         let storedConversations = stored?["conversations"] as? [[String: Any]]
         func bodies(_ index: Int) -> [String: [UInt8]] {
             var out: [String: [UInt8]] = [:]
-            for event in storedConversations?[index]["events"] as? [[String: Any]] ?? [] {
+            let stored = storedConversations.flatMap { index < $0.count ? $0[index] : nil }
+            for event in stored?["events"] as? [[String: Any]] ?? [] {
                 if let id = event["message"] as? String, let body = event["body"] as? String { out[id] = Hex.decode(body) }
             }
             return out
@@ -93,12 +117,16 @@ struct SessionVectorTests {
         let first = try run(conversation, oneTime: oneTimePrekeys[0], ephemeral: 0xE0, aliceRatchets: [0xA0, 0xA1, 0xA2, 0xA3],
                             bobRatchets: [0xB0, 0xB1, 0xB2, 0xB3], bodies: bodies(0))
         let second = try run(shortConversation, oneTime: nil, ephemeral: 0xE1, aliceRatchets: [0xA8, 0xA9], bobRatchets: [0xB8], bodies: bodies(1))
+        let storedCiphertext = ((stored?["x3dh"] as? [[String: Any]])?.dropFirst(2).first?["kem_ciphertext"] as? String).flatMap(Hex.decode)
+        let third = try run(hybridConversation, signed: hybridSignedPrekey, oneTime: oneTimePrekeys[1], kem: (kemPrekey, storedCiphertext),
+                            ephemeral: 0xE2, aliceRatchets: [0xC0, 0xC1], bobRatchets: [0xD0, 0xD1], bodies: bodies(2))
         let storedEnvelope = (stored?["envelope"] as? [String: Any])?["encoded"] as? String
         return [
             "description": "Protocol.md sections 2.2, 2.3, 4, 6, 7.3 and 9.2 from fixed keys: Ed25519 seeds of 32 bytes 0x01 (alice) and 0x02 (bob), "
                 + "0x03 and 0x04 (alice's laptop and paper key, in her device chain), "
-                + "X25519 private keys of 32 equal bytes; paper keys from the secrets 00..0f and ff..ff, their words from "
-                + "vectors/paper-words.txt. Message bodies and the envelope hold random nonces: check them by opening. "
+                + "X25519 private keys of 32 equal bytes, bob's ML-KEM-768 prekey from the seed 70..af; paper keys from the secrets 00..0f and ff..ff, their words from "
+                + "vectors/paper-words.txt. Message bodies and the envelope hold random nonces, and the hybrid start's ML-KEM "
+                + "ciphertext random coins: check them by opening (decapsulating). "
                 + "Regenerate with scripts/regen-vectors; checked by swift test and scripts/check-session-vectors.py.",
             "identities": ["alice": identityRecord(alice, seed: 0x01), "bob": identityRecord(bob, seed: 0x02)],
             "safety_numbers": [
@@ -119,8 +147,8 @@ struct SessionVectorTests {
             "device_chain": try deviceChainRecord(),
             "paper_keys": try paperKeyRecords(),
             "prekeys": prekeyRecord(),
-            "x3dh": [first.x3dh, second.x3dh],
-            "conversations": [first.record, second.record],
+            "x3dh": [first.x3dh, second.x3dh, third.x3dh],
+            "conversations": [first.record, second.record, third.record],
             "envelope": try envelope(message: first.messages["A0"]!, stored: storedEnvelope.flatMap(Hex.decode)),
         ]
     }
@@ -192,25 +220,47 @@ struct SessionVectorTests {
                        "one_time_prekey": ["id": Int(oneTimePrekeys[0].id),
                                            "public_key": hex(oneTimePrekeys[0].privateKey.publicKey.rawRepresentation)]]
                 as [String: Any],
+            "hybrid_signed_prekey": keyPair(hybridSignedPrekey.privateKey).merging([
+                "id": Int(hybridSignedPrekey.id), "signature": hex(hybridSignedPrekey.signature.rawRepresentation),
+                "published": hex(hybridSignedPrekey.publishedBytes),
+            ] as [String: Any]) { $1 },
+            "kem_prekey": [
+                "id": Int(kemPrekey.id), "seed": hex(kemPrekey.privateKey.seed), "public_key": hex(kemPrekey.privateKey.publicKey.rawRepresentation),
+                "signed_bytes": hex(KEMPrekey.statement(identity: bob.publicKey, id: kemPrekey.id, key: kemPrekey.privateKey.publicKey).bytes),
+                "signature": hex(kemPrekey.signature.rawRepresentation), "published": hex(kemPrekey.publishedBytes),
+            ] as [String: Any],
         ]
     }
 
     /// Runs `steps` between alice and bob with fixed ephemeral and ratchet keys, delivering the
     /// stored `bodies` where given, and records every value §6.2–§6.4 derives.
+    /// With `kem`, the start is hybrid, and its ciphertext is the stored one when given.
     private static func run(
-        _ steps: [Step], oneTime: OneTimePrekey?, ephemeral ephemeralByte: UInt8, aliceRatchets: [UInt8], bobRatchets: [UInt8],
-        bodies: [String: [UInt8]]
+        _ steps: [Step], signed signedPrekey: SignedPrekey = SessionVectorTests.signedPrekey, oneTime: OneTimePrekey?,
+        kem: (prekey: KEMPrekey, storedCiphertext: [UInt8]?)? = nil,
+        ephemeral ephemeralByte: UInt8, aliceRatchets: [UInt8], bobRatchets: [UInt8], bodies: [String: [UInt8]]
     ) throws -> (x3dh: [String: Any], record: [String: Any], messages: [String: [UInt8]]) {
         let ephemeral = agreementKey(ephemeralByte)
         var aliceKeys = aliceRatchets.map(agreementKey), bobKeys = bobRatchets.map(agreementKey)
-        let bundle = PrekeyBundle(identity: bob.publicKey, signedPrekey: signedPrekey, oneTimePrekey: oneTime)
+        let bundle = PrekeyBundle(identity: bob.publicKey, signedPrekey: signedPrekey, oneTimePrekey: oneTime, kemPrekey: kem?.prekey)
         let first = aliceKeys.removeFirst()
-        var aliceSession = try Session.initiate(identity: alice, bundle: bundle, ephemeral: ephemeral, ratchet: first)
+        var aliceSession = try Session.initiate(identity: alice, bundle: bundle, ephemeral: ephemeral, ratchet: first, encapsulate: { key in
+            guard let kem, let stored = kem.storedCiphertext else { return key.encapsulate() }
+            return (stored, try! kem.prekey.privateKey.decapsulate(stored))
+        })
         var bobSession: Session?
 
+        let kemStart = aliceSession.start.kem
+        let kemSecret = try kemStart.map { try kem!.prekey.privateKey.decapsulate($0.ciphertext) }
         let sharedKey = try X3DH.respond(identity: bob, signedPrekey: signedPrekey.privateKey, oneTimePrekey: oneTime?.privateKey,
-                                         initiator: alice.publicKey, ephemeral: ephemeral.publicKey)
-        let x3dh = try x3dhRecord(ephemeral: ephemeral, oneTime: oneTime, sharedKey: sharedKey, associatedData: aliceSession.associatedData)
+                                         initiator: alice.publicKey, ephemeral: ephemeral.publicKey, kemSecret: kemSecret)
+        var x3dh = try x3dhRecord(signed: signedPrekey, ephemeral: ephemeral, oneTime: oneTime, kemSecret: kemSecret,
+                                  sharedKey: sharedKey, associatedData: aliceSession.associatedData)
+        if let kemStart, let kemSecret {
+            x3dh["kem_prekey_id"] = Int(kemStart.prekeyID)
+            x3dh["kem_ciphertext"] = hex(kemStart.ciphertext)
+            x3dh["kem_shared_secret"] = hex(kemSecret)
+        }
         let firstDH = try X3DH.dh(first, signedPrekey.privateKey.publicKey)
         let (root, chain) = try Session.kdfRoot(sharedKey, firstDH)
         #expect(hex(root) == hex(aliceSession.rootKey) && hex(chain) == hex(aliceSession.sendingChain))
@@ -246,7 +296,8 @@ struct SessionVectorTests {
                     before = (sharedKey, signedPrekey.privateKey)
                     (after, decrypted) = try Session.respond(
                         to: message, identity: bob, signedPrekey: { $0 == signedPrekey.id ? signedPrekey : nil },
-                        oneTimePrekey: { id in oneTime.flatMap { $0.id == id ? $0 : nil } }, nextRatchet: { bobKeys.removeFirst() })
+                        oneTimePrekey: { id in oneTime.flatMap { $0.id == id ? $0 : nil } },
+                        kemPrekey: { id in kem.flatMap { $0.prekey.id == id ? $0.prekey : nil } }, nextRatchet: { bobKeys.removeFirst() })
                 } else {
                     before = (aliceSession.rootKey, aliceSession.sendingRatchet)
                     var next = aliceSession
@@ -275,7 +326,7 @@ struct SessionVectorTests {
             }
         }
         return (x3dh, [
-            "x3dh": oneTime == nil ? 1 : 0,
+            "x3dh": kem != nil ? 2 : oneTime == nil ? 1 : 0,
             "ratchet_keys": ["alice": aliceRatchets.map { keyPair(agreementKey($0)) }, "bob": bobRatchets.map { keyPair(agreementKey($0)) }],
             "initiator_start": ["dh": hex(firstDH.bytes), "root_key": hex(root), "sending_chain_key": hex(chain)],
             "events": events,
@@ -284,7 +335,8 @@ struct SessionVectorTests {
 
     /// The DH outputs, KDF input and results of X3DH (§6.2) for alice starting with bob's bundle.
     private static func x3dhRecord(
-        ephemeral: X25519.PrivateKey, oneTime: OneTimePrekey?, sharedKey: SecureBytes, associatedData: [UInt8]
+        signed signedPrekey: SignedPrekey, ephemeral: X25519.PrivateKey, oneTime: OneTimePrekey?, kemSecret: SecureBytes?,
+        sharedKey: SecureBytes, associatedData: [UInt8]
     ) throws -> [String: Any] {
         let aliceAgreement = X25519.PrivateKey(converting: alice), bobAgreement = X25519.PrivateKey(converting: bob)
         var outputs = [
@@ -293,8 +345,9 @@ struct SessionVectorTests {
             try X3DH.dh(ephemeral, signedPrekey.privateKey.publicKey),
         ]
         if let oneTime { outputs.append(try X3DH.dh(ephemeral, oneTime.privateKey.publicKey)) }
-        let ikm = X3DH.filler + outputs.flatMap { $0.bytes.withUnsafeBytes { Array($0) } }
-        #expect(hex(HKDF.deriveSymmetricKey(inputKeyMaterial: SecureBytes(copying: ikm), salt: [], info: X3DH.info).bytes) == hex(sharedKey))
+        let ikm = X3DH.filler + outputs.flatMap { $0.bytes.withUnsafeBytes { Array($0) } } + (kemSecret?.withUnsafeBytes { Array($0) } ?? [])
+        let info = kemSecret == nil ? X3DH.info : X3DH.hybridInfo
+        #expect(hex(HKDF.deriveSymmetricKey(inputKeyMaterial: SecureBytes(copying: ikm), salt: [], info: info).bytes) == hex(sharedKey))
         return [
             "ephemeral": keyPair(ephemeral), "signed_prekey_id": Int(signedPrekey.id),
             "one_time_prekey_id": oneTime.map { Int($0.id) as Any } ?? NSNull(),

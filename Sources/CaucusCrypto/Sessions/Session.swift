@@ -26,6 +26,9 @@ public struct Session: Sendable {
     public let isInitiator: Bool
     /// The session start both sides agreed on.
     let start: SessionStart
+    /// Whether the session began with the hybrid start (X3DH and ML-KEM-768, Protocol.md §6.2),
+    /// so that its secrets stay closed to someone who breaks X25519 later.
+    public var isPostQuantum: Bool { start.kem != nil }
     /// initiator identity ‖ responder identity: bound into every message.
     let associatedData: [UInt8]
 
@@ -44,20 +47,24 @@ public struct Session: Sendable {
 
     // MARK: Starting
 
-    /// Starts a session with the owner of `bundle` (its signed prekey must verify).
+    /// Starts a session with the owner of `bundle` (its signed prekey, and its KEM prekey if any,
+    /// must verify). With a KEM prekey the start is hybrid; a bundle whose signed prekey announces
+    /// KEM prekeys but carries none is refused (`strippedKEMPrekey`).
     public static func initiate(identity: Ed25519.PrivateKey, bundle: PrekeyBundle) throws(SessionError) -> Session {
         try initiate(identity: identity, bundle: bundle, ephemeral: X25519.PrivateKey(), ratchet: X25519.PrivateKey())
     }
 
-    /// As `initiate(identity:bundle:)`, with the X3DH ephemeral and first ratchet key pairs given
-    /// (the test vectors in vectors/sessions.json fix them; everything else passes fresh ones).
+    /// As `initiate(identity:bundle:)`, with the X3DH ephemeral and first ratchet key pairs and
+    /// the KEM encapsulation given (the test vectors in vectors/sessions.json fix them; everything
+    /// else passes fresh ones).
     static func initiate(
-        identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey, ratchet: X25519.PrivateKey
+        identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey, ratchet: X25519.PrivateKey,
+        encapsulate: (MLKEM.PublicKey) -> (ciphertext: [UInt8], sharedSecret: SecureBytes) = { $0.encapsulate() }
     ) throws(SessionError) -> Session {
-        let (sharedKey, ephemeral) = try X3DH.initiate(identity: identity, bundle: bundle, ephemeral: ephemeral)
+        let (sharedKey, ephemeral, kem) = try X3DH.initiate(identity: identity, bundle: bundle, ephemeral: ephemeral, encapsulate: encapsulate)
         let start = SessionStart(
             initiator: identity.publicKey, ephemeral: ephemeral,
-            signedPrekeyID: bundle.signedPrekeyID, oneTimePrekeyID: bundle.oneTimePrekey?.id)
+            signedPrekeyID: bundle.signedPrekeyID, oneTimePrekeyID: bundle.oneTimePrekey?.id, kem: kem)
         let (root, chain) = try kdfRoot(sharedKey, try X3DH.dh(ratchet, bundle.signedPrekey))
         return Session(
             peerIdentity: bundle.identity, isInitiator: true, start: start,
@@ -66,22 +73,31 @@ public struct Session: Sendable {
             receivingRatchet: bundle.signedPrekey, receivingChain: nil, awaitingReply: true)
     }
 
-    /// Accepts a session-start message: looks up the prekeys it names, runs X3DH and decrypts it.
-    /// The caller then deletes the one-time prekey for good.
+    /// Accepts a session-start message, classical or hybrid: looks up the prekeys it names, runs
+    /// X3DH (with ML-KEM decapsulation for a hybrid start) and decrypts it. The caller then
+    /// deletes the one-time prekeys it named for good (`Session.startPrekeys`).
     public static func respond(
         to message: [UInt8], identity: Ed25519.PrivateKey,
-        signedPrekey: (UInt32) -> SignedPrekey?, oneTimePrekey: (UInt32) -> OneTimePrekey?
+        signedPrekey: (UInt32) -> SignedPrekey?, oneTimePrekey: (UInt32) -> OneTimePrekey?,
+        kemPrekey: (UInt32) -> KEMPrekey? = { _ in nil }
     ) throws(SessionError) -> (Session, DecryptedMessage) {
         try respond(to: message, identity: identity, signedPrekey: signedPrekey, oneTimePrekey: oneTimePrekey,
-                    nextRatchet: { X25519.PrivateKey() })
+                    kemPrekey: kemPrekey, nextRatchet: { X25519.PrivateKey() })
     }
 
-    /// As `respond(to:identity:signedPrekey:oneTimePrekey:)`, with `nextRatchet` making the key
-    /// pair of the first DH ratchet step (the test vectors fix it).
+    /// The prekey ids a session-start message names, read from its prefix alone (nothing is
+    /// opened): nil when the bytes are not a well-formed start.
+    public static func startPrekeys(_ message: [UInt8]) -> (signed: UInt32, oneTime: UInt32?, kem: UInt32?)? {
+        guard let start = try? WireMessage.Prefix(parsing: message).start else { return nil }
+        return (start.signedPrekeyID, start.oneTimePrekeyID, start.kem?.prekeyID)
+    }
+
+    /// As `respond(to:identity:signedPrekey:oneTimePrekey:kemPrekey:)`, with `nextRatchet` making
+    /// the key pair of the first DH ratchet step (the test vectors fix it).
     static func respond(
         to message: [UInt8], identity: Ed25519.PrivateKey,
         signedPrekey: (UInt32) -> SignedPrekey?, oneTimePrekey: (UInt32) -> OneTimePrekey?,
-        nextRatchet: () -> X25519.PrivateKey
+        kemPrekey: (UInt32) -> KEMPrekey?, nextRatchet: () -> X25519.PrivateKey
     ) throws(SessionError) -> (Session, DecryptedMessage) {
         let parsed = try WireMessage(parsing: message)
         guard let start = parsed.start else { throw SessionError.malformed("not a session start") }
@@ -91,9 +107,14 @@ public struct Session: Sendable {
             guard let found = oneTimePrekey(id) else { throw SessionError.unknownPrekey(id) }
             oneTime = found
         }
+        var kemSecret: SecureBytes?
+        if let kem = start.kem {
+            guard let found = kemPrekey(kem.prekeyID) else { throw SessionError.unknownPrekey(kem.prekeyID) }
+            do { kemSecret = try found.privateKey.decapsulate(kem.ciphertext) } catch { throw SessionError.malformed("ML-KEM ciphertext") }
+        }
         let sharedKey = try X3DH.respond(
             identity: identity, signedPrekey: prekey.privateKey, oneTimePrekey: oneTime?.privateKey,
-            initiator: start.initiator, ephemeral: start.ephemeral)
+            initiator: start.initiator, ephemeral: start.ephemeral, kemSecret: kemSecret)
         // As in the specification, the responder starts with RK = SK and its signed prekey as the
         // ratchet key; decrypting the first message performs the DH ratchet step that gives it real
         // chains. Until then `sendingChain` is never used, and `respond` returns only after that step.
@@ -244,6 +265,14 @@ struct SessionStart: Equatable, Sendable {
     let ephemeral: X25519.PublicKey
     let signedPrekeyID: UInt32
     let oneTimePrekeyID: UInt32?
+    /// The KEM prekey and ciphertext of a hybrid start; nil for a classical one.
+    var kem: KEMStart? = nil
+}
+
+/// The post-quantum part of a hybrid session start: which KEM prekey, and the ML-KEM ciphertext.
+struct KEMStart: Equatable, Sendable {
+    let prekeyID: UInt32
+    let ciphertext: [UInt8]
 }
 
 /// The Double Ratchet header: sender's ratchet key, length of its previous chain, message number.

@@ -18,6 +18,9 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
     case authenticationFailed
     /// A session-start message that belongs to a different session than this one.
     case differentSession
+    /// The bundle's signed prekey says its owner publishes ML-KEM prekeys, but the bundle has
+    /// none: the relay (or someone between) stripped it to force a classical-only start.
+    case strippedKEMPrekey
 
     public var description: String {
         switch self {
@@ -30,6 +33,8 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooManySkipped(let n): return "message claims \(n) skipped messages, more than allowed"
         case .authenticationFailed: return "message failed authentication (forged or altered)"
         case .differentSession: return "message starts a different session"
+        case .strippedKEMPrekey:
+            return "the peer's signed prekey says it publishes post-quantum (ML-KEM) prekeys, but none came with it: the relay stripped it"
         }
     }
 }

@@ -3,9 +3,11 @@
 struct WireMessage {
     static let typeStart: UInt8 = 0x01
     static let typeNormal: UInt8 = 0x02
+    /// A hybrid start: a classical start's fields, then the KEM prekey id and ML-KEM ciphertext.
+    static let typeHybridStart: UInt8 = 0x03
 
     /// Whether `message` is a session start (its type byte; nothing else is read).
-    static func isStart(_ message: [UInt8]) -> Bool { message.first == typeStart }
+    static func isStart(_ message: [UInt8]) -> Bool { message.first == typeStart || message.first == typeHybridStart }
 
     /// The type byte, the start (in a start message) and the ratchet header.
     struct Prefix {
@@ -19,15 +21,17 @@ struct WireMessage {
             var reader = ByteReader(bytes)
             let type = try reader.u8()
             switch type {
-            case WireMessage.typeStart:
+            case WireMessage.typeStart, WireMessage.typeHybridStart:
                 let initiator = try reader.ed25519()
                 let ephemeral = try reader.x25519()
                 let signedPrekeyID = try reader.u32()
                 let flag = try reader.u8()
                 guard flag <= 1 else { throw SessionError.malformed("one-time prekey flag must be 0 or 1") }
                 let oneTime = flag == 1 ? try reader.u32() : nil
+                let kem = type == WireMessage.typeHybridStart
+                    ? KEMStart(prekeyID: try reader.u32(), ciphertext: try reader.read(MLKEM.ciphertextByteCount)) : nil
                 start = SessionStart(
-                    initiator: initiator, ephemeral: ephemeral, signedPrekeyID: signedPrekeyID, oneTimePrekeyID: oneTime)
+                    initiator: initiator, ephemeral: ephemeral, signedPrekeyID: signedPrekeyID, oneTimePrekeyID: oneTime, kem: kem)
             case WireMessage.typeNormal:
                 start = nil
             default:
@@ -58,9 +62,9 @@ struct WireMessage {
 
     static func encodePrefix(start: SessionStart?, header: MessageHeader) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(128)
+        out.reserveCapacity(start?.kem == nil ? 128 : 128 + 4 + MLKEM.ciphertextByteCount)
         if let start {
-            out.append(typeStart)
+            out.append(start.kem == nil ? typeStart : typeHybridStart)
             out += start.initiator.rawRepresentation
             out += start.ephemeral.rawRepresentation
             out.appendU32(start.signedPrekeyID)
@@ -69,6 +73,10 @@ struct WireMessage {
                 out.appendU32(id)
             } else {
                 out.append(0)
+            }
+            if let kem = start.kem {
+                out.appendU32(kem.prekeyID)
+                out += kem.ciphertext
             }
         } else {
             out.append(typeNormal)
