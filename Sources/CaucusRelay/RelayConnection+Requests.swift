@@ -174,11 +174,12 @@ extension RelayConnection {
             throw RelayError(.invalidArgument, "too many one-time prekeys in one request")
         }
         for key in request.oneTimePrekeys { try check(key.publicKey, length: 32, "a one-time prekey") }
-        let count = try await relay.store.publishPrekeys(
+        let counts = try await relay.store.publishPrekeys(
             owner: context.device,
             signedPrekey: request.signedPrekey.isEmpty ? nil : request.signedPrekey,
-            oneTime: request.oneTimePrekeys.map { OneTimePrekeyRecord(id: $0.id, publicKey: $0.publicKey) })
-        return .prekeysPublished(WirePrekeysPublished.with { $0.oneTimePrekeys = UInt32(count) })
+            oneTime: request.oneTimePrekeys.map { OneTimePrekeyRecord(id: $0.id, publicKey: $0.publicKey) },
+            kemLastResort: nil, kemOneTime: [])
+        return .prekeysPublished(WirePrekeysPublished.with { $0.oneTimePrekeys = UInt32(counts.oneTime) })
     }
 
     private func fetchPrekeys(_ request: WireFetchPrekeys) async throws -> WireServerFrame.OneOf_Body {

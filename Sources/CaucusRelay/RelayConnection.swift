@@ -404,7 +404,7 @@ package final class RelayConnection: Sendable {
         relay.metrics.authenticated.increment()
         relay.hub.register(device, queue)
         let pending = (try? await relay.store.pendingCount(recipient: device)) ?? 0
-        let prekeys = (try? await relay.store.oneTimePrekeyCount(owner: device)) ?? 0
+        let prekeys = (try? await relay.store.prekeyCounts(owner: device))?.oneTime ?? 0
         reply(id, .authenticated(WireAuthenticated.with {
             $0.pendingMessages = UInt64(pending)
             $0.oneTimePrekeys = UInt32(prekeys)
