@@ -307,7 +307,7 @@ extension Account {
         case .queueEmpty:
             queueEmptyOn = client
             endBacklogWaits(on: client)
-        case .prekeysLow(let remaining):
+        case .prekeysLow(let remaining, _):
             try? await publishPrekeys(on: client, remaining: remaining)
         case .error(let error):
             note(error.code == .shuttingDown ? "the relay is shutting down" : "the relay reported: \(error)")

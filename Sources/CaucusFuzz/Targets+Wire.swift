@@ -66,6 +66,8 @@ enum WireSeeds {
             .publishPrekeys(WirePublishPrekeys.with {
                 $0.signedPrekey = Data(SessionFixture.shared.signedPrekey.publishedBytes)
                 $0.oneTimePrekeys = [WireOneTimePrekey.with { $0.id = 42; $0.publicKey = Data(repeating: 9, count: 32) }]
+                $0.kemLastResortPrekey = Data(repeating: 0x4b, count: 1_252)
+                $0.kemOneTimePrekeys = [Data(repeating: 0x4c, count: 1_252)]
             }),
             .fetchPrekeys(WireFetchPrekeys.with { $0.owner = Data(device) }),
             .updateGroupRouting(WireUpdateGroupRouting.with {
@@ -108,7 +110,7 @@ enum WireSeeds {
                 $0.groupID = Data(group); $0.acceptedAtMs = 1_700_000_000_000; $0.expiresAtMs = 1_800_000_000_000
             } },
             WireServerFrame.with { $0.requestID = 3; $0.error = RelayError(.rateLimited, "slow down", retryAfterMilliseconds: 250).wire },
-            WireServerFrame.with { $0.prekeysLow = WirePrekeysLow.with { $0.remaining = 3 } },
+            WireServerFrame.with { $0.prekeysLow = WirePrekeysLow.with { $0.remaining = 3; $0.kemRemaining = 9 } },
         ]
     }
 }

@@ -19,6 +19,8 @@ public enum RelayProtocol {
     public static let maxAcknowledgedIDs = 1_000
     /// The largest recovery box a relay keeps for a paper key (§7.8).
     public static let maxRecoveryBoxBytes = 262_144
+    /// The largest KEM prekey, last-resort or one-time, a relay keeps (§7.5).
+    public static let maxKEMPrekeyBytes = 2_048
 
     /// `caucus/relay-auth/v1`: what a device signs to authenticate a connection.
     public static let authContext = SigningContext("caucus/relay-auth/v1")

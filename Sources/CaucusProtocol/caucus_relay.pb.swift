@@ -649,6 +649,9 @@ public nonisolated struct WireAuthenticated: Sendable {
   /// one-time prekeys left on the relay for this device
   public var oneTimePrekeys: UInt32 = 0
 
+  /// one-time KEM prekeys left on the relay for this device
+  public var kemOneTimePrekeys: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -811,6 +814,12 @@ public nonisolated struct WirePublishPrekeys: Sendable {
   /// added to those already stored
   public var oneTimePrekeys: [WireOneTimePrekey] = []
 
+  /// opaque (Protocol.md 7.5); replaces the stored one when non-empty
+  public var kemLastResortPrekey: Data = Data()
+
+  /// opaque; added to those already stored
+  public var kemOneTimePrekeys: [Data] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -821,7 +830,11 @@ public nonisolated struct WirePrekeysPublished: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// one-time prekeys now stored for the device
   public var oneTimePrekeys: UInt32 = 0
+
+  /// one-time KEM prekeys now stored for the device
+  public var kemOneTimePrekeys: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -859,6 +872,12 @@ public nonisolated struct WirePrekeyBundle: Sendable {
   /// Clears the value of `oneTimePrekey`. Subsequent reads from it will return its default value.
   public mutating func clearOneTimePrekey() {self._oneTimePrekey = nil}
 
+  /// the oldest one-time KEM prekey, taken; else the last-resort one; empty when neither was published
+  public var kemPrekey: Data = Data()
+
+  /// kem_prekey is a one-time one
+  public var kemPrekeyOneTime: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -871,7 +890,11 @@ public nonisolated struct WirePrekeysLow: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// one-time prekeys left
   public var remaining: UInt32 = 0
+
+  /// one-time KEM prekeys left
+  public var kemRemaining: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2175,7 +2198,7 @@ nonisolated extension WireAuthenticate: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension WireAuthenticated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Authenticated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pending_messages\0\u{3}one_time_prekeys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pending_messages\0\u{3}one_time_prekeys\0\u{3}kem_one_time_prekeys\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2185,6 +2208,7 @@ nonisolated extension WireAuthenticated: SwiftProtobuf.Message, SwiftProtobuf._M
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.pendingMessages) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.oneTimePrekeys) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.kemOneTimePrekeys) }()
       default: break
       }
     }
@@ -2197,12 +2221,16 @@ nonisolated extension WireAuthenticated: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.oneTimePrekeys != 0 {
       try visitor.visitSingularUInt32Field(value: self.oneTimePrekeys, fieldNumber: 2)
     }
+    if self.kemOneTimePrekeys != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kemOneTimePrekeys, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireAuthenticated, rhs: WireAuthenticated) -> Bool {
     if lhs.pendingMessages != rhs.pendingMessages {return false}
     if lhs.oneTimePrekeys != rhs.oneTimePrekeys {return false}
+    if lhs.kemOneTimePrekeys != rhs.kemOneTimePrekeys {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2540,7 +2568,7 @@ nonisolated extension WireOneTimePrekey: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension WirePublishPrekeys: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublishPrekeys"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}signed_prekey\0\u{3}one_time_prekeys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}signed_prekey\0\u{3}one_time_prekeys\0\u{3}kem_last_resort_prekey\0\u{3}kem_one_time_prekeys\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2550,6 +2578,8 @@ nonisolated extension WirePublishPrekeys: SwiftProtobuf.Message, SwiftProtobuf._
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.signedPrekey) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.oneTimePrekeys) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.kemLastResortPrekey) }()
+      case 4: try { try decoder.decodeRepeatedBytesField(value: &self.kemOneTimePrekeys) }()
       default: break
       }
     }
@@ -2562,12 +2592,20 @@ nonisolated extension WirePublishPrekeys: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.oneTimePrekeys.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.oneTimePrekeys, fieldNumber: 2)
     }
+    if !self.kemLastResortPrekey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.kemLastResortPrekey, fieldNumber: 3)
+    }
+    if !self.kemOneTimePrekeys.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.kemOneTimePrekeys, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WirePublishPrekeys, rhs: WirePublishPrekeys) -> Bool {
     if lhs.signedPrekey != rhs.signedPrekey {return false}
     if lhs.oneTimePrekeys != rhs.oneTimePrekeys {return false}
+    if lhs.kemLastResortPrekey != rhs.kemLastResortPrekey {return false}
+    if lhs.kemOneTimePrekeys != rhs.kemOneTimePrekeys {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2575,7 +2613,7 @@ nonisolated extension WirePublishPrekeys: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension WirePrekeysPublished: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrekeysPublished"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}one_time_prekeys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}one_time_prekeys\0\u{3}kem_one_time_prekeys\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2584,6 +2622,7 @@ nonisolated extension WirePrekeysPublished: SwiftProtobuf.Message, SwiftProtobuf
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.oneTimePrekeys) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.kemOneTimePrekeys) }()
       default: break
       }
     }
@@ -2593,11 +2632,15 @@ nonisolated extension WirePrekeysPublished: SwiftProtobuf.Message, SwiftProtobuf
     if self.oneTimePrekeys != 0 {
       try visitor.visitSingularUInt32Field(value: self.oneTimePrekeys, fieldNumber: 1)
     }
+    if self.kemOneTimePrekeys != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kemOneTimePrekeys, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WirePrekeysPublished, rhs: WirePrekeysPublished) -> Bool {
     if lhs.oneTimePrekeys != rhs.oneTimePrekeys {return false}
+    if lhs.kemOneTimePrekeys != rhs.kemOneTimePrekeys {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2635,7 +2678,7 @@ nonisolated extension WireFetchPrekeys: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension WirePrekeyBundle: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrekeyBundle"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}owner\0\u{3}signed_prekey\0\u{3}one_time_prekey\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}owner\0\u{3}signed_prekey\0\u{3}one_time_prekey\0\u{3}kem_prekey\0\u{3}kem_prekey_one_time\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2646,6 +2689,8 @@ nonisolated extension WirePrekeyBundle: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 1: try { try decoder.decodeSingularBytesField(value: &self.owner) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.signedPrekey) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._oneTimePrekey) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.kemPrekey) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.kemPrekeyOneTime) }()
       default: break
       }
     }
@@ -2665,6 +2710,12 @@ nonisolated extension WirePrekeyBundle: SwiftProtobuf.Message, SwiftProtobuf._Me
     try { if let v = self._oneTimePrekey {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if !self.kemPrekey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.kemPrekey, fieldNumber: 4)
+    }
+    if self.kemPrekeyOneTime != false {
+      try visitor.visitSingularBoolField(value: self.kemPrekeyOneTime, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2672,6 +2723,8 @@ nonisolated extension WirePrekeyBundle: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.owner != rhs.owner {return false}
     if lhs.signedPrekey != rhs.signedPrekey {return false}
     if lhs._oneTimePrekey != rhs._oneTimePrekey {return false}
+    if lhs.kemPrekey != rhs.kemPrekey {return false}
+    if lhs.kemPrekeyOneTime != rhs.kemPrekeyOneTime {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2679,7 +2732,7 @@ nonisolated extension WirePrekeyBundle: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension WirePrekeysLow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrekeysLow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}remaining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}remaining\0\u{3}kem_remaining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2688,6 +2741,7 @@ nonisolated extension WirePrekeysLow: SwiftProtobuf.Message, SwiftProtobuf._Mess
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.remaining) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.kemRemaining) }()
       default: break
       }
     }
@@ -2697,11 +2751,15 @@ nonisolated extension WirePrekeysLow: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.remaining != 0 {
       try visitor.visitSingularUInt32Field(value: self.remaining, fieldNumber: 1)
     }
+    if self.kemRemaining != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kemRemaining, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WirePrekeysLow, rhs: WirePrekeysLow) -> Bool {
     if lhs.remaining != rhs.remaining {return false}
+    if lhs.kemRemaining != rhs.kemRemaining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -180,10 +180,13 @@ public final class Relay: Sendable {
         committer.acknowledge(ack, completion: completion)
     }
 
-    /// Tells the owner's connections that its one-time prekeys are running low.
-    func warnPrekeysLow(owner: Data, remaining: Int) {
+    /// Tells the owner's connections that its one-time prekeys, of either kind, are running low.
+    func warnPrekeysLow(owner: Data, remaining: Int, kemRemaining: Int) {
         var frame = WireServerFrame()
-        frame.prekeysLow = WirePrekeysLow.with { $0.remaining = UInt32(remaining) }
+        frame.prekeysLow = WirePrekeysLow.with {
+            $0.remaining = UInt32(remaining)
+            $0.kemRemaining = UInt32(kemRemaining)
+        }
         for queue in hub.queues(of: owner) { queue.notify(frame) }
     }
 }

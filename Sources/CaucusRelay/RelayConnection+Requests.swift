@@ -174,11 +174,17 @@ extension RelayConnection {
             throw RelayError(.invalidArgument, "too many one-time prekeys in one request")
         }
         for key in request.oneTimePrekeys { try check(key.publicKey, length: 32, "a one-time prekey") }
-        let count = try await relay.store.publishPrekeys(
+        // The store checks the rest (Protocol.md §7.5): the one-time prekey quota, then the KEM prekeys.
+        let counts = try await relay.store.publishPrekeys(
             owner: context.device,
             signedPrekey: request.signedPrekey.isEmpty ? nil : request.signedPrekey,
-            oneTime: request.oneTimePrekeys.map { OneTimePrekeyRecord(id: $0.id, publicKey: $0.publicKey) })
-        return .prekeysPublished(WirePrekeysPublished.with { $0.oneTimePrekeys = UInt32(count) })
+            oneTime: request.oneTimePrekeys.map { OneTimePrekeyRecord(id: $0.id, publicKey: $0.publicKey) },
+            kemLastResort: request.kemLastResortPrekey.isEmpty ? nil : request.kemLastResortPrekey,
+            kemOneTime: request.kemOneTimePrekeys)
+        return .prekeysPublished(WirePrekeysPublished.with {
+            $0.oneTimePrekeys = UInt32(counts.oneTime)
+            $0.kemOneTimePrekeys = UInt32(counts.kemOneTime)
+        })
     }
 
     private func fetchPrekeys(_ request: WireFetchPrekeys) async throws -> WireServerFrame.OneOf_Body {
@@ -186,14 +192,22 @@ extension RelayConnection {
         guard let bundle = try await relay.store.takePrekeyBundle(owner: request.owner) else {
             throw RelayError(.notFound, "that device has published no prekeys")
         }
-        if bundle.remaining < relay.configuration.prekeyLowWatermark {
-            relay.warnPrekeysLow(owner: request.owner, remaining: bundle.remaining)
+        // Fewer one-time prekeys than the mark warns whether or not this fetch took one, as it
+        // always has; one-time KEM prekeys only when it took one, so a device that publishes none
+        // is not warned at every fetch.
+        let low = relay.configuration.prekeyLowWatermark
+        if bundle.remaining < low || (bundle.kemPrekeyIsOneTime && bundle.kemRemaining < low) {
+            relay.warnPrekeysLow(owner: request.owner, remaining: bundle.remaining, kemRemaining: bundle.kemRemaining)
         }
         return .prekeyBundle(WirePrekeyBundle.with {
             $0.owner = request.owner
             $0.signedPrekey = bundle.signedPrekey
             if let oneTime = bundle.oneTime {
                 $0.oneTimePrekey = WireOneTimePrekey.with { $0.id = oneTime.id; $0.publicKey = oneTime.publicKey }
+            }
+            if let kem = bundle.kemPrekey {
+                $0.kemPrekey = kem
+                $0.kemPrekeyOneTime = bundle.kemPrekeyIsOneTime
             }
         })
     }

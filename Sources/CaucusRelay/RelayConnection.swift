@@ -404,10 +404,11 @@ package final class RelayConnection: Sendable {
         relay.metrics.authenticated.increment()
         relay.hub.register(device, queue)
         let pending = (try? await relay.store.pendingCount(recipient: device)) ?? 0
-        let prekeys = (try? await relay.store.oneTimePrekeyCount(owner: device)) ?? 0
+        let prekeys = (try? await relay.store.prekeyCounts(owner: device)) ?? PrekeyCounts(oneTime: 0, kemOneTime: 0)
         reply(id, .authenticated(WireAuthenticated.with {
             $0.pendingMessages = UInt64(pending)
-            $0.oneTimePrekeys = UInt32(prekeys)
+            $0.oneTimePrekeys = UInt32(prekeys.oneTime)
+            $0.kemOneTimePrekeys = UInt32(prekeys.kemOneTime)
         }))
         logger.debug("authenticated", metadata: ["device": "\(logTag(device))"])
         let task = Task(priority: Self.taskPriority) { await self.pushLoop(device: device) }

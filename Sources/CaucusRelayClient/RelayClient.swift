@@ -56,7 +56,9 @@ public final class RelayClient: Sendable {
         /// Every delivery the mailbox held when this connection authenticated has been pushed
         /// (`pushed` of them, on this connection, before this push).
         case queueEmpty(pushed: UInt64)
-        case prekeysLow(remaining: UInt32)
+        /// The relay holds fewer one-time prekeys (`remaining`) or one-time KEM prekeys
+        /// (`kemRemaining`) for this device than it warns at (§7.5).
+        case prekeysLow(remaining: UInt32, kemRemaining: UInt32)
         /// An error about a frame whose id could not be read, or a shutdown notice.
         case error(RelayError)
     }
@@ -335,7 +337,7 @@ public final class RelayClient: Sendable {
         switch frame.body {
         case .delivery(let delivery): pushContinuation.yield(.delivery(Delivery(delivery)))
         case .queueEmpty(let empty): pushContinuation.yield(.queueEmpty(pushed: empty.pushed))
-        case .prekeysLow(let low): pushContinuation.yield(.prekeysLow(remaining: low.remaining))
+        case .prekeysLow(let low): pushContinuation.yield(.prekeysLow(remaining: low.remaining, kemRemaining: low.kemRemaining))
         case .error(let wire):
             let error = RelayError(wire)
             if error.code == .connectionLimit || error.code == .shuttingDown {

@@ -178,6 +178,24 @@ public struct FetchedPrekeys: Sendable, Equatable {
     public var signedPrekey: Data
     /// One of the device's one-time prekeys, taken from the relay; nil when none are left.
     public var oneTimePrekey: OneTimePrekeyUpload?
+    /// Opaque to the relay (§7.5): the device's oldest one-time KEM prekey, taken from the relay,
+    /// or its last-resort KEM prekey when none is left; nil when the device published neither.
+    public var kemPrekey: Data?
+    /// Whether `kemPrekey` is a one-time KEM prekey.
+    public var kemPrekeyIsOneTime: Bool
+}
+
+/// How many one-time prekeys of each kind the relay holds for this device (`PrekeysPublished`, §7.5).
+public struct PublishedPrekeyCounts: Sendable, Equatable {
+    /// One-time X25519 prekeys.
+    public var oneTime: UInt32
+    /// One-time KEM prekeys.
+    public var kemOneTime: UInt32
+
+    public init(oneTime: UInt32, kemOneTime: UInt32) {
+        self.oneTime = oneTime
+        self.kemOneTime = kemOneTime
+    }
 }
 
 /// A piece of a blob (`BlobChunk`, §7.7).
@@ -215,6 +233,9 @@ extension RelayClient {
     /// One-time prekeys the relay held for this device at login, when `connect` made the connection.
     public var oneTimePrekeysAtLogin: UInt32? { authenticated?.oneTimePrekeys }
 
+    /// One-time KEM prekeys the relay held for this device at login, when `connect` made the connection.
+    public var kemOneTimePrekeysAtLogin: UInt32? { authenticated?.kemOneTimePrekeys }
+
     /// Stores a message for its recipients.
     public func send(_ message: OutgoingMessage) async throws -> SendReceipt {
         guard case .sendAccepted(let reply) = try await request(.send(message.wire)) else { throw Self.unexpected("send") }
@@ -229,23 +250,30 @@ extension RelayClient {
         return reply.removed
     }
 
-    /// Publishes prekeys; how many one-time prekeys the relay now holds for this device.
+    /// Publishes prekeys (a KEM prekey is opaque to the relay, §7.5; `kemLastResort` replaces the
+    /// stored one); how many one-time prekeys of each kind the relay now holds for this device.
     @discardableResult
-    public func publishPrekeys(signedPrekey: Data, oneTime: [OneTimePrekeyUpload]) async throws -> UInt32 {
+    public func publishPrekeys(signedPrekey: Data, oneTime: [OneTimePrekeyUpload], kemLastResort: Data? = nil,
+                               kemOneTime: [Data] = []) async throws -> PublishedPrekeyCounts {
         let body = WireClientFrame.OneOf_Body.publishPrekeys(WirePublishPrekeys.with {
             $0.signedPrekey = signedPrekey
             $0.oneTimePrekeys = oneTime.map { key in WireOneTimePrekey.with { $0.id = key.id; $0.publicKey = key.publicKey } }
+            if let kemLastResort { $0.kemLastResortPrekey = kemLastResort }
+            $0.kemOneTimePrekeys = kemOneTime
         })
         guard case .prekeysPublished(let reply) = try await request(body) else { throw Self.unexpected("publishPrekeys") }
-        return reply.oneTimePrekeys
+        return PublishedPrekeyCounts(oneTime: reply.oneTimePrekeys, kemOneTime: reply.kemOneTimePrekeys)
     }
 
-    /// A device's prekeys, taking one of its one-time prekeys from the relay.
+    /// A device's prekeys, taking one of its one-time prekeys and one of its one-time KEM prekeys from the relay.
     public func fetchPrekeys(owner: DeviceKey) async throws -> FetchedPrekeys {
         guard case .prekeyBundle(let reply) = try await request(.fetchPrekeys(WireFetchPrekeys.with { $0.owner = owner.data }))
         else { throw Self.unexpected("fetchPrekeys") }
-        return FetchedPrekeys(owner: DeviceKey(reply.owner), signedPrekey: reply.signedPrekey, oneTimePrekey: reply.hasOneTimePrekey
-            ? OneTimePrekeyUpload(id: reply.oneTimePrekey.id, publicKey: reply.oneTimePrekey.publicKey) : nil)
+        return FetchedPrekeys(owner: DeviceKey(reply.owner), signedPrekey: reply.signedPrekey,
+                              oneTimePrekey: reply.hasOneTimePrekey
+                                  ? OneTimePrekeyUpload(id: reply.oneTimePrekey.id, publicKey: reply.oneTimePrekey.publicKey) : nil,
+                              kemPrekey: reply.kemPrekey.isEmpty ? nil : reply.kemPrekey,
+                              kemPrekeyIsOneTime: !reply.kemPrekey.isEmpty && reply.kemPrekeyOneTime)
     }
 
     /// Changes a group's route.

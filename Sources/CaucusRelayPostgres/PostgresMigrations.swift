@@ -148,6 +148,24 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // KEM prekeys (Protocol.md §7.5), opaque: each device's last-resort one, and its one-time
+        // ones in the order they came (the oldest of a device has its lowest `seq`).
+        Migration(version: 5, name: "KEM prekeys", sql: [
+            """
+            CREATE TABLE kem_last_resort_prekeys (
+                owner BIGINT PRIMARY KEY REFERENCES devices (id),
+                data BYTEA NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE kem_one_time_prekeys (
+                seq BIGSERIAL PRIMARY KEY,
+                owner BIGINT NOT NULL REFERENCES devices (id),
+                data BYTEA NOT NULL
+            )
+            """,
+            "CREATE INDEX kem_one_time_prekeys_owner ON kem_one_time_prekeys (owner, seq)",
+        ]),
     ]
 
     /// The newest version this relay knows.

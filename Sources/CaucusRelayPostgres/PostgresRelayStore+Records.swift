@@ -91,7 +91,8 @@ extension PostgresRelayStore {
 
     // MARK: Prekeys
 
-    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
+    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord],
+                               kemLastResort: Data?, kemOneTime: [Data]) async throws -> PrekeyCounts {
         let (logger, limits) = (self.logger, self.limits)
         return try await transaction { connection in
             let device = try await Self.lockedDevice(owner, on: connection, logger: logger)
@@ -112,15 +113,31 @@ extension PostgresRelayStore {
                     ON CONFLICT (owner, key_id) DO UPDATE SET public_key = EXCLUDED.public_key
                     """, logger: logger)
             }
-            let count = try await Self.rows("SELECT COUNT(*) FROM one_time_prekeys WHERE owner = \(device)",
-                                            on: connection, logger: logger, as: Int.self).first ?? 0
-            try StoreRules.checkPrekeys(count: count, limits: limits)
-            return count
+            var counts = try await Self.prekeyCounts(device: device, on: connection, logger: logger)
+            try StoreRules.checkPrekeys(count: counts.oneTime, limits: limits)
+            try StoreRules.checkKEMPrekeys(lastResort: kemLastResort, oneTime: kemOneTime, limits: limits)
+            if let kemLastResort {
+                try await connection.query("""
+                    INSERT INTO kem_last_resort_prekeys (owner, data) VALUES (\(device), \(kemLastResort))
+                    ON CONFLICT (owner) DO UPDATE SET data = EXCLUDED.data
+                    """, logger: logger)
+            }
+            if !kemOneTime.isEmpty {
+                // In the request's order: each row's `seq` comes from the sequence as the sorted rows are inserted.
+                try await connection.query("""
+                    INSERT INTO kem_one_time_prekeys (owner, data)
+                    SELECT \(device), k FROM unnest(\(byteaArray(kemOneTime))::bytea[]) WITH ORDINALITY AS t(k, n) ORDER BY n
+                    """, logger: logger)
+            }
+            counts.kemOneTime += kemOneTime.count
+            try StoreRules.checkKEMPrekeyQuota(count: counts.kemOneTime, limits: limits)
+            return counts
         }
     }
 
-    /// Takes the lowest one-time prekey no concurrent taker holds (`FOR UPDATE SKIP LOCKED`), so
-    /// instances taking at once get different keys and none is handed out twice.
+    /// Takes the lowest one-time prekey and the oldest one-time KEM prekey no concurrent taker
+    /// holds (`FOR UPDATE SKIP LOCKED`), so instances taking at once get different keys and none
+    /// is handed out twice.
     public func takePrekeyBundle(owner: Data) async throws -> PrekeyBundleRecord? {
         let logger = self.logger
         return try await transaction { connection in
@@ -133,18 +150,40 @@ extension PostgresRelayStore {
                     SELECT key_id FROM one_time_prekeys WHERE owner = \(device) ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING key_id, public_key
                 """, on: connection, logger: logger, as: (Int64, Data).self).first
-            let remaining = try await Self.rows("SELECT COUNT(*) FROM one_time_prekeys WHERE owner = \(device)",
-                                                on: connection, logger: logger, as: Int.self).first ?? 0
+            let kemTaken = try await Self.rows("""
+                DELETE FROM kem_one_time_prekeys WHERE seq = (
+                    SELECT seq FROM kem_one_time_prekeys WHERE owner = \(device) ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING data
+                """, on: connection, logger: logger, as: Data.self).first
+            let lastResort = kemTaken == nil
+                ? try await Self.rows("SELECT data FROM kem_last_resort_prekeys WHERE owner = \(device)",
+                                      on: connection, logger: logger, as: Data.self).first
+                : nil
+            let counts = try await Self.prekeyCounts(device: device, on: connection, logger: logger)
             return PrekeyBundleRecord(signedPrekey: signed,
                                       oneTime: taken.map { OneTimePrekeyRecord(id: UInt32($0.0), publicKey: $0.1) },
-                                      remaining: remaining)
+                                      remaining: counts.oneTime,
+                                      kemPrekey: kemTaken ?? lastResort, kemPrekeyIsOneTime: kemTaken != nil,
+                                      kemRemaining: counts.kemOneTime)
         }
     }
 
-    public func oneTimePrekeyCount(owner: Data) async throws -> Int {
-        try await scalar("""
-            SELECT COUNT(*) FROM one_time_prekeys WHERE owner = (SELECT id FROM devices WHERE key = \(owner))
-            """) ?? 0
+    public func prekeyCounts(owner: Data) async throws -> PrekeyCounts {
+        let logger = self.logger
+        return try await withConnection { connection in
+            guard let device = try await Self.rows("SELECT id FROM devices WHERE key = \(owner)",
+                                                   on: connection, logger: logger, as: Int64.self).first
+            else { return PrekeyCounts(oneTime: 0, kemOneTime: 0) }
+            return try await Self.prekeyCounts(device: device, on: connection, logger: logger)
+        }
+    }
+
+    private static func prekeyCounts(device: Int64, on connection: PostgresConnection, logger: Logger) async throws -> PrekeyCounts {
+        let (oneTime, kem) = try await rows("""
+            SELECT (SELECT COUNT(*) FROM one_time_prekeys WHERE owner = \(device)),
+                   (SELECT COUNT(*) FROM kem_one_time_prekeys WHERE owner = \(device))
+            """, on: connection, logger: logger, as: (Int, Int).self)[0]
+        return PrekeyCounts(oneTime: oneTime, kemOneTime: kem)
     }
 
     // MARK: Blobs

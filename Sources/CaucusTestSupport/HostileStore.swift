@@ -147,10 +147,12 @@ public final class HostileStore: RelayStore {
     public func groupRoute(_ groupID: Data) async throws -> GroupRoute? { try await inner.groupRoute(groupID) }
     public func groupDevices(_ groupID: Data) async throws -> [Data] { try await inner.groupDevices(groupID) }
     public func updateGroupRoute(_ update: GroupRouteUpdate) async throws -> GroupRoute { try await inner.updateGroupRoute(update) }
-    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
-        try await inner.publishPrekeys(owner: owner, signedPrekey: signedPrekey, oneTime: oneTime)
+    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord],
+                               kemLastResort: Data?, kemOneTime: [Data]) async throws -> PrekeyCounts {
+        try await inner.publishPrekeys(owner: owner, signedPrekey: signedPrekey, oneTime: oneTime,
+                                       kemLastResort: kemLastResort, kemOneTime: kemOneTime)
     }
-    public func oneTimePrekeyCount(owner: Data) async throws -> Int { try await inner.oneTimePrekeyCount(owner: owner) }
+    public func prekeyCounts(owner: Data) async throws -> PrekeyCounts { try await inner.prekeyCounts(owner: owner) }
     public func putBlobChunk(_ chunk: BlobChunkWrite) async throws -> BlobState { try await inner.putBlobChunk(chunk) }
     public func readBlob(blobID: Data, offset: UInt64, length: Int) async throws -> BlobRead {
         try await inner.readBlob(blobID: blobID, offset: offset, length: length)

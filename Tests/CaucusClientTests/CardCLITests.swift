@@ -176,7 +176,7 @@ struct CardCLITests {
                                                date: CardFields.utcDate(UInt64(Date().timeIntervalSince1970 * 1000)))
                 return account.did.publicKey
             }
-            #expect(try await relay.store.oneTimePrekeyCount(owner: Data(lenaKey.rawRepresentation)) == 0)
+            #expect(try await relay.store.prekeyCounts(owner: Data(lenaKey.rawRepresentation)).oneTime == 0)
 
             let first = try await rosa.succeed("cards", "receipts", id)
             #expect(first.stdout == """
@@ -216,7 +216,7 @@ private struct RelayTraffic: Equatable, CustomStringConvertible {
         accepted = line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
         var prekeys: [Int] = [], pending: [Int] = []
         for key in signers {
-            prekeys.append(try await relay.store.oneTimePrekeyCount(owner: key))
+            prekeys.append(try await relay.store.prekeyCounts(owner: key).oneTime)
             pending.append(try await relay.store.pendingCount(recipient: key))
         }
         self.prekeys = prekeys

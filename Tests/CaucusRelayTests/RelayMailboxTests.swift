@@ -251,7 +251,7 @@ struct RelayMailboxTests {
         #expect(Set(handedOut).count == 40)
         var warned = false
         for await push in o.pushes {
-            if case .prekeysLow(let remaining) = push, remaining < 5 { warned = true; break }
+            if case .prekeysLow(let remaining, _) = push, remaining < 5 { warned = true; break }
         }
         #expect(warned)
         for fetcher in fetchers { await fetcher.close() }

@@ -39,6 +39,8 @@ struct StoreKind: Sendable, CustomTestStringConvertible {
 }
 
 private func key() -> Data { Data(Random.bytes(32)) }
+/// A published KEM prekey as clients encode it (Protocol.md §7.5): 1,252 opaque bytes to the store.
+private func kemPrekey() -> Data { Data(Random.bytes(1_252)) }
 private func id16() -> Data { Data(Random.bytes(16)) }
 private let now: Int64 = 1_800_000_000_000
 private let later: Int64 = now + 86_400_000
@@ -267,20 +269,99 @@ struct StoreContractTests {
         let owner = key()
         #expect(try await store.takePrekeyBundle(owner: owner) == nil)
         let keys = (1...60).map { OneTimePrekeyRecord(id: UInt32($0), publicKey: key()) }
-        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: Data("signed".utf8), oneTime: keys) == 60)
+        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: Data("signed".utf8), oneTime: keys,
+                                               kemLastResort: nil, kemOneTime: []) == PrekeyCounts(oneTime: 60, kemOneTime: 0))
         let first = try await store.takePrekeyBundle(owner: owner)
         #expect(first?.oneTime == keys[0] && first?.remaining == 59 && first?.signedPrekey == Data("signed".utf8))
+        #expect(first?.kemPrekey == nil && first?.kemPrekeyIsOneTime == false && first?.kemRemaining == 0)
         let taken = try await withThrowingTaskGroup(of: UInt32?.self, returning: [UInt32].self) { group in
             for _ in 0..<70 { group.addTask { try await store.takePrekeyBundle(owner: owner)?.oneTime?.id } }
             return try await group.reduce(into: []) { if let id = $1 { $0.append(id) } }
         }
         #expect(taken.count == 59 && Set(taken).count == 59 && !taken.contains(1))
-        #expect(try await store.oneTimePrekeyCount(owner: owner) == 0)
+        #expect(try await store.prekeyCounts(owner: owner) == PrekeyCounts(oneTime: 0, kemOneTime: 0))
         let empty = try await store.takePrekeyBundle(owner: owner)
         #expect(empty?.oneTime == nil && empty?.signedPrekey == Data("signed".utf8))
         await #expect(throws: RelayError.self) {
-            try await store.publishPrekeys(owner: owner, signedPrekey: nil, oneTime: (1...101).map { OneTimePrekeyRecord(id: UInt32($0), publicKey: key()) })
+            try await store.publishPrekeys(owner: owner, signedPrekey: nil, oneTime: (1...101).map { OneTimePrekeyRecord(id: UInt32($0), publicKey: key()) },
+                                           kemLastResort: nil, kemOneTime: [])
         }
+    }
+
+    @Test("One-time KEM prekeys go out oldest first, each exactly once even under concurrent takes, then the last-resort one every time",
+          arguments: StoreKind.all)
+    func kemPrekeys(_ kind: StoreKind) async throws {
+        let (store, reopen, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let owner = key(), other = key()
+        let signed = Data("signed".utf8), lastResort = kemPrekey(), kems = (0..<50).map { _ in kemPrekey() }
+        // KEM prekeys without a signed prekey make no bundle, and none is taken.
+        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: nil, oneTime: [], kemLastResort: lastResort,
+                                               kemOneTime: Array(kems[0..<30])) == PrekeyCounts(oneTime: 0, kemOneTime: 30))
+        #expect(try await store.takePrekeyBundle(owner: owner) == nil)
+        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: signed, oneTime: [], kemLastResort: nil,
+                                               kemOneTime: Array(kems[30...])) == PrekeyCounts(oneTime: 0, kemOneTime: 50))
+        #expect(try await store.publishPrekeys(owner: other, signedPrekey: signed, oneTime: [], kemLastResort: nil,
+                                               kemOneTime: [kemPrekey()]) == PrekeyCounts(oneTime: 0, kemOneTime: 1))
+
+        var inOrder: [Data] = []
+        for left in stride(from: 49, to: 44, by: -1) {
+            let bundle = try #require(try await store.takePrekeyBundle(owner: owner))
+            #expect(bundle.kemPrekeyIsOneTime && bundle.kemRemaining == left && bundle.signedPrekey == signed)
+            inOrder.append(try #require(bundle.kemPrekey))
+        }
+        #expect(inOrder == Array(kems[0..<5]))
+        // A restart loses nothing: 45 left, the last-resort one too.
+        try await store.close()
+        let reopened = try await reopen()
+        #expect(try await reopened.prekeyCounts(owner: owner) == PrekeyCounts(oneTime: 0, kemOneTime: 45))
+        let taken = try await withThrowingTaskGroup(of: PrekeyBundleRecord?.self, returning: [PrekeyBundleRecord].self) { group in
+            for _ in 0..<60 { group.addTask { try await reopened.takePrekeyBundle(owner: owner) } }
+            return try await group.reduce(into: []) { if let bundle = $1 { $0.append(bundle) } }
+        }
+        let oneTime = taken.filter(\.kemPrekeyIsOneTime).compactMap(\.kemPrekey)
+        #expect(oneTime.count == 45 && Set(oneTime) == Set(kems[5...]))
+        #expect(taken.filter { !$0.kemPrekeyIsOneTime }.allSatisfy { $0.kemPrekey == lastResort } && taken.count == 60)
+        #expect(try await reopened.prekeyCounts(owner: owner) == PrekeyCounts(oneTime: 0, kemOneTime: 0))
+        #expect(try await reopened.prekeyCounts(owner: other) == PrekeyCounts(oneTime: 0, kemOneTime: 1))
+        for _ in 0..<2 {
+            let bundle = try await reopened.takePrekeyBundle(owner: owner)
+            #expect(bundle?.kemPrekey == lastResort && bundle?.kemPrekeyIsOneTime == false && bundle?.kemRemaining == 0)
+        }
+
+        // A new last-resort prekey replaces the one stored; a publication without one keeps it.
+        let replacement = kemPrekey()
+        #expect(try await reopened.publishPrekeys(owner: owner, signedPrekey: nil, oneTime: [], kemLastResort: replacement,
+                                                kemOneTime: []) == PrekeyCounts(oneTime: 0, kemOneTime: 0))
+        #expect(try await reopened.publishPrekeys(owner: owner, signedPrekey: Data("signed 2".utf8), oneTime: [],
+                                                kemLastResort: nil, kemOneTime: []) == PrekeyCounts(oneTime: 0, kemOneTime: 0))
+        let replaced = try await reopened.takePrekeyBundle(owner: owner)
+        #expect(replaced?.kemPrekey == replacement && replaced?.kemPrekeyIsOneTime == false)
+        #expect(replaced?.signedPrekey == Data("signed 2".utf8))
+        try await reopened.close()
+    }
+
+    @Test("At most 100 one-time KEM prekeys are stored for a device; a refused publication stores nothing", arguments: StoreKind.all)
+    func kemPrekeyQuota(_ kind: StoreKind) async throws {
+        let (store, _, cleanup) = try await kind.make(StoreLimits())
+        defer { cleanup() }
+        let owner = key(), signed = Data("signed".utf8), lastResort = kemPrekey()
+        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: signed, oneTime: [], kemLastResort: lastResort,
+                                               kemOneTime: (0..<60).map { _ in kemPrekey() }) == PrekeyCounts(oneTime: 0, kemOneTime: 60))
+        #expect(try await store.publishPrekeys(owner: owner, signedPrekey: nil, oneTime: [], kemLastResort: nil,
+                                               kemOneTime: (0..<40).map { _ in kemPrekey() }) == PrekeyCounts(oneTime: 0, kemOneTime: 100))
+        let refused = await relayError {
+            _ = try await store.publishPrekeys(owner: owner, signedPrekey: Data("other".utf8),
+                                               oneTime: [OneTimePrekeyRecord(id: 1, publicKey: key())],
+                                               kemLastResort: kemPrekey(), kemOneTime: [kemPrekey()])
+        }
+        #expect(refused?.code == .quotaExceeded)
+        #expect(try await store.prekeyCounts(owner: owner) == PrekeyCounts(oneTime: 0, kemOneTime: 100))
+        // The refused request's signed prekey and last-resort KEM prekey were not kept either.
+        var last: PrekeyBundleRecord?
+        for _ in 0..<101 { last = try await store.takePrekeyBundle(owner: owner) }
+        #expect(last?.signedPrekey == signed && last?.oneTime == nil)
+        #expect(last?.kemPrekey == lastResort && last?.kemPrekeyIsOneTime == false)
     }
 
     @Test("Blobs: sequential chunks, resends, conflicts, owners, quota, reads across chunks", arguments: StoreKind.all)

@@ -108,15 +108,28 @@ extension RelayClient {
     /// The next pushed error (an error about a frame whose id could not be read). Closes the
     /// connection and fails if none comes within `timeout`.
     func nextPushedError(timeout: Duration = .seconds(10)) async throws -> RelayError {
+        try await nextPush("error", timeout: timeout) { if case .error(let error) = $0 { error } else { nil } }
+    }
+
+    /// The counts of the next PrekeysLow push. Closes the connection and fails if none comes within `timeout`.
+    func nextPrekeysLow(timeout: Duration = .seconds(20)) async throws -> (remaining: UInt32, kemRemaining: UInt32) {
+        try await nextPush("PrekeysLow", timeout: timeout) {
+            if case .prekeysLow(let remaining, let kemRemaining) = $0 { (remaining, kemRemaining) } else { nil }
+        }
+    }
+
+    /// The first push that `match` picks, skipping the others. Closes the connection and fails
+    /// (naming `what`) if none comes within `timeout`.
+    private func nextPush<T>(_ what: String, timeout: Duration, _ match: (RelayClient.Push) -> T?) async throws -> T {
         let timer = Task {
             try await Task.sleep(for: timeout)
             await self.close()
         }
         defer { timer.cancel() }
         for await push in pushes {
-            if case .error(let error) = push { return error }
+            if let found = match(push) { return found }
         }
-        throw RelayClientError.connectionClosed("no error pushed before the connection ended: \(closeReason ?? "-")")
+        throw RelayClientError.connectionClosed("no \(what) pushed before the connection ended: \(closeReason ?? "-")")
     }
 }
 

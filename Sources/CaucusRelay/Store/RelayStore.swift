@@ -26,14 +26,19 @@ public protocol RelayStore: Sendable {
     /// the route's serial plus one (1 for a new route), else `CONFLICT`.
     func updateGroupRoute(_ update: GroupRouteUpdate) async throws -> GroupRoute
 
-    /// Replaces the owner's signed prekey (when `signedPrekey` is non-nil) and adds one-time
-    /// prekeys (an id already stored is replaced). Returns how many one-time prekeys are stored.
-    func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int
-    /// The owner's signed prekey and one one-time prekey, which is removed so that no one else
-    /// ever receives it. Nil when the owner has published nothing.
+    /// Replaces the owner's signed prekey (when `signedPrekey` is non-nil) and last-resort KEM
+    /// prekey (when `kemLastResort` is non-nil), adds one-time prekeys (an id already stored is
+    /// replaced) and one-time KEM prekeys, all in one transaction, after the checks of
+    /// Protocol.md §7.5 that need no stored state but the count of one-time prekeys. Returns how
+    /// many one-time prekeys of each kind are stored.
+    func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord],
+                        kemLastResort: Data?, kemOneTime: [Data]) async throws -> PrekeyCounts
+    /// The owner's signed prekey, one one-time prekey and its oldest one-time KEM prekey (both
+    /// removed so that no one else ever receives them), or its last-resort KEM prekey when no
+    /// one-time one is left. Nil when the owner has published no signed prekey.
     func takePrekeyBundle(owner: Data) async throws -> PrekeyBundleRecord?
-    /// How many one-time prekeys the owner has left.
-    func oneTimePrekeyCount(owner: Data) async throws -> Int
+    /// How many one-time prekeys of each kind the owner has left.
+    func prekeyCounts(owner: Data) async throws -> PrekeyCounts
 
     /// Appends one chunk to a blob (creating it when `offset` is 0). A chunk that is already
     /// stored (same offset, nothing past the stored size) is accepted again without change.
@@ -90,13 +95,16 @@ public struct StoreLimits: Sendable, Equatable {
     public var maxBlobBytes: UInt64
     /// One-time prekeys one device may keep stored.
     public var maxOneTimePrekeys: Int
+    /// One-time KEM prekeys one device may keep stored, and one request may carry.
+    public var maxKEMOneTimePrekeys: Int
 
     public init(mailboxMessages: Int = 10_000, blobQuotaBytes: UInt64 = 1 << 30,
-                maxBlobBytes: UInt64 = 256 << 20, maxOneTimePrekeys: Int = 1_000) {
+                maxBlobBytes: UInt64 = 256 << 20, maxOneTimePrekeys: Int = 1_000, maxKEMOneTimePrekeys: Int = 100) {
         self.mailboxMessages = mailboxMessages
         self.blobQuotaBytes = blobQuotaBytes
         self.maxBlobBytes = maxBlobBytes
         self.maxOneTimePrekeys = maxOneTimePrekeys
+        self.maxKEMOneTimePrekeys = maxKEMOneTimePrekeys
     }
 }
 
@@ -248,11 +256,34 @@ public struct PrekeyBundleRecord: Sendable, Equatable {
     public var oneTime: OneTimePrekeyRecord?
     /// One-time prekeys left after this one was taken.
     public var remaining: Int
+    /// A one-time KEM prekey, taken, or else the last-resort one; nil when the owner published neither.
+    public var kemPrekey: Data?
+    /// Whether `kemPrekey` is a one-time KEM prekey.
+    public var kemPrekeyIsOneTime: Bool
+    /// One-time KEM prekeys left after this one was taken.
+    public var kemRemaining: Int
 
-    public init(signedPrekey: Data, oneTime: OneTimePrekeyRecord?, remaining: Int) {
+    public init(signedPrekey: Data, oneTime: OneTimePrekeyRecord?, remaining: Int,
+                kemPrekey: Data?, kemPrekeyIsOneTime: Bool, kemRemaining: Int) {
         self.signedPrekey = signedPrekey
         self.oneTime = oneTime
         self.remaining = remaining
+        self.kemPrekey = kemPrekey
+        self.kemPrekeyIsOneTime = kemPrekeyIsOneTime
+        self.kemRemaining = kemRemaining
+    }
+}
+
+/// How many one-time prekeys of each kind a device has stored.
+public struct PrekeyCounts: Sendable, Equatable {
+    /// One-time X25519 prekeys.
+    public var oneTime: Int
+    /// One-time KEM prekeys.
+    public var kemOneTime: Int
+
+    public init(oneTime: Int, kemOneTime: Int) {
+        self.oneTime = oneTime
+        self.kemOneTime = kemOneTime
     }
 }
 

@@ -238,6 +238,23 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 );
                 """)
         }
+        // KEM prekeys (Protocol.md §7.5), opaque: each device's last-resort one, and its one-time
+        // ones in the order they came (a new row's id is above every row's in the table, so the
+        // oldest of a device has its lowest `seq`).
+        migrator.registerMigration("v7-kem-prekeys") { db in
+            try db.execute(sql: """
+                CREATE TABLE kem_last_resort_prekeys (
+                    owner INTEGER PRIMARY KEY REFERENCES devices(id),
+                    data BLOB NOT NULL
+                );
+                CREATE TABLE kem_one_time_prekeys (
+                    seq INTEGER PRIMARY KEY,
+                    owner INTEGER NOT NULL REFERENCES devices(id),
+                    data BLOB NOT NULL
+                );
+                CREATE INDEX kem_one_time_prekeys_owner ON kem_one_time_prekeys(owner, seq);
+                """)
+        }
         return migrator
     }
 
@@ -449,7 +466,8 @@ public final class SQLiteRelayStore: BlockingCommitStore {
 
     // MARK: Prekeys
 
-    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord]) async throws -> Int {
+    public func publishPrekeys(owner: Data, signedPrekey: Data?, oneTime: [OneTimePrekeyRecord],
+                               kemLastResort: Data?, kemOneTime: [Data]) async throws -> PrekeyCounts {
         let limits = self.limits
         return try await pool.write { db in
             let device = try self.deviceID(owner)
@@ -463,10 +481,18 @@ public final class SQLiteRelayStore: BlockingCommitStore {
             for key in oneTime {
                 try insert.execute(arguments: [device, Int64(key.id), key.publicKey])
             }
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE owner = ?",
-                                         arguments: [device]) ?? 0
-            try StoreRules.checkPrekeys(count: count, limits: limits)
-            return count
+            var counts = try Self.prekeyCounts(device: device, db: db)
+            try StoreRules.checkPrekeys(count: counts.oneTime, limits: limits)
+            try StoreRules.checkKEMPrekeys(lastResort: kemLastResort, oneTime: kemOneTime, limits: limits)
+            if let kemLastResort {
+                try db.execute(sql: "INSERT OR REPLACE INTO kem_last_resort_prekeys (owner, data) VALUES (?, ?)",
+                               arguments: [device, kemLastResort])
+            }
+            let insertKEM = try db.cachedStatement(sql: "INSERT INTO kem_one_time_prekeys (owner, data) VALUES (?, ?)")
+            for key in kemOneTime { try insertKEM.execute(arguments: [device, key]) }
+            counts.kemOneTime += kemOneTime.count
+            try StoreRules.checkKEMPrekeyQuota(count: counts.kemOneTime, limits: limits)
+            return counts
         }
     }
 
@@ -485,18 +511,39 @@ public final class SQLiteRelayStore: BlockingCommitStore {
                 try db.execute(sql: "DELETE FROM one_time_prekeys WHERE owner = ? AND key_id = ?",
                                arguments: [device, id])
             }
-            let remaining = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE owner = ?",
-                                             arguments: [device]) ?? 0
-            return PrekeyBundleRecord(signedPrekey: signed, oneTime: oneTime, remaining: remaining)
+            var kemPrekey: Data?
+            if let row = try Row.fetchOne(db, sql: """
+                SELECT seq, data FROM kem_one_time_prekeys WHERE owner = ? ORDER BY seq LIMIT 1
+                """, arguments: [device]) {
+                let seq: Int64 = row[0]
+                kemPrekey = row[1]
+                try db.execute(sql: "DELETE FROM kem_one_time_prekeys WHERE seq = ?", arguments: [seq])
+            }
+            let lastResort = kemPrekey == nil
+                ? try Data.fetchOne(db, sql: "SELECT data FROM kem_last_resort_prekeys WHERE owner = ?", arguments: [device])
+                : nil
+            let counts = try Self.prekeyCounts(device: device, db: db)
+            return PrekeyBundleRecord(signedPrekey: signed, oneTime: oneTime, remaining: counts.oneTime,
+                                      kemPrekey: kemPrekey ?? lastResort, kemPrekeyIsOneTime: kemPrekey != nil,
+                                      kemRemaining: counts.kemOneTime)
         }
     }
 
-    public func oneTimePrekeyCount(owner: Data) async throws -> Int {
+    public func prekeyCounts(owner: Data) async throws -> PrekeyCounts {
         try await pool.read { db in
-            try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM one_time_prekeys WHERE owner = (SELECT id FROM devices WHERE key = ?)
-                """, arguments: [owner]) ?? 0
+            guard let device = try Int64.fetchOne(db, sql: "SELECT id FROM devices WHERE key = ?", arguments: [owner]) else {
+                return PrekeyCounts(oneTime: 0, kemOneTime: 0)
+            }
+            return try Self.prekeyCounts(device: device, db: db)
         }
+    }
+
+    private static func prekeyCounts(device: Int64, db: Database) throws -> PrekeyCounts {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT (SELECT COUNT(*) FROM one_time_prekeys WHERE owner = ?1),
+                   (SELECT COUNT(*) FROM kem_one_time_prekeys WHERE owner = ?1)
+            """, arguments: [device])!
+        return PrekeyCounts(oneTime: row[0], kemOneTime: row[1])
     }
 
     // MARK: Blobs

@@ -113,6 +113,32 @@ public enum StoreRules {
         }
     }
 
+    /// The checks of Protocol.md §7.5 on a request's KEM prekeys, which come after the one-time
+    /// prekey quota: sizes, then how many one request carries.
+    public static func checkKEMPrekeys(lastResort: Data?, oneTime: [Data], limits: StoreLimits) throws(RelayError) {
+        let largest = RelayProtocol.maxKEMPrekeyBytes
+        guard (lastResort?.count ?? 0) <= largest else {
+            throw RelayError(.payloadTooLarge, "a last-resort KEM prekey may hold at most \(largest) bytes")
+        }
+        for key in oneTime {
+            guard !key.isEmpty else { throw RelayError(.invalidArgument, "a one-time KEM prekey is empty") }
+            guard key.count <= largest else {
+                throw RelayError(.payloadTooLarge, "a one-time KEM prekey may hold at most \(largest) bytes")
+            }
+        }
+        guard oneTime.count <= limits.maxKEMOneTimePrekeys else {
+            throw RelayError(.invalidArgument, "at most \(limits.maxKEMOneTimePrekeys) one-time KEM prekeys in one request")
+        }
+    }
+
+    /// Refuses more stored one-time KEM prekeys than the limit.
+    public static func checkKEMPrekeyQuota(count: Int, limits: StoreLimits) throws(RelayError) {
+        guard count <= limits.maxKEMOneTimePrekeys else {
+            throw RelayError(.quotaExceeded,
+                             "at most \(limits.maxKEMOneTimePrekeys) one-time KEM prekeys may be stored; this would make \(count)")
+        }
+    }
+
     /// The route-serial refusal (Protocol.md §7.6): a route is created with serial 1; a change
     /// carries a serial above the stored one (one more, or more when the route lost changes to a
     /// restored backup), or the stored one itself to re-assert the route.
