@@ -348,7 +348,7 @@ extension Account {
         }
         // Its prekeys go up at once, on the link's connection: the people the other device tells
         // of this one (§9.12) can then write to it before it next connects.
-        do { try await account.publishPrekeys(on: client, remaining: 0) } catch {
+        do { try await account.publishPrekeys(on: client, remaining: 0, kemRemaining: 0) } catch {
             await account.note("this computer's keys are not on the relay yet (they go up at its next connection): \(reason(error))")
         }
         return account

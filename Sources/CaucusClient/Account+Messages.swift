@@ -230,6 +230,9 @@ extension Account {
         public var name: String? { person.name }
         /// Whether the user marked them verified.
         public var verified: Bool { person.verified }
+        /// Of this device's active sessions with the person's devices, how many began with the
+        /// hybrid start (X3DH with ML-KEM-768, Protocol.md §6.2) and how many with X3DH alone.
+        public var postQuantumSessions = 0, classicalSessions = 0
     }
 
     /// The safety number with a person, and whether they were marked verified.
@@ -238,7 +241,12 @@ extension Account {
             throw ClientError.invalidArgument("\(target) is a group; verify one member at a time")
         }
         return try read { tx in
-            Verification(person: try person(tx, peer), safetyNumber: SafetyNumber(identity.publicKey, peer))
+            var result = Verification(person: try person(tx, peer), safetyNumber: SafetyNumber(identity.publicKey, peer))
+            for device in try devices(tx, of: peer) {
+                guard let active = try sessions(tx, peer: device).first else { continue }
+                if active.isPostQuantum { result.postQuantumSessions += 1 } else { result.classicalSessions += 1 }
+            }
+            return result
         }
     }
 

@@ -98,7 +98,8 @@ extension Account {
             await self?.pushesEnded(on: client)
         }
         do {
-            try await publishPrekeys(on: client, remaining: client.oneTimePrekeysAtLogin ?? 0)
+            try await publishPrekeys(on: client, remaining: client.oneTimePrekeysAtLogin ?? 0,
+                                     kemRemaining: client.kemOneTimePrekeysAtLogin ?? 0)
         } catch {
             throw ClientError.relayUnreachable(url: url, reason: Self.reason(error))
         }
@@ -307,8 +308,8 @@ extension Account {
         case .queueEmpty:
             queueEmptyOn = client
             endBacklogWaits(on: client)
-        case .prekeysLow(let remaining, _):
-            try? await publishPrekeys(on: client, remaining: remaining)
+        case .prekeysLow(let remaining, let kemRemaining):
+            try? await publishPrekeys(on: client, remaining: remaining, kemRemaining: kemRemaining)
         case .error(let error):
             note(error.code == .shuttingDown ? "the relay is shutting down" : "the relay reported: \(error)")
         }

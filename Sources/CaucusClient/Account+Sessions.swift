@@ -13,14 +13,30 @@ extension Account {
 
     // MARK: Prekeys
 
+    /// Makes a new signed prekey, its id's high bit announcing KEM prekeys (§6.1), and a new
+    /// last-resort KEM prekey with it.
     nonisolated func makeSignedPrekey(_ tx: StoreTransaction) throws {
-        let prekey = SignedPrekey(id: try counter(tx, "next_signed_prekey"), identity: device)
+        let prekey = SignedPrekey(id: SignedPrekey.announcesKEMPrekeys | (try counter(tx, "next_signed_prekey")), identity: device)
         try tx.addPrekey(.signed, id: prekey.id, secret: prekey.serialized(), at: ClientStore.now())
+        let lastResort = KEMPrekey(id: try counter(tx, "next_kem_prekey"), identity: device)
+        try tx.addPrekey(.kemLastResort, id: lastResort.id, secret: lastResort.serialized(), at: ClientStore.now())
     }
 
     nonisolated func currentSignedPrekey(_ tx: StoreTransaction) throws -> SignedPrekey {
         guard let (_, secret) = try tx.newestPrekey(.signed) else { throw tx.damaged("it holds no signed prekey") }
         return try SignedPrekey(serialized: secret)
+    }
+
+    nonisolated func currentLastResortKEMPrekey(_ tx: StoreTransaction) throws -> KEMPrekey {
+        guard let (_, secret) = try tx.newestPrekey(.kemLastResort) else { throw tx.damaged("it holds no last-resort KEM prekey") }
+        return try KEMPrekey(serialized: secret)
+    }
+
+    /// The KEM prekey a session start names: a one-time one (`isOneTime`, to delete once the
+    /// session is made) or a last-resort one still kept.
+    nonisolated func kemPrekey(_ tx: StoreTransaction, id: UInt32) throws -> (prekey: KEMPrekey, isOneTime: Bool)? {
+        if let secret = try tx.prekey(.kemOneTime, id: id) { return (try KEMPrekey(serialized: secret), true) }
+        return try tx.prekey(.kemLastResort, id: id).map { (try KEMPrekey(serialized: $0), false) }
     }
 
     /// A signed prekey is replaced when it is this old (milliseconds).
@@ -29,31 +45,53 @@ extension Account {
     /// published (they may wait in the mailbox), then erased.
     static let signedPrekeyGrace: Int64 = 30 * 86_400_000
 
-    /// Replaces the signed prekey once it is a week old, and erases those replaced more than 30
-    /// days ago (a newer one exists that was made before then).
+    /// Replaces the signed prekey (and the last-resort KEM prekey with it) once it is a week old,
+    /// or at once when it does not announce KEM prekeys (made before this device published them),
+    /// and erases those replaced more than 30 days ago (a newer one exists that was made before
+    /// then).
     nonisolated func rotateSignedPrekey(_ tx: StoreTransaction) throws {
         let now = ClientStore.now()
-        if let newest = try tx.newestPrekeyCreated(.signed), now - newest >= Self.signedPrekeyRotation { try makeSignedPrekey(tx) }
+        if let made = try tx.newestPrekeyCreated(.signed), let newest = try tx.newestPrekey(.signed) {
+            let announcesKEM = newest.id & SignedPrekey.announcesKEMPrekeys != 0
+            let hasLastResort = try tx.newestPrekey(.kemLastResort) != nil
+            if now - made >= Self.signedPrekeyRotation || !announcesKEM || !hasLastResort {
+                try makeSignedPrekey(tx)
+            }
+        }
         try tx.deleteReplacedPrekeys(.signed, replacedBefore: now - Self.signedPrekeyGrace)
+        try tx.deleteReplacedPrekeys(.kemLastResort, replacedBefore: now - Self.signedPrekeyGrace)
     }
 
-    /// Publishes the signed prekey (a new one each week) and, when the relay holds fewer than the
-    /// low-water mark, a new batch of one-time prekeys (kept here until a session start uses them).
-    func publishPrekeys(on client: RelayClient, remaining: UInt32) async throws {
-        let (signed, fresh): (SignedPrekey, [OneTimePrekey]) = try write { tx in
+    /// Publishes the signed prekey and the last-resort KEM prekey (new ones each week) and, for
+    /// each kind of one-time prekey of which the relay holds fewer than the low-water mark, a new
+    /// batch (kept here until a session start uses them).
+    func publishPrekeys(on client: RelayClient, remaining: UInt32, kemRemaining: UInt32) async throws {
+        let (signed, lastResort, fresh, freshKEM): (SignedPrekey, KEMPrekey, [OneTimePrekey], [KEMPrekey]) = try write { tx in
             try rotateSignedPrekey(tx)
-            let signed = try currentSignedPrekey(tx)
-            guard remaining < Self.prekeyLowWater else { return (signed, []) }
-            var fresh: [OneTimePrekey] = []
-            for _ in 0..<Self.prekeyBatch {
+            var fresh: [OneTimePrekey] = [], freshKEM: [KEMPrekey] = []
+            for _ in 0..<(remaining < Self.prekeyLowWater ? Self.prekeyBatch : 0) {
                 let key = OneTimePrekey(id: try counter(tx, "next_one_time_prekey"))
                 try tx.addPrekey(.oneTime, id: key.id, secret: key.serialized(), at: ClientStore.now())
                 fresh.append(key)
             }
-            return (signed, fresh)
+            for _ in 0..<(kemRemaining < Self.prekeyLowWater ? Self.kemPrekeyBatch : 0) {
+                let key = KEMPrekey(id: try counter(tx, "next_kem_prekey"), identity: device)
+                try tx.addPrekey(.kemOneTime, id: key.id, secret: key.serialized(), at: ClientStore.now())
+                freshKEM.append(key)
+            }
+            return (try currentSignedPrekey(tx), try currentLastResortKEMPrekey(tx), fresh, freshKEM)
         }
         let uploads = fresh.map { OneTimePrekeyUpload(id: $0.id, publicKey: Data($0.privateKey.publicKey.rawRepresentation)) }
-        _ = try await retrying { try await client.publishPrekeys(signedPrekey: Data(signed.publishedBytes), oneTime: uploads) }
+        let counts = try await retrying {
+            try await client.publishPrekeys(
+                signedPrekey: Data(signed.publishedBytes), oneTime: uploads,
+                kemLastResort: Data(lastResort.publishedBytes), kemOneTime: freshKEM.map { Data($0.publishedBytes) })
+        }
+        if !freshKEM.isEmpty, counts.kemOneTime == 0 {
+            // A relay from before KEM prekeys drops them (unknown fields): every hybrid-capable
+            // peer would then refuse this device's bundles as stripped (§9.2).
+            note("the relay \(client.address) does not keep post-quantum (ML-KEM) prekeys: others cannot start a conversation with this device there until its operator upgrades it")
+        }
     }
 
     // MARK: Session lists
@@ -105,13 +143,22 @@ extension Account {
         do {
             bundle = try PrekeyBundle(
                 identity: device.rawRepresentation, publishedSignedPrekey: Array(fetched.signedPrekey),
-                oneTimePrekey: fetched.oneTimePrekey.map { ($0.id, Array($0.publicKey)) })
+                oneTimePrekey: fetched.oneTimePrekey.map { ($0.id, Array($0.publicKey)) },
+                publishedKEMPrekey: fetched.kemPrekey.map(Array.init))
         } catch {
             throw ClientError.badPrekeys(peer: DID(publicKey: person).description)
         }
-        guard fetched.owner == DeviceKey(device), bundle.hasValidSignature,
-              let session = try? Session.initiate(identity: self.device, bundle: bundle)
-        else { throw ClientError.badPrekeys(peer: DID(publicKey: person).description) }
+        let session: Session
+        do throws(SessionError) {
+            guard fetched.owner == DeviceKey(device) else { throw SessionError.invalidPrekeySignature }
+            // Hybrid (X3DH with ML-KEM-768) whenever the bundle has a KEM prekey; a bundle
+            // stripped of the one its signed prekey announces is refused, never used classically.
+            session = try Session.initiate(identity: self.device, bundle: bundle)
+        } catch .strippedKEMPrekey {
+            throw ClientError.strippedPrekeys(peer: DID(publicKey: person).description)
+        } catch {
+            throw ClientError.badPrekeys(peer: DID(publicKey: person).description)
+        }
         try write { tx in
             // Another process may have made one meanwhile; keep theirs active.
             try saveSessions(tx, peer: device, try sessions(tx, peer: device) + [session])
@@ -166,17 +213,25 @@ extension Account {
         // refused by the session it started.
         if let refusal { throw refusal }
         guard envelope.isSessionStart else { throw SessionError.authenticationFailed }
-        var usedOneTime: UInt32?
+        var usedOneTime: UInt32?, usedKEMOneTime: UInt32?
         let (session, opened) = try Session.respond(
             to: message, identity: device,
             signedPrekey: { id in try? tx.prekey(.signed, id: id).map(SignedPrekey.init(serialized:)) },
             oneTimePrekey: { id in
                 usedOneTime = id
                 return try? tx.prekey(.oneTime, id: id).map(OneTimePrekey.init(serialized:))
+            },
+            kemPrekey: { id in
+                guard let found = try? kemPrekey(tx, id: id) else { return nil }
+                if found.isOneTime { usedKEMOneTime = id }
+                return found.prekey
             })
         guard session.peerIdentity == sender else { throw SessionError.authenticationFailed }
         if let usedOneTime {
             try tx.deletePrekey(.oneTime, id: usedOneTime)
+        }
+        if let usedKEMOneTime {
+            try tx.deletePrekey(.kemOneTime, id: usedKEMOneTime)
         }
         try saveSessions(tx, peer: sender, [session] + list)
         return (named, opened)

@@ -43,6 +43,9 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case routeNotUpdated(change: String, group: String, reason: String)
     /// A peer's prekeys on the relay do not verify against their identity: a swapped key.
     case badPrekeys(peer: String)
+    /// The relay served a bundle whose signed prekey announces ML-KEM prekeys without one
+    /// (Protocol.md §6.1): a downgrade to a classical-only start, refused.
+    case strippedPrekeys(peer: String)
     /// A person's device chain from the relay does not verify, or does not extend the one kept.
     case badDevices(person: String, reason: String)
     /// A file could not be read, written or verified.
@@ -96,6 +99,9 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "refused: \(why)"
         case .badPrekeys(let peer):
             "the relay served keys for \(peer) that are not signed by them; refusing to start a conversation (the relay may be hostile)"
+        case .strippedPrekeys(let peer):
+            "the relay left out the post-quantum key that \(peer) signed for; refusing to start a conversation without it "
+                + "(the relay, or something between you and it, may be trying to weaken the encryption)"
         case let .badDevices(person, reason):
             "the devices the relay lists for \(person) cannot be trusted: \(reason)"
         case .file(let why):

@@ -149,6 +149,10 @@ public struct OutboxEntry: Sendable {
 public enum PrekeyKind: Int, Sendable {
     case signed = 1
     case oneTime = 2
+    /// One-time ML-KEM-768 prekeys (Protocol.md §6.1).
+    case kemOneTime = 3
+    /// The last-resort ML-KEM-768 prekey, replaced with the signed prekey.
+    case kemLastResort = 4
 }
 
 /// A campaign as the store keeps it: the campaign, its card key when this user holds it, and the

@@ -37,6 +37,8 @@ public final class HostileStore: RelayStore {
         public var inject: [Data: [StoredDelivery]] = [:]
         /// Replaces the one-time prekey handed out for an owner (by its key) with this public key.
         public var swapOneTimePrekey: [Data: Data] = [:]
+        /// Leaves out the KEM prekey of these owners' bundles (a downgrade to a classical start).
+        public var stripKEMPrekey: Set<Data> = []
         /// Replaces the signed prekey handed out for an owner (by its key) with these bytes.
         public var swapSignedPrekey: [Data: Data] = [:]
         /// Holds every commit that carries an acknowledgement until the attack stops, so
@@ -125,6 +127,7 @@ public final class HostileStore: RelayStore {
         guard var bundle = try await inner.takePrekeyBundle(owner: owner) else { return nil }
         let tactics = state.withLock { $0.tactics }
         if let signed = tactics.swapSignedPrekey[owner] { bundle.signedPrekey = signed }
+        if tactics.stripKEMPrekey.contains(owner) { bundle.kemPrekey = nil }
         if let key = tactics.swapOneTimePrekey[owner], let taken = bundle.oneTime {
             bundle.oneTime = OneTimePrekeyRecord(id: taken.id, publicKey: key)
         }

@@ -1,5 +1,6 @@
 // Times the Swift crypto core against plain C loops over libsodium in one run and prints
-// ratios (Swift rate / C rate), plus the session and group figures of the sessions issue.
+// ratios (Swift rate / C rate), plus the session and group figures of the sessions issue and the
+// hybrid (ML-KEM) session setup against X3DH alone.
 // Usage: caucus-bench-crypto [--quick] [--json]
 import CaucusBenchC
 import CaucusCrypto
@@ -70,8 +71,9 @@ struct Row {
 }
 var rows = [Row]()
 
-/// Interleaves C and Swift rounds and records the median of the per-round Swift/C ratios.
-@MainActor func compare(_ name: String, goal: Double, c: (Int) -> Void, swift: (Int) -> Void) {
+/// Interleaves C and Swift rounds and records the median of the per-round Swift/C ratios (or, with
+/// another `baseline`, of the per-round ratios of the second side's rate to the first's).
+@MainActor func compare(_ name: String, goal: Double, baseline: String = "C loop", c: (Int) -> Void, swift: (Int) -> Void) {
     var cRates = [Double](), swiftRates = [Double](), ratios = [Double]()
     for round in 0..<rounds {
         // Alternate which side goes first, so neither always runs right after the other.
@@ -85,7 +87,7 @@ var rows = [Row]()
         ratios.append(swiftRates.last! / cRates.last!)
     }
     let ratio = median(ratios)
-    rows.append(Row(name: name, baseline: "C loop", baselineRate: median(cRates), rate: median(swiftRates),
+    rows.append(Row(name: name, baseline: baseline, baselineRate: median(cRates), rate: median(swiftRates),
                     value: ratio, unit: "ratio", goal: goal > 0 ? ">= \(goal)" : "(no goal)", met: ratio >= goal))
 }
 
@@ -205,6 +207,55 @@ do {
     payload.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] = 0 } }
     rows.append(Row(name: "remove 1 of 10,000: new epoch handed to 9,999 over pairwise sessions", baseline: "-",
                     baselineRate: nil, rate: nil, value: removeSeconds, unit: "s", goal: "< 3 s", met: removeSeconds < 3))
+}
+
+// MARK: Post-quantum session setup (post-quantum issue)
+
+do {
+    // The responder's prekeys as a device publishes them: before (X3DH only) and after (hybrid).
+    let initiator = Ed25519.PrivateKey(), responder = Ed25519.PrivateKey()
+    let classicalSigned = SignedPrekey(id: 1, identity: responder)
+    let hybridSigned = SignedPrekey(id: SignedPrekey.announcesKEMPrekeys | 2, identity: responder)
+    let oneTime = OneTimePrekey(id: 1), kem = KEMPrekey(id: 1, identity: responder)
+    let classical = PrekeyBundle(identity: responder.publicKey, signedPrekey: classicalSigned, oneTimePrekey: oneTime)
+    let hybrid = PrekeyBundle(identity: responder.publicKey, signedPrekey: hybridSigned, oneTimePrekey: oneTime, kemPrekey: kem)
+    /// Starts a session from `bundle` and has the responder open the first message: the whole setup.
+    func setup(_ bundle: PrekeyBundle) -> [UInt8] {
+        var a = try! Session.initiate(identity: initiator, bundle: bundle)
+        let first = a.encrypt(Array("hello".utf8))
+        let signed = bundle.kemPrekey == nil ? classicalSigned : hybridSigned
+        _ = try! Session.respond(to: first, identity: responder, signedPrekey: { _ in signed }, oneTimePrekey: { _ in oneTime },
+                                 kemPrekey: { _ in kem })
+        return first
+    }
+    compare("hybrid session setup (start, first message, respond) vs X3DH", goal: 0, baseline: "X3DH",
+            c: { n in for _ in 0..<n { sink &+= UInt64(setup(classical)[0]) } },
+            swift: { n in for _ in 0..<n { sink &+= UInt64(setup(hybrid)[0]) } })
+    // Bytes on the wire: the bundle as the relay hands it out (owner, signed prekey, one-time
+    // prekey id and key, KEM prekey) and the first message with a 5-byte text.
+    let classicalBundleBytes = 32 + SignedPrekey.publishedByteCount + 4 + 32
+    let hybridBundleBytes = classicalBundleBytes + KEMPrekey.publishedByteCount
+    let classicalFirst = setup(classical).count, hybridFirst = setup(hybrid).count
+    for (name, before, after) in [("bytes of a prekey bundle, hybrid / X3DH", classicalBundleBytes, hybridBundleBytes),
+                                  ("bytes of a first message, hybrid / X3DH", classicalFirst, hybridFirst)] {
+        rows.append(Row(name: "\(name) (\(before) -> \(after))", baseline: "X3DH", baselineRate: nil, rate: nil,
+                        value: Double(after) / Double(before), unit: "ratio", goal: "(no goal)", met: true))
+    }
+    // A batch of prekeys as the reference client makes and publishes it (Account.prekeyBatch and
+    // kemPrekeyBatch): 50 one-time X25519 prekeys before; now also 20 one-time ML-KEM-768
+    // prekeys, each signed, and a last-resort one with each new signed prekey (weekly, not here).
+    let x25519Batch = 50, kemBatch = 20
+    compare("a prekey batch: 50 X25519 + 20 signed KEM vs 50 X25519", goal: 0, baseline: "X25519 only",
+            c: { n in for i in 0..<(n * x25519Batch) { sink &+= UInt64(OneTimePrekey(id: UInt32(i)).id) } },
+            swift: { n in
+                for i in 0..<n {
+                    for j in 0..<x25519Batch { sink &+= UInt64(OneTimePrekey(id: UInt32(i * x25519Batch + j)).id) }
+                    for j in 0..<kemBatch { sink &+= UInt64(KEMPrekey(id: UInt32(i * kemBatch + j), identity: responder).publishedBytes[4]) }
+                }
+            })
+    let batchBefore = x25519Batch * 36, batchAfter = batchBefore + kemBatch * KEMPrekey.publishedByteCount
+    rows.append(Row(name: "bytes of that batch (\(batchBefore) -> \(batchAfter))", baseline: "X25519 only", baselineRate: nil, rate: nil,
+                    value: Double(batchAfter) / Double(batchBefore), unit: "ratio", goal: "(no goal)", met: true))
 }
 
 // MARK: Report

@@ -188,11 +188,21 @@ struct Verify: AsyncParsableCommand {
             let result = try await account.verification(of: member)
             if output.json {
                 printJSON(["did": result.did.description, "name": result.name.map { $0 as Any } ?? NSNull(), "safety_number": result.safetyNumber.digits,
-                           "verified": result.verified])
+                           "verified": result.verified,
+                           "sessions": ["post_quantum": result.postQuantumSessions, "classical": result.classicalSessions]])
                 return
             }
             say("Safety number with \(result.person.label) (\(result.did)):\n")
             say("    \(result.safetyNumber)\n")
+            switch (result.postQuantumSessions, result.classicalSessions) {
+            case (0, 0):
+                break
+            case (let hybrid, 0):
+                let devices = hybrid == 1 ? "their device" : "each of their \(hybrid) devices"
+                say("Your conversation with \(devices) began post-quantum (X3DH with ML-KEM-768): a recording of it stays closed even to someone who later breaks X25519.")
+            case (let hybrid, let classical):
+                say("\(classical) of the \(hybrid + classical) conversations with their devices began with X25519 alone (their client published no post-quantum keys then): a recording of those could be opened by someone who later breaks X25519.")
+            }
             if result.verified {
                 say("Verified (\(PersonView.verifiedMark)). Caucus warns loudly if someone else starts using this name or one like it.")
             } else {

@@ -4,7 +4,7 @@ import Testing
 
 /// Protocol.md §7.9 and §9.6: every request counts against the relay's rate limit, so a client
 /// acknowledges a backlog in batches, never with one `AckMessages` per delivery.
-@Suite("Acknowledgements in batches", .timeLimit(.minutes(5)))
+@Suite("Acknowledgements in batches", .timeLimit(.minutes(10)))
 struct AckBatchingTests {
     @Test("Taking in a backlog of 150 group messages costs far fewer requests than deliveries, and each is acknowledged")
     func backlogIsAcknowledgedInBatches() async throws {

@@ -7,7 +7,7 @@ import Testing
 /// Issue 17 part 2: `caucus agent` keeps the identity unlocked in a process of its own; commands
 /// and bots (JSON-RPC 2.0 over its Unix socket) use it without the passphrase; it locks on
 /// `caucus lock` and after its idle time, and never holds the passphrase.
-@Suite("caucus agent: unlocked once, used by commands and bots, locked again", .timeLimit(.minutes(4)))
+@Suite("caucus agent: unlocked once, used by commands and bots, locked again", .timeLimit(.minutes(10)))
 struct AgentCLITests {
     /// The worker's environment without the passphrase: with no terminal to ask either, a command
     /// that does not go through the agent fails.

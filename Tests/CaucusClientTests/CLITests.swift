@@ -3,7 +3,7 @@ import Testing
 
 /// Bad input through the real `caucus` binary: each is refused with a non-zero exit status and a
 /// clear message on stderr, and leaves the worker's identity, store and group as they were.
-@Suite("caucus command: bad input", .timeLimit(.minutes(5)))
+@Suite("caucus command: bad input", .timeLimit(.minutes(10)))
 struct CLITests {
     @Test("A wrong passphrase is refused and changes no byte of the keystore or the store")
     func wrongPassphrase() async throws {

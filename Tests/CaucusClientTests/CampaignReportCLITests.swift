@@ -5,7 +5,7 @@ import Testing
 
 /// `caucus cards report` and the names in `caucus cards tally`, through the built binary and a real
 /// relay, with hostile names; the HTML page opened in a real (headless) Chromium.
-@Suite("caucus cards report", .timeLimit(.minutes(3)))
+@Suite("caucus cards report", .timeLimit(.minutes(10)))
 struct CampaignReportCLITests {
     static let hostile = ["<img src=x onerror=alert(1)>", "\"><script>alert(2)</script>", "Ben\u{202E}Okafor", "Dev <b>Rao</b> & 'Co'"]
     static let day: UInt64 = 86_400_000

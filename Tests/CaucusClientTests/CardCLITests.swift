@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The card commands through the built `caucus` binary, as an organizer and two workers would type them.
-@Suite("caucus campaign, card and cards commands", .timeLimit(.minutes(3)))
+@Suite("caucus campaign, card and cards commands", .timeLimit(.minutes(10)))
 struct CardCLITests {
     static let language = "I authorize the Warehouse Workers Union to represent me in collective bargaining with Acme Logistics."
 

@@ -3,7 +3,7 @@ import Testing
 
 /// `caucus chat` in real terminals: each worker's shell runs in a pane of a private tmux server and
 /// the test types into it as a person would.
-@Suite("caucus chat in a terminal", .timeLimit(.minutes(5)))
+@Suite("caucus chat in a terminal", .timeLimit(.minutes(10)))
 struct ChatTerminalTests {
     @Test("Two workers chat live: lines arrive with the sender's name, /members lists both, /quit gives each shell back as it was")
     func chatBothWays() async throws {

@@ -9,7 +9,7 @@ import Testing
 
 /// What must hold whatever goes wrong: wrong passphrases, damaged stores, replays, bad invites,
 /// tampered files; and what the store and relay may never hold in clear.
-@Suite("Client safety", .timeLimit(.minutes(5)))
+@Suite("Client safety", .timeLimit(.minutes(10)))
 struct ClientSafetyTests {
     @Test func wrongPassphraseOpensNothingAndChangesNothing() async throws {
         let directory = try TempDirectory()
@@ -78,8 +78,8 @@ struct ClientSafetyTests {
         #expect(problems == ["refused a join request from Amira (\(try await amira.run { $0.did }.short)): this invite to Warehouse 5 was already used"])
         #expect(admissions.count == 1 && admissions[0].hasPrefix("admitted Tomasz (") && admissions[0].hasSuffix(" to Warehouse 5 with invite \(code.shortID)"))
 
-        #expect(try await tomasz.run { try await $0.join(code, wait: .seconds(10)) } == .joined("Warehouse 5"))
-        #expect(await clientError { _ = try await amira.run { try await $0.join(code, wait: .seconds(10)) } }
+        #expect(try await tomasz.run { try await $0.join(code, wait: .seconds(60)) } == .joined("Warehouse 5"))
+        #expect(await clientError { _ = try await amira.run { try await $0.join(code, wait: .seconds(60)) } }
             == .joinRefused(inviter: rosaKey.short, reason: "this invite to Warehouse 5 was already used"))
         let invites = try await rosa.run { try await $0.invites() }
         #expect(invites.first { $0.shortID == code.shortID }?.usedBy?.name == "Tomasz")
@@ -122,13 +122,13 @@ struct ClientSafetyTests {
     }
 
     /// Found while fuzzing invites: base58 decoding is quadratic, so a pasted megabyte of base58
-    /// took hours to refuse. Text far longer than any invite is refused before decoding.
+    /// took hours to refuse. Text far longer than any invite is refused before decoding: the
+    /// length refusal (not a decoding one) is the proof, and a decoder reached would hang the
+    /// suite past its time limit. (No wall-clock bound here: this test once took 1.2 s under load.)
     @Test func aHugeInviteTextIsRefusedAtOnce() throws {
-        let start = ContinuousClock.now
         #expect(throws: ClientError.invalidInvite("it is far longer than an invite (1024 characters at most)")) {
             try InviteCode(parsing: "caucus-invite:" + String(repeating: "2", count: 1 << 20))
         }
-        #expect(ContinuousClock.now - start < .seconds(1))
         let longRelay = InviteCode(inviter: Ed25519.PrivateKey().publicKey, inviteID: Array(0..<16), secret: Array(16..<32),
                                    relay: "wss://" + String(repeating: "r", count: 600) + ".example.org")
         #expect(try InviteCode(parsing: longRelay.text) == longRelay)
@@ -214,7 +214,7 @@ struct ClientSafetyTests {
     }
 }
 
-@Suite("Client: signed prekey rotation", .timeLimit(.minutes(3)))
+@Suite("Client: signed prekey rotation", .timeLimit(.minutes(10)))
 struct SignedPrekeyRotationTests {
     /// Makes every signed prekey of `worker` look `days` older.
     static func age(_ worker: Worker, days: Int64) async throws {

@@ -8,7 +8,7 @@ import Testing
 
 /// How the client store lays out its file (Protocol.md §9.9): small pages, and no index over
 /// random ids, so that a message writes a few small pages to the log, not 4 KiB ones.
-@Suite("Client: the store's pages", .timeLimit(.minutes(5)))
+@Suite("Client: the store's pages", .timeLimit(.minutes(10)))
 struct ClientStoreLayoutTests {
     static let passphrase = Passphrase("a passphrase for the layout test")
 

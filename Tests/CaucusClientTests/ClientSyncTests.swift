@@ -7,7 +7,7 @@ import Testing
 
 /// Protocol.md §9.9: the local store syncs its WAL at every commit, so a delivery is acknowledged
 /// only once what it showed would survive an operating-system crash, not only a killed `caucus`.
-@Suite("Client store: synced at every commit", .serialized, .timeLimit(.minutes(4)))
+@Suite("Client store: synced at every commit", .serialized, .timeLimit(.minutes(10)))
 struct ClientSyncTests {
     @Test("The store's connection runs with synchronous = FULL, not GRDB's WAL default")
     func storeIsFull() async throws {

@@ -5,7 +5,7 @@ import GRDB
 import Testing
 
 /// Disappearing messages, verification warnings and what the local store holds in clear.
-@Suite("Conversations", .timeLimit(.minutes(5)))
+@Suite("Conversations", .timeLimit(.minutes(10)))
 struct ConversationTests {
     @Test func disappearingMessagesLeaveEveryStore() async throws {
         // The relay's sweep would delete the expired message before the last check reads its
@@ -77,7 +77,7 @@ struct ConversationTests {
         let code = try await rosa.run { try await $0.createInvite(group: "Warehouse 5") }
         _ = try await impostor.run { try await $0.join(code, wait: .zero) }
         try await rosa.run { try await $0.sync() }
-        _ = try await impostor.run { try await $0.join(code, wait: .seconds(10)) }
+        _ = try await impostor.run { try await $0.join(code, wait: .seconds(60)) }
         let warnings = try await amira.read().filter { $0.message.kind == .warning }.map(\.message.text)
         #expect(warnings.contains { $0.hasPrefix("WARNING:") && $0.contains("\"Rosa\", the same as or a look-alike of the name of your verified contact Rosa ✓") })
         #expect(warnings.contains { $0.contains("is not verified") })

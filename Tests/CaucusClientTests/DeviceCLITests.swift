@@ -6,7 +6,7 @@ import Testing
 /// A second computer through the `caucus` command, each device its own process and data directory
 /// (Protocol.md §9.13, §9.14): `device add` and `device link` run side by side, the laptop writes
 /// in the group as its owner, and once `device revoke` has run it is refused and reads nothing more.
-@Suite("Devices through the caucus command, as separate processes", .timeLimit(.minutes(5)))
+@Suite("Devices through the caucus command, as separate processes", .timeLimit(.minutes(10)))
 struct DeviceCLITests {
     /// Runs `caucus device add --no-qr` for `worker` and, once it shows its code, `caucus device
     /// link CODE --json` in a new home named `name`; both must succeed.

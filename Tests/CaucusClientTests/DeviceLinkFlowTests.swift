@@ -7,7 +7,7 @@ import Testing
 
 /// Linking a second computer to an identity over a real relay (Protocol.md §9.13), and one-to-one
 /// messages between a worker with two devices and one with one.
-@Suite("Device link: a second computer over a real relay", .timeLimit(.minutes(5)))
+@Suite("Device link: a second computer over a real relay", .timeLimit(.minutes(10)))
 struct DeviceLinkFlowTests {
     /// Runs `device add` on `worker`'s first device and `device link` on a new home, together.
     static func link(_ worker: Worker, as name: String, home: ClientHome) async throws -> Account {
@@ -100,7 +100,8 @@ struct DeviceLinkFlowTests {
         let client = try await relay.connect(intruder)
         let fetched = try await client.fetchPrekeys(owner: DeviceKey(tomaszKey))
         let bundle = try PrekeyBundle(identity: tomaszKey.rawRepresentation, publishedSignedPrekey: Array(fetched.signedPrekey),
-                                      oneTimePrekey: fetched.oneTimePrekey.map { ($0.id, Array($0.publicKey)) })
+                                      oneTimePrekey: fetched.oneTimePrekey.map { ($0.id, Array($0.publicKey)) },
+                                      publishedKEMPrekey: fetched.kemPrekey.map(Array.init))
         var session = try Session.initiate(identity: intruder, bundle: bundle)
         let stamp = MessageStamp(id: Random.bytes(16), sentAt: UInt64(Date().timeIntervalSince1970 * 1000), expirySeconds: 0)
         let forged = try PairwiseEnvelope(sessionMessage: session.encrypt(Payload.text(stamp, "the meeting is cancelled").encoded()),

@@ -10,7 +10,7 @@ import Testing
 /// the test script runs; elsewhere the suite is skipped, and under CI=true it fails instead).
 /// Its limit is a bound on a hang: each test opens accounts (Argon2id) eight times or more, which
 /// alone takes seconds but took 96 to 130 s beside the rest of the suite on 2 cores.
-@Suite("Client: a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(5)))
+@Suite("Client: a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(10)))
 struct DiskFullTests {
     /// A relay, Rosa, and Amira, whose home is a 4 MiB tmpfs.
     struct Scene {

@@ -6,7 +6,7 @@ import GRDB
 import Testing
 
 /// The group state in the client store, in parts (Protocol.md §8.5 version 4, §9.9).
-@Suite("Client: group state in the store", .timeLimit(.minutes(5)))
+@Suite("Client: group state in the store", .timeLimit(.minutes(10)))
 struct GroupStateStoreTests {
     static let passphrase = Passphrase("a passphrase for the store test")
 

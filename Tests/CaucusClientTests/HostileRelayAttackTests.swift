@@ -7,7 +7,7 @@ import Testing
 
 /// A relay that attacks its users (`HostileStore` between the relay engine and its store): for each
 /// attack, what the client tells its user, and that nothing forged is ever shown as genuine.
-@Suite("Client: a hostile relay's attacks", .timeLimit(.minutes(3)))
+@Suite("Client: a hostile relay's attacks", .timeLimit(.minutes(10)))
 struct HostileRelayAttackTests {
     /// Rosa's group with Tomasz and Amira on a hostile relay, everyone caught up.
     struct Scene {
@@ -168,7 +168,8 @@ struct HostileRelayAttackTests {
         // Rosa's identity into the envelope as the sender.
         let published = try #require(try await scene.relay.store.takePrekeyBundle(owner: Data(amiraKey.rawRepresentation)))
         let bundle = try PrekeyBundle(identity: amiraKey.rawRepresentation, publishedSignedPrekey: Array(published.signedPrekey),
-                                      oneTimePrekey: published.oneTime.map { ($0.id, Array($0.publicKey)) })
+                                      oneTimePrekey: published.oneTime.map { ($0.id, Array($0.publicKey)) },
+                                      publishedKEMPrekey: published.kemPrekey.map(Array.init))
         var session = try Session.initiate(identity: Ed25519.PrivateKey(), bundle: bundle)
         let stamp = MessageStamp(id: Random.bytes(16), sentAt: UInt64(Date().timeIntervalSince1970 * 1000), expirySeconds: 0)
         let forged = try PairwiseEnvelope(sessionMessage: session.encrypt(Payload.text(stamp, "Rosa here: the meeting is cancelled").encoded()),
@@ -250,6 +251,25 @@ struct HostileRelayAttackTests {
         // Nadia's client sent both again in Amira's session, and what she writes next goes there too.
         try await nadia.run { account in _ = try await account.send("hello again", to: .direct(amiraKey)) }
         #expect(Worker.texts(try await scene.amira.read()) == ["hello Amira", "are you coming on Friday?", "hello again"])
+        await scene.end()
+    }
+
+    @Test func aStrippedPostQuantumKeyIsRefused() async throws {
+        let scene = try await Scene.make()
+        let amiraKey = try await scene.key(scene.amira)
+        let nadia = try await Worker.make("Nadia", in: scene.directory, relay: scene.relay)
+        // The relay leaves out Amira's KEM prekey, hoping for a start an X25519 break would open.
+        scene.liar.attack { $0.stripKEMPrekey.insert(Data(amiraKey.rawRepresentation)) }
+        let refused = await clientError { try await nadia.run { account in _ = try await account.send("hello Amira", to: .direct(amiraKey)) } }
+        #expect(refused == .strippedPrekeys(peer: DID(publicKey: amiraKey).description))
+        #expect(refused?.description.contains("left out the post-quantum key") == true)
+        #expect(try await nadia.run { try await $0.queuedCount() } == 0)
+        #expect(try await nadia.run { account in try await account.read { tx in try tx.hasSession(peer: amiraKey) } } == false)
+        // An honest bundle next time: the session is hybrid and the message arrives.
+        scene.liar.behave()
+        try await nadia.run { account in _ = try await account.send("hello again", to: .direct(amiraKey)) }
+        #expect(try await HybridSessionFlowTests.sessions(nadia, with: amiraKey).map(\.isPostQuantum) == [true])
+        #expect(Worker.texts(try await scene.amira.read()) == ["hello again"])
         await scene.end()
     }
 

@@ -5,7 +5,7 @@ import Testing
 /// Text other people chose, carrying terminal control sequences, bidirectional and invisible characters,
 /// driven through every output path of the built `caucus` binary (issue 16, part 1): no byte of it that a
 /// terminal would act on is ever written, except in `--json`, where it is escaped and decodes exactly.
-@Suite("Hostile text through every output path of the caucus command", .timeLimit(.minutes(6)))
+@Suite("Hostile text through every output path of the caucus command", .timeLimit(.minutes(10)))
 struct HostileTextCLITests {
     /// The name from issue 16: it wiped its own line and wrote a line that looked like Rosa's.
     static let forgedName = "Tom\u{1B}[2K\u{1B}[1G02:20 Rosa: strike vote cancelled\u{1B}[8m"

@@ -4,7 +4,7 @@ import Testing
 /// Impostors and look-alike names through the built `caucus` binary (issue 16, part 2): a member who takes
 /// a name another member has, or one that looks like it, is flagged to every member, the copied person
 /// included; verified members carry their mark; a verified contact stays addressable by name.
-@Suite("Impostors and look-alike names in the caucus command", .timeLimit(.minutes(6)))
+@Suite("Impostors and look-alike names in the caucus command", .timeLimit(.minutes(10)))
 struct ImpostorCLITests {
     static let cyrillicMara = "M\u{430}ra"
     static let lure = "meeting moved to manager's office"
@@ -18,6 +18,11 @@ struct ImpostorCLITests {
             try await amira.succeed("read")
             try await amira.succeed("verify", "Rosa", "--confirm")
             try await amira.succeed("verify", "Mara", "--confirm")
+            // Amira's conversation with Rosa (the welcome came over it) began with the hybrid start.
+            let shown = try await amira.succeed("verify", "Rosa")
+            #expect(shown.stdout.contains("began post-quantum (X3DH with ML-KEM-768)"), "\(shown)")
+            let verified = try #require(try await amira.succeed("verify", "Rosa", "--json").json as? [String: Any])
+            #expect(verified["sessions"] as? [String: Int] == ["post_quantum": 1, "classical": 0], "\(verified)")
             let rosaDID = try await Self.did(of: rosa), maraDID = try await Self.did(of: mara)
 
             let fakeRosa = CLIWorker(name: "Rosa", home: directory.file("fake-rosa"))

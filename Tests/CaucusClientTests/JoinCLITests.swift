@@ -4,7 +4,7 @@ import Testing
 /// Joining without silence (Protocol.md §9.4), through the built `caucus`: with the organizer offline
 /// the joiner sees progress, a reused code is refused naming the inviter and the group, and the
 /// organizer's `sync` and `invite list` say who was admitted with which code.
-@Suite("CLI: joining tells the joiner and the organizer what happens", .timeLimit(.minutes(3)))
+@Suite("CLI: joining tells the joiner and the organizer what happens", .timeLimit(.minutes(10)))
 struct JoinCLITests {
     @Test("Organizer offline: progress on stderr; then sync names who was admitted, invite list who used the code; a reuse is refused by name")
     func joiningWithTheOrganizerOffline() async throws {

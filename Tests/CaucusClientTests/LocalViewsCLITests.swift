@@ -5,7 +5,7 @@ import Testing
 /// Issue 17: the views a worker runs many times a day (`group list`, `group members`, `history`,
 /// `campaign list`, `card status`) answer from this computer's store and do not contact the relay
 /// unless `--sync` is given; with `--sync` they receive first, and say so when the relay is away.
-@Suite("caucus views answer from the store unless --sync", .timeLimit(.minutes(3)))
+@Suite("caucus views answer from the store unless --sync", .timeLimit(.minutes(10)))
 struct LocalViewsCLITests {
     @Test("Five views make no connection to the relay; with --sync they do, and show what it held")
     func viewsStayLocal() async throws {

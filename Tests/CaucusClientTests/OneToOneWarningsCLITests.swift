@@ -5,7 +5,7 @@ import Testing
 /// 1:1 conversations against a hostile relay, through the built `caucus` binary (issue 16, part 6): what
 /// goes wrong is kept in the conversation, where `read --json` and `history` show it, and a conversation
 /// whose first messages the relay made unreadable recovers by itself.
-@Suite("1:1 warnings and recovery in the caucus command", .timeLimit(.minutes(6)))
+@Suite("1:1 warnings and recovery in the caucus command", .timeLimit(.minutes(10)))
 struct OneToOneWarningsCLITests {
     @Test("A swapped one-time prekey: both sides are told in their conversation, the lost messages are sent again, and the next one arrives")
     func swappedOneTimePrekeyRecovers() async throws {

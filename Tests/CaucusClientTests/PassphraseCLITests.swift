@@ -4,7 +4,7 @@ import Testing
 /// Passphrases and prompts through the built `caucus` (Protocol.md §9.11): weak passphrases are
 /// refused, the passphrase can be changed, prompts cancel on Ctrl-C and give a second try, nothing is
 /// asked without a terminal, and a message can come from standard input.
-@Suite("CLI: passphrases, prompts and messages from standard input", .timeLimit(.minutes(5)))
+@Suite("CLI: passphrases, prompts and messages from standard input", .timeLimit(.minutes(10)))
 struct PassphraseCLITests {
     static let newPassphrase = "an injury to one is an injury to all"
 

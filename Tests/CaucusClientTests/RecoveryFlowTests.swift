@@ -5,7 +5,7 @@ import Testing
 
 /// Losing every device and recovering with the paper key, over a real relay (Protocol.md §2.3,
 /// §7.8, §9.15).
-@Suite("Recovery from a paper key over a real relay", .timeLimit(.minutes(5)))
+@Suite("Recovery from a paper key over a real relay", .timeLimit(.minutes(10)))
 struct RecoveryFlowTests {
     @Test("""
         Every device lost, the identity recovered from its paper key: the same DID, the group back without a new invite once \

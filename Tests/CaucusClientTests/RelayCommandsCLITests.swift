@@ -6,7 +6,7 @@ import Testing
 /// CA certificate given with one is kept for it. The time limit is a hang bound, not a speed goal:
 /// alone a test takes about 1 s; in a full run on 2 cores each of its seven `caucus` processes
 /// (each running Argon2id) waits for CPU among hundreds of tests, and one took 184 s.
-@Suite("caucus relay: add checks the relay it adds, use and remove, a CA file kept", .timeLimit(.minutes(5)))
+@Suite("caucus relay: add checks the relay it adds, use and remove, a CA file kept", .timeLimit(.minutes(10)))
 struct RelayCommandsCLITests {
     @Test("A relay nothing listens on is added but not called reachable; use and remove change which one is used")
     func addUseRemove() async throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// An operator backs up a running `caucus-relay` with `caucus-relay backup`, membership changes
 /// follow, and the relay is restored from the copy: real relay and client processes, real files.
-@Suite("Relay backup and restore: groups stay safe", .serialized, .timeLimit(.minutes(8)))
+@Suite("Relay backup and restore: groups stay safe", .serialized, .timeLimit(.minutes(10)))
 struct RelayRestoreTests {
     @Test("After a restore that lost a removal, a welcome and a join request, one admin sync repairs the group: the removed member reads nothing new, the others write and read, the joiners get in")
     func restoreLosesMembershipChanges() async throws {

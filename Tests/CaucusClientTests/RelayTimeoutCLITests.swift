@@ -6,7 +6,7 @@ import Testing
 /// sends garbage before Welcome, after Welcome, or after login on a request is given up on within
 /// the configured timeouts, with an error that names it. The relay is a real one behind a
 /// `StallingProxy`; the client is the built `caucus`.
-@Suite("CLI: a silent or garbling relay is given up on in time", .timeLimit(.minutes(5)))
+@Suite("CLI: a silent or garbling relay is given up on in time", .timeLimit(.minutes(10)))
 struct RelayTimeoutCLITests {
     /// Short timeouts so that the test runs fast: the one a case waits out is short, the others long
     /// enough for a busy machine. No command may take longer than `bound`.

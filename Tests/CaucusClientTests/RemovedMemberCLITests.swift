@@ -6,7 +6,7 @@ import Testing
 /// A removed member whom a hostile relay keeps unaware of the removal, through the built `caucus` binary
 /// (issue 16, part 3): a send the relay refuses is never reported as sent, and what the relay forwards
 /// from them afterwards reaches the members who applied the removal only behind a warning.
-@Suite("A removed member kept unaware, in the caucus command", .timeLimit(.minutes(6)))
+@Suite("A removed member kept unaware, in the caucus command", .timeLimit(.minutes(10)))
 struct RemovedMemberCLITests {
     @Test("A refused send fails and says so in text and JSON; a forwarded one is flagged to the others")
     func removedMemberKeptUnaware() async throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// How an admin's client finds a group route the relay has behind the membership chain, and
 /// what it repairs (Protocol.md §9.10), against a real relay whose store is set back by hand.
-@Suite("Groups: repairing a route the relay lost changes of", .timeLimit(.minutes(3)))
+@Suite("Groups: repairing a route the relay lost changes of", .timeLimit(.minutes(10)))
 struct RouteRepairTests {
     @Test("Rosters before each entry: a removed member is in the rosters up to its removal only")
     func rostersBeforeEachEntry() throws {

@@ -6,7 +6,7 @@ import Testing
 /// `Account.sync()` on an account that stays open (the chat screen, tests, the soak): the relay
 /// says `QueueEmpty` once per connection, so a second sync on the same connection could return
 /// before a message accepted since had been handled. Found when `worksOverWSS` failed under load.
-@Suite("Client: a sync on a long-lived account", .timeLimit(.minutes(5)))
+@Suite("Client: a sync on a long-lived account", .timeLimit(.minutes(10)))
 struct SyncAgainTests {
     @Test("A second sync reads the mailbox again on a new connection and shows what was accepted since")
     func secondSyncReadsAfresh() async throws {

@@ -45,7 +45,7 @@ extension RelayClient {
 
 /// `caucus-relay stats`, `prune`, `ban`, `unban` and `bans`, run as the operator runs them
 /// (the built binary) on the SQLite store of a relay that keeps running.
-@Suite("Relay: admin commands on a running relay's SQLite store", .timeLimit(.minutes(3)))
+@Suite("Relay: admin commands on a running relay's SQLite store", .timeLimit(.minutes(10)))
 struct RelayAdminCommandTests {
     @Test("stats counts what clients left in the store while the relay runs, and prints no key")
     func stats() async throws {

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// The admin commands with `--store postgres://…`, on the database a running `caucus-relay` uses.
-@Suite("Relay: admin commands on a running relay's PostgreSQL store", .timeLimit(.minutes(3)))
+@Suite("Relay: admin commands on a running relay's PostgreSQL store", .timeLimit(.minutes(10)))
 struct RelayAdminPostgresTests {
     @Test("stats, prune --card-inbox, ban and unban act on the database a relay process is serving from")
     func commandsOnPostgres() async throws {

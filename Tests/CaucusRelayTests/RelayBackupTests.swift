@@ -6,7 +6,7 @@ import Testing
 
 /// `SQLiteRelayBackup`, which `caucus-relay backup` runs: a copy of a store that a running relay
 /// keeps writing to.
-@Suite("Relay: backup of the SQLite store", .timeLimit(.minutes(5)))
+@Suite("Relay: backup of the SQLite store", .timeLimit(.minutes(10)))
 struct RelayBackupTests {
     @Test("A backup taken while the relay accepts messages holds every message accepted before it and passes its check")
     func backupWhileWriting() async throws {
@@ -55,7 +55,7 @@ struct RelayBackupTests {
 }
 
 /// Stores written by an older relay (or backups of one) open with the current schema.
-@Suite("Relay: SQLite schema upgrades", .timeLimit(.minutes(5)))
+@Suite("Relay: SQLite schema upgrades", .timeLimit(.minutes(10)))
 struct RelaySchemaUpgradeTests {
     @Test("A store from before payloads had their own table opens with every undelivered payload intact and its id remembered")
     func payloadsMoveToTheirTable() async throws {

@@ -8,7 +8,7 @@ import Testing
 
 /// Every kind of bad input gets its typed error, the relay keeps serving others, and no stored
 /// message is lost.
-@Suite("Relay: bad input and limits", .timeLimit(.minutes(5)))
+@Suite("Relay: bad input and limits", .timeLimit(.minutes(10)))
 struct RelayBadInputTests {
     /// A relay holding one undelivered message for `bob`, which must survive every test.
     private func relayWithStoredMessage() async throws -> (TestRelay, Device, Data) {

@@ -9,7 +9,7 @@ import Testing
 
 /// `caucus-relay` as an operator starts it: settings no relay can run with are refused at start,
 /// naming the option, before anything is created; the help text reads as written.
-@Suite("Relay: the command line", .timeLimit(.minutes(5)))
+@Suite("Relay: the command line", .timeLimit(.minutes(10)))
 struct RelayCommandLineTests {
     @Test("Impossible settings are refused at start, naming the option, and create nothing")
     func impossibleSettings() async throws {

@@ -8,7 +8,7 @@ import Testing
 /// Device chains on a real relay (Protocol.md §2.2, §7.8): published and fetched over the wire,
 /// checked entry by entry, refusing revoked devices at once, and one rate for all of an identity's
 /// devices.
-@Suite("Relay: device chains", .timeLimit(.minutes(3)))
+@Suite("Relay: device chains", .timeLimit(.minutes(10)))
 struct RelayDeviceTests {
     let identity = Ed25519.PrivateKey()
 

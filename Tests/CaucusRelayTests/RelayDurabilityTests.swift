@@ -22,7 +22,7 @@ final class FirstFailure: Sendable {
     var text: String? { first.withLock { $0 } }
 }
 
-@Suite("Relay: durability across SIGKILL", .serialized, .timeLimit(.minutes(5)))
+@Suite("Relay: durability across SIGKILL", .serialized, .timeLimit(.minutes(10)))
 struct RelayDurabilityTests {
     @Test("Every message acknowledged to a sender before SIGKILL is delivered exactly once after restart")
     func killUnderLoad() async throws {

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// KEM prekeys over the wire (Protocol.md §7.5): a real relay on a loopback port, real clients.
-@Suite("Relay: KEM prekeys", .timeLimit(.minutes(5)))
+@Suite("Relay: KEM prekeys", .timeLimit(.minutes(10)))
 struct RelayKEMPrekeyTests {
     /// Opaque bytes of a KEM prekey; clients send 1,252 (§7.5), the relay checks only the size.
     private static func kem(_ count: Int = 1_252) -> Data { Data(Random.bytes(count)) }

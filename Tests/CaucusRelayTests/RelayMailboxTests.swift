@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// A real relay on a loopback port, real WebSocket clients.
-@Suite("Relay: mailboxes, fan-out, prekeys, blobs, cards", .timeLimit(.minutes(5)))
+@Suite("Relay: mailboxes, fan-out, prekeys, blobs, cards", .timeLimit(.minutes(10)))
 struct RelayMailboxTests {
     @Test("A message sent while the recipient is offline arrives when it connects, and an ack deletes it")
     func offlineDelivery() async throws {

@@ -9,7 +9,7 @@ import FoundationNetworking
 import Testing
 
 /// What operators see: health, metrics, expiry.
-@Suite("Relay: operations", .timeLimit(.minutes(5)))
+@Suite("Relay: operations", .timeLimit(.minutes(10)))
 struct RelayOperationsTests {
     static func get(_ url: String) async throws -> (status: Int, body: String) {
         let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)

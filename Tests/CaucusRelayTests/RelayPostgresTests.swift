@@ -51,7 +51,7 @@ private final class StopFlag: Sendable {
     var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
-@Suite("Relay: several instances on one PostgreSQL database", .timeLimit(.minutes(5)))
+@Suite("Relay: several instances on one PostgreSQL database", .timeLimit(.minutes(10)))
 struct RelayPostgresTests {
     @Test("Clients on two instances chat one to one and in a group, pushed through LISTEN/NOTIFY")
     func chatAcrossInstances() async throws {
@@ -260,7 +260,7 @@ struct RelayPostgresTests {
     }
 }
 
-@Suite("Relay: PostgreSQL store durability", .timeLimit(.minutes(5)))
+@Suite("Relay: PostgreSQL store durability", .timeLimit(.minutes(10)))
 struct RelayPostgresSyncTests {
     @Test("Every pooled session commits with synchronous_commit = on, even where the database's default is off")
     func sessionsCommitSynchronously() async throws {
@@ -282,7 +282,7 @@ struct RelayPostgresSyncTests {
 // connect again. A limit it can pass under load matters: a test cancelled by its limit in the
 // middle of closing its pool can wait forever, and the whole run with it (a fresh-clone run hung
 // for 15 minutes with this test unfinished, its limit then 2 minutes).
-@Suite("Relay: PostgreSQL store refusals and outages", .timeLimit(.minutes(6)))
+@Suite("Relay: PostgreSQL store refusals and outages", .timeLimit(.minutes(10)))
 struct RelayPostgresBadInputTests {
     @Test("A bad --store URL is refused at start with a clear error that does not show the password")
     func badStoreURL() async throws {

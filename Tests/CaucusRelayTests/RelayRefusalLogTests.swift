@@ -9,7 +9,7 @@ import Testing
 
 /// The lines an operator looks for in the relay's log: failed authentications, conflicts and
 /// refusals, at info, naming devices by their 4-byte tag only.
-@Suite("Relay: refusals in the log", .timeLimit(.minutes(5)))
+@Suite("Relay: refusals in the log", .timeLimit(.minutes(10)))
 struct RelayRefusalLogTests {
     /// The relay's log as JSON lines, decoded.
     final class Collected: Sendable {

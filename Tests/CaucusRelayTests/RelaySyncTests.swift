@@ -6,7 +6,7 @@ import Testing
 /// Protocol.md §7.12: a request is answered only after the commit that holds it was synced. A
 /// SIGKILL test cannot show this (the page cache survives a killed process), so these tests read
 /// the store's setting and count the relay process's syncs under strace.
-@Suite("Relay: every answered commit was synced first", .serialized, .timeLimit(.minutes(3)))
+@Suite("Relay: every answered commit was synced first", .serialized, .timeLimit(.minutes(10)))
 struct RelaySyncTests {
     @Test("The SQLite store's writing connection runs with synchronous = FULL, not GRDB's WAL default")
     func writerIsFull() async throws {

@@ -7,7 +7,7 @@ import NIOSSL
 import Testing
 
 /// wss:// with a certificate made for the test by openssl.
-@Suite("Relay: TLS", .timeLimit(.minutes(5)))
+@Suite("Relay: TLS", .timeLimit(.minutes(10)))
 struct RelayTLSTests {
     @Test("A client that trusts the relay's certificate talks over wss://; one that does not is refused")
     func wss() async throws {

@@ -9,7 +9,7 @@ import Testing
 
 /// What the relay does with WebSocket control frames and with peers that break the framing
 /// (Protocol.md §7.1), seen from a client that does nothing by itself.
-@Suite("Relay: WebSocket control frames", .timeLimit(.minutes(5)))
+@Suite("Relay: WebSocket control frames", .timeLimit(.minutes(10)))
 struct RelayWebSocketTests {
     private static func port(_ relay: TestRelay) -> Int { relay.running.port }
 

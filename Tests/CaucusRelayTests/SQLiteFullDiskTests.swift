@@ -6,7 +6,7 @@ import Testing
 
 /// The SQLite store keeps the message ids it remembers in memory (`SQLiteMessageIDs`); a commit
 /// the disk refuses must leave nothing behind there that a later send would be answered from.
-@Suite("Relay: SQLite store on a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(5)))
+@Suite("Relay: SQLite store on a full disk", .enabled(if: SmallDisk.canMount), .timeLimit(.minutes(10)))
 struct SQLiteFullDiskTests {
     @Test("A commit the full disk refuses stores nothing and remembers no id: the same send succeeds once there is room")
     func refusedCommitForgetsItsIDs() async throws {

@@ -50,7 +50,7 @@ private func message(_ target: MessageTarget, _ payload: String = "ciphertext", 
 }
 
 /// The behaviour every relay store must have. Runs unchanged against each `StoreKind`.
-@Suite("Store contract", .timeLimit(.minutes(5)))
+@Suite("Store contract", .timeLimit(.minutes(10)))
 struct StoreContractTests {
     @Test("Messages are stored once per recipient, read in order, removed by acknowledgement", arguments: StoreKind.all)
     func mailboxes(_ kind: StoreKind) async throws {

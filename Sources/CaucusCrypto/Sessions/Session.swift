@@ -56,12 +56,16 @@ public struct Session: Sendable {
 
     /// As `initiate(identity:bundle:)`, with the X3DH ephemeral and first ratchet key pairs and
     /// the KEM encapsulation given (the test vectors in vectors/sessions.json fix them; everything
-    /// else passes fresh ones).
+    /// else passes fresh ones); with `asBeforeKEM`, as a client from before KEM prekeys (see
+    /// `X3DH.initiate`), for interoperability tests.
     static func initiate(
-        identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey, ratchet: X25519.PrivateKey,
-        encapsulate: (MLKEM.PublicKey) -> (ciphertext: [UInt8], sharedSecret: SecureBytes) = { $0.encapsulate() }
+        identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey = X25519.PrivateKey(),
+        ratchet: X25519.PrivateKey = X25519.PrivateKey(),
+        encapsulate: (MLKEM.PublicKey) -> (ciphertext: [UInt8], sharedSecret: SecureBytes) = { $0.encapsulate() },
+        asBeforeKEM: Bool = false
     ) throws(SessionError) -> Session {
-        let (sharedKey, ephemeral, kem) = try X3DH.initiate(identity: identity, bundle: bundle, ephemeral: ephemeral, encapsulate: encapsulate)
+        let (sharedKey, ephemeral, kem) = try X3DH.initiate(
+            identity: identity, bundle: bundle, ephemeral: ephemeral, encapsulate: encapsulate, asBeforeKEM: asBeforeKEM)
         let start = SessionStart(
             initiator: identity.publicKey, ephemeral: ephemeral,
             signedPrekeyID: bundle.signedPrekeyID, oneTimePrekeyID: bundle.oneTimePrekey?.id, kem: kem)

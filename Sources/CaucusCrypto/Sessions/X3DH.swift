@@ -11,13 +11,16 @@ enum X3DH {
 
     /// The initiator's side, with a fresh `ephemeral` key pair: the shared key, the ephemeral
     /// public key to send and, when the bundle has a KEM prekey, the KEM start to send.
-    /// `encapsulate` makes the KEM secret (the test vectors fix it).
+    /// `encapsulate` makes the KEM secret (the test vectors fix it). `asBeforeKEM` behaves as a
+    /// client from before KEM prekeys did: it ignores them and the signed prekey id's bit, and
+    /// starts classically (interoperability tests play such a peer with it).
     static func initiate(
         identity: Ed25519.PrivateKey, bundle: PrekeyBundle, ephemeral: X25519.PrivateKey,
-        encapsulate: (MLKEM.PublicKey) -> (ciphertext: [UInt8], sharedSecret: SecureBytes) = { $0.encapsulate() }
+        encapsulate: (MLKEM.PublicKey) -> (ciphertext: [UInt8], sharedSecret: SecureBytes) = { $0.encapsulate() },
+        asBeforeKEM: Bool = false
     ) throws(SessionError) -> (sharedKey: SecureBytes, ephemeral: X25519.PublicKey, kem: KEMStart?) {
         guard bundle.hasValidSignature else { throw SessionError.invalidPrekeySignature }
-        guard !bundle.isStripped else { throw SessionError.strippedKEMPrekey }
+        guard asBeforeKEM || !bundle.isStripped else { throw SessionError.strippedKEMPrekey }
         let ourIdentity = X25519.PrivateKey(converting: identity)
         let theirIdentity: X25519.PublicKey
         do { theirIdentity = try X25519.PublicKey(converting: bundle.identity) } catch { throw .invalidKey }
@@ -27,7 +30,7 @@ enum X3DH {
             try dh(ephemeral, bundle.signedPrekey),
         ]
         if let oneTime = bundle.oneTimePrekey { secrets.append(try dh(ephemeral, oneTime.key)) }
-        guard let kem = bundle.kemPrekey else { return (derive(secrets, kemSecret: nil), ephemeral.publicKey, nil) }
+        guard let kem = bundle.kemPrekey, !asBeforeKEM else { return (derive(secrets, kemSecret: nil), ephemeral.publicKey, nil) }
         let (ciphertext, kemSecret) = encapsulate(kem.key)
         return (derive(secrets, kemSecret: kemSecret), ephemeral.publicKey, KEMStart(prekeyID: kem.id, ciphertext: ciphertext))
     }
