@@ -301,10 +301,12 @@ extension Account {
     /// `passphrase`. Waits at most until the code expires.
     public static func link(
         home: ClientHome, passphrase: Passphrase, code: LinkCode, name: String, parameters: Argon2id.Parameters = .moderate,
-        tls: TLSConfiguration? = nil, allowWeakPassphrase: Bool = false, handshakeTimeout: Duration = .seconds(15)
+        tls: TLSConfiguration? = nil, proxy proxyText: String? = nil, allowWeakPassphrase: Bool = false,
+        handshakeTimeout: Duration = .seconds(15)
     ) async throws(ClientError) -> Account {
         let keystore = Keystore(path: home.keystorePath)
         guard !keystore.exists else { throw ClientError.identityExists(home: home.path) }
+        let proxy = try Self.proxy(proxyText)
         try checkStrength(of: passphrase, allowWeak: allowWeakPassphrase)
         try validate(displayName: name)
         guard !code.hasExpired() else { throw ClientError.invalidArgument("this link code has expired; make a new one with `caucus device add`") }
@@ -314,7 +316,7 @@ extension Account {
                                        for: code)
         let client: RelayClient
         do {
-            client = try await RelayClient.connect(url: code.relay, deviceKey: device, tls: tls, timeout: handshakeTimeout)
+            client = try await RelayClient.connect(url: code.relay, deviceKey: device, tls: tls, proxy: proxy, timeout: handshakeTimeout)
         } catch {
             throw ClientError.relayUnreachable(url: code.relay, reason: reason(error))
         }
@@ -343,7 +345,7 @@ extension Account {
         let account = try await makeDeviceHome(
             home: home, passphrase: passphrase, parameters: parameters, tls: tls, identity: identity, device: device, name: name,
             chain: chain, displayName: contents.displayName, deviceNames: contents.deviceNames, contacts: contents.contacts,
-            relay: code.relay) { account, tx in
+            relay: code.relay, proxy: proxy) { account, tx in
             try account.setMeta(tx, Self.linkedGroupsKey, Self.bigEndian(UInt64(contents.groups)))
         }
         // Its prekeys go up at once, on the link's connection: the people the other device tells
@@ -356,11 +358,12 @@ extension Account {
 
     /// Makes the home of a new device of `identity` (linked, or recovered from a paper key): the
     /// keystore under `passphrase`, and in the store the device's key, the identity's chain, the
-    /// names, the contacts, the relay and a signed prekey, then `more` in the same transaction.
+    /// names, the contacts, the relay (with the proxy it was reached through) and a signed prekey,
+    /// then `more` in the same transaction.
     static func makeDeviceHome(
         home: ClientHome, passphrase: Passphrase, parameters: Argon2id.Parameters, tls: TLSConfiguration?,
         identity: Ed25519.PrivateKey, device: Ed25519.PrivateKey, name: String, chain: DeviceChain, displayName: String,
-        deviceNames: [(Ed25519.PublicKey, String)], contacts: [(Ed25519.PublicKey, ContactRecord)], relay: String,
+        deviceNames: [(Ed25519.PublicKey, String)], contacts: [(Ed25519.PublicKey, ContactRecord)], relay: String, proxy: SOCKSProxy?,
         more: @escaping @Sendable (Account, StoreTransaction) throws -> Void = { _, _ in }
     ) async throws(ClientError) -> Account {
         try await offCooperativePool { () throws(ClientError) -> Account in
@@ -381,7 +384,7 @@ extension Account {
                     }
                     try tx.setMeta(Self.deviceNamePrefix + Hex.encode(device.publicKey.rawRepresentation), Array(name.utf8))
                     for (key, record) in contacts { try account.saveContact(tx, key, record) }
-                    try tx.addRelay(relay, caFile: nil)
+                    try tx.addRelay(relay, caFile: nil, proxy: proxy?.description)
                     try account.makeSignedPrekey(tx)
                     try more(account, tx)
                 }

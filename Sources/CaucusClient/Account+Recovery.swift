@@ -162,19 +162,20 @@ extension Account {
     /// to give the group to this device.
     public static func recover(
         home: ClientHome, passphrase: Passphrase, phrase: String, relay: String, name: String,
-        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil, allowWeakPassphrase: Bool = false,
-        handshakeTimeout: Duration = .seconds(15)
+        parameters: Argon2id.Parameters = .moderate, tls: TLSConfiguration? = nil, proxy proxyText: String? = nil,
+        allowWeakPassphrase: Bool = false, handshakeTimeout: Duration = .seconds(15)
     ) async throws(ClientError) -> (Account, Recovery) {
         guard !Keystore(path: home.keystorePath).exists else { throw ClientError.identityExists(home: home.path) }
         try checkStrength(of: passphrase, allowWeak: allowWeakPassphrase)
         try validate(displayName: name)
         let url = try normalizedRelay(relay)
+        let proxy = try Self.proxy(proxyText)
         let paper: PaperKey
         do { paper = try PaperKey(phrase: phrase) } catch { throw ClientError.invalidArgument("\(error)") }
         let paperKey = paper.signingKey
         let client: RelayClient
         do {
-            client = try await RelayClient.connect(url: url, deviceKey: paperKey, tls: tls, timeout: handshakeTimeout)
+            client = try await RelayClient.connect(url: url, deviceKey: paperKey, tls: tls, proxy: proxy, timeout: handshakeTimeout)
         } catch let error as RelayError where error.code == .forbidden {
             throw ClientError.invalidArgument("the relay refuses this paper key: it was revoked (a newer paper key replaced it)")
         } catch {
@@ -221,7 +222,7 @@ extension Account {
         let account = try await makeDeviceHome(
             home: home, passphrase: passphrase, parameters: parameters, tls: tls, identity: identity, device: device, name: name,
             chain: chain, displayName: contents.displayName,
-            deviceNames: [(paperKey.publicKey, "paper key")], contacts: contents.contacts, relay: url)
+            deviceNames: [(paperKey.publicKey, "paper key")], contacts: contents.contacts, relay: url, proxy: proxy)
         let recovery = await account.rejoin(contents)
         return (account, recovery)
     }

@@ -53,8 +53,9 @@ extension Account {
             configuration.trustRoots = .file(caFile)
             trust = configuration
         }
+        let proxy = try proxy(for: url)
         do {
-            return try await RelayClient.connect(url: url, deviceKey: key, tls: trust, timeout: relayTimeouts.handshake,
+            return try await RelayClient.connect(url: url, deviceKey: key, tls: trust, proxy: proxy, timeout: relayTimeouts.handshake,
                                                  requestTimeout: relayTimeouts.request)
         } catch let error as RelayError where error.code == .forbidden && error.message == Self.revokedMessage {
             throw ClientError.relayUnreachable(url: url, reason: """
@@ -131,6 +132,7 @@ extension Account {
     static func reason(_ error: any Error) -> String {
         switch error {
         case let error as RelayClientError:
+            if case .proxyFailed(let proxy, let why) = error { return describeProxyFailure(proxy: proxy, why) }
             guard case .connectionClosed(let why) = error else { return error.description }
             return describeClosed(why)
         case let error as RelayError: return error.description
@@ -141,6 +143,26 @@ extension Account {
 
     /// A sentence that names the fix for why a connection did not open or ended, from the
     /// transport's own text (NIO's and NIOSSL's errors are not for people).
+    /// A sentence for a connection through a SOCKS5 proxy that did not open.
+    static func describeProxyFailure(proxy: String, _ why: String) -> String {
+        let text = why.lowercased()
+        let cause: String
+        if text.contains("socks") {
+            // RFC 1928's reply codes, as NIO's SOCKS client reports them ("SOCKSServerReply(value: 5)").
+            let replies = [1: "general failure", 2: "not allowed by its rules", 3: "network unreachable", 4: "host unreachable or unknown",
+                           5: "connection refused by the relay's host", 6: "timed out", 7: "command not supported",
+                           8: "address type not supported"]
+            let code = text.range(of: "value: ").flatMap { Int(text[$0.upperBound...].prefix { $0.isNumber }) }
+            let said = code.flatMap { replies[$0] }.map { "it answered: \($0)" } ?? why
+            cause = "the proxy could not reach the relay, \(said); check the relay's address, and that the proxy (Tor) is connected"
+        } else if text.contains("refused") {
+            cause = "nothing answers at the proxy's address; is Tor (or the proxy) running there"
+        } else {
+            cause = describeClosed(why)
+        }
+        return "no connection through the proxy \(proxy) (\(cause)); nothing was sent, since caucus never connects directly while a proxy is set"
+    }
+
     static func describeClosed(_ why: String) -> String {
         let text = why.lowercased()
         if text.contains("niossl") || text.contains("handshakefailed") || text.contains("certificate") {

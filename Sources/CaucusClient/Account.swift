@@ -29,6 +29,23 @@ public actor Account {
     var relayTimeouts = RelayTimeouts.standard
     /// Sets how long the relay is waited for, from the next connection on.
     public func setRelayTimeouts(_ timeouts: RelayTimeouts) { relayTimeouts = timeouts }
+    /// A SOCKS5 proxy for every relay, whatever is kept with each (`--proxy`, `CAUCUS_PROXY`).
+    var proxyForAll: SOCKSProxy?
+    /// Sends every relay connection through the SOCKS5 proxy `text` (`socks5h://HOST:PORT`); nil
+    /// or empty: each relay's own. An open connection made another way is closed first, so that
+    /// nothing more goes over it.
+    public func setProxyForAll(_ text: String?) async throws(ClientError) {
+        let proxy = try Self.proxy(text)
+        guard proxy != proxyForAll else { return }
+        proxyForAll = proxy
+        if connection != nil { await close() }
+    }
+
+    /// The proxy `text` names (nil for nil or empty); an unreadable one is refused.
+    public static func proxy(_ text: String?) throws(ClientError) -> SOCKSProxy? {
+        guard let text, !text.isEmpty else { return nil }
+        do { return try SOCKSProxy(parsing: text) } catch { throw ClientError.invalidArgument("\(error)") }
+    }
 
     var connection: RelayClient?
     var connecting: Task<Result<RelayClient, ClientError>, Never>?
@@ -250,7 +267,8 @@ public actor Account {
     /// added is the one used. `caFile`, a CA certificate (PEM) for a wss:// relay, is kept with it
     /// and trusted whenever it is dialled (Protocol.md §9.9).
     @discardableResult
-    public func addRelay(_ url: String, caFile: String? = nil) throws(ClientError) -> String {
+    public func addRelay(_ url: String, caFile: String? = nil, proxy: String? = nil) throws(ClientError) -> String {
+        let proxy = try Self.proxy(proxy)
         let normalized = try Self.normalizedRelay(url)
         let ca = try caFile.map { path throws(ClientError) -> String in
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
@@ -259,8 +277,25 @@ public actor Account {
             }
             return absolute
         }
-        try write { tx in try tx.addRelay(normalized, caFile: ca) }
+        try write { tx in try tx.addRelay(normalized, caFile: ca, proxy: proxy?.description) }
         return normalized
+    }
+
+    /// The SOCKS5 proxy connections to `url` go through: the one for all (`--proxy`,
+    /// `CAUCUS_PROXY`), else the one kept with the relay, else none. A kept proxy that cannot be
+    /// read is an error, never a reason to connect directly.
+    func proxy(for url: String) throws(ClientError) -> SOCKSProxy? {
+        if let proxyForAll { return proxyForAll }
+        return try Self.proxy(try read { tx in try tx.proxy(of: url) })
+    }
+
+    /// The SOCKS5 proxies kept with the relays, by relay.
+    public func relayProxies() throws(ClientError) -> [String: String] {
+        try read { tx in
+            var proxies: [String: String] = [:]
+            for url in try tx.relays() { if let proxy = try tx.proxy(of: url) { proxies[url] = proxy } }
+            return proxies
+        }
     }
 
     /// Removes a relay; the next one, if any, is used from then on.

@@ -148,6 +148,10 @@ extension ClientStore {
                 CREATE TABLE device_chains (tag BLOB PRIMARY KEY, sealed BLOB NOT NULL, fetched_at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v16-relay-proxies") { db in
+            // The SOCKS5 proxy a relay is reached through (`caucus relay add URL --proxy …`).
+            try db.execute(sql: "ALTER TABLE relays ADD COLUMN proxy TEXT")
+        }
         return migrator
     }
 }

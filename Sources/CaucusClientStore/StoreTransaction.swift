@@ -44,11 +44,18 @@ public struct StoreTransaction {
         try String.fetchAll(db, sql: "SELECT url FROM relays ORDER BY position")
     }
 
-    /// Adds a relay last (kept where it is if already there), with the CA file to trust for it.
-    public func addRelay(_ url: String, caFile: String?) throws {
+    /// Adds a relay last (kept where it is if already there), with the CA file to trust for it
+    /// and the SOCKS5 proxy to reach it through (each kept as it was when nil).
+    public func addRelay(_ url: String, caFile: String?, proxy: String? = nil) throws {
         let position = (try Int.fetchOne(db, sql: "SELECT MAX(position) FROM relays") ?? -1) + 1
         try db.execute(sql: "INSERT OR IGNORE INTO relays (url, position) VALUES (?, ?)", arguments: [url, position])
         if let caFile { try db.execute(sql: "UPDATE relays SET ca_file = ? WHERE url = ?", arguments: [caFile, url]) }
+        if let proxy { try db.execute(sql: "UPDATE relays SET proxy = ? WHERE url = ?", arguments: [proxy, url]) }
+    }
+
+    /// The SOCKS5 proxy kept with a relay (`socks5h://HOST:PORT`).
+    public func proxy(of url: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT proxy FROM relays WHERE url = ?", arguments: [url])
     }
 
     /// Removes a relay; false when there was none.

@@ -17,6 +17,9 @@ public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertibl
     case tlsToAnIPAddress(String)
     /// The connection closed (or never opened) before the reply arrived.
     case connectionClosed(String)
+    /// A SOCKS5 proxy is set and the connection through it failed (the proxy is down, refused
+    /// the relay, or did not answer); no direct connection was tried.
+    case proxyFailed(proxy: String, reason: String)
     /// The relay answered with something other than what the request expects.
     case unexpectedReply(String)
     /// The relay announced an address other than the one dialled.
@@ -35,6 +38,8 @@ public enum RelayClientError: Error, Sendable, Equatable, CustomStringConvertibl
             "\(url): a wss:// address names the host the relay's certificate was made for, not an IP address; use that name "
                 + "(in /etc/hosts if it has no DNS entry), or ws://IP:PORT for a relay without TLS"
         case .connectionClosed(let why): "connection to the relay closed: \(why)"
+        case let .proxyFailed(proxy, reason):
+            "no connection through the proxy \(proxy): \(reason) (caucus never connects directly while a proxy is set)"
         case .unexpectedReply(let what): "unexpected reply from the relay: \(what)"
         case .addressMismatch(let expected, let announced):
             "the relay calls itself \(announced), but \(expected) was dialled"
@@ -119,12 +124,13 @@ public final class RelayClient: Sendable {
     /// handshake (socket, TLS, WebSocket, Hello, Authenticate) must finish within `timeout`; each
     /// later request waits at most `requestTimeout` for its reply (Protocol.md section 7.13).
     public static func connect(
-        url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
-        requestTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "caucus.relay-client")
+        url: String, deviceKey: Ed25519.PrivateKey, tls: TLSConfiguration? = nil, proxy: SOCKSProxy? = nil,
+        timeout: Duration = .seconds(15), requestTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "caucus.relay-client")
     ) async throws -> RelayClient {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        let client = try await open(url: url, tls: tls, timeout: timeout, requestTimeout: requestTimeout, logger: logger)
+        let client = try await open(url: url, tls: tls, proxy: proxy, timeout: timeout, requestTimeout: requestTimeout, logger: logger)
         do {
             let welcome = try await client.hello(timeout: max(deadline - clock.now, .zero))
             guard RelayProtocol.normalizedAddress(welcome.relayAddress) == client.address else {
@@ -154,8 +160,10 @@ public final class RelayClient: Sendable {
 
     /// Opens the WebSocket only (tests drive the handshake themselves). Fails with
     /// `connectionClosed` when the socket, TLS and WebSocket handshakes take longer than
-    /// `timeout`.
-    public static func open(url: String, tls: TLSConfiguration? = nil, timeout: Duration = .seconds(15),
+    /// `timeout`. With `proxy`, the socket goes to the SOCKS5 proxy, which is given the relay's
+    /// host name to resolve and connect to (nothing is resolved here); if that fails the error
+    /// is `proxyFailed`, and no direct connection is ever tried.
+    public static func open(url: String, tls: TLSConfiguration? = nil, proxy: SOCKSProxy? = nil, timeout: Duration = .seconds(15),
                             requestTimeout: Duration = .seconds(30),
                             logger: Logger = Logger(label: "caucus.relay-client")) async throws -> RelayClient {
         guard let address = RelayProtocol.normalizedAddress(url) else { throw RelayClientError.invalidAddress(url) }
@@ -165,12 +173,7 @@ public final class RelayClient: Sendable {
         let (opened, openedContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()
         let task = Task {
             do {
-                try await WebSocketClient.connect(
-                    url: endpoint,
-                    configuration: .init(maxFrameSize: 1 << 24),
-                    tlsConfiguration: tls,
-                    logger: logger
-                ) { inbound, outbound, _ in
+                let handler: WebSocketDataHandler<WebSocketClient.Context> = { inbound, outbound, _ in
                     client.state.withLock { $0.outbound = outbound }
                     openedContinuation.yield(.success(()))
                     for try await message in inbound.messages(maxSize: 1 << 26) {
@@ -180,10 +183,19 @@ public final class RelayClient: Sendable {
                         }
                     }
                 }
+                if let proxy {
+                    try await WebSocketClient.connect(
+                        url: endpoint, configuration: .init(maxFrameSize: 1 << 24), tlsConfiguration: tls,
+                        proxySettings: WebSocketProxySettings(host: proxy.host, port: proxy.port, type: .socks, timeout: timeout),
+                        logger: logger, handler: handler)
+                } else {
+                    try await WebSocketClient.connect(
+                        url: endpoint, configuration: .init(maxFrameSize: 1 << 24), tlsConfiguration: tls, logger: logger, handler: handler)
+                }
                 client.ended("closed by the relay")
             } catch {
                 client.ended("\(error)")
-                openedContinuation.yield(.failure(error))
+                openedContinuation.yield(.failure(proxy.map { RelayClientError.proxyFailed(proxy: $0.description, reason: "\(error)") } ?? error))
             }
             openedContinuation.finish()
         }

@@ -50,6 +50,8 @@ enum AgentForwarding {
         let socket = AgentSocket.path(for: command.global.clientHome)
         guard FileManager.default.fileExists(atPath: socket) else { return nil }
         var params: [String: JSONValue] = ["args": .array(CommandLine.arguments.dropFirst().map { .string($0) })]
+        // The agent runs the command with its own environment: CAUCUS_PROXY set in this one goes along.
+        if let proxy = command.global.proxyForAll { params["proxy"] = .string(proxy) }
         do {
             if let input = try command.inputForAgent() { params["input"] = .string(input) }
             let result = try await AgentClient.call(socketPath: socket, method: "cli.run", params: .object(params))
@@ -84,6 +86,8 @@ enum AgentForwarding {
             guard command is AgentForwardable else {
                 throw AgentMethodError.invalid("`caucus \(arguments.first ?? "")` does not run in the agent; run it with CAUCUS_NO_AGENT=1")
             }
+            // A proxy the command's own environment set holds for the agent from now on.
+            if let proxy = params?["proxy"]?.string { try await account.setProxyForAll(proxy) }
             let parsed = ParsedCommand(command: command)
             let output = CommandOutput(input: params?["input"]?.string)
             let status = await CommandOutput.$captured.withValue(output) {
@@ -136,6 +140,7 @@ struct AgentCommand: AsyncParsableCommand {
             var command = ["agent", "serve", "--home", URL(fileURLWithPath: home.path).standardizedFileURL.path,
                              "--idle-lock", idleLock, "--passphrase-stdin"]
             if let caFile = global.caFile { command += ["--ca-file", URL(fileURLWithPath: caFile).standardizedFileURL.path] }
+            if let proxy = global.proxyForAll { command += ["--proxy", proxy] }
             let arguments = command
             let (answer, pid) = try await offCooperativePool { () throws(AgentError) -> (String, pid_t) in
                 try BackgroundAgent.spawn(arguments: arguments, passphrase: passphrase)

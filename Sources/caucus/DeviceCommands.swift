@@ -60,7 +60,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let passphrase = try Prompt.newPassphrase()
             Console.tell("Asking your other device through \(linkCode.relay); waiting for it to answer…")
             let account = try await Account.link(home: home, passphrase: passphrase, code: linkCode, name: deviceName,
-                                                 parameters: kdf.parameters, tls: try global.tls(),
+                                                 parameters: kdf.parameters, tls: try global.tls(), proxy: global.proxyForAll,
                                                  allowWeakPassphrase: Prompt.allowWeak,
                                                  handshakeTimeout: try global.relayTimeouts().handshake)
             let displayName = try await account.displayName()

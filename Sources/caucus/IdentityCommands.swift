@@ -33,7 +33,8 @@ struct Init: AsyncParsableCommand {
         let account = try await Account.create(home: home, passphrase: try Prompt.newPassphrase(), displayName: displayName,
                                          parameters: kdf.parameters, tls: try global.tls(), allowWeakPassphrase: Prompt.allowWeak)
         await account.setRelayTimeouts(try global.relayTimeouts())
-        if let relay { try await account.addRelay(relay) }
+        try await account.setProxyForAll(global.proxyForAll)
+        if let relay { try await account.addRelay(relay, proxy: global.proxy) }
         let phrase = paperKey ? try await account.makePaperKey() : nil
         if output.json {
             var object: [String: Any] = ["did": account.did.description, "name": displayName, "home": home.path]
@@ -82,14 +83,16 @@ struct RelayCommand: AsyncParsableCommand {
             discussion: """
                 The first relay added is the one used (`caucus relay use` changes that). For a wss:// relay whose \
                 certificate your system does not trust (one the union made itself), give its CA certificate with \
-                --ca-file: it is kept with the relay and trusted for it from then on.
+                --ca-file: it is kept with the relay and trusted for it from then on. Likewise --proxy \
+                socks5h://127.0.0.1:9050 keeps a SOCKS5 proxy (Tor) for the relay: every connection to it goes \
+                through the proxy, and none is made when the proxy cannot be reached.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The relay's address, ws://HOST:PORT or wss://HOST.") var url: String
 
         func run() async throws {
             try await withAccount(global) { account in
-                let added = try await account.addRelay(url, caFile: global.caFile)
+                let added = try await account.addRelay(url, caFile: global.caFile, proxy: global.proxy)
                 // This relay, whichever one is in use: the check says whether it answers.
                 if let problem = await account.checkRelay(added) {
                     say("Relay added: \(added)")
@@ -110,8 +113,12 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withAccount(global) { account in
-                let relays = try await account.relays()
-                if output.json { printJSON(relays) } else { relays.forEach { say("\($0)") } }
+                let relays = try await account.relays(), proxies = try await account.relayProxies()
+                if output.json {
+                    printJSON(relays)
+                } else {
+                    for relay in relays { say("\(relay)\(proxies[relay].map { "  (through \($0))" } ?? "")") }
+                }
             }
         }
     }

@@ -13,6 +13,18 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Also trust this CA certificate (PEM) for wss:// relays.", valueName: "file"))
     var caFile: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Reach relays only through this SOCKS5 proxy, which also resolves their names (Tor: socks5h://127.0.0.1:9050).",
+        discussion: "Default: $CAUCUS_PROXY, else the proxy kept with the relay (`caucus relay add URL --proxy …` keeps it). "
+            + "If the proxy cannot be reached, caucus fails: it never connects directly while a proxy is set.",
+        valueName: "socks5h://host:port"))
+    var proxy: String?
+
+    /// The proxy for every relay this command reaches: `--proxy`, else CAUCUS_PROXY (nil: each relay's own).
+    var proxyForAll: String? {
+        proxy ?? ProcessInfo.processInfo.environment["CAUCUS_PROXY"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     var clientHome: ClientHome { ClientHome(explicit: home) }
 
     func tls() throws -> TLSConfiguration? {
@@ -29,6 +41,7 @@ struct GlobalOptions: ParsableArguments {
         let trust = try tls()
         let account = try await withPassphrase { passphrase throws(ClientError) in try await Account.open(home: home, passphrase: passphrase, tls: trust) }
         await account.setRelayTimeouts(try relayTimeouts())
+        try await account.setProxyForAll(proxyForAll)
         return account
     }
 
@@ -38,6 +51,7 @@ struct GlobalOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: home.keystorePath) else { throw ClientError.noIdentity(home: home.path) }
         let account = try await Account.open(home: home, passphrase: passphrase, tls: try tls())
         await account.setRelayTimeouts(try relayTimeouts())
+        try await account.setProxyForAll(proxyForAll)
         return account
     }
 
@@ -120,6 +134,10 @@ enum AgentContext {
 /// the agent, the body gets the agent's account, which stays open.
 func withAccount<T>(_ options: GlobalOptions, _ body: (Account) async throws -> T) async throws -> T {
     if let account = AgentContext.account {
+        // A proxy this command names (`--proxy`, or CAUCUS_PROXY where it was typed, which
+        // `cli.run` applied) holds for the agent from now on; one the agent started with stays when
+        // the command names none.
+        if let proxy = options.proxy { try await account.setProxyForAll(proxy) }
         do {
             let result = try await body(account)
             await warnProblems(account)

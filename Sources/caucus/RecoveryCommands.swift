@@ -65,7 +65,8 @@ struct Recover: AsyncParsableCommand {
         let passphrase = try Prompt.newPassphrase()
         let (account, recovery) = try await Account.recover(
             home: home, passphrase: passphrase, phrase: phrase, relay: relay, name: deviceName, parameters: kdf.parameters,
-            tls: try global.tls(), allowWeakPassphrase: Prompt.allowWeak, handshakeTimeout: try global.relayTimeouts().handshake)
+            tls: try global.tls(), proxy: global.proxyForAll, allowWeakPassphrase: Prompt.allowWeak,
+            handshakeTimeout: try global.relayTimeouts().handshake)
         let displayName = try await account.displayName()
         await account.close()
         if output.json {
