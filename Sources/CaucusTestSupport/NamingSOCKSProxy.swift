@@ -12,8 +12,6 @@ public final class NamingSOCKSProxy: Sendable {
     private struct State {
         var names: [String: Int] = [:]
         var asked: [String] = []
-        var sockets: Set<Int32> = []
-        var stopped = false
     }
 
     /// The port it listens on.
@@ -22,6 +20,7 @@ public final class NamingSOCKSProxy: Sendable {
     public var url: String { "socks5h://127.0.0.1:\(port)" }
     private let listener: Int32
     private let state = Locked(State())
+    private let pairs = ProxiedPairs()
 
     /// Starts listening on a free port of 127.0.0.1; `names` maps each name it resolves to a port.
     public init(names: [String: Int]) throws {
@@ -35,14 +34,7 @@ public final class NamingSOCKSProxy: Sendable {
     public var asked: [String] { state.withLock { $0.asked } }
 
     /// Closes the listener and every connection.
-    public func stop() {
-        let sockets = state.withLock { state -> Set<Int32> in
-            state.stopped = true
-            return state.sockets
-        }
-        shutdown(listener, Int32(SHUT_RDWR))
-        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
-    }
+    public func stop() { pairs.stop(listener: listener) }
 
     private func acceptLoop() {
         while true {
@@ -52,7 +44,7 @@ public final class NamingSOCKSProxy: Sendable {
                 close(listener)
                 return
             }
-            guard !state.withLock({ $0.stopped }) else {
+            guard !pairs.isStopped else {
                 close(client)
                 close(listener)
                 return
@@ -98,29 +90,13 @@ public final class NamingSOCKSProxy: Sendable {
             close(client)
             return
         }
-        state.withLock { $0.sockets.formUnion([client, upstream]) }
-        Thread.detachNewThread { [self] in
-            Self.copy(from: client, to: upstream)
-            finish(client, upstream)
+        pairs.add(client, upstream)
+        Thread.detachNewThread { [pairs] in
+            ProxiedPairs.copy(from: client, to: upstream)
+            pairs.finish(client, upstream)
         }
-        Self.copy(from: upstream, to: client)
-        finish(client, upstream)
-    }
-
-    /// Shuts both sockets, so that the other direction's copy ends too; the second caller closes them.
-    private func finish(_ client: Int32, _ upstream: Int32) {
-        shutdown(client, Int32(SHUT_RDWR))
-        shutdown(upstream, Int32(SHUT_RDWR))
-        let last = state.withLock { state -> Bool in
-            guard state.sockets.contains(client) else { return true }
-            state.sockets.remove(client)
-            return false
-        }
-        if last {
-            state.withLock { _ = $0.sockets.remove(upstream) }
-            close(client)
-            close(upstream)
-        }
+        ProxiedPairs.copy(from: upstream, to: client)
+        pairs.finish(client, upstream)
     }
 
     private static func read(_ count: Int, from fd: Int32) -> [UInt8]? {
@@ -132,13 +108,5 @@ public final class NamingSOCKSProxy: Sendable {
             done += got
         }
         return bytes
-    }
-
-    private static func copy(from source: Int32, to destination: Int32) {
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
-            guard count > 0, Loopback.send(Array(chunk[..<count]), to: destination) else { return }
-        }
     }
 }

@@ -32,8 +32,6 @@ public final class StallingProxy: Sendable {
     private struct State {
         var target: Int?
         var behaviour = Behaviour.passThrough
-        var sockets: Set<Int32> = []
-        var stopped = false
     }
 
     /// The port it listens on.
@@ -42,6 +40,7 @@ public final class StallingProxy: Sendable {
     public var url: String { "ws://127.0.0.1:\(port)" }
     private let listener: Int32
     private let state = Locked(State())
+    private let pairs = ProxiedPairs()
 
     /// Starts listening on a free port of 127.0.0.1; connections are accepted once `forward(to:)`
     /// names the relay.
@@ -57,14 +56,7 @@ public final class StallingProxy: Sendable {
     public func behave(_ behaviour: Behaviour) { state.withLock { $0.behaviour = behaviour } }
 
     /// Closes the listener and every connection.
-    public func stop() {
-        let sockets = state.withLock { state -> Set<Int32> in
-            state.stopped = true
-            return state.sockets
-        }
-        shutdown(listener, Int32(SHUT_RDWR))
-        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
-    }
+    public func stop() { pairs.stop(listener: listener) }
 
     private func acceptLoop() {
         while true {
@@ -74,45 +66,22 @@ public final class StallingProxy: Sendable {
                 close(listener)
                 return
             }
-            let (target, behaviour, stopped) = state.withLock { ($0.target, $0.behaviour, $0.stopped) }
+            let (target, behaviour) = state.withLock { ($0.target, $0.behaviour) }
+            let stopped = pairs.isStopped
             guard !stopped, let target, let relay = try? Loopback.connect(port: target) else {
                 close(client)
                 if stopped { close(listener); return }
                 continue
             }
-            state.withLock { $0.sockets.formUnion([client, relay]) }
-            Thread.detachNewThread { [self] in
-                Self.copy(from: client, to: relay)
-                finish(client, relay)
+            pairs.add(client, relay)
+            Thread.detachNewThread { [pairs] in
+                ProxiedPairs.copy(from: client, to: relay)
+                pairs.finish(client, relay)
             }
-            Thread.detachNewThread { [self] in
+            Thread.detachNewThread { [pairs] in
                 Self.relayFrames(from: relay, to: client, behaviour)
-                finish(client, relay)
+                pairs.finish(client, relay)
             }
-        }
-    }
-
-    /// Shuts both sockets, so that the other direction's thread ends too; the second caller closes them.
-    private func finish(_ client: Int32, _ relay: Int32) {
-        shutdown(client, Int32(SHUT_RDWR))
-        shutdown(relay, Int32(SHUT_RDWR))
-        let last = state.withLock { state -> Bool in
-            guard state.sockets.contains(client) else { return true }
-            state.sockets.remove(client)
-            return false
-        }
-        if last {
-            state.withLock { _ = $0.sockets.remove(relay) }
-            close(client)
-            close(relay)
-        }
-    }
-
-    private static func copy(from source: Int32, to destination: Int32) {
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
-            guard count > 0, write(Array(chunk[..<count]), to: destination) else { return }
         }
     }
 
