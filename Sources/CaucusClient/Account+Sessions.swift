@@ -51,9 +51,9 @@ extension Account {
     /// then).
     nonisolated func rotateSignedPrekey(_ tx: StoreTransaction) throws {
         let now = ClientStore.now()
-        if let made = try tx.newestPrekeyCreated(.signed), let newest = try tx.newestPrekey(.signed) {
-            let announcesKEM = newest.id & SignedPrekey.announcesKEMPrekeys != 0
-            let hasLastResort = try tx.newestPrekey(.kemLastResort) != nil
+        if let made = try tx.newestPrekeyCreated(.signed), let newest = try tx.newestPrekeyID(.signed) {
+            let announcesKEM = newest & SignedPrekey.announcesKEMPrekeys != 0
+            let hasLastResort = try tx.newestPrekeyID(.kemLastResort) != nil
             if now - made >= Self.signedPrekeyRotation || !announcesKEM || !hasLastResort {
                 try makeSignedPrekey(tx)
             }

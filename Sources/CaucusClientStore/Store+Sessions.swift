@@ -28,6 +28,11 @@ extension StoreTransaction {
         try store.openSecret(row["sealed"], table: "prekeys", tag: Self.prekeyTag(kind, UInt32(row["id"] as Int64)))
     }
 
+    /// The highest id of the prekeys of `kind`, read without opening any.
+    public func newestPrekeyID(_ kind: PrekeyKind) throws -> UInt32? {
+        try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM prekeys WHERE kind = ?", arguments: [kind.rawValue]).map { UInt32($0) }
+    }
+
     /// When the newest prekey of `kind` was made (Unix milliseconds).
     public func newestPrekeyCreated(_ kind: PrekeyKind) throws -> Int64? {
         try Int64.fetchOne(db, sql: "SELECT MAX(created_at) FROM prekeys WHERE kind = ?", arguments: [kind.rawValue])

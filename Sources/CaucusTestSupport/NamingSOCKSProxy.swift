@@ -37,20 +37,7 @@ public final class NamingSOCKSProxy: Sendable {
     public func stop() { pairs.stop(listener: listener) }
 
     private func acceptLoop() {
-        while true {
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                close(listener)
-                return
-            }
-            guard !pairs.isStopped else {
-                close(client)
-                close(listener)
-                return
-            }
-            Thread.detachNewThread { [self] in serve(client) }
-        }
+        pairs.accept(on: listener) { client in Thread.detachNewThread { [self] in serve(client) } }
     }
 
     /// The handshake, then the bytes both ways.

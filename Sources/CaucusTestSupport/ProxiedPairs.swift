@@ -22,6 +22,25 @@ final class ProxiedPairs: Sendable {
         for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
+    /// Accepts connections on `listener` and gives each to `handle`, until `stop` (or an error of
+    /// the listener) ends it; then the listener is closed.
+    func accept(on listener: Int32, _ handle: (Int32) -> Void) {
+        while true {
+            let client = Glibc.accept(listener, nil, nil)
+            guard client >= 0 else {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                close(listener)
+                return
+            }
+            guard !isStopped else {
+                close(client)
+                close(listener)
+                return
+            }
+            handle(client)
+        }
+    }
+
     /// Starts keeping a client's socket and the one it is connected to.
     func add(_ client: Int32, _ upstream: Int32) { state.withLock { $0.sockets.formUnion([client, upstream]) } }
 

@@ -59,19 +59,11 @@ public final class StallingProxy: Sendable {
     public func stop() { pairs.stop(listener: listener) }
 
     private func acceptLoop() {
-        while true {
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                close(listener)
-                return
-            }
+        pairs.accept(on: listener) { client in
             let (target, behaviour) = state.withLock { ($0.target, $0.behaviour) }
-            let stopped = pairs.isStopped
-            guard !stopped, let target, let relay = try? Loopback.connect(port: target) else {
+            guard let target, let relay = try? Loopback.connect(port: target) else {
                 close(client)
-                if stopped { close(listener); return }
-                continue
+                return
             }
             pairs.add(client, relay)
             Thread.detachNewThread { [pairs] in

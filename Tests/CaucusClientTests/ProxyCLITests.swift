@@ -77,7 +77,12 @@ struct ProxyCLITests {
                               environment: viaEnvironment)
             #expect(FileManager.default.contentsEqual(atPath: leaflet, andPath: downloads + "/leaflet.pdf"))
 
-            let id = try await CardCLITests.campaign(by: rosa, unitSize: 3, in: directory)
+            let languageFile = directory.file("card.txt")
+            try (CardCLITests.language + "\n").write(toFile: languageFile, atomically: true, encoding: .utf8)
+            let created = try #require(try await run(
+                rosa, "campaign", "create", CLIWorker.group, "--union", "Warehouse Workers Union", "--employer", "Acme Logistics",
+                "--unit", "All associates at DC 5", "--unit-size", "3", "--language-file", languageFile, "--json").json as? [String: Any])
+            let id = try #require(created["id"] as? String)
             _ = try await run(tomasz, "campaign", "list", "--sync", environment: viaEnvironment)
             _ = try await run(tomasz, "card", "sign", id, "--name", "Tomasz Nowak", "--contact", "tomasz@example.org",
                               "--phone", "555 0102", "--yes", environment: viaEnvironment)
@@ -111,6 +116,31 @@ struct ProxyCLITests {
             let unreadable = try await rosa.run(["sync"], environment: ["CAUCUS_PROXY": "tor://127.0.0.1:9050"])
             #expect(unreadable.status != 0 && unreadable.stderr.contains("it must start with socks5h://"), "\(unreadable)")
             #expect(relay.authentications == before)
+        }
+    }
+
+    @Test("Through the agent: a proxy a command's environment names holds from then on, even over a connection opened before")
+    func agentTakesTheProxy() async throws {
+        try await withRelay { relay, directory in
+            let rosa = try await makeGroup(["Rosa"], relay: relay, in: directory)[0]
+            let socks = try await SOCKSServer()
+            defer { socks.stop() }
+            let deadProxy = "socks5h://127.0.0.1:\(try freeLoopbackPort())"
+            try await AgentCLITests.withAgent(rosa) { _, _ in
+                // A first command opens the agent's connection to the relay directly.
+                try await rosa.succeed("sync")
+                let before = relay.authentications
+                // The next names a proxy that is down: the open direct connection is not used.
+                let refused = try await rosa.run(["sync"], environment: ["CAUCUS_PROXY": deadProxy])
+                #expect(refused.status != 0 && refused.stderr.contains("no connection through the proxy \(deadProxy)"), "\(refused)")
+                // A command that names none finds the agent still bound to it.
+                let still = try await rosa.run(["sync"])
+                #expect(still.status != 0 && still.stderr.contains("no connection through the proxy \(deadProxy)"), "\(still)")
+                #expect(relay.authentications == before)
+                // A working proxy: the relay is reached again, through it.
+                try await rosa.succeed("sync", "--proxy", socks.url)
+                #expect(relay.authentications > before)
+            }
         }
     }
 

@@ -16,12 +16,13 @@ public enum MLKEM {
     /// The shared secret.
     public static let sharedSecretByteCount = 32
 
-    /// A decapsulation key, kept as its 64-byte seed.
+    /// A decapsulation key, kept as its 64-byte seed, with the key expanded from it once.
     public struct PrivateKey: Sendable {
-        /// `d ‖ z`: the whole secret; the expanded key is made from it when needed.
+        /// `d ‖ z`: the whole secret.
         public let seed: SecureBytes
         /// The matching encapsulation key.
         public let publicKey: PublicKey
+        private let expanded: Crypto.MLKEM768.PrivateKey
 
         /// A fresh key pair from the system's randomness.
         public init() {
@@ -30,7 +31,8 @@ public enum MLKEM {
             var bytes = [UInt8](key.seedRepresentation)
             defer { wipe(&bytes) }
             seed = SecureBytes(copying: bytes)
-            publicKey = PublicKey(trusted: [UInt8](key.publicKey.rawRepresentation))
+            expanded = key
+            publicKey = PublicKey(checked: key.publicKey)
         }
 
         /// The key pair a stored seed makes (ML-KEM.KeyGen_internal(d, z)).
@@ -40,7 +42,8 @@ public enum MLKEM {
             }
             let key = try Self.expand(seed)
             self.seed = seed
-            publicKey = PublicKey(trusted: [UInt8](key.publicKey.rawRepresentation))
+            expanded = key
+            publicKey = PublicKey(checked: key.publicKey)
         }
 
         /// The shared secret in `ciphertext`. A ciphertext of the right length always gives a
@@ -50,9 +53,8 @@ public enum MLKEM {
             guard ciphertext.count == MLKEM.ciphertextByteCount else {
                 throw .invalidLength(what: "ML-KEM-768 ciphertext", expected: MLKEM.ciphertextByteCount, actual: ciphertext.count)
             }
-            let key = try Self.expand(seed)
             do {
-                return secureBytes(try key.decapsulate(ciphertext))
+                return secureBytes(try expanded.decapsulate(ciphertext))
             } catch {
                 throw .invalidParameter("ML-KEM-768 decapsulation refused the ciphertext")
             }
@@ -73,26 +75,32 @@ public enum MLKEM {
     public struct PublicKey: Hashable, Sendable {
         /// The 1,184 bytes.
         public let rawRepresentation: [UInt8]
+        private let parsed: Crypto.MLKEM768.PublicKey
 
         /// A key received from someone else; refused unless it passes FIPS 203's input check.
         public init(rawRepresentation bytes: [UInt8]) throws(CaucusIdentity.CryptoError) {
             guard bytes.count == MLKEM.publicKeyByteCount else {
                 throw .invalidLength(what: "ML-KEM-768 public key", expected: MLKEM.publicKeyByteCount, actual: bytes.count)
             }
-            do { _ = try Crypto.MLKEM768.PublicKey(rawRepresentation: bytes) } catch { throw .invalidPublicKey }
+            do { parsed = try Crypto.MLKEM768.PublicKey(rawRepresentation: bytes) } catch { throw .invalidPublicKey }
             rawRepresentation = bytes
         }
 
-        /// A key this process just derived from a private key.
-        fileprivate init(trusted bytes: [UInt8]) { rawRepresentation = bytes }
+        /// The key of a private key this process holds.
+        fileprivate init(checked key: Crypto.MLKEM768.PublicKey) {
+            parsed = key
+            rawRepresentation = [UInt8](key.rawRepresentation)
+        }
 
         /// A fresh shared secret and the ciphertext that carries it to the key's owner.
         public func encapsulate() -> (ciphertext: [UInt8], sharedSecret: SecureBytes) {
             // The key was checked when it was made; encapsulation then fails only without randomness.
-            let key = try! Crypto.MLKEM768.PublicKey(rawRepresentation: rawRepresentation)
-            let result = try! key.encapsulate()
+            let result = try! parsed.encapsulate()
             return ([UInt8](result.encapsulated), secureBytes(result.sharedSecret))
         }
+
+        public static func == (a: PublicKey, b: PublicKey) -> Bool { a.rawRepresentation == b.rawRepresentation }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawRepresentation) }
     }
 }
 
