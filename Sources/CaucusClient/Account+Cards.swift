@@ -193,7 +193,8 @@ extension Account {
 
     // MARK: Workers
 
-    /// Signs a card for a campaign and posts it, sealed to the campaign's card key, to its inbox.
+    /// Signs a card for a campaign and posts it, sealed to the campaign's card key, to its inbox
+    /// (`sendCardItem`: it is kept first, and goes out as every connection's companion post).
     public func signCard(_ campaignText: String, name: String, contact: String, phone: String, date: String) async throws(ClientError) -> Card {
         let (summary, _) = try campaign(campaignText)
         let campaign = summary.campaign
@@ -202,7 +203,7 @@ extension Account {
         do { card = try Card.sign(fields, for: campaign, by: identity, at: UInt64(ClientStore.now())) } catch {
             throw ClientError.invalidArgument("\(error)")
         }
-        try await post(.card(card), for: campaign)
+        try await sendCardItem(.card(card), for: campaign)
         return card
     }
 
@@ -216,7 +217,7 @@ extension Account {
             throw ClientError.invalidArgument("you have no card to withdraw for this campaign")
         }
         let revocation = CardRevocation.sign(revoking: newest, by: identity, at: max(UInt64(ClientStore.now()), newest.signedAt))
-        try await post(.revocation(revocation), for: summary.campaign)
+        try await sendCardItem(.revocation(revocation), for: summary.campaign)
         return (revocation, standing)
     }
 
@@ -241,6 +242,8 @@ extension Account {
     /// organizers' receipts for them and where each card stands in the organizers' last tally.
     public struct CardStatus: Sendable {
         public let items: [CardItem]
+        /// Those the relay has not taken yet: they go out with the next connection.
+        public let waiting: Set<CardItem>
         public let receipts: [CardReceipt]
         public let acknowledgements: [RevocationReceipt]
         public let standings: [[UInt8]: CardStanding]
@@ -256,8 +259,10 @@ extension Account {
 
     /// This user's card status for a campaign (from the store; sync first for news).
     public func cardStatus(_ campaign: Campaign) throws(ClientError) -> CardStatus {
-        CardStatus(items: try myCards(campaign), receipts: try myReceipts(campaign),
-                   acknowledgements: try myRevocationReceipts(campaign), standings: try cardStandings(campaign))
+        let stored = try read { tx in try tx.myCards(campaign) }
+        return CardStatus(items: stored.map(\.item), waiting: Set(stored.filter { !$0.posted }.map(\.item)),
+                          receipts: try myReceipts(campaign), acknowledgements: try myRevocationReceipts(campaign),
+                          standings: try cardStandings(campaign))
     }
 
     /// This user's cards and revocations for a campaign, oldest first.
@@ -266,29 +271,7 @@ extension Account {
     }
 
     nonisolated func storedItems(_ tx: StoreTransaction, _ campaign: Campaign) throws -> [CardItem] {
-        try tx.myCards(campaign)
-    }
-
-    /// Posts a sealed card or revocation over a connection of its own, authenticated with a
-    /// throwaway key: nothing the relay stores or logs ties the item to the signer's identity
-    /// (their network address and the time still could; Tor hides the address).
-    private func post(_ item: CardItem, for campaign: Campaign) async throws(ClientError) {
-        let sealed: [UInt8]
-        do { sealed = try item.sealed(for: campaign) } catch { throw ClientError.invalidArgument("\(error)") }
-        let itemID = Random.bytes(16)
-        let client = try await dial(as: Ed25519.PrivateKey())
-        do {
-            try await retrying {
-                try await client.postCard(inboxKey: Data(campaign.cardKey.rawRepresentation), itemID: Data(itemID), sealed: Data(sealed))
-            }
-            await client.close()
-        } catch {
-            await client.close()
-            throw ClientError.relayUnreachable(url: client.address, reason: Self.reason(error))
-        }
-        try write { tx in
-            try tx.addMyCard(item, itemID: itemID, campaign: campaign, at: ClientStore.now())
-        }
+        try tx.myCards(campaign).map(\.item)
     }
 
     // MARK: Tally

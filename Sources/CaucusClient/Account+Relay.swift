@@ -87,6 +87,7 @@ extension Account {
         let url = client.address
         if let old = connection { await old.close() }
         connection = client
+        startCompanion()
         handled = 0
         unstored = 0
         storeFailed = false

@@ -49,6 +49,13 @@ public actor Account {
 
     var connection: RelayClient?
     var connecting: Task<Result<RelayClient, ClientError>, Never>?
+    /// The companion of the open connection, which posts cards (Account+CardPosts): the
+    /// connection, whether it made its request yet, the last of the steps run on it in turn, and
+    /// why the last one failed, if it did.
+    var companionClient: RelayClient?
+    var companionUsed = false
+    var companion: Task<Void, Never>?
+    var companionFailure: String?
     var pushTask: Task<Void, Never>?
     var handled = 0
     /// Deliveries this connection pushed that could not be stored (so were not acknowledged), and
@@ -199,6 +206,7 @@ public actor Account {
         await waitForAcknowledgements()
         pushTask?.cancel()
         pushTask = nil
+        await closeCompanion()
         if let connection { await connection.close() }
         connection = nil
     }

@@ -23,6 +23,9 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case relayUnreachable(url: String, reason: String)
     /// The relay refused a request.
     case relayRefused(String)
+    /// A card or revocation was signed and kept, but the relay has not taken it yet (why): it
+    /// goes out with the next connection.
+    case cardNotPosted(String)
     /// No group, member or DID matches what was typed.
     case unknownTarget(String)
     /// No campaign of this user's groups matches what was typed.
@@ -77,6 +80,9 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
             "\(change) is recorded in \(group)'s membership list and the members were told, but the relay's route does not follow it: \(reason)"
         case .relayRefused(let why):
             "the relay refused: \(why)"
+        case .cardNotPosted(let why):
+            "it is signed and kept on this computer, but the relay has not taken it yet (\(why)); it is posted "
+                + "the next time caucus connects to the relay (`caucus sync`, or any command that connects)"
         case .unknownTarget(let target):
             "no group, member or DID called \"\(target)\" (see `caucus group list` and `caucus group members`)"
         case .unknownCampaign(let text):

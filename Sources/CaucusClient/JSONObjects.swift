@@ -69,10 +69,12 @@ extension Account.CardStatus {
     /// The JSON objects `caucus card status --json` prints, one per card or revocation, oldest first.
     public var json: [[String: Any]] {
         items.map { item -> [String: Any] in
-            switch item {
+            var object = switch item {
             case .card(let card): cardJSON(card)
             case .revocation(let revocation): revocationJSON(revocation)
             }
+            object["posted"] = !waiting.contains(item)
+            return object
         }
     }
 

@@ -152,6 +152,11 @@ extension ClientStore {
             // The SOCKS5 proxy a relay is reached through (`caucus relay add URL --proxy …`).
             try db.execute(sql: "ALTER TABLE relays ADD COLUMN proxy TEXT")
         }
+        migrator.registerMigration("v17-card-posts-wait") { db in
+            // A card or revocation waiting to be posted: the inbox key and the sealed item, sealed
+            // with the store key; NULL once the relay took it (§9.9).
+            try db.execute(sql: "ALTER TABLE my_cards ADD COLUMN outgoing BLOB")
+        }
         return migrator
     }
 }

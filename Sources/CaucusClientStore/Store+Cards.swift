@@ -49,18 +49,44 @@ extension StoreTransaction {
     // MARK: This user's cards and receipts
 
     /// Keeps a card or revocation this user posted, under the item id it was posted with.
-    public func addMyCard(_ item: CardItem, itemID: [UInt8], campaign: Campaign, at now: Int64) throws {
-        try db.execute(sql: "INSERT INTO my_cards (item_id, campaign, sealed, at) VALUES (?, ?, ?, ?)", arguments: [
-            Data(itemID), Data(store.tag(campaign.hash)), Data(store.seal(item.encoded(), table: "my_cards", tag: itemID)), now,
+    /// Keeps a card or revocation this user signed, with what is to be posted for it: `post`,
+    /// the relay's `PostCard` (inbox key, item id, sealed item), which waits until `cardPosted`.
+    public func addMyCard(_ item: CardItem, post: CardPost, campaign: Campaign, at now: Int64) throws {
+        let outgoing = post.inboxKey + post.sealed
+        try db.execute(sql: "INSERT INTO my_cards (item_id, campaign, sealed, at, outgoing) VALUES (?, ?, ?, ?, ?)", arguments: [
+            Data(post.itemID), Data(store.tag(campaign.hash)),
+            Data(store.seal(item.encoded(), table: "my_cards", tag: post.itemID)), now,
+            Data(store.seal(outgoing, table: "my_cards.outgoing", tag: post.itemID)),
         ])
     }
 
-    /// This user's cards and revocations for a campaign, oldest first.
-    public func myCards(_ campaign: Campaign) throws -> [CardItem] {
-        try Row.fetchAll(db, sql: "SELECT item_id, sealed FROM my_cards WHERE campaign = ? ORDER BY at, rowid",
+    /// The posts of cards and revocations the relay has not taken yet, oldest first.
+    public func waitingCardPosts() throws -> [CardPost] {
+        try Row.fetchAll(db, sql: "SELECT item_id, outgoing FROM my_cards WHERE outgoing IS NOT NULL ORDER BY at, rowid").map { row in
+            let id = Array(row["item_id"] as Data)
+            let outgoing: [UInt8]
+            do { outgoing = try store.open(Array(row["outgoing"] as Data), table: "my_cards.outgoing", tag: id) } catch {
+                throw damaged("a card waiting to be posted cannot be read")
+            }
+            guard outgoing.count > 32 else { throw damaged("a card waiting to be posted is cut short") }
+            return CardPost(inboxKey: Array(outgoing.prefix(32)), itemID: id, sealed: Array(outgoing.dropFirst(32)))
+        }
+    }
+
+    /// The relay took the post of item `itemID`.
+    public func cardPosted(itemID: [UInt8]) throws {
+        try db.execute(sql: "UPDATE my_cards SET outgoing = NULL WHERE item_id = ?", arguments: [Data(itemID)])
+    }
+
+    /// This user's cards and revocations for a campaign, oldest first, each with whether the relay
+    /// took it yet.
+    public func myCards(_ campaign: Campaign) throws -> [(item: CardItem, posted: Bool)] {
+        try Row.fetchAll(db, sql: "SELECT item_id, sealed, outgoing IS NULL AS posted FROM my_cards WHERE campaign = ? ORDER BY at, rowid",
                          arguments: [Data(store.tag(campaign.hash))]).map { row in
             let id = Array(row["item_id"] as Data)
-            do { return try CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)) } catch {
+            do {
+                return (try CardItem(encoded: try store.open(Array(row["sealed"] as Data), table: "my_cards", tag: id)), row["posted"] as Bool)
+            } catch {
                 throw damaged("a stored card cannot be read")
             }
         }

@@ -169,3 +169,20 @@ public struct HeldEpochKey: Sendable {
     public var author: Ed25519.PublicKey
     let tag: [UInt8]
 }
+
+/// A card or revocation as the relay's `PostCard` carries it (Protocol.md §7.7): kept until the
+/// relay takes it, so that it goes out with the next connection (§9.9).
+public struct CardPost: Sendable, Equatable {
+    /// The campaign's card key, which names its inbox.
+    public let inboxKey: [UInt8]
+    /// The item's random id in the inbox (16 bytes), the same at every try.
+    public let itemID: [UInt8]
+    /// The item sealed to the card key (§10.4).
+    public let sealed: [UInt8]
+
+    public init(inboxKey: [UInt8], itemID: [UInt8], sealed: [UInt8]) {
+        self.inboxKey = inboxKey
+        self.itemID = itemID
+        self.sealed = sealed
+    }
+}

@@ -196,4 +196,5 @@ private final class FrameSink: RelayTransport {
     var isWritable: Bool { true }
     func resumeReading() {}
     func close(code: UInt16, reason: String) {}
+    func padFrames() {}
 }

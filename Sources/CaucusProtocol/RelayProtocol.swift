@@ -21,6 +21,9 @@ public enum RelayProtocol {
     public static let maxRecoveryBoxBytes = 262_144
     /// The largest KEM prekey, last-resort or one-time, a relay keeps (§7.5).
     public static let maxKEMPrekeyBytes = 2_048
+    /// The smallest `max_frame_bytes` a relay announces (§7.9): a client pads its frames up to
+    /// it before the Welcome says more.
+    public static let minimumFrameBytes = 4_096
 
     /// `caucus/relay-auth/v1`: what a device signs to authenticate a connection.
     public static let authContext = SigningContext("caucus/relay-auth/v1")

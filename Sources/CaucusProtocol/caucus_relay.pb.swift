@@ -288,6 +288,10 @@ public nonisolated struct WireClientFrame: Sendable {
     set {body = .getRecoveryBox(newValue)}
   }
 
+  /// Zero bytes that bring the encoded frame to a size class (Protocol.md 7.1); never read. It may
+  /// appear twice, when one field cannot give the exact size.
+  public var padding: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -493,6 +497,9 @@ public nonisolated struct WireServerFrame: Sendable {
     set {body = .recoveryBox(newValue)}
   }
 
+  /// As ClientFrame.padding; sent only on a connection whose Hello asked for it.
+  public var padding: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -553,6 +560,9 @@ public nonisolated struct WireHello: Sendable {
 
   /// push QueueEmpty after the backlog (Protocol.md 7.4)
   public var wantQueueEmpty: Bool = false
+
+  /// pad every ServerFrame on this connection to a size class (7.1)
+  public var padFrames: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1237,7 +1247,7 @@ nonisolated extension WireErrorCode: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientFrame"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}authenticate\0\u{1}ping\0\u{2}\u{8}send\0\u{1}ack\0\u{4}\u{9}publish_prekeys\0\u{3}fetch_prekeys\0\u{4}\u{9}update_group_routing\0\u{4}\u{a}put_blob_chunk\0\u{3}get_blob_chunk\0\u{4}\u{9}post_card\0\u{3}open_card_inbox\0\u{3}read_cards\0\u{4}\u{8}publish_devices\0\u{3}fetch_devices\0\u{3}put_recovery_box\0\u{3}get_recovery_box\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{1}authenticate\0\u{1}ping\0\u{2}\u{3}padding\0\u{2}\u{5}send\0\u{1}ack\0\u{4}\u{9}publish_prekeys\0\u{3}fetch_prekeys\0\u{4}\u{9}update_group_routing\0\u{4}\u{a}put_blob_chunk\0\u{3}get_blob_chunk\0\u{4}\u{9}post_card\0\u{3}open_card_inbox\0\u{3}read_cards\0\u{4}\u{8}publish_devices\0\u{3}fetch_devices\0\u{3}put_recovery_box\0\u{3}get_recovery_box\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1285,6 +1295,7 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.body = .ping(v)
         }
       }()
+      case 15: try { try decoder.decodeSingularBytesField(value: &self.padding) }()
       case 20: try {
         var v: WireSendMessage?
         var hadOneofValue = false
@@ -1493,6 +1504,12 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .ping(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     }()
+    default: break
+    }
+    if !self.padding.isEmpty {
+      try visitor.visitSingularBytesField(value: self.padding, fieldNumber: 15)
+    }
+    switch self.body {
     case .send?: try {
       guard case .send(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -1549,7 +1566,7 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .getRecoveryBox(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 73)
     }()
-    case nil: break
+    default: break
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1557,6 +1574,7 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
   public static func ==(lhs: WireClientFrame, rhs: WireClientFrame) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.padding != rhs.padding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1564,7 +1582,7 @@ nonisolated extension WireClientFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerFrame"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{2}\u{8}welcome\0\u{1}authenticated\0\u{1}pong\0\u{4}\u{8}send_accepted\0\u{3}ack_done\0\u{1}delivery\0\u{3}queue_empty\0\u{4}\u{7}prekeys_published\0\u{3}prekey_bundle\0\u{3}prekeys_low\0\u{4}\u{8}group_routing_updated\0\u{4}\u{a}blob_chunk_stored\0\u{3}blob_chunk\0\u{4}\u{9}card_posted\0\u{3}card_inbox_opened\0\u{1}cards\0\u{4}\u{8}devices_published\0\u{1}devices\0\u{3}recovery_box_stored\0\u{3}recovery_box\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{2}\u{8}welcome\0\u{1}authenticated\0\u{1}pong\0\u{2}\u{3}padding\0\u{4}\u{5}send_accepted\0\u{3}ack_done\0\u{1}delivery\0\u{3}queue_empty\0\u{4}\u{7}prekeys_published\0\u{3}prekey_bundle\0\u{3}prekeys_low\0\u{4}\u{8}group_routing_updated\0\u{4}\u{a}blob_chunk_stored\0\u{3}blob_chunk\0\u{4}\u{9}card_posted\0\u{3}card_inbox_opened\0\u{1}cards\0\u{4}\u{8}devices_published\0\u{1}devices\0\u{3}recovery_box_stored\0\u{3}recovery_box\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1625,6 +1643,7 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.body = .pong(v)
         }
       }()
+      case 15: try { try decoder.decodeSingularBytesField(value: &self.padding) }()
       case 20: try {
         var v: WireSendAccepted?
         var hadOneofValue = false
@@ -1876,6 +1895,12 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .pong(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     }()
+    default: break
+    }
+    if !self.padding.isEmpty {
+      try visitor.visitSingularBytesField(value: self.padding, fieldNumber: 15)
+    }
+    switch self.body {
     case .sendAccepted?: try {
       guard case .sendAccepted(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -1944,7 +1969,7 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .recoveryBox(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 73)
     }()
-    case nil: break
+    default: break
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1952,6 +1977,7 @@ nonisolated extension WireServerFrame: SwiftProtobuf.Message, SwiftProtobuf._Mes
   public static func ==(lhs: WireServerFrame, rhs: WireServerFrame) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.padding != rhs.padding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1999,7 +2025,7 @@ nonisolated extension WireError: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0\u{1}client\0\u{3}want_queue_empty\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0\u{1}client\0\u{3}want_queue_empty\0\u{3}pad_frames\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2010,6 +2036,7 @@ nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
       case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.versions) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.client) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.wantQueueEmpty) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.padFrames) }()
       default: break
       }
     }
@@ -2025,6 +2052,9 @@ nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if self.wantQueueEmpty != false {
       try visitor.visitSingularBoolField(value: self.wantQueueEmpty, fieldNumber: 3)
     }
+    if self.padFrames != false {
+      try visitor.visitSingularBoolField(value: self.padFrames, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2032,6 +2062,7 @@ nonisolated extension WireHello: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if lhs.versions != rhs.versions {return false}
     if lhs.client != rhs.client {return false}
     if lhs.wantQueueEmpty != rhs.wantQueueEmpty {return false}
+    if lhs.padFrames != rhs.padFrames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

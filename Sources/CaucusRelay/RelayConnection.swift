@@ -282,6 +282,7 @@ package final class RelayConnection: Sendable {
                 $0.phase = .welcomed(challenge: challenge, at: at)
                 $0.wantsQueueEmpty = hello.wantQueueEmpty
             }
+            if hello.padFrames { transport.padFrames() }
             let configuration = relay.configuration
             reply(id, .welcome(WireWelcome.with {
                 $0.version = RelayProtocol.version

@@ -22,6 +22,10 @@ package protocol RelayTransport: AnyObject, Sendable {
 
     /// Sends a WebSocket close with `code` and `reason`, then closes the connection.
     func close(code: UInt16, reason: String)
+
+    /// Every frame queued from now on is padded to its size class (Protocol.md §7.1): the
+    /// client's `Hello` asked for it.
+    func padFrames()
 }
 
 extension RelayTransport {

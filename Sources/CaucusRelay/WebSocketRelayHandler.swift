@@ -108,7 +108,8 @@ final class WebSocketRelayHandler: ChannelDuplexHandler {
         var frame = WireServerFrame()
         frame.requestID = requestID
         frame.body = .error(refusal.error.wire)
-        write([frame])
+        // Before any Hello: nothing asked for padding (Protocol.md §7.1).
+        write([frame], padded: false)
         close(code: refusal.closeCode, reason: refusal.error.code.name)
     }
 
@@ -258,12 +259,14 @@ final class WebSocketRelayHandler: ChannelDuplexHandler {
 
     // MARK: Frames out
 
-    /// Writes `frames` as binary messages and flushes once.
-    func write(_ frames: [WireServerFrame]) {
+    /// Writes `frames` as binary messages, each padded to its size class when `padded`
+    /// (Protocol.md §7.1), and flushes once.
+    func write(_ frames: [WireServerFrame], padded: Bool) {
         guard let context, !closing else { return }
         for frame in frames {
             do {
-                let bytes: [UInt8] = try frame.serializedBytes()
+                var bytes: [UInt8] = try frame.serializedBytes()
+                if padded { FramePadding.pad(&bytes) }
                 let buffer = context.channel.allocator.buffer(bytes: bytes)
                 context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: buffer)), promise: nil)
             } catch {
@@ -316,6 +319,7 @@ final class WebSocketRelayTransport: RelayTransport {
     private struct State {
         var frames: [WireServerFrame] = []
         var scheduled = false
+        var padded = false
         var closed = false
         var writable = true
         var writableWaiters: [CheckedContinuation<Void, Never>] = []
@@ -372,14 +376,18 @@ final class WebSocketRelayTransport: RelayTransport {
         return queued
     }
 
+    func padFrames() {
+        state.withLock { $0.padded = true }
+    }
+
     /// On the event loop: writes what was gathered.
     private func flushQueued() {
-        let (frames, handler) = state.withLock { state -> ([WireServerFrame], NIOLoopBound<WebSocketRelayHandler>?) in
+        let (frames, padded, handler) = state.withLock { state in
             state.scheduled = false
             defer { state.frames.removeAll(keepingCapacity: true) }
-            return (state.frames, state.handler)
+            return (state.frames, state.padded, state.handler)
         }
-        handler?.value.write(frames)
+        handler?.value.write(frames, padded: padded)
     }
 
     func writable() async {

@@ -217,12 +217,23 @@ public final class RelayClient: Sendable {
         throw RelayClientError.connectionClosed("the connection did not open")
     }
 
-    /// Sends Hello (asking for `QueueEmpty` unless told not to) and returns the relay's Welcome,
-    /// waiting at most `timeout` (else `requestTimeout`).
+    /// The largest frame the relay takes, as its Welcome said; before the Welcome, the smallest
+    /// `max_frame_bytes` a relay may announce (Protocol.md §7.9). Padding never passes it.
+    private var frameLimit: Int {
+        welcomeState.withLock { $0.map { Int($0.limits.maxFrameBytes) } } ?? RelayProtocol.minimumFrameBytes
+    }
+
+    /// Sends Hello (asking for `QueueEmpty` unless told not to, and for padded frames) and returns
+    /// the relay's Welcome, waiting at most `timeout` (else `requestTimeout`).
     @discardableResult
     public func hello(versions: [UInt32] = [RelayProtocol.version], wantQueueEmpty: Bool = true,
                       timeout: Duration? = nil) async throws -> WireWelcome {
-        let hello = WireHello.with { $0.versions = versions; $0.client = "caucus/0.1"; $0.wantQueueEmpty = wantQueueEmpty }
+        let hello = WireHello.with {
+            $0.versions = versions
+            $0.client = "caucus/0.1"
+            $0.wantQueueEmpty = wantQueueEmpty
+            $0.padFrames = true
+        }
         let reply = try await request(.hello(hello), timeout: timeout)
         guard case .welcome(let welcome) = reply else { throw RelayClientError.unexpectedReply("\(reply)") }
         welcomeState.withLock { $0 = welcome }
@@ -264,7 +275,9 @@ public final class RelayClient: Sendable {
         var frame = WireClientFrame()
         frame.requestID = id
         frame.body = body
-        let bytes: [UInt8] = try frame.serializedBytes()
+        var encoded: [UInt8] = try frame.serializedBytes()
+        FramePadding.pad(&encoded, limit: frameLimit)
+        let bytes = encoded
         let reply: WireServerFrame = try await withCheckedThrowingContinuation { continuation in
             let outbound: WebSocketOutboundWriter? = state.withLock { state in
                 guard let outbound = state.outbound, state.closedReason == nil else {

@@ -310,6 +310,15 @@ extension RelayClient {
         return BlobPiece(offset: reply.offset, data: reply.data, totalSize: reply.totalSize)
     }
 
+    /// Pings the relay with `data`, which its Pong carries back; returns that data.
+    @discardableResult
+    public func ping(_ data: Data, timeout: Duration? = nil) async throws -> Data {
+        guard case .pong(let pong) = try await request(.ping(WirePing.with { $0.data = data }), timeout: timeout) else {
+            throw Self.unexpected("ping")
+        }
+        return pong.data
+    }
+
     /// Posts a sealed card or revocation to a campaign's inbox; whether the item id was there already.
     @discardableResult
     public func postCard(inboxKey: Data, itemID: Data, sealed: Data) async throws -> Bool {

@@ -33,9 +33,12 @@ public final class RawWebSocket: @unchecked Sendable {
     private var start = 0
     private let queue = DispatchQueue(label: "caucus.test.raw-websocket")
 
-    /// Connects to 127.0.0.1:`port` and upgrades `path`; every receive waits at most
-    /// `receiveTimeout` seconds.
-    public init(port: Int, path: String = "/v1/ws", receiveTimeout: Int = 60) throws {
+    /// The relay's answer to the upgrade request: its status line and headers.
+    public private(set) var upgradeResponse = ""
+
+    /// Connects to 127.0.0.1:`port` and upgrades `path`, with `headers` (each line ending in
+    /// CRLF) added to the request; every receive waits at most `receiveTimeout` seconds.
+    public init(port: Int, path: String = "/v1/ws", headers: String = "", receiveTimeout: Int = 60) throws {
         fd = try Loopback.connect(port: port) { fd in
             // Small socket buffers, so that a peer that stops reading or writing shows at once.
             var size: Int32 = 32 << 10
@@ -46,13 +49,14 @@ public final class RawWebSocket: @unchecked Sendable {
         }
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         try write(Array(("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
-            + "Connection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
+            + "Connection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\(headers)\r\n").utf8))
         let end = Array("\r\n\r\n".utf8)
         while true {
             if let range = buffer.firstRange(of: end) {
                 let head = String(decoding: buffer[..<range.lowerBound], as: UTF8.self)
                 buffer.removeSubrange(..<range.upperBound)
                 guard head.hasPrefix("HTTP/1.1 101") else { throw Failure.handshake(head) }
+                upgradeResponse = head
                 return
             }
             guard try fill() else { throw Failure.handshake("the connection closed") }

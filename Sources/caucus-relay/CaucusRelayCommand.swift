@@ -180,7 +180,7 @@ struct CaucusRelayCommand: AsyncParsableCommand {
         configuration.rateLimitPerSecond = try setting(rateLimit, "rate-limit") ?? configuration.rateLimitPerSecond
         configuration.rateLimitBurst = try setting(rateBurst, "rate-burst") ?? configuration.rateLimitBurst
         configuration.maxConnections = try setting(maxConnections, "max-connections") ?? configuration.maxConnections
-        guard configuration.maxFrameBytes >= 4_096, configuration.maxPayloadBytes < configuration.maxFrameBytes else {
+        guard configuration.maxFrameBytes >= RelayProtocol.minimumFrameBytes, configuration.maxPayloadBytes < configuration.maxFrameBytes else {
             throw ValidationError("--max-frame-bytes must be at least 4096 and larger than --max-payload-bytes")
         }
         try Self.checkPossible(configuration)

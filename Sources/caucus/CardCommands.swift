@@ -212,6 +212,9 @@ struct CardCommand: AsyncParsableCommand {
                                 say("  not acknowledged yet (the organizers send an acknowledgement when they next send receipts)")
                             }
                         }
+                        if status.waiting.contains(item) {
+                            say("  NOT POSTED YET: kept on this computer, it goes to the relay the next time caucus connects (`caucus sync`)")
+                        }
                     }
                 }
             }

@@ -1,5 +1,7 @@
 @testable import CaucusClient
+import CaucusClientStore
 import CaucusCrypto
+import CaucusRelayClient
 import Foundation
 import Testing
 
@@ -166,14 +168,25 @@ struct CardCLITests {
             try await tomasz.succeed("card", "sign", id, "--name", "Tomasz Nowak", "--contact", "tomasz@example.org", "--phone", "555 0102", "--yes")
 
             // Lena's identity names the relay but has never connected under it, so her prekeys are not
-            // there. Her client knows the campaign (as from a co-worker's) and posts her card, which goes
-            // out under a throwaway key.
+            // there. Her client knows the campaign (as from a co-worker's) and keeps her card, which
+            // reached the inbox from a connection under a throwaway key alone (the reference client
+            // posts with a connection of its own beside it, §9.16; another client need not).
             let lena = try await CLIWorker.make("Lena", in: directory, relayURL: relay.url)
             let campaign = try await rosa.inProcess { try await $0.findCampaign(id).campaign }
             let lenaKey = try await lena.inProcess { account in
                 try await account.write { db in try account.saveCampaign(db, campaign, cardKey: nil, conversation: .group(GroupID(Random.bytes(16)))) }
-                _ = try await account.signCard(id, name: "Lena Berg", contact: "lena@example.org", phone: "555 0105",
-                                               date: CardFields.utcDate(UInt64(Date().timeIntervalSince1970 * 1000)))
+                let now = UInt64(Date().timeIntervalSince1970 * 1000)
+                let fields = CardFields(name: "Lena Berg", contact: "lena@example.org", phone: "555 0105", employer: campaign.employer,
+                                        language: campaign.language, date: CardFields.utcDate(now))
+                let card = CardItem.card(try Card.sign(fields, for: campaign, by: await account.identity, at: now))
+                let post = CardPost(inboxKey: campaign.cardKey.rawRepresentation, itemID: Random.bytes(16), sealed: try card.sealed(for: campaign))
+                let poster = try await RelayClient.connect(url: relay.url, deviceKey: Ed25519.PrivateKey())
+                try await poster.postCard(inboxKey: Data(post.inboxKey), itemID: Data(post.itemID), sealed: Data(post.sealed))
+                await poster.close()
+                try await account.write { tx in
+                    try tx.addMyCard(card, post: post, campaign: campaign, at: ClientStore.now())
+                    try tx.cardPosted(itemID: post.itemID)
+                }
                 return account.did.publicKey
             }
             #expect(try await relay.store.prekeyCounts(owner: Data(lenaKey.rawRepresentation)).oneTime == 0)
