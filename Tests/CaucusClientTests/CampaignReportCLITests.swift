@@ -62,7 +62,12 @@ struct CampaignReportCLITests {
             // Cards from earlier days, posted to the inbox as a worker's client posts them: Ana signs,
             // withdraws the next day and signs again; hostile names; one card from 400 days ago (stale).
             let campaign = try await rosa.inProcess { try await $0.findCampaign(id).campaign }
-            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            // "Today" is the day Tomasz signed: when midnight (UTC) has passed since, the cards below
+            // are dated from that day's last millisecond, so that the days counted back stay his.
+            let tomaszSigned = try #require(try await tomasz.json("card", "status", id) as? [[String: Any]]).first?["date"] as? String
+            var now = UInt64(Date().timeIntervalSince1970 * 1000)
+            if CardFields.utcDate(now) != tomaszSigned { now -= now % Self.day + 1 }
+            #expect(CardFields.utcDate(now) == tomaszSigned)
             func card(_ name: String, _ key: Ed25519.PrivateKey, daysAgo: UInt64) throws -> Card {
                 let at = now - daysAgo * Self.day
                 return try Card.sign(CardFields(name: name, contact: "\(abs(name.hashValue))@example.org", phone: "555 0100",
