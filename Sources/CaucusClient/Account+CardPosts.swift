@@ -72,7 +72,7 @@ extension Account {
             return
         }
         companionUsed = false
-        if (try? read({ tx in try tx.waitingCardPosts().isEmpty })) == false { await postWaiting() }
+        await postWaiting()
     }
 
     /// Posts what waits on the open companion; one the relay closed (it restarted, say) is opened
@@ -82,7 +82,8 @@ extension Account {
     }
 
     /// Posts every card and revocation that waits, oldest first, on the open companion, marking
-    /// each posted once the relay took it (a duplicate counts: the relay holds it).
+    /// each posted once the relay took it (a duplicate counts: the relay holds it). Nothing when
+    /// none waits.
     private func postWaiting() async {
         let waiting: [CardPost]
         do { waiting = try read { tx in try tx.waitingCardPosts() } } catch {
@@ -113,7 +114,8 @@ extension Account {
         guard let client = companionClient else { return }
         companionClient = nil
         if !companionUsed, client.isOpen {
-            _ = try? await client.ping(Data(count: Self.companionPingBytes), timeout: relayTimeouts.request)
+            // Bounded by the request timeout the companion was dialled with.
+            _ = try? await client.ping(Data(count: Self.companionPingBytes))
         }
         await client.close()
     }

@@ -33,7 +33,8 @@ public enum FramePadding {
             frame.append(contentsOf: [tag, 0])
             gap -= 2
         }
-        guard let length = fieldLength(filling: gap) else { return }
+        // After the empty field the rest always has one (its varint no longer sits on a boundary).
+        let length = fieldLength(filling: gap)!
         frame.append(tag)
         var value = length
         while value >= 0x80 {

@@ -312,10 +312,8 @@ extension RelayClient {
 
     /// Pings the relay with `data`, which its Pong carries back; returns that data.
     @discardableResult
-    public func ping(_ data: Data, timeout: Duration? = nil) async throws -> Data {
-        guard case .pong(let pong) = try await request(.ping(WirePing.with { $0.data = data }), timeout: timeout) else {
-            throw Self.unexpected("ping")
-        }
+    public func ping(_ data: Data) async throws -> Data {
+        guard case .pong(let pong) = try await request(.ping(WirePing.with { $0.data = data })) else { throw Self.unexpected("ping") }
         return pong.data
     }
 

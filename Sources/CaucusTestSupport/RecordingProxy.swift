@@ -87,7 +87,7 @@ public final class RecordingProxy: Sendable {
                 let final = buffer[0] & 0x80 != 0, opcode = buffer[0] & 0x0f
                 var payload = Array(buffer[bounds.payloadStart..<bounds.frameLength])
                 if buffer[1] & 0x80 != 0 {
-                    let mask = buffer[(bounds.payloadStart - 4)..<bounds.payloadStart].map { $0 }
+                    let mask = Array(buffer[(bounds.payloadStart - 4)..<bounds.payloadStart])
                     for index in payload.indices { payload[index] ^= mask[index % 4] }
                 }
                 buffer.removeSubrange(..<bounds.frameLength)
@@ -111,4 +111,11 @@ public final class RecordingProxy: Sendable {
     private func record(_ message: Message, _ connection: Int) {
         recorded.withLock { $0[connection].append(message) }
     }
+}
+
+/// Whether `count` is one of Protocol.md §7.1's frame size classes: 4,096, 16,384 or a multiple of
+/// 65,536. Spelled out here, apart from the code that pads, so that a test of the padding checks
+/// it against the text.
+public func isFrameSizeClass(_ count: Int) -> Bool {
+    count == 4_096 || count == 16_384 || (count > 0 && count % 65_536 == 0)
 }

@@ -10,21 +10,27 @@ import Testing
 struct TrafficShapeCLITests {
     typealias Message = RecordingProxy.Message
 
-    static func isSizeClass(_ count: Int) -> Bool {
-        count == 4_096 || count == 16_384 || (count > 0 && count % 65_536 == 0)
+    /// A binary message decoded: the name of its body as §7.11 spells it in Swift (`postCard`),
+    /// and its size without the padding.
+    static func decoded(_ message: Message) throws -> (body: String, unpadded: Int) {
+        let body: Any?, unpadded: [UInt8]
+        if message.fromClient {
+            var frame = try WireClientFrame(serializedBytes: message.payload)
+            body = frame.body
+            frame.padding = Data()
+            unpadded = try frame.serializedBytes()
+        } else {
+            var frame = try WireServerFrame(serializedBytes: message.payload)
+            body = frame.body
+            frame.padding = Data()
+            unpadded = try frame.serializedBytes()
+        }
+        return (body.flatMap { Mirror(reflecting: $0).children.first?.label } ?? "none", unpadded.count)
     }
 
     /// The binary messages of `connection`, decoded: each with its size on the wire.
     static func frames(_ connection: [Message]) throws -> [(fromClient: Bool, size: Int, body: String)] {
-        try connection.filter(\.isBinary).map { message in
-            let body: String
-            if message.fromClient {
-                body = try WireClientFrame(serializedBytes: message.payload).body.map { "\($0)".prefix { $0 != "(" } }.map(String.init) ?? "none"
-            } else {
-                body = try WireServerFrame(serializedBytes: message.payload).body.map { "\($0)".prefix { $0 != "(" } }.map(String.init) ?? "none"
-            }
-            return (message.fromClient, message.payload.count, body)
-        }
+        try connection.filter(\.isBinary).map { ($0.fromClient, $0.payload.count, try decoded($0).body) }
     }
 
     /// The device key `connection` authenticated with.
@@ -37,20 +43,8 @@ struct TrafficShapeCLITests {
 
     /// The bytes the frames would be without their padding, and with it.
     static func bytes(_ connections: [[Message]]) throws -> (content: Int, onTheWire: Int) {
-        var content = 0, wire = 0
-        for message in connections.flatMap({ $0.filter(\.isBinary) }) {
-            wire += message.payload.count
-            if message.fromClient {
-                var frame = try WireClientFrame(serializedBytes: message.payload)
-                frame.padding = Data()
-                content += (try frame.serializedBytes() as [UInt8]).count
-            } else {
-                var frame = try WireServerFrame(serializedBytes: message.payload)
-                frame.padding = Data()
-                content += (try frame.serializedBytes() as [UInt8]).count
-            }
-        }
-        return (content, wire)
+        let binary = connections.joined().filter(\.isBinary)
+        return (try binary.reduce(0) { $0 + (try decoded($1).unpadded) }, binary.reduce(0) { $0 + $1.payload.count })
     }
 
     /// The connections `body` made, as the proxy recorded them.
@@ -88,7 +82,7 @@ struct TrafficShapeCLITests {
             // Every frame of every connection the test made, both ways, is of a size class.
             let everything = try proxy.connections.flatMap { try Self.frames($0) }
             #expect(everything.count > 50)
-            for frame in everything where !Self.isSizeClass(frame.size) {
+            for frame in everything where !isFrameSizeClass(frame.size) {
                 Issue.record("\(frame.fromClient ? "client" : "relay") \(frame.body): \(frame.size) bytes")
             }
             // The chat's text went out and came in as 4,096-byte frames; so did the card.
