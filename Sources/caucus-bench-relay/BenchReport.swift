@@ -11,6 +11,7 @@ struct BenchReport: Codable, Sendable {
     var throughput: [ThroughputResult] = []
     var idleMemory: IdleMemoryResult?
     var groupFanout: GroupFanoutResult?
+    var storeCommit: StoreCommitResult?
 
     func json() throws -> String {
         let encoder = JSONEncoder()
@@ -65,14 +66,17 @@ struct BenchReport: Codable, Sendable {
             let costed = throughput.filter { $0.cpu != nil || $0.generator == .lean }
             if !costed.isEmpty {
                 out.append("   Load generator and CPU over the window, as % of one core and µs per message delivered in it")
-                out.append("   (generator: this whole process, getrusage; relay: the caucus-relay process, /proc/PID/stat):")
-                var cost = [["store", "connections", "generator", "generator %", "generator µs/msg", "relay %", "relay µs/msg",
-                             "acks", "ids/ack"]]
+                out.append("   (generator: this whole process, getrusage; relay: the caucus-relay process, /proc/PID/stat);")
+                out.append("   send lag: how late the lean generator's sends left after their planned times, its own delay")
+                out.append("   inside the latency above:")
+                var cost = [["store", "connections", "generator", "generator %", "generator µs/msg", "send lag p50 / p99 µs",
+                             "relay %", "relay µs/msg", "acks", "ids/ack"]]
                 for r in costed {
                     cost.append([
                         r.store, "\(r.connections)", r.generator.rawValue,
                         r.cpu.map { String(format: "%.1f", $0.generatorPercentOfCore) } ?? "-",
                         r.cpu.map { String(format: "%.1f", $0.generatorMicrosecondsPerMessage) } ?? "-",
+                        r.sendLagP50Microseconds.flatMap { p50 in r.sendLagP99Microseconds.map { "\(p50) / \($0)" } } ?? "-",
                         r.cpu?.relayPercentOfCore.map { String(format: "%.1f", $0) } ?? "-",
                         r.cpu?.relayMicrosecondsPerMessage.map { String(format: "%.1f", $0) } ?? "-",
                         r.acksSent.map { "\($0)" } ?? "-",
@@ -149,6 +153,20 @@ struct BenchReport: Codable, Sendable {
             if g.connectedMissed > 0 {
                 out.append("   \(g.connectedMissed) connected devices never got the push")
             }
+        }
+        if let s = storeCommit {
+            out.append("")
+            out.append("4. The store alone, no network: \(s.commits) commits on one thread, each of \(s.messagesPerCommit) "
+                       + "one-recipient \(bytes(s.payloadBytes)) messages to \(s.recipients) devices and the")
+            out.append("   acknowledgements of the messages two commits before (SQLite WAL synchronous=FULL, the relay's settings)")
+            out.append(contentsOf: align([
+                ["committing thread CPU per message (stored, delivery row, acknowledged)",
+                 String(format: "%.1f µs", s.cpuMicrosecondsPerMessage)],
+                ["committing thread CPU per request (\(s.requests) messages and acknowledgements)",
+                 String(format: "%.1f µs", s.cpuMicrosecondsPerRequest)],
+                ["wall time per commit, fdatasync included", String(format: "%.2f ms", s.wallMillisecondsPerCommit)],
+                ["messages per second", String(format: "%.0f", s.messagesPerSecond)],
+            ]).map { "   " + $0 })
         }
         return out.joined(separator: "\n")
     }

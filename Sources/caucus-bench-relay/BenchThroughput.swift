@@ -72,6 +72,10 @@ struct ThroughputResult: Codable, Sendable {
     /// AckMessages requests the receivers sent and the ids they carried (lean generator only).
     var acksSent: Int?
     var acknowledgedIDs: Int?
+    /// How late the lean generator's measured sends went out after their planned times (its own
+    /// delay, included in the latency), p50 and p99 in µs.
+    var sendLagP50Microseconds: UInt64?
+    var sendLagP99Microseconds: UInt64?
 }
 
 /// What the senders and receivers share while a run lasts.

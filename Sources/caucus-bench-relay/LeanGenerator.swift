@@ -100,10 +100,15 @@ private final class LeanGenerator {
     private let ackWait: UInt64 = 10_000_000
     /// The earliest time an unacknowledged id reaches `ackWait`.
     private var nextAckDeadline: UInt64 = .max
+    /// Events handled between two looks at the send schedule within one wake-up.
+    private static let eventsBetweenSendChecks = 16
     /// The bound on the drain after the last send.
     private let drainBound: UInt64 = 20_000_000_000
 
     private var histogram = newHistogram()
+    /// How late each measured send went out after its planned time: the generator's own delay,
+    /// which the latency includes.
+    private var sendLag = newHistogram()
     private var latencySamples = 0
     private var measuredSent = 0
     private var inWindow = 0
@@ -175,6 +180,8 @@ private final class LeanGenerator {
                 cpuEnd.map { CPUUsage(from: start.sample, to: $0.sample, delivered: $0.received - start.received) }
             })
         result.acksSent = acksSent
+        result.sendLagP50Microseconds = sendLag.valueAtPercentile(50)
+        result.sendLagP99Microseconds = sendLag.valueAtPercentile(99)
         result.acknowledgedIDs = acknowledgedIDs
         return result
     }
@@ -270,7 +277,14 @@ private final class LeanGenerator {
                 guard errno == EINTR else { throw BenchError("epoll_pwait2: \(String(cString: strerror(errno)))") }
                 continue
             }
-            for event in events[0..<Int(count)] { handle(event: event) }
+            // A wake-up can bring hundreds of events: sends that fall due while they are handled
+            // go out between them rather than after the last.
+            for (index, event) in events[0..<Int(count)].enumerated() {
+                handle(event: event)
+                if sending && index % Self.eventsBetweenSendChecks == Self.eventsBetweenSendChecks - 1 {
+                    sendDue(monotonicNanos())
+                }
+            }
         }
     }
 
@@ -286,6 +300,10 @@ private final class LeanGenerator {
             guard planned < measureEnd else { sending = false; return }
             let measured = planned >= measureStart
             if measured, let limit = plan.settings.messages, measuredSent >= limit { sending = false; return }
+            if measured {
+                let now = monotonicNanos()
+                _ = sendLag.record(min((now > planned ? now - planned : 0) / 1_000, histogramMaxMicroseconds))
+            }
             send(from: peers[pairs + sequence % pairs], to: recipients[sequence % pairs], plannedAt: planned,
                  measured: measured)
             sequence += 1
@@ -359,8 +377,11 @@ private final class LeanGenerator {
         if event.events & EPOLLOUT.rawValue != 0 { _ = peer.socket.flush() }
         if event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
             peer.socket.receive()
+            // Every frame of this read arrived by now: the time it reached the generator, not
+            // the time the generator got round to decoding it.
+            let readAt = monotonicNanos()
             do {
-                while let message = try peer.socket.nextMessage() { handle(message, on: peer) }
+                while let message = try peer.socket.nextMessage() { handle(message, on: peer, readAt: readAt) }
             } catch {
                 noteError(on: peer, "\(error)")
             }
@@ -373,7 +394,7 @@ private final class LeanGenerator {
         }
     }
 
-    private func handle(_ message: [UInt8], on peer: LeanPeer) {
+    private func handle(_ message: [UInt8], on peer: LeanPeer, readAt: UInt64) {
         guard let frame = try? WireServerFrame(serializedBytes: message) else {
             peer.socket.close()
             noteError(on: peer, "the relay sent an undecodable frame of \(message.count) bytes; connection closed")
@@ -381,7 +402,7 @@ private final class LeanGenerator {
         }
         switch frame.body {
         case .delivery(let delivery) where !peer.isSender:
-            delivered(delivery, to: peer)
+            delivered(delivery, to: peer, readAt: readAt)
         case .sendAccepted(let reply) where peer.isSender && frame.requestID != 0:
             peer.inFlight -= 1
             if reply.recipients == 1 {
@@ -402,8 +423,7 @@ private final class LeanGenerator {
     }
 
     /// Records the latency of a measured message and queues its id for acknowledgement.
-    private func delivered(_ delivery: WireDelivery, to receiver: LeanPeer) {
-        let now = monotonicNanos()
+    private func delivered(_ delivery: WireDelivery, to receiver: LeanPeer, readAt now: UInt64) {
         if let (planned, measured) = readStamp(delivery.payload), measured {
             let micros = now > planned ? (now - planned) / 1_000 : 0
             _ = histogram.record(min(micros, histogramMaxMicroseconds))

@@ -1,7 +1,8 @@
 // Load generator for scripts/bench-relay: starts a relay in this process (127.0.0.1, port 0,
 // SQLite in a temporary directory with synchronous=FULL), drives it with clients over real
 // WebSockets, and prints delivered messages per second with p50/p99 latency, resident memory
-// per idle connection, and the time to fan one group message out to 10,000 devices.
+// per idle connection, the time to fan one group message out to 10,000 devices, and the CPU a
+// commit of the SQLite store costs its thread per message.
 import ArgumentParser
 import CaucusProtocol
 import CaucusRelayPostgres
@@ -11,7 +12,7 @@ import Logging
 struct BenchRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caucus-bench-relay",
-        abstract: "Benchmarks the Caucus relay end to end: throughput and latency, memory per idle connection, group fan-out.",
+        abstract: "Benchmarks the Caucus relay end to end: throughput and latency, memory per idle connection, group fan-out, the store's commit cost.",
         discussion: """
             The relay and all clients run in this one process, talking over real WebSockets on \
             127.0.0.1; the store is a real SQLite file (WAL, synchronous=FULL) in a fresh temporary \
@@ -75,7 +76,7 @@ struct BenchRelay: AsyncParsableCommand {
     @Option(help: "A PostgreSQL server (postgres://user:password@host:port/database, a user that may create databases): the throughput part then also runs one relay and two relay instances on a fresh database there, beside the SQLite relay. scripts/bench-relay --postgres starts one. [CAUCUS_BENCH_POSTGRES_URL]")
     var postgres: String?
 
-    @Option(parsing: .upToNextOption, help: "Parts to run: throughput, memory, group. (default: all)")
+    @Option(parsing: .upToNextOption, help: "Parts to run: throughput, memory, group, store. (default: all)")
     var only: [String] = []
 
     var connectionCounts: [Int] {
@@ -84,7 +85,7 @@ struct BenchRelay: AsyncParsableCommand {
     }
 
     var parts: Set<String> {
-        only.isEmpty ? ["throughput", "memory", "group"] : Set(only.flatMap { $0.split(separator: ",").map(String.init) })
+        only.isEmpty ? ["throughput", "memory", "group", "store"] : Set(only.flatMap { $0.split(separator: ",").map(String.init) })
     }
 
     var measuredSeconds: Double? { messages == nil ? (duration ?? (quick ? 2 : 10)) : nil }
@@ -102,8 +103,8 @@ struct BenchRelay: AsyncParsableCommand {
         guard connectionCounts.allSatisfy({ $0 >= 2 && $0 % 2 == 0 }) else {
             throw ValidationError("each --connections value must be even and at least 2 (half senders, half receivers)")
         }
-        guard parts.isSubset(of: ["throughput", "memory", "group"]) else {
-            throw ValidationError("--only takes throughput, memory and/or group")
+        guard parts.isSubset(of: ["throughput", "memory", "group", "store"]) else {
+            throw ValidationError("--only takes throughput, memory, group and/or store")
         }
         if let duration { guard duration > 0 else { throw ValidationError("--duration must be positive") } }
         if let warmup { guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") } }
@@ -185,6 +186,10 @@ struct BenchRelay: AsyncParsableCommand {
         if parts.contains("group") {
             report.groupFanout = try await runGroupFanout(groupSize: groupDevices, connected: groupLive,
                                                           payloadBytes: payloadBytes, directory: workDirectory)
+        }
+        if parts.contains("store") {
+            report.storeCommit = try await runStoreCommit(commits: quick ? 500 : 3_000, payloadBytes: payloadBytes,
+                                                          directory: workDirectory)
         }
         print(json ? try report.json() : report.table())
     }
