@@ -313,7 +313,9 @@ extension RelayClient {
     /// Pings the relay with `data`, which its Pong carries back; returns that data.
     @discardableResult
     public func ping(_ data: Data) async throws -> Data {
-        guard case .pong(let pong) = try await request(.ping(WirePing.with { $0.data = data })) else { throw Self.unexpected("ping") }
+        guard case .pong(let pong) = try await request(.ping(WirePing.with { $0.data = data })) else {
+            throw Self.unexpected("ping")
+        }
         return pong.data
     }
 
